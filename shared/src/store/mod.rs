@@ -1,0 +1,179 @@
+//! Where jobs and executions live: the [`Store`] trait and its adapters.
+//!
+//! Every write that decides who runs a slot is conditional, so at most one execution ever
+//! exists for a (job, slot, trigger, attempt), whatever runs at the same time. Each write
+//! carries the writer's token, so a write whose answer was lost and that the client retried
+//! is recognised as the writer's own rather than as a lost race.
+//!
+//! Adapters: [`dynamodb::DynamoStore`] (production) and [`memory::MemoryStore`] (fast unit
+//! tests). `docs/data-model.md` lists each access pattern and the requests it makes.
+
+pub mod dynamodb;
+pub mod memory;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
+
+/// The `outcome_by` token of an outcome written by reconciliation (no answer was recorded).
+pub const RECONCILER: &str = "reconcile";
+
+/// Something the due index returned: a job whose slot or retry is due, or an execution
+/// whose lease or deadline has passed (a tick that died before finishing it).
+#[derive(Debug, Clone)]
+pub enum DueItem {
+    /// A job to look at.
+    Job(Box<Job>),
+    /// An execution to dispatch (claimed, never sent) or to reconcile (sent, no outcome).
+    Execution(Box<Execution>),
+}
+
+/// One atomic claim: write the job's advanced state and create the execution, or neither.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// The job as it will be written: `state.version` = `expected_version + 1`, `state.writer` = `token`.
+    pub job: Job,
+    /// The version the tick read.
+    pub expected_version: u64,
+    /// The new execution (`claimed_by` = `token`).
+    pub execution: Execution,
+    /// This claim's token.
+    pub token: String,
+}
+
+/// Who got the slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// This claim was written (including: its answer was lost, and the retry recognised it).
+    Won,
+    /// Someone else changed the job or created the execution first.
+    Lost,
+}
+
+/// The result of a call, as the tick records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// `Succeeded`, `Failed` or `TimedOut`.
+    pub status: Status,
+    /// The HTTP status, when there was an answer.
+    pub http_status: Option<u16>,
+    /// The first 4 KiB of the body.
+    pub output: Option<String>,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// When the call ended.
+    pub finished_at: DateTime<Utc>,
+    /// How long it took.
+    pub duration_ms: u64,
+}
+
+/// What recording an outcome did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The tick's outcome is the execution's outcome.
+    Recorded,
+    /// The app's guard had claimed the execution: only the HTTP status was added, and the
+    /// outcome is the app's (its status now is given).
+    GuardOwned(Status),
+    /// The execution was not this tick's to finish (reconciled or finished by someone else).
+    NotOurs,
+}
+
+/// Store failures. Conditional-check failures are not errors: the methods return them as
+/// outcomes (`Lost`, `false`), because callers branch on them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The table is not there.
+    #[error(
+        "the table `{0}` does not exist: run `psu-sched init` (local or development use) or deploy the infrastructure"
+    )]
+    TableMissing(String),
+    /// create_job found the (app, name) taken.
+    #[error("a job named {0}/{1} already exists")]
+    AlreadyExists(AppName, JobName),
+    /// The backend failed (after the client's own retries).
+    #[error("DynamoDB {operation} failed")]
+    Backend {
+        /// The operation (`Query`, `TransactWriteItems`...).
+        operation: &'static str,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored item could not be read as a job or an execution.
+    #[error("a stored item is malformed: {0}")]
+    Malformed(String),
+}
+
+/// The operations the scheduler needs from its storage. Implementations must honour the
+/// conditions documented on each method exactly: the tick's exactly-once guarantee rests on them.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Creates a job. Fails with [`StoreError::AlreadyExists`] if (app, name) is taken.
+    async fn create_job(&self, job: &Job) -> Result<(), StoreError>;
+
+    /// Writes many jobs at once (seeding, imports); existing (app, name) are overwritten.
+    async fn import_jobs(&self, jobs: &[Job]) -> Result<(), StoreError>;
+
+    /// Reads a job by (app, name), strongly consistent.
+    async fn get_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError>;
+
+    /// Lists jobs, of one app or of all.
+    async fn list_jobs(&self, app: Option<&AppName>) -> Result<Vec<Job>, StoreError>;
+
+    /// Replaces a job if its stored version is still `expected_version` (or if the stored
+    /// item is this very write: same new version and writer). `job.state.version` must be
+    /// `expected_version + 1`. Returns false when someone else wrote first.
+    async fn put_job(&self, job: &Job, expected_version: u64) -> Result<bool, StoreError>;
+
+    /// Deletes a job, returning it. Its executions stay until they expire.
+    async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError>;
+
+    /// Everything due at `now`: jobs whose next slot or retry is at or before `now`, and
+    /// executions whose lease or deadline has passed. Never scans the table.
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError>;
+
+    /// Writes the job's advanced state and creates the execution, atomically, if the job is
+    /// still at `expected_version` and the execution does not exist.
+    async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError>;
+
+    /// Marks a `pending` execution as sent by `token` (if no one else sent it), storing the
+    /// key's hash and the deadline after which it is reconciled. False if it was not ours to send.
+    async fn mark_dispatched(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        key_hash: &str,
+        at: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Records the outcome of the call `token` sent. If the app's guard has claimed the
+    /// execution, only the HTTP status is added.
+    async fn record_outcome(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        outcome: &Outcome,
+    ) -> Result<Recorded, StoreError>;
+
+    /// Marks an execution whose deadline passed with no outcome as `timed_out`, if it is
+    /// still exactly as `seen` (status and due time). False if it moved on meanwhile.
+    async fn reconcile(
+        &self,
+        seen: &Execution,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Reads an execution, strongly consistent (one GetItem on DynamoDB).
+    async fn get_execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError>;
+
+    /// A job's executions, newest slot first.
+    async fn list_executions(
+        &self,
+        job: &JobId,
+        limit: usize,
+    ) -> Result<Vec<Execution>, StoreError>;
+}

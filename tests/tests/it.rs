@@ -1,0 +1,6 @@
+mod helpers;
+mod selftest;
+
+mod bruteforce;
+mod tick;
+mod world;

@@ -1,0 +1,594 @@
+//! The tick against the moto server and real job servers on 127.0.0.1.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use shared::clock::FixedClock;
+use shared::dispatch::{HEADER_KEY, HEADER_SCHEDULED_FOR, key_hash};
+use shared::model::{Job, NewJob, Status};
+use shared::store::Store;
+use shared::tick::{TickConfig, tick};
+
+use crate::bruteforce;
+use crate::helpers::faultproxy::FaultProxy;
+use crate::helpers::jobserver::Behavior;
+use crate::helpers::moto;
+use crate::world::{World, utc};
+
+/// The slots (scheduled-for headers) the job server saw on `path`, in arrival order.
+fn slots_seen(world: &World, path: &str) -> Vec<String> {
+    world
+        .server
+        .requests_to(path)
+        .iter()
+        .map(|r| r.header(HEADER_SCHEDULED_FOR).unwrap_or("?").to_owned())
+        .collect()
+}
+
+fn rfc(t: DateTime<Utc>) -> String {
+    shared::dispatch::format_slot(t)
+}
+
+async fn executions(world: &World, job: &Job) -> Vec<shared::model::Execution> {
+    world
+        .store
+        .list_executions(&job.id, 1000)
+        .await
+        .expect("history")
+}
+
+const TEMPLATES: [&str; 25] = [
+    "*/7 * * * *",
+    "*/15 * * * *",
+    "0 * * * *",
+    "5,35 * * * *",
+    "10-12 * * * *",
+    "0-59/20 9-10 * * *",
+    "30 9 * * MON-FRI",
+    "45 * * * SAT,SUN",
+    "0 */2 * * *",
+    "15 * L * *",
+    "20 * 29W * *",
+    "25 * * * 1#5",
+    "40 * * * 1L",
+    "50 * * NOV *",
+    "0 * 1 * *",
+    "@hourly",
+    "@daily",
+    "at 08:30,09:15,10:45",
+    "at 09:00,10:00 on mon,wed",
+    "every 25m between 08:00-10:30",
+    "every 40m",
+    "every 90m between 09:00-17:00 on mon-fri",
+    "3 8-11 * * *",
+    "*/30 * * JAN-MAR *",
+    "59 * * * *",
+];
+const ZONES: [Tz; 4] = [
+    Tz::UTC,
+    Tz::America__Los_Angeles,
+    Tz::Europe__London,
+    Tz::Asia__Kolkata,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_jobs_see_exactly_their_slots_over_three_hours() {
+    // 2026-11-30 is a Monday, the last day of November and its fifth Monday: L, W, # and
+    // names all have something to match. No zone here changes its offset in the window.
+    let from = utc(2026, 11, 30, 8, 0);
+    let to = utc(2026, 11, 30, 11, 0);
+    let world = World::new(from - chrono::Duration::seconds(30)).await;
+    let mut jobs = Vec::new();
+    for i in 0..100usize {
+        let schedule = TEMPLATES[i % TEMPLATES.len()];
+        let tz = ZONES[(i / TEMPLATES.len()) % ZONES.len()];
+        let mut spec: NewJob = world.spec(&format!("job{i:03}"), &format!("/j{i}"), schedule);
+        spec.timezone = tz;
+        if i % 10 == 3 {
+            spec.start = Some(from + chrono::Duration::minutes(45));
+        }
+        if i % 10 == 7 {
+            spec.end = Some(from + chrono::Duration::minutes(100));
+        }
+        if i == 99 {
+            spec.enabled = false;
+        }
+        let job = world.create(spec).await;
+        jobs.push((i, schedule, tz, job));
+    }
+
+    world.tick_minutes(from, to).await;
+
+    let mut total = 0;
+    for (i, schedule, tz, job) in &jobs {
+        let mut expected = Vec::new();
+        let mut t = from;
+        while t < to {
+            let local = t.with_timezone(tz).naive_local();
+            let in_bounds = job.start.is_none_or(|s| t >= s) && job.end.is_none_or(|e| t <= e);
+            if job.enabled && in_bounds && bruteforce::fires(schedule, local) {
+                expected.push(rfc(t));
+            }
+            t += chrono::Duration::minutes(1);
+        }
+        total += expected.len();
+        assert_eq!(
+            slots_seen(&world, &format!("/j{i}")),
+            expected,
+            "job {i}: `{schedule}` in {tz}"
+        );
+    }
+    assert!(
+        total > 200,
+        "the mix should fire plenty in the window, fired {total}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slot_is_called_once_when_eight_ticks_race() {
+    let start = utc(2026, 6, 1, 12, 0);
+    let world = World::new(start - chrono::Duration::seconds(30)).await;
+    let mut jobs = Vec::new();
+    for i in 0..5 {
+        jobs.push(
+            world
+                .create(world.spec(&format!("race{i}"), &format!("/race{i}"), "* * * * *"))
+                .await,
+        );
+    }
+    let mut stores = Vec::new();
+    for _ in 0..8 {
+        stores.push(Arc::new(world.other_store().await));
+    }
+    let dispatcher = Arc::new(world.dispatcher.clone());
+    for round in 0..20 {
+        let now = start + chrono::Duration::minutes(round);
+        let clock = Arc::new(FixedClock::new(now));
+        let barrier = Arc::new(tokio::sync::Barrier::new(stores.len()));
+        let mut handles = Vec::new();
+        for store in &stores {
+            let (store, clock, barrier, dispatcher) = (
+                store.clone(),
+                clock.clone(),
+                barrier.clone(),
+                dispatcher.clone(),
+            );
+            handles.push(tokio::spawn(async move {
+                barrier.wait().await;
+                tick(
+                    store.as_ref(),
+                    dispatcher.as_ref(),
+                    clock.as_ref(),
+                    &TickConfig::default(),
+                )
+                .await
+            }));
+        }
+        let mut triggered = 0;
+        for h in handles {
+            triggered += h.await.expect("join").expect("tick").triggered;
+        }
+        assert_eq!(
+            triggered, 5,
+            "round {round}: the 8 ticks together send each due slot once"
+        );
+    }
+    for i in 0..5 {
+        let seen = slots_seen(&world, &format!("/race{i}"));
+        let expected: Vec<String> = (0..20)
+            .map(|m| rfc(start + chrono::Duration::minutes(m)))
+            .collect();
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(sorted, expected, "job race{i}: each minute exactly once");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_due_slot_is_called_once_despite_throttling_errors_and_lost_answers() {
+    let at = utc(2026, 6, 2, 9, 0);
+    let world = World::new(at - chrono::Duration::seconds(30)).await;
+    let proxy = FaultProxy::start(&world.endpoint).await;
+    let faulty = shared::store::dynamodb::DynamoStore::new(
+        &moto::sdk_config(&proxy.url()).await,
+        &world.table,
+    );
+    let mut jobs = Vec::new();
+    for i in 0..30 {
+        jobs.push(
+            world
+                .create(world.spec(&format!("f{i}"), &format!("/f{i}"), "0 9 * * *"))
+                .await,
+        );
+    }
+    // Faults on 35% of requests: throttles, 500s, and writes applied upstream whose
+    // answers are dropped (the SDK retries them).
+    proxy.set_random(7, 0.12, 0.08, 0.15);
+    world.set(at);
+    let faulty_result = tick(
+        &faulty,
+        &world.dispatcher,
+        world.clock.as_ref(),
+        &world.config,
+    )
+    .await;
+    let stats = proxy.stats();
+    assert!(
+        stats.dropped_answers > 0 && stats.throttled > 0 && stats.server_errors > 0,
+        "{stats:?}"
+    );
+    proxy.clear();
+    // A few clean ticks after the faulty one (the claim lease is 60 s; deadlines 90 s).
+    for minutes in [1, 2, 3, 5] {
+        world.set(at + chrono::Duration::minutes(minutes));
+        tick(
+            &faulty,
+            &world.dispatcher,
+            world.clock.as_ref(),
+            &world.config,
+        )
+        .await
+        .expect("clean tick");
+    }
+    for (i, job) in jobs.iter().enumerate() {
+        assert_eq!(
+            slots_seen(&world, &format!("/f{i}")),
+            vec![rfc(at)],
+            "job f{i} (faulty tick: {faulty_result:?})"
+        );
+        let execs = executions(&world, job).await;
+        assert_eq!(execs.len(), 1, "one execution for f{i}");
+        assert_eq!(execs[0].status, Status::Succeeded, "f{i}: {:?}", execs[0]);
+    }
+}
+
+async fn run_dst_days(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    expected: &[(&str, Vec<DateTime<Utc>>)],
+) {
+    let world = World::new(from - chrono::Duration::seconds(30)).await;
+    for (i, (schedule, _)) in expected.iter().enumerate() {
+        let mut spec = world.spec(&format!("dst{i}"), &format!("/dst{i}"), schedule);
+        spec.timezone = Tz::America__Los_Angeles;
+        world.create(spec).await;
+    }
+    world.tick_minutes(from, to).await;
+    for (i, (schedule, slots)) in expected.iter().enumerate() {
+        let want: Vec<String> = slots.iter().map(|t| rfc(*t)).collect();
+        assert_eq!(
+            slots_seen(&world, &format!("/dst{i}")),
+            want,
+            "`{schedule}` in America/Los_Angeles"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn los_angeles_jobs_run_once_per_wall_clock_slot_when_clocks_spring_forward() {
+    // 2026-03-08: 02:00 PST becomes 03:00 PDT at 10:00Z.
+    let hourly: Vec<DateTime<Utc>> = (7..21).map(|h| utc(2026, 3, 8, h, 0)).collect();
+    run_dst_days(
+        utc(2026, 3, 8, 7, 0),
+        utc(2026, 3, 8, 21, 0),
+        &[
+            ("30 2 * * *", vec![utc(2026, 3, 8, 10, 0)]), // in the gap: at the first instant after it
+            ("30 1 * * *", vec![utc(2026, 3, 8, 9, 30)]),
+            (
+                "30 1,13 * * *",
+                vec![utc(2026, 3, 8, 9, 30), utc(2026, 3, 8, 20, 30)],
+            ),
+            ("0 * * * *", hourly),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn los_angeles_jobs_run_once_per_wall_clock_slot_when_clocks_fall_back() {
+    // 2026-11-01: 02:00 PDT becomes 01:00 PST at 09:00Z; 01:00-01:59 happens twice.
+    let hourly: Vec<DateTime<Utc>> = (6..22).map(|h| utc(2026, 11, 1, h, 0)).collect();
+    run_dst_days(
+        utc(2026, 11, 1, 6, 0),
+        utc(2026, 11, 1, 22, 0),
+        &[
+            ("30 2 * * *", vec![utc(2026, 11, 1, 10, 30)]),
+            ("30 1 * * *", vec![utc(2026, 11, 1, 8, 30)]), // the first 01:30 only
+            (
+                "30 1,13 * * *",
+                vec![utc(2026, 11, 1, 8, 30), utc(2026, 11, 1, 21, 30)],
+            ),
+            ("0 * * * *", hourly), // both 01:00s: every real hour
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failing_slow_unreachable_and_huge_jobs_are_recorded_and_the_others_succeed() {
+    let at = utc(2026, 6, 3, 9, 0);
+    let world = World::new(at - chrono::Duration::seconds(30)).await;
+    world.server.set("/fail", Behavior::Status(500));
+    world
+        .server
+        .set("/slow", Behavior::Sleep(Duration::from_secs(10)));
+    world.server.set("/big", Behavior::Big(10 * 1024 * 1024));
+    world.server.set(
+        "/moved",
+        Behavior::Redirect("http://127.0.0.1:9/elsewhere".into()),
+    );
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let fail = world.create(world.spec("fail", "/fail", "0 9 * * *")).await;
+    let mut slow_spec = world.spec("slow", "/slow", "0 9 * * *");
+    slow_spec.timeout = Duration::from_secs(1);
+    let slow = world.create(slow_spec).await;
+    let mut closed_spec = world.spec("closed", "/", "0 9 * * *");
+    closed_spec.url =
+        shared::model::JobUrl::parse(&format!("http://127.0.0.1:{closed}/job")).expect("url");
+    let closed_job = world.create(closed_spec).await;
+    let big = world.create(world.spec("big", "/big", "0 9 * * *")).await;
+    let moved = world
+        .create(world.spec("moved", "/moved", "0 9 * * *"))
+        .await;
+    let ok1 = world.create(world.spec("ok1", "/ok1", "0 9 * * *")).await;
+    let ok2 = world.create(world.spec("ok2", "/ok2", "0 9 * * *")).await;
+
+    world.set(at);
+    let summary = world.tick().await;
+    assert_eq!(
+        (
+            summary.triggered,
+            summary.succeeded,
+            summary.failed,
+            summary.timed_out
+        ),
+        (7, 3, 3, 1),
+        "{summary:?}"
+    );
+
+    let one = |execs: Vec<shared::model::Execution>| {
+        assert_eq!(execs.len(), 1);
+        execs.into_iter().next().expect("one")
+    };
+    let e = one(executions(&world, &fail).await);
+    assert_eq!((e.status, e.http_status), (Status::Failed, Some(500)));
+    assert_eq!(e.output.as_deref(), Some("status 500"));
+    let e = one(executions(&world, &slow).await);
+    assert_eq!((e.status, e.http_status), (Status::TimedOut, None));
+    assert!(
+        e.duration_ms.is_some_and(|d| (1000..5000).contains(&d)),
+        "{e:?}"
+    );
+    let e = one(executions(&world, &closed_job).await);
+    assert_eq!(e.status, Status::Failed);
+    assert!(
+        e.error
+            .as_deref()
+            .is_some_and(|m| m.to_lowercase().contains("connect")),
+        "{e:?}"
+    );
+    let e = one(executions(&world, &big).await);
+    assert_eq!((e.status, e.http_status), (Status::Succeeded, Some(200)));
+    assert_eq!(
+        e.output.as_ref().map(String::len),
+        Some(4096),
+        "output is bounded to 4 KiB"
+    );
+    let e = one(executions(&world, &moved).await);
+    assert_eq!((e.status, e.http_status), (Status::Failed, Some(302)));
+    assert!(
+        e.error
+            .as_deref()
+            .is_some_and(|m| m.contains("http://127.0.0.1:9/elsewhere")),
+        "{e:?}"
+    );
+    for job in [&ok1, &ok2] {
+        let e = one(executions(&world, job).await);
+        assert_eq!(
+            (e.status, e.http_status, e.output.as_deref()),
+            (Status::Succeeded, Some(200), Some("ok"))
+        );
+    }
+    assert_eq!(
+        world.server.count("/elsewhere"),
+        0,
+        "redirects are not followed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_two_hours_without_ticks_each_job_runs_its_latest_slot_once_or_is_missed() {
+    let start = utc(2026, 6, 4, 8, 0);
+    let world = World::new(start - chrono::Duration::seconds(30)).await;
+    let five = world
+        .create(world.spec("five", "/five", "*/5 * * * *"))
+        .await;
+    let daily = world
+        .create(world.spec("daily", "/daily", "0 9 * * *"))
+        .await;
+    let mut patient_spec = world.spec("patient", "/patient", "0 9 * * *");
+    patient_spec.max_lateness = Duration::from_secs(3 * 3600);
+    let patient = world.create(patient_spec).await;
+
+    world
+        .tick_minutes(start, start + chrono::Duration::minutes(11))
+        .await; // 08:00-08:10
+    // No tick from 08:11 to 10:09.
+    let resumed = utc(2026, 6, 4, 10, 10);
+    let first = {
+        world.set(resumed);
+        world.tick().await
+    };
+    assert_eq!((first.triggered, first.missed), (2, 1), "{first:?}");
+    world
+        .tick_minutes(
+            resumed + chrono::Duration::minutes(1),
+            resumed + chrono::Duration::minutes(11),
+        )
+        .await;
+
+    let at = |h, m| rfc(utc(2026, 6, 4, h, m));
+    assert_eq!(
+        slots_seen(&world, "/five"),
+        vec![
+            at(8, 0),
+            at(8, 5),
+            at(8, 10),
+            at(10, 10),
+            at(10, 15),
+            at(10, 20)
+        ],
+        "no storm of backlog calls"
+    );
+    let latest = executions(&world, &five)
+        .await
+        .into_iter()
+        .find(|e| e.scheduled_for == utc(2026, 6, 4, 10, 10));
+    assert_eq!(
+        latest.map(|e| e.coalesced),
+        Some(23),
+        "08:15..10:05 are coalesced into 10:10"
+    );
+    assert_eq!(world.server.count("/daily"), 0);
+    let missed = executions(&world, &daily).await;
+    assert_eq!(missed.len(), 1);
+    assert_eq!(
+        (missed[0].status, missed[0].scheduled_for),
+        (Status::Missed, utc(2026, 6, 4, 9, 0))
+    );
+    assert_eq!(slots_seen(&world, "/patient"), vec![at(9, 0)]);
+    assert_eq!(
+        executions(&world, &patient).await[0].status,
+        Status::Succeeded
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_stored_item_or_request_url_holds_an_execution_key() {
+    let at = utc(2026, 6, 5, 9, 0);
+    let world = World::new(at - chrono::Duration::seconds(30)).await;
+    for i in 0..5 {
+        world
+            .create(world.spec(&format!("k{i}"), &format!("/k{i}?x=1"), "* * * * *"))
+            .await;
+    }
+    world
+        .tick_minutes(at, at + chrono::Duration::minutes(3))
+        .await;
+    let requests = world.server.requests();
+    assert_eq!(requests.len(), 15);
+    let keys: BTreeSet<String> = requests
+        .iter()
+        .map(|r| r.header(HEADER_KEY).expect("key header").to_owned())
+        .collect();
+    assert_eq!(keys.len(), 15, "a new key for every execution");
+    for r in &requests {
+        let key = r.header(HEADER_KEY).expect("key");
+        assert_eq!(key.len(), 64, "32 random bytes, hex");
+        assert!(!r.path.contains(key) && !r.query.as_deref().unwrap_or("").contains(key));
+    }
+    // Every attribute of every item, as text.
+    let client = moto::client(&world.endpoint).await;
+    let items = client
+        .scan()
+        .table_name(&world.table)
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default();
+    let dump = format!("{items:?}");
+    for key in &keys {
+        assert!(!dump.contains(key.as_str()), "a plaintext key is stored");
+        assert!(dump.contains(&key_hash(key)), "the key's hash is stored");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tick_over_ten_thousand_jobs_with_ten_due_makes_a_fixed_number_of_requests() {
+    let at = utc(2026, 6, 6, 9, 0);
+    let world = World::new(at - chrono::Duration::seconds(30)).await;
+    let mut jobs = Vec::with_capacity(10_000);
+    for i in 0..10_000 {
+        let schedule = if i % 1000 == 0 {
+            "* * * * *"
+        } else {
+            "0 0 1 1 *"
+        };
+        jobs.push(
+            world
+                .spec(&format!("n{i:05}"), &format!("/n{i}"), schedule)
+                .build(world.now())
+                .expect("job"),
+        );
+    }
+    world
+        .store
+        .import_jobs(&jobs)
+        .await
+        .expect("seed with BatchWriteItem");
+    world.store.requests().reset();
+    world.set(at);
+    let summary = world.tick().await;
+    assert_eq!(
+        (summary.due, summary.triggered, summary.succeeded),
+        (10, 10, 10)
+    );
+    let counts: BTreeMap<String, u64> = world.store.requests().snapshot();
+    // docs/data-model.md: 1 Query, then per due job 1 TransactWriteItems (claim),
+    // 1 UpdateItem (sent), 1 UpdateItem (outcome), 1 PutItem (the job's bookkeeping).
+    let expected: BTreeMap<String, u64> = BTreeMap::from([
+        ("Query".to_owned(), 1),
+        ("TransactWriteItems".to_owned(), 10),
+        ("UpdateItem".to_owned(), 20),
+        ("PutItem".to_owned(), 10),
+    ]);
+    assert_eq!(counts, expected);
+    let total: u64 = counts.values().sum();
+    assert!(total <= 5 + 4 * (summary.due + summary.retried + summary.reconciled));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_job_is_retried_with_a_new_key_and_backoff_then_stops() {
+    let at = utc(2026, 6, 7, 9, 0);
+    let world = World::new(at - chrono::Duration::seconds(30)).await;
+    world.server.set("/flaky", Behavior::Status(503));
+    let mut spec = world.spec("flaky", "/flaky", "0 9 * * *");
+    spec.retries = 2;
+    let job = world.create(spec).await;
+    // Retries at +30 s and then +60 s after that: ticks each minute reach them.
+    let summaries = world
+        .tick_minutes(at, at + chrono::Duration::minutes(5))
+        .await;
+    let retried: u64 = summaries.iter().map(|s| s.retried).sum();
+    assert_eq!(retried, 2);
+    let requests = world.server.requests_to("/flaky");
+    assert_eq!(requests.len(), 3, "one attempt and two retries");
+    let attempts: Vec<&str> = requests
+        .iter()
+        .map(|r| r.header("x-psu-sched-attempt").unwrap_or("?"))
+        .collect();
+    assert_eq!(attempts, vec!["1", "2", "3"]);
+    let keys: BTreeSet<&str> = requests
+        .iter()
+        .filter_map(|r| r.header(HEADER_KEY))
+        .collect();
+    assert_eq!(keys.len(), 3, "each attempt has its own key");
+    let execs = executions(&world, &job).await;
+    let statuses: HashMap<u32, Status> = execs.iter().map(|e| (e.attempt, e.status)).collect();
+    assert_eq!(
+        statuses,
+        HashMap::from([
+            (1, Status::Failed),
+            (2, Status::Failed),
+            (3, Status::Failed)
+        ])
+    );
+    assert!(execs.iter().all(|e| e.scheduled_for == at));
+}
