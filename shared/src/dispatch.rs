@@ -97,10 +97,69 @@ pub trait Dispatch: Send + Sync {
     async fn call(&self, request: &CallRequest<'_>) -> CallResult;
 }
 
+/// How an [`HttpDispatcher`] behaves beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct DispatchOptions {
+    /// Allow job URLs whose address is loopback, link-local (169.254.0.0/16, fe80::/10: the
+    /// Lambda runtime API and instance metadata live there) or unspecified. Private RFC 1918
+    /// ranges are always allowed (apps in a VPC). The Lambda refuses these unless
+    /// `PSU_SCHED_ALLOW_PRIVATE_TARGETS=true`; the CLI and tests allow them.
+    pub allow_private_targets: bool,
+}
+
 /// Calls over HTTP with reqwest (rustls, no redirects).
 #[derive(Clone)]
 pub struct HttpDispatcher {
     client: reqwest::Client,
+    options: DispatchOptions,
+}
+
+/// True for addresses a job must not reach from the Lambda unless allowed: loopback,
+/// link-local and unspecified (IPv4-mapped IPv6 included).
+pub fn is_forbidden_target(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Resolves host names and drops forbidden addresses, so the address connected to is the
+/// address checked (no second lookup to rebind).
+struct GuardedResolver;
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<std::net::SocketAddr> = addrs
+                .iter()
+                .copied()
+                .filter(|a| !is_forbidden_target(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                let seen: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+                return Err(format!(
+                    "refused: {host} resolves to {} (loopback, link-local or unspecified); set PSU_SCHED_ALLOW_PRIVATE_TARGETS=true to allow it",
+                    seen.join(", ")
+                )
+                .into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 /// Errors building the HTTP client.
@@ -109,15 +168,43 @@ pub struct HttpDispatcher {
 pub struct BuildError(#[source] reqwest::Error);
 
 impl HttpDispatcher {
-    /// A dispatcher with its own connection pool.
+    /// A dispatcher with its own connection pool that may call any address.
     pub fn new() -> Result<Self, BuildError> {
-        let client = reqwest::Client::builder()
+        Self::with_options(DispatchOptions {
+            allow_private_targets: true,
+        })
+    }
+
+    /// A dispatcher with the given options.
+    pub fn with_options(options: DispatchOptions) -> Result<Self, BuildError> {
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("psu-sched/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(BuildError)?;
-        Ok(Self { client })
+            .connect_timeout(Duration::from_secs(10));
+        if !options.allow_private_targets {
+            builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
+        }
+        let client = builder.build().map_err(BuildError)?;
+        Ok(Self { client, options })
+    }
+
+    /// The refusal for a URL whose host is a forbidden IP literal (host names are checked
+    /// after resolution, by the resolver).
+    fn refuse_literal(&self, url: &str) -> Option<String> {
+        if self.options.allow_private_targets {
+            return None;
+        }
+        let parsed = reqwest::Url::parse(url).ok()?;
+        let host = parsed
+            .host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let ip: std::net::IpAddr = host.parse().ok()?;
+        is_forbidden_target(ip).then(|| {
+            format!(
+                "refused: {ip} is a loopback, link-local or unspecified address; set PSU_SCHED_ALLOW_PRIVATE_TARGETS=true to allow it"
+            )
+        })
     }
 }
 
@@ -139,6 +226,15 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 impl Dispatch for HttpDispatcher {
     async fn call(&self, request: &CallRequest<'_>) -> CallResult {
         let started = Instant::now();
+        if let Some(refusal) = self.refuse_literal(request.url) {
+            return CallResult {
+                status: Status::Failed,
+                http_status: None,
+                output: None,
+                error: Some(refusal),
+                duration: started.elapsed(),
+            };
+        }
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
@@ -225,6 +321,37 @@ impl Dispatch for HttpDispatcher {
                     duration,
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_link_local_and_unspecified_addresses_are_forbidden_targets() {
+        for bad in [
+            "127.0.0.1",
+            "127.8.9.10",
+            "169.254.169.254",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "::",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_forbidden_target(bad.parse().expect("ip")), "{bad}");
+        }
+        for ok in [
+            "10.0.0.5",
+            "172.16.3.4",
+            "192.168.1.1",
+            "8.8.8.8",
+            "2001:db8::1",
+            "fd00::1",
+        ] {
+            assert!(!is_forbidden_target(ok.parse().expect("ip")), "{ok}");
         }
     }
 }

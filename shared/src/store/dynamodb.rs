@@ -817,6 +817,62 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn delete_executions(&self, job: &JobId) -> Result<usize, StoreError> {
+        let pk = exec_pk(job);
+        let items = self
+            .query_all(
+                "Query",
+                || {
+                    self.client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("pk = :pk AND begins_with(sk, :exec)")
+                        .expression_attribute_values(":pk", s(pk.clone()))
+                        .expression_attribute_values(":exec", s("EXEC#"))
+                        .projection_expression("pk, sk")
+                },
+                None,
+            )
+            .await?;
+        let count = items.len();
+        for chunk in items.chunks(25) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                let key: Item = item
+                    .iter()
+                    .filter(|(k, _)| *k == "pk" || *k == "sk")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(|e| StoreError::Backend {
+                        operation: "BatchWriteItem",
+                        source: Box::new(e),
+                    })?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+            let mut pending = HashMap::from([(self.table.clone(), requests)]);
+            let mut backoff = Duration::from_millis(50);
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(|e| backend("BatchWriteItem", &self.table, e))?;
+                pending = out.unprocessed_items.unwrap_or_default();
+                pending.retain(|_, v| !v.is_empty());
+                if !pending.is_empty() {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+        Ok(count)
+    }
+
     async fn list_executions(
         &self,
         job: &JobId,

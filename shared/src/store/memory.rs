@@ -228,6 +228,13 @@ impl Store for MemoryStore {
         Ok(self.lock().executions.get(&exec_key(id)).cloned())
     }
 
+    async fn delete_executions(&self, job: &JobId) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.executions.len();
+        inner.executions.retain(|(j, _), _| j != job);
+        Ok(before - inner.executions.len())
+    }
+
     async fn list_executions(
         &self,
         job: &JobId,

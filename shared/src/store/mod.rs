@@ -170,6 +170,9 @@ pub trait Store: Send + Sync {
     /// Reads an execution, strongly consistent (one GetItem on DynamoDB).
     async fn get_execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError>;
 
+    /// Deletes every execution of a job (history purge); returns how many.
+    async fn delete_executions(&self, job: &JobId) -> Result<usize, StoreError>;
+
     /// A job's executions, newest slot first.
     async fn list_executions(
         &self,
