@@ -35,6 +35,14 @@ pub struct TickConfig {
     pub lease: Duration,
     /// The first retry's delay; each further retry doubles it.
     pub retry_backoff: Duration,
+    /// When set, a slot is claimed only if its call (with its timeout) and the recording of
+    /// its outcome fit before this instant, minus [`TickConfig::deadline_margin`]; the rest
+    /// stay due for the next tick. The Lambda sets it from the invocation's deadline.
+    pub deadline: Option<Instant>,
+    /// Time kept in hand before the deadline for recording outcomes.
+    pub deadline_margin: Duration,
+    /// Work out what would run and write nothing, call nothing.
+    pub dry_run: bool,
 }
 
 /// The default number of calls in flight.
@@ -50,6 +58,9 @@ impl Default for TickConfig {
             grace: Duration::from_secs(60),
             lease: Duration::from_secs(60),
             retry_backoff: Duration::from_secs(30),
+            deadline: None,
+            deadline_margin: Duration::from_secs(5),
+            dry_run: false,
         }
     }
 }
@@ -77,6 +88,12 @@ pub struct TickSummary {
     pub retried: u64,
     /// Executions with no outcome past their deadline, marked timed out.
     pub reconciled: u64,
+    /// Due slots left unclaimed because their call would not fit before the deadline.
+    #[serde(default)]
+    pub deferred: u64,
+    /// True when nothing was written or called (a dry run).
+    #[serde(default)]
+    pub dry_run: bool,
     /// Wall time of the tick.
     pub duration_ms: u64,
 }
@@ -101,6 +118,7 @@ struct Counters {
     missed: AtomicU64,
     retried: AtomicU64,
     reconciled: AtomicU64,
+    deferred: AtomicU64,
 }
 
 impl Counters {
@@ -282,6 +300,19 @@ impl Ctx<'_> {
             let Some(plan) = plan(&job, self.now, self.config) else {
                 return Ok(());
             };
+            if self.config.dry_run {
+                self.counters.add(&self.counters.due);
+                match plan.execution.status {
+                    Status::Skipped => self.counters.add(&self.counters.skipped),
+                    Status::Missed => self.counters.add(&self.counters.missed),
+                    _ => self.counters.add(&self.counters.triggered),
+                }
+                return Ok(());
+            }
+            if plan.execution.status == Status::Pending && !self.fits(job.timeout()) {
+                self.counters.add(&self.counters.deferred);
+                return Ok(());
+            }
             let claim_token = token();
             let expected_version = job.state.version;
             let mut new_job = plan.job;
@@ -467,9 +498,30 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// True when a call of `timeout` and the recording of its outcome fit before the deadline.
+    fn fits(&self, timeout: Duration) -> bool {
+        self.config
+            .deadline
+            .is_none_or(|d| Instant::now() + timeout + self.config.deadline_margin <= d)
+    }
+
     /// An execution the index returned: a claim never sent, or a call with no outcome.
     async fn run_execution(&self, execution: Execution) -> Result<(), StoreError> {
-        if execution.status == Status::Pending && execution.dispatched_by.is_none() {
+        let orphan = execution.status == Status::Pending && execution.dispatched_by.is_none();
+        if self.config.dry_run {
+            let counter = if orphan {
+                &self.counters.triggered
+            } else {
+                &self.counters.reconciled
+            };
+            self.counters.add(counter);
+            return Ok(());
+        }
+        if orphan && !self.fits(execution.timeout()) {
+            self.counters.add(&self.counters.deferred);
+            return Ok(());
+        }
+        if orphan {
             // Claimed by a tick that stopped before sending it: send it now, if the job
             // still exists as it was.
             match self.store.get_job(&execution.app, &execution.name).await? {
@@ -641,6 +693,8 @@ pub async fn tick(
         missed: get(&c.missed),
         retried: get(&c.retried),
         reconciled: get(&c.reconciled),
+        deferred: get(&c.deferred),
+        dry_run: config.dry_run,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
 }
@@ -904,5 +958,72 @@ mod tests {
             .expect("get")
             .expect("job");
         assert_eq!(ended.due_at(), None);
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_reports_what_would_run_and_writes_nothing() {
+        let store = MemoryStore::new();
+        let j = job("0 10 * * *", at(9, 0));
+        store.create_job(&j).await.expect("create");
+        let dispatch = FakeDispatch::default();
+        let config = TickConfig {
+            dry_run: true,
+            ..TickConfig::default()
+        };
+        let summary = tick(&store, &dispatch, &FixedClock::new(at(10, 0)), &config)
+            .await
+            .expect("tick");
+        assert_eq!(
+            (summary.due, summary.triggered, summary.dry_run),
+            (1, 1, true)
+        );
+        assert!(dispatch.calls.lock().expect("calls").is_empty());
+        assert_eq!(
+            store.get_job(&j.app, &j.name).await.expect("get"),
+            Some(j.clone())
+        );
+        assert!(
+            store
+                .list_executions(&j.id, 10)
+                .await
+                .expect("history")
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slot_whose_call_would_outlast_the_deadline_is_left_for_the_next_tick() {
+        let store = MemoryStore::new();
+        let j = job("0 10 * * *", at(9, 0));
+        store.create_job(&j).await.expect("create");
+        let dispatch = FakeDispatch::default();
+        let tight = TickConfig {
+            deadline: Some(Instant::now() + Duration::from_secs(20)),
+            ..TickConfig::default()
+        };
+        let summary = tick(&store, &dispatch, &FixedClock::new(at(10, 0)), &tight)
+            .await
+            .expect("tick");
+        assert_eq!(
+            (summary.triggered, summary.deferred),
+            (0, 1),
+            "30 s timeout + 5 s margin > 20 s left"
+        );
+        assert!(
+            store
+                .list_executions(&j.id, 10)
+                .await
+                .expect("history")
+                .is_empty(),
+            "nothing claimed"
+        );
+        let roomy = TickConfig {
+            deadline: Some(Instant::now() + Duration::from_secs(300)),
+            ..TickConfig::default()
+        };
+        let summary = tick(&store, &dispatch, &FixedClock::new(at(10, 1)), &roomy)
+            .await
+            .expect("tick");
+        assert_eq!((summary.triggered, summary.deferred), (1, 0));
     }
 }

@@ -592,3 +592,99 @@ async fn a_failed_job_is_retried_with_a_new_key_and_backoff_then_stops() {
     );
     assert!(execs.iter().all(|e| e.scheduled_for == at));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_never_sent_is_sent_later_and_a_call_never_recorded_is_reconciled() {
+    let at = utc(2026, 6, 8, 9, 0);
+    let world = World::new(at - chrono::Duration::seconds(30)).await;
+    let proxy = FaultProxy::start(&world.endpoint).await;
+    let faulty = shared::store::dynamodb::DynamoStore::new(
+        &moto::sdk_config(&proxy.url()).await,
+        &world.table,
+    );
+    let unsent = world
+        .create(world.spec("unsent", "/unsent", "0 9 * * *"))
+        .await;
+    // Every UpdateItem fails: the claim lands, but "mark sent" never does. The tick dies with
+    // a store error after its claim, as a crashed tick would.
+    proxy.set_plan_for(
+        "UpdateItem",
+        vec![Some(crate::helpers::faultproxy::Fault::ServerError); 50],
+    );
+    world.set(at);
+    let died = tick(
+        &faulty,
+        &world.dispatcher,
+        world.clock.as_ref(),
+        &world.config,
+    )
+    .await;
+    assert!(died.is_err(), "the store failure fails the tick: {died:?}");
+    assert_eq!(world.server.count("/unsent"), 0);
+    proxy.clear();
+    // Within the claim's lease nothing happens; after it, a later tick sends it, once.
+    world.set(at + chrono::Duration::seconds(30));
+    assert_eq!(world.tick().await.triggered, 0);
+    for m in 1..4 {
+        world.set(at + chrono::Duration::minutes(m));
+        world.tick().await;
+    }
+    assert_eq!(slots_seen(&world, "/unsent"), vec![rfc(at)]);
+    assert_eq!(
+        executions(&world, &unsent).await[0].status,
+        Status::Succeeded
+    );
+
+    // Now a call that is sent but whose outcome is never recorded (the second UpdateItem
+    // and its retries fail): it is reconciled as timed out after timeout + grace, and its
+    // retry (the job allows one) runs as attempt 2.
+    let at2 = utc(2026, 6, 9, 9, 0);
+    let mut spec = world.spec("unrecorded", "/unrecorded", "0 9 * * *");
+    spec.retries = 1;
+    world.set(at2 - chrono::Duration::seconds(30));
+    let unrecorded = world.create(spec).await;
+    let mut plan = vec![None];
+    plan.extend(vec![
+        Some(crate::helpers::faultproxy::Fault::ServerError);
+        50
+    ]);
+    proxy.set_plan_for("UpdateItem", plan);
+    world.set(at2);
+    assert!(
+        tick(
+            &faulty,
+            &world.dispatcher,
+            world.clock.as_ref(),
+            &world.config
+        )
+        .await
+        .is_err()
+    );
+    proxy.clear();
+    assert_eq!(world.server.count("/unrecorded"), 1);
+    let mut reconciled = 0;
+    for m in 1..6 {
+        world.set(at2 + chrono::Duration::minutes(m));
+        reconciled += world.tick().await.reconciled;
+    }
+    assert_eq!(reconciled, 1);
+    let execs = executions(&world, &unrecorded).await;
+    let by_attempt: BTreeMap<u32, Status> = execs.iter().map(|e| (e.attempt, e.status)).collect();
+    assert_eq!(
+        by_attempt,
+        BTreeMap::from([(1, Status::TimedOut), (2, Status::Succeeded)])
+    );
+    let first = execs.iter().find(|e| e.attempt == 1).expect("attempt 1");
+    assert!(
+        first
+            .error
+            .as_deref()
+            .is_some_and(|m| m.contains("no outcome was recorded")),
+        "{first:?}"
+    );
+    assert_eq!(
+        world.server.count("/unrecorded"),
+        2,
+        "the original call and one retry"
+    );
+}
