@@ -26,6 +26,9 @@ pub const HEADER_JOB: &str = "x-psu-sched-job";
 pub const HEADER_SCHEDULED_FOR: &str = "x-psu-sched-scheduled-for";
 /// Header: the attempt, from 1.
 pub const HEADER_ATTEMPT: &str = "x-psu-sched-attempt";
+/// Header: `t=<unix seconds>,v1=<hex HMAC-SHA256>` (one `v1` per signing secret), when
+/// signing secrets are configured. See [`crate::guard::verify_signature`].
+pub const HEADER_SIGNATURE: &str = "x-psu-sched-signature";
 
 /// A fresh execution key: 32 random bytes, hex-encoded. Give it to the job once; store only
 /// [`key_hash`] of it.
@@ -61,6 +64,8 @@ pub struct CallRequest<'a> {
     pub scheduled_for: DateTime<Utc>,
     /// The attempt.
     pub attempt: u32,
+    /// When the call is sent (the signature's timestamp).
+    pub sent_at: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for CallRequest<'_> {
@@ -105,6 +110,9 @@ pub struct DispatchOptions {
     /// ranges are always allowed (apps in a VPC). The Lambda refuses these unless
     /// `PSU_SCHED_ALLOW_PRIVATE_TARGETS=true`; the CLI and tests allow them.
     pub allow_private_targets: bool,
+    /// Secrets to sign requests with (`X-Psu-Sched-Signature`); two during a rotation.
+    /// Empty: requests are not signed.
+    pub signing_secrets: Vec<String>,
 }
 
 /// Calls over HTTP with reqwest (rustls, no redirects).
@@ -172,6 +180,7 @@ impl HttpDispatcher {
     pub fn new() -> Result<Self, BuildError> {
         Self::with_options(DispatchOptions {
             allow_private_targets: true,
+            ..Default::default()
         })
     }
 
@@ -250,6 +259,23 @@ impl Dispatch for HttpDispatcher {
         let builder = match request.method {
             Method::Post => builder.header(reqwest::header::CONTENT_LENGTH, "0"),
             Method::Get => builder,
+        };
+        let builder = if self.options.signing_secrets.is_empty() {
+            builder
+        } else {
+            let t = request.sent_at.timestamp();
+            let payload = crate::guard::signature_payload(
+                t,
+                &request.execution.to_string(),
+                &format_slot(request.scheduled_for),
+                request.method.as_str(),
+                &crate::guard::path_and_query(request.url),
+                b"",
+            );
+            builder.header(
+                HEADER_SIGNATURE,
+                crate::guard::signature_header(&self.options.signing_secrets, t, &payload),
+            )
         };
         let work = async {
             let response = builder.send().await?;

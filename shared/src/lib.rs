@@ -19,6 +19,7 @@
 pub mod clock;
 pub mod config;
 pub mod dispatch;
+pub mod guard;
 pub mod model;
 pub mod schedule;
 pub mod store;

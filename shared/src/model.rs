@@ -750,6 +750,9 @@ pub struct Execution {
     /// Token of the tick that sent the call.
     #[serde(default)]
     pub dispatched_by: Option<String>,
+    /// Nonce of the app's guard claim, once the app has claimed the execution.
+    #[serde(default)]
+    pub guard_nonce: Option<String>,
     /// Token of the writer of the outcome (the tick's dispatch token, or `reconcile`).
     #[serde(default)]
     pub outcome_by: Option<String>,

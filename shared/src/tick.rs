@@ -277,6 +277,7 @@ fn new_execution(
         key_hash: None,
         claimed_by: None,
         dispatched_by: None,
+        guard_nonce: None,
         outcome_by: None,
         due_at: None,
         expires_at: now + chrono(config.retention),
@@ -383,6 +384,7 @@ impl Ctx<'_> {
                 job: &job_label,
                 scheduled_for: execution.scheduled_for,
                 attempt: execution.attempt,
+                sent_at: started,
             })
             .await;
         drop(key);

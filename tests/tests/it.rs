@@ -4,3 +4,4 @@ mod selftest;
 mod bruteforce;
 mod tick;
 mod world;
+mod guard;

@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Claim, ClaimOutcome, DueItem, Outcome, Recorded, Store, StoreError};
+use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError};
 use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
 
 /// The default table name.
@@ -737,7 +737,7 @@ impl Store for DynamoStore {
             return Ok(Recorded::NotOurs);
         };
         let exec: Execution = from_item(strip_keys(item))?;
-        if exec.dispatched_by.as_deref() != Some(token) || exec.outcome_by.is_some() {
+        if exec.dispatched_by.as_deref() != Some(token) || exec.guard_nonce.is_none() {
             return Ok(Recorded::NotOurs);
         }
         let mut update = self
@@ -746,7 +746,7 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .key("pk", s(exec_pk(id.job_id())))
             .key("sk", s(exec_sk(id)))
-            .condition_expression("dispatched_by = :tok AND attribute_not_exists(outcome_by)")
+            .condition_expression("dispatched_by = :tok AND attribute_exists(guard_nonce)")
             .expression_attribute_values(":tok", s(token));
         let mut set = Vec::new();
         if let (Some(code), None) = (outcome.http_status, exec.http_status) {
@@ -801,6 +801,106 @@ impl Store for DynamoStore {
             .expression_attribute_values(":rec", s(super::RECONCILER))
             .expression_attribute_values(":seen", s(seen.status.as_str()))
             .expression_attribute_values(":seen_due", ts(seen_due))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(backend("UpdateItem", &self.table, e)),
+        }
+    }
+
+    async fn guard_start(
+        &self,
+        id: &ExecutionId,
+        key_hash: &str,
+        nonce: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(exec_pk(id.job_id())))
+            .key("sk", s(exec_sk(id)))
+            .update_expression("SET #st = :running, guard_nonce = :n, started_at = :at")
+            .condition_expression("#st = :pending AND key_hash = :kh")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":running", s(Status::Running.as_str()))
+            .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+            .expression_attribute_values(":n", s(nonce))
+            .expression_attribute_values(":kh", s(key_hash))
+            .expression_attribute_values(":at", ts(at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => {
+                // A retried request whose first try was applied finds its own nonce.
+                let Some(item) = self.get_item(exec_pk(id.job_id()), exec_sk(id)).await? else {
+                    return Ok(false);
+                };
+                let exec: Execution = from_item(strip_keys(item))?;
+                Ok(exec.status == Status::Running && exec.guard_nonce.as_deref() == Some(nonce))
+            }
+            Err(e) => Err(backend("UpdateItem", &self.table, e)),
+        }
+    }
+
+    async fn guard_end(
+        &self,
+        id: &ExecutionId,
+        nonce: &str,
+        end: &GuardEnd,
+    ) -> Result<bool, StoreError> {
+        let mut set = vec!["#st = :st", "finished_at = :fin", "duration_ms = :dur"];
+        let mut remove = vec!["due_at", "#gpk", "#gsk"];
+        let mut values: Item = HashMap::from([
+            (":st".to_owned(), s(end.status.as_str())),
+            (":fin".to_owned(), ts(end.finished_at)),
+            (":dur".to_owned(), n(end.duration_ms as i64)),
+            (":n".to_owned(), s(nonce)),
+            (":running".to_owned(), s(Status::Running.as_str())),
+            (":timed_out".to_owned(), s(Status::TimedOut.as_str())),
+            (":rec".to_owned(), s(super::RECONCILER)),
+        ]);
+        if let Some(code) = end.http_status {
+            set.push("http_status = :hs");
+            values.insert(":hs".into(), n(i64::from(code)));
+        }
+        match &end.output {
+            Some(output) => {
+                set.push("#out = :out");
+                values.insert(":out".into(), s(output.clone()));
+            }
+            None => remove.push("#out"),
+        }
+        match &end.error {
+            Some(error) => {
+                set.push("#err = :err");
+                values.insert(":err".into(), s(error.clone()));
+            }
+            None => remove.push("#err"),
+        }
+        let names = HashMap::from([
+            ("#st".to_owned(), "status".to_owned()),
+            ("#out".to_owned(), "output".to_owned()),
+            ("#err".to_owned(), "error".to_owned()),
+            ("#gpk".to_owned(), GSI_PK.to_owned()),
+            ("#gsk".to_owned(), GSI_SK.to_owned()),
+        ]);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(exec_pk(id.job_id())))
+            .key("sk", s(exec_sk(id)))
+            .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
+            .condition_expression(
+                "guard_nonce = :n AND (#st = :running OR (#st = :timed_out AND outcome_by = :rec) OR (#st = :st AND finished_at = :fin))",
+            )
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
         match result {

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Claim, ClaimOutcome, DueItem, Outcome, Recorded, Store, StoreError};
+use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError};
 use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
 
 #[derive(Default)]
@@ -184,7 +184,7 @@ impl Store for MemoryStore {
             exec.due_at = None;
             return Ok(Recorded::Recorded);
         }
-        if sent_by_us && exec.outcome_by.is_none() {
+        if sent_by_us && exec.guard_nonce.is_some() {
             // The app's guard owns the outcome; add what only the tick saw.
             if exec.http_status.is_none() {
                 exec.http_status = outcome.http_status;
@@ -220,6 +220,55 @@ impl Store for MemoryStore {
         exec.error = Some(error.to_owned());
         exec.finished_at = Some(now);
         exec.outcome_by = Some(super::RECONCILER.to_owned());
+        exec.due_at = None;
+        Ok(true)
+    }
+
+    async fn guard_start(
+        &self,
+        id: &ExecutionId,
+        key_hash: &str,
+        nonce: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let Some(exec) = inner.executions.get_mut(&exec_key(id)) else {
+            return Ok(false);
+        };
+        if exec.status != Status::Pending || exec.key_hash.as_deref() != Some(key_hash) {
+            return Ok(false);
+        }
+        exec.status = Status::Running;
+        exec.guard_nonce = Some(nonce.to_owned());
+        exec.started_at = Some(at);
+        Ok(true)
+    }
+
+    async fn guard_end(
+        &self,
+        id: &ExecutionId,
+        nonce: &str,
+        end: &GuardEnd,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let Some(exec) = inner.executions.get_mut(&exec_key(id)) else {
+            return Ok(false);
+        };
+        let holds = exec.guard_nonce.as_deref() == Some(nonce)
+            && (exec.status == Status::Running
+                || (exec.status == Status::TimedOut
+                    && exec.outcome_by.as_deref() == Some(super::RECONCILER)));
+        if !holds {
+            return Ok(false);
+        }
+        exec.status = end.status;
+        if end.http_status.is_some() {
+            exec.http_status = end.http_status;
+        }
+        exec.output = end.output.clone();
+        exec.error = end.error.clone();
+        exec.finished_at = Some(end.finished_at);
+        exec.duration_ms = Some(end.duration_ms);
         exec.due_at = None;
         Ok(true)
     }

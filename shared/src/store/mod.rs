@@ -68,6 +68,23 @@ pub struct Outcome {
     pub duration_ms: u64,
 }
 
+/// The end of a run as the app's guard records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardEnd {
+    /// `Succeeded` or `Failed`.
+    pub status: Status,
+    /// The HTTP status the app answered with, if known.
+    pub http_status: Option<u16>,
+    /// The first 4 KiB of the app's output.
+    pub output: Option<String>,
+    /// What went wrong, in the app's words.
+    pub error: Option<String>,
+    /// When the run ended.
+    pub finished_at: DateTime<Utc>,
+    /// How long the run took, in milliseconds.
+    pub duration_ms: u64,
+}
+
 /// What recording an outcome did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
@@ -165,6 +182,27 @@ pub trait Store: Send + Sync {
         seen: &Execution,
         error: &str,
         now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The app's guard claims a sent execution: `pending` becomes `running` with the guard's
+    /// nonce, if the stored key hash is `key_hash`. False if it was not `pending` (already
+    /// ran, or claimed by another guard) or the hash differs.
+    async fn guard_start(
+        &self,
+        id: &ExecutionId,
+        key_hash: &str,
+        nonce: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The app's guard records the end of its run: the claim with `nonce` must hold the
+    /// execution (`running`, or `timed_out` by reconciliation: a late end still records
+    /// the real outcome). False otherwise.
+    async fn guard_end(
+        &self,
+        id: &ExecutionId,
+        nonce: &str,
+        end: &GuardEnd,
     ) -> Result<bool, StoreError>;
 
     /// Reads an execution, strongly consistent (one GetItem on DynamoDB).

@@ -1,0 +1,528 @@
+//! Job-side verification: how an app knows a request really came from the scheduler.
+//!
+//! Two ways, as the old `@scheduled_job()` decorator did and better:
+//! - **The guard** (stateful, for Rust apps sharing the store): [`Guard::claim`] checks the
+//!   execution id and key against the store, refuses a second run, and marks the execution
+//!   `running`; the returned [`GuardClaim`] records the end. With the `axum` feature,
+//!   [`scheduled_job`] does all of it for a route in one line.
+//! - **Signed requests** (stateless, any language): [`verify_signature`] checks the
+//!   `X-Psu-Sched-Signature` header made with a shared secret (`docs/verifying-requests.md`).
+//!
+//! Rejections are logged with their reason and the execution id, never with the key; the
+//! app answers every rejection with the same 403.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::clock::Clock;
+use crate::dispatch::{
+    HEADER_ATTEMPT, HEADER_EXECUTION, HEADER_KEY, HEADER_SCHEDULED_FOR, HEADER_SIGNATURE,
+    MAX_OUTPUT, key_hash,
+};
+use crate::model::{ExecutionId, Status};
+use crate::store::{GuardEnd, Store, StoreError};
+
+/// Why the guard refused a request. The app answers all of them with 403 and says no more;
+/// the log says which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// A header is missing or malformed.
+    #[error("missing or malformed header {0}")]
+    BadHeader(&'static str),
+    /// No such execution.
+    #[error("unknown execution")]
+    Unknown,
+    /// The key does not match the execution's.
+    #[error("wrong key")]
+    BadKey,
+    /// The execution already ran (or is running).
+    #[error("already ran (status {0})")]
+    AlreadyRan(Status),
+    /// The execution's time is over: its deadline passed before the app claimed it.
+    #[error("expired")]
+    Expired,
+}
+
+/// What the guard could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// The request is refused (answer 403).
+    #[error("request refused: {0}")]
+    Rejected(#[from] Rejection),
+    /// The store failed (answer 503: the scheduler will reconcile or retry).
+    #[error("the store failed while checking the request")]
+    Store(#[from] StoreError),
+}
+
+/// Checks scheduler requests against the store. Cheap to clone.
+#[derive(Clone)]
+pub struct Guard {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+fn header<'a>(headers: &'a http::HeaderMap, name: &'static str) -> Result<&'a str, Rejection> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or(Rejection::BadHeader(name))
+}
+
+/// Compares two byte strings in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Guard {
+    /// A guard on `store`, reading time from `clock`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Claims the execution a request names: it exists, the key's SHA-256 matches
+    /// (compared in constant time), the attempt matches, it is `pending` and its deadline has
+    /// not passed. It becomes `running` through a conditional write, so of concurrent
+    /// claims exactly one wins.
+    pub async fn claim(&self, headers: &http::HeaderMap) -> Result<GuardClaim, GuardError> {
+        let result = self.try_claim(headers).await;
+        if let Err(GuardError::Rejected(reason)) = &result {
+            let execution = headers.get(HEADER_EXECUTION).and_then(|v| v.to_str().ok());
+            tracing::warn!(execution = execution.unwrap_or("-"), %reason, "scheduler request refused");
+        }
+        result
+    }
+
+    async fn try_claim(&self, headers: &http::HeaderMap) -> Result<GuardClaim, GuardError> {
+        let id = ExecutionId::parse(header(headers, HEADER_EXECUTION)?)
+            .map_err(|_| Rejection::BadHeader(HEADER_EXECUTION))?;
+        let key = header(headers, HEADER_KEY)?;
+        let attempt: u32 = header(headers, HEADER_ATTEMPT)?
+            .parse()
+            .map_err(|_| Rejection::BadHeader(HEADER_ATTEMPT))?;
+        if attempt != id.attempt() {
+            return Err(Rejection::BadHeader(HEADER_ATTEMPT).into());
+        }
+        let execution = self
+            .store
+            .get_execution(&id)
+            .await?
+            .ok_or(Rejection::Unknown)?;
+        let presented = key_hash(key);
+        let stored = execution.key_hash.as_deref().ok_or(Rejection::BadKey)?;
+        if !constant_time_eq(presented.as_bytes(), stored.as_bytes()) {
+            return Err(Rejection::BadKey.into());
+        }
+        if execution.status != Status::Pending {
+            return Err(Rejection::AlreadyRan(execution.status).into());
+        }
+        let now = self.clock.now();
+        if execution.due_at.is_some_and(|deadline| now > deadline) {
+            return Err(Rejection::Expired.into());
+        }
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        if !self.store.guard_start(&id, stored, &nonce, now).await? {
+            // Someone else claimed it between our read and our write.
+            return Err(Rejection::AlreadyRan(Status::Running).into());
+        }
+        tracing::info!(execution = %id, "scheduler request accepted; execution running");
+        Ok(GuardClaim {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            id,
+            nonce,
+            started: now,
+            ended: false,
+        })
+    }
+}
+
+/// A claimed execution. Record its end with [`GuardClaim::succeed`] or [`GuardClaim::fail`];
+/// dropped without either, it is recorded `failed`.
+pub struct GuardClaim {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    id: ExecutionId,
+    nonce: String,
+    started: DateTime<Utc>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for GuardClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardClaim")
+            .field("execution", &self.id.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+fn bounded(output: &str) -> String {
+    if output.len() <= MAX_OUTPUT {
+        return output.to_owned();
+    }
+    let mut end = MAX_OUTPUT;
+    while !output.is_char_boundary(end) {
+        end -= 1;
+    }
+    output[..end].to_owned()
+}
+
+impl GuardClaim {
+    /// The execution this claim holds.
+    pub fn execution(&self) -> &ExecutionId {
+        &self.id
+    }
+
+    fn end(
+        &self,
+        status: Status,
+        http_status: Option<u16>,
+        output: &str,
+        error: Option<String>,
+    ) -> GuardEnd {
+        let finished_at = self.clock.now();
+        let duration_ms = u64::try_from(
+            finished_at
+                .signed_duration_since(self.started)
+                .num_milliseconds()
+                .max(0),
+        )
+        .unwrap_or(0);
+        GuardEnd {
+            status,
+            http_status,
+            output: Some(bounded(output)),
+            error,
+            finished_at,
+            duration_ms,
+        }
+    }
+
+    async fn record(mut self, end: GuardEnd) -> Result<bool, StoreError> {
+        self.ended = true;
+        let recorded = self.store.guard_end(&self.id, &self.nonce, &end).await?;
+        if !recorded {
+            tracing::warn!(execution = %self.id, "the run's end could not be recorded: the claim no longer holds the execution");
+        }
+        Ok(recorded)
+    }
+
+    /// Records success, with the HTTP status the app answers and the first 4 KiB of output.
+    pub async fn succeed(self, http_status: Option<u16>, output: &str) -> Result<bool, StoreError> {
+        let end = self.end(Status::Succeeded, http_status, output, None);
+        self.record(end).await
+    }
+
+    /// Records failure, with what went wrong.
+    pub async fn fail(
+        self,
+        http_status: Option<u16>,
+        output: &str,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let end = self.end(Status::Failed, http_status, output, Some(error.to_owned()));
+        self.record(end).await
+    }
+}
+
+impl Drop for GuardClaim {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let end = self.end(
+            Status::Failed,
+            None,
+            "",
+            Some("the job's handler ended without recording an outcome".to_owned()),
+        );
+        let (store, id, nonce) = (self.store.clone(), self.id.clone(), self.nonce.clone());
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    if let Err(e) = store.guard_end(&id, &nonce, &end).await {
+                        tracing::error!(execution = %id, error = %e, "could not record a dropped claim as failed");
+                    }
+                });
+            }
+            Err(_) => {
+                tracing::error!(execution = %self.id, "claim dropped outside a runtime; the tick will reconcile it")
+            }
+        }
+    }
+}
+
+/// Why a signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// No signature, or not `t=<unix seconds>,v1=<hex>[,v1=<hex>...]`.
+    #[error("missing or malformed X-Psu-Sched-Signature")]
+    Malformed,
+    /// A header the signature covers is missing.
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    /// The timestamp is outside the tolerance.
+    #[error("timestamp outside the tolerance")]
+    Stale,
+    /// No `v1` matches any of the secrets.
+    #[error("signature does not match")]
+    Mismatch,
+}
+
+/// The default freshness window for signatures.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// The string that is signed:
+/// `<t>.<execution id>.<scheduled_for>.<METHOD>.<path and query>.<hex SHA-256 of the body>`.
+pub fn signature_payload(
+    t: i64,
+    execution: &str,
+    scheduled_for: &str,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> String {
+    let body_hash = hex::encode(Sha256::digest(body));
+    format!(
+        "{t}.{execution}.{scheduled_for}.{}.{path_and_query}.{body_hash}",
+        method.to_ascii_uppercase()
+    )
+}
+
+/// Hex HMAC-SHA256 of `payload` with `secret`.
+pub fn sign(secret: &str, payload: &str) -> String {
+    // HMAC accepts keys of any length, so this never fails.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(payload.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The path and query of a URL (or of a path given as is): what the signature covers, so a
+/// proxy that rewrites scheme or host does not break it.
+pub fn path_and_query(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_owned(),
+        },
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// The `X-Psu-Sched-Signature` value: `t=<t>,v1=<sig>` with one `v1` per secret (rotation).
+pub fn signature_header(secrets: &[String], t: i64, payload: &str) -> String {
+    let mut value = format!("t={t}");
+    for secret in secrets {
+        value.push_str(",v1=");
+        value.push_str(&sign(secret, payload));
+    }
+    value
+}
+
+/// Verifies a signed request: any `v1` matches any of `secrets` (two during a rotation), and
+/// `t` is within `tolerance` of `now`. `url` is the request's URL or its path and query;
+/// `body` its body (empty for the scheduler's GETs and POSTs). A replay inside the window
+/// passes this check: refuse it by remembering the execution ids already seen.
+pub fn verify_signature(
+    secrets: &[String],
+    headers: &http::HeaderMap,
+    method: &str,
+    url: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+    tolerance: Duration,
+) -> Result<(), SignatureError> {
+    let value = headers
+        .get(HEADER_SIGNATURE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(SignatureError::Malformed)?;
+    let mut t: Option<i64> = None;
+    let mut signatures = Vec::new();
+    for part in value.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = Some(v.parse().map_err(|_| SignatureError::Malformed)?),
+            Some(("v1", v)) => signatures.push(v.to_owned()),
+            _ => {}
+        }
+    }
+    let t = t.ok_or(SignatureError::Malformed)?;
+    if signatures.is_empty() {
+        return Err(SignatureError::Malformed);
+    }
+    let age = (now.timestamp() - t).unsigned_abs();
+    if age > tolerance.as_secs() {
+        return Err(SignatureError::Stale);
+    }
+    let get = |name: &'static str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(SignatureError::MissingHeader(name))
+    };
+    let payload = signature_payload(
+        t,
+        get(HEADER_EXECUTION)?,
+        get(HEADER_SCHEDULED_FOR)?,
+        method,
+        &path_and_query(url),
+        body,
+    );
+    let matched = secrets.iter().any(|secret| {
+        let expected = sign(secret, &payload);
+        signatures
+            .iter()
+            .any(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()))
+    });
+    if matched {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
+}
+
+#[cfg(feature = "axum")]
+pub use self::axum_layer::scheduled_job;
+
+#[cfg(feature = "axum")]
+mod axum_layer {
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use axum::http::StatusCode;
+    use axum::middleware::Next;
+    use axum::response::{IntoResponse, Response};
+
+    use super::{Guard, GuardError, MAX_OUTPUT};
+
+    /// Makes a route a scheduled job, in one line:
+    /// `.route("/jobs/report", get(report).route_layer(axum::middleware::from_fn_with_state(guard, scheduled_job)))`.
+    ///
+    /// Refused requests get a bare 403; a store failure a 503. Otherwise the handler runs,
+    /// and its response's status and first 4 KiB are recorded as the run's end (`succeeded`
+    /// for a 2xx, else `failed`).
+    pub async fn scheduled_job(
+        State(guard): State<Guard>,
+        request: Request,
+        next: Next,
+    ) -> Response {
+        let claim = match guard.claim(request.headers()).await {
+            Ok(claim) => claim,
+            Err(GuardError::Rejected(_)) => {
+                return (StatusCode::FORBIDDEN, "forbidden").into_response();
+            }
+            Err(GuardError::Store(e)) => {
+                tracing::error!(error = %e, "guard could not reach the store");
+                return (StatusCode::SERVICE_UNAVAILABLE, "unavailable").into_response();
+            }
+        };
+        let response = next.run(request).await;
+        let (parts, body) = response.into_parts();
+        let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let _ = claim
+                    .fail(
+                        Some(parts.status.as_u16()),
+                        "",
+                        &format!("could not read the handler's response: {e}"),
+                    )
+                    .await;
+                return (StatusCode::INTERNAL_SERVER_ERROR, "error").into_response();
+            }
+        };
+        let output = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_OUTPUT)]).into_owned();
+        let code = parts.status.as_u16();
+        let recorded = if parts.status.is_success() {
+            claim.succeed(Some(code), &output).await
+        } else {
+            claim
+                .fail(
+                    Some(code),
+                    &output,
+                    &format!("the handler answered {}", parts.status),
+                )
+                .await
+        };
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, "could not record the run's end");
+        }
+        Response::from_parts(parts, Body::from(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, String)]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().expect("header value"));
+        }
+        map
+    }
+
+    #[test]
+    fn a_signature_verifies_with_either_secret_and_fails_when_anything_changes() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
+        let t = now.timestamp();
+        let id = "0123456789abcdef0123456789abcdef.20270115T080000Z.s1";
+        let slot = "2027-01-15T08:00:00Z";
+        let payload = signature_payload(t, id, slot, "GET", "/jobs/report?x=1", b"");
+        let secrets = vec!["old-secret".to_owned(), "new-secret".to_owned()];
+        let h = headers(&[
+            (HEADER_EXECUTION, id.to_owned()),
+            (HEADER_SCHEDULED_FOR, slot.to_owned()),
+            (HEADER_SIGNATURE, signature_header(&secrets, t, &payload)),
+        ]);
+        let url = "https://app.example.edu/jobs/report?x=1";
+        let verify = |secrets: &[String], url: &str, body: &[u8], now| {
+            verify_signature(secrets, &h, "GET", url, body, now, DEFAULT_TOLERANCE)
+        };
+        assert_eq!(verify(&secrets[..1], url, b"", now), Ok(()));
+        assert_eq!(verify(&secrets[1..], "/jobs/report?x=1", b"", now), Ok(()));
+        assert_eq!(
+            verify(&["other".to_owned()], url, b"", now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(&secrets, "https://app.example.edu/jobs/other?x=1", b"", now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(
+                &secrets,
+                "https://app.example.edu/jobs/report?x=2",
+                b"",
+                now
+            ),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(&secrets, url, b"body", now),
+            Err(SignatureError::Mismatch)
+        );
+        let later = now + chrono::Duration::seconds(301);
+        assert_eq!(
+            verify(&secrets, url, b"", later),
+            Err(SignatureError::Stale)
+        );
+    }
+
+    #[test]
+    fn constant_time_comparison_compares_whole_strings() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,575 @@
+//! Job-side verification, end to end: a real axum app using the guard, the tick calling it,
+//! the moto server holding the executions; and signed requests checked by the documented
+//! Python verifier.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use shared::clock::{Clock, FixedClock};
+use shared::dispatch::{
+    DispatchOptions, HEADER_EXECUTION, HEADER_KEY, HEADER_SIGNATURE, HttpDispatcher,
+};
+use shared::guard::{Guard, GuardError, Rejection, scheduled_job, verify_signature};
+use shared::model::{ExecutionId, Status};
+use shared::store::Store;
+use shared::store::dynamodb::DynamoStore;
+use shared::tick::tick;
+use tokio::sync::Notify;
+
+use crate::world::{World, utc};
+
+/// Serves `router` on 127.0.0.1:0; returns its base URL.
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{addr}")
+}
+
+fn store_of(world: &World) -> Arc<dyn Store> {
+    Arc::new(world.store.clone())
+}
+
+#[derive(Clone)]
+struct Seen {
+    store: Arc<dyn Store>,
+    statuses: Arc<Mutex<Vec<Status>>>,
+    headers: Arc<Mutex<Vec<HeaderMap>>>,
+}
+
+async fn report(State(seen): State<Seen>, headers: HeaderMap) -> &'static str {
+    let id = headers
+        .get(HEADER_EXECUTION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| ExecutionId::parse(v).ok())
+        .expect("execution header");
+    let status = seen
+        .store
+        .get_execution(&id)
+        .await
+        .expect("read")
+        .expect("exists")
+        .status;
+    seen.statuses.lock().expect("statuses").push(status);
+    seen.headers.lock().expect("headers").push(headers);
+    "report done"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_old_flow_created_running_done_runs_end_to_end_through_the_axum_guard() {
+    let at = utc(2026, 7, 1, 9, 0);
+    let world = World::new(at - chrono::Duration::seconds(30)).await;
+    let store = store_of(&world);
+    let guard = Guard::new(store.clone(), world.clock.clone());
+    let seen = Seen {
+        store: store.clone(),
+        statuses: Arc::default(),
+        headers: Arc::default(),
+    };
+    let app = Router::new()
+        .route(
+            "/report",
+            get(report).route_layer(axum::middleware::from_fn_with_state(guard, scheduled_job)),
+        )
+        .with_state(seen.clone());
+    let base = serve(app).await;
+    let mut spec = world.spec("report", "/unused", "0 9 * * *");
+    spec.url = shared::model::JobUrl::parse(&format!("{base}/report")).expect("url");
+    let job = world.create(spec).await;
+
+    world.set(at);
+    let summary = world.tick().await;
+    assert_eq!(
+        (summary.triggered, summary.succeeded),
+        (1, 1),
+        "{summary:?}"
+    );
+    assert_eq!(
+        *seen.statuses.lock().expect("statuses"),
+        vec![Status::Running],
+        "running while the view runs"
+    );
+    let execs = world
+        .store
+        .list_executions(&job.id, 10)
+        .await
+        .expect("history");
+    assert_eq!(execs.len(), 1);
+    let e = &execs[0];
+    assert_eq!(
+        (e.status, e.http_status, e.output.as_deref()),
+        (Status::Succeeded, Some(200), Some("report done"))
+    );
+    assert!(e.guard_nonce.is_some(), "the app's guard recorded the end");
+
+    // A replay of the very request is refused, and the view does not run again.
+    let replayed = seen.headers.lock().expect("headers")[0].clone();
+    let response = reqwest::Client::new()
+        .get(format!("{base}/report"))
+        .headers(replayed)
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.text().await.expect("body"),
+        "forbidden",
+        "the response does not say why"
+    );
+    assert_eq!(seen.statuses.lock().expect("statuses").len(), 1);
+}
+
+/// What the checks inside the job's handler found.
+#[derive(Default)]
+struct Checks {
+    expired: Option<Result<(), String>>,
+    bad_key: Option<Result<(), String>>,
+    unknown: Option<Result<(), String>>,
+    winners: usize,
+    again: Option<Result<(), String>>,
+}
+
+fn outcome<T>(r: Result<T, GuardError>) -> Result<(), String> {
+    r.map(|_| ()).map_err(|e| match e {
+        GuardError::Rejected(reason) => format!("{reason:?}"),
+        other => format!("{other}"),
+    })
+}
+
+#[derive(Clone)]
+struct CheckState {
+    store: Arc<dyn Store>,
+    clock: Arc<FixedClock>,
+    checks: Arc<Mutex<Checks>>,
+}
+
+async fn checking_handler(State(s): State<CheckState>, headers: HeaderMap) -> &'static str {
+    // Expired: the same request seen long after its deadline.
+    let late_clock = Arc::new(FixedClock::new(s.clock.now() + chrono::Duration::hours(2)));
+    let late = Guard::new(s.store.clone(), late_clock);
+    let expired = outcome(late.claim(&headers).await);
+    let guard = Guard::new(s.store.clone(), s.clock.clone());
+    let mut wrong_key = headers.clone();
+    wrong_key.insert(HEADER_KEY, "0".repeat(64).parse().expect("value"));
+    let bad_key = outcome(guard.claim(&wrong_key).await);
+    let mut unknown_id = headers.clone();
+    let id = headers
+        .get(HEADER_EXECUTION)
+        .and_then(|v| v.to_str().ok())
+        .expect("id")
+        .to_owned();
+    let other = id.replace(".20260702T", ".20250702T");
+    unknown_id.insert(HEADER_EXECUTION, other.parse().expect("value"));
+    let unknown = outcome(guard.claim(&unknown_id).await);
+    // Eight concurrent claims of the real request: exactly one wins.
+    let attempts = futures::future::join_all((0..8).map(|_| guard.claim(&headers))).await;
+    let mut claims: Vec<_> = attempts.into_iter().filter_map(Result::ok).collect();
+    let winners = claims.len();
+    let again = outcome(guard.claim(&headers).await);
+    if let Some(claim) = claims.pop() {
+        // The app records its own outcome, then answers 200 anyway.
+        claim
+            .fail(None, "no rows to report", "business rule: nothing to do")
+            .await
+            .expect("record");
+    }
+    let mut checks = s.checks.lock().expect("checks");
+    *checks = Checks {
+        expired: Some(expired),
+        bad_key: Some(bad_key),
+        unknown: Some(unknown),
+        winners,
+        again: Some(again),
+    };
+    "ok"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_runs_once_and_wrong_keys_unknown_ids_repeats_and_expired_runs_are_refused() {
+    let at = utc(2026, 7, 2, 9, 0);
+    let world = World::new(at - chrono::Duration::seconds(30)).await;
+    let state = CheckState {
+        store: store_of(&world),
+        clock: world.clock.clone(),
+        checks: Arc::default(),
+    };
+    let app = Router::new()
+        .route("/check", get(checking_handler))
+        .with_state(state.clone());
+    let base = serve(app).await;
+    let mut spec = world.spec("check", "/unused", "0 9 * * *");
+    spec.url = shared::model::JobUrl::parse(&format!("{base}/check")).expect("url");
+    spec.retries = 3; // never used: an execution the app claimed is not retried
+    let job = world.create(spec).await;
+    world.set(at);
+    let summary = world.tick().await;
+    assert_eq!(
+        (summary.triggered, summary.failed, summary.retried),
+        (1, 1, 0),
+        "{summary:?}"
+    );
+    {
+        let checks = state.checks.lock().expect("checks");
+        assert_eq!(
+            checks.expired,
+            Some(Err(format!("{:?}", Rejection::Expired)))
+        );
+        assert_eq!(
+            checks.bad_key,
+            Some(Err(format!("{:?}", Rejection::BadKey)))
+        );
+        assert_eq!(
+            checks.unknown,
+            Some(Err(format!("{:?}", Rejection::Unknown)))
+        );
+        assert_eq!(checks.winners, 1, "8 concurrent claims: exactly one wins");
+        assert_eq!(
+            checks.again,
+            Some(Err(format!("{:?}", Rejection::AlreadyRan(Status::Running))))
+        );
+    }
+    let e = world
+        .store
+        .list_executions(&job.id, 10)
+        .await
+        .expect("history")
+        .remove(0);
+    assert_eq!(
+        e.status,
+        Status::Failed,
+        "the app's outcome stands, though the HTTP answer was 200"
+    );
+    assert_eq!(e.output.as_deref(), Some("no rows to report"));
+    assert_eq!(e.error.as_deref(), Some("business rule: nothing to do"));
+    assert_eq!(
+        e.http_status,
+        Some(200),
+        "the tick adds only the HTTP status"
+    );
+    for m in 1..4 {
+        world.set(at + chrono::Duration::minutes(m));
+        assert_eq!(world.tick().await.triggered, 0, "not retried");
+    }
+}
+
+#[derive(Clone)]
+struct LateState {
+    guard: Guard,
+    release: Arc<Notify>,
+    done: Arc<Notify>,
+}
+
+async fn late_handler(State(s): State<LateState>, headers: HeaderMap) -> &'static str {
+    let claim = s.guard.claim(&headers).await.expect("claim");
+    // The work goes on even if the caller gives up waiting.
+    let handle = tokio::spawn(async move {
+        s.release.notified().await;
+        let recorded = claim
+            .succeed(Some(200), "late but done")
+            .await
+            .expect("record");
+        assert!(recorded, "a late end is recorded after reconciliation");
+        s.done.notify_one();
+    });
+    let _ = handle.await;
+    "late but done"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_late_end_from_the_guard_still_records_the_real_outcome_after_reconciliation() {
+    let at = utc(2026, 7, 3, 9, 0);
+    let world = World::new(at - chrono::Duration::seconds(30)).await;
+    let state = LateState {
+        guard: Guard::new(store_of(&world), world.clock.clone()),
+        release: Arc::new(Notify::new()),
+        done: Arc::new(Notify::new()),
+    };
+    let app = Router::new()
+        .route("/late", get(late_handler))
+        .with_state(state.clone());
+    let base = serve(app).await;
+    let mut spec = world.spec("late", "/unused", "0 9 * * *");
+    spec.url = shared::model::JobUrl::parse(&format!("{base}/late")).expect("url");
+    spec.timeout = Duration::from_secs(1);
+    let job = world.create(spec).await;
+    world.set(at);
+    let first = world.tick().await;
+    assert_eq!(first.triggered, 1);
+    let e = world
+        .store
+        .list_executions(&job.id, 10)
+        .await
+        .expect("history")
+        .remove(0);
+    assert_eq!(
+        e.status,
+        Status::Running,
+        "the tick's timeout does not overwrite the app's claim"
+    );
+    world.set(at + chrono::Duration::minutes(3));
+    assert_eq!(world.tick().await.reconciled, 1);
+    let e = world
+        .store
+        .list_executions(&job.id, 10)
+        .await
+        .expect("history")
+        .remove(0);
+    assert_eq!(e.status, Status::TimedOut);
+    state.release.notify_one();
+    tokio::time::timeout(Duration::from_secs(10), state.done.notified())
+        .await
+        .expect("late end");
+    let e = world
+        .store
+        .list_executions(&job.id, 10)
+        .await
+        .expect("history")
+        .remove(0);
+    assert_eq!(
+        (e.status, e.output.as_deref()),
+        (Status::Succeeded, Some("late but done"))
+    );
+}
+
+fn python() -> String {
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
+    if std::path::Path::new(venv).exists() {
+        venv.to_owned()
+    } else {
+        "python3".to_owned()
+    }
+}
+
+/// The Python code block of docs/verifying-requests.md, as written.
+fn documented_python() -> String {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/verifying-requests.md"
+    ))
+    .expect("docs/verifying-requests.md");
+    let start = doc.find("```python\n").expect("a python block") + "```python\n".len();
+    let end = start + doc[start..].find("```").expect("end of block");
+    doc[start..end].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signed_requests_verify_in_rust_and_with_the_documented_python_code() {
+    let at = utc(2026, 7, 4, 9, 0);
+    let mut world = World::new(at - chrono::Duration::seconds(30)).await;
+    let secrets = vec!["new-secret-1".to_owned(), "old-secret-0".to_owned()];
+    world.dispatcher = HttpDispatcher::with_options(DispatchOptions {
+        allow_private_targets: true,
+        signing_secrets: secrets.clone(),
+    })
+    .expect("dispatcher");
+    world
+        .create(world.spec("signed", "/jobs/signed?app=finance", "0 9 * * *"))
+        .await;
+    world.set(at);
+    world.tick().await;
+    let request = world.server.requests_to("/jobs/signed").remove(0);
+    let signature = request.header(HEADER_SIGNATURE).expect("signed").to_owned();
+    assert_eq!(
+        signature.matches("v1=").count(),
+        2,
+        "one v1 per secret during a rotation"
+    );
+    let path = format!(
+        "{}?{}",
+        request.path,
+        request.query.clone().unwrap_or_default()
+    );
+    assert_eq!(path, "/jobs/signed?app=finance");
+    let t: i64 = signature
+        .trim_start_matches("t=")
+        .split(',')
+        .next()
+        .expect("t")
+        .parse()
+        .expect("t");
+    let now = chrono::DateTime::from_timestamp(t + 5, 0).expect("now");
+    let tolerance = shared::guard::DEFAULT_TOLERANCE;
+    let rust = |secrets: &[String], path: &str, body: &[u8]| {
+        verify_signature(secrets, &request.headers, "GET", path, body, now, tolerance)
+    };
+    assert!(rust(&secrets[..1], &path, b"").is_ok() && rust(&secrets[1..], &path, b"").is_ok());
+    assert!(rust(&["wrong".to_owned()], &path, b"").is_err());
+
+    // The documented Python verifier, run on the same captured request.
+    let headers: serde_json::Map<String, serde_json::Value> = request
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                serde_json::Value::from(v.to_str().unwrap_or("")),
+            )
+        })
+        .collect();
+    let cases = serde_json::json!([
+        {"name": "genuine, new secret", "secrets": ["new-secret-1"], "path": path, "body": "", "now": t + 5, "want": true},
+        {"name": "genuine, old secret", "secrets": ["old-secret-0"], "path": path, "body": "", "now": t + 5, "want": true},
+        {"name": "wrong secret", "secrets": ["guess"], "path": path, "body": "", "now": t + 5, "want": false},
+        {"name": "changed path", "secrets": ["new-secret-1"], "path": "/jobs/other?app=finance", "body": "", "now": t + 5, "want": false},
+        {"name": "changed query", "secrets": ["new-secret-1"], "path": "/jobs/signed?app=payroll", "body": "", "now": t + 5, "want": false},
+        {"name": "changed body", "secrets": ["new-secret-1"], "path": path, "body": "x", "now": t + 5, "want": false},
+        {"name": "stale", "secrets": ["new-secret-1"], "path": path, "body": "", "now": t + 301, "want": false},
+    ]);
+    let harness = r#"
+import json, sys
+class Headers(dict):
+    def get(self, name, default=None):
+        return dict.get(self, name.lower(), default)
+data = json.load(sys.stdin)
+headers = Headers(data["headers"])
+for case in data["cases"]:
+    got = verify(case["secrets"], headers, "GET", case["path"], case["body"].encode(), now=case["now"])
+    print(json.dumps({"name": case["name"], "got": got, "want": case["want"]}))
+"#;
+    let script = format!("{}\n{harness}", documented_python());
+    let dir = std::env::temp_dir().join(format!(
+        "psu-sched-verify-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let file = dir.join("verify.py");
+    std::fs::write(&file, script).expect("write script");
+    let mut child = std::process::Command::new(python())
+        .arg(&file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python");
+    let input = serde_json::json!({"headers": headers, "cases": cases}).to_string();
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), input.as_bytes())
+        .expect("feed");
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("python ran");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 7);
+    for line in lines {
+        assert_eq!(
+            line["got"], line["want"],
+            "python verifier: {}",
+            line["name"]
+        );
+    }
+}
+
+/// Collects everything written by the tracing subscriber.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("capture").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn no_log_line_at_any_level_contains_a_key_or_a_secret() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    // One thread: every task of this runtime logs through the subscriber set above.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let secrets = vec![
+        "s3cr3t-signing-value-new".to_owned(),
+        "s3cr3t-signing-value-old".to_owned(),
+    ];
+    let keys: Vec<String> = runtime.block_on(async {
+        let at = utc(2026, 7, 5, 9, 0);
+        let world = World::new(at - chrono::Duration::seconds(30)).await;
+        let store = store_of(&world);
+        let guard = Guard::new(store.clone(), world.clock.clone());
+        let seen = Seen {
+            store: store.clone(),
+            statuses: Arc::default(),
+            headers: Arc::default(),
+        };
+        let app = Router::new()
+            .route(
+                "/report",
+                get(report).route_layer(axum::middleware::from_fn_with_state(
+                    guard.clone(),
+                    scheduled_job,
+                )),
+            )
+            .with_state(seen.clone());
+        let base = serve(app).await;
+        let mut spec = world.spec("logged", "/unused", "0 9 * * *");
+        spec.url = shared::model::JobUrl::parse(&format!("{base}/report")).expect("url");
+        world.create(spec).await;
+        let dispatcher = HttpDispatcher::with_options(DispatchOptions {
+            allow_private_targets: true,
+            signing_secrets: secrets.clone(),
+        })
+        .expect("dispatcher");
+        let other = world.store.clone();
+        let clock = FixedClock::new(at);
+        let summary = tick(&other, &dispatcher, &clock, &world.config)
+            .await
+            .expect("tick");
+        assert_eq!(summary.succeeded, 1);
+        // And a refused replay, which logs its reason.
+        let replay = seen.headers.lock().expect("headers")[0].clone();
+        assert!(guard.claim(&replay).await.is_err());
+        let _: &DynamoStore = &world.store;
+        seen.headers
+            .lock()
+            .expect("headers")
+            .iter()
+            .map(|h| {
+                h.get(HEADER_KEY)
+                    .and_then(|v| v.to_str().ok())
+                    .expect("key")
+                    .to_owned()
+            })
+            .collect()
+    });
+    drop(runtime);
+    let logs = String::from_utf8_lossy(&capture.0.lock().expect("capture")).into_owned();
+    assert!(
+        logs.contains("call finished") && logs.contains("scheduler request refused"),
+        "logs were captured"
+    );
+    assert!(
+        logs.lines().count() > 50,
+        "trace level was on: {} lines",
+        logs.lines().count()
+    );
+    assert_eq!(keys.len(), 1);
+    for secret in keys.iter().chain(secrets.iter()) {
+        assert!(!logs.contains(secret.as_str()), "a secret reached the logs");
+    }
+}
