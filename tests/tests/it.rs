@@ -2,6 +2,6 @@ mod helpers;
 mod selftest;
 
 mod bruteforce;
+mod guard;
 mod tick;
 mod world;
-mod guard;
