@@ -13,6 +13,13 @@ pub const ENV_TABLE: &str = "PSU_SCHED_TABLE";
 pub const ENV_CONCURRENCY: &str = "PSU_SCHED_CONCURRENCY";
 /// `PSU_SCHED_RETENTION_DAYS`: days execution records are kept (default 30).
 pub const ENV_RETENTION_DAYS: &str = "PSU_SCHED_RETENTION_DAYS";
+/// `PSU_SCHED_ALLOW_PRIVATE_TARGETS`: `true` lets jobs call loopback, link-local and
+/// unspecified addresses (default `false`; the Lambda refuses them, see
+/// [`crate::dispatch::DispatchOptions`]).
+pub const ENV_ALLOW_PRIVATE_TARGETS: &str = "PSU_SCHED_ALLOW_PRIVATE_TARGETS";
+/// `PSU_SCHED_SIGNING_SECRET`: the secret(s) requests are signed with, comma-separated so a
+/// new one can be added before the old one is removed (rotation). Optional.
+pub const ENV_SIGNING_SECRET: &str = "PSU_SCHED_SIGNING_SECRET";
 
 /// A configuration value that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,12 +34,31 @@ pub struct ConfigError {
 }
 
 /// The scheduler's settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// The DynamoDB table.
     pub table: String,
     /// The tick's settings.
     pub tick: TickConfig,
+    /// Whether jobs may call loopback, link-local and unspecified addresses.
+    pub allow_private_targets: bool,
+    /// The request-signing secrets, newest first as given (empty when unset). Never printed:
+    /// `Debug` shows only how many there are.
+    pub signing_secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("table", &self.table)
+            .field("tick", &self.tick)
+            .field("allow_private_targets", &self.allow_private_targets)
+            .field(
+                "signing_secrets",
+                &format_args!("[{} redacted]", self.signing_secrets.len()),
+            )
+            .finish()
+    }
 }
 
 impl Config {
@@ -75,7 +101,36 @@ impl Config {
         } else {
             tick.retention = DEFAULT_RETENTION;
         }
-        Ok(Self { table, tick })
+        let allow_private_targets = match get(ENV_ALLOW_PRIVATE_TARGETS) {
+            None => false,
+            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ConfigError {
+                        variable: ENV_ALLOW_PRIVATE_TARGETS,
+                        value,
+                        accepted: "true or false",
+                    });
+                }
+            },
+        };
+        let signing_secrets = get(ENV_SIGNING_SECRET)
+            .map(|value| {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            table,
+            tick,
+            allow_private_targets,
+            signing_secrets,
+        })
     }
 }
 
@@ -99,6 +154,33 @@ mod tests {
         assert_eq!(config.table, "psu-scheduler");
         assert_eq!(config.tick.concurrency, 32);
         assert_eq!(config.tick.retention, Duration::from_secs(30 * 24 * 3600));
+        assert!(!config.allow_private_targets);
+        assert!(config.signing_secrets.is_empty());
+    }
+
+    #[test]
+    fn private_targets_are_allowed_only_by_an_explicit_true() {
+        for (value, allowed) in [("true", true), ("TRUE", true), ("false", false)] {
+            let config = read(&[(ENV_ALLOW_PRIVATE_TARGETS, value)]).expect("valid");
+            assert_eq!(config.allow_private_targets, allowed, "{value}");
+        }
+        let err = read(&[(ENV_ALLOW_PRIVATE_TARGETS, "yes")]).expect_err("rejected");
+        assert_eq!(
+            err.to_string(),
+            "PSU_SCHED_ALLOW_PRIVATE_TARGETS=`yes`: true or false"
+        );
+    }
+
+    #[test]
+    fn signing_secrets_are_comma_separated_for_rotation_and_never_printed() {
+        let config = read(&[(ENV_SIGNING_SECRET, " new-secret , old-secret,")]).expect("valid");
+        assert_eq!(config.signing_secrets, vec!["new-secret", "old-secret"]);
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains("new-secret") && !printed.contains("old-secret"),
+            "{printed}"
+        );
+        assert!(printed.contains("[2 redacted]"), "{printed}");
     }
 
     #[test]

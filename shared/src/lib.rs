@@ -18,8 +18,10 @@
 
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod dispatch;
 pub mod guard;
+pub mod jobs;
 pub mod model;
 pub mod schedule;
 pub mod store;

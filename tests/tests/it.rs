@@ -2,6 +2,7 @@ mod helpers;
 mod selftest;
 
 mod bruteforce;
+mod cli;
 mod guard;
 mod tick;
 mod world;

@@ -550,6 +550,15 @@ async fn a_tick_over_ten_thousand_jobs_with_ten_due_makes_a_fixed_number_of_requ
         ("PutItem".to_owned(), 10),
     ]);
     assert_eq!(counts, expected);
+    for op in counts.keys() {
+        let known = shared::store::dynamodb::OPERATIONS
+            .iter()
+            .find(|o| o.name == op.as_str());
+        assert!(
+            known.is_some_and(|o| o.tick),
+            "{op} is listed as a tick operation (IAM)"
+        );
+    }
     let total: u64 = counts.values().sum();
     assert!(total <= 5 + 4 * (summary.due + summary.retried + summary.reconciled));
 }

@@ -40,6 +40,91 @@ pub const DUE_INDEX: &str = "due";
 /// The TTL attribute (epoch seconds) on executions.
 pub const TTL_ATTRIBUTE: &str = "expires";
 
+/// A DynamoDB operation the adapter calls, with the IAM actions it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    /// The API name (`TransactWriteItems`), as in `X-Amz-Target`.
+    pub name: &'static str,
+    /// The IAM actions it needs (for a transaction: those of the writes it contains).
+    pub actions: &'static [&'static str],
+    /// True when the tick's path calls it (the Lambda's role allows exactly these).
+    pub tick: bool,
+    /// True when it reads only (the viewer policy allows exactly these).
+    pub read_only: bool,
+}
+
+/// Every DynamoDB operation this adapter calls. The infrastructure template's IAM is checked
+/// against this list by a test.
+pub const OPERATIONS: &[Operation] = &[
+    Operation {
+        name: "Query",
+        actions: &["dynamodb:Query"],
+        tick: true,
+        read_only: true,
+    },
+    Operation {
+        name: "GetItem",
+        actions: &["dynamodb:GetItem"],
+        tick: true,
+        read_only: true,
+    },
+    Operation {
+        name: "PutItem",
+        actions: &["dynamodb:PutItem"],
+        tick: true,
+        read_only: false,
+    },
+    Operation {
+        name: "UpdateItem",
+        actions: &["dynamodb:UpdateItem"],
+        tick: true,
+        read_only: false,
+    },
+    // The claim: a Put of the job and a Put of the execution.
+    Operation {
+        name: "TransactWriteItems",
+        actions: &["dynamodb:PutItem"],
+        tick: true,
+        read_only: false,
+    },
+    Operation {
+        name: "DeleteItem",
+        actions: &["dynamodb:DeleteItem"],
+        tick: false,
+        read_only: false,
+    },
+    Operation {
+        name: "BatchWriteItem",
+        actions: &["dynamodb:BatchWriteItem"],
+        tick: false,
+        read_only: false,
+    },
+    Operation {
+        name: "Scan",
+        actions: &["dynamodb:Scan"],
+        tick: false,
+        read_only: true,
+    },
+    Operation {
+        name: "DescribeTable",
+        actions: &["dynamodb:DescribeTable"],
+        tick: false,
+        read_only: true,
+    },
+    Operation {
+        name: "CreateTable",
+        actions: &["dynamodb:CreateTable"],
+        tick: false,
+        read_only: false,
+    },
+    Operation {
+        name: "UpdateTimeToLive",
+        actions: &["dynamodb:UpdateTimeToLive"],
+        tick: false,
+        read_only: false,
+    },
+];
+
 const GSI_PK: &str = "gsi1pk";
 const GSI_SK: &str = "gsi1sk";
 const DUE: &str = "DUE";

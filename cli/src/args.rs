@@ -1,0 +1,355 @@
+//! The command line, as clap reads it. Doc comments are the help text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Manage scheduled HTTP jobs: create, list, change, run and inspect them.
+///
+/// Jobs live in a DynamoDB table (`--store dynamodb:TABLE`, default the table in
+/// PSU_SCHED_TABLE, else `psu-scheduler`). AWS settings come from the SDK's standard chain
+/// (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL...).
+///
+/// Exit codes: 0 success, 1 runtime failure, 2 bad input (nothing written).
+#[derive(Debug, Parser)]
+#[command(name = "psu-sched", version, propagate_version = true)]
+pub struct Cli {
+    /// Where jobs are stored: `dynamodb:TABLE`.
+    #[arg(long, global = true, env = "PSU_SCHED_STORE", value_name = "STORE")]
+    pub store: Option<String>,
+
+    /// The application (default from PSU_SCHED_APP).
+    #[arg(long, global = true, env = "PSU_SCHED_APP", value_name = "APP")]
+    pub app: Option<String>,
+
+    /// The IANA time zone schedules and dates are read in (default PSU_SCHED_TZ, else UTC).
+    #[arg(long, global = true, env = "PSU_SCHED_TZ", value_name = "ZONE")]
+    pub tz: Option<String>,
+
+    /// More detail: -v adds the error chain and info logs, -vv debug logs (on stderr).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a job and show its next 3 runs.
+    ///
+    /// Give exactly one schedule form: --cron, --at or --every.
+    ///
+    /// Example:
+    ///   psu-sched create --app billing --name invoices --url https://billing.example.edu/jobs/invoices \
+    ///     --at 08:00,13:30 --days mon,wed --tz America/Los_Angeles --timeout 2m --retries 2
+    #[command(verbatim_doc_comment)]
+    Create(CreateArgs),
+
+    /// List jobs: schedule, zone, next run, last status and state.
+    ///
+    /// Example:
+    ///   psu-sched list --app billing
+    ///   psu-sched list --json | jq '.[] | select(.state == "paused") | .name'
+    #[command(verbatim_doc_comment)]
+    List(ListArgs),
+
+    /// Show a job, its next 5 runs and its last 10 executions.
+    ///
+    /// Example:
+    ///   psu-sched show --app billing --name invoices
+    #[command(verbatim_doc_comment)]
+    Show(NameJsonArgs),
+
+    /// Change a job: any create option; the next run is recomputed from now.
+    ///
+    /// `--start none` / `--end none` clear a bound.
+    ///
+    /// Example:
+    ///   psu-sched update --app billing --name invoices --every 30m --between 08:00-17:00 --days mon-fri
+    #[command(verbatim_doc_comment)]
+    Update(UpdateArgs),
+
+    /// Pause a job: it does not run until resumed.
+    ///
+    /// Example:
+    ///   psu-sched pause --app billing --name invoices
+    #[command(verbatim_doc_comment)]
+    Pause(NameArgs),
+
+    /// Resume a paused job from now (the runs it missed while paused are not made up).
+    ///
+    /// Example:
+    ///   psu-sched resume --app billing --name invoices
+    #[command(verbatim_doc_comment)]
+    Resume(NameArgs),
+
+    /// Run a job now (trigger `manual`) and print the outcome; exit 1 unless it succeeded.
+    ///
+    /// Example:
+    ///   psu-sched run --app billing --name invoices
+    #[command(verbatim_doc_comment)]
+    Run(NameJsonArgs),
+
+    /// A job's executions, newest first.
+    ///
+    /// Example:
+    ///   psu-sched history --app billing --name invoices --status failed --limit 5
+    #[command(verbatim_doc_comment)]
+    History(HistoryArgs),
+
+    /// Delete a job. Asks on a terminal; elsewhere needs --yes.
+    ///
+    /// Its history stays until it expires, unless --purge-history.
+    ///
+    /// Example:
+    ///   psu-sched delete --app billing --name invoices --yes
+    #[command(verbatim_doc_comment)]
+    Delete(DeleteArgs),
+
+    /// Check a schedule and preview its next runs; stores nothing.
+    ///
+    /// Example:
+    ///   psu-sched next '30 2 * * *' --tz America/Los_Angeles -n 10
+    ///   psu-sched next 'at 08:00,13:30 on mon,wed'
+    #[command(verbatim_doc_comment)]
+    Next(NextArgs),
+
+    /// Run one tick (the very code the Lambda runs) and print its summary.
+    ///
+    /// --now runs it at another instant (RFC 3339, or a local date and time read in --tz).
+    ///
+    /// Example:
+    ///   psu-sched tick --now 2026-11-30T08:00 --tz America/Los_Angeles --json
+    #[command(verbatim_doc_comment)]
+    Tick(TickArgs),
+
+    /// Create the table (local or development use; production tables come from the
+    /// infrastructure template).
+    ///
+    /// Example:
+    ///   AWS_ENDPOINT_URL=http://127.0.0.1:5000 psu-sched init --store dynamodb:psu-scheduler
+    #[command(verbatim_doc_comment)]
+    Init,
+
+    /// Print a shell completion script.
+    ///
+    /// Example:
+    ///   psu-sched completions bash > ~/.local/share/bash-completion/completions/psu-sched
+    #[command(verbatim_doc_comment)]
+    Completions(CompletionsArgs),
+}
+
+/// A job's definition options (all optional; create requires --url and a schedule form).
+#[derive(Debug, Args)]
+pub struct JobOptions {
+    /// The URL to call (http or https).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// A 5-field cron expression or macro (@daily...), read in the job's zone.
+    #[arg(long, value_name = "EXPR")]
+    pub cron: Option<String>,
+
+    /// Fixed times of day, HH:MM[,HH:MM...].
+    #[arg(long, value_name = "HH:MM[,HH:MM...]")]
+    pub at: Option<String>,
+
+    /// Run every DURATION (whole minutes, 1m to 24h: 15m, 90m, 2h), from 00:00 or the window start.
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+
+    /// Only between these times (with --every).
+    #[arg(long, value_name = "HH:MM-HH:MM")]
+    pub between: Option<String>,
+
+    /// Only on these days (with --at or --every): mon,wed or mon-fri.
+    #[arg(long, value_name = "DAYS")]
+    pub days: Option<String>,
+
+    /// No run before: a date (2026-12-01), a local date and time, or RFC 3339.
+    #[arg(long, value_name = "DATE|TIME")]
+    pub start: Option<String>,
+
+    /// No run after: a date, a local date and time, or RFC 3339.
+    #[arg(long, value_name = "DATE|TIME")]
+    pub end: Option<String>,
+
+    /// GET (default) or POST.
+    #[arg(long, value_name = "GET|POST")]
+    pub method: Option<String>,
+
+    /// How long a call may take (default 30s, at most 14m).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// Extra attempts after a failed call (0-5, default 0).
+    #[arg(long, value_name = "N")]
+    pub retries: Option<String>,
+
+    /// A run later than this is recorded `missed` instead of called (default 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub max_lateness: Option<String>,
+
+    /// Let a run start while the previous one is still going (default: skip it).
+    #[arg(long, conflicts_with = "forbid_overlap")]
+    pub allow_overlap: bool,
+
+    /// Skip a run while the previous one is still going (update only; the default).
+    #[arg(long)]
+    pub forbid_overlap: bool,
+
+    /// Free text.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+}
+
+/// `create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The job's name, unique within its app.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    #[command(flatten)]
+    pub options: JobOptions,
+
+    /// Create it paused.
+    #[arg(long)]
+    pub paused: bool,
+
+    /// Print the job as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The job's name.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    #[command(flatten)]
+    pub options: JobOptions,
+
+    /// Pause it as well.
+    #[arg(long)]
+    pub paused: bool,
+
+    /// Print the job as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// JSON: an array of jobs (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A job, by name.
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// The job's name.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+}
+
+/// A job, by name, with JSON output.
+#[derive(Debug, Args)]
+pub struct NameJsonArgs {
+    /// The job's name.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    /// JSON output (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The job's name.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    /// At most this many executions.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+
+    /// Only executions with this status (pending, running, succeeded, failed, timed_out,
+    /// skipped, missed).
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+
+    /// JSON: an array of executions (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The job's name.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    /// Do not ask.
+    #[arg(long, short)]
+    pub yes: bool,
+
+    /// Delete its executions now too.
+    #[arg(long)]
+    pub purge_history: bool,
+}
+
+/// `next`.
+#[derive(Debug, Args)]
+pub struct NextArgs {
+    /// The schedule: cron, a macro, `at HH:MM[,...] [on DAYS]` or `every N[m|h] [between
+    /// HH:MM-HH:MM] [on DAYS]`.
+    #[arg(value_name = "EXPR")]
+    pub expr: String,
+
+    /// How many runs to show.
+    #[arg(short = 'n', default_value_t = 5, value_name = "N")]
+    pub count: usize,
+
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tick`.
+#[derive(Debug, Args)]
+pub struct TickArgs {
+    /// Tick at this instant instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+
+    /// Print the TickSummary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// Shells with completion scripts.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    /// bash
+    Bash,
+    /// zsh
+    Zsh,
+    /// fish
+    Fish,
+}

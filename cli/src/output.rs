@@ -1,0 +1,374 @@
+//! What the commands print: aligned tables and lines for people (colour only on a terminal
+//! and never with NO_COLOR), and the stable JSON documented in `docs/cli.md`.
+
+use std::io::{IsTerminal, Write};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use serde_json::{Value, json};
+use shared::jobs::{JobStatus, upcoming};
+use shared::model::{Execution, Job, Status};
+use shared::tick::TickSummary;
+
+/// Standard output, with or without colour.
+pub struct Out {
+    colour: bool,
+}
+
+impl Out {
+    /// Colour when stdout is a terminal and NO_COLOR is unset or empty.
+    pub fn new() -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self {
+            colour: std::io::stdout().is_terminal() && !no_color,
+        }
+    }
+
+    /// Prints one line.
+    pub fn line(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe (`| head`) is not worth failing over.
+        let _ = writeln!(stdout, "{text}");
+    }
+
+    /// Prints a JSON value, pretty.
+    pub fn json(&self, value: &Value) {
+        self.line(&serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// A job's state, coloured.
+    pub fn state(&self, state: JobStatus) -> String {
+        let code = match state {
+            JobStatus::Active => "32",
+            JobStatus::Paused => "33",
+            JobStatus::Ended => "2",
+        };
+        self.paint(state.as_str(), code)
+    }
+
+    /// An execution's status, coloured.
+    pub fn status(&self, status: Status) -> String {
+        let code = match status {
+            Status::Succeeded => "32",
+            Status::Failed | Status::TimedOut => "31",
+            Status::Missed | Status::Skipped => "33",
+            Status::Pending | Status::Running => "36",
+        };
+        self.paint(status.as_str(), code)
+    }
+
+    /// The job's definition, indented.
+    pub fn job_details(&self, job: &Job) {
+        let rows = [
+            ("url", format!("{} {}", job.method.as_str(), job.url)),
+            (
+                "schedule",
+                format!("{} ({})", job.schedule, job.schedule.describe()),
+            ),
+            ("zone", job.timezone.name().to_owned()),
+            (
+                "start",
+                job.start.map_or("-".to_owned(), |t| local(t, job.timezone)),
+            ),
+            (
+                "end",
+                job.end.map_or("-".to_owned(), |t| local(t, job.timezone)),
+            ),
+            ("timeout", human_ms(job.timeout_ms)),
+            ("retries", job.retries.to_string()),
+            ("max lateness", human_ms(job.max_lateness_ms)),
+            (
+                "overlap",
+                match job.overlap {
+                    shared::model::OverlapPolicy::Allow => "allowed".to_owned(),
+                    shared::model::OverlapPolicy::Forbid => "skipped".to_owned(),
+                },
+            ),
+            ("description", job.description.clone()),
+            ("id", job.id.to_string()),
+        ];
+        for (k, v) in rows {
+            if k == "description" && v.is_empty() {
+                continue;
+            }
+            self.line(&format!("  {k:<13}{v}"));
+        }
+    }
+
+    /// The next runs of a job, in its zone.
+    pub fn next_runs(&self, job: &Job, times: &[DateTime<Utc>]) {
+        if !job.enabled {
+            self.line("next runs: none while paused");
+            return;
+        }
+        if times.is_empty() {
+            self.line("next runs: none (the job has ended)");
+            return;
+        }
+        self.line(&format!("next runs ({}):", job.timezone.name()));
+        for t in times {
+            self.line(&format!("  {}  ({})", local(*t, job.timezone), rfc3339(*t)));
+        }
+    }
+
+    /// The jobs as a table.
+    pub fn job_table(&self, jobs: &[Job]) {
+        let header = [
+            "APP", "NAME", "SCHEDULE", "READING", "ZONE", "NEXT RUN", "LAST", "STATE",
+        ];
+        let rows: Vec<Vec<(String, Option<&'static str>)>> = jobs
+            .iter()
+            .map(|job| {
+                let state = JobStatus::of(job);
+                let next = match (state, job.state.next_slot) {
+                    (JobStatus::Active, Some(t)) => local(t, job.timezone),
+                    _ => "-".to_owned(),
+                };
+                let (last, last_code) = match &job.state.last {
+                    Some(l) => (
+                        format!("{} {}", l.status, local(l.at, job.timezone)),
+                        status_code(l.status),
+                    ),
+                    None => ("-".to_owned(), None),
+                };
+                vec![
+                    (job.app.to_string(), None),
+                    (job.name.to_string(), None),
+                    (job.schedule.to_string(), None),
+                    (job.schedule.describe(), None),
+                    (job.timezone.name().to_owned(), None),
+                    (next, None),
+                    (last, last_code),
+                    (state.as_str().to_owned(), state_code(state)),
+                ]
+            })
+            .collect();
+        self.table(&header, &rows);
+    }
+
+    /// Executions as a table, times in `tz`.
+    pub fn execution_table(&self, executions: &[Execution], tz: Tz) {
+        let header = [
+            "SCHEDULED FOR",
+            "TRIGGER",
+            "ATTEMPT",
+            "STATUS",
+            "HTTP",
+            "DURATION",
+            "ID",
+        ];
+        let rows: Vec<Vec<(String, Option<&'static str>)>> = executions
+            .iter()
+            .map(|e| {
+                vec![
+                    (local(e.scheduled_for, tz), None),
+                    (trigger_str(e).to_owned(), None),
+                    (e.attempt.to_string(), None),
+                    (e.status.as_str().to_owned(), status_code(e.status)),
+                    (
+                        e.http_status.map_or("-".to_owned(), |s| s.to_string()),
+                        None,
+                    ),
+                    (
+                        e.duration_ms.map_or("-".to_owned(), |d| format!("{d} ms")),
+                        None,
+                    ),
+                    (e.id.to_string(), None),
+                ]
+            })
+            .collect();
+        self.table(&header, &rows);
+    }
+
+    fn table(&self, header: &[&str], rows: &[Vec<(String, Option<&'static str>)>]) {
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        for row in rows {
+            for (i, (cell, _)) in row.iter().enumerate() {
+                if let Some(w) = widths.get_mut(i) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+        }
+        let render = |cells: Vec<(String, Option<&'static str>)>| {
+            let last = cells.len().saturating_sub(1);
+            let mut line = String::new();
+            for (i, (cell, code)) in cells.into_iter().enumerate() {
+                let pad = widths
+                    .get(i)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(cell.chars().count());
+                match code {
+                    Some(code) => line.push_str(&self.paint(&cell, code)),
+                    None => line.push_str(&cell),
+                }
+                if i < last {
+                    line.push_str(&" ".repeat(pad + 2));
+                }
+            }
+            line
+        };
+        let head: Vec<(String, Option<&'static str>)> = header
+            .iter()
+            .map(|h| ((*h).to_owned(), self.colour.then_some("1")))
+            .collect();
+        self.line(&render(head));
+        for row in rows {
+            self.line(&render(row.clone()));
+        }
+    }
+}
+
+fn state_code(state: JobStatus) -> Option<&'static str> {
+    match state {
+        JobStatus::Active => Some("32"),
+        JobStatus::Paused => Some("33"),
+        JobStatus::Ended => Some("2"),
+    }
+}
+
+fn status_code(status: Status) -> Option<&'static str> {
+    match status {
+        Status::Succeeded => Some("32"),
+        Status::Failed | Status::TimedOut => Some("31"),
+        Status::Missed | Status::Skipped => Some("33"),
+        Status::Pending | Status::Running => Some("36"),
+    }
+}
+
+fn trigger_str(e: &Execution) -> &'static str {
+    match e.trigger {
+        shared::model::Trigger::Schedule => "schedule",
+        shared::model::Trigger::Manual => "manual",
+    }
+}
+
+/// An instant on the wall clock of `tz`: `2026-11-30 08:00 PST`.
+pub fn local(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+}
+
+/// RFC 3339 in UTC with a `Z`: `2026-11-30T16:00:00Z`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn human_ms(ms: u64) -> String {
+    let s = ms / 1000;
+    if s > 0 && s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s > 0 && s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else if ms.is_multiple_of(1000) {
+        format!("{s}s")
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// A job as JSON (docs/cli.md), with its next `n` runs under `next_runs` when `n > 0`.
+pub fn job_json(job: &Job, now: DateTime<Utc>, n: usize) -> Value {
+    let state = JobStatus::of(job);
+    let next_run = match state {
+        JobStatus::Active => job.state.next_slot.map(rfc3339),
+        _ => None,
+    };
+    let mut value = json!({
+        "id": job.id.as_str(),
+        "app": job.app.as_str(),
+        "name": job.name.as_str(),
+        "url": job.url.as_str(),
+        "method": job.method.as_str(),
+        "schedule": job.schedule.to_string(),
+        "schedule_description": job.schedule.describe(),
+        "timezone": job.timezone.name(),
+        "start": job.start.map(rfc3339),
+        "end": job.end.map(rfc3339),
+        "state": state.as_str(),
+        "next_run": next_run,
+        "last_status": job.state.last.as_ref().map(|l| l.status.as_str()),
+        "last_run_at": job.state.last.as_ref().map(|l| rfc3339(l.at)),
+        "timeout_ms": job.timeout_ms,
+        "retries": job.retries,
+        "max_lateness_ms": job.max_lateness_ms,
+        "allow_overlap": job.overlap == shared::model::OverlapPolicy::Allow,
+        "description": job.description,
+        "created_at": rfc3339(job.created_at),
+        "updated_at": rfc3339(job.updated_at),
+    });
+    if n > 0 {
+        let runs: Vec<String> = if job.enabled {
+            upcoming(job, now, n).into_iter().map(rfc3339).collect()
+        } else {
+            Vec::new()
+        };
+        value["next_runs"] = json!(runs);
+    }
+    value
+}
+
+/// An execution as JSON (docs/cli.md).
+pub fn execution_json(e: &Execution) -> Value {
+    json!({
+        "id": e.id.to_string(),
+        "scheduled_for": rfc3339(e.scheduled_for),
+        "attempt": e.attempt,
+        "trigger": trigger_str(e),
+        "status": e.status.as_str(),
+        "http_status": e.http_status,
+        "duration_ms": e.duration_ms,
+        "started_at": e.started_at.map(rfc3339),
+        "finished_at": e.finished_at.map(rfc3339),
+        "error": e.error,
+    })
+}
+
+/// One line for a manual run's outcome.
+pub fn outcome_line(e: &Execution, out: &Out) -> String {
+    let http = e
+        .http_status
+        .map(|s| format!(" (HTTP {s})"))
+        .unwrap_or_default();
+    let took = e
+        .duration_ms
+        .map(|d| format!(" in {d} ms"))
+        .unwrap_or_default();
+    let error = e
+        .error
+        .as_deref()
+        .map(|x| format!(": {x}"))
+        .unwrap_or_default();
+    format!(
+        "ran {}/{}: {}{http}{took}{error}; execution {}",
+        e.app,
+        e.name,
+        out.status(e.status),
+        e.id
+    )
+}
+
+/// One line for a tick's summary.
+pub fn summary_line(s: &TickSummary) -> String {
+    format!(
+        "tick at {}: due {}, triggered {}, succeeded {}, failed {}, timed out {}, skipped {}, missed {}, retried {}, reconciled {} ({} ms)",
+        rfc3339(s.now),
+        s.due,
+        s.triggered,
+        s.succeeded,
+        s.failed,
+        s.timed_out,
+        s.skipped,
+        s.missed,
+        s.retried,
+        s.reconciled,
+        s.duration_ms
+    )
+}
