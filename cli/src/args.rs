@@ -4,15 +4,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Manage scheduled HTTP jobs: create, list, change, run and inspect them.
 ///
-/// Jobs live in a DynamoDB table (`--store dynamodb:TABLE`, default the table in
-/// PSU_SCHED_TABLE, else `psu-scheduler`). AWS settings come from the SDK's standard chain
-/// (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL...).
+/// Jobs live in a store: `--store sqlite:PATH` (an embedded database file, no AWS needed)
+/// or `--store dynamodb:TABLE`. Without --store or PSU_SCHED_STORE: the DynamoDB table in
+/// PSU_SCHED_TABLE if set, else the embedded file `$XDG_DATA_HOME/psu-sched/psu-sched.db`
+/// (`~/.local/share/psu-sched/psu-sched.db`, or the platform's data directory). AWS
+/// settings come from the SDK's standard chain (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL...).
 ///
 /// Exit codes: 0 success, 1 runtime failure, 2 bad input (nothing written).
 #[derive(Debug, Parser)]
 #[command(name = "psu-sched", version, propagate_version = true)]
 pub struct Cli {
-    /// Where jobs are stored: `dynamodb:TABLE`.
+    /// Where jobs are stored: `sqlite:PATH` or `dynamodb:TABLE`.
     #[arg(long, global = true, env = "PSU_SCHED_STORE", value_name = "STORE")]
     pub store: Option<String>,
 
@@ -123,10 +125,22 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Tick(TickArgs),
 
-    /// Create the table (local or development use; production tables come from the
-    /// infrastructure template).
+    /// Run the scheduler here: a tick at the top of every minute, one summary line each.
+    ///
+    /// The same tick as the Lambda, on either store. SIGINT or SIGTERM stops it cleanly: the
+    /// tick under way finishes (its calls up to their timeouts), then it exits 0.
     ///
     /// Example:
+    ///   psu-sched serve
+    ///   psu-sched serve --store dynamodb:psu-scheduler --json
+    #[command(verbatim_doc_comment)]
+    Serve(ServeArgs),
+
+    /// Create the table or database file (local or development use; production tables come
+    /// from the infrastructure template).
+    ///
+    /// Example:
+    ///   psu-sched init --store sqlite:./jobs.db
     ///   AWS_ENDPOINT_URL=http://127.0.0.1:5000 psu-sched init --store dynamodb:psu-scheduler
     #[command(verbatim_doc_comment)]
     Init,
@@ -331,6 +345,14 @@ pub struct TickArgs {
     pub now: Option<String>,
 
     /// Print the TickSummary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// One TickSummary JSON object per line instead of a sentence.
     #[arg(long)]
     pub json: bool,
 }

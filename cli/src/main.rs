@@ -24,6 +24,7 @@ use shared::model::{
 };
 use shared::schedule::Schedule;
 use shared::store::dynamodb::DynamoStore;
+use shared::store::sqlite::SqliteStore;
 use shared::store::{Store, StoreError};
 use shared::tick::{self, RunNowError, TickError};
 
@@ -179,24 +180,89 @@ fn endpoint_name() -> String {
     }
 }
 
-/// The table named by `--store` / `PSU_SCHED_STORE`, else `PSU_SCHED_TABLE`'s.
-fn table_name(store: Option<&str>) -> Result<String> {
+/// Where the jobs are.
+enum StoreSpec {
+    Dynamo(String),
+    Sqlite(std::path::PathBuf),
+}
+
+impl std::fmt::Display for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSpec::Dynamo(table) => write!(f, "dynamodb:{table}"),
+            StoreSpec::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+        }
+    }
+}
+
+/// The embedded store's default file: `$XDG_DATA_HOME/psu-sched/psu-sched.db`, else the
+/// platform's data directory (`~/.local/share` on Linux).
+fn default_sqlite_path() -> Result<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(dirs::data_dir)
+        .ok_or_else(|| {
+            Failure::Input(
+                "store: no data directory (HOME is not set); give --store sqlite:PATH".to_owned(),
+            )
+        })?;
+    Ok(base.join("psu-sched").join("psu-sched.db"))
+}
+
+/// The store named by `--store` / `PSU_SCHED_STORE`; else the table in `PSU_SCHED_TABLE`;
+/// else the embedded file.
+fn store_spec(store: Option<&str>) -> Result<StoreSpec> {
     match store.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Config::from_env()
-            .map(|c| c.table)
-            .map_err(|e| Failure::Input(e.to_string())),
+        None => {
+            if std::env::var(shared::config::ENV_TABLE).is_ok_and(|t| !t.trim().is_empty()) {
+                let config = Config::from_env().map_err(|e| Failure::Input(e.to_string()))?;
+                Ok(StoreSpec::Dynamo(config.table))
+            } else {
+                Ok(StoreSpec::Sqlite(default_sqlite_path()?))
+            }
+        }
         Some(spec) => match spec.split_once(':') {
-            Some(("dynamodb", table)) if !table.is_empty() => Ok(table.to_owned()),
+            Some(("dynamodb", table)) if !table.is_empty() => {
+                Ok(StoreSpec::Dynamo(table.to_owned()))
+            }
+            Some(("sqlite", path)) if !path.is_empty() => Ok(StoreSpec::Sqlite(path.into())),
             _ => Err(Failure::Input(format!(
-                "store: `{spec}` is not accepted; use dynamodb:TABLE (sqlite:PATH is not available yet)"
+                "store: `{spec}` is not accepted; use sqlite:PATH or dynamodb:TABLE"
             ))),
         },
     }
 }
 
-async fn open_store(cli: &Cli) -> Result<DynamoStore> {
-    let table = table_name(cli.store.as_deref())?;
-    Ok(DynamoStore::from_env(table).await)
+/// An open store of either kind.
+enum AnyStore {
+    Dynamo(DynamoStore),
+    Sqlite(SqliteStore),
+}
+
+impl std::ops::Deref for AnyStore {
+    type Target = dyn Store;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            AnyStore::Dynamo(s) => s,
+            AnyStore::Sqlite(s) => s,
+        }
+    }
+}
+
+async fn open_spec(spec: &StoreSpec) -> Result<AnyStore> {
+    Ok(match spec {
+        StoreSpec::Dynamo(table) => AnyStore::Dynamo(DynamoStore::from_env(table.clone()).await),
+        StoreSpec::Sqlite(path) => AnyStore::Sqlite(
+            SqliteStore::open(path)
+                .await
+                .with_context(|| format!("could not open the database {}", path.display()))?,
+        ),
+    })
+}
+
+async fn open_store(cli: &Cli) -> Result<AnyStore> {
+    open_spec(&store_spec(cli.store.as_deref())?).await
 }
 
 fn app_of(cli: &Cli) -> Result<AppName> {
@@ -301,7 +367,7 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
                 ));
             }
             let now = Utc::now();
-            let job = jobs::update_job(&store, &app, &name, &changes, now).await?;
+            let job = jobs::update_job(&*store, &app, &name, &changes, now).await?;
             if args.json {
                 out.json(&output::job_json(&job, now, 3));
             } else {
@@ -323,9 +389,9 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
             let now = Utc::now();
             let pause = matches!(cli.command, Command::Pause(_));
             let job = if pause {
-                jobs::pause_job(&store, &app, &name, now).await
+                jobs::pause_job(&*store, &app, &name, now).await
             } else {
-                jobs::resume_job(&store, &app, &name, now).await
+                jobs::resume_job(&*store, &app, &name, now).await
             }?;
             let next = job
                 .state
@@ -346,7 +412,8 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
                 Some(a) => Some(AppName::parse(a)?),
                 None => None,
             };
-            let store = open_store(&cli).await?;
+            let spec = store_spec(cli.store.as_deref())?;
+            let store = open_spec(&spec).await?;
             let mut jobs = store
                 .list_jobs(app.as_ref())
                 .await
@@ -357,9 +424,10 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
                 let list: Vec<_> = jobs.iter().map(|j| output::job_json(j, now, 0)).collect();
                 out.json(&serde_json::Value::Array(list));
             } else if jobs.is_empty() {
-                out.line("no jobs");
+                out.line(&format!("no jobs (store: {spec})"));
             } else {
                 out.job_table(&jobs);
+                out.line(&format!("store: {spec}"));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -500,15 +568,21 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
             let store = open_store(&cli).await?;
             let config = Config::from_env().map_err(|e| Failure::Input(e.to_string()))?;
             let dispatcher = HttpDispatcher::new().context("could not build the HTTP client")?;
-            let execution =
-                tick::run_now(&store, &dispatcher, &SystemClock, &config.tick, &app, &name)
-                    .await
-                    .map_err(|e| match e {
-                        RunNowError::Store(s) => {
-                            anyhow::Error::new(s).context(format!("could not run {app}/{name}"))
-                        }
-                        other => anyhow::Error::new(other),
-                    })?;
+            let execution = tick::run_now(
+                &*store,
+                &dispatcher,
+                &SystemClock,
+                &config.tick,
+                &app,
+                &name,
+            )
+            .await
+            .map_err(|e| match e {
+                RunNowError::Store(s) => {
+                    anyhow::Error::new(s).context(format!("could not run {app}/{name}"))
+                }
+                other => anyhow::Error::new(other),
+            })?;
             if args.json {
                 out.json(&output::execution_json(&execution));
             } else {
@@ -566,9 +640,9 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
             let result = match now {
                 Some(now) => {
                     let clock = FixedClock::new(now);
-                    tick::tick(&store, &dispatcher, &clock, &config.tick).await
+                    tick::tick(&*store, &dispatcher, &clock, &config.tick).await
                 }
-                None => tick::tick(&store, &dispatcher, &SystemClock, &config.tick).await,
+                None => tick::tick(&*store, &dispatcher, &SystemClock, &config.tick).await,
             };
             let summary = result.map_err(|e: TickError| anyhow::Error::new(e))?;
             if args.json {
@@ -578,8 +652,42 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve(args) => {
+            let config = Config::from_env().map_err(|e| Failure::Input(e.to_string()))?;
+            let spec = store_spec(cli.store.as_deref())?;
+            let store = open_spec(&spec).await?;
+            let dispatcher = HttpDispatcher::new().context("could not build the HTTP client")?;
+            eprintln!(
+                "psu-sched: serving {spec}: a tick at the top of every minute (Ctrl-C stops)"
+            );
+            let json = args.json;
+            shared::daemon::run_every_minute(
+                &*store,
+                &dispatcher,
+                &SystemClock,
+                &config.tick,
+                shutdown_signal(),
+                |summary| {
+                    if json {
+                        out.json(&serde_json::to_value(summary).unwrap_or_default());
+                    } else {
+                        out.line(&output::summary_line(summary));
+                    }
+                },
+            )
+            .await;
+            eprintln!("psu-sched: stopped");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Init => {
-            let store = open_store(&cli).await?;
+            let spec = store_spec(cli.store.as_deref())?;
+            let store = match open_spec(&spec).await? {
+                AnyStore::Sqlite(_) => {
+                    out.line(&format!("the database is ready: {spec}"));
+                    return Ok(ExitCode::SUCCESS);
+                }
+                AnyStore::Dynamo(store) => store,
+            };
             let probe = AppName::parse("psu-sched-init").map_err(Failure::from)?;
             match store.list_jobs(Some(&probe)).await {
                 Ok(_) => {
@@ -691,4 +799,27 @@ fn changes_from(opts: &JobOptions, tz: Tz) -> Result<JobChanges> {
         description: opts.description.clone(),
         ..JobChanges::default()
     })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
 }

@@ -1,9 +1,47 @@
-//! The psu-sched tick function for AWS Lambda. The EventBridge wiring is its own issue;
-//! until then this binary only states what it is.
+//! `psu-sched-tick`, the tick function for AWS Lambda. This file only wires: JSON logs to
+//! stdout (level from `RUST_LOG`, default `info`), the configuration from the environment,
+//! the DynamoDB and HTTP clients built once, then the Lambda runtime. The handler is
+//! `psu_sched_lambda::Function`.
 
-fn main() {
-    eprintln!(
-        "psu-sched-tick {}: the Lambda handler arrives with its own issue",
-        env!("CARGO_PKG_VERSION")
+use std::sync::Arc;
+
+use lambda_runtime::{Error, service_fn};
+use psu_sched_lambda::Function;
+use shared::clock::SystemClock;
+use shared::config::Config;
+use shared::dispatch::{DispatchOptions, HttpDispatcher};
+use shared::store::dynamodb::DynamoStore;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let started = std::time::Instant::now();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_current_span(false)
+        .with_target(false)
+        .with_writer(std::io::stdout)
+        .init();
+
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    tracing::info!(
+        table = %config.table,
+        concurrency = config.tick.concurrency,
+        allow_private_targets = config.allow_private_targets,
+        "starting"
     );
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(&sdk, config.table.clone());
+    let dispatcher = HttpDispatcher::with_options(DispatchOptions {
+        allow_private_targets: config.allow_private_targets,
+        signing_secrets: config.signing_secrets.clone(),
+    })?;
+    let function = Function::new(store, dispatcher, Arc::new(SystemClock), config.tick);
+    tracing::info!(
+        init_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "ready"
+    );
+    lambda_runtime::run(service_fn(|event| function.handle(event))).await
 }

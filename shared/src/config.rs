@@ -21,6 +21,17 @@ pub const ENV_ALLOW_PRIVATE_TARGETS: &str = "PSU_SCHED_ALLOW_PRIVATE_TARGETS";
 /// new one can be added before the old one is removed (rotation). Optional.
 pub const ENV_SIGNING_SECRET: &str = "PSU_SCHED_SIGNING_SECRET";
 
+/// Every environment variable the tick function reads (`RUST_LOG` sets its log level). The
+/// infrastructure template sets exactly these; a test checks it.
+pub const FUNCTION_ENV: &[&str] = &[
+    ENV_TABLE,
+    ENV_CONCURRENCY,
+    ENV_RETENTION_DAYS,
+    ENV_ALLOW_PRIVATE_TARGETS,
+    ENV_SIGNING_SECRET,
+    "RUST_LOG",
+];
+
 /// A configuration value that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}=`{value}`: {accepted}")]

@@ -16,7 +16,7 @@ use crate::helpers::jobserver::{Behavior, JobServer};
 use crate::helpers::moto;
 
 /// The `psu-sched` binary, built once per test process.
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
@@ -591,8 +591,8 @@ async fn bad_input_exits_2_with_one_line_naming_the_field_and_writes_nothing() {
             "funday",
         ),
         (
-            [&new[..], &["--at", "08:00", "--store", "sqlite:/tmp/x.db"]].concat(),
-            "store: `sqlite:/tmp/x.db` is not accepted",
+            [&new[..], &["--at", "08:00", "--store", "postgres:jobs"]].concat(),
+            "store: `postgres:jobs` is not accepted",
         ),
         (
             vec![
@@ -905,7 +905,16 @@ async fn list_shows_a_thousand_jobs() {
     let started = Instant::now();
     let table = cli.run(&["list"]).await.ok();
     let table_time = started.elapsed();
-    assert_eq!(table.stdout.lines().count(), 1001);
+    // A header, 1,000 rows, and the line naming the store.
+    assert_eq!(table.stdout.lines().count(), 1002);
+    assert!(
+        table
+            .stdout
+            .trim_end()
+            .ends_with(&format!("store: dynamodb:{}", cli.table)),
+        "{}",
+        table.stdout.lines().last().unwrap_or_default()
+    );
     let started = Instant::now();
     let json = cli.run(&["list", "--json"]).await.ok().json();
     let json_time = started.elapsed();

@@ -261,7 +261,7 @@ fn job_item(job: &Job) -> Result<Item, StoreError> {
     item.insert("kind".into(), s("job"));
     if let Some(at) = job.due_at() {
         item.insert(GSI_PK.into(), s(DUE));
-        item.insert(GSI_SK.into(), n(at.timestamp()));
+        item.insert(GSI_SK.into(), n(at.timestamp_millis()));
     }
     Ok(item)
 }
@@ -274,7 +274,7 @@ fn exec_item(exec: &Execution) -> Result<Item, StoreError> {
     item.insert(TTL_ATTRIBUTE.into(), n(exec.expires_at.timestamp()));
     if let Some(at) = exec.due_at {
         item.insert(GSI_PK.into(), s(DUE));
-        item.insert(GSI_SK.into(), n(at.timestamp()));
+        item.insert(GSI_SK.into(), n(at.timestamp_millis()));
     }
     Ok(item)
 }
@@ -464,12 +464,15 @@ impl DynamoStore {
     }
 }
 
-fn job_names() -> HashMap<String, String> {
-    HashMap::from([
+fn job_names(job: &Job) -> HashMap<String, String> {
+    let mut names = HashMap::from([
         ("#state".to_owned(), "state".to_owned()),
         ("#version".to_owned(), "version".to_owned()),
-        ("#writer".to_owned(), "writer".to_owned()),
-    ])
+    ]);
+    if job.state.writer.is_some() {
+        names.insert("#writer".to_owned(), "writer".to_owned());
+    }
+    names
 }
 
 #[async_trait]
@@ -594,7 +597,7 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(job_item(job)?))
             .condition_expression(cond)
-            .set_expression_attribute_names(Some(job_names()))
+            .set_expression_attribute_names(Some(job_names(job)))
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
@@ -635,7 +638,7 @@ impl Store for DynamoStore {
                         .expression_attribute_names("#pk", GSI_PK)
                         .expression_attribute_names("#sk", GSI_SK)
                         .expression_attribute_values(":due", s(DUE))
-                        .expression_attribute_values(":now", n(now.timestamp()))
+                        .expression_attribute_values(":now", n(now.timestamp_millis()))
                 },
                 None,
             )
@@ -667,7 +670,7 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(job_item(&claim.job)?))
             .condition_expression(job_cond)
-            .set_expression_attribute_names(Some(job_names()))
+            .set_expression_attribute_names(Some(job_names(&claim.job)))
             .set_expression_attribute_values(Some(job_values))
             .build()
             .map_err(|e| StoreError::Backend {
@@ -744,7 +747,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":at", ts(at))
             .expression_attribute_values(":dl", ts(deadline))
             .expression_attribute_values(":due", s(DUE))
-            .expression_attribute_values(":dln", n(deadline.timestamp()))
+            .expression_attribute_values(":dln", n(deadline.timestamp_millis()))
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
             .send()
             .await;

@@ -47,7 +47,9 @@ fn exec_key(id: &ExecutionId) -> (JobId, String) {
 /// True when the stored job may be replaced by `new` written over `expected`.
 fn version_matches(stored: &Job, new: &Job, expected: u64) -> bool {
     stored.state.version == expected
-        || (stored.state.version == new.state.version && stored.state.writer == new.state.writer)
+        || (new.state.writer.is_some()
+            && stored.state.version == new.state.version
+            && stored.state.writer == new.state.writer)
 }
 
 #[async_trait]
@@ -125,6 +127,14 @@ impl Store for MemoryStore {
             .get(&key)
             .is_some_and(|stored| version_matches(stored, &claim.job, claim.expected_version));
         let ekey = exec_key(&claim.execution.id);
+        // This very claim, applied before (a retried request): it stands, whatever happened since.
+        if inner
+            .executions
+            .get(&ekey)
+            .is_some_and(|e| e.claimed_by.as_deref() == Some(&claim.token))
+        {
+            return Ok(ClaimOutcome::Won);
+        }
         let exec_ok = match inner.executions.get(&ekey) {
             None => true,
             Some(e) => e.claimed_by.as_deref() == Some(&claim.token) && e.dispatched_by.is_none(),
@@ -235,6 +245,9 @@ impl Store for MemoryStore {
         let Some(exec) = inner.executions.get_mut(&exec_key(id)) else {
             return Ok(false);
         };
+        if exec.status == Status::Running && exec.guard_nonce.as_deref() == Some(nonce) {
+            return Ok(true); // This very claim, retried.
+        }
         if exec.status != Status::Pending || exec.key_hash.as_deref() != Some(key_hash) {
             return Ok(false);
         }
@@ -254,8 +267,10 @@ impl Store for MemoryStore {
         let Some(exec) = inner.executions.get_mut(&exec_key(id)) else {
             return Ok(false);
         };
+        let same_end = exec.status == end.status && exec.finished_at == Some(end.finished_at);
         let holds = exec.guard_nonce.as_deref() == Some(nonce)
-            && (exec.status == Status::Running
+            && (same_end
+                || exec.status == Status::Running
                 || (exec.status == Status::TimedOut
                     && exec.outcome_by.as_deref() == Some(super::RECONCILER)));
         if !holds {

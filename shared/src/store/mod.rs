@@ -10,6 +10,7 @@
 
 pub mod dynamodb;
 pub mod memory;
+pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -110,7 +111,7 @@ pub enum StoreError {
     #[error("a job named {0}/{1} already exists")]
     AlreadyExists(AppName, JobName),
     /// The backend failed (after the client's own retries).
-    #[error("DynamoDB {operation} failed")]
+    #[error("the store's {operation} request failed")]
     Backend {
         /// The operation (`Query`, `TransactWriteItems`...).
         operation: &'static str,

@@ -1,0 +1,875 @@
+//! The SQLite adapter: the whole scheduler on one machine, in one file, no AWS.
+//!
+//! Two tables, each row holding the value as JSON (`body`) next to the columns it is found by:
+//! - `jobs(app, name, id, due_at, body)`, primary key (app, name);
+//! - `executions(job_id, slot_key, due_at, expires_at, body)`, primary key (job id, slot key),
+//!   the same key as the DynamoDB item (`<slot>#<s|m><attempt>`), so at most one row exists
+//!   for a (job, slot, trigger, attempt).
+//!
+//! `due_at` (epoch microseconds) is set only while the tick has something to do with the row
+//! (a job's next slot or retry; an execution's lease or deadline) and is NULL otherwise. A
+//! partial index on it (`WHERE due_at IS NOT NULL`) is the SQL twin of DynamoDB's sparse due
+//! index: [`Store::due`] reads only what is due, never the whole table.
+//!
+//! Every read-check-write runs in a `BEGIN IMMEDIATE` transaction, which takes the database's
+//! write lock before reading, so the check and the write are atomic against every other
+//! connection, in this process or another one sharing the file. The file is in WAL mode
+//! (readers never block the writer) with a 5 s busy timeout (a writer waits its turn rather
+//! than failing).
+//!
+//! Executions expire `retention` after creation, like DynamoDB's TTL: [`SqliteStore::due`]
+//! deletes expired rows at most once a minute (of the `now` it is given), and
+//! [`SqliteStore::purge_expired`] does it on demand.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), shared::store::StoreError> {
+//! use shared::store::Store;
+//! use shared::store::sqlite::SqliteStore;
+//!
+//! let store = SqliteStore::open("/tmp/psu-sched/psu-sched.db").await?;
+//! let due = store.due(chrono::Utc::now()).await?;
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{
+    Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, RECONCILER, Recorded, Store, StoreError,
+};
+use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
+
+/// The schema version this code writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+/// How long a connection waits for another one's write lock before failing.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// [`SqliteStore::due`] purges expired executions at most this often (in the `now` it is given).
+pub const PURGE_INTERVAL: chrono::Duration = chrono::Duration::minutes(1);
+
+const SCHEMA: &str = "
+CREATE TABLE jobs (
+    app    TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    id     TEXT NOT NULL,
+    due_at INTEGER,
+    body   TEXT NOT NULL,
+    PRIMARY KEY (app, name)
+) WITHOUT ROWID;
+CREATE INDEX jobs_due ON jobs (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE executions (
+    job_id     TEXT NOT NULL,
+    slot_key   TEXT NOT NULL,
+    due_at     INTEGER,
+    expires_at INTEGER NOT NULL,
+    body       TEXT NOT NULL,
+    PRIMARY KEY (job_id, slot_key)
+) WITHOUT ROWID;
+CREATE INDEX executions_due ON executions (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX executions_expires ON executions (expires_at);
+";
+
+/// The SQLite store. Cheap to clone: clones share one connection.
+///
+/// One connection per store behind a `Mutex`: a `rusqlite::Connection` is `Send` but not
+/// `Sync`, SQLite admits one writer at a time anyway, and the statement cache stays warm.
+/// Calls run on tokio's blocking pool. Correctness across processes does not rest on the
+/// mutex but on SQLite's file locks: every conditional write is a `BEGIN IMMEDIATE`
+/// transaction, so two stores on one file (two processes, or two [`SqliteStore::open`]s in
+/// one) serialise their read-check-writes.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    /// The `now` of the last purge of expired executions.
+    last_purge: Mutex<Option<DateTime<Utc>>>,
+}
+
+fn backend(
+    operation: &'static str,
+    err: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
+    StoreError::Backend {
+        operation,
+        source: Box::new(err),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Malformed(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(body: &str) -> Result<T, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Malformed(e.to_string()))
+}
+
+/// Epoch microseconds: the unit of the `due_at` and `expires_at` columns.
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves a connection whose transaction rusqlite rolled
+    // back on drop (or plain data): keep using it.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// True when the stored job may be replaced by `new` written over `expected`: the stored
+/// version is the expected one, or the stored job is this very write (same new version and
+/// the same writer token; a write without a token has nothing to be recognised by).
+fn version_matches(stored: &Job, new: &Job, expected: u64) -> bool {
+    stored.state.version == expected
+        || (new.state.writer.is_some()
+            && stored.state.version == new.state.version
+            && stored.state.writer == new.state.writer)
+}
+
+fn read_job(conn: &Connection, app: &str, name: &str) -> Result<Option<Job>, StoreError> {
+    let body: Option<String> = conn
+        .prepare_cached("SELECT body FROM jobs WHERE app = ?1 AND name = ?2")
+        .and_then(|mut st| st.query_row(params![app, name], |r| r.get(0)).optional())
+        .map_err(|e| backend("SQLite SELECT job", e))?;
+    body.as_deref().map(from_json).transpose()
+}
+
+fn write_job(conn: &Connection, job: &Job) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO jobs (app, name, id, due_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (app, name) DO UPDATE SET id = excluded.id, due_at = excluded.due_at, body = excluded.body",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            job.app.as_str(),
+            job.name.as_str(),
+            job.id.as_str(),
+            job.due_at().map(micros),
+            to_json(job).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+        ])
+    })
+    .map_err(|e| backend("SQLite write job", e))?;
+    Ok(())
+}
+
+fn read_exec(conn: &Connection, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
+    let body: Option<String> = conn
+        .prepare_cached("SELECT body FROM executions WHERE job_id = ?1 AND slot_key = ?2")
+        .and_then(|mut st| {
+            st.query_row(params![id.job_id().as_str(), id.slot_key()], |r| r.get(0))
+                .optional()
+        })
+        .map_err(|e| backend("SQLite SELECT execution", e))?;
+    body.as_deref().map(from_json).transpose()
+}
+
+fn write_exec(conn: &Connection, exec: &Execution) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO executions (job_id, slot_key, due_at, expires_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (job_id, slot_key) DO UPDATE SET due_at = excluded.due_at, expires_at = excluded.expires_at, body = excluded.body",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            exec.id.job_id().as_str(),
+            exec.id.slot_key(),
+            exec.due_at.map(micros),
+            micros(exec.expires_at),
+            to_json(exec).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+        ])
+    })
+    .map_err(|e| backend("SQLite write execution", e))?;
+    Ok(())
+}
+
+/// Opens (creating if needed) the file, sets the connection up and brings the schema to
+/// [`SCHEMA_VERSION`].
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| backend("SQLite create directory", e))?;
+    }
+    let mut conn = Connection::open(path).map_err(|e| backend("SQLite open", e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| backend("SQLite busy_timeout", e))?;
+    // WAL: readers never block the writer, and a commit is one append. The returned mode is
+    // checked: a file system without shared memory (some network mounts) stays in another
+    // mode, which is still correct, only slower.
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(|e| backend("SQLite PRAGMA journal_mode", e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "SQLite did not switch to WAL mode");
+    }
+    // FULL: a claim is on disk before its call is sent, even across a power loss.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| backend("SQLite PRAGMA synchronous", e))?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| backend("SQLite BEGIN", e))?;
+    let version: i64 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| backend("SQLite PRAGMA user_version", e))?;
+    match version {
+        0 => {
+            tx.execute_batch(SCHEMA)
+                .map_err(|e| backend("SQLite CREATE TABLE", e))?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(|e| backend("SQLite PRAGMA user_version", e))?;
+        }
+        SCHEMA_VERSION => {}
+        other => {
+            return Err(StoreError::Malformed(format!(
+                "{} has schema version {other}; this psu-sched knows up to {SCHEMA_VERSION}: upgrade psu-sched",
+                path.display()
+            )));
+        }
+    }
+    tx.commit().map_err(|e| backend("SQLite COMMIT", e))?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens the store at `path`, creating the file, its parent directory and the schema on
+    /// first use. Runs on the blocking pool.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(path))
+            .await
+            .map_err(|e| backend("SQLite open", e))?
+    }
+
+    /// [`SqliteStore::open`] for callers outside an async runtime.
+    pub fn open_blocking(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = connect(&path)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                conn: Mutex::new(conn),
+                last_purge: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&inner.conn)))
+            .await
+            .map_err(|e| backend("SQLite task", e))?
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction (the write lock is taken before anything is
+    /// read), committing when it returns `Ok`, rolling back otherwise.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| backend("SQLite BEGIN IMMEDIATE", e))?;
+            let out = f(&tx)?;
+            tx.commit().map_err(|e| backend("SQLite COMMIT", e))?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Deletes the executions whose retention ended at or before `now` (DynamoDB's TTL does
+    /// the same on its own); returns how many. [`Store::due`] calls it at most once a minute.
+    pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let deleted = self
+            .run(move |conn| {
+                conn.prepare_cached("DELETE FROM executions WHERE expires_at <= ?1")
+                    .and_then(|mut st| st.execute(params![micros(now)]))
+                    .map_err(|e| backend("SQLite DELETE expired", e))
+            })
+            .await?;
+        *lock(&self.inner.last_purge) = Some(now);
+        Ok(deleted)
+    }
+
+    /// True when [`Store::due`] at `now` should purge first: never purged, a minute passed,
+    /// or the clock went back (a test, or `tick --now` in the past).
+    fn purge_due(&self, now: DateTime<Utc>) -> bool {
+        lock(&self.inner.last_purge).is_none_or(|last| now < last || now - last >= PURGE_INTERVAL)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
+        let job = job.clone();
+        self.write(move |conn| {
+            if read_job(conn, job.app.as_str(), job.name.as_str())?.is_some() {
+                return Err(StoreError::AlreadyExists(job.app.clone(), job.name.clone()));
+            }
+            write_job(conn, &job)
+        })
+        .await
+    }
+
+    async fn import_jobs(&self, jobs: &[Job]) -> Result<(), StoreError> {
+        let jobs = jobs.to_vec();
+        self.write(move |conn| jobs.iter().try_for_each(|job| write_job(conn, job)))
+            .await
+    }
+
+    async fn get_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
+        let (app, name) = (app.clone(), name.clone());
+        self.run(move |conn| read_job(conn, app.as_str(), name.as_str()))
+            .await
+    }
+
+    async fn list_jobs(&self, app: Option<&AppName>) -> Result<Vec<Job>, StoreError> {
+        let app = app.cloned();
+        self.run(move |conn| {
+            let bodies: Vec<String> = match &app {
+                Some(app) => conn
+                    .prepare_cached("SELECT body FROM jobs WHERE app = ?1 ORDER BY app, name")
+                    .and_then(|mut st| {
+                        st.query_map(params![app.as_str()], |r| r.get(0))?.collect()
+                    }),
+                None => conn
+                    .prepare_cached("SELECT body FROM jobs ORDER BY app, name")
+                    .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect()),
+            }
+            .map_err(|e| backend("SQLite SELECT jobs", e))?;
+            bodies.iter().map(|b| from_json(b)).collect()
+        })
+        .await
+    }
+
+    async fn put_job(&self, job: &Job, expected_version: u64) -> Result<bool, StoreError> {
+        let job = job.clone();
+        self.write(
+            move |conn| match read_job(conn, job.app.as_str(), job.name.as_str())? {
+                Some(stored) if version_matches(&stored, &job, expected_version) => {
+                    write_job(conn, &job)?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            },
+        )
+        .await
+    }
+
+    async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
+        let (app, name) = (app.clone(), name.clone());
+        self.write(move |conn| {
+            let old = read_job(conn, app.as_str(), name.as_str())?;
+            if old.is_some() {
+                conn.prepare_cached("DELETE FROM jobs WHERE app = ?1 AND name = ?2")
+                    .and_then(|mut st| st.execute(params![app.as_str(), name.as_str()]))
+                    .map_err(|e| backend("SQLite DELETE job", e))?;
+            }
+            Ok(old)
+        })
+        .await
+    }
+
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {
+        if self.purge_due(now) {
+            // Retention is housekeeping: a busy file must not fail the tick over it.
+            if let Err(e) = self.purge_expired(now).await {
+                tracing::warn!(error = %e, "could not purge expired executions; will retry next minute");
+            }
+        }
+        let mut items: Vec<(DateTime<Utc>, DueItem)> = self
+            .run(move |conn| {
+                // One read transaction: a consistent snapshot of both indexes.
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Deferred)
+                    .map_err(|e| backend("SQLite BEGIN", e))?;
+                let bound = micros(now);
+                let mut items = Vec::new();
+                // Both queries are served by the partial `*_due` indexes (see the test
+                // `due_reads_only_the_due_index`): the rows not due are never read.
+                let jobs: Vec<String> = tx
+                    .prepare_cached(
+                        "SELECT body FROM jobs WHERE due_at IS NOT NULL AND due_at <= ?1 ORDER BY due_at",
+                    )
+                    .and_then(|mut st| st.query_map(params![bound], |r| r.get(0))?.collect())
+                    .map_err(|e| backend("SQLite SELECT due jobs", e))?;
+                for body in jobs {
+                    let job: Job = from_json(&body)?;
+                    // The column holds whole microseconds; compare the exact instant.
+                    if let Some(at) = job.due_at().filter(|at| *at <= now) {
+                        items.push((at, DueItem::Job(Box::new(job))));
+                    }
+                }
+                let execs: Vec<String> = tx
+                    .prepare_cached(
+                        "SELECT body FROM executions WHERE due_at IS NOT NULL AND due_at <= ?1 ORDER BY due_at",
+                    )
+                    .and_then(|mut st| st.query_map(params![bound], |r| r.get(0))?.collect())
+                    .map_err(|e| backend("SQLite SELECT due executions", e))?;
+                for body in execs {
+                    let exec: Execution = from_json(&body)?;
+                    if let Some(at) = exec.due_at.filter(|at| *at <= now) {
+                        items.push((at, DueItem::Execution(Box::new(exec))));
+                    }
+                }
+                tx.finish().map_err(|e| backend("SQLite END", e))?;
+                Ok(items)
+            })
+            .await?;
+        items.sort_by_key(|(at, _)| *at);
+        Ok(items.into_iter().map(|(_, item)| item).collect())
+    }
+
+    async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError> {
+        let claim = claim.clone();
+        self.write(move |conn| {
+            let job_ok = read_job(conn, claim.job.app.as_str(), claim.job.name.as_str())?
+                .is_some_and(|stored| version_matches(&stored, &claim.job, claim.expected_version));
+            let existing = read_exec(conn, &claim.execution.id)?;
+            let ours = existing
+                .as_ref()
+                .is_some_and(|e| e.claimed_by.as_deref() == Some(claim.token.as_str()));
+            let exec_ok = match &existing {
+                None => true,
+                Some(e) => ours && e.dispatched_by.is_none(),
+            };
+            if job_ok && exec_ok {
+                write_job(conn, &claim.job)?;
+                write_exec(conn, &claim.execution)?;
+                return Ok(ClaimOutcome::Won);
+            }
+            // The execution carries this claim's token: this very claim was written before
+            // (its answer lost), and the job or the execution moved on since.
+            Ok(if ours {
+                ClaimOutcome::Won
+            } else {
+                ClaimOutcome::Lost
+            })
+        })
+        .await
+    }
+
+    async fn mark_dispatched(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        key_hash: &str,
+        at: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (id, token, key_hash) = (id.clone(), token.to_owned(), key_hash.to_owned());
+        self.write(move |conn| {
+            let Some(mut exec) = read_exec(conn, &id)? else {
+                return Ok(false);
+            };
+            let ours = exec.dispatched_by.as_deref().is_none_or(|t| t == token);
+            if exec.status != Status::Pending || !ours {
+                return Ok(false);
+            }
+            exec.dispatched_by = Some(token);
+            exec.key_hash = Some(key_hash);
+            exec.started_at = Some(at);
+            exec.due_at = Some(deadline);
+            write_exec(conn, &exec)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn record_outcome(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        outcome: &Outcome,
+    ) -> Result<Recorded, StoreError> {
+        let (id, token, outcome) = (id.clone(), token.to_owned(), outcome.clone());
+        self.write(move |conn| {
+            let Some(mut exec) = read_exec(conn, &id)? else {
+                return Ok(Recorded::NotOurs);
+            };
+            let sent_by_us = exec.dispatched_by.as_deref() == Some(token.as_str());
+            if (exec.status == Status::Pending && sent_by_us)
+                || exec.outcome_by.as_deref() == Some(token.as_str())
+            {
+                exec.status = outcome.status;
+                exec.http_status = outcome.http_status;
+                exec.output = outcome.output;
+                exec.error = outcome.error;
+                exec.finished_at = Some(outcome.finished_at);
+                exec.duration_ms = Some(outcome.duration_ms);
+                exec.outcome_by = Some(token);
+                exec.due_at = None;
+                write_exec(conn, &exec)?;
+                return Ok(Recorded::Recorded);
+            }
+            if sent_by_us && exec.guard_nonce.is_some() {
+                // The app's guard owns the outcome; add what only the tick saw.
+                if exec.http_status.is_none() {
+                    exec.http_status = outcome.http_status;
+                }
+                if exec.status.is_final() {
+                    exec.due_at = None;
+                }
+                write_exec(conn, &exec)?;
+                return Ok(Recorded::GuardOwned(exec.status));
+            }
+            Ok(Recorded::NotOurs)
+        })
+        .await
+    }
+
+    async fn reconcile(
+        &self,
+        seen: &Execution,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (seen, error) = (seen.clone(), error.to_owned());
+        self.write(move |conn| {
+            let Some(mut exec) = read_exec(conn, &seen.id)? else {
+                return Ok(false);
+            };
+            let already = exec.outcome_by.as_deref() == Some(RECONCILER)
+                && exec.finished_at == Some(now)
+                && exec.error.as_deref() == Some(error.as_str());
+            if already {
+                return Ok(true);
+            }
+            // An execution with no deadline has none that passed (as on DynamoDB).
+            if seen.due_at.is_none()
+                || exec.status != seen.status
+                || exec.due_at != seen.due_at
+                || exec.status.is_final()
+            {
+                return Ok(false);
+            }
+            exec.status = Status::TimedOut;
+            exec.error = Some(error);
+            exec.finished_at = Some(now);
+            exec.outcome_by = Some(RECONCILER.to_owned());
+            exec.due_at = None;
+            write_exec(conn, &exec)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn guard_start(
+        &self,
+        id: &ExecutionId,
+        key_hash: &str,
+        nonce: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (id, key_hash, nonce) = (id.clone(), key_hash.to_owned(), nonce.to_owned());
+        self.write(move |conn| {
+            let Some(mut exec) = read_exec(conn, &id)? else {
+                return Ok(false);
+            };
+            if exec.status == Status::Running && exec.guard_nonce.as_deref() == Some(nonce.as_str())
+            {
+                // This very claim, retried after its answer was lost.
+                return Ok(true);
+            }
+            if exec.status != Status::Pending || exec.key_hash.as_deref() != Some(key_hash.as_str())
+            {
+                return Ok(false);
+            }
+            exec.status = Status::Running;
+            exec.guard_nonce = Some(nonce);
+            exec.started_at = Some(at);
+            write_exec(conn, &exec)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn guard_end(
+        &self,
+        id: &ExecutionId,
+        nonce: &str,
+        end: &GuardEnd,
+    ) -> Result<bool, StoreError> {
+        let (id, nonce, end) = (id.clone(), nonce.to_owned(), end.clone());
+        self.write(move |conn| {
+            let Some(mut exec) = read_exec(conn, &id)? else {
+                return Ok(false);
+            };
+            let holds = exec.guard_nonce.as_deref() == Some(nonce.as_str())
+                && (exec.status == Status::Running
+                    || (exec.status == Status::TimedOut
+                        && exec.outcome_by.as_deref() == Some(RECONCILER))
+                    // This very end, retried after its answer was lost.
+                    || (exec.status == end.status && exec.finished_at == Some(end.finished_at)));
+            if !holds {
+                return Ok(false);
+            }
+            exec.status = end.status;
+            if end.http_status.is_some() {
+                exec.http_status = end.http_status;
+            }
+            exec.output = end.output;
+            exec.error = end.error;
+            exec.finished_at = Some(end.finished_at);
+            exec.duration_ms = Some(end.duration_ms);
+            exec.due_at = None;
+            write_exec(conn, &exec)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn get_execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
+        let id = id.clone();
+        self.run(move |conn| read_exec(conn, &id)).await
+    }
+
+    async fn delete_executions(&self, job: &JobId) -> Result<usize, StoreError> {
+        let job = job.clone();
+        self.run(move |conn| {
+            conn.prepare_cached("DELETE FROM executions WHERE job_id = ?1")
+                .and_then(|mut st| st.execute(params![job.as_str()]))
+                .map_err(|e| backend("SQLite DELETE executions", e))
+        })
+        .await
+    }
+
+    async fn list_executions(
+        &self,
+        job: &JobId,
+        limit: usize,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let job = job.clone();
+        // SQLite's LIMIT is an i64; a larger limit means "all" anyway.
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |conn| {
+            let bodies: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT body FROM executions WHERE job_id = ?1 ORDER BY slot_key DESC LIMIT ?2",
+                )
+                .and_then(|mut st| {
+                    st.query_map(params![job.as_str(), limit], |r| r.get(0))?
+                        .collect()
+                })
+                .map_err(|e| backend("SQLite SELECT executions", e))?;
+            bodies.iter().map(|b| from_json(b)).collect()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path() -> PathBuf {
+        std::env::temp_dir()
+            .join(format!("psu-sched-unit-{}", uuid::Uuid::new_v4().simple()))
+            .join("nested")
+            .join("store.db")
+    }
+
+    #[tokio::test]
+    async fn open_creates_the_directory_the_file_and_a_versioned_schema_once() {
+        let path = temp_path();
+        let store = SqliteStore::open(&path).await.expect("open");
+        assert!(path.exists());
+        let again = SqliteStore::open(&path).await.expect("open again");
+        let (version, mode): (i64, String) = {
+            let conn = lock(&again.inner.conn);
+            (
+                conn.pragma_query_value(None, "user_version", |r| r.get(0))
+                    .expect("user_version"),
+                conn.pragma_query_value(None, "journal_mode", |r| r.get(0))
+                    .expect("journal_mode"),
+            )
+        };
+        assert_eq!((version, mode.as_str()), (SCHEMA_VERSION, "wal"));
+        drop((store, again));
+        let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
+    }
+
+    #[tokio::test]
+    async fn a_file_from_a_newer_psu_sched_is_refused() {
+        let path = temp_path();
+        drop(SqliteStore::open(&path).await.expect("open"));
+        Connection::open(&path)
+            .expect("raw open")
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+        let err = SqliteStore::open(&path).await.err().expect("refused");
+        assert!(err.to_string().contains("upgrade psu-sched"), "{err}");
+        let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
+    }
+
+    fn execution(job: &Job, slot: DateTime<Utc>, expires_at: DateTime<Utc>) -> Execution {
+        Execution {
+            id: ExecutionId::new(job.id.clone(), slot, crate::model::Trigger::Schedule, 1),
+            app: job.app.clone(),
+            name: job.name.clone(),
+            scheduled_for: slot,
+            attempt: 1,
+            trigger: crate::model::Trigger::Schedule,
+            status: Status::Pending,
+            http_status: None,
+            output: None,
+            error: None,
+            created_at: slot,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            coalesced: 0,
+            url: job.url.clone(),
+            method: job.method,
+            timeout_ms: job.timeout_ms,
+            retries: 0,
+            key_hash: None,
+            claimed_by: Some(format!("t{}", slot.timestamp())),
+            dispatched_by: None,
+            guard_nonce: None,
+            outcome_by: None,
+            due_at: Some(slot + chrono::Duration::seconds(60)),
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_executions_are_purged_by_due_at_most_once_a_minute() {
+        use chrono::TimeZone;
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 6, 1, 9, 0, 0)
+            .single()
+            .expect("valid");
+        let minutes = |m: i64| t0 + chrono::Duration::minutes(m);
+        let path = temp_path();
+        let store = SqliteStore::open(&path).await.expect("open");
+        let mut job = crate::model::NewJob::new(
+            AppName::parse("app").expect("app"),
+            JobName::parse("job").expect("name"),
+            crate::model::JobUrl::parse("https://example.edu/job").expect("url"),
+            "0 * * * *".parse().expect("schedule"),
+        )
+        .build(t0)
+        .expect("job");
+        job.enabled = false;
+        store.create_job(&job).await.expect("create");
+        // Slot 1 expires at +10 min, slot 2 at +10.5 min, slot 3 in 30 days.
+        let expiring = [
+            execution(&job, minutes(-3), minutes(10)),
+            execution(
+                &job,
+                minutes(-2),
+                minutes(10) + chrono::Duration::seconds(30),
+            ),
+            execution(&job, minutes(-1), minutes(60 * 24 * 30)),
+        ];
+        for (i, exec) in expiring.iter().enumerate() {
+            let mut claimed = job.clone();
+            claimed.state.version = i as u64 + 1;
+            claimed.state.writer = exec.claimed_by.clone();
+            let claim = Claim {
+                job: claimed.clone(),
+                expected_version: i as u64,
+                token: exec.claimed_by.clone().expect("token"),
+                execution: exec.clone(),
+            };
+            assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+            job = claimed;
+        }
+        async fn count(store: &SqliteStore, job: &JobId) -> usize {
+            store.list_executions(job, 10).await.expect("list").len()
+        }
+        // The first due() purges (nothing expired yet); every lease has passed.
+        assert_eq!(store.due(minutes(1)).await.expect("due").len(), 3);
+        assert_eq!(count(&store, &job.id).await, 3);
+        // Slot 1 expired at +10, but the last purge was less than a minute ago (in `now`).
+        assert_eq!(
+            store
+                .due(minutes(1) + chrono::Duration::seconds(59))
+                .await
+                .expect("due")
+                .len(),
+            3
+        );
+        assert_eq!(
+            store.due(minutes(10)).await.expect("due").len(),
+            2,
+            "expired at +10 exactly"
+        );
+        assert_eq!(count(&store, &job.id).await, 2);
+        assert_eq!(
+            store
+                .due(minutes(10) + chrono::Duration::seconds(45))
+                .await
+                .expect("due")
+                .len(),
+            2,
+            "slot 2 expired, but the purge ran 45 s ago"
+        );
+        assert_eq!(count(&store, &job.id).await, 2);
+        assert_eq!(
+            store.purge_expired(minutes(11)).await.expect("purge"),
+            1,
+            "on demand"
+        );
+        assert_eq!(count(&store, &job.id).await, 1);
+        drop(store);
+        let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
+    }
+
+    #[tokio::test]
+    async fn due_reads_only_the_due_index() {
+        let path = temp_path();
+        let store = SqliteStore::open(&path).await.expect("open");
+        let plans: Vec<String> = {
+            let conn = lock(&store.inner.conn);
+            ["jobs", "executions"]
+                .iter()
+                .map(|table| {
+                    let sql = format!(
+                        "EXPLAIN QUERY PLAN SELECT body FROM {table} WHERE due_at IS NOT NULL AND due_at <= 1 ORDER BY due_at"
+                    );
+                    let mut st = conn.prepare(&sql).expect("prepare");
+                    let rows: Vec<String> = st
+                        .query_map([], |r| r.get::<_, String>(3))
+                        .expect("plan")
+                        .collect::<Result<_, _>>()
+                        .expect("rows");
+                    rows.join(" / ")
+                })
+                .collect()
+        };
+        assert!(plans[0].contains("USING INDEX jobs_due"), "{}", plans[0]);
+        assert!(
+            plans[1].contains("USING INDEX executions_due"),
+            "{}",
+            plans[1]
+        );
+        for plan in &plans {
+            assert!(
+                !plan.contains("SCAN"),
+                "no full scan on the tick's path: {plan}"
+            );
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
+    }
+}

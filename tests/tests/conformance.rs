@@ -1,0 +1,1311 @@
+//! One conformance suite for every `Store` adapter: each contract documented on
+//! `shared::store::Store` is written once, as `async fn contract(store: &Adapter)`, and run
+//! against the memory, SQLite and DynamoDB (moto) adapters by [`contract!`], which makes
+//! `conformance::<contract>::on_memory`, `::on_sqlite` and `::on_dynamodb`.
+//!
+//! A difference in behaviour between adapters is a bug. Where an adapter is known to break a
+//! contract, its test is `#[ignore]`d with the reason (file, method, what differs), so the
+//! disagreement stays visible (`cargo nextest run --run-ignored only conformance::`) until
+//! the adapter is fixed.
+//!
+//! The order in which `due()` returns items is not part of the contract (the trait promises
+//! none), so due sets are compared as sets.
+
+#[path = "sqlite_race.rs"]
+mod sqlite_race;
+#[path = "sqlite_scale.rs"]
+mod sqlite_scale;
+
+use std::collections::BTreeSet;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use shared::model::{
+    AppName, Execution, ExecutionId, Job, JobName, JobUrl, NewJob, PendingRetry, Status, Trigger,
+};
+use shared::store::dynamodb::DynamoStore;
+use shared::store::memory::MemoryStore;
+use shared::store::sqlite::SqliteStore;
+use shared::store::{
+    Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, RECONCILER, Recorded, Store, StoreError,
+};
+
+use crate::helpers::moto;
+
+// ---------------------------------------------------------------------------------------
+// The adapters
+
+enum Backend {
+    Memory,
+    Sqlite(PathBuf),
+    Dynamo { endpoint: String, table: String },
+}
+
+/// A fresh, empty store of one adapter, and the means to open another handle on the same data
+/// (another tick's connection or client).
+pub struct Adapter {
+    store: Arc<dyn Store>,
+    backend: Backend,
+}
+
+impl Adapter {
+    async fn memory() -> Adapter {
+        Adapter {
+            store: Arc::new(MemoryStore::new()),
+            backend: Backend::Memory,
+        }
+    }
+
+    async fn sqlite() -> Adapter {
+        let path = temp_db_path();
+        let store = SqliteStore::open(&path)
+            .await
+            .expect("open the SQLite store");
+        Adapter {
+            store: Arc::new(store),
+            backend: Backend::Sqlite(path),
+        }
+    }
+
+    async fn dynamodb() -> Adapter {
+        let endpoint = moto::endpoint().await;
+        let table = moto::unique_table_name();
+        let store = DynamoStore::new(&moto::sdk_config(&endpoint).await, table.clone());
+        store.create_table().await.expect("create the test table");
+        Adapter {
+            store: Arc::new(store),
+            backend: Backend::Dynamo { endpoint, table },
+        }
+    }
+
+    /// Another handle on the same data: the same memory store, another connection to the
+    /// SQLite file, another client on the DynamoDB table.
+    async fn another(&self) -> Arc<dyn Store> {
+        match &self.backend {
+            Backend::Memory => self.store.clone(),
+            Backend::Sqlite(path) => Arc::new(SqliteStore::open(path).await.expect("reopen")),
+            Backend::Dynamo { endpoint, table } => Arc::new(DynamoStore::new(
+                &moto::sdk_config(endpoint).await,
+                table.clone(),
+            )),
+        }
+    }
+}
+
+impl Deref for Adapter {
+    type Target = dyn Store;
+    fn deref(&self) -> &Self::Target {
+        self.store.as_ref()
+    }
+}
+
+impl Drop for Adapter {
+    fn drop(&mut self) {
+        if let Backend::Sqlite(path) = &self.backend
+            && let Some(dir) = path.parent()
+        {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// `<tmp>/psu-sched-test-<uuid>/psu-sched.db` (the directory does not exist yet: opening
+/// creates it).
+pub fn temp_db_path() -> PathBuf {
+    std::env::temp_dir()
+        .join(format!("psu-sched-test-{}", uuid::Uuid::new_v4().simple()))
+        .join("psu-sched.db")
+}
+
+/// Generates `mod $name { on_memory, on_sqlite, on_dynamodb }`, each running the contract
+/// `$name` on a fresh store of that adapter. An adapter known to break the contract is named
+/// with the reason, and its test is ignored.
+macro_rules! contract {
+    ($name:ident) => {
+        contract!(@gen $name, [], [], []);
+    };
+    ($name:ident, memory = $why:literal) => {
+        contract!(@gen $name, [#[ignore = $why]], [], []);
+    };
+    ($name:ident, dynamodb = $why:literal) => {
+        contract!(@gen $name, [], [], [#[ignore = $why]]);
+    };
+    ($name:ident, memory = $m:literal, dynamodb = $d:literal) => {
+        contract!(@gen $name, [#[ignore = $m]], [], [#[ignore = $d]]);
+    };
+    (@gen $name:ident, [$(#[$m:meta])*], [$(#[$s:meta])*], [$(#[$d:meta])*]) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$m])*
+            async fn on_memory() {
+                super::$name(&super::Adapter::memory().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$s])*
+            async fn on_sqlite() {
+                super::$name(&super::Adapter::sqlite().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$d])*
+            async fn on_dynamodb() {
+                super::$name(&super::Adapter::dynamodb().await).await;
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// Builders
+
+fn at(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, h, m, 0)
+        .single()
+        .expect("valid instant")
+}
+
+fn secs(n: i64) -> chrono::Duration {
+    chrono::Duration::seconds(n)
+}
+
+/// A job of `app` named `name`, hourly, created at 08:00, first slot 09:00, version 0.
+fn job_in(app: &str, name: &str) -> Job {
+    NewJob::new(
+        AppName::parse(app).expect("app"),
+        JobName::parse(name).expect("name"),
+        JobUrl::parse(&format!("https://example.edu/{name}")).expect("url"),
+        "0 * * * *".parse().expect("schedule"),
+    )
+    .build(at(8, 0) + secs(30))
+    .expect("valid job")
+}
+
+fn job(name: &str) -> Job {
+    job_in("conformance", name)
+}
+
+/// `job` as written by `writer` over its current version.
+fn next_version(job: &Job, writer: &str) -> Job {
+    let mut next = job.clone();
+    next.state.version = job.state.version + 1;
+    next.state.writer = Some(writer.to_owned());
+    next
+}
+
+/// A claim by `token` of `slot` (attempt 1) for `job` as read: the job's next slot moves an
+/// hour on, and the new pending execution's lease ends a minute after the slot.
+fn claim_of(job: &Job, slot: DateTime<Utc>, token: &str) -> Claim {
+    claim_attempt(job, slot, 1, token)
+}
+
+fn claim_attempt(job: &Job, slot: DateTime<Utc>, attempt: u32, token: &str) -> Claim {
+    let mut next = next_version(job, token);
+    next.state.next_slot = Some(slot + chrono::Duration::hours(1));
+    let id = ExecutionId::new(job.id.clone(), slot, Trigger::Schedule, attempt);
+    let execution = Execution {
+        app: job.app.clone(),
+        name: job.name.clone(),
+        scheduled_for: slot,
+        attempt,
+        trigger: Trigger::Schedule,
+        id,
+        status: Status::Pending,
+        http_status: None,
+        output: None,
+        error: None,
+        created_at: slot,
+        started_at: None,
+        finished_at: None,
+        duration_ms: None,
+        coalesced: 0,
+        url: job.url.clone(),
+        method: job.method,
+        timeout_ms: job.timeout_ms,
+        retries: job.retries,
+        key_hash: None,
+        claimed_by: Some(token.to_owned()),
+        dispatched_by: None,
+        guard_nonce: None,
+        outcome_by: None,
+        due_at: Some(slot + secs(60)),
+        expires_at: slot + chrono::Duration::days(30),
+    };
+    Claim {
+        job: next,
+        expected_version: job.state.version,
+        execution,
+        token: token.to_owned(),
+    }
+}
+
+/// Creates a job and claims its 09:00 slot with token `t`; returns the claim.
+async fn claimed(store: &Adapter, name: &str) -> Claim {
+    let j = job(name);
+    store.create_job(&j).await.expect("create");
+    let claim = claim_of(&j, at(9, 0), "t");
+    assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+    claim
+}
+
+/// Creates, claims and sends (token `t`, key hash `hash`, deadline 09:01:30) a job's 09:00 slot.
+async fn dispatched(store: &Adapter, name: &str) -> ExecutionId {
+    let claim = claimed(store, name).await;
+    let id = claim.execution.id.clone();
+    assert!(
+        store
+            .mark_dispatched(&id, "t", "hash", at(9, 0), deadline())
+            .await
+            .expect("mark")
+    );
+    id
+}
+
+fn deadline() -> DateTime<Utc> {
+    at(9, 1) + secs(30)
+}
+
+fn succeeded(http: u16) -> Outcome {
+    Outcome {
+        status: Status::Succeeded,
+        http_status: Some(http),
+        output: Some("ok".into()),
+        error: None,
+        finished_at: at(9, 0) + secs(2),
+        duration_ms: 2000,
+    }
+}
+
+fn guard_end(status: Status, finished: DateTime<Utc>) -> GuardEnd {
+    GuardEnd {
+        status,
+        http_status: None,
+        output: Some("report sent".into()),
+        error: None,
+        finished_at: finished,
+        duration_ms: 1500,
+    }
+}
+
+async fn exec(store: &Adapter, id: &ExecutionId) -> Execution {
+    store
+        .get_execution(id)
+        .await
+        .expect("get execution")
+        .expect("the execution exists")
+}
+
+async fn stored(store: &Adapter, j: &Job) -> Job {
+    store
+        .get_job(&j.app, &j.name)
+        .await
+        .expect("get job")
+        .expect("the job exists")
+}
+
+/// What `due(now)` returned, as `job:<name>` and `exec:<id>`.
+async fn due_set(store: &Adapter, now: DateTime<Utc>) -> BTreeSet<String> {
+    let items = store.due(now).await.expect("due");
+    let set: BTreeSet<String> = items.iter().map(describe).collect();
+    assert_eq!(set.len(), items.len(), "due() returns each item once");
+    set
+}
+
+fn describe(item: &DueItem) -> String {
+    match item {
+        DueItem::Job(j) => format!("job:{}", j.name),
+        DueItem::Execution(e) => format!("exec:{}", e.id),
+    }
+}
+
+fn names(jobs: &[Job]) -> BTreeSet<String> {
+    jobs.iter()
+        .map(|j| format!("{}/{}", j.app, j.name))
+        .collect()
+}
+
+fn set<const N: usize>(items: [&str; N]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Jobs
+
+contract!(a_job_cannot_be_created_twice);
+async fn a_job_cannot_be_created_twice(store: &Adapter) {
+    let first = job("nightly");
+    store.create_job(&first).await.expect("create");
+    let mut second = job("nightly");
+    second.description = "another".into();
+    match store.create_job(&second).await {
+        Err(StoreError::AlreadyExists(app, name)) => {
+            assert_eq!((app, name), (first.app.clone(), first.name.clone()));
+        }
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    assert_eq!(
+        stored(store, &first).await,
+        first,
+        "the first job is untouched"
+    );
+}
+
+contract!(a_job_reads_back_exactly_as_written_and_a_missing_one_is_none);
+async fn a_job_reads_back_exactly_as_written_and_a_missing_one_is_none(store: &Adapter) {
+    let mut j = job("full");
+    j.description = "every field set".into();
+    j.retries = 2;
+    j.end = Some(at(23, 0));
+    j.state.retry = Some(PendingRetry {
+        slot: at(7, 0),
+        attempt: 2,
+        trigger: Trigger::Schedule,
+        at: at(7, 1),
+    });
+    store.create_job(&j).await.expect("create");
+    assert_eq!(stored(store, &j).await, j);
+    let missing = store
+        .get_job(&j.app, &JobName::parse("nothing").expect("name"))
+        .await
+        .expect("get");
+    assert_eq!(missing, None);
+}
+
+contract!(jobs_are_listed_per_app_and_for_all_apps);
+async fn jobs_are_listed_per_app_and_for_all_apps(store: &Adapter) {
+    for (app, name) in [("billing", "a"), ("billing", "b"), ("reports", "a")] {
+        store.create_job(&job_in(app, name)).await.expect("create");
+    }
+    let billing = AppName::parse("billing").expect("app");
+    let listed = store.list_jobs(Some(&billing)).await.expect("list");
+    assert_eq!(names(&listed), set(["billing/a", "billing/b"]));
+    assert_eq!(listed.len(), 2);
+    let all = store.list_jobs(None).await.expect("list all");
+    assert_eq!(names(&all), set(["billing/a", "billing/b", "reports/a"]));
+    assert_eq!(all.len(), 3);
+    let none = AppName::parse("nobody").expect("app");
+    assert!(store.list_jobs(Some(&none)).await.expect("list").is_empty());
+}
+
+contract!(import_overwrites_existing_jobs_and_adds_new_ones);
+async fn import_overwrites_existing_jobs_and_adds_new_ones(store: &Adapter) {
+    let old = job("kept");
+    store.create_job(&old).await.expect("create");
+    let mut replaced = job("kept");
+    replaced.description = "imported".into();
+    let added = job("added");
+    store
+        .import_jobs(&[replaced.clone(), added.clone()])
+        .await
+        .expect("import");
+    assert_eq!(stored(store, &old).await, replaced);
+    assert_eq!(stored(store, &added).await, added);
+    assert_eq!(store.list_jobs(None).await.expect("list").len(), 2);
+}
+
+contract!(put_job_replaces_a_job_still_at_the_expected_version);
+async fn put_job_replaces_a_job_still_at_the_expected_version(store: &Adapter) {
+    let j = job("edit");
+    store.create_job(&j).await.expect("create");
+    let mut next = next_version(&j, "w1");
+    next.description = "edited".into();
+    assert!(store.put_job(&next, 0).await.expect("put"));
+    assert_eq!(stored(store, &j).await, next);
+}
+
+contract!(put_job_refuses_a_stale_version);
+async fn put_job_refuses_a_stale_version(store: &Adapter) {
+    let j = job("stale");
+    store.create_job(&j).await.expect("create");
+    let v1 = next_version(&j, "w1");
+    assert!(store.put_job(&v1, 0).await.expect("put v1"));
+    let v2 = next_version(&v1, "w2");
+    assert!(store.put_job(&v2, 1).await.expect("put v2"));
+    // A writer that read version 1 and writes version 2 over it.
+    let mut late = next_version(&v1, "w3");
+    late.description = "late".into();
+    assert!(!store.put_job(&late, 1).await.expect("put late"));
+    assert_eq!(stored(store, &j).await, v2, "the newer write stays");
+}
+
+contract!(put_job_recognises_its_own_earlier_write);
+async fn put_job_recognises_its_own_earlier_write(store: &Adapter) {
+    let j = job("retried");
+    store.create_job(&j).await.expect("create");
+    let next = next_version(&j, "w1");
+    assert!(store.put_job(&next, 0).await.expect("put"));
+    // The answer was lost; the client sends the same write again.
+    assert!(
+        store.put_job(&next, 0).await.expect("retried put"),
+        "the same new version by the same writer is this very write"
+    );
+    assert_eq!(stored(store, &j).await, next);
+}
+
+contract!(put_job_refuses_another_writer_of_the_same_version);
+async fn put_job_refuses_another_writer_of_the_same_version(store: &Adapter) {
+    let j = job("raced");
+    store.create_job(&j).await.expect("create");
+    let mine = next_version(&j, "w1");
+    assert!(store.put_job(&mine, 0).await.expect("put"));
+    let mut theirs = next_version(&j, "w2");
+    theirs.description = "theirs".into();
+    assert!(!store.put_job(&theirs, 0).await.expect("other put"));
+    assert_eq!(stored(store, &j).await, mine);
+}
+
+contract!(put_job_without_a_writer_token_is_never_taken_for_a_retry);
+async fn put_job_without_a_writer_token_is_never_taken_for_a_retry(store: &Adapter) {
+    let j = job("tokenless");
+    store.create_job(&j).await.expect("create");
+    let mut first = j.clone();
+    first.state.version = 1;
+    first.description = "first".into();
+    assert!(store.put_job(&first, 0).await.expect("put"));
+    let mut second = j.clone();
+    second.state.version = 1;
+    second.description = "second, from a stale read".into();
+    assert!(
+        !store.put_job(&second, 0).await.expect("stale put"),
+        "without a token there is no own write to recognise: version 0 is gone"
+    );
+    assert_eq!(stored(store, &j).await, first);
+}
+
+contract!(put_job_does_not_create_a_missing_job);
+async fn put_job_does_not_create_a_missing_job(store: &Adapter) {
+    let j = job("ghost");
+    assert!(
+        !store
+            .put_job(&next_version(&j, "w1"), 0)
+            .await
+            .expect("put")
+    );
+    assert_eq!(store.get_job(&j.app, &j.name).await.expect("get"), None);
+}
+
+contract!(delete_job_returns_the_job_once_and_leaves_its_executions);
+async fn delete_job_returns_the_job_once_and_leaves_its_executions(store: &Adapter) {
+    let claim = claimed(store, "doomed").await;
+    let j = &claim.job;
+    assert_eq!(
+        store.delete_job(&j.app, &j.name).await.expect("delete"),
+        Some(claim.job.clone())
+    );
+    assert_eq!(store.get_job(&j.app, &j.name).await.expect("get"), None);
+    assert_eq!(
+        store.delete_job(&j.app, &j.name).await.expect("delete"),
+        None
+    );
+    assert!(
+        store
+            .get_execution(&claim.execution.id)
+            .await
+            .expect("get")
+            .is_some(),
+        "executions stay until they expire"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// due()
+
+contract!(due_returns_exactly_the_due_jobs_and_executions);
+async fn due_returns_exactly_the_due_jobs_and_executions(store: &Adapter) {
+    let now = at(9, 0);
+    // Jobs: next slot before now, exactly now, after now; a retry due; paused; ended.
+    let mut past = job("past");
+    past.state.next_slot = Some(at(8, 59));
+    let mut exact = job("exact");
+    exact.state.next_slot = Some(now);
+    let mut future = job("future");
+    future.state.next_slot = Some(at(9, 1));
+    let mut retry = job("retry");
+    retry.state.next_slot = Some(at(10, 0));
+    retry.state.retry = Some(PendingRetry {
+        slot: at(8, 0),
+        attempt: 2,
+        trigger: Trigger::Schedule,
+        at: at(8, 30),
+    });
+    let mut paused = job("paused");
+    paused.enabled = false;
+    paused.state.next_slot = Some(at(8, 0));
+    let mut ended = job("ended");
+    ended.state.next_slot = None;
+    for j in [&past, &exact, &future, &retry, &paused, &ended] {
+        store.create_job(j).await.expect("create");
+    }
+    // Executions: lease passed; lease not passed; finished.
+    let lapsed = claim_of(&job("lapsed"), at(8, 58), "a"); // lease ends 08:59
+    let leased = claim_of(&job("leased"), at(8, 59) + secs(30), "b"); // lease ends 09:00:30
+    let finished = claim_of(&job("finished"), at(8, 0), "c");
+    for c in [&lapsed, &leased, &finished] {
+        let mut bare = c.job.clone();
+        bare.state = Default::default();
+        bare.enabled = false; // keep the execution's own job out of the due set
+        store.create_job(&bare).await.expect("create");
+        let mut claim = c.clone();
+        claim.expected_version = 0;
+        claim.job = next_version(&bare, &c.token);
+        assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+    }
+    let id = &finished.execution.id;
+    assert!(
+        store
+            .mark_dispatched(id, "c", "h", at(8, 0), at(8, 2))
+            .await
+            .expect("mark")
+    );
+    assert_eq!(
+        store
+            .record_outcome(id, "c", &succeeded(200))
+            .await
+            .expect("record"),
+        Recorded::Recorded
+    );
+
+    let expected: BTreeSet<String> = [
+        "job:past".to_owned(),
+        "job:exact".to_owned(),
+        "job:retry".to_owned(),
+        format!("exec:{}", lapsed.execution.id),
+    ]
+    .into();
+    assert_eq!(due_set(store, now).await, expected);
+    // Each item comes back whole.
+    for item in store.due(now).await.expect("due") {
+        match item {
+            DueItem::Job(j) if j.name.as_str() == "past" => assert_eq!(*j, past),
+            DueItem::Execution(e) => assert_eq!(*e, lapsed.execution),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        due_set(store, at(7, 0)).await,
+        BTreeSet::new(),
+        "nothing is due before its time"
+    );
+}
+
+contract!(due_follows_every_write_of_a_job);
+async fn due_follows_every_write_of_a_job(store: &Adapter) {
+    let mut j = job("moving");
+    j.state.next_slot = Some(at(9, 0));
+    store.create_job(&j).await.expect("create");
+    assert_eq!(due_set(store, at(9, 0)).await, set(["job:moving"]));
+
+    let mut paused = next_version(&j, "pause");
+    paused.enabled = false;
+    assert!(store.put_job(&paused, 0).await.expect("pause"));
+    assert_eq!(due_set(store, at(9, 0)).await, BTreeSet::new(), "paused");
+
+    let mut resumed = next_version(&paused, "resume");
+    resumed.enabled = true;
+    assert!(store.put_job(&resumed, 1).await.expect("resume"));
+    assert_eq!(due_set(store, at(9, 0)).await, set(["job:moving"]));
+
+    // Claiming the slot moves the job to 10:00; the execution is due when its lease ends.
+    let claim = claim_of(&resumed, at(9, 0), "t");
+    assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+    assert_eq!(due_set(store, at(9, 0) + secs(59)).await, BTreeSet::new());
+    let exec_item = format!("exec:{}", claim.execution.id);
+    assert_eq!(
+        due_set(store, at(9, 1)).await,
+        [exec_item.clone()].into(),
+        "the lease ended"
+    );
+    assert!(
+        store
+            .mark_dispatched(&claim.execution.id, "t", "h", at(9, 0), deadline())
+            .await
+            .expect("mark")
+    );
+    assert_eq!(
+        due_set(store, at(9, 1)).await,
+        BTreeSet::new(),
+        "sent: due at the deadline"
+    );
+    assert_eq!(due_set(store, deadline()).await, [exec_item].into());
+    store
+        .record_outcome(&claim.execution.id, "t", &succeeded(200))
+        .await
+        .expect("record");
+    assert_eq!(
+        due_set(store, deadline()).await,
+        BTreeSet::new(),
+        "finished"
+    );
+    assert_eq!(due_set(store, at(10, 0)).await, set(["job:moving"]));
+
+    let mut ended = next_version(&claim.job, "end");
+    ended.state.next_slot = None;
+    assert!(
+        store
+            .put_job(&ended, claim.job.state.version)
+            .await
+            .expect("end")
+    );
+    assert_eq!(due_set(store, at(23, 0)).await, BTreeSet::new(), "ended");
+    store.delete_job(&j.app, &j.name).await.expect("delete");
+    let mut back = job("moving");
+    back.state.next_slot = Some(at(9, 0));
+    store.import_jobs(&[back]).await.expect("import");
+    assert_eq!(due_set(store, at(23, 0)).await, set(["job:moving"]));
+}
+
+contract!(an_item_due_a_fraction_of_a_second_after_now_is_not_due_yet);
+async fn an_item_due_a_fraction_of_a_second_after_now_is_not_due_yet(store: &Adapter) {
+    let mut j = job("subsecond");
+    j.state.next_slot = Some(at(9, 0) + chrono::Duration::milliseconds(500));
+    store.create_job(&j).await.expect("create");
+    assert_eq!(due_set(store, at(9, 0)).await, BTreeSet::new());
+    assert_eq!(
+        due_set(store, at(9, 0) + chrono::Duration::milliseconds(500)).await,
+        set(["job:subsecond"])
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// claim
+
+contract!(a_claim_writes_the_job_and_the_execution_together);
+async fn a_claim_writes_the_job_and_the_execution_together(store: &Adapter) {
+    let claim = claimed(store, "claimed").await;
+    assert_eq!(stored(store, &claim.job).await, claim.job);
+    assert_eq!(exec(store, &claim.execution.id).await, claim.execution);
+    let other = ExecutionId::new(claim.job.id.clone(), at(10, 0), Trigger::Schedule, 1);
+    assert_eq!(store.get_execution(&other).await.expect("get"), None);
+}
+
+contract!(a_retried_claim_recognises_itself);
+async fn a_retried_claim_recognises_itself(store: &Adapter) {
+    let claim = claimed(store, "retried").await;
+    assert_eq!(
+        store.claim(&claim).await.expect("retried claim"),
+        ClaimOutcome::Won
+    );
+    assert_eq!(stored(store, &claim.job).await, claim.job);
+    assert_eq!(exec(store, &claim.execution.id).await, claim.execution);
+    assert_eq!(
+        store
+            .list_executions(&claim.job.id, 10)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+}
+
+contract!(a_retried_claim_still_wins_after_its_job_and_execution_moved_on);
+async fn a_retried_claim_still_wins_after_its_job_and_execution_moved_on(store: &Adapter) {
+    let claim = claimed(store, "moved-on").await;
+    let id = claim.execution.id.clone();
+    assert!(
+        store
+            .mark_dispatched(&id, "t", "hash", at(9, 0), deadline())
+            .await
+            .expect("mark")
+    );
+    let mut bookkeeping = next_version(&claim.job, "after");
+    bookkeeping.description = "after the call".into();
+    assert!(store.put_job(&bookkeeping, 1).await.expect("put"));
+    assert_eq!(
+        store.claim(&claim).await.expect("late retry"),
+        ClaimOutcome::Won,
+        "the execution carries this claim's token: it was written"
+    );
+    assert_eq!(
+        stored(store, &claim.job).await,
+        bookkeeping,
+        "nothing is rewritten"
+    );
+    assert_eq!(
+        exec(store, &id).await.dispatched_by.as_deref(),
+        Some("t"),
+        "the execution stays sent"
+    );
+}
+
+contract!(a_claim_over_a_stale_version_loses_and_writes_nothing);
+async fn a_claim_over_a_stale_version_loses_and_writes_nothing(store: &Adapter) {
+    let j = job("stale-claim");
+    store.create_job(&j).await.expect("create");
+    let edit = next_version(&j, "editor");
+    assert!(store.put_job(&edit, 0).await.expect("edit"));
+    let claim = claim_of(&j, at(9, 0), "t");
+    assert_eq!(
+        store.claim(&claim).await.expect("claim"),
+        ClaimOutcome::Lost
+    );
+    assert_eq!(stored(store, &j).await, edit);
+    assert_eq!(
+        store.get_execution(&claim.execution.id).await.expect("get"),
+        None,
+        "no execution without the job write"
+    );
+}
+
+contract!(a_claim_of_an_existing_execution_loses_and_writes_nothing);
+async fn a_claim_of_an_existing_execution_loses_and_writes_nothing(store: &Adapter) {
+    let first = claimed(store, "taken").await;
+    // Another tick, at the current version, claims the same slot and attempt.
+    let second = claim_of(&first.job, at(9, 0), "u");
+    assert_eq!(
+        store.claim(&second).await.expect("claim"),
+        ClaimOutcome::Lost
+    );
+    assert_eq!(stored(store, &first.job).await, first.job);
+    assert_eq!(exec(store, &first.execution.id).await, first.execution);
+    // Another attempt of the same slot is another execution.
+    let retry = claim_attempt(&first.job, at(9, 0), 2, "u");
+    assert_eq!(store.claim(&retry).await.expect("claim"), ClaimOutcome::Won);
+}
+
+contract!(of_eight_concurrent_claims_of_a_slot_exactly_one_wins);
+async fn of_eight_concurrent_claims_of_a_slot_exactly_one_wins(store: &Adapter) {
+    let j = job("raced-slot");
+    store.create_job(&j).await.expect("create");
+    let mut handles = Vec::new();
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    for i in 0..8 {
+        let other = store.another().await;
+        let claim = claim_of(&j, at(9, 0), &format!("tick{i}"));
+        let barrier = barrier.clone();
+        handles.push(tokio::spawn(async move {
+            barrier.wait().await;
+            (
+                claim.token.clone(),
+                other.claim(&claim).await.expect("claim"),
+            )
+        }));
+    }
+    let mut winners = Vec::new();
+    for h in handles {
+        let (token, outcome) = h.await.expect("join");
+        if outcome == ClaimOutcome::Won {
+            winners.push(token);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one winner: {winners:?}");
+    let e = exec(
+        store,
+        &ExecutionId::new(j.id.clone(), at(9, 0), Trigger::Schedule, 1),
+    )
+    .await;
+    assert_eq!(e.claimed_by.as_deref(), Some(winners[0].as_str()));
+    assert_eq!(
+        stored(store, &j).await.state.writer.as_deref(),
+        Some(winners[0].as_str())
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// mark_dispatched / record_outcome
+
+contract!(mark_dispatched_sends_a_pending_execution_for_one_token_only);
+async fn mark_dispatched_sends_a_pending_execution_for_one_token_only(store: &Adapter) {
+    let claim = claimed(store, "send").await;
+    let id = &claim.execution.id;
+    assert!(
+        store
+            .mark_dispatched(id, "t", "hash", at(9, 0), deadline())
+            .await
+            .expect("mark")
+    );
+    let e = exec(store, id).await;
+    assert_eq!(e.status, Status::Pending);
+    assert_eq!(e.dispatched_by.as_deref(), Some("t"));
+    assert_eq!(e.key_hash.as_deref(), Some("hash"));
+    assert_eq!(e.started_at, Some(at(9, 0)));
+    assert_eq!(e.due_at, Some(deadline()));
+    assert!(
+        store
+            .mark_dispatched(id, "t", "hash", at(9, 0), deadline())
+            .await
+            .expect("retried mark"),
+        "a retry by the same token is its own"
+    );
+    assert!(
+        !store
+            .mark_dispatched(id, "u", "other", at(9, 0), deadline())
+            .await
+            .expect("other mark"),
+        "another token may not send it again"
+    );
+    assert_eq!(exec(store, id).await.key_hash.as_deref(), Some("hash"));
+    let missing = ExecutionId::new(claim.job.id.clone(), at(11, 0), Trigger::Schedule, 1);
+    assert!(
+        !store
+            .mark_dispatched(&missing, "t", "hash", at(9, 0), deadline())
+            .await
+            .expect("missing")
+    );
+}
+
+contract!(mark_dispatched_refuses_an_execution_no_longer_pending);
+async fn mark_dispatched_refuses_an_execution_no_longer_pending(store: &Adapter) {
+    let id = dispatched(store, "done").await;
+    store
+        .record_outcome(&id, "t", &succeeded(200))
+        .await
+        .expect("record");
+    assert!(
+        !store
+            .mark_dispatched(&id, "t", "hash", at(9, 5), at(9, 6))
+            .await
+            .expect("mark")
+    );
+    assert_eq!(exec(store, &id).await.status, Status::Succeeded);
+}
+
+contract!(record_outcome_records_the_senders_outcome_and_recognises_its_retry);
+async fn record_outcome_records_the_senders_outcome_and_recognises_its_retry(store: &Adapter) {
+    let id = dispatched(store, "outcome").await;
+    let outcome = succeeded(200);
+    assert_eq!(
+        store
+            .record_outcome(&id, "t", &outcome)
+            .await
+            .expect("record"),
+        Recorded::Recorded
+    );
+    let e = exec(store, &id).await;
+    assert_eq!(e.status, Status::Succeeded);
+    assert_eq!(e.http_status, Some(200));
+    assert_eq!(e.output.as_deref(), Some("ok"));
+    assert_eq!(e.error, None);
+    assert_eq!(e.finished_at, Some(outcome.finished_at));
+    assert_eq!(e.duration_ms, Some(2000));
+    assert_eq!(e.outcome_by.as_deref(), Some("t"));
+    assert_eq!(e.due_at, None);
+    assert_eq!(
+        store
+            .record_outcome(&id, "t", &outcome)
+            .await
+            .expect("retried record"),
+        Recorded::Recorded,
+        "a retry by the same token is recognised"
+    );
+    assert_eq!(exec(store, &id).await, e);
+    assert_eq!(
+        store
+            .record_outcome(&id, "u", &succeeded(500))
+            .await
+            .expect("other record"),
+        Recorded::NotOurs
+    );
+    assert_eq!(exec(store, &id).await, e, "another token changes nothing");
+}
+
+contract!(record_outcome_is_not_ours_before_sending_or_for_a_missing_execution);
+async fn record_outcome_is_not_ours_before_sending_or_for_a_missing_execution(store: &Adapter) {
+    let claim = claimed(store, "unsent").await;
+    let id = &claim.execution.id;
+    assert_eq!(
+        store
+            .record_outcome(id, "t", &succeeded(200))
+            .await
+            .expect("record"),
+        Recorded::NotOurs,
+        "not sent yet"
+    );
+    assert_eq!(exec(store, id).await, claim.execution);
+    let missing = ExecutionId::new(claim.job.id.clone(), at(11, 0), Trigger::Schedule, 1);
+    assert_eq!(
+        store
+            .record_outcome(&missing, "t", &succeeded(200))
+            .await
+            .expect("record"),
+        Recorded::NotOurs
+    );
+    assert_eq!(store.get_execution(&missing).await.expect("get"), None);
+}
+
+contract!(after_guard_start_the_outcome_is_the_apps_and_the_tick_adds_the_http_status);
+async fn after_guard_start_the_outcome_is_the_apps_and_the_tick_adds_the_http_status(
+    store: &Adapter,
+) {
+    let id = dispatched(store, "guarded").await;
+    assert!(
+        store
+            .guard_start(&id, "hash", "n1", at(9, 0) + secs(1))
+            .await
+            .expect("start")
+    );
+    let mut failed = succeeded(502);
+    failed.status = Status::Failed;
+    assert_eq!(
+        store
+            .record_outcome(&id, "t", &failed)
+            .await
+            .expect("record"),
+        Recorded::GuardOwned(Status::Running)
+    );
+    let e = exec(store, &id).await;
+    assert_eq!(e.status, Status::Running, "the app's run goes on");
+    assert_eq!(e.http_status, Some(502), "the tick adds the HTTP status");
+    assert_eq!(e.outcome_by, None);
+    assert_eq!(e.due_at, Some(deadline()), "still due at its deadline");
+    assert!(
+        store
+            .guard_end(&id, "n1", &guard_end(Status::Succeeded, at(9, 0) + secs(3)))
+            .await
+            .expect("end")
+    );
+    assert_eq!(
+        store
+            .record_outcome(&id, "t", &failed)
+            .await
+            .expect("record"),
+        Recorded::GuardOwned(Status::Succeeded)
+    );
+    let e = exec(store, &id).await;
+    assert_eq!(
+        (e.status, e.http_status, e.due_at),
+        (Status::Succeeded, Some(502), None)
+    );
+    assert_eq!(e.output.as_deref(), Some("report sent"));
+    assert_eq!(
+        store
+            .record_outcome(&id, "u", &failed)
+            .await
+            .expect("record"),
+        Recorded::NotOurs,
+        "only the sender hears about the guard"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// reconcile
+
+contract!(reconcile_times_out_an_execution_still_as_seen_and_recognises_its_retry);
+async fn reconcile_times_out_an_execution_still_as_seen_and_recognises_its_retry(store: &Adapter) {
+    let id = dispatched(store, "lost").await;
+    let seen = exec(store, &id).await;
+    let now = deadline() + secs(5);
+    assert!(
+        store
+            .reconcile(&seen, "no outcome", now)
+            .await
+            .expect("reconcile")
+    );
+    let e = exec(store, &id).await;
+    assert_eq!(e.status, Status::TimedOut);
+    assert_eq!(e.error.as_deref(), Some("no outcome"));
+    assert_eq!(e.finished_at, Some(now));
+    assert_eq!(e.outcome_by.as_deref(), Some(RECONCILER));
+    assert_eq!(e.due_at, None);
+    assert_eq!(due_set(store, now).await, BTreeSet::new());
+    assert!(
+        store
+            .reconcile(&seen, "no outcome", now)
+            .await
+            .expect("retried reconcile"),
+        "the same reconciliation, retried"
+    );
+    assert!(
+        !store
+            .reconcile(&seen, "no outcome", now + secs(60))
+            .await
+            .expect("another reconcile"),
+        "a later reconciler finds it moved on"
+    );
+    assert_eq!(
+        store
+            .record_outcome(&id, "t", &succeeded(200))
+            .await
+            .expect("late record"),
+        Recorded::NotOurs,
+        "a late tick outcome does not overwrite the reconciliation"
+    );
+    assert_eq!(exec(store, &id).await, e);
+}
+
+contract!(reconcile_refuses_an_execution_that_moved_on);
+async fn reconcile_refuses_an_execution_that_moved_on(store: &Adapter) {
+    let claim = claimed(store, "moved").await;
+    let id = claim.execution.id.clone();
+    let seen_claimed = exec(store, &id).await;
+    assert!(
+        store
+            .mark_dispatched(&id, "t", "hash", at(9, 0), deadline())
+            .await
+            .expect("mark")
+    );
+    assert!(
+        !store
+            .reconcile(&seen_claimed, "lease", at(9, 1))
+            .await
+            .expect("reconcile"),
+        "sent since it was seen (its due time moved)"
+    );
+    let seen_sent = exec(store, &id).await;
+    store
+        .record_outcome(&id, "t", &succeeded(200))
+        .await
+        .expect("record");
+    assert!(
+        !store
+            .reconcile(&seen_sent, "deadline", deadline())
+            .await
+            .expect("reconcile"),
+        "finished since it was seen"
+    );
+    assert_eq!(exec(store, &id).await.status, Status::Succeeded);
+    let mut ghost = seen_sent.clone();
+    ghost.id = ExecutionId::new(claim.job.id.clone(), at(11, 0), Trigger::Schedule, 1);
+    assert!(
+        !store
+            .reconcile(&ghost, "x", deadline())
+            .await
+            .expect("missing")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// guard_start / guard_end
+
+contract!(guard_start_claims_a_sent_execution_once_with_the_right_key_hash);
+async fn guard_start_claims_a_sent_execution_once_with_the_right_key_hash(store: &Adapter) {
+    let claim = claimed(store, "guard").await;
+    let id = claim.execution.id.clone();
+    assert!(
+        !store
+            .guard_start(&id, "hash", "n1", at(9, 0))
+            .await
+            .expect("start"),
+        "not sent: no key hash yet"
+    );
+    assert!(
+        store
+            .mark_dispatched(&id, "t", "hash", at(9, 0), deadline())
+            .await
+            .expect("mark")
+    );
+    assert!(
+        !store
+            .guard_start(&id, "wrong", "n1", at(9, 0))
+            .await
+            .expect("start"),
+        "wrong key hash"
+    );
+    assert!(
+        store
+            .guard_start(&id, "hash", "n1", at(9, 0) + secs(1))
+            .await
+            .expect("start")
+    );
+    let e = exec(store, &id).await;
+    assert_eq!(e.status, Status::Running);
+    assert_eq!(e.guard_nonce.as_deref(), Some("n1"));
+    assert_eq!(e.started_at, Some(at(9, 0) + secs(1)));
+    assert!(
+        !store
+            .guard_start(&id, "hash", "n2", at(9, 0) + secs(2))
+            .await
+            .expect("start"),
+        "another guard (a replayed request) does not run it again"
+    );
+    assert_eq!(exec(store, &id).await, e);
+    let missing = ExecutionId::new(claim.job.id.clone(), at(11, 0), Trigger::Schedule, 1);
+    assert!(
+        !store
+            .guard_start(&missing, "hash", "n1", at(9, 0))
+            .await
+            .expect("start")
+    );
+}
+
+contract!(a_retried_guard_start_recognises_its_own_nonce);
+async fn a_retried_guard_start_recognises_its_own_nonce(store: &Adapter) {
+    let id = dispatched(store, "guard-retry").await;
+    assert!(
+        store
+            .guard_start(&id, "hash", "n1", at(9, 0) + secs(1))
+            .await
+            .expect("start")
+    );
+    assert!(
+        store
+            .guard_start(&id, "hash", "n1", at(9, 0) + secs(1))
+            .await
+            .expect("retried start")
+    );
+    assert_eq!(exec(store, &id).await.guard_nonce.as_deref(), Some("n1"));
+}
+
+contract!(guard_end_records_the_apps_outcome_for_the_claiming_guard_only);
+async fn guard_end_records_the_apps_outcome_for_the_claiming_guard_only(store: &Adapter) {
+    let id = dispatched(store, "guard-end").await;
+    let end = guard_end(Status::Failed, at(9, 0) + secs(4));
+    assert!(
+        !store.guard_end(&id, "n1", &end).await.expect("end"),
+        "no guard claimed it"
+    );
+    assert!(
+        store
+            .guard_start(&id, "hash", "n1", at(9, 0) + secs(1))
+            .await
+            .expect("start")
+    );
+    assert!(
+        !store.guard_end(&id, "n2", &end).await.expect("end"),
+        "another nonce"
+    );
+    let mut end = end;
+    end.error = Some("the report failed".into());
+    end.http_status = Some(500);
+    assert!(store.guard_end(&id, "n1", &end).await.expect("end"));
+    let e = exec(store, &id).await;
+    assert_eq!(e.status, Status::Failed);
+    assert_eq!(e.error.as_deref(), Some("the report failed"));
+    assert_eq!(e.output.as_deref(), Some("report sent"));
+    assert_eq!(e.http_status, Some(500));
+    assert_eq!(e.finished_at, Some(at(9, 0) + secs(4)));
+    assert_eq!(e.duration_ms, Some(1500));
+    assert_eq!(e.due_at, None);
+    let other = guard_end(Status::Succeeded, at(9, 0) + secs(9));
+    assert!(
+        !store.guard_end(&id, "n1", &other).await.expect("end"),
+        "a second, different end is refused"
+    );
+    assert_eq!(exec(store, &id).await, e);
+}
+
+contract!(a_retried_guard_end_recognises_itself);
+async fn a_retried_guard_end_recognises_itself(store: &Adapter) {
+    let id = dispatched(store, "guard-end-retry").await;
+    assert!(
+        store
+            .guard_start(&id, "hash", "n1", at(9, 0) + secs(1))
+            .await
+            .expect("start")
+    );
+    let end = guard_end(Status::Succeeded, at(9, 0) + secs(4));
+    assert!(store.guard_end(&id, "n1", &end).await.expect("end"));
+    let e = exec(store, &id).await;
+    assert!(
+        store.guard_end(&id, "n1", &end).await.expect("retried end"),
+        "the same end, retried"
+    );
+    assert_eq!(exec(store, &id).await, e);
+}
+
+contract!(a_late_guard_end_after_reconciliation_records_the_real_outcome);
+async fn a_late_guard_end_after_reconciliation_records_the_real_outcome(store: &Adapter) {
+    let id = dispatched(store, "late-end").await;
+    assert!(
+        store
+            .guard_start(&id, "hash", "n1", at(9, 0) + secs(1))
+            .await
+            .expect("start")
+    );
+    let seen = exec(store, &id).await;
+    assert!(
+        store
+            .reconcile(&seen, "no outcome by the deadline", deadline())
+            .await
+            .expect("reconcile")
+    );
+    assert_eq!(exec(store, &id).await.status, Status::TimedOut);
+    assert_eq!(
+        store
+            .record_outcome(&id, "t", &succeeded(200))
+            .await
+            .expect("record"),
+        Recorded::GuardOwned(Status::TimedOut)
+    );
+    let end = guard_end(Status::Succeeded, deadline() + secs(30));
+    assert!(
+        store.guard_end(&id, "n1", &end).await.expect("late end"),
+        "the real outcome wins over the reconciler's guess"
+    );
+    let e = exec(store, &id).await;
+    assert_eq!(e.status, Status::Succeeded);
+    assert_eq!(e.finished_at, Some(deadline() + secs(30)));
+    assert_eq!(e.due_at, None);
+    assert!(
+        !store
+            .guard_end(&id, "n2", &guard_end(Status::Failed, deadline() + secs(40)))
+            .await
+            .expect("end"),
+        "another nonce still may not"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// get_execution / list_executions / delete_executions
+
+contract!(executions_are_listed_newest_slot_first_up_to_the_limit);
+async fn executions_are_listed_newest_slot_first_up_to_the_limit(store: &Adapter) {
+    let mut j = job("history");
+    store.create_job(&j).await.expect("create");
+    let other = job("neighbour");
+    store.create_job(&other).await.expect("create");
+    let neighbour = claim_of(&other, at(9, 0), "x");
+    assert_eq!(
+        store.claim(&neighbour).await.expect("claim"),
+        ClaimOutcome::Won
+    );
+    // Claimed out of order: 11:00, 09:00, 10:00 attempt 1 and 2, 12:00.
+    let mut ids = Vec::new();
+    for (h, attempt) in [(11, 1), (9, 1), (10, 1), (10, 2), (12, 1)] {
+        let token = format!("t{h}{attempt}");
+        let claim = claim_attempt(&j, at(h, 0), attempt, &token);
+        assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+        ids.push(claim.execution.id.clone());
+        j = claim.job;
+    }
+    let listed = |execs: Vec<Execution>| -> Vec<String> {
+        execs.into_iter().map(|e| e.id.to_string()).collect()
+    };
+    // Newest slot first; within a slot, the later attempt first.
+    let newest: Vec<String> = [(12, 1), (11, 1), (10, 2), (10, 1), (9, 1)]
+        .iter()
+        .map(|(h, a)| ExecutionId::new(j.id.clone(), at(*h, 0), Trigger::Schedule, *a).to_string())
+        .collect();
+    assert_eq!(
+        listed(store.list_executions(&j.id, 100).await.expect("list")),
+        newest
+    );
+    assert_eq!(
+        listed(store.list_executions(&j.id, 3).await.expect("list")),
+        newest[..3].to_vec()
+    );
+    assert_eq!(
+        exec(store, &ids[0]).await.scheduled_for,
+        at(11, 0),
+        "each reads back by id"
+    );
+}
+
+contract!(delete_executions_removes_only_that_jobs_history);
+async fn delete_executions_removes_only_that_jobs_history(store: &Adapter) {
+    let mut j = job("purged");
+    store.create_job(&j).await.expect("create");
+    for (h, token) in [(9, "a"), (10, "b"), (11, "c")] {
+        let claim = claim_of(&j, at(h, 0), token);
+        assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+        j = claim.job;
+    }
+    let kept = claimed(store, "kept").await;
+    assert_eq!(store.delete_executions(&j.id).await.expect("delete"), 3);
+    assert!(
+        store
+            .list_executions(&j.id, 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let gone = ExecutionId::new(j.id.clone(), at(9, 0), Trigger::Schedule, 1);
+    assert_eq!(store.get_execution(&gone).await.expect("get"), None);
+    assert_eq!(
+        store.delete_executions(&j.id).await.expect("delete again"),
+        0
+    );
+    assert_eq!(exec(store, &kept.execution.id).await, kept.execution);
+    assert_eq!(stored(store, &j).await, j, "the job itself stays");
+}

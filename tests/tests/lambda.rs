@@ -1,0 +1,472 @@
+//! The Lambda function end to end: `cargo lambda watch` runs `psu-sched-tick` as the Lambda
+//! service would (runtime API, environment), `cargo lambda invoke` sends it the EventBridge
+//! fixture, and the function ticks against the moto server and real job servers on 127.0.0.1.
+//! Also relay mode: a job calling an old psu-scheduler app's `/scheduler/run` every minute.
+//!
+//! cargo-lambda comes from `.venv` (`./scripts/test` installs it). Logs are written to the
+//! system's temporary directory, outside the workspace (a log inside made `watch` rebuild).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use shared::dispatch::{HEADER_EXECUTION, HEADER_KEY, HEADER_SCHEDULED_FOR};
+use shared::model::{AppName, Execution, Job, JobName, JobUrl, NewJob, Status};
+use shared::store::Store;
+use shared::store::dynamodb::DynamoStore;
+use shared::tick::TickSummary;
+
+use crate::helpers::jobserver::{Behavior, JobServer};
+use crate::helpers::moto;
+use crate::world::{World, init_tracing, utc};
+
+/// The old app's endpoint, as psu-scheduler (Django) serves it.
+const RELAY_PATH: &str = "/scheduler/run";
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn venv_bin() -> PathBuf {
+    workspace_root().join(".venv/bin")
+}
+
+/// PATH with the virtualenv's bin first (cargo-lambda, and the zig it may call).
+fn path_with_venv() -> String {
+    let mut path = venv_bin().display().to_string();
+    if let Ok(rest) = std::env::var("PATH") {
+        path.push(':');
+        path.push_str(&rest);
+    }
+    path
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+fn temp_log(what: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "psu-sched-{what}-{}.log",
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Runs a command to completion on a blocking thread; returns (success, stdout, stderr).
+async fn run(mut command: Command) -> (bool, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let output = command
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("could not run {command:?}: {e}"));
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("the command's thread")
+}
+
+/// `cargo lambda watch` serving the function on a free port of 127.0.0.1. Dropping it stops
+/// the watcher, the cargo it runs and the function (one process group).
+struct Watch {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Watch {
+    /// Builds the function, starts the watcher with the function's environment `env` (and
+    /// nothing of psu-sched's from this process), and waits until it listens.
+    async fn start(env: &[(&str, String)]) -> Watch {
+        let cargo_lambda = venv_bin().join("cargo-lambda");
+        assert!(
+            cargo_lambda.exists(),
+            "{} is missing: run ./scripts/test (it installs cargo-lambda into .venv)",
+            cargo_lambda.display()
+        );
+        // Build first, as `watch` would on the first invoke, so that the invoke does not wait
+        // for the compiler. The same command as `watch` runs: the build is reused.
+        let mut build = Command::new("cargo");
+        build.current_dir(workspace_root()).args([
+            "build",
+            "--package",
+            "psu-sched-lambda",
+            "--bin",
+            "psu-sched-tick",
+        ]);
+        let (ok, _, stderr) = run(build).await;
+        assert!(ok, "cargo build of the function failed:\n{stderr}");
+
+        let port = free_port();
+        let log = temp_log("lambda-watch");
+        let out = std::fs::File::create(&log).expect("create the watch log");
+        let err = out.try_clone().expect("clone the watch log");
+        let mut command = Command::new(&cargo_lambda);
+        command
+            .current_dir(workspace_root())
+            .env("PATH", path_with_venv())
+            .args(["lambda", "watch", "--ignore-changes", "--invoke-address"])
+            .arg("127.0.0.1")
+            .arg("--invoke-port")
+            .arg(port.to_string())
+            .args(["--package", "psu-sched-lambda", "--bin", "psu-sched-tick"]);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("PSU_SCHED_") {
+                command.env_remove(&name);
+            }
+        }
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {}: {e}", cargo_lambda.display()));
+        let mut watch = Watch { child, port, log };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return watch;
+            }
+            if let Ok(Some(status)) = watch.child.try_wait() {
+                panic!(
+                    "cargo lambda watch exited ({status}) before listening:\n{}",
+                    tail(&watch.log)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch did not listen on {addr} within 120 s:\n{}",
+                tail(&watch.log)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// `cargo lambda invoke --data-file tests/fixtures/<fixture>`: the function's answer, or
+    /// its error output.
+    async fn invoke(&self, fixture: &str) -> Result<serde_json::Value, String> {
+        let mut command = Command::new(venv_bin().join("cargo-lambda"));
+        command
+            .current_dir(workspace_root())
+            .env("PATH", path_with_venv())
+            .args(["lambda", "invoke", "psu-sched-tick", "--invoke-address"])
+            .arg("127.0.0.1")
+            .arg("--invoke-port")
+            .arg(self.port.to_string())
+            .arg("--data-file")
+            .arg(workspace_root().join("tests/fixtures").join(fixture))
+            .args(["--output-format", "json"]);
+        let (ok, stdout, stderr) = run(command).await;
+        if !ok {
+            return Err(format!("{stderr}\n--- watch log ---\n{}", tail(&self.log)));
+        }
+        serde_json::from_str(stdout.trim()).map_err(|e| {
+            format!(
+                "the answer is not JSON ({e}): {stdout}\n--- watch log ---\n{}",
+                tail(&self.log)
+            )
+        })
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // SIGTERM to the group lets cargo-lambda stop its function; then make sure.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        } else {
+            eprintln!("cargo lambda watch log kept at {}", self.log.display());
+        }
+    }
+}
+
+/// A fresh table on moto, and a store on it.
+async fn table() -> (String, String, DynamoStore) {
+    init_tracing();
+    let endpoint = moto::endpoint().await;
+    let table = moto::unique_table_name();
+    let store = DynamoStore::new(&moto::sdk_config(&endpoint).await, &table);
+    store.create_table().await.expect("create the test table");
+    (endpoint, table, store)
+}
+
+/// The function's environment: the table on moto, dummy credentials.
+fn function_env(endpoint: &str, table: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("PSU_SCHED_TABLE", table.to_owned()),
+        ("AWS_ENDPOINT_URL", endpoint.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", moto::REGION.to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ]
+}
+
+/// An every-minute job calling `url`, created two minutes ago so that its current minute's
+/// slot is due now (the function ticks on the system clock).
+async fn every_minute_job(store: &DynamoStore, name: &str, url: &str, timeout: Duration) -> Job {
+    let mut spec = NewJob::new(
+        AppName::parse("relayapp").expect("app"),
+        JobName::parse(name).expect("name"),
+        JobUrl::parse(url).expect("url"),
+        "* * * * *".parse().expect("schedule"),
+    );
+    spec.timeout = timeout;
+    let job = spec
+        .build(Utc::now() - chrono::Duration::minutes(2))
+        .expect("valid job");
+    store.create_job(&job).await.expect("create job");
+    job
+}
+
+async fn only_execution(store: &DynamoStore, job: &Job) -> Execution {
+    let history = store.list_executions(&job.id, 10).await.expect("history");
+    assert_eq!(
+        history.len(),
+        1,
+        "one execution for {}: {history:?}",
+        job.name
+    );
+    history.into_iter().next().expect("one")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_under_cargo_lambda_ticks_on_a_scheduled_event_and_answers_its_summary() {
+    let (endpoint, table, store) = table().await;
+    let server = JobServer::start().await;
+    server.set(RELAY_PATH, Behavior::Ok("1".into()));
+    let relay = every_minute_job(
+        &store,
+        "relay",
+        &server.url(RELAY_PATH),
+        Duration::from_secs(10),
+    )
+    .await;
+    // With the switch on, a host name resolving to loopback is called too.
+    let by_name = every_minute_job(
+        &store,
+        "by-name",
+        &format!("http://localhost:{}/by-name", server.addr().port()),
+        Duration::from_secs(10),
+    )
+    .await;
+    // ...and the metadata address is not refused (whatever answers there, if anything).
+    let metadata = every_minute_job(
+        &store,
+        "metadata",
+        "http://169.254.169.254/psu-sched-test",
+        Duration::from_secs(1),
+    )
+    .await;
+
+    let mut env = function_env(&endpoint, &table);
+    env.push(("PSU_SCHED_ALLOW_PRIVATE_TARGETS", "true".to_owned()));
+    let watch = Watch::start(&env).await;
+
+    // A dry run first: it reports the three calls and makes none.
+    let answer = watch
+        .invoke("operator-dry-run-now.json")
+        .await
+        .unwrap_or_else(|e| panic!("the dry run failed: {e}"));
+    let dry: TickSummary = serde_json::from_value(answer.clone())
+        .unwrap_or_else(|e| panic!("the answer is not a TickSummary ({e}): {answer}"));
+    assert!(dry.dry_run, "{dry:?}");
+    assert_eq!(
+        (dry.due, dry.triggered, dry.succeeded),
+        (3, 3, 0),
+        "{dry:?}"
+    );
+    assert!(server.requests().is_empty(), "a dry run calls nothing");
+    for job in [&relay, &by_name, &metadata] {
+        let history = store.list_executions(&job.id, 10).await.expect("history");
+        assert!(history.is_empty(), "a dry run writes nothing: {history:?}");
+    }
+
+    let answer = watch
+        .invoke("scheduled-event.json")
+        .await
+        .unwrap_or_else(|e| panic!("the invocation failed: {e}"));
+    let summary: TickSummary = serde_json::from_value(answer.clone())
+        .unwrap_or_else(|e| panic!("the answer is not a TickSummary ({e}): {answer}"));
+    assert!(!summary.dry_run);
+    assert_eq!((summary.due, summary.triggered), (3, 3), "{summary:?}");
+    // The relay and by-name calls; whatever answers at 169.254.169.254 (if anything) is
+    // not this test's business.
+    assert!(summary.succeeded >= 2, "{summary:?}");
+    assert!(
+        (Utc::now() - summary.now).num_seconds().abs() < 120,
+        "the tick ran on the system clock, not the event's time: {}",
+        summary.now
+    );
+
+    let calls = server.wait_for(RELAY_PATH, 1, Duration::from_secs(5)).await;
+    assert_eq!(calls.len(), 1, "the app's /scheduler/run was called once");
+    let call = &calls[0];
+    assert_eq!(call.method, "GET");
+    assert!(call.header(HEADER_KEY).is_some_and(|k| k.len() == 64));
+    let execution = only_execution(&store, &relay).await;
+    assert_eq!(execution.status, Status::Succeeded);
+    assert_eq!(execution.http_status, Some(200));
+    assert_eq!(execution.output.as_deref(), Some("1"));
+    assert_eq!(
+        call.header(HEADER_EXECUTION),
+        Some(execution.id.to_string().as_str())
+    );
+
+    assert_eq!(server.count("/by-name"), 1);
+    assert_eq!(
+        only_execution(&store, &by_name).await.status,
+        Status::Succeeded
+    );
+    let probed = only_execution(&store, &metadata).await;
+    assert!(
+        !probed
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("refused:"),
+        "allowed with the switch: {probed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_default_settings_the_function_refuses_loopback_metadata_and_names_resolving_to_loopback()
+ {
+    let (endpoint, table, store) = table().await;
+    let server = JobServer::start().await;
+    let targets = [
+        ("loopback", server.url("/loopback")),
+        (
+            "metadata",
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+        ),
+        (
+            "by-name",
+            format!("http://localhost:{}/by-name", server.addr().port()),
+        ),
+    ];
+    let mut jobs = Vec::new();
+    for (name, url) in &targets {
+        jobs.push(every_minute_job(&store, name, url, Duration::from_secs(5)).await);
+    }
+
+    let watch = Watch::start(&function_env(&endpoint, &table)).await;
+    let answer = watch
+        .invoke("scheduled-event.json")
+        .await
+        .unwrap_or_else(|e| panic!("a job's failure must not fail the invocation: {e}"));
+    let summary: TickSummary = serde_json::from_value(answer.clone())
+        .unwrap_or_else(|e| panic!("the answer is not a TickSummary ({e}): {answer}"));
+    assert_eq!(
+        (summary.triggered, summary.failed, summary.succeeded),
+        (3, 3, 0),
+        "{summary:?}"
+    );
+    assert!(
+        server.requests().is_empty(),
+        "nothing reached the job server"
+    );
+    for job in &jobs {
+        let execution = only_execution(&store, job).await;
+        assert_eq!(execution.status, Status::Failed, "{}", job.name);
+        let error = execution.error.unwrap_or_default();
+        assert!(
+            error.contains("refused") && error.contains("PSU_SCHED_ALLOW_PRIVATE_TARGETS=true"),
+            "{}: {error}",
+            job.name
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_answers_a_malformed_payload_with_an_error_naming_the_accepted_shapes() {
+    let (endpoint, table, _store) = table().await;
+    let watch = Watch::start(&function_env(&endpoint, &table)).await;
+    let err = watch.invoke("malformed.json").await.expect_err("refused");
+    assert!(err.contains("BadPayload"), "{err}");
+    assert!(err.contains("Scheduled Event"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn relay_mode_calls_the_old_apps_scheduler_run_once_per_tick_minute() {
+    let start = utc(2026, 11, 26, 9, 0);
+    let world = World::new(start - chrono::Duration::seconds(30)).await;
+    world.server.set(RELAY_PATH, Behavior::Ok("2".into()));
+    let job = world
+        .create(world.spec("relay", RELAY_PATH, "* * * * *"))
+        .await;
+
+    // Ten minutes of ticks, each delivered at second 0, with late and repeated deliveries in
+    // some minutes (EventBridge delivers at least once, and late at times).
+    for minute in 0..10 {
+        let at = start + chrono::Duration::minutes(minute);
+        world.set(at);
+        world.tick().await;
+        if minute % 3 == 0 {
+            world.set(at + chrono::Duration::seconds(40));
+            world.tick().await;
+            world.tick().await;
+        }
+    }
+
+    let calls = world.server.requests_to(RELAY_PATH);
+    let slots: Vec<&str> = calls
+        .iter()
+        .map(|c| c.header(HEADER_SCHEDULED_FOR).unwrap_or("?"))
+        .collect();
+    let expected: Vec<String> = (0..10)
+        .map(|m| shared::dispatch::format_slot(start + chrono::Duration::minutes(m)))
+        .collect();
+    assert_eq!(slots, expected, "one call per minute, in order");
+    assert!(calls.iter().all(|c| c.method == "GET"));
+    let history = world
+        .store
+        .list_executions(&job.id, 100)
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 10);
+    assert!(
+        history
+            .iter()
+            .all(|e| e.status == Status::Succeeded && e.output.as_deref() == Some("2")),
+        "{history:?}"
+    );
+}

@@ -1,0 +1,124 @@
+//! Eight ticks race on one SQLite file, each through its own connection (its own
+//! `SqliteStore::open`), as eight `psu-sched tick` processes sharing the file would: every due
+//! slot is called exactly once.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use shared::clock::FixedClock;
+use shared::dispatch::{HEADER_SCHEDULED_FOR, HttpDispatcher, format_slot};
+use shared::model::{AppName, JobName, JobUrl, NewJob};
+use shared::store::Store;
+use shared::store::sqlite::SqliteStore;
+use shared::tick::{TickConfig, tick};
+
+use crate::helpers::jobserver::JobServer;
+use crate::world::utc;
+
+/// Removes the test's database directory when the test ends, passed or failed.
+struct TempDb(std::path::PathBuf);
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slot_is_called_once_when_eight_ticks_race_on_one_sqlite_file() {
+    let start = utc(2026, 6, 1, 12, 0);
+    let db = TempDb(super::temp_db_path());
+    let server = JobServer::start().await;
+    let setup = SqliteStore::open(&db.0).await.expect("open");
+    for i in 0..5 {
+        let job = NewJob::new(
+            AppName::parse("testapp").expect("app"),
+            JobName::parse(&format!("race{i}")).expect("name"),
+            JobUrl::parse(&server.url(&format!("/race{i}"))).expect("url"),
+            "* * * * *".parse().expect("schedule"),
+        )
+        .build(start - chrono::Duration::seconds(30))
+        .expect("valid job");
+        setup.create_job(&job).await.expect("create");
+    }
+    drop(setup);
+    let mut stores = Vec::new();
+    for _ in 0..8 {
+        stores.push(Arc::new(SqliteStore::open(&db.0).await.expect("open")));
+    }
+    let dispatcher = Arc::new(HttpDispatcher::new().expect("http client"));
+    for round in 0..20 {
+        let now = start + chrono::Duration::minutes(round);
+        let clock = Arc::new(FixedClock::new(now));
+        let barrier = Arc::new(tokio::sync::Barrier::new(stores.len()));
+        let mut handles = Vec::new();
+        for store in &stores {
+            let (store, clock, barrier, dispatcher) = (
+                store.clone(),
+                clock.clone(),
+                barrier.clone(),
+                dispatcher.clone(),
+            );
+            handles.push(tokio::spawn(async move {
+                barrier.wait().await;
+                tick(
+                    store.as_ref(),
+                    dispatcher.as_ref(),
+                    clock.as_ref(),
+                    &TickConfig::default(),
+                )
+                .await
+            }));
+        }
+        let mut triggered = 0;
+        let mut succeeded = 0;
+        for h in handles {
+            let summary = h.await.expect("join").expect("tick");
+            triggered += summary.triggered;
+            succeeded += summary.succeeded;
+        }
+        assert_eq!(
+            (triggered, succeeded),
+            (5, 5),
+            "round {round}: the 8 ticks together send each due slot once"
+        );
+    }
+    let expected: Vec<String> = (0..20)
+        .map(|m| format_slot(start + chrono::Duration::minutes(m)))
+        .collect();
+    let check = SqliteStore::open(&db.0).await.expect("open");
+    for i in 0..5 {
+        let mut seen: Vec<String> = server
+            .requests_to(&format!("/race{i}"))
+            .iter()
+            .map(|r| r.header(HEADER_SCHEDULED_FOR).unwrap_or("?").to_owned())
+            .collect();
+        seen.sort();
+        assert_eq!(seen, expected, "job race{i}: each minute exactly once");
+        let job = check
+            .get_job(
+                &AppName::parse("testapp").expect("app"),
+                &JobName::parse(&format!("race{i}")).expect("name"),
+            )
+            .await
+            .expect("get")
+            .expect("job");
+        let history = check.list_executions(&job.id, 100).await.expect("history");
+        let slots: Vec<DateTime<Utc>> = history.iter().rev().map(|e| e.scheduled_for).collect();
+        assert_eq!(
+            slots,
+            (0..20)
+                .map(|m| start + chrono::Duration::minutes(m))
+                .collect::<Vec<_>>(),
+            "job race{i}: one execution per slot"
+        );
+        assert!(
+            history
+                .iter()
+                .all(|e| e.status == shared::model::Status::Succeeded),
+            "job race{i}: every execution recorded"
+        );
+    }
+}
