@@ -816,15 +816,10 @@ async fn mon_and_wed_at_0800_and_1330_los_angeles_run_at_exactly_those_times_ove
             );
             ran.push(at);
         }
-        let weekday = at.with_timezone(&chrono_tz::America::Los_Angeles).weekday();
-        let step = match weekday {
-            Weekday::Mon | Weekday::Tue | Weekday::Wed => 15,
-            _ => 60,
-        };
-        at += chrono::Duration::minutes(step);
+        at += chrono::Duration::minutes(15);
     }
-    // Sunday has 23 hours (DST starts), Monday to Wednesday 96 ticks each, then 3 × 24.
-    assert_eq!(ticks, 23 + 3 * 96 + 3 * 24);
+    // Every 15 minutes for a week whose Sunday has 23 hours (DST starts): 167 hours.
+    assert_eq!(ticks, 167 * 4);
     assert_eq!(ran, expected);
     let sent: Vec<String> = server
         .requests_to("/twice")

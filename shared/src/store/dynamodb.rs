@@ -451,6 +451,29 @@ impl DynamoStore {
         Ok(items)
     }
 
+    /// Sends up to 25 writes in one BatchWriteItem, resending what DynamoDB leaves
+    /// unprocessed (with backoff) until every write is applied.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let mut pending = HashMap::from([(self.table.clone(), requests)]);
+        let mut backoff = Duration::from_millis(50);
+        while !pending.is_empty() {
+            let out = self
+                .client
+                .batch_write_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .map_err(|e| backend("BatchWriteItem", &self.table, e))?;
+            pending = out.unprocessed_items.unwrap_or_default();
+            pending.retain(|_, v| !v.is_empty());
+            if !pending.is_empty() {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+        Ok(())
+    }
+
     fn job_condition(job: &Job, expected_version: u64) -> (String, Item) {
         let mut values: Item = HashMap::new();
         values.insert(":ev".into(), n(expected_version as i64));
@@ -508,23 +531,7 @@ impl Store for DynamoStore {
                     })?;
                 requests.push(WriteRequest::builder().put_request(put).build());
             }
-            let mut pending = HashMap::from([(self.table.clone(), requests)]);
-            let mut backoff = Duration::from_millis(50);
-            while !pending.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(|e| backend("BatchWriteItem", &self.table, e))?;
-                pending = out.unprocessed_items.unwrap_or_default();
-                pending.retain(|_, v| !v.is_empty());
-                if !pending.is_empty() {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-            }
+            self.batch_write(requests).await?;
         }
         Ok(())
     }
@@ -1040,23 +1047,7 @@ impl Store for DynamoStore {
                     })?;
                 requests.push(WriteRequest::builder().delete_request(delete).build());
             }
-            let mut pending = HashMap::from([(self.table.clone(), requests)]);
-            let mut backoff = Duration::from_millis(50);
-            while !pending.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(|e| backend("BatchWriteItem", &self.table, e))?;
-                pending = out.unprocessed_items.unwrap_or_default();
-                pending.retain(|_, v| !v.is_empty());
-                if !pending.is_empty() {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-            }
+            self.batch_write(requests).await?;
         }
         Ok(count)
     }
