@@ -82,6 +82,10 @@ fn item_mapping(c: &mut Criterion) {
     let item: HashMap<String, AttributeValue> =
         serde_dynamo::to_item(&job).expect("a job maps to an item");
     let mut group = c.benchmark_group("item");
+    // Reading a job back parses its schedule text: measured apart to see its share.
+    group.bench_function("schedule from text (30 9 * * 1-5)", |b| {
+        b.iter(|| black_box("30 9 * * 1-5").parse::<Schedule>())
+    });
     group.bench_function("job to JSON", |b| {
         b.iter(|| serde_json::to_string(black_box(&job)))
     });

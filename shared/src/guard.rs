@@ -128,7 +128,7 @@ impl Guard {
         if execution.due_at.is_some_and(|deadline| now > deadline) {
             return Err(Rejection::Expired.into());
         }
-        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let nonce = crate::model::random_uuid().simple().to_string();
         if !self.store.guard_start(&id, stored, &nonce, now).await? {
             // Someone else claimed it between our read and our write.
             return Err(Rejection::AlreadyRan(Status::Running).into());

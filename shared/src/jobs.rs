@@ -172,7 +172,7 @@ impl JobChanges {
         }
         next.updated_at = now;
         next.state.version = job.state.version + 1;
-        next.state.writer = Some(uuid::Uuid::new_v4().simple().to_string());
+        next.state.writer = Some(crate::model::random_uuid().simple().to_string());
         Ok(next)
     }
 }

@@ -159,6 +159,13 @@ impl<'de> Deserialize<'de> for JobUrl {
     }
 }
 
+/// A random version-4 UUID from the thread-local CSPRNG (`rand::rng()`, seeded from the
+/// OS), not a `getrandom` system call per id as `Uuid::new_v4` makes: a tick makes several
+/// per due job (claim, send and writer tokens).
+pub(crate) fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}
+
 /// A job's immutable identity. A job deleted and created again gets a new one, so old
 /// history never attaches to the new job.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -168,7 +175,7 @@ pub struct JobId(String);
 impl JobId {
     /// A fresh random id (32 lower-case hex digits).
     pub fn new() -> Self {
-        Self(uuid::Uuid::new_v4().simple().to_string())
+        Self(random_uuid().simple().to_string())
     }
 
     /// Parses an id as written by [`JobId::new`].

@@ -20,6 +20,7 @@
 //! schedule (anything else; every `every` schedule) runs at every real instant whose wall clock
 //! matches: at both occurrences of an ambiguous time, and never inside a gap.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
@@ -689,10 +690,34 @@ impl serde::Serialize for Schedule {
     }
 }
 
+/// The most parsed schedules [`Schedule`]'s `Deserialize` keeps; past it the cache starts over.
+const PARSED_CACHE_LIMIT: usize = 4096;
+
 impl<'de> serde::Deserialize<'de> for Schedule {
+    /// Parses the stored text, remembering the result: every read of a job (each store write
+    /// checks the stored job) would otherwise parse its schedule again, about 20 us, most of
+    /// the cost of reading a job (`cargo bench -p psu-sched-shared --bench pure -- item`).
+    /// A `Schedule` is an `Arc`, so a hit is a clone of a pointer.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        static PARSED: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Schedule>>> =
+            std::sync::OnceLock::new();
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        let cache = PARSED.get_or_init(Default::default);
+        let lock = || {
+            cache
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if let Some(schedule) = lock().get(text.as_ref()) {
+            return Ok(schedule.clone());
+        }
+        let schedule: Schedule = text.parse().map_err(serde::de::Error::custom)?;
+        let mut parsed = lock();
+        if parsed.len() >= PARSED_CACHE_LIMIT {
+            parsed.clear();
+        }
+        parsed.insert(text.into_owned(), schedule.clone());
+        Ok(schedule)
     }
 }
 
@@ -2158,6 +2183,23 @@ mod tests {
     }
 
     // ---- Descriptions and classification ------------------------------------------------------
+
+    #[test]
+    fn a_stored_schedule_is_parsed_once_and_bad_text_is_still_refused() {
+        let read = |json: &str| serde_json::from_str::<Schedule>(json);
+        let first = read("\"17 4 * * 2\"").expect("valid");
+        let again = read("\"17 4 * * 2\"").expect("valid");
+        assert!(
+            Arc::ptr_eq(&first.0, &again.0),
+            "the second read reuses the first parse"
+        );
+        assert_eq!(again, sched("17 4 * * 2"));
+        assert_eq!(again.to_string(), "17 4 * * 2");
+        for _ in 0..2 {
+            let err = read("\"61 4 * * 2\"").expect_err("minute 61");
+            assert!(err.to_string().contains("minute"), "{err}");
+        }
+    }
 
     #[test]
     fn describe_uses_croner_for_cron_and_plain_words_for_the_old_forms() {

@@ -151,7 +151,7 @@ fn chrono(d: Duration) -> chrono::Duration {
 }
 
 fn token() -> String {
-    uuid::Uuid::new_v4().hyphenated().to_string()
+    crate::model::random_uuid().hyphenated().to_string()
 }
 
 /// The most slots a backlog is walked through to find the latest due one.
