@@ -1,16 +1,30 @@
-//! What one tick costs on SQLite: seeds N jobs (D due at the slot) in a fresh SQLite file,
-//! serves the calls from a local job server that sleeps L ms per request, runs ONE tick at
-//! the slot and prints its wall time, the dispatch lag (arrival at the job server minus the
-//! slot), peak memory, CPU time per due job and the ideal D / C x L.
+//! What one tick costs: seeds N jobs (D due at the slot) in a fresh store, serves the calls
+//! from a local job server that sleeps L ms per request, runs ONE tick at the slot and prints
+//! its wall time, the dispatch lag (arrival at the job server minus the slot), peak memory,
+//! CPU time per due job and the ideal D / C x L.
 //!
 //! ```text
 //! cargo build --release -p psu-sched-tests --bin bench-tick
 //! target/release/bench-tick --jobs 100000 --due 1000 --latency-ms 0 --concurrency 32
+//! .venv/bin/python scripts/moto_server.py -H 127.0.0.1 -p 5055 &
+//! target/release/bench-tick --store dynamodb --endpoint http://127.0.0.1:5055 --jobs 10000 --due 1000
 //! ```
 //!
+//! The store is a SQLite file (`--store sqlite`, the default) or a fresh table on a
+//! DynamoDB-compatible server on a loopback address (`--store dynamodb --endpoint URL`,
+//! e.g. moto). For DynamoDB it also prints the requests the tick made by operation, the
+//! capacity units they would consume on DynamoDB and the time spent waiting on the server
+//! (see `bench_tick/dynamo.rs`).
+//!
 //! The job server runs in the same process but on its own runtime, whose threads are named
-//! `job-server`; CPU time is split between those threads and the rest (the tick and SQLite).
-//! Figures and what limits them: docs/benchmarks.md.
+//! `job-server`; CPU time is split between those threads and the rest (the tick and the
+//! store's client). Figures and what limits them: docs/benchmarks.md.
+
+// A binary's root resolves modules beside it, not in `bench_tick/`: name the paths.
+#[path = "bench_tick/capacity.rs"]
+mod capacity;
+#[path = "bench_tick/dynamo.rs"]
+mod dynamo;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,20 +38,32 @@ use shared::dispatch::HttpDispatcher;
 use shared::model::{AppName, Job, JobId, JobName, JobUrl, NewJob};
 use shared::store::Store;
 use shared::store::sqlite::SqliteStore;
-use shared::tick::{TickConfig, tick};
+use shared::tick::{TickConfig, TickSummary, tick};
 
-const USAGE: &str =
-    "usage: bench-tick [--jobs N] [--due D] [--latency-ms L] [--concurrency C] [--dir PATH]";
+const USAGE: &str = "usage: bench-tick [--jobs N] [--due D] [--latency-ms L] [--concurrency C]
+                  [--store sqlite] [--dir PATH]
+                  [--store dynamodb --endpoint http://127.0.0.1:PORT [--moto-pid PID]]";
 
 /// Thread name of the job server's runtime (its CPU time is reported apart).
 const SERVER_THREAD: &str = "job-server";
+
+/// Where the jobs live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreKind {
+    Sqlite,
+    Dynamo,
+}
 
 struct Args {
     jobs: usize,
     due: usize,
     latency: Duration,
     concurrency: usize,
+    store: StoreKind,
     dir: std::path::PathBuf,
+    /// The DynamoDB endpoint's address (checked to be loopback) and URL.
+    endpoint: Option<(std::net::SocketAddr, String)>,
+    moto_pid: Option<u32>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -46,7 +72,10 @@ fn parse_args() -> Result<Args, String> {
         due: 100,
         latency: Duration::ZERO,
         concurrency: shared::tick::DEFAULT_CONCURRENCY,
+        store: StoreKind::Sqlite,
         dir: std::env::temp_dir(),
+        endpoint: None,
+        moto_pid: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,6 +98,20 @@ fn parse_args() -> Result<Args, String> {
                 args.concurrency = usize::try_from(number()?).map_err(|e| e.to_string())?
             }
             "--dir" => args.dir = value.into(),
+            "--store" => {
+                args.store = match value.as_str() {
+                    "sqlite" => StoreKind::Sqlite,
+                    "dynamodb" => StoreKind::Dynamo,
+                    _ => return Err(format!("--store {value}: sqlite or dynamodb\n{USAGE}")),
+                }
+            }
+            "--endpoint" => {
+                let addr = dynamo::loopback_endpoint(&value)?;
+                args.endpoint = Some((addr, value));
+            }
+            "--moto-pid" => {
+                args.moto_pid = Some(u32::try_from(number()?).map_err(|e| e.to_string())?)
+            }
             _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
         }
     }
@@ -78,6 +121,19 @@ fn parse_args() -> Result<Args, String> {
     if args.concurrency == 0 {
         return Err("--concurrency must be at least 1".to_owned());
     }
+    match args.store {
+        StoreKind::Dynamo if args.endpoint.is_none() => {
+            return Err(format!(
+                "--store dynamodb needs --endpoint http://127.0.0.1:PORT (a local server such as moto)\n{USAGE}"
+            ));
+        }
+        StoreKind::Sqlite if args.endpoint.is_some() || args.moto_pid.is_some() => {
+            return Err(format!(
+                "--endpoint and --moto-pid go with --store dynamodb\n{USAGE}"
+            ));
+        }
+        _ => {}
+    }
     Ok(args)
 }
 
@@ -86,6 +142,7 @@ fn parse_args() -> Result<Args, String> {
 struct Server {
     latency: Duration,
     arrivals: Arc<Mutex<Vec<DateTime<Utc>>>>,
+    addr: std::net::SocketAddr,
 }
 
 async fn handle(State(server): State<Server>) -> &'static str {
@@ -133,20 +190,16 @@ fn cpu_ns() -> (u64, u64) {
     (server, rest)
 }
 
-/// Process CPU time (user + system) from `/proc/self/stat`, in clock ticks (1/100 s):
-/// a cross-check that counts exited threads too.
-fn stat_ticks() -> u64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name (which may hold spaces) start at field 3.
-            let rest = s.rsplit_once(')')?.1;
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let utime: u64 = fields.get(11)?.parse().ok()?;
-            let stime: u64 = fields.get(12)?.parse().ok()?;
-            Some(utime + stime)
-        })
-        .unwrap_or(0)
+/// A process's CPU time (user + system) from `/proc/<pid>/stat`, in clock ticks (1/100 s),
+/// exited threads included.
+fn stat_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -181,14 +234,14 @@ fn main() {
         .enable_all()
         .build()
         .expect("build the job server's runtime");
-    let server = Server {
-        latency: args.latency,
-        arrivals: Arc::new(Mutex::new(Vec::with_capacity(args.due))),
-    };
     let listener = server_rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind the job server on 127.0.0.1:0");
-    let addr = listener.local_addr().expect("job server address");
+    let server = Server {
+        latency: args.latency,
+        arrivals: Arc::new(Mutex::new(Vec::with_capacity(args.due))),
+        addr: listener.local_addr().expect("job server address"),
+    };
     let app = Router::new()
         .route("/job", any(handle))
         .with_state(server.clone());
@@ -199,72 +252,75 @@ fn main() {
         .enable_all()
         .build()
         .expect("build the tick's runtime");
-    rt.block_on(run(&args, &server, addr));
+    match args.store {
+        StoreKind::Sqlite => rt.block_on(run_sqlite(&args, &server)),
+        StoreKind::Dynamo => rt.block_on(dynamo::run(&args, &server)),
+    }
     drop(server_rt);
 }
 
-async fn run(args: &Args, server: &Server, addr: std::net::SocketAddr) {
-    let dir = TempDir(args.dir.join(format!("bench-tick-{}", JobId::new())));
-    let store = SqliteStore::open(dir.0.join("bench.db"))
-        .await
-        .expect("open the SQLite store");
+/// A job like every seeded one: every minute, so a due job's next slot is a minute after
+/// the tick; it calls the job server.
+fn template(server: &Server, now: DateTime<Utc>) -> Job {
+    NewJob::new(
+        AppName::parse("bench").expect("app name"),
+        JobName::parse("template").expect("job name"),
+        JobUrl::parse(&format!("http://{}/job", server.addr)).expect("job url"),
+        "* * * * *".parse().expect("schedule"),
+    )
+    .build(now)
+    .expect("valid job")
+}
 
-    // The template: every minute, so a due job's next slot is a minute after the tick.
-    let template = |now: DateTime<Utc>| {
-        NewJob::new(
-            AppName::parse("bench").expect("app name"),
-            JobName::parse("template").expect("job name"),
-            JobUrl::parse(&format!("http://{addr}/job")).expect("job url"),
-            "* * * * *".parse().expect("schedule"),
-        )
-        .build(now)
-        .expect("valid job")
-    };
-    let jobs_like = |template: &Job, range: std::ops::Range<usize>, slot: DateTime<Utc>| {
-        range
-            .map(|i| {
-                let mut job = template.clone();
-                job.id = JobId::new();
-                job.name = JobName::parse(&format!("job{i:06}")).expect("job name");
-                job.state.next_slot = Some(slot);
-                job
-            })
-            .collect::<Vec<Job>>()
-    };
+/// Jobs `job<i>` for `i` in `range`, copies of `template` with their next slot at `slot`.
+fn jobs_like(template: &Job, range: std::ops::Range<usize>, slot: DateTime<Utc>) -> Vec<Job> {
+    range
+        .map(|i| {
+            let mut job = template.clone();
+            job.id = JobId::new();
+            job.name = JobName::parse(&format!("job{i:06}")).expect("job name");
+            job.state.next_slot = Some(slot);
+            job
+        })
+        .collect()
+}
 
-    // The jobs not due first (the slow part): a day to a month ahead.
-    let seeding = Instant::now();
-    let now = Utc::now();
-    let base = template(now);
-    let far = now + chrono::Duration::days(1);
-    let not_due = jobs_like(&base, args.due..args.jobs, far);
-    for chunk in not_due.chunks(10_000) {
-        store
-            .import_jobs(chunk)
-            .await
-            .expect("seed the jobs not due");
-    }
-    drop(not_due);
-
-    // Then the due ones, at a slot just ahead (whole second), so the tick starts on time.
-    let slot = (Utc::now() + chrono::Duration::milliseconds(500))
+/// The first whole second at least `lead` from now.
+fn slot_after(lead: Duration) -> DateTime<Utc> {
+    let lead = chrono::Duration::from_std(lead).unwrap_or(chrono::Duration::seconds(1));
+    (Utc::now() + lead)
         .duration_trunc(chrono::Duration::seconds(1))
         .expect("truncate to the second")
-        + chrono::Duration::seconds(1);
-    let due = jobs_like(&base, 0..args.due, slot);
-    store.import_jobs(&due).await.expect("seed the due jobs");
-    drop(due);
-    let seeded_in = seeding.elapsed();
-    let peak_seeding_kb = status_kb("VmHWM").unwrap_or(0);
+        + chrono::Duration::seconds(1)
+}
 
+/// Sleeps until `slot`, warning when it has passed already.
+async fn sleep_until(slot: DateTime<Utc>) {
     let wait = (slot - Utc::now()).to_std().unwrap_or(Duration::ZERO);
     if wait.is_zero() {
         eprintln!("warning: seeding the due jobs ran past the slot; lag includes the overrun");
     }
     tokio::time::sleep(wait).await;
+}
 
+/// What one measured tick did and cost.
+struct TickRun {
+    summary: TickSummary,
+    wall: Duration,
+    /// CPU (ns) of the job server's threads and of the rest of the process.
+    server_cpu: u64,
+    tick_cpu: u64,
+    /// `/proc/self/stat` over the tick, in ms (10 ms resolution).
+    stat_ms: u64,
+    peak_tick_kb: u64,
+    rss_before_kb: u64,
+    peak_reset: bool,
+}
+
+/// Runs ONE tick on `store` at `slot` (the clock fixed there), measuring it.
+async fn measure_tick(store: &dyn Store, args: &Args, slot: DateTime<Utc>) -> TickRun {
     // Reset the peak RSS (Linux >= 4.0) so VmHWM below is the tick's own peak.
-    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let rss_before_kb = status_kb("VmRSS").unwrap_or(0);
     let dispatcher = HttpDispatcher::new().expect("build the HTTP dispatcher");
     let clock = FixedClock::new(slot);
@@ -273,16 +329,35 @@ async fn run(args: &Args, server: &Server, addr: std::net::SocketAddr) {
         ..TickConfig::default()
     };
     let (server_cpu0, tick_cpu0) = cpu_ns();
-    let ticks0 = stat_ticks();
+    let ticks0 = stat_ticks("self").unwrap_or(0);
     let started = Instant::now();
-    let summary = tick(&store, &dispatcher, &clock, &config)
+    let summary = tick(store, &dispatcher, &clock, &config)
         .await
         .expect("the tick runs");
     let wall = started.elapsed();
     let (server_cpu1, tick_cpu1) = cpu_ns();
-    let ticks1 = stat_ticks();
-    let peak_tick_kb = status_kb("VmHWM").unwrap_or(0);
+    let ticks1 = stat_ticks("self").unwrap_or(0);
+    TickRun {
+        summary,
+        wall,
+        server_cpu: server_cpu1.saturating_sub(server_cpu0),
+        tick_cpu: tick_cpu1.saturating_sub(tick_cpu0),
+        stat_ms: ticks1.saturating_sub(ticks0) * 10,
+        peak_tick_kb: status_kb("VmHWM").unwrap_or(0),
+        rss_before_kb,
+        peak_reset,
+    }
+}
 
+/// Prints the figures both stores report.
+fn print_tick(
+    args: &Args,
+    server: &Server,
+    slot: DateTime<Utc>,
+    seeded_in: Duration,
+    peak_seeding_kb: u64,
+    run: &TickRun,
+) {
     let mut lags: Vec<f64> = server
         .arrivals
         .lock()
@@ -299,15 +374,18 @@ async fn run(args: &Args, server: &Server, addr: std::net::SocketAddr) {
             ns as f64 / 1000.0 / args.due as f64
         }
     };
-    let tick_cpu = tick_cpu1.saturating_sub(tick_cpu0);
-    let server_cpu = server_cpu1.saturating_sub(server_cpu0);
+    let summary = &run.summary;
 
     println!(
-        "jobs={} due={} latency_ms={} concurrency={}",
+        "jobs={} due={} latency_ms={} concurrency={} store={}",
         args.jobs,
         args.due,
         args.latency.as_millis(),
-        args.concurrency
+        args.concurrency,
+        match args.store {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Dynamo => "dynamodb",
+        }
     );
     println!("seeded in            {:.2} s", seeded_in.as_secs_f64());
     println!(
@@ -323,13 +401,13 @@ async fn run(args: &Args, server: &Server, addr: std::net::SocketAddr) {
     println!("requests received     {}", lags.len());
     println!(
         "tick wall time        {:.1} ms",
-        wall.as_secs_f64() * 1000.0
+        run.wall.as_secs_f64() * 1000.0
     );
     println!(
         "ideal ceil(D/C) x L   {:.1} ms (wall / ideal = {:.2})",
         ideal * 1000.0,
         if ideal > 0.0 {
-            wall.as_secs_f64() / ideal
+            run.wall.as_secs_f64() / ideal
         } else {
             f64::NAN
         }
@@ -342,21 +420,54 @@ async fn run(args: &Args, server: &Server, addr: std::net::SocketAddr) {
     );
     println!(
         "CPU per due job       {:.1} us tick+store, {:.1} us job server ({:.1} ms / {:.1} ms total; /proc/self/stat: {} ms)",
-        per_job(tick_cpu),
-        per_job(server_cpu),
-        tick_cpu as f64 / 1e6,
-        server_cpu as f64 / 1e6,
-        ticks1.saturating_sub(ticks0) * 10
+        per_job(run.tick_cpu),
+        per_job(run.server_cpu),
+        run.tick_cpu as f64 / 1e6,
+        run.server_cpu as f64 / 1e6,
+        run.stat_ms
     );
     println!(
         "memory                peak during tick {:.1} MB{}, RSS before tick {:.1} MB, peak while seeding {:.1} MB",
-        peak_tick_kb as f64 / 1024.0,
-        if reset {
+        run.peak_tick_kb as f64 / 1024.0,
+        if run.peak_reset {
             ""
         } else {
             " (peak not reset: whole run)"
         },
-        rss_before_kb as f64 / 1024.0,
+        run.rss_before_kb as f64 / 1024.0,
         peak_seeding_kb as f64 / 1024.0
     );
+}
+
+async fn run_sqlite(args: &Args, server: &Server) {
+    let dir = TempDir(args.dir.join(format!("bench-tick-{}", JobId::new())));
+    let store = SqliteStore::open(dir.0.join("bench.db"))
+        .await
+        .expect("open the SQLite store");
+
+    // The jobs not due first (the slow part): a day ahead.
+    let seeding = Instant::now();
+    let now = Utc::now();
+    let base = template(server, now);
+    let far = now + chrono::Duration::days(1);
+    let not_due = jobs_like(&base, args.due..args.jobs, far);
+    for chunk in not_due.chunks(10_000) {
+        store
+            .import_jobs(chunk)
+            .await
+            .expect("seed the jobs not due");
+    }
+    drop(not_due);
+
+    // Then the due ones, at a slot just ahead (whole second), so the tick starts on time.
+    let slot = slot_after(Duration::from_millis(500));
+    let due = jobs_like(&base, 0..args.due, slot);
+    store.import_jobs(&due).await.expect("seed the due jobs");
+    drop(due);
+    let seeded_in = seeding.elapsed();
+    let peak_seeding_kb = status_kb("VmHWM").unwrap_or(0);
+
+    sleep_until(slot).await;
+    let run = measure_tick(&store, args, slot).await;
+    print_tick(args, server, slot, seeded_in, peak_seeding_kb, &run);
 }
