@@ -9,7 +9,7 @@ use crate::tick::{DEFAULT_CONCURRENCY, DEFAULT_RETENTION, TickConfig};
 
 /// `PSU_SCHED_TABLE`: the DynamoDB table (default `psu-scheduler`).
 pub const ENV_TABLE: &str = "PSU_SCHED_TABLE";
-/// `PSU_SCHED_CONCURRENCY`: calls in flight at once (default 32).
+/// `PSU_SCHED_CONCURRENCY`: calls in flight at once (default 64).
 pub const ENV_CONCURRENCY: &str = "PSU_SCHED_CONCURRENCY";
 /// `PSU_SCHED_RETENTION_DAYS`: days execution records are kept (default 30).
 pub const ENV_RETENTION_DAYS: &str = "PSU_SCHED_RETENTION_DAYS";
@@ -163,7 +163,7 @@ mod tests {
     fn defaults_apply_when_nothing_is_set() {
         let config = read(&[]).expect("defaults");
         assert_eq!(config.table, "psu-scheduler");
-        assert_eq!(config.tick.concurrency, 32);
+        assert_eq!(config.tick.concurrency, 64);
         assert_eq!(config.tick.retention, Duration::from_secs(30 * 24 * 3600));
         assert!(!config.allow_private_targets);
         assert!(config.signing_secrets.is_empty());
