@@ -219,17 +219,35 @@ fn apply_batch(
     let mut tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| BatchFailure::new("SQLite BEGIN IMMEDIATE", &e))?;
+    // After some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM...) SQLite rolls the whole
+    // transaction back on its own. A later SAVEPOINT would then open a transaction of its own
+    // and its RELEASE commit it alone, behind the batch's back: stop the batch instead.
+    let rolled_back = |tx: &rusqlite::Transaction<'_>| {
+        if tx.is_autocommit() {
+            Err(BatchFailure {
+                operation: "SQLite write",
+                message: "SQLite rolled the transaction back (disk full or an I/O error?); nothing was written".to_owned(),
+            })
+        } else {
+            Ok(())
+        }
+    };
     for write in batch.iter_mut() {
-        let savepoint = tx
+        rolled_back(&tx)?;
+        let mut savepoint = tx
             .savepoint()
             .map_err(|e| BatchFailure::new("SQLite SAVEPOINT", &e))?;
-        if write.apply(&savepoint) {
+        if !write.apply(&savepoint) {
+            // Undo what the failed write did; an error here means the transaction is gone.
             savepoint
-                .commit()
-                .map_err(|e| BatchFailure::new("SQLite RELEASE", &e))?;
+                .rollback()
+                .map_err(|e| BatchFailure::new("SQLite ROLLBACK TO", &e))?;
         }
-        // A failed write's savepoint rolls back when dropped.
+        savepoint
+            .commit()
+            .map_err(|e| BatchFailure::new("SQLite RELEASE", &e))?;
     }
+    rolled_back(&tx)?;
     tx.commit()
         .map_err(|e| BatchFailure::new("SQLite COMMIT", &e))
 }
@@ -457,7 +475,10 @@ impl SqliteStore {
             )
         };
         self.inner.pending.fetch_add(1, Ordering::Relaxed);
-        self.inner.writes.send(queued).map_err(|_| stopped())?;
+        if self.inner.writes.send(queued).is_err() {
+            self.inner.pending.fetch_sub(1, Ordering::Relaxed);
+            return Err(stopped());
+        }
         answer.await.map_err(|_| stopped())?
     }
 
@@ -883,9 +904,19 @@ mod tests {
         release
     }
 
+    async fn job_names(store: &SqliteStore) -> Vec<String> {
+        store
+            .list_jobs(None)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|j| j.name.as_str().to_owned())
+            .collect()
+    }
+
     async fn queued(store: &SqliteStore, writes: usize) {
         // The writes are queued when their futures first run; wait until all have been.
-        for _ in 0..200 {
+        for _ in 0..2000 {
             if store.inner.pending.load(Ordering::Relaxed) >= writes {
                 return;
             }
@@ -936,16 +967,57 @@ mod tests {
             "{failed:?}"
         );
 
-        let names: Vec<String> = store
-            .list_jobs(None)
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|j| j.name.as_str().to_owned())
-            .collect();
-        assert_eq!(names, ["a", "b", "existing"]);
+        assert_eq!(job_names(&store).await, ["a", "b", "existing"]);
         // The holder and the four writes behind it: two transactions, not five.
         assert_eq!(store.commits() - commits_before, 2);
+        drop(store);
+        let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn when_sqlite_rolls_the_whole_batch_back_every_write_of_it_fails_and_none_lands() {
+        let path = temp_path();
+        let store = SqliteStore::open(&path).await.expect("open");
+        let release = hold_writer(&store).await;
+        let before = {
+            let store = store.clone();
+            tokio::spawn(async move { store.create_job(&job("before")).await })
+        };
+        queued(&store, 1).await;
+        // What SQLite does by itself after SQLITE_FULL or SQLITE_IOERR: the whole
+        // transaction is rolled back, then the write reports its error.
+        let rolling_back = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(|conn| -> Result<(), StoreError> {
+                        conn.execute_batch("ROLLBACK")
+                            .map_err(|e| backend("test ROLLBACK", e))?;
+                        Err(StoreError::Malformed("disk full".to_owned()))
+                    })
+                    .await
+            })
+        };
+        queued(&store, 2).await;
+        let after = {
+            let store = store.clone();
+            tokio::spawn(async move { store.create_job(&job("after")).await })
+        };
+        queued(&store, 3).await;
+        release.send(()).expect("release the writer");
+
+        assert!(rolling_back.await.expect("task").is_err());
+        let before = before.await.expect("task");
+        let after = after.await.expect("task");
+        // Told the truth: neither is reported written, and neither is on disk.
+        assert!(before.is_err(), "{before:?}");
+        assert!(after.is_err(), "{after:?}");
+        assert!(job_names(&store).await.is_empty());
+        store
+            .create_job(&job("later"))
+            .await
+            .expect("the next batch works");
+        assert_eq!(job_names(&store).await, ["later"]);
         drop(store);
         let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
     }
@@ -980,14 +1052,7 @@ mod tests {
             .create_job(&job("later"))
             .await
             .expect("a later write lands");
-        let names: Vec<String> = store
-            .list_jobs(None)
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|j| j.name.as_str().to_owned())
-            .collect();
-        assert_eq!(names, ["fine", "later"]);
+        assert_eq!(job_names(&store).await, ["fine", "later"]);
         drop(store);
         let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
     }

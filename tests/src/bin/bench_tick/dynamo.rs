@@ -618,23 +618,7 @@ fn report(
         let served = service.get(op.as_str()).copied().unwrap_or_default();
         wait_total += wait;
         service_total += served;
-        println!(
-            "{:<20} {:>8} {:>6} {:>10.1} {:>9.2} {:>9.2} | {:>9} {:>10} {:>8} | {:>9.1} {:>8.1} | {:>9.1}",
-            op,
-            cost.count,
-            cost.failed,
-            ms(wait),
-            ms(wait) / cost.count.max(1) as f64,
-            ms(served) / cost.count.max(1) as f64,
-            cost.table_write_units,
-            cost.index_writes,
-            cost.index_write_units,
-            cost.table_read_units,
-            cost.index_read_units,
-            (cost.table_write_units + cost.index_write_units) as f64
-                + cost.table_read_units
-                + cost.index_read_units
-        );
+        print_cost_row(op, cost, wait, served);
         totals.count += cost.count;
         totals.failed += cost.failed;
         totals.table_write_units += cost.table_write_units;
@@ -645,21 +629,7 @@ fn report(
     }
     let write_units = totals.table_write_units + totals.index_write_units;
     let read_units = totals.table_read_units + totals.index_read_units;
-    println!(
-        "{:<20} {:>8} {:>6} {:>10.1} {:>9.2} {:>9.2} | {:>9} {:>10} {:>8} | {:>9.1} {:>8.1} | {:>9.1}",
-        "total",
-        totals.count,
-        totals.failed,
-        ms(wait_total),
-        ms(wait_total) / totals.count.max(1) as f64,
-        ms(service_total) / totals.count.max(1) as f64,
-        totals.table_write_units,
-        totals.index_writes,
-        totals.index_write_units,
-        totals.table_read_units,
-        totals.index_read_units,
-        write_units as f64 + read_units
-    );
+    print_cost_row("total", &totals, wait_total, service_total);
     let usd = write_units as f64 * USD_PER_MILLION_WRITE_UNITS / 1e6
         + read_units * USD_PER_MILLION_READ_UNITS / 1e6;
     println!(
@@ -783,4 +753,26 @@ fn report(
     for problem in &ledger.problems {
         println!("not costed            {problem}");
     }
+}
+
+/// One row of the capacity table: requests, waits (total, mean, moto's own mean) and units.
+fn print_cost_row(label: &str, cost: &capacity::OperationCost, wait: Duration, served: Duration) {
+    let count = cost.count.max(1) as f64;
+    println!(
+        "{:<20} {:>8} {:>6} {:>10.1} {:>9.2} {:>9.2} | {:>9} {:>10} {:>8} | {:>9.1} {:>8.1} | {:>9.1}",
+        label,
+        cost.count,
+        cost.failed,
+        ms(wait),
+        ms(wait) / count,
+        ms(served) / count,
+        cost.table_write_units,
+        cost.index_writes,
+        cost.index_write_units,
+        cost.table_read_units,
+        cost.index_read_units,
+        (cost.table_write_units + cost.index_write_units) as f64
+            + cost.table_read_units
+            + cost.index_read_units
+    );
 }
