@@ -421,6 +421,19 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// The Query for a job's executions (`pk = JOB#<id>`, `sk` from `EXEC#`), one page.
+    fn executions_query(
+        &self,
+        job: &JobId,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :exec)")
+            .expression_attribute_values(":pk", s(exec_pk(job)))
+            .expression_attribute_values(":exec", s("EXEC#"))
+    }
+
     async fn query_all(
         &self,
         operation: &'static str,
@@ -1013,19 +1026,10 @@ impl Store for DynamoStore {
     }
 
     async fn delete_executions(&self, job: &JobId) -> Result<usize, StoreError> {
-        let pk = exec_pk(job);
         let items = self
             .query_all(
                 "Query",
-                || {
-                    self.client
-                        .query()
-                        .table_name(&self.table)
-                        .key_condition_expression("pk = :pk AND begins_with(sk, :exec)")
-                        .expression_attribute_values(":pk", s(pk.clone()))
-                        .expression_attribute_values(":exec", s("EXEC#"))
-                        .projection_expression("pk, sk")
-                },
+                || self.executions_query(job).projection_expression("pk, sk"),
                 None,
             )
             .await?;
@@ -1057,17 +1061,11 @@ impl Store for DynamoStore {
         job: &JobId,
         limit: usize,
     ) -> Result<Vec<Execution>, StoreError> {
-        let pk = exec_pk(job);
         let items = self
             .query_all(
                 "Query",
                 || {
-                    self.client
-                        .query()
-                        .table_name(&self.table)
-                        .key_condition_expression("pk = :pk AND begins_with(sk, :exec)")
-                        .expression_attribute_values(":pk", s(pk.clone()))
-                        .expression_attribute_values(":exec", s("EXEC#"))
+                    self.executions_query(job)
                         .scan_index_forward(false)
                         .consistent_read(true)
                 },
