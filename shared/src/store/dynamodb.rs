@@ -421,6 +421,18 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// An UpdateItem of one execution's item.
+    fn update_execution(
+        &self,
+        id: &ExecutionId,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(exec_pk(id.job_id())))
+            .key("sk", s(exec_sk(id)))
+    }
+
     /// The Query for a job's executions (`pk = JOB#<id>`, `sk` from `EXEC#`), one page.
     fn executions_query(
         &self,
@@ -748,11 +760,7 @@ impl Store for DynamoStore {
         deadline: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(exec_pk(id.job_id())))
-            .key("sk", s(exec_sk(id)))
+            .update_execution(id)
             .update_expression(
                 "SET dispatched_by = :tok, key_hash = :kh, started_at = :at, due_at = :dl, #gpk = :due, #gsk = :dln",
             )
@@ -821,11 +829,7 @@ impl Store for DynamoStore {
             names.insert("#err".into(), "error".into());
         }
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(exec_pk(id.job_id())))
-            .key("sk", s(exec_sk(id)))
+            .update_execution(id)
             .update_expression(format!("SET {} REMOVE due_at, #gpk, #gsk", set.join(", ")))
             // Pending and sent by this tick; or already recorded by this very write (a retry
             // after a lost answer).
@@ -849,11 +853,7 @@ impl Store for DynamoStore {
             return Ok(Recorded::NotOurs);
         }
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(exec_pk(id.job_id())))
-            .key("sk", s(exec_sk(id)))
+            .update_execution(id)
             .condition_expression("dispatched_by = :tok AND attribute_exists(guard_nonce)")
             .expression_attribute_values(":tok", s(token));
         let mut set = Vec::new();
@@ -887,11 +887,7 @@ impl Store for DynamoStore {
             return Ok(false);
         };
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(exec_pk(seen.id.job_id())))
-            .key("sk", s(exec_sk(&seen.id)))
+            .update_execution(&seen.id)
             .update_expression(
                 "SET #st = :to, #err = :err, finished_at = :now, outcome_by = :rec REMOVE due_at, #gpk, #gsk",
             )
@@ -926,11 +922,7 @@ impl Store for DynamoStore {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(exec_pk(id.job_id())))
-            .key("sk", s(exec_sk(id)))
+            .update_execution(id)
             .update_expression("SET #st = :running, guard_nonce = :n, started_at = :at")
             .condition_expression("#st = :pending AND key_hash = :kh")
             .expression_attribute_names("#st", "status")
@@ -998,11 +990,7 @@ impl Store for DynamoStore {
             ("#gsk".to_owned(), GSI_SK.to_owned()),
         ]);
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(exec_pk(id.job_id())))
-            .key("sk", s(exec_sk(id)))
+            .update_execution(id)
             .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
             .condition_expression(
                 "guard_nonce = :n AND (#st = :running OR (#st = :timed_out AND outcome_by = :rec) OR (#st = :st AND finished_at = :fin))",
