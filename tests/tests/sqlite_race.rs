@@ -5,15 +5,13 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use shared::clock::FixedClock;
 use shared::dispatch::{HEADER_SCHEDULED_FOR, HttpDispatcher, format_slot};
 use shared::model::{AppName, JobName, JobUrl, NewJob};
 use shared::store::Store;
 use shared::store::sqlite::SqliteStore;
-use shared::tick::{TickConfig, tick};
 
 use crate::helpers::jobserver::JobServer;
-use crate::world::utc;
+use crate::world::{racing_ticks, utc};
 
 /// Removes the test's database directory when the test ends, passed or failed.
 struct TempDb(std::path::PathBuf);
@@ -51,34 +49,9 @@ async fn a_slot_is_called_once_when_eight_ticks_race_on_one_sqlite_file() {
     let dispatcher = Arc::new(HttpDispatcher::new().expect("http client"));
     for round in 0..20 {
         let now = start + chrono::Duration::minutes(round);
-        let clock = Arc::new(FixedClock::new(now));
-        let barrier = Arc::new(tokio::sync::Barrier::new(stores.len()));
-        let mut handles = Vec::new();
-        for store in &stores {
-            let (store, clock, barrier, dispatcher) = (
-                store.clone(),
-                clock.clone(),
-                barrier.clone(),
-                dispatcher.clone(),
-            );
-            handles.push(tokio::spawn(async move {
-                barrier.wait().await;
-                tick(
-                    store.as_ref(),
-                    dispatcher.as_ref(),
-                    clock.as_ref(),
-                    &TickConfig::default(),
-                )
-                .await
-            }));
-        }
-        let mut triggered = 0;
-        let mut succeeded = 0;
-        for h in handles {
-            let summary = h.await.expect("join").expect("tick");
-            triggered += summary.triggered;
-            succeeded += summary.succeeded;
-        }
+        let summaries = racing_ticks(&stores, &dispatcher, now).await;
+        let triggered: u64 = summaries.iter().map(|s| s.triggered).sum();
+        let succeeded: u64 = summaries.iter().map(|s| s.succeeded).sum();
         assert_eq!(
             (triggered, succeeded),
             (5, 5),

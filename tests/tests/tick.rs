@@ -6,17 +6,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use shared::clock::FixedClock;
 use shared::dispatch::{HEADER_KEY, HEADER_SCHEDULED_FOR, key_hash};
 use shared::model::{Job, NewJob, Status};
 use shared::store::Store;
-use shared::tick::{TickConfig, tick};
+use shared::tick::tick;
 
 use crate::bruteforce;
 use crate::helpers::faultproxy::FaultProxy;
 use crate::helpers::jobserver::Behavior;
 use crate::helpers::moto;
-use crate::world::{World, utc};
+use crate::world::{World, racing_ticks, utc};
 
 /// The slots (scheduled-for headers) the job server saw on `path`, in arrival order.
 fn slots_seen(world: &World, path: &str) -> Vec<String> {
@@ -146,31 +145,11 @@ async fn a_slot_is_called_once_when_eight_ticks_race() {
     let dispatcher = Arc::new(world.dispatcher.clone());
     for round in 0..20 {
         let now = start + chrono::Duration::minutes(round);
-        let clock = Arc::new(FixedClock::new(now));
-        let barrier = Arc::new(tokio::sync::Barrier::new(stores.len()));
-        let mut handles = Vec::new();
-        for store in &stores {
-            let (store, clock, barrier, dispatcher) = (
-                store.clone(),
-                clock.clone(),
-                barrier.clone(),
-                dispatcher.clone(),
-            );
-            handles.push(tokio::spawn(async move {
-                barrier.wait().await;
-                tick(
-                    store.as_ref(),
-                    dispatcher.as_ref(),
-                    clock.as_ref(),
-                    &TickConfig::default(),
-                )
-                .await
-            }));
-        }
-        let mut triggered = 0;
-        for h in handles {
-            triggered += h.await.expect("join").expect("tick").triggered;
-        }
+        let triggered: u64 = racing_ticks(&stores, &dispatcher, now)
+            .await
+            .iter()
+            .map(|s| s.triggered)
+            .sum();
         assert_eq!(
             triggered, 5,
             "round {round}: the 8 ticks together send each due slot once"

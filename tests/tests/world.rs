@@ -10,6 +10,7 @@ use shared::clock::FixedClock;
 use shared::dispatch::HttpDispatcher;
 use shared::model::{AppName, Job, JobName, JobUrl, NewJob};
 use shared::schedule::Schedule;
+use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
 use shared::tick::{TickConfig, TickSummary, tick};
 
@@ -24,6 +25,43 @@ pub struct World {
     pub dispatcher: HttpDispatcher,
     pub clock: Arc<FixedClock>,
     pub config: TickConfig,
+}
+
+/// Runs one tick at `now` on each store at once (released together by a barrier), as
+/// concurrent schedulers would, and returns their summaries.
+pub async fn racing_ticks<S: Store + 'static>(
+    stores: &[Arc<S>],
+    dispatcher: &Arc<HttpDispatcher>,
+    now: DateTime<Utc>,
+) -> Vec<TickSummary> {
+    let clock = Arc::new(FixedClock::new(now));
+    let barrier = Arc::new(tokio::sync::Barrier::new(stores.len()));
+    let handles: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let (store, clock, barrier, dispatcher) = (
+                store.clone(),
+                clock.clone(),
+                barrier.clone(),
+                dispatcher.clone(),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                tick(
+                    store.as_ref(),
+                    dispatcher.as_ref(),
+                    clock.as_ref(),
+                    &TickConfig::default(),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut summaries = Vec::with_capacity(handles.len());
+    for handle in handles {
+        summaries.push(handle.await.expect("join").expect("tick"));
+    }
+    summaries
 }
 
 pub fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
