@@ -593,6 +593,36 @@ mod tests {
         assert_eq!((summary.now, summary.due), (at(9, 29, 59), 0));
     }
 
+    #[tokio::test]
+    async fn a_dry_run_far_ahead_finds_the_latest_slot_and_one_past_year_9999_is_refused() {
+        let (function, job) = function(at(9, 30, 0), Status::Succeeded).await;
+        // Four billion minutes of backlog: the latest slot is the one at `now`, not a slot
+        // somewhere along the way.
+        let answer = function
+            .invoke(
+                json!({"now": "9999-12-31T23:59:00Z", "dry_run": true}),
+                None,
+            )
+            .await
+            .expect("dry run");
+        let summary: TickSummary = serde_json::from_value(answer.response).expect("a summary");
+        assert_eq!(
+            (summary.due, summary.triggered, summary.missed),
+            (1, 1, 0),
+            "{summary:?}"
+        );
+
+        let latest = serde_json::to_value(DateTime::<Utc>::MAX_UTC).expect("json");
+        let err = function
+            .invoke(json!({"now": latest, "dry_run": true}), None)
+            .await
+            .expect_err("refused");
+        assert_eq!(err.type_name(), "BadPayload", "{err}");
+        assert!(err.to_string().contains("9999"), "{err}");
+        assert!(function.dispatcher.calls().is_empty());
+        assert!(history(&function, &job).await.is_empty());
+    }
+
     #[test]
     fn the_remaining_time_comes_from_an_epoch_deadline_and_nonsense_means_none() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_000_000_000);

@@ -76,6 +76,178 @@ mod tests {
         );
     }
 
+    /// The wall clock of a paused tokio runtime: `origin` plus the virtual time elapsed.
+    struct VirtualClock {
+        origin: DateTime<Utc>,
+        start: tokio::time::Instant,
+    }
+
+    impl Clock for VirtualClock {
+        fn now(&self) -> DateTime<Utc> {
+            self.origin + chrono::Duration::from_std(self.start.elapsed()).expect("small")
+        }
+    }
+
+    /// Records each call's URL and virtual instant; a URL ending in `/hang` answers after
+    /// three minutes, the others at once.
+    struct Hanging {
+        clock: std::sync::Arc<VirtualClock>,
+        calls: std::sync::Mutex<Vec<(String, DateTime<Utc>)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Dispatch for Hanging {
+        async fn call(
+            &self,
+            request: &crate::dispatch::CallRequest<'_>,
+        ) -> crate::dispatch::CallResult {
+            let url = request.url.to_owned();
+            self.calls
+                .lock()
+                .expect("calls")
+                .push((url.clone(), self.clock.now()));
+            let took = if url.ends_with("/hang") {
+                Duration::from_secs(180)
+            } else {
+                Duration::ZERO
+            };
+            tokio::time::sleep(took).await;
+            crate::dispatch::CallResult {
+                status: crate::model::Status::Succeeded,
+                http_status: Some(200),
+                output: Some("ok".into()),
+                error: None,
+                duration: took,
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_hanging_for_three_minutes_does_not_delay_an_every_minute_job() {
+        use crate::model::{AppName, JobName, JobUrl, NewJob, Status};
+        use crate::store::Store;
+
+        let origin = Utc
+            .with_ymd_and_hms(2026, 12, 1, 10, 0, 30)
+            .single()
+            .expect("valid");
+        let clock = std::sync::Arc::new(VirtualClock {
+            origin,
+            start: tokio::time::Instant::now(),
+        });
+        let store = crate::store::memory::MemoryStore::new();
+        let job = |name: &str, schedule: &str| {
+            let mut spec = NewJob::new(
+                AppName::parse("app").expect("app"),
+                JobName::parse(name).expect("name"),
+                JobUrl::parse(&format!("https://app.example/{name}")).expect("url"),
+                schedule.parse().expect("schedule"),
+            );
+            spec.timeout = Duration::from_secs(5 * 60);
+            spec.build(origin).expect("job")
+        };
+        let hang = job("hang", "1 10 * * *");
+        let every = job("every", "* * * * *");
+        store.create_job(&hang).await.expect("create");
+        store.create_job(&every).await.expect("create");
+        let dispatcher = Hanging {
+            clock: clock.clone(),
+            calls: std::sync::Mutex::new(Vec::new()),
+        };
+
+        // Stop at 10:05:30, with nothing in flight by then.
+        let mut ticks = 0;
+        run_every_minute(
+            &store,
+            &dispatcher,
+            clock.as_ref(),
+            &TickConfig::default(),
+            tokio::time::sleep(Duration::from_secs(300)),
+            |_| ticks += 1,
+        )
+        .await;
+
+        let minute = |m: u32| {
+            Utc.with_ymd_and_hms(2026, 12, 1, 10, m, 0)
+                .single()
+                .expect("valid")
+        };
+        let calls = dispatcher.calls.lock().expect("calls").clone();
+        let every_calls: Vec<DateTime<Utc>> = calls
+            .iter()
+            .filter(|(url, _)| url.ends_with("/every"))
+            .map(|(_, at)| *at)
+            .collect();
+        assert_eq!(
+            every_calls,
+            (1..=5).map(minute).collect::<Vec<_>>(),
+            "called at the top of each minute while /hang hung"
+        );
+        assert_eq!(
+            calls
+                .iter()
+                .filter(|(url, _)| url.ends_with("/hang"))
+                .count(),
+            1
+        );
+        assert_eq!(ticks, 5);
+        let history = store.list_executions(&hang.id, 10).await.expect("history");
+        assert_eq!(
+            history.iter().map(|e| e.status).collect::<Vec<_>>(),
+            vec![Status::Succeeded],
+            "the hanging call's outcome was recorded"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shutdown_with_calls_in_flight_waits_for_them_and_records_them() {
+        use crate::model::{AppName, JobName, JobUrl, NewJob, Status};
+        use crate::store::Store;
+
+        let origin = Utc
+            .with_ymd_and_hms(2026, 12, 1, 10, 0, 30)
+            .single()
+            .expect("valid");
+        let clock = std::sync::Arc::new(VirtualClock {
+            origin,
+            start: tokio::time::Instant::now(),
+        });
+        let store = crate::store::memory::MemoryStore::new();
+        let mut spec = NewJob::new(
+            AppName::parse("app").expect("app"),
+            JobName::parse("hang").expect("name"),
+            JobUrl::parse("https://app.example/hang").expect("url"),
+            "* * * * *".parse().expect("schedule"),
+        );
+        spec.timeout = Duration::from_secs(5 * 60);
+        let hang = spec.build(origin).expect("job");
+        store.create_job(&hang).await.expect("create");
+        let dispatcher = Hanging {
+            clock: clock.clone(),
+            calls: std::sync::Mutex::new(Vec::new()),
+        };
+        // SIGTERM at 10:01:30, while the 10:01 call hangs until 10:04.
+        run_every_minute(
+            &store,
+            &dispatcher,
+            clock.as_ref(),
+            &TickConfig::default(),
+            tokio::time::sleep(Duration::from_secs(60)),
+            |_| {},
+        )
+        .await;
+        assert!(
+            clock.now() >= origin + chrono::Duration::seconds(210),
+            "it waited"
+        );
+        let history = store.list_executions(&hang.id, 10).await.expect("history");
+        assert_eq!(
+            history.iter().map(|e| e.status).collect::<Vec<_>>(),
+            vec![Status::Succeeded]
+        );
+        assert_eq!(dispatcher.calls.lock().expect("calls").len(), 1);
+    }
+
     #[tokio::test]
     async fn a_shutdown_while_waiting_returns_at_once() {
         let store = crate::store::memory::MemoryStore::new();

@@ -37,34 +37,34 @@ pub(crate) fn binary() -> PathBuf {
 
 /// What one run of the binary did.
 #[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 
     #[track_caller]
-    fn ok(self) -> Run {
+    pub(crate) fn ok(self) -> Run {
         assert_eq!(self.code, 0, "expected success: {self:?}");
         self
     }
 }
 
 /// The binary pointed at a test table.
-struct Cli {
-    endpoint: String,
-    table: String,
+pub(crate) struct Cli {
+    pub(crate) endpoint: String,
+    pub(crate) table: String,
 }
 
 impl Cli {
     /// A fresh table, created with `psu-sched init`.
-    async fn new() -> Cli {
+    pub(crate) async fn new() -> Cli {
         let cli = Cli {
             endpoint: moto::endpoint().await,
             table: moto::unique_table_name(),
@@ -74,13 +74,13 @@ impl Cli {
         cli
     }
 
-    async fn run(&self, args: &[&str]) -> Run {
+    pub(crate) async fn run(&self, args: &[&str]) -> Run {
         self.run_with(args, &[]).await
     }
 
     /// Runs the binary with `args`, the test's AWS settings, and `env` on top (a value of
     /// "" removes the variable).
-    async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    pub(crate) async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut command = Command::new(binary());
         command.args(args);
         self.execute(command, env, None).await
@@ -149,12 +149,12 @@ impl Cli {
         }
     }
 
-    async fn list(&self) -> Value {
+    pub(crate) async fn list(&self) -> Value {
         self.run(&["list", "--json"]).await.ok().json()
     }
 }
 
-fn instant(v: &Value) -> DateTime<Utc> {
+pub(crate) fn instant(v: &Value) -> DateTime<Utc> {
     v.as_str()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&Utc))
@@ -572,6 +572,23 @@ async fn bad_input_exits_2_with_one_line_naming_the_field_and_writes_nothing() {
         (
             [&new[..], &["--at", "08:00", "--timeout", "15m"]].concat(),
             "timeout: ",
+        ),
+        // One duration grammar: a number without a unit is refused everywhere.
+        (
+            [&new[..], &["--at", "08:00", "--timeout", "90"]].concat(),
+            "timeout: `90` has no unit; use a number with s, m, h or d (e.g. 30s, 15m, 1h30m)",
+        ),
+        (
+            [&new[..], &["--every", "90"]].concat(),
+            "every: `90` has no unit; use a number with s, m, h or d (e.g. 30s, 15m, 1h30m)",
+        ),
+        (
+            [&new[..], &["--at", "08:00", "--max-lateness", "90"]].concat(),
+            "max-lateness: `90` has no unit",
+        ),
+        (
+            vec!["next", "every 90"],
+            "schedule: every `90` has no unit; use a number with s, m, h or d (e.g. 30s, 15m, 1h30m)",
         ),
         (
             [&new[..], &["--at", "08:00", "--retries", "9"]].concat(),

@@ -339,7 +339,7 @@ async fn a_late_end_from_the_guard_still_records_the_real_outcome_after_reconcil
     );
 }
 
-fn python() -> String {
+pub(crate) fn python() -> String {
     let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
     if std::path::Path::new(venv).exists() {
         venv.to_owned()
@@ -349,7 +349,7 @@ fn python() -> String {
 }
 
 /// The Python code block of docs/verifying-requests.md, as written.
-fn documented_python() -> String {
+pub(crate) fn documented_python() -> String {
     let doc = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../docs/verifying-requests.md"
@@ -571,5 +571,27 @@ fn no_log_line_at_any_level_contains_a_key_or_a_secret() {
     assert_eq!(keys.len(), 1);
     for secret in keys.iter().chain(secrets.iter()) {
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs");
+    }
+}
+
+#[test]
+fn a_signature_timestamp_at_the_ends_of_i64_is_stale_not_a_panic() {
+    let now = utc(2026, 7, 6, 9, 0);
+    for t in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            shared::dispatch::HEADER_SIGNATURE,
+            format!("t={t},v1=00").parse().expect("header"),
+        );
+        let verdict = verify_signature(
+            &["secret".to_owned()],
+            &headers,
+            "GET",
+            "/jobs/x",
+            b"",
+            now,
+            shared::guard::DEFAULT_TOLERANCE,
+        );
+        assert_eq!(verdict, Err(shared::guard::SignatureError::Stale), "t={t}");
     }
 }

@@ -7,6 +7,7 @@ mod conformance;
 mod guard;
 mod infra;
 mod lambda;
+mod protections;
 mod serve;
 mod tick;
 mod world;

@@ -687,3 +687,30 @@ async fn a_claim_never_sent_is_sent_later_and_a_call_never_recorded_is_reconcile
         "the original call and one retry"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_error_built_from_a_huge_redirect_location_is_stored_capped() {
+    let at = utc(2026, 8, 3, 9, 0);
+    let world = World::new(at - chrono::Duration::seconds(30)).await;
+    let location = format!("https://elsewhere.example/{}", "a".repeat(60_000));
+    world.server.set("/moved", Behavior::Redirect(location));
+    let job = world
+        .create(world.spec("moved", "/moved", "0 9 * * *"))
+        .await;
+    world.set(at);
+    let summary = world.tick().await;
+    assert_eq!((summary.triggered, summary.failed), (1, 1), "{summary:?}");
+    let stored = executions(&world, &job).await;
+    let error = stored[0].error.as_deref().expect("an error");
+    assert!(
+        error
+            .starts_with("the job answered 302 Found redirecting to https://elsewhere.example/aaa"),
+        "{error}"
+    );
+    assert!(
+        error.len() <= 1024,
+        "capped at 1 KiB: {} bytes",
+        error.len()
+    );
+    assert!(error.ends_with('…'), "the cut is marked: {error}");
+}
