@@ -118,10 +118,14 @@ pub enum Command {
 
     /// Run one tick (the very code the Lambda runs) and print its summary.
     ///
-    /// --now runs it at another instant (RFC 3339, or a local date and time read in --tz).
+    /// A tick that writes runs at the clock's instant. To look at another instant (RFC 3339,
+    /// or a local date and time read in --tz): --now T --dry-run shows what would run and
+    /// writes nothing; --now T --simulate writes as if the clock read T, on a test or
+    /// development store only (SQLite, or DynamoDB at a loopback endpoint).
     ///
     /// Example:
-    ///   psu-sched tick --now 2026-11-30T08:00 --tz America/Los_Angeles --json
+    ///   psu-sched tick
+    ///   psu-sched tick --now 2026-11-30T08:00 --tz America/Los_Angeles --dry-run --json
     #[command(verbatim_doc_comment)]
     Tick(TickArgs),
 
@@ -192,7 +196,7 @@ pub struct JobOptions {
     #[arg(long, value_name = "GET|POST")]
     pub method: Option<String>,
 
-    /// How long a call may take (default 30s, at most 14m).
+    /// How long a call may take, with its unit (default 30s, at most 14m).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
 
@@ -200,7 +204,8 @@ pub struct JobOptions {
     #[arg(long, value_name = "N")]
     pub retries: Option<String>,
 
-    /// A run later than this is recorded `missed` instead of called (default 1h).
+    /// A run later than this (with its unit: 90m, 2h) is recorded `missed` instead of called
+    /// (default 1h).
     #[arg(long, value_name = "DURATION")]
     pub max_lateness: Option<String>,
 
@@ -323,8 +328,8 @@ pub struct DeleteArgs {
 /// `next`.
 #[derive(Debug, Args)]
 pub struct NextArgs {
-    /// The schedule: cron, a macro, `at HH:MM[,...] [on DAYS]` or `every N[m|h] [between
-    /// HH:MM-HH:MM] [on DAYS]`.
+    /// The schedule: cron, a macro, `at HH:MM[,...] [on DAYS]` or `every DURATION [between
+    /// HH:MM-HH:MM] [on DAYS]` (a duration with its unit: 15m, 90m, 2h).
     #[arg(value_name = "EXPR")]
     pub expr: String,
 
@@ -340,9 +345,18 @@ pub struct NextArgs {
 /// `tick`.
 #[derive(Debug, Args)]
 pub struct TickArgs {
-    /// Tick at this instant instead of now.
+    /// Tick at this instant instead of the clock's: with --dry-run or --simulate, or at most
+    /// 30 s behind the clock.
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
+
+    /// Show what the tick would do; write nothing, call nothing.
+    #[arg(long, conflicts_with = "simulate")]
+    pub dry_run: bool,
+
+    /// Write and call as if the clock read --now (test and development stores only).
+    #[arg(long, requires = "now")]
+    pub simulate: bool,
 
     /// Print the TickSummary as JSON.
     #[arg(long)]

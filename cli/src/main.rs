@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
 use shared::clock::{FixedClock, SystemClock};
-use shared::config::Config;
+use shared::config::{Config, Runner};
 use shared::dispatch::HttpDispatcher;
 use shared::jobs::{self, JobChanges, ScheduleForm, UpdateError};
 use shared::model::{
@@ -26,7 +26,7 @@ use shared::schedule::Schedule;
 use shared::store::dynamodb::DynamoStore;
 use shared::store::sqlite::SqliteStore;
 use shared::store::{Store, StoreError};
-use shared::tick::{self, RunNowError, TickError};
+use shared::tick::{self, NowError, NowUse, RunNowError, TickError};
 
 use args::{Cli, Command, JobOptions, Shell};
 use output::Out;
@@ -567,7 +567,8 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
             let name = JobName::parse(&args.name)?;
             let store = open_store(&cli).await?;
             let config = Config::from_env().map_err(|e| Failure::Input(e.to_string()))?;
-            let dispatcher = HttpDispatcher::new().context("could not build the HTTP client")?;
+            let dispatcher = HttpDispatcher::from_config(&config, Runner::Cli)
+                .context("could not build the HTTP client")?;
             let execution = tick::run_now(
                 &*store,
                 &dispatcher,
@@ -634,15 +635,41 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
                 Some(t) => Some(jobs::parse_instant("now", t, tz)?),
                 None => None,
             };
+            let using = if args.dry_run {
+                NowUse::DryRun
+            } else if args.simulate {
+                NowUse::Simulate
+            } else {
+                NowUse::Write
+            };
+            if let Some(now) = now {
+                tick::check_now(now, Utc::now(), using).map_err(|e| {
+                    Failure::Input(match e {
+                        NowError::OutOfRange { .. } => format!("now: {e}"),
+                        _ => format!(
+                            "now: {e}; a tick that writes runs at the clock's instant: add --dry-run to see what would run then, or --simulate to write as if the clock read it (test and development stores only)"
+                        ),
+                    })
+                })?;
+            }
             let config = Config::from_env().map_err(|e| Failure::Input(e.to_string()))?;
-            let store = open_store(&cli).await?;
-            let dispatcher = HttpDispatcher::new().context("could not build the HTTP client")?;
+            let spec = store_spec(cli.store.as_deref())?;
+            let store = open_spec(&spec).await?;
+            if using == NowUse::Simulate && !store.is_local() {
+                return Err(Failure::Input(format!(
+                    "simulate: {spec} is not a test or development store; --simulate writes only to SQLite or to DynamoDB at a loopback endpoint (AWS_ENDPOINT_URL=http://127.0.0.1:PORT)"
+                )));
+            }
+            let dispatcher = HttpDispatcher::from_config(&config, Runner::Cli)
+                .context("could not build the HTTP client")?;
+            let mut tick_config = config.tick.clone();
+            tick_config.dry_run = args.dry_run;
             let result = match now {
                 Some(now) => {
                     let clock = FixedClock::new(now);
-                    tick::tick(&*store, &dispatcher, &clock, &config.tick).await
+                    tick::tick(&*store, &dispatcher, &clock, &tick_config).await
                 }
-                None => tick::tick(&*store, &dispatcher, &SystemClock, &config.tick).await,
+                None => tick::tick(&*store, &dispatcher, &SystemClock, &tick_config).await,
             };
             let summary = result.map_err(|e: TickError| anyhow::Error::new(e))?;
             if args.json {
@@ -656,7 +683,8 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
             let config = Config::from_env().map_err(|e| Failure::Input(e.to_string()))?;
             let spec = store_spec(cli.store.as_deref())?;
             let store = open_spec(&spec).await?;
-            let dispatcher = HttpDispatcher::new().context("could not build the HTTP client")?;
+            let dispatcher = HttpDispatcher::from_config(&config, Runner::Cli)
+                .context("could not build the HTTP client")?;
             eprintln!(
                 "psu-sched: serving {spec}: a tick at the top of every minute (Ctrl-C stops)"
             );

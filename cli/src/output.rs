@@ -357,6 +357,15 @@ pub fn outcome_line(e: &Execution, out: &Out) -> String {
 
 /// One line for a tick's summary.
 pub fn summary_line(s: &TickSummary) -> String {
+    let line = summary_counts(s);
+    if s.dry_run {
+        format!("dry run, nothing written or called: {line}")
+    } else {
+        line
+    }
+}
+
+fn summary_counts(s: &TickSummary) -> String {
     format!(
         "tick at {}: due {}, triggered {}, succeeded {}, failed {}, timed out {}, skipped {}, missed {}, retried {}, reconciled {} ({} ms)",
         rfc3339(s.now),

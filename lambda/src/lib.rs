@@ -8,13 +8,13 @@
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use psu_sched_lambda::Function;
-//! use shared::{clock::SystemClock, config::Config, dispatch::HttpDispatcher};
+//! use shared::{clock::SystemClock, config::{Config, Runner}, dispatch::HttpDispatcher};
 //! use shared::store::memory::MemoryStore;
 //!
 //! let config = Config::from_env()?;
 //! let function = Function::new(
 //!     MemoryStore::new(),
-//!     HttpDispatcher::new()?,
+//!     HttpDispatcher::from_config(&config, Runner::Lambda)?,
 //!     Arc::new(SystemClock),
 //!     config.tick,
 //! );
@@ -48,7 +48,7 @@ use serde_json::Value;
 use shared::clock::Clock;
 use shared::dispatch::Dispatch;
 use shared::store::Store;
-use shared::tick::{TickConfig, TickError, tick};
+use shared::tick::{NowError, NowUse, TickConfig, TickError, check_now, tick};
 
 use crate::request::{BadPayload, Request};
 
@@ -58,10 +58,9 @@ use crate::request::{BadPayload, Request};
 /// [`TickConfig::deadline_margin`] (5 s) keeps it from claiming what would not fit.
 pub const BACKSTOP_MARGIN: Duration = Duration::from_secs(1);
 
-/// How far behind the clock an operator's `now` may be for a real tick. Further back, the
-/// tick would write leases and deadlines that have already passed, and a concurrent tick
-/// would take a call still in flight for a lost one. Dry runs take any instant.
-pub const MAX_NOW_BEHIND: Duration = Duration::from_secs(30);
+/// How far behind the clock an operator's `now` may be for a real tick: the rule shared with
+/// the CLI ([`shared::tick::check_now`]).
+pub use shared::tick::MAX_NOW_BEHIND;
 
 /// Why an invocation failed. A job's failure is never one (it is recorded and counted);
 /// a store failure is, so that the platform retries (the claims make the retry safe).
@@ -237,23 +236,21 @@ impl<S: Store, D: Dispatch> Function<S, D> {
             Request::Scheduled { time } => (None, false, time),
             Request::Operator { now, dry_run } => (now, dry_run, None),
         };
-        if let Some(now) = now
-            && !dry_run
-        {
-            if now > clock_now {
-                return Err(HandlerError::NowAhead {
-                    now,
-                    clock: clock_now,
-                });
-            }
-            if clock_now.signed_duration_since(now)
-                > chrono::Duration::from_std(MAX_NOW_BEHIND).unwrap_or(chrono::Duration::MAX)
-            {
-                return Err(HandlerError::NowTooOld {
-                    now,
-                    clock: clock_now,
-                });
-            }
+        if let Some(now) = now {
+            let using = if dry_run {
+                NowUse::DryRun
+            } else {
+                NowUse::Write
+            };
+            check_now(now, clock_now, using).map_err(|e| match e {
+                NowError::Ahead { now, clock } => HandlerError::NowAhead { now, clock },
+                NowError::Behind { now, clock } => HandlerError::NowTooOld { now, clock },
+                out_of_range @ NowError::OutOfRange { .. } => {
+                    HandlerError::BadPayload(BadPayload {
+                        reason: format!("now: {out_of_range}"),
+                    })
+                }
+            })?;
         }
         let mut config = self.tick.clone();
         config.dry_run = dry_run;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use lambda_runtime::{Error, service_fn};
 use psu_sched_lambda::Function;
 use shared::clock::SystemClock;
-use shared::config::Config;
-use shared::dispatch::{DispatchOptions, HttpDispatcher};
+use shared::config::{Config, Runner};
+use shared::dispatch::HttpDispatcher;
 use shared::store::dynamodb::DynamoStore;
 use tracing_subscriber::EnvFilter;
 
@@ -29,15 +29,12 @@ async fn main() -> Result<(), Error> {
     tracing::info!(
         table = %config.table,
         concurrency = config.tick.concurrency,
-        allow_private_targets = config.allow_private_targets,
+        private_targets = ?config.private_targets(Runner::Lambda),
         "starting"
     );
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(&sdk, config.table.clone());
-    let dispatcher = HttpDispatcher::with_options(DispatchOptions {
-        allow_private_targets: config.allow_private_targets,
-        signing_secrets: config.signing_secrets.clone(),
-    })?;
+    let dispatcher = HttpDispatcher::from_config(&config, Runner::Lambda)?;
     let function = Function::new(store, dispatcher, Arc::new(SystemClock), config.tick);
     tracing::info!(
         init_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::dispatch::{DispatchOptions, PrivateTargets};
 use crate::store::dynamodb::DEFAULT_TABLE;
 use crate::tick::{DEFAULT_CONCURRENCY, DEFAULT_RETENTION, TickConfig};
 
@@ -13,9 +14,9 @@ pub const ENV_TABLE: &str = "PSU_SCHED_TABLE";
 pub const ENV_CONCURRENCY: &str = "PSU_SCHED_CONCURRENCY";
 /// `PSU_SCHED_RETENTION_DAYS`: days execution records are kept (default 30).
 pub const ENV_RETENTION_DAYS: &str = "PSU_SCHED_RETENTION_DAYS";
-/// `PSU_SCHED_ALLOW_PRIVATE_TARGETS`: `true` lets jobs call loopback, link-local and
-/// unspecified addresses (default `false`; the Lambda refuses them, see
-/// [`crate::dispatch::DispatchOptions`]).
+/// `PSU_SCHED_ALLOW_PRIVATE_TARGETS`: `true` lets jobs call every address; `false` refuses
+/// loopback, link-local (cloud metadata), the metadata addresses and unspecified. Unset: the
+/// Lambda refuses them all, the CLI allows loopback only (see [`Config::private_targets`]).
 pub const ENV_ALLOW_PRIVATE_TARGETS: &str = "PSU_SCHED_ALLOW_PRIVATE_TARGETS";
 /// `PSU_SCHED_SIGNING_SECRET`: the secret(s) requests are signed with, comma-separated so a
 /// new one can be added before the old one is removed (rotation). Optional.
@@ -51,8 +52,9 @@ pub struct Config {
     pub table: String,
     /// The tick's settings.
     pub tick: TickConfig,
-    /// Whether jobs may call loopback, link-local and unspecified addresses.
-    pub allow_private_targets: bool,
+    /// `PSU_SCHED_ALLOW_PRIVATE_TARGETS` as set: `None` when unset (each runner's default
+    /// applies, see [`Config::private_targets`]).
+    pub allow_private_targets: Option<bool>,
     /// The request-signing secrets, newest first as given (empty when unset). Never printed:
     /// `Debug` shows only how many there are.
     pub signing_secrets: Vec<String>,
@@ -113,10 +115,10 @@ impl Config {
             tick.retention = DEFAULT_RETENTION;
         }
         let allow_private_targets = match get(ENV_ALLOW_PRIVATE_TARGETS) {
-            None => false,
+            None => None,
             Some(value) => match value.trim().to_ascii_lowercase().as_str() {
-                "true" => true,
-                "false" => false,
+                "true" => Some(true),
+                "false" => Some(false),
                 _ => {
                     return Err(ConfigError {
                         variable: ENV_ALLOW_PRIVATE_TARGETS,
@@ -145,6 +147,40 @@ impl Config {
     }
 }
 
+/// Where the scheduler's code runs: it decides what an unset
+/// `PSU_SCHED_ALLOW_PRIVATE_TARGETS` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    /// The tick function in AWS: nothing private unless allowed.
+    Lambda,
+    /// The CLI on an operator's or developer's machine (`run`, `tick`, `serve`): local jobs
+    /// live on loopback.
+    Cli,
+}
+
+impl Config {
+    /// Which private addresses jobs may call when run by `runner`: `true` allows all and
+    /// `false` refuses all, anywhere; unset, the Lambda refuses all and the CLI allows
+    /// loopback only (link-local and the metadata addresses stay refused: a job URL on
+    /// 169.254.169.254 is never called from an operator's machine either).
+    pub fn private_targets(&self, runner: Runner) -> PrivateTargets {
+        match (self.allow_private_targets, runner) {
+            (Some(true), _) => PrivateTargets::AllowAll,
+            (Some(false), _) | (None, Runner::Lambda) => PrivateTargets::Refuse,
+            (None, Runner::Cli) => PrivateTargets::AllowLoopback,
+        }
+    }
+
+    /// The dispatcher's options for `runner`: the private-target policy, and the signing
+    /// secrets whenever they are set.
+    pub fn dispatch_options(&self, runner: Runner) -> DispatchOptions {
+        DispatchOptions {
+            private_targets: self.private_targets(runner),
+            signing_secrets: self.signing_secrets.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -165,15 +201,26 @@ mod tests {
         assert_eq!(config.table, "psu-scheduler");
         assert_eq!(config.tick.concurrency, 64);
         assert_eq!(config.tick.retention, Duration::from_secs(30 * 24 * 3600));
-        assert!(!config.allow_private_targets);
+        assert_eq!(config.allow_private_targets, None);
         assert!(config.signing_secrets.is_empty());
     }
 
     #[test]
-    fn private_targets_are_allowed_only_by_an_explicit_true() {
-        for (value, allowed) in [("true", true), ("TRUE", true), ("false", false)] {
-            let config = read(&[(ENV_ALLOW_PRIVATE_TARGETS, value)]).expect("valid");
-            assert_eq!(config.allow_private_targets, allowed, "{value}");
+    fn private_targets_are_three_state_and_unset_means_each_runners_default() {
+        use PrivateTargets::{AllowAll, AllowLoopback, Refuse};
+        let cases = [
+            (None, Refuse, AllowLoopback),
+            (Some("true"), AllowAll, AllowAll),
+            (Some("TRUE"), AllowAll, AllowAll),
+            (Some("false"), Refuse, Refuse),
+        ];
+        for (value, lambda, cli) in cases {
+            let vars: Vec<(&str, &str)> = value
+                .map(|v| vec![(ENV_ALLOW_PRIVATE_TARGETS, v)])
+                .unwrap_or_default();
+            let config = read(&vars).expect("valid");
+            assert_eq!(config.private_targets(Runner::Lambda), lambda, "{value:?}");
+            assert_eq!(config.private_targets(Runner::Cli), cli, "{value:?}");
         }
         let err = read(&[(ENV_ALLOW_PRIVATE_TARGETS, "yes")]).expect_err("rejected");
         assert_eq!(

@@ -1,10 +1,13 @@
 //! The local scheduler loop (`psu-sched serve`): the same tick as the Lambda, at the top of
-//! every minute, aligned to the clock so it never drifts.
+//! every minute, aligned to the clock so it never drifts, each minute's tick started on time
+//! whatever earlier ticks are still waiting for.
 
 use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Timelike, Utc};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 
 use crate::clock::Clock;
 use crate::dispatch::Dispatch;
@@ -20,10 +23,18 @@ pub fn next_minute(now: DateTime<Utc>) -> DateTime<Utc> {
     floor + chrono::Duration::minutes(1)
 }
 
-/// Ticks at the top of every minute until `shutdown` completes. A tick under way when it does
-/// completes first (its calls finish, up to their timeouts), so no execution is left
-/// `running` by the daemon's own exit. Each tick's summary goes to `on_tick`; a tick that
-/// fails (the store) is logged and the loop goes on.
+/// The most ticks in flight at once. A tick lasts as long as its slowest call (timeouts
+/// reach 14 minutes, plus the grace to record), so about 15 overlap at worst; a minute that
+/// finds this many still running is left to the next tick, which picks up what is due.
+pub const MAX_TICKS_IN_FLIGHT: usize = 16;
+
+/// Ticks at the top of every minute until `shutdown` completes. Each minute's tick starts on
+/// time even while earlier ticks' calls are in flight (a hanging job delays nobody: the claims
+/// make overlapping ticks safe), up to [`MAX_TICKS_IN_FLIGHT`]. When `shutdown` completes, no
+/// new tick starts and the ticks under way finish (their calls, up to their timeouts), so no
+/// execution is left `running` by the daemon's own exit. Each tick's summary goes to
+/// `on_tick`; a tick that fails (the store) is logged and the loop goes on. Time comes from
+/// `clock` and tokio's timer, so a test drives it in virtual time.
 pub async fn run_every_minute(
     store: &dyn Store,
     dispatcher: &dyn Dispatch,
@@ -32,24 +43,40 @@ pub async fn run_every_minute(
     shutdown: impl Future<Output = ()>,
     mut on_tick: impl FnMut(&TickSummary),
 ) {
+    let mut report = |result: Result<TickSummary, crate::tick::TickError>| match result {
+        Ok(summary) => on_tick(&summary),
+        Err(e) => {
+            tracing::error!(error = %e, "tick failed; the next one will pick up what is still due")
+        }
+    };
     tokio::pin!(shutdown);
+    let mut in_flight = FuturesUnordered::new();
     loop {
         let now = clock.now();
         let wait = (next_minute(now) - now).to_std().unwrap_or(Duration::ZERO);
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = tokio::time::sleep(wait) => {}
-        }
-        match tick(store, dispatcher, clock, config).await {
-            Ok(summary) => on_tick(&summary),
-            Err(e) => {
-                tracing::error!(error = %e, "tick failed; the next one will pick up what is still due")
+        let sleep = tokio::time::sleep(wait);
+        tokio::pin!(sleep);
+        // Wait for the minute, reporting the ticks that end meanwhile.
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => {
+                    while let Some(result) = in_flight.next().await {
+                        report(result);
+                    }
+                    return;
+                }
+                _ = &mut sleep => break,
+                Some(result) = in_flight.next(), if !in_flight.is_empty() => report(result),
             }
         }
-        // A shutdown requested during the tick is honoured now that the tick has finished.
-        if futures::FutureExt::now_or_never(&mut shutdown).is_some() {
-            return;
+        if in_flight.len() >= MAX_TICKS_IN_FLIGHT {
+            tracing::warn!(
+                in_flight = in_flight.len(),
+                "skipping this minute's tick: too many ticks still have calls in flight; the next tick picks up what is due"
+            );
+            continue;
         }
+        in_flight.push(tick(store, dispatcher, clock, config));
     }
 }
 

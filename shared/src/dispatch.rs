@@ -11,6 +11,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Runner};
 use crate::model::{ExecutionId, Method, Status};
 
 /// The most of a response body that is read and kept.
@@ -64,8 +66,6 @@ pub struct CallRequest<'a> {
     pub scheduled_for: DateTime<Utc>,
     /// The attempt.
     pub attempt: u32,
-    /// When the call is sent (the signature's timestamp).
-    pub sent_at: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for CallRequest<'_> {
@@ -102,17 +102,132 @@ pub trait Dispatch: Send + Sync {
     async fn call(&self, request: &CallRequest<'_>) -> CallResult;
 }
 
+/// Which private addresses a job may call. Private RFC 1918 ranges (10/8, 172.16/12,
+/// 192.168/16) and unique-local IPv6 are always allowed: apps in a VPC live there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PrivateTargets {
+    /// Refuse every [`Refused`] range: the Lambda's default, and an explicit
+    /// `PSU_SCHED_ALLOW_PRIVATE_TARGETS=false` anywhere.
+    #[default]
+    Refuse,
+    /// Allow loopback (local jobs live there) and refuse the other [`Refused`] ranges: link-local
+    /// (the cloud metadata services), the metadata addresses outside it, and unspecified. The
+    /// CLI's default (`serve`, `tick`, `run` on an operator's machine).
+    AllowLoopback,
+    /// Allow every address (`PSU_SCHED_ALLOW_PRIVATE_TARGETS=true`).
+    AllowAll,
+}
+
+/// Why an address is refused as a job's target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// 127.0.0.0/8, ::1.
+    Loopback,
+    /// 169.254.0.0/16, fe80::/10: the instance metadata service (169.254.169.254), the ECS
+    /// task metadata endpoint (169.254.170.2) and the Lambda runtime API live there.
+    LinkLocal,
+    /// A cloud metadata address outside link-local: AWS's IPv6 instance metadata
+    /// (fd00:ec2::254) and Alibaba Cloud's (100.100.100.200).
+    Metadata,
+    /// 0.0.0.0/8, :: (Linux connects them to the local host).
+    Unspecified,
+}
+
+impl Refused {
+    /// The range in words, for the refusal message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Refused::Loopback => "a loopback address",
+            Refused::LinkLocal => "a link-local address (cloud metadata services live there)",
+            Refused::Metadata => "a cloud metadata address",
+            Refused::Unspecified => "an unspecified address (it reaches the local host)",
+        }
+    }
+}
+
+/// The IPv4 address an IPv6 address carries, if it is one of the forms that reach an IPv4
+/// host: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, deprecated) and the
+/// NAT64 well-known prefix (`64:ff9b::a.b.c.d`).
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = v6.segments();
+    let low = std::net::Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7]));
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    // `::` and `::1` are IPv6's own unspecified and loopback, not IPv4-compatible forms.
+    let compatible = s[..6] == [0; 6] && u32::from(low) > 1;
+    (nat64 || compatible).then_some(low)
+}
+
+/// The refused range `ip` falls in, if any (whatever the policy): see [`Refused`].
+pub fn refused_range(ip: std::net::IpAddr) -> Option<Refused> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    const ALIBABA_METADATA: Ipv4Addr = Ipv4Addr::new(100, 100, 100, 200);
+    const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+    let ip = match ip {
+        IpAddr::V6(v6) => embedded_v4(v6).map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => Some(Refused::Loopback),
+        IpAddr::V4(v4) if v4.is_link_local() => Some(Refused::LinkLocal),
+        IpAddr::V4(v4) if v4 == ALIBABA_METADATA => Some(Refused::Metadata),
+        IpAddr::V4(v4) if v4.octets()[0] == 0 => Some(Refused::Unspecified),
+        IpAddr::V6(v6) if v6.is_loopback() => Some(Refused::Loopback),
+        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => Some(Refused::LinkLocal),
+        IpAddr::V6(v6) if v6 == AWS_METADATA_V6 => Some(Refused::Metadata),
+        IpAddr::V6(v6) if v6.is_unspecified() => Some(Refused::Unspecified),
+        _ => None,
+    }
+}
+
+impl PrivateTargets {
+    /// The reason `ip` is refused under this policy, `None` when it may be called. Only
+    /// checks the address: nothing is connected to.
+    pub fn refusal(self, ip: std::net::IpAddr) -> Option<Refused> {
+        let range = refused_range(ip)?;
+        match (self, range) {
+            (PrivateTargets::AllowAll, _) => None,
+            (PrivateTargets::AllowLoopback, Refused::Loopback) => None,
+            _ => Some(range),
+        }
+    }
+}
+
+/// The refusal recorded as a call's error.
+fn refusal_text(host: &str, ip: std::net::IpAddr, range: Refused) -> String {
+    let shown = if host == ip.to_string() {
+        ip.to_string()
+    } else {
+        format!("{host} ({ip})")
+    };
+    format!(
+        "refused: {shown} is {}; set PSU_SCHED_ALLOW_PRIVATE_TARGETS=true to allow it",
+        range.describe()
+    )
+}
+
 /// How an [`HttpDispatcher`] behaves beyond the defaults.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct DispatchOptions {
-    /// Allow job URLs whose address is loopback, link-local (169.254.0.0/16, fe80::/10: the
-    /// Lambda runtime API and instance metadata live there) or unspecified. Private RFC 1918
-    /// ranges are always allowed (apps in a VPC). The Lambda refuses these unless
-    /// `PSU_SCHED_ALLOW_PRIVATE_TARGETS=true`; the CLI and tests allow them.
-    pub allow_private_targets: bool,
+    /// Which private addresses may be called.
+    pub private_targets: PrivateTargets,
     /// Secrets to sign requests with (`X-Psu-Sched-Signature`); two during a rotation.
     /// Empty: requests are not signed.
     pub signing_secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for DispatchOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DispatchOptions")
+            .field("private_targets", &self.private_targets)
+            .field(
+                "signing_secrets",
+                &format_args!("[{} redacted]", self.signing_secrets.len()),
+            )
+            .finish()
+    }
 }
 
 /// Calls over HTTP with reqwest (rustls, no redirects).
@@ -120,33 +235,18 @@ pub struct DispatchOptions {
 pub struct HttpDispatcher {
     client: reqwest::Client,
     options: DispatchOptions,
+    /// The clock of the signature's timestamp: always the wall clock in production, whatever
+    /// instant the tick runs for (a simulated tick's calls must still verify at the app).
+    signing_clock: std::sync::Arc<dyn Clock>,
 }
 
-/// True for addresses a job must not reach from the Lambda unless allowed: loopback,
-/// link-local and unspecified (IPv4-mapped IPv6 included).
-pub fn is_forbidden_target(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
-    let ip = match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    };
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_unspecified(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
-        }
-    }
-}
-
-/// Resolves host names and drops forbidden addresses, so the address connected to is the
+/// Resolves host names and drops refused addresses, so the address connected to is the
 /// address checked (no second lookup to rebind).
-struct GuardedResolver;
+struct GuardedResolver(PrivateTargets);
 
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0;
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let addrs: Vec<std::net::SocketAddr> =
@@ -154,15 +254,16 @@ impl reqwest::dns::Resolve for GuardedResolver {
             let allowed: Vec<std::net::SocketAddr> = addrs
                 .iter()
                 .copied()
-                .filter(|a| !is_forbidden_target(a.ip()))
+                .filter(|a| policy.refusal(a.ip()).is_none())
                 .collect();
             if allowed.is_empty() {
-                let seen: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
-                return Err(format!(
-                    "refused: {host} resolves to {} (loopback, link-local or unspecified); set PSU_SCHED_ALLOW_PRIVATE_TARGETS=true to allow it",
-                    seen.join(", ")
-                )
-                .into());
+                let refused = addrs
+                    .iter()
+                    .find_map(|a| policy.refusal(a.ip()).map(|r| (a.ip(), r)));
+                return Err(match refused {
+                    Some((ip, range)) => refusal_text(&host, ip, range).into(),
+                    None => format!("{host} resolves to no address").into(),
+                });
             }
             let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
@@ -176,10 +277,17 @@ impl reqwest::dns::Resolve for GuardedResolver {
 pub struct BuildError(#[source] reqwest::Error);
 
 impl HttpDispatcher {
-    /// A dispatcher with its own connection pool that may call any address.
+    /// The scheduler's dispatcher: signing secrets and private targets as the configuration
+    /// says for `runner`. The Lambda and every CLI command build theirs here.
+    pub fn from_config(config: &Config, runner: Runner) -> Result<Self, BuildError> {
+        Self::with_options(config.dispatch_options(runner))
+    }
+
+    /// A dispatcher that may call any address and does not sign: for tests and tools that
+    /// call their own loopback servers. The scheduler uses [`HttpDispatcher::from_config`].
     pub fn new() -> Result<Self, BuildError> {
         Self::with_options(DispatchOptions {
-            allow_private_targets: true,
+            private_targets: PrivateTargets::AllowAll,
             ..Default::default()
         })
     }
@@ -190,30 +298,36 @@ impl HttpDispatcher {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("psu-sched/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10));
-        if !options.allow_private_targets {
-            builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver));
+        if options.private_targets != PrivateTargets::AllowAll {
+            builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver(
+                options.private_targets,
+            )));
         }
         let client = builder.build().map_err(BuildError)?;
-        Ok(Self { client, options })
+        Ok(Self {
+            client,
+            options,
+            signing_clock: std::sync::Arc::new(SystemClock),
+        })
     }
 
-    /// The refusal for a URL whose host is a forbidden IP literal (host names are checked
+    /// Signs with this clock's time instead of the wall clock's (tests of stale signatures).
+    pub fn with_signing_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+        self.signing_clock = clock;
+        self
+    }
+
+    /// The refusal for a URL whose host is a refused IP literal (host names are checked
     /// after resolution, by the resolver).
     fn refuse_literal(&self, url: &str) -> Option<String> {
-        if self.options.allow_private_targets {
-            return None;
-        }
         let parsed = reqwest::Url::parse(url).ok()?;
         let host = parsed
             .host_str()?
             .trim_start_matches('[')
             .trim_end_matches(']');
         let ip: std::net::IpAddr = host.parse().ok()?;
-        is_forbidden_target(ip).then(|| {
-            format!(
-                "refused: {ip} is a loopback, link-local or unspecified address; set PSU_SCHED_ALLOW_PRIVATE_TARGETS=true to allow it"
-            )
-        })
+        let range = self.options.private_targets.refusal(ip)?;
+        Some(refusal_text(&ip.to_string(), ip, range))
     }
 }
 
@@ -263,7 +377,7 @@ impl Dispatch for HttpDispatcher {
         let builder = if self.options.signing_secrets.is_empty() {
             builder
         } else {
-            let t = request.sent_at.timestamp();
+            let t = self.signing_clock.now().timestamp();
             let payload = crate::guard::signature_payload(
                 t,
                 &request.execution.to_string(),
@@ -355,29 +469,82 @@ impl Dispatch for HttpDispatcher {
 mod tests {
     use super::*;
 
+    /// Every refused range, by policy. These addresses are only classified here: nothing is
+    /// connected to.
     #[test]
-    fn loopback_link_local_and_unspecified_addresses_are_forbidden_targets() {
-        for bad in [
-            "127.0.0.1",
-            "127.8.9.10",
-            "169.254.169.254",
-            "0.0.0.0",
-            "::1",
-            "fe80::1",
-            "::",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(is_forbidden_target(bad.parse().expect("ip")), "{bad}");
+    fn each_refused_range_is_refused_as_its_policy_says() {
+        use PrivateTargets::{AllowAll, AllowLoopback, Refuse};
+        let cases: &[(&str, Refused)] = &[
+            ("127.0.0.1", Refused::Loopback),
+            ("127.8.9.10", Refused::Loopback),
+            ("::1", Refused::Loopback),
+            ("::ffff:127.0.0.1", Refused::Loopback),
+            ("169.254.169.254", Refused::LinkLocal),
+            ("169.254.170.2", Refused::LinkLocal),
+            ("169.254.0.1", Refused::LinkLocal),
+            ("fe80::1", Refused::LinkLocal),
+            ("febf::1", Refused::LinkLocal),
+            ("::ffff:169.254.169.254", Refused::LinkLocal),
+            ("::a9fe:a9fe", Refused::LinkLocal),
+            ("64:ff9b::169.254.169.254", Refused::LinkLocal),
+            ("fd00:ec2::254", Refused::Metadata),
+            ("100.100.100.200", Refused::Metadata),
+            ("0.0.0.0", Refused::Unspecified),
+            ("0.1.2.3", Refused::Unspecified),
+            ("::", Refused::Unspecified),
+        ];
+        for &(text, range) in cases {
+            let ip: std::net::IpAddr = text.parse().expect("ip");
+            assert_eq!(refused_range(ip), Some(range), "{text}");
+            assert_eq!(
+                Refuse.refusal(ip),
+                Some(range),
+                "{text}: refused by default"
+            );
+            assert_eq!(AllowAll.refusal(ip), None, "{text}: allowed by true");
+            let loopback_ok = AllowLoopback.refusal(ip);
+            if range == Refused::Loopback {
+                assert_eq!(
+                    loopback_ok, None,
+                    "{text}: the CLI's default allows loopback"
+                );
+            } else {
+                assert_eq!(
+                    loopback_ok,
+                    Some(range),
+                    "{text}: the CLI's default refuses it"
+                );
+            }
         }
         for ok in [
             "10.0.0.5",
             "172.16.3.4",
             "192.168.1.1",
+            "100.100.100.201",
             "8.8.8.8",
             "2001:db8::1",
             "fd00::1",
+            "fd00:ec2::253",
+            "fec0::1",
+            "64:ff9b::808:808",
         ] {
-            assert!(!is_forbidden_target(ok.parse().expect("ip")), "{ok}");
+            let ip: std::net::IpAddr = ok.parse().expect("ip");
+            for policy in [Refuse, AllowLoopback, AllowAll] {
+                assert_eq!(policy.refusal(ip), None, "{ok} under {policy:?}");
+            }
         }
+    }
+
+    #[test]
+    fn a_refusal_names_the_address_its_range_and_the_setting() {
+        let text = refusal_text(
+            "metadata.example",
+            "169.254.169.254".parse().expect("ip"),
+            Refused::LinkLocal,
+        );
+        assert_eq!(
+            text,
+            "refused: metadata.example (169.254.169.254) is a link-local address (cloud metadata services live there); set PSU_SCHED_ALLOW_PRIVATE_TARGETS=true to allow it"
+        );
     }
 }

@@ -20,10 +20,9 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::dispatch::{
-    HEADER_ATTEMPT, HEADER_EXECUTION, HEADER_KEY, HEADER_SCHEDULED_FOR, HEADER_SIGNATURE,
-    MAX_OUTPUT, key_hash,
+    HEADER_ATTEMPT, HEADER_EXECUTION, HEADER_KEY, HEADER_SCHEDULED_FOR, HEADER_SIGNATURE, key_hash,
 };
-use crate::model::{ExecutionId, Status};
+use crate::model::{ExecutionId, MAX_ERROR_TEXT, MAX_OUTPUT_TEXT, Status, cap_text};
 use crate::store::{GuardEnd, Store, StoreError};
 
 /// Why the guard refused a request. The app answers all of them with 403 and says no more;
@@ -164,17 +163,6 @@ impl std::fmt::Debug for GuardClaim {
     }
 }
 
-fn bounded(output: &str) -> String {
-    if output.len() <= MAX_OUTPUT {
-        return output.to_owned();
-    }
-    let mut end = MAX_OUTPUT;
-    while !output.is_char_boundary(end) {
-        end -= 1;
-    }
-    output[..end].to_owned()
-}
-
 impl GuardClaim {
     /// The execution this claim holds.
     pub fn execution(&self) -> &ExecutionId {
@@ -199,8 +187,8 @@ impl GuardClaim {
         GuardEnd {
             status,
             http_status,
-            output: Some(bounded(output)),
-            error,
+            output: Some(cap_text(output.to_owned(), MAX_OUTPUT_TEXT)),
+            error: error.map(|e| cap_text(e, MAX_ERROR_TEXT)),
             finished_at,
             duration_ms,
         }
@@ -360,7 +348,8 @@ pub fn verify_signature(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    let age = (now.timestamp() - t).unsigned_abs();
+    // `t` comes from the request: saturate rather than overflow on `t=-9223372036854775808`.
+    let age = now.timestamp().saturating_sub(t).unsigned_abs();
     if age > tolerance.as_secs() {
         return Err(SignatureError::Stale);
     }
@@ -402,7 +391,8 @@ mod axum_layer {
     use axum::middleware::Next;
     use axum::response::{IntoResponse, Response};
 
-    use super::{Guard, GuardError, MAX_OUTPUT};
+    use super::{Guard, GuardError};
+    use crate::dispatch::MAX_OUTPUT;
 
     /// Makes a route a scheduled job, in one line:
     /// `.route("/jobs/report", get(report).route_layer(axum::middleware::from_fn_with_state(guard, scheduled_job)))`.

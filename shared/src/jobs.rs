@@ -407,49 +407,10 @@ fn check_chars(
     Ok(())
 }
 
-/// Parses a duration such as `30s`, `14m`, `1h`, `1h30m` or `90` (seconds). `field` names it
-/// in the error.
+/// Parses a duration in the one grammar of [`crate::duration`] (`30s`, `14m`, `1h30m`; a
+/// number without its unit is refused). `field` names it in the error.
 pub fn parse_duration(field: &'static str, text: &str) -> Result<Duration, ValidationError> {
-    let bad = || {
-        ValidationError::new(
-            field,
-            format!(
-                "`{text}` is not a duration; use a number with s, m or h (e.g. 30s, 14m, 1h30m)"
-            ),
-        )
-    };
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(bad());
-    }
-    if t.bytes().all(|b| b.is_ascii_digit()) {
-        return t.parse::<u64>().map(Duration::from_secs).map_err(|_| bad());
-    }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let factor = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(bad()),
-        };
-        if digits.is_empty() || digits.len() > 9 {
-            return Err(bad());
-        }
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        total = total.checked_add(n * factor).ok_or_else(bad)?;
-        digits.clear();
-    }
-    if !digits.is_empty() {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs(total))
+    crate::duration::parse(text).map_err(|e| ValidationError::new(field, e.to_string()))
 }
 
 /// Parses an instant: RFC 3339 (`2026-12-01T08:00:00Z`), or a local date (`2026-12-01`,
@@ -605,7 +566,14 @@ mod tests {
     fn durations_accept_units_and_combinations() {
         assert_eq!(parse_duration("t", "30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("t", "1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("t", "90"), Ok(Duration::from_secs(90)));
+        // Changed with the one duration grammar (issue 12): `90` was 90 seconds here and
+        // 90 minutes in `every 90`; a number now needs its unit everywhere.
+        assert_eq!(
+            parse_duration("timeout", "90")
+                .expect_err("no unit")
+                .to_string(),
+            "timeout: `90` has no unit; use a number with s, m, h or d (e.g. 30s, 15m, 1h30m)"
+        );
         for bad in ["", "1x", "m", "1h30", "-1s"] {
             assert_eq!(
                 parse_duration("timeout", bad).expect_err(bad).field,

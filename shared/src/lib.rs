@@ -6,11 +6,14 @@
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use shared::{clock::SystemClock, dispatch::HttpDispatcher, store::dynamodb::DynamoStore};
-//! use shared::tick::{tick, TickConfig};
+//! use shared::config::{Config, Runner};
+//! use shared::tick::tick;
 //!
-//! let store = DynamoStore::from_env("psu-scheduler").await;
-//! let dispatcher = HttpDispatcher::new()?;
-//! let summary = tick(&store, &dispatcher, &SystemClock, &TickConfig::default()).await?;
+//! let config = Config::from_env()?;
+//! let store = DynamoStore::from_env(config.table.clone()).await;
+//! // Signing secrets and private targets as configured, the same for every front end.
+//! let dispatcher = HttpDispatcher::from_config(&config, Runner::Lambda)?;
+//! let summary = tick(&store, &dispatcher, &SystemClock, &config.tick).await?;
 //! println!("{}", serde_json::to_string(&summary)?);
 //! # Ok(())
 //! # }
@@ -20,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod dispatch;
+pub mod duration;
 pub mod guard;
 pub mod jobs;
 pub mod model;

@@ -9,7 +9,8 @@
 //!   are Sunday; day-of-month and day-of-week combine with OR (Vixie cron);
 //! * a macro: `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@yearly`, `@annually`;
 //! * `at HH:MM[,HH:MM...] [on DAYS]`;
-//! * `every N[m|h] [between HH:MM-HH:MM] [on DAYS]`, restarting each day at the window start.
+//! * `every DURATION [between HH:MM-HH:MM] [on DAYS]`, whole minutes (`15m`, `90m`, `2h`; a
+//!   number needs its unit), restarting each day at the window start.
 //!
 //! # Daylight saving time
 //!
@@ -81,7 +82,7 @@ const MACROS: [(&str, &str); 7] = [
     ("@annually", "0 0 1 1 *"),
 ];
 const AT_GRAMMAR: &str = "at HH:MM[,HH:MM...] [on DAYS]";
-const EVERY_GRAMMAR: &str = "every N[m|h] [between HH:MM-HH:MM] [on DAYS]";
+const EVERY_GRAMMAR: &str = "every DURATION [between HH:MM-HH:MM] [on DAYS]";
 
 /// Why a schedule was rejected. Each message is one line naming the field and what is accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
@@ -164,8 +165,11 @@ pub enum ScheduleError {
     /// `on` without days, or an empty day list.
     #[error("`on` needs at least one day: expected mon, tue, wed, thu, fri, sat, sun or a range")]
     NoDays,
-    /// An `every` frequency out of range or malformed.
-    #[error("every interval `{0}`: expected N, Nm or Nh from 1 minute to 24h (e.g. 15m, 90, 2h)")]
+    /// An `every` frequency that is not a duration ([`crate::duration`]).
+    #[error("every {0}")]
+    Duration(#[from] crate::duration::DurationError),
+    /// An `every` frequency that is not whole minutes from 1 minute to 24 hours.
+    #[error("every interval `{0}`: use whole minutes from 1m to 24h (e.g. 15m, 90m, 2h)")]
     Interval(String),
     /// A `between` window that is malformed or ends before it starts.
     #[error("between window `{0}`: expected HH:MM-HH:MM with the end not before the start")]
@@ -954,23 +958,14 @@ fn parse_every(text: &str, lower: &str) -> Result<Schedule, ScheduleError> {
     ))
 }
 
-/// `N`, `Nm` or `Nh`, 1 minute to 24 hours.
+/// A duration of whole minutes, 1 minute to 24 hours (`15m`, `90m`, `2h`, `1h30m`).
 fn parse_interval(text: &str) -> Result<u16, ScheduleError> {
-    let written = || text.to_string();
-    let err = || ScheduleError::Interval(written());
-    let (digits, factor) = if let Some(d) = text.strip_suffix('h') {
-        (d, 60)
-    } else if let Some(d) = text.strip_suffix('m') {
-        (d, 1)
-    } else {
-        (text, 1)
-    };
-    if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(err());
+    let d = crate::duration::parse(text)?;
+    if d.as_secs() % 60 != 0 {
+        return Err(ScheduleError::Interval(text.to_string()));
     }
-    let n: u32 = digits.parse().map_err(|_| err())?;
-    // At most 99999 * 60, well within u32.
-    interval_minutes(n * factor, written)
+    let minutes = u32::try_from(d.as_secs() / 60).unwrap_or(u32::MAX);
+    interval_minutes(minutes, || text.to_string())
 }
 
 /// Checks a frequency in minutes (1 to 1440).
@@ -1954,7 +1949,7 @@ mod tests {
         );
         assert_eq!(
             utc_slots(
-                "every 1 on sun between 23:58-23:59",
+                "every 1m on sun between 23:58-23:59",
                 "2026-01-01T00:00:00Z",
                 3
             ),
@@ -1979,7 +1974,7 @@ mod tests {
             every.to_string(),
             "every 90m between 08:00-17:00 on mon-fri"
         );
-        assert_eq!(every, sched("every 90 between 8:00-17:00 on mon-fri"));
+        assert_eq!(every, sched("every 90m between 8:00-17:00 on mon-fri"));
         assert_eq!(
             Schedule::every(120, None, None).unwrap().to_string(),
             "every 2h"
@@ -2107,9 +2102,21 @@ mod tests {
             err("at"),
             "at schedule `at`: expected `at HH:MM[,HH:MM...] [on DAYS]`"
         );
-        for bad in ["0m", "25h", "1441", "2d", "+5", "m", "99999999h"] {
+        for bad in ["0m", "25h", "1441m", "2d", "90s", "99999999h"] {
             assert!(
                 err(&format!("every {bad}")).starts_with(&format!("every interval `{bad}`: ")),
+                "{bad}"
+            );
+        }
+        // One duration grammar (issue 12): a number needs its unit, here as in every flag.
+        assert_eq!(
+            err("every 90"),
+            "every `90` has no unit; use a number with s, m, h or d (e.g. 30s, 15m, 1h30m)"
+        );
+        for bad in ["+5", "m", "5x"] {
+            assert!(
+                err(&format!("every {bad}"))
+                    .starts_with(&format!("every `{bad}` is not a duration")),
                 "{bad}"
             );
         }
@@ -2120,7 +2127,7 @@ mod tests {
         assert!(err("every 15m between 8:00").starts_with("between window `8:00`"));
         assert!(err("every 15m between 8:00-24:00").starts_with("between window end `24:00`"));
         assert!(err("every 15m sometimes").starts_with("every schedule `every 15m sometimes`"));
-        assert!(err("every").starts_with("every schedule `every`: expected `every N[m|h]"));
+        assert!(err("every").starts_with("every schedule `every`: expected `every DURATION"));
         assert!(
             err("every 15m on mon on tue").starts_with("every schedule `every 15m on mon on tue`")
         );
@@ -2144,12 +2151,12 @@ mod tests {
             ("at 8:00 on sat,sun,tue", "at 08:00 on tue,sat,sun"),
             ("at 8:00 on fri-mon", "at 08:00 on mon,fri-sun"),
             (
-                "every 90 between 8:00 - 17:00 on mon-fri",
+                "every 90m between 8:00 - 17:00 on mon-fri",
                 "every 90m between 08:00-17:00 on mon-fri",
             ),
             ("every 120m between 00:00-23:59", "every 2h"),
             ("every 2H on WED", "every 2h on wed"),
-            ("every 1 on mon,tue", "every 1m on mon,tue"),
+            ("every 60s on mon,tue", "every 1m on mon,tue"),
             ("every 24h", "every 24h"),
         ] {
             let s = sched(text);
@@ -2221,8 +2228,8 @@ mod tests {
              Sunday."
         );
         assert_eq!(sched("every 15m").describe(), "Every 15 minutes.");
-        assert_eq!(sched("every 1").describe(), "Every minute.");
-        assert_eq!(sched("every 60").describe(), "Every hour.");
+        assert_eq!(sched("every 1m").describe(), "Every minute.");
+        assert_eq!(sched("every 60m").describe(), "Every hour.");
         assert_eq!(
             sched("every 7h on sat").describe(),
             "Every 7 hours, counted from 00:00 each day, on Saturday."

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::dispatch::{self, CallRequest, Dispatch};
 use crate::model::{
-    Execution, ExecutionId, InFlight, Job, LastRun, OverlapPolicy, PendingRetry, Status, Trigger,
+    Execution, ExecutionId, InFlight, Job, LastRun, MAX_ERROR_TEXT, MAX_OUTPUT_TEXT, OverlapPolicy,
+    PendingRetry, Status, Trigger, cap_text,
 };
 use crate::store::{Claim, ClaimOutcome, DueItem, Outcome, Recorded, Store, StoreError};
 
@@ -101,6 +102,71 @@ pub struct TickSummary {
     pub duration_ms: u64,
 }
 
+/// How far behind the clock a writing tick's `now` may be. Further back, the tick would write
+/// leases and deadlines that have already passed, and a concurrent tick would take a call
+/// still in flight for a lost one (and call it again).
+pub const MAX_NOW_BEHIND: Duration = Duration::from_secs(30);
+
+/// What a tick at a given `now` may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NowUse {
+    /// A tick that writes and calls, at the clock's instant (or a few seconds behind it).
+    Write,
+    /// A dry run: any instant of years 1970 to 9999; nothing written, nothing called.
+    DryRun,
+    /// A simulation on a test or development store: writes as if the clock read `now`.
+    Simulate,
+}
+
+/// A `now` a tick refuses ([`check_now`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NowError {
+    /// A writing tick ahead of the clock.
+    #[error("{now} is ahead of the clock ({clock})")]
+    Ahead {
+        /// The requested instant.
+        now: DateTime<Utc>,
+        /// The clock's.
+        clock: DateTime<Utc>,
+    },
+    /// A writing tick more than [`MAX_NOW_BEHIND`] behind the clock.
+    #[error("{now} is more than {}s behind the clock ({clock})", MAX_NOW_BEHIND.as_secs())]
+    Behind {
+        /// The requested instant.
+        now: DateTime<Utc>,
+        /// The clock's.
+        clock: DateTime<Utc>,
+    },
+    /// Outside years 1970 to 9999, for any tick.
+    #[error("{now} is outside the years 1970 to 9999")]
+    OutOfRange {
+        /// The requested instant.
+        now: DateTime<Utc>,
+    },
+}
+
+/// The one rule, for the Lambda and the CLI, on which `now` a tick accepts when `clock` is the
+/// wall clock: any tick takes years 1970 to 9999 only (beyond, schedules run out of calendar);
+/// a writing tick takes only the clock's instant or up to [`MAX_NOW_BEHIND`] behind it. Dry
+/// runs and simulations take any instant in range (the caller checks that a simulation's
+/// store is a test store).
+pub fn check_now(now: DateTime<Utc>, clock: DateTime<Utc>, using: NowUse) -> Result<(), NowError> {
+    use chrono::Datelike;
+    if !(1970..=9999).contains(&now.year()) {
+        return Err(NowError::OutOfRange { now });
+    }
+    if using != NowUse::Write {
+        return Ok(());
+    }
+    if now > clock {
+        return Err(NowError::Ahead { now, clock });
+    }
+    if clock.signed_duration_since(now) > chrono(MAX_NOW_BEHIND) {
+        return Err(NowError::Behind { now, clock });
+    }
+    Ok(())
+}
+
 /// A tick that could not complete. Job failures are never tick errors; store failures are
 /// (the platform retries the tick, and the claims make that safe).
 #[derive(Debug, thiserror::Error)]
@@ -157,8 +223,47 @@ fn token() -> String {
     crate::model::random_uuid().hyphenated().to_string()
 }
 
-/// The most slots a backlog is walked through to find the latest due one.
-const MAX_BACKLOG_WALK: u32 = 1_000_000;
+/// Slots a backlog is walked through one by one (each counted in `coalesced`); a longer
+/// backlog is searched instead (see [`latest_due_slot`]).
+const MAX_BACKLOG_WALK: u32 = 1_000;
+
+/// The latest slot of `job` at or before `now`, from `first` (a due slot), and how many due
+/// slots it stands for besides itself. A backlog longer than [`MAX_BACKLOG_WALK`] slots (the
+/// scheduler was down for days, or a dry run looks years ahead) is not walked: the latest slot
+/// is found by looking back from `now` over doubling windows, and the count is a lower bound.
+fn latest_due_slot(job: &Job, first: DateTime<Utc>, now: DateTime<Utc>) -> (DateTime<Utc>, u32) {
+    let mut latest = first;
+    let mut coalesced = 0u32;
+    while coalesced < MAX_BACKLOG_WALK {
+        match job.slot_after(latest) {
+            Some(s) if s <= now => {
+                latest = s;
+                coalesced += 1;
+            }
+            _ => return (latest, coalesced),
+        }
+    }
+    // Look back from `now`: the first slot after `now - window` for windows of 1 minute, 2, 4...
+    // until one is at or before `now`. At most ~32 doublings reach back to `latest`.
+    let mut window = chrono::Duration::minutes(1);
+    while now - window > latest {
+        if let Some(s) = job
+            .slot_after(now - window)
+            .filter(|s| *s <= now && *s > latest)
+        {
+            latest = s;
+            break;
+        }
+        window = window * 2;
+    }
+    for _ in 0..MAX_BACKLOG_WALK {
+        match job.slot_after(latest) {
+            Some(s) if s <= now => latest = s,
+            _ => break,
+        }
+    }
+    (latest, coalesced.saturating_add(1))
+}
 
 /// What the tick will do with a due job.
 struct Plan {
@@ -175,17 +280,7 @@ fn plan(job: &Job, now: DateTime<Utc>, config: &TickConfig) -> Option<Plan> {
     let (slot, trigger, attempt, coalesced) = match job.state.next_slot.filter(|s| *s <= now) {
         Some(first) => {
             // Coalesce a backlog: only the latest due slot runs; it stands for the others.
-            let mut latest = first;
-            let mut coalesced = 0u32;
-            while coalesced < MAX_BACKLOG_WALK {
-                match job.slot_after(latest) {
-                    Some(s) if s <= now => {
-                        latest = s;
-                        coalesced += 1;
-                    }
-                    _ => break,
-                }
-            }
+            let (latest, coalesced) = latest_due_slot(job, first, now);
             next.state.next_slot = job.slot_after(latest);
             // A newer slot supersedes a retry still waiting for an older one.
             next.state.retry = None;
@@ -387,15 +482,14 @@ impl Ctx<'_> {
                 job: &job_label,
                 scheduled_for: execution.scheduled_for,
                 attempt: execution.attempt,
-                sent_at: started,
             })
             .await;
         drop(key);
         let outcome = Outcome {
             status: result.status,
             http_status: result.http_status,
-            output: result.output,
-            error: result.error,
+            output: result.output.map(|o| cap_text(o, MAX_OUTPUT_TEXT)),
+            error: result.error.map(|e| cap_text(e, MAX_ERROR_TEXT)),
             finished_at: self.clock.now(),
             duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
         };

@@ -290,7 +290,7 @@ async fn a_job_goes_through_its_whole_life_from_the_command_line() {
     assert_eq!(cli.list().await[0]["next_run"], Value::Null);
     let slot_text = slot.to_rfc3339();
     let tick = cli
-        .run(&["tick", "--now", &slot_text, "--json"])
+        .run(&["tick", "--now", &slot_text, "--simulate", "--json"])
         .await
         .ok()
         .json();
@@ -314,7 +314,7 @@ async fn a_job_goes_through_its_whole_life_from_the_command_line() {
     let slot = instant(&listed[0]["next_run"]);
     let slot_text = slot.to_rfc3339();
     let tick = cli
-        .run(&["tick", "--now", &slot_text, "--json"])
+        .run(&["tick", "--now", &slot_text, "--simulate", "--json"])
         .await
         .ok()
         .json();
@@ -325,7 +325,10 @@ async fn a_job_goes_through_its_whole_life_from_the_command_line() {
         slot.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
     assert_eq!(server.count("/jobs/report"), 1);
-    let human = cli.run(&["tick", "--now", &slot_text]).await.ok();
+    let human = cli
+        .run(&["tick", "--now", &slot_text, "--simulate"])
+        .await
+        .ok();
     assert!(human.stdout.starts_with("tick at "), "{human:?}");
     assert!(
         human.stdout.contains("triggered 0"),
@@ -818,7 +821,7 @@ async fn mon_and_wed_at_0800_and_1330_los_angeles_run_at_exactly_those_times_ove
     let mut at = from;
     while at < to {
         let tick = cli
-            .run(&["tick", "--now", &at.to_rfc3339(), "--json"])
+            .run(&["tick", "--now", &at.to_rfc3339(), "--simulate", "--json"])
             .await
             .ok()
             .json();

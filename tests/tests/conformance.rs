@@ -37,6 +37,18 @@ use crate::helpers::moto;
 // ---------------------------------------------------------------------------------------
 // The adapters
 
+/// A SQLite store whose retention purge runs by a clock stopped in 2000: the contracts run at
+/// instants of 2026 that the wall clock has passed, and a purge by the wall clock would
+/// delete their executions (retention has its own test, in the SQLite store).
+pub async fn open_sqlite(path: &std::path::Path) -> SqliteStore {
+    let store = SqliteStore::open(path)
+        .await
+        .expect("open the SQLite store");
+    let epoch = chrono::DateTime::from_timestamp(946_684_800, 0).expect("2000-01-01");
+    store.set_purge_clock(Arc::new(shared::clock::FixedClock::new(epoch)));
+    store
+}
+
 enum Backend {
     Memory,
     Sqlite(PathBuf),
@@ -60,9 +72,7 @@ impl Adapter {
 
     async fn sqlite() -> Adapter {
         let path = temp_db_path();
-        let store = SqliteStore::open(&path)
-            .await
-            .expect("open the SQLite store");
+        let store = open_sqlite(&path).await;
         Adapter {
             store: Arc::new(store),
             backend: Backend::Sqlite(path),
@@ -85,7 +95,7 @@ impl Adapter {
     async fn another(&self) -> Arc<dyn Store> {
         match &self.backend {
             Backend::Memory => self.store.clone(),
-            Backend::Sqlite(path) => Arc::new(SqliteStore::open(path).await.expect("reopen")),
+            Backend::Sqlite(path) => Arc::new(open_sqlite(path).await),
             Backend::Dynamo { endpoint, table } => Arc::new(DynamoStore::new(
                 &moto::sdk_config(endpoint).await,
                 table.clone(),

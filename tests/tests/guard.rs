@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 use shared::clock::{Clock, FixedClock};
 use shared::dispatch::{
-    DispatchOptions, HEADER_EXECUTION, HEADER_KEY, HEADER_SIGNATURE, HttpDispatcher,
+    DispatchOptions, HEADER_EXECUTION, HEADER_KEY, HEADER_SIGNATURE, HttpDispatcher, PrivateTargets,
 };
 use shared::guard::{Guard, GuardError, Rejection, scheduled_job, verify_signature};
 use shared::model::{ExecutionId, Status};
@@ -366,7 +366,7 @@ async fn signed_requests_verify_in_rust_and_with_the_documented_python_code() {
     let mut world = World::new(at - chrono::Duration::seconds(30)).await;
     let secrets = vec!["new-secret-1".to_owned(), "old-secret-0".to_owned()];
     world.dispatcher = HttpDispatcher::with_options(DispatchOptions {
-        allow_private_targets: true,
+        private_targets: PrivateTargets::AllowAll,
         signing_secrets: secrets.clone(),
     })
     .expect("dispatcher");
@@ -531,7 +531,7 @@ fn no_log_line_at_any_level_contains_a_key_or_a_secret() {
         spec.url = shared::model::JobUrl::parse(&format!("{base}/report")).expect("url");
         world.create(spec).await;
         let dispatcher = HttpDispatcher::with_options(DispatchOptions {
-            allow_private_targets: true,
+            private_targets: PrivateTargets::AllowAll,
             signing_secrets: secrets.clone(),
         })
         .expect("dispatcher");

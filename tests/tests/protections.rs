@@ -16,7 +16,7 @@ const NO_PRIVATE_SETTING: (&str, &str) = ("PSU_SCHED_ALLOW_PRIVATE_TARGETS", "")
 
 /// Whether the documented Python verifier accepts `request` with `secrets`, at the wall
 /// clock's instant now (the instant an app verifies at).
-fn python_verifies(request: &Recorded, secrets: &[&str]) -> bool {
+pub(crate) fn python_verifies(request: &Recorded, secrets: &[&str]) -> bool {
     let headers: serde_json::Map<String, Value> = request
         .headers
         .iter()

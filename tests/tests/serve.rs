@@ -1,5 +1,5 @@
 //! `psu-sched serve` as a real process on the embedded SQLite store: punctual to the minute,
-//! and a clean stop on SIGTERM with a call in flight.
+//! signed as the Lambda signs, and a clean stop on SIGTERM with a call in flight.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
@@ -55,6 +55,8 @@ async fn serve_calls_a_due_slot_once_on_time_and_stops_cleanly_with_a_call_in_fl
     }
     let mut serve = tokio::process::Command::new(binary())
         .args(["--store", &format!("sqlite:{db}"), "serve"])
+        .env("PSU_SCHED_SIGNING_SECRET", "serve-secret")
+        .env_remove("PSU_SCHED_ALLOW_PRIVATE_TARGETS")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -74,6 +76,10 @@ async fn serve_calls_a_due_slot_once_on_time_and_stops_cleanly_with_a_call_in_fl
     assert!(
         lag >= chrono::Duration::zero() && lag <= chrono::Duration::seconds(15),
         "called {lag} after its slot"
+    );
+    assert!(
+        crate::protections::python_verifies(&quick[0], &["serve-secret"]),
+        "serve signs with PSU_SCHED_SIGNING_SECRET, as the Lambda does"
     );
     let slow = server.wait_for("/slow", 1, Duration::from_secs(10)).await;
     assert_eq!(slow.len(), 1, "the slow job is in flight");
@@ -163,6 +169,7 @@ async fn eight_tick_processes_on_one_sqlite_file_call_each_due_slot_once() {
                         "tick",
                         "--now",
                         &now,
+                        "--simulate",
                         "--json",
                     ])
                     .env_remove("PSU_SCHED_STORE")

@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use shared::dispatch::{HEADER_SCHEDULED_FOR, HttpDispatcher, format_slot};
 use shared::model::{AppName, JobName, JobUrl, NewJob};
 use shared::store::Store;
-use shared::store::sqlite::SqliteStore;
 
 use crate::helpers::jobserver::JobServer;
 use crate::world::{racing_ticks, utc};
@@ -29,7 +28,7 @@ async fn a_slot_is_called_once_when_eight_ticks_race_on_one_sqlite_file() {
     let start = utc(2026, 6, 1, 12, 0);
     let db = TempDb(super::temp_db_path());
     let server = JobServer::start().await;
-    let setup = SqliteStore::open(&db.0).await.expect("open");
+    let setup = super::open_sqlite(&db.0).await;
     for i in 0..5 {
         let job = NewJob::new(
             AppName::parse("testapp").expect("app"),
@@ -44,7 +43,7 @@ async fn a_slot_is_called_once_when_eight_ticks_race_on_one_sqlite_file() {
     drop(setup);
     let mut stores = Vec::new();
     for _ in 0..8 {
-        stores.push(Arc::new(SqliteStore::open(&db.0).await.expect("open")));
+        stores.push(Arc::new(super::open_sqlite(&db.0).await));
     }
     let dispatcher = Arc::new(HttpDispatcher::new().expect("http client"));
     for round in 0..20 {
@@ -61,7 +60,7 @@ async fn a_slot_is_called_once_when_eight_ticks_race_on_one_sqlite_file() {
     let expected: Vec<String> = (0..20)
         .map(|m| format_slot(start + chrono::Duration::minutes(m)))
         .collect();
-    let check = SqliteStore::open(&db.0).await.expect("open");
+    let check = super::open_sqlite(&db.0).await;
     for i in 0..5 {
         let mut seen: Vec<String> = server
             .requests_to(&format!("/race{i}"))

@@ -188,6 +188,36 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     counter: RequestCounter,
+    endpoint: Option<String>,
+}
+
+/// The DynamoDB endpoint `sdk_config` leads the client to, as the SDK chooses it: one set in
+/// code, else `AWS_ENDPOINT_URL_DYNAMODB`, else `AWS_ENDPOINT_URL` (or the profile's). `None`:
+/// AWS's own endpoint for the region.
+fn endpoint_of(sdk_config: &aws_config::SdkConfig) -> Option<String> {
+    let set_in_code = sdk_config.get_origin("endpoint_url").is_client_config();
+    let service = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    match service {
+        Some(url) if !set_in_code => Some(url),
+        _ => sdk_config.endpoint_url().map(str::to_owned),
+    }
+}
+
+/// True when `endpoint` is an http(s) URL whose host is `localhost` or a loopback address.
+pub fn is_loopback_endpoint(endpoint: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(endpoint) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn backend<E, R>(operation: &'static str, table: &str, err: SdkError<E, R>) -> StoreError
@@ -306,6 +336,7 @@ impl DynamoStore {
             client: Client::from_conf(config),
             table: table.into(),
             counter,
+            endpoint: endpoint_of(sdk_config),
         }
     }
 
@@ -313,6 +344,12 @@ impl DynamoStore {
     pub async fn from_env(table: impl Into<String>) -> Self {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         Self::new(&config, table)
+    }
+
+    /// The endpoint set in the configuration (`AWS_ENDPOINT_URL_DYNAMODB`,
+    /// `AWS_ENDPOINT_URL`, or in code); `None` means AWS's own for the region.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
     }
 
     /// The table's name.
@@ -525,6 +562,10 @@ fn job_names(job: &Job) -> HashMap<String, String> {
 
 #[async_trait]
 impl Store for DynamoStore {
+    fn is_local(&self) -> bool {
+        self.endpoint.as_deref().is_some_and(is_loopback_endpoint)
+    }
+
     async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
         let result = self
             .client
@@ -1065,5 +1106,31 @@ impl Store for DynamoStore {
             .take(limit)
             .map(|i| from_item(strip_keys(i)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_endpoint;
+
+    #[test]
+    fn only_a_loopback_endpoint_is_a_local_table() {
+        for local in [
+            "http://127.0.0.1:5000",
+            "http://localhost:8000",
+            "http://[::1]:8000/",
+            "https://127.8.0.1",
+        ] {
+            assert!(is_loopback_endpoint(local), "{local}");
+        }
+        for remote in [
+            "https://dynamodb.us-west-2.amazonaws.com",
+            "http://10.0.0.5:8000",
+            "http://localhost.example.com",
+            "http://169.254.169.254",
+            "not a url",
+        ] {
+            assert!(!is_loopback_endpoint(remote), "{remote}");
+        }
     }
 }

@@ -54,6 +54,10 @@ fn version_matches(stored: &Job, new: &Job, expected: u64) -> bool {
 
 #[async_trait]
 impl Store for MemoryStore {
+    fn is_local(&self) -> bool {
+        true
+    }
+
     async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let key = job_key(&job.app, &job.name);

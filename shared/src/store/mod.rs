@@ -148,6 +148,13 @@ pub trait Store: Send + Sync {
     /// Deletes a job, returning it. Its executions stay until they expire.
     async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError>;
 
+    /// True when the store lives on this machine (an embedded file, memory, or DynamoDB at a
+    /// loopback endpoint): a test or development store, the only kind a simulated tick
+    /// (`tick --now T --simulate`) may write to.
+    fn is_local(&self) -> bool {
+        false
+    }
+
     /// Everything due at `now`: jobs whose next slot or retry is at or before `now`, and
     /// executions whose lease or deadline has passed. Never scans the table.
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError>;

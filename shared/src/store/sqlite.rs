@@ -25,7 +25,8 @@
 //! made one per write (docs/benchmarks.md has the figures). Reads use a second connection.
 //!
 //! Executions expire `retention` after creation, like DynamoDB's TTL: [`SqliteStore::due`]
-//! deletes expired rows at most once a minute (of the `now` it is given), and
+//! deletes expired rows at most once a minute of the wall clock (never at the `now` it is
+//! given: a simulated tick years ahead must not purge the history), and
 //! [`SqliteStore::purge_expired`] does it on demand.
 //!
 //! ```no_run
@@ -53,6 +54,7 @@ use tokio::sync::oneshot;
 use super::{
     Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, RECONCILER, Recorded, Store, StoreError,
 };
+use crate::clock::{Clock, SystemClock};
 use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
 
 /// The schema version this code writes (`PRAGMA user_version`).
@@ -107,8 +109,10 @@ struct Inner {
     pending: Arc<AtomicUsize>,
     /// Transactions the writer thread committed (each one fsync with `synchronous = FULL`).
     commits: Arc<AtomicU64>,
-    /// The `now` of the last purge of expired executions.
+    /// The wall clock's instant of the last purge of expired executions.
     last_purge: Mutex<Option<DateTime<Utc>>>,
+    /// The clock purges run by: the system clock, a test's clock in tests.
+    purge_clock: Mutex<Arc<dyn Clock>>,
 }
 
 /// The most writes one transaction takes: bounds how long a batch holds the write lock.
@@ -425,8 +429,14 @@ impl SqliteStore {
                 pending,
                 commits,
                 last_purge: Mutex::new(None),
+                purge_clock: Mutex::new(Arc::new(SystemClock)),
             }),
         })
+    }
+
+    /// Purges by `clock` instead of the system clock (tests of retention).
+    pub fn set_purge_clock(&self, clock: Arc<dyn Clock>) {
+        *lock(&self.inner.purge_clock) = clock;
     }
 
     /// The database file.
@@ -496,8 +506,8 @@ impl SqliteStore {
         Ok(deleted)
     }
 
-    /// True when [`Store::due`] at `now` should purge first: never purged, a minute passed,
-    /// or the clock went back (a test, or `tick --now` in the past).
+    /// True when [`Store::due`] should purge first at the wall clock's `now`: never purged, a
+    /// minute passed, or the clock went back.
     fn purge_due(&self, now: DateTime<Utc>) -> bool {
         lock(&self.inner.last_purge).is_none_or(|last| now < last || now - last >= PURGE_INTERVAL)
     }
@@ -505,6 +515,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn is_local(&self) -> bool {
+        true
+    }
+
     async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
         let job = job.clone();
         self.write(move |conn| {
@@ -576,9 +590,11 @@ impl Store for SqliteStore {
     }
 
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {
-        if self.purge_due(now) {
+        // Retention runs on the wall clock, as DynamoDB's TTL does: never at a caller's `now`.
+        let wall = lock(&self.inner.purge_clock).now();
+        if self.purge_due(wall) {
             // Retention is housekeeping: a busy file must not fail the tick over it.
-            if let Err(e) = self.purge_expired(now).await {
+            if let Err(e) = self.purge_expired(wall).await {
                 tracing::warn!(error = %e, "could not purge expired executions; will retry next minute");
             }
         }
@@ -1122,7 +1138,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn expired_executions_are_purged_by_due_at_most_once_a_minute() {
+    async fn expired_executions_are_purged_by_due_at_most_once_a_minute_of_the_wall_clock() {
         use chrono::TimeZone;
         let t0 = Utc
             .with_ymd_and_hms(2026, 6, 1, 9, 0, 0)
@@ -1131,6 +1147,13 @@ mod tests {
         let minutes = |m: i64| t0 + chrono::Duration::minutes(m);
         let path = temp_path();
         let store = SqliteStore::open(&path).await.expect("open");
+        let wall = Arc::new(crate::clock::FixedClock::new(t0));
+        store.set_purge_clock(wall.clone());
+        // `due` at `at`, with the wall clock there too.
+        let due_at = |at: DateTime<Utc>| {
+            wall.set(at);
+            store.due(at)
+        };
         let mut job = crate::model::NewJob::new(
             AppName::parse("app").expect("app"),
             JobName::parse("job").expect("name"),
@@ -1168,26 +1191,24 @@ mod tests {
             store.list_executions(job, 10).await.expect("list").len()
         }
         // The first due() purges (nothing expired yet); every lease has passed.
-        assert_eq!(store.due(minutes(1)).await.expect("due").len(), 3);
+        assert_eq!(due_at(minutes(1)).await.expect("due").len(), 3);
         assert_eq!(count(&store, &job.id).await, 3);
         // Slot 1 expired at +10, but the last purge was less than a minute ago (in `now`).
         assert_eq!(
-            store
-                .due(minutes(1) + chrono::Duration::seconds(59))
+            due_at(minutes(1) + chrono::Duration::seconds(59))
                 .await
                 .expect("due")
                 .len(),
             3
         );
         assert_eq!(
-            store.due(minutes(10)).await.expect("due").len(),
+            due_at(minutes(10)).await.expect("due").len(),
             2,
             "expired at +10 exactly"
         );
         assert_eq!(count(&store, &job.id).await, 2);
         assert_eq!(
-            store
-                .due(minutes(10) + chrono::Duration::seconds(45))
+            due_at(minutes(10) + chrono::Duration::seconds(45))
                 .await
                 .expect("due")
                 .len(),
@@ -1201,6 +1222,10 @@ mod tests {
             "on demand"
         );
         assert_eq!(count(&store, &job.id).await, 1);
+        // A tick simulated a year ahead, with the wall clock a minute on: nothing purged.
+        wall.set(minutes(13));
+        store.due(minutes(60 * 24 * 365)).await.expect("due");
+        assert_eq!(count(&store, &job.id).await, 1, "slot 3 expires in 30 days");
         drop(store);
         let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
     }

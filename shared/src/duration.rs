@@ -1,0 +1,83 @@
+//! The one duration grammar of every flag, form and schedule: whole numbers, each with its
+//! unit (`30s`, `15m`, `1h30m`, `2d`). A bare number is refused everywhere: `90` would be
+//! seconds to one reader and minutes to another.
+
+use std::time::Duration;
+
+/// The accepted forms, as every error names them.
+pub const FORMS: &str = "a number with s, m, h or d (e.g. 30s, 15m, 1h30m)";
+
+/// A duration that does not follow the grammar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Digits only: the unit is missing.
+    #[error("`{0}` has no unit; use {FORMS}")]
+    NoUnit(String),
+    /// Anything else that is not numbers with units.
+    #[error("`{0}` is not a duration; use {FORMS}")]
+    Malformed(String),
+}
+
+/// Parses `30s`, `15m`, `1h30m`, `2d` (units s, m, h, d; each number at most 9 digits).
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
+    let t = text.trim();
+    let malformed = || DurationError::Malformed(t.to_owned());
+    if t.is_empty() {
+        return Err(malformed());
+    }
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DurationError::NoUnit(t.to_owned()));
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let factor: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(malformed()),
+        };
+        if digits.is_empty() || digits.len() > 9 {
+            return Err(malformed());
+        }
+        let n: u64 = digits.parse().map_err(|_| malformed())?;
+        total = n
+            .checked_mul(factor)
+            .and_then(|secs| total.checked_add(secs))
+            .ok_or_else(malformed)?;
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        return Err(malformed());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_number_needs_its_unit() {
+        assert_eq!(parse("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse(" 1h30m "), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse("2d"), Ok(Duration::from_secs(172_800)));
+        assert_eq!(parse("90"), Err(DurationError::NoUnit("90".into())));
+        assert_eq!(
+            parse("90").expect_err("no unit").to_string(),
+            "`90` has no unit; use a number with s, m, h or d (e.g. 30s, 15m, 1h30m)"
+        );
+        for bad in ["", "1x", "m", "1h30", "-1s", "1.5h", "9999999999s"] {
+            assert!(
+                matches!(parse(bad), Err(DurationError::Malformed(_))),
+                "{bad}"
+            );
+        }
+    }
+}
