@@ -637,6 +637,14 @@ async fn a_claim_never_sent_is_sent_later_and_a_call_never_recorded_is_reconcile
     // Now a call that is sent but whose outcome is never recorded (the second UpdateItem
     // and its retries fail): it is reconciled as timed out after timeout + grace, and its
     // retry (the job allows one) runs as attempt 2.
+    // "unsent" would be due at 09:00 again: its mark-sent could take the one UpdateItem let
+    // through (whichever of the two arrives first), leaving this call unsent. It goes.
+    world
+        .store
+        .delete_job(&unsent.app, &unsent.name)
+        .await
+        .expect("delete")
+        .expect("deleted");
     let at2 = utc(2026, 6, 9, 9, 0);
     let mut spec = world.spec("unrecorded", "/unrecorded", "0 9 * * *");
     spec.retries = 1;
