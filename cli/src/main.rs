@@ -17,7 +17,6 @@ use chrono_tz::Tz;
 use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
 use shared::clock::{FixedClock, SystemClock};
 use shared::config::{Config, Runner};
-use shared::dispatch::HttpDispatcher;
 use shared::jobs::{self, JobChanges, ScheduleForm, UpdateError};
 use shared::model::{
     AppName, JobName, JobUrl, Method, NewJob, OverlapPolicy, Status, ValidationError,
@@ -567,7 +566,8 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
             let name = JobName::parse(&args.name)?;
             let store = open_store(&cli).await?;
             let config = Config::from_env().map_err(|e| Failure::Input(e.to_string()))?;
-            let dispatcher = HttpDispatcher::from_config(&config, Runner::Cli)
+            let dispatcher = config
+                .dispatcher(Runner::Cli)
                 .context("could not build the HTTP client")?;
             let execution = tick::run_now(
                 &*store,
@@ -660,7 +660,8 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
                     "simulate: {spec} is not a test or development store; --simulate writes only to SQLite or to DynamoDB at a loopback endpoint (AWS_ENDPOINT_URL=http://127.0.0.1:PORT)"
                 )));
             }
-            let dispatcher = HttpDispatcher::from_config(&config, Runner::Cli)
+            let dispatcher = config
+                .dispatcher(Runner::Cli)
                 .context("could not build the HTTP client")?;
             let mut tick_config = config.tick.clone();
             tick_config.dry_run = args.dry_run;
@@ -683,7 +684,8 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
             let config = Config::from_env().map_err(|e| Failure::Input(e.to_string()))?;
             let spec = store_spec(cli.store.as_deref())?;
             let store = open_spec(&spec).await?;
-            let dispatcher = HttpDispatcher::from_config(&config, Runner::Cli)
+            let dispatcher = config
+                .dispatcher(Runner::Cli)
                 .context("could not build the HTTP client")?;
             eprintln!(
                 "psu-sched: serving {spec}: a tick at the top of every minute (Ctrl-C stops)"

@@ -8,13 +8,13 @@
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use psu_sched_lambda::Function;
-//! use shared::{clock::SystemClock, config::{Config, Runner}, dispatch::HttpDispatcher};
+//! use shared::{clock::SystemClock, config::{Config, Runner}};
 //! use shared::store::memory::MemoryStore;
 //!
 //! let config = Config::from_env()?;
 //! let function = Function::new(
 //!     MemoryStore::new(),
-//!     HttpDispatcher::from_config(&config, Runner::Lambda)?,
+//!     config.dispatcher(Runner::Lambda)?,
 //!     Arc::new(SystemClock),
 //!     config.tick,
 //! );

@@ -9,7 +9,6 @@ use lambda_runtime::{Error, service_fn};
 use psu_sched_lambda::Function;
 use shared::clock::SystemClock;
 use shared::config::{Config, Runner};
-use shared::dispatch::HttpDispatcher;
 use shared::store::dynamodb::DynamoStore;
 use tracing_subscriber::EnvFilter;
 
@@ -34,7 +33,7 @@ async fn main() -> Result<(), Error> {
     );
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(&sdk, config.table.clone());
-    let dispatcher = HttpDispatcher::from_config(&config, Runner::Lambda)?;
+    let dispatcher = config.dispatcher(Runner::Lambda)?;
     let function = Function::new(store, dispatcher, Arc::new(SystemClock), config.tick);
     tracing::info!(
         init_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

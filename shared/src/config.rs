@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
-use crate::dispatch::{DispatchOptions, PrivateTargets};
-use crate::store::dynamodb::DEFAULT_TABLE;
+use crate::dispatch::{BuildError, DispatchOptions, HttpDispatcher, PrivateTargets};
 use crate::tick::{DEFAULT_CONCURRENCY, DEFAULT_RETENTION, TickConfig};
+
+/// The DynamoDB table's name when `PSU_SCHED_TABLE` is unset (the old app's).
+pub const DEFAULT_TABLE: &str = "psu-scheduler";
 
 /// `PSU_SCHED_TABLE`: the DynamoDB table (default `psu-scheduler`).
 pub const ENV_TABLE: &str = "PSU_SCHED_TABLE";
@@ -178,6 +180,12 @@ impl Config {
             private_targets: self.private_targets(runner),
             signing_secrets: self.signing_secrets.clone(),
         }
+    }
+
+    /// The scheduler's dispatcher for `runner`: signing secrets and private targets as
+    /// configured. The Lambda and every CLI command (`run`, `tick`, `serve`) build theirs here.
+    pub fn dispatcher(&self, runner: Runner) -> Result<HttpDispatcher, BuildError> {
+        HttpDispatcher::with_options(self.dispatch_options(runner))
     }
 }
 

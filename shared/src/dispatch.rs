@@ -7,46 +7,18 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Runner};
 use crate::model::{ExecutionId, Method, Status};
+use crate::protocol::{
+    self, HEADER_ATTEMPT, HEADER_EXECUTION, HEADER_JOB, HEADER_KEY, HEADER_SCHEDULED_FOR,
+    HEADER_SIGNATURE, format_slot,
+};
 
 /// The most of a response body that is read and kept.
 pub const MAX_OUTPUT: usize = 4096;
-
-/// Header: the execution id.
-pub const HEADER_EXECUTION: &str = "x-psu-sched-execution";
-/// Header: the execution key (secret; sent once).
-pub const HEADER_KEY: &str = "x-psu-sched-key";
-/// Header: `app/name`.
-pub const HEADER_JOB: &str = "x-psu-sched-job";
-/// Header: the slot, RFC 3339 UTC.
-pub const HEADER_SCHEDULED_FOR: &str = "x-psu-sched-scheduled-for";
-/// Header: the attempt, from 1.
-pub const HEADER_ATTEMPT: &str = "x-psu-sched-attempt";
-/// Header: `t=<unix seconds>,v1=<hex HMAC-SHA256>` (one `v1` per signing secret), when
-/// signing secrets are configured. See [`crate::guard::verify_signature`].
-pub const HEADER_SIGNATURE: &str = "x-psu-sched-signature";
-
-/// A fresh execution key: 32 random bytes, hex-encoded. Give it to the job once; store only
-/// [`key_hash`] of it.
-pub fn new_key() -> String {
-    hex::encode(rand::random::<[u8; 32]>())
-}
-
-/// The stored form of a key: hex SHA-256.
-pub fn key_hash(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-/// The slot as sent in `X-Psu-Sched-Scheduled-For`.
-pub fn format_slot(slot: DateTime<Utc>) -> String {
-    slot.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 /// One call to make.
 pub struct CallRequest<'a> {
@@ -277,14 +249,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
 pub struct BuildError(#[source] reqwest::Error);
 
 impl HttpDispatcher {
-    /// The scheduler's dispatcher: signing secrets and private targets as the configuration
-    /// says for `runner`. The Lambda and every CLI command build theirs here.
-    pub fn from_config(config: &Config, runner: Runner) -> Result<Self, BuildError> {
-        Self::with_options(config.dispatch_options(runner))
-    }
-
     /// A dispatcher that may call any address and does not sign: for tests and tools that
-    /// call their own loopback servers. The scheduler uses [`HttpDispatcher::from_config`].
+    /// call their own loopback servers. The scheduler's comes from
+    /// [`Config::dispatcher`](crate::config::Config::dispatcher).
     pub fn new() -> Result<Self, BuildError> {
         Self::with_options(DispatchOptions {
             private_targets: PrivateTargets::AllowAll,
@@ -378,17 +345,17 @@ impl Dispatch for HttpDispatcher {
             builder
         } else {
             let t = self.signing_clock.now().timestamp();
-            let payload = crate::guard::signature_payload(
+            let payload = protocol::signature_payload(
                 t,
                 &request.execution.to_string(),
                 &format_slot(request.scheduled_for),
                 request.method.as_str(),
-                &crate::guard::path_and_query(request.url),
+                &protocol::path_and_query(request.url),
                 b"",
             );
             builder.header(
                 HEADER_SIGNATURE,
-                crate::guard::signature_header(&self.options.signing_secrets, t, &payload),
+                protocol::signature_header(&self.options.signing_secrets, t, &payload),
             )
         };
         let work = async {

@@ -5,14 +5,14 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use shared::{clock::SystemClock, dispatch::HttpDispatcher, store::dynamodb::DynamoStore};
+//! use shared::{clock::SystemClock, store::dynamodb::DynamoStore};
 //! use shared::config::{Config, Runner};
 //! use shared::tick::tick;
 //!
 //! let config = Config::from_env()?;
 //! let store = DynamoStore::from_env(config.table.clone()).await;
 //! // Signing secrets and private targets as configured, the same for every front end.
-//! let dispatcher = HttpDispatcher::from_config(&config, Runner::Lambda)?;
+//! let dispatcher = config.dispatcher(Runner::Lambda)?;
 //! let summary = tick(&store, &dispatcher, &SystemClock, &config.tick).await?;
 //! println!("{}", serde_json::to_string(&summary)?);
 //! # Ok(())
@@ -27,6 +27,7 @@ pub mod duration;
 pub mod guard;
 pub mod jobs;
 pub mod model;
+pub mod protocol;
 pub mod schedule;
 pub mod store;
 pub mod tick;

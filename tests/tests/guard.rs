@@ -10,11 +10,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use shared::clock::{Clock, FixedClock};
-use shared::dispatch::{
-    DispatchOptions, HEADER_EXECUTION, HEADER_KEY, HEADER_SIGNATURE, HttpDispatcher, PrivateTargets,
-};
-use shared::guard::{Guard, GuardError, Rejection, scheduled_job, verify_signature};
+use shared::dispatch::{DispatchOptions, HttpDispatcher, PrivateTargets};
+use shared::guard::{Guard, GuardError, Rejection, scheduled_job};
 use shared::model::{ExecutionId, Status};
+use shared::protocol::{HEADER_EXECUTION, HEADER_KEY, HEADER_SIGNATURE, verify_signature};
 use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
 use shared::tick::tick;
@@ -396,7 +395,7 @@ async fn signed_requests_verify_in_rust_and_with_the_documented_python_code() {
         .parse()
         .expect("t");
     let now = chrono::DateTime::from_timestamp(t + 5, 0).expect("now");
-    let tolerance = shared::guard::DEFAULT_TOLERANCE;
+    let tolerance = shared::protocol::DEFAULT_TOLERANCE;
     let rust = |secrets: &[String], path: &str, body: &[u8]| {
         verify_signature(secrets, &request.headers, "GET", path, body, now, tolerance)
     };
@@ -568,6 +567,17 @@ fn no_log_line_at_any_level_contains_a_key_or_a_secret() {
         "trace level was on: {} lines",
         logs.lines().count()
     );
+    // One span per tick and one per execution: the call's line names both.
+    let finished = logs
+        .lines()
+        .find(|l| l.contains("call finished"))
+        .expect("a call finished line");
+    assert!(
+        finished.contains("tick{now=2026-07-05 09:00:00 UTC dry_run=false}")
+            && finished.contains("execution{job=testapp/logged execution=")
+            && finished.contains("attempt=1}"),
+        "{finished}"
+    );
     assert_eq!(keys.len(), 1);
     for secret in keys.iter().chain(secrets.iter()) {
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs");
@@ -580,7 +590,7 @@ fn a_signature_timestamp_at_the_ends_of_i64_is_stale_not_a_panic() {
     for t in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
         let mut headers = http::HeaderMap::new();
         headers.insert(
-            shared::dispatch::HEADER_SIGNATURE,
+            shared::protocol::HEADER_SIGNATURE,
             format!("t={t},v1=00").parse().expect("header"),
         );
         let verdict = verify_signature(
@@ -590,8 +600,12 @@ fn a_signature_timestamp_at_the_ends_of_i64_is_stale_not_a_panic() {
             "/jobs/x",
             b"",
             now,
-            shared::guard::DEFAULT_TOLERANCE,
+            shared::protocol::DEFAULT_TOLERANCE,
         );
-        assert_eq!(verdict, Err(shared::guard::SignatureError::Stale), "t={t}");
+        assert_eq!(
+            verdict,
+            Err(shared::protocol::SignatureError::Stale),
+            "t={t}"
+        );
     }
 }

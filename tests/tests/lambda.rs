@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use shared::dispatch::{HEADER_EXECUTION, HEADER_KEY, HEADER_SCHEDULED_FOR};
 use shared::model::{AppName, Execution, Job, JobName, JobUrl, NewJob, Status};
+use shared::protocol::{HEADER_EXECUTION, HEADER_KEY, HEADER_SCHEDULED_FOR};
 use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
 use shared::tick::TickSummary;
@@ -440,7 +440,7 @@ async fn relay_mode_calls_the_old_apps_scheduler_run_once_per_tick_minute() {
         .map(|c| c.header(HEADER_SCHEDULED_FOR).unwrap_or("?"))
         .collect();
     let expected: Vec<String> = (0..10)
-        .map(|m| shared::dispatch::format_slot(start + chrono::Duration::minutes(m)))
+        .map(|m| shared::protocol::format_slot(start + chrono::Duration::minutes(m)))
         .collect();
     assert_eq!(slots, expected, "one call per minute, in order");
     assert!(calls.iter().all(|c| c.method == "GET"));

@@ -212,7 +212,7 @@ async fn eight_tick_processes_on_one_sqlite_file_call_each_due_slot_once() {
             .collect();
         slots.sort();
         let want: Vec<String> = (0..3)
-            .map(|m| shared::dispatch::format_slot(first + chrono::Duration::minutes(m)))
+            .map(|m| shared::protocol::format_slot(first + chrono::Duration::minutes(m)))
             .collect();
         assert_eq!(slots, want, "job p{i}: each slot exactly once");
     }

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use shared::dispatch::{HEADER_SCHEDULED_FOR, HttpDispatcher, format_slot};
+use shared::dispatch::HttpDispatcher;
 use shared::model::{AppName, JobName, JobUrl, NewJob};
+use shared::protocol::{HEADER_SCHEDULED_FOR, format_slot};
 use shared::store::Store;
 
 use crate::helpers::jobserver::JobServer;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use shared::dispatch::{HEADER_KEY, HEADER_SCHEDULED_FOR, key_hash};
 use shared::model::{Job, NewJob, Status};
+use shared::protocol::{HEADER_KEY, HEADER_SCHEDULED_FOR, key_hash};
 use shared::store::Store;
 use shared::tick::tick;
 
@@ -28,7 +28,7 @@ fn slots_seen(world: &World, path: &str) -> Vec<String> {
 }
 
 fn rfc(t: DateTime<Utc>) -> String {
-    shared::dispatch::format_slot(t)
+    shared::protocol::format_slot(t)
 }
 
 async fn executions(world: &World, job: &Job) -> Vec<shared::model::Execution> {

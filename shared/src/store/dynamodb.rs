@@ -33,8 +33,6 @@ use serde::de::DeserializeOwned;
 use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError};
 use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
 
-/// The default table name.
-pub const DEFAULT_TABLE: &str = "psu-scheduler";
 /// The due index's name.
 pub const DUE_INDEX: &str = "due";
 /// The TTL attribute (epoch seconds) on executions.

@@ -8,8 +8,10 @@
 //! Adapters: [`dynamodb::DynamoStore`] (production) and [`memory::MemoryStore`] (fast unit
 //! tests). `docs/data-model.md` lists each access pattern and the requests it makes.
 
+#[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod memory;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -1,0 +1,82 @@
+//! Manual runs (`psu-sched run`): a job called now, whatever its schedule, claimed like a slot.
+
+use super::plan::new_execution;
+use super::{Counters, Ctx, TickConfig, chrono, token};
+use crate::clock::Clock;
+use crate::dispatch::Dispatch;
+use crate::model::{Execution, ExecutionId, InFlight, Status, Trigger};
+use crate::store::{Claim, ClaimOutcome, Store, StoreError};
+
+/// Why a manual run could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum RunNowError {
+    /// No such job.
+    #[error("no job named {0}/{1}")]
+    NotFound(crate::model::AppName, crate::model::JobName),
+    /// Another run of this job was created in the same second, or the job kept changing.
+    #[error(
+        "the job {0}/{1} changed while starting the run (or was run in the same second); try again"
+    )]
+    Conflict(crate::model::AppName, crate::model::JobName),
+    /// The store failed.
+    #[error("the store failed while running the job")]
+    Store(#[from] StoreError),
+}
+
+/// Runs a job now, whatever its schedule (trigger `manual`), and waits for the outcome.
+/// The run is claimed like a slot (the execution id holds the current second), so it is
+/// sent once; the job's own slots are unaffected. Returns the recorded execution.
+pub async fn run_now(
+    store: &dyn Store,
+    dispatcher: &dyn Dispatch,
+    clock: &dyn Clock,
+    config: &TickConfig,
+    app: &crate::model::AppName,
+    name: &crate::model::JobName,
+) -> Result<Execution, RunNowError> {
+    use chrono::Timelike;
+    let now = clock.now();
+    let slot = now.with_nanosecond(0).unwrap_or(now);
+    let ctx = Ctx {
+        store,
+        dispatcher,
+        clock,
+        config,
+        now,
+        counters: Counters::default(),
+    };
+    for _ in 0..4 {
+        let Some(job) = store.get_job(app, name).await? else {
+            return Err(RunNowError::NotFound(app.clone(), name.clone()));
+        };
+        let id = ExecutionId::new(job.id.clone(), slot, Trigger::Manual, 1);
+        let claim_token = token();
+        let mut execution = new_execution(&job, id.clone(), Status::Pending, 0, now, config);
+        execution.claimed_by = Some(claim_token.clone());
+        execution.due_at = Some(now + chrono(config.lease));
+        let mut next = job.clone();
+        next.state.inflight = Some(InFlight {
+            execution: id.clone(),
+            until: now + chrono(config.lease + job.timeout() + config.grace),
+        });
+        next.state.version = job.state.version + 1;
+        next.state.writer = Some(claim_token.clone());
+        let claim = Claim {
+            job: next,
+            expected_version: job.state.version,
+            execution,
+            token: claim_token,
+        };
+        if store.claim(&claim).await? == ClaimOutcome::Won {
+            ctx.send(claim.execution, Some(claim.job)).await?;
+            return match store.get_execution(&id).await? {
+                Some(execution) => Ok(execution),
+                None => Err(RunNowError::Conflict(app.clone(), name.clone())),
+            };
+        }
+        if store.get_execution(&id).await?.is_some() {
+            return Err(RunNowError::Conflict(app.clone(), name.clone()));
+        }
+    }
+    Err(RunNowError::Conflict(app.clone(), name.clone()))
+}

@@ -1,0 +1,242 @@
+//! The tick: one step that finds what is due, claims each slot exactly once, calls the URLs,
+//! records the outcomes, schedules retries and reconciles what a crashed tick left behind.
+//!
+//! Exactly once rests on three writes, each conditional and each recognising its own retry:
+//! 1. claim: the job's advanced state and the new execution, in one transaction;
+//! 2. mark sent: `pending` and not yet sent, then the call goes out (a claim whose tick died
+//!    before this point is sent by a later tick: the claim's lease expires);
+//! 3. outcome: only by the tick that sent the call, only while `pending` (the app's guard
+//!    owns the outcome once it has claimed the execution).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use crate::clock::Clock;
+use crate::dispatch::Dispatch;
+use crate::model::Status;
+use crate::store::{DueItem, Store, StoreError};
+
+mod manual;
+mod now;
+mod plan;
+mod retry;
+mod steps;
+#[cfg(test)]
+mod tests;
+
+pub use manual::{RunNowError, run_now};
+pub use now::{MAX_NOW_BEHIND, NowError, NowUse, check_now};
+
+/// How a tick behaves.
+#[derive(Debug, Clone)]
+pub struct TickConfig {
+    /// Calls in flight at once.
+    pub concurrency: usize,
+    /// How long execution records are kept (their TTL).
+    pub retention: Duration,
+    /// After a call's timeout, how long before an execution with no outcome is reconciled.
+    pub grace: Duration,
+    /// How long a claim may wait to be sent before a later tick sends it instead.
+    pub lease: Duration,
+    /// The first retry's delay; each further retry doubles it.
+    pub retry_backoff: Duration,
+    /// When set, a slot is claimed only if its call (with its timeout) and the recording of
+    /// its outcome fit before this instant, minus [`TickConfig::deadline_margin`]; the rest
+    /// stay due for the next tick. The Lambda sets it from the invocation's deadline.
+    pub deadline: Option<Instant>,
+    /// Time kept in hand before the deadline for recording outcomes.
+    pub deadline_margin: Duration,
+    /// Work out what would run and write nothing, call nothing.
+    pub dry_run: bool,
+}
+
+/// The default number of calls in flight. Chosen from the benchmarks (docs/benchmarks.md,
+/// "Default concurrency"): 1,000 due calls of 2 s all start within the minute (32 would take
+/// 64 s), for about 1 MB more memory; more would mostly add throttled writes on DynamoDB's
+/// due index and bigger bursts at one app.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+/// The default retention: 30 days, as the old app.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+impl Default for TickConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_CONCURRENCY,
+            retention: DEFAULT_RETENTION,
+            grace: Duration::from_secs(60),
+            lease: Duration::from_secs(60),
+            retry_backoff: Duration::from_secs(30),
+            deadline: None,
+            deadline_margin: Duration::from_secs(5),
+            dry_run: false,
+        }
+    }
+}
+
+/// What a tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickSummary {
+    /// The instant the tick ran for.
+    pub now: DateTime<Utc>,
+    /// Jobs and left-over claims that were due.
+    pub due: u64,
+    /// Calls sent.
+    pub triggered: u64,
+    /// Calls that succeeded.
+    pub succeeded: u64,
+    /// Calls that failed.
+    pub failed: u64,
+    /// Calls that timed out.
+    pub timed_out: u64,
+    /// Slots skipped (the previous execution still in flight, overlap forbidden).
+    pub skipped: u64,
+    /// Slots recorded as missed (later than the job's max lateness).
+    pub missed: u64,
+    /// Retries scheduled.
+    pub retried: u64,
+    /// Executions with no outcome past their deadline, marked timed out.
+    pub reconciled: u64,
+    /// Due slots left unclaimed because their call would not fit before the deadline.
+    #[serde(default)]
+    pub deferred: u64,
+    /// True when nothing was written or called (a dry run).
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Wall time of the tick.
+    pub duration_ms: u64,
+}
+
+/// Runs one tick at the clock's current instant.
+pub async fn tick(
+    store: &dyn Store,
+    dispatcher: &dyn Dispatch,
+    clock: &dyn Clock,
+    config: &TickConfig,
+) -> Result<TickSummary, TickError> {
+    let now = clock.now();
+    // One span per tick: every line the tick logs carries its instant.
+    let span = tracing::info_span!("tick", now = %now, dry_run = config.dry_run);
+    run_tick(store, dispatcher, clock, config, now)
+        .instrument(span)
+        .await
+}
+
+async fn run_tick(
+    store: &dyn Store,
+    dispatcher: &dyn Dispatch,
+    clock: &dyn Clock,
+    config: &TickConfig,
+    now: DateTime<Utc>,
+) -> Result<TickSummary, TickError> {
+    let started = Instant::now();
+    let ctx = Ctx {
+        store,
+        dispatcher,
+        clock,
+        config,
+        now,
+        counters: Counters::default(),
+    };
+    let items = store.due(now).await?;
+    let results: Vec<Result<(), StoreError>> = futures::stream::iter(items)
+        .map(|item| {
+            let ctx = &ctx;
+            async move {
+                match item {
+                    DueItem::Job(job) => ctx.run_job(*job).await,
+                    DueItem::Execution(execution) => ctx.run_execution(*execution).await,
+                }
+            }
+        })
+        .buffer_unordered(config.concurrency.max(1))
+        .collect()
+        .await;
+    let mut first_error = None;
+    for result in results {
+        if let Err(e) = result {
+            tracing::error!(error = %e, "store failure during the tick");
+            first_error.get_or_insert(e);
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(TickError::Store(e));
+    }
+    let c = &ctx.counters;
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    Ok(TickSummary {
+        now,
+        due: get(&c.due),
+        triggered: get(&c.triggered),
+        succeeded: get(&c.succeeded),
+        failed: get(&c.failed),
+        timed_out: get(&c.timed_out),
+        skipped: get(&c.skipped),
+        missed: get(&c.missed),
+        retried: get(&c.retried),
+        reconciled: get(&c.reconciled),
+        deferred: get(&c.deferred),
+        dry_run: config.dry_run,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+/// A tick that could not complete. Job failures are never tick errors; store failures are
+/// (the platform retries the tick, and the claims make that safe).
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    /// The store failed.
+    #[error("the store failed during the tick")]
+    Store(#[from] StoreError),
+}
+
+#[derive(Default)]
+struct Counters {
+    due: AtomicU64,
+    triggered: AtomicU64,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    timed_out: AtomicU64,
+    skipped: AtomicU64,
+    missed: AtomicU64,
+    retried: AtomicU64,
+    reconciled: AtomicU64,
+    deferred: AtomicU64,
+}
+
+impl Counters {
+    fn add(&self, counter: &AtomicU64) {
+        let _ = self;
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn outcome(&self, status: Status) {
+        match status {
+            Status::Succeeded => self.add(&self.succeeded),
+            Status::Failed => self.add(&self.failed),
+            Status::TimedOut => self.add(&self.timed_out),
+            _ => {}
+        }
+    }
+}
+
+struct Ctx<'a> {
+    store: &'a dyn Store,
+    dispatcher: &'a dyn Dispatch,
+    clock: &'a dyn Clock,
+    config: &'a TickConfig,
+    now: DateTime<Utc>,
+    counters: Counters,
+}
+
+fn chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+fn token() -> String {
+    crate::model::random_uuid().hyphenated().to_string()
+}

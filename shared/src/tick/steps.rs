@@ -1,0 +1,288 @@
+//! The tick's steps with the store and the dispatcher: claim a due job's slot, mark it sent,
+//! call, record the outcome and the job's bookkeeping, and finish what a crashed tick left.
+
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+
+use super::plan::plan;
+use super::{Ctx, chrono, retry, token};
+use crate::dispatch::CallRequest;
+use crate::model::{Execution, Job, LastRun, MAX_ERROR_TEXT, MAX_OUTPUT_TEXT, Status, cap_text};
+use crate::protocol;
+use crate::store::{Claim, ClaimOutcome, Outcome, Recorded, StoreError};
+
+impl Ctx<'_> {
+    /// Claims a due job's slot (retrying when only the job's bookkeeping moved), then sends it.
+    pub(super) async fn run_job(&self, job: Job) -> Result<(), StoreError> {
+        let mut job = job;
+        for _ in 0..4 {
+            let Some(plan) = plan(&job, self.now, self.config) else {
+                return Ok(());
+            };
+            if self.config.dry_run {
+                self.counters.add(&self.counters.due);
+                match plan.execution.status {
+                    Status::Skipped => self.counters.add(&self.counters.skipped),
+                    Status::Missed => self.counters.add(&self.counters.missed),
+                    _ => self.counters.add(&self.counters.triggered),
+                }
+                return Ok(());
+            }
+            if plan.execution.status == Status::Pending && !self.fits(job.timeout()) {
+                self.counters.add(&self.counters.deferred);
+                return Ok(());
+            }
+            let claim_token = token();
+            let expected_version = job.state.version;
+            let mut new_job = plan.job;
+            new_job.state.version = expected_version + 1;
+            new_job.state.writer = Some(claim_token.clone());
+            let mut execution = plan.execution;
+            execution.claimed_by = Some(claim_token.clone());
+            let claim = Claim {
+                job: new_job,
+                expected_version,
+                execution,
+                token: claim_token,
+            };
+            match self.store.claim(&claim).await? {
+                ClaimOutcome::Won => {
+                    self.counters.add(&self.counters.due);
+                    match claim.execution.status {
+                        Status::Skipped => self.counters.add(&self.counters.skipped),
+                        Status::Missed => self.counters.add(&self.counters.missed),
+                        _ => return self.send(claim.execution, Some(claim.job)).await,
+                    }
+                    return Ok(());
+                }
+                ClaimOutcome::Lost => {
+                    // Someone wrote the job since we read it. If they claimed this slot, the
+                    // fresh plan no longer has it; otherwise (say, a finished execution's
+                    // bookkeeping), try again from the fresh state.
+                    match self.store.get_job(&job.app, &job.name).await? {
+                        Some(fresh) if fresh.id == job.id => job = fresh,
+                        _ => return Ok(()),
+                    }
+                }
+            }
+        }
+        tracing::warn!(app = %job.app, name = %job.name, "gave up claiming after repeated conflicts; the next tick will try again");
+        Ok(())
+    }
+
+    /// Sends a claimed execution, records its outcome and the job's bookkeeping, in one span
+    /// per execution (job, execution id, attempt): its log lines can be followed together.
+    pub(super) async fn send(
+        &self,
+        execution: Execution,
+        job: Option<Job>,
+    ) -> Result<(), StoreError> {
+        let span = tracing::info_span!(
+            "execution",
+            job = %format_args!("{}/{}", execution.app, execution.name),
+            execution = %execution.id,
+            attempt = execution.attempt,
+        );
+        self.send_in_span(execution, job).instrument(span).await
+    }
+
+    async fn send_in_span(&self, execution: Execution, job: Option<Job>) -> Result<(), StoreError> {
+        let send_token = token();
+        let key = protocol::new_key();
+        let started = self.clock.now();
+        let deadline = started + chrono(execution.timeout() + self.config.grace);
+        let marked = self
+            .store
+            .mark_dispatched(
+                &execution.id,
+                &send_token,
+                &protocol::key_hash(&key),
+                started,
+                deadline,
+            )
+            .await?;
+        if !marked {
+            return Ok(());
+        }
+        self.counters.add(&self.counters.triggered);
+        let job_label = format!("{}/{}", execution.app, execution.name);
+        let result = self
+            .dispatcher
+            .call(&CallRequest {
+                url: execution.url.as_str(),
+                method: execution.method,
+                timeout: execution.timeout(),
+                execution: &execution.id,
+                key: &key,
+                job: &job_label,
+                scheduled_for: execution.scheduled_for,
+                attempt: execution.attempt,
+            })
+            .await;
+        drop(key);
+        let outcome = Outcome {
+            status: result.status,
+            http_status: result.http_status,
+            output: result.output.map(|o| cap_text(o, MAX_OUTPUT_TEXT)),
+            error: result.error.map(|e| cap_text(e, MAX_ERROR_TEXT)),
+            finished_at: self.clock.now(),
+            duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
+        };
+        tracing::info!(
+            execution = %execution.id,
+            job = %job_label,
+            status = %outcome.status,
+            http_status = ?outcome.http_status,
+            duration_ms = outcome.duration_ms,
+            "call finished"
+        );
+        let recorded = self
+            .store
+            .record_outcome(&execution.id, &send_token, &outcome)
+            .await?;
+        let (final_status, may_retry) = match recorded {
+            Recorded::Recorded => (Some(outcome.status), true),
+            // The app's guard claimed it: the work may have been done, so never retry.
+            Recorded::GuardOwned(status) => (Some(status).filter(|s| s.is_final()), false),
+            Recorded::NotOurs => (None, false),
+        };
+        if let Some(status) = final_status {
+            self.counters.outcome(status);
+        }
+        self.finish(&execution, job, final_status, may_retry).await
+    }
+
+    /// Updates the job after an execution ended: clears the in-flight marker, records the
+    /// last run, and schedules a retry when one is due.
+    async fn finish(
+        &self,
+        execution: &Execution,
+        job: Option<Job>,
+        status: Option<Status>,
+        may_retry: bool,
+    ) -> Result<(), StoreError> {
+        let retry_wanted = retry::wanted(execution, status, may_retry);
+        let mut job = match job {
+            Some(job) => job,
+            None => match self.store.get_job(&execution.app, &execution.name).await? {
+                Some(job) => job,
+                None => return Ok(()),
+            },
+        };
+        let mut retried = false;
+        for _ in 0..5 {
+            if &job.id != execution.id.job_id() {
+                return Ok(()); // Deleted, or deleted and created again: not this job's history.
+            }
+            let mut next = job.clone();
+            if next
+                .state
+                .inflight
+                .as_ref()
+                .is_some_and(|f| f.execution == execution.id)
+            {
+                next.state.inflight = None;
+            }
+            if let Some(status) = status {
+                next.state.last = Some(LastRun {
+                    execution: execution.id.clone(),
+                    status,
+                    at: self.clock.now(),
+                });
+            }
+            retried = false;
+            if retry_wanted
+                && let Some(retry) =
+                    retry::next_attempt(execution, &next, self.now, self.config.retry_backoff)
+            {
+                next.state.retry = Some(retry);
+                retried = true;
+            }
+            if next == job {
+                return Ok(());
+            }
+            let expected = job.state.version;
+            next.state.version = expected + 1;
+            next.state.writer = Some(token());
+            if self.store.put_job(&next, expected).await? {
+                if retried {
+                    self.counters.add(&self.counters.retried);
+                }
+                return Ok(());
+            }
+            match self.store.get_job(&execution.app, &execution.name).await? {
+                Some(fresh) => job = fresh,
+                None => return Ok(()),
+            }
+        }
+        tracing::warn!(execution = %execution.id, retried, "could not update the job after its execution (repeated conflicts)");
+        Ok(())
+    }
+
+    /// True when a call of `timeout` and the recording of its outcome fit before the deadline.
+    fn fits(&self, timeout: Duration) -> bool {
+        self.config
+            .deadline
+            .is_none_or(|d| Instant::now() + timeout + self.config.deadline_margin <= d)
+    }
+
+    /// An execution the index returned: a claim never sent, or a call with no outcome.
+    pub(super) async fn run_execution(&self, execution: Execution) -> Result<(), StoreError> {
+        let orphan = execution.status == Status::Pending && execution.dispatched_by.is_none();
+        if self.config.dry_run {
+            let counter = if orphan {
+                &self.counters.triggered
+            } else {
+                &self.counters.reconciled
+            };
+            self.counters.add(counter);
+            return Ok(());
+        }
+        if orphan && !self.fits(execution.timeout()) {
+            self.counters.add(&self.counters.deferred);
+            return Ok(());
+        }
+        if orphan {
+            // Claimed by a tick that stopped before sending it: send it now, if the job
+            // still exists as it was.
+            match self.store.get_job(&execution.app, &execution.name).await? {
+                Some(job) if &job.id == execution.id.job_id() && job.enabled => {
+                    self.counters.add(&self.counters.due);
+                    return self.send(execution, Some(job)).await;
+                }
+                _ => {
+                    if self
+                        .store
+                        .reconcile(
+                            &execution,
+                            "not called: the job was deleted or paused before the call was sent",
+                            self.now,
+                        )
+                        .await?
+                    {
+                        self.counters.add(&self.counters.reconciled);
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        let error = match execution.status {
+            Status::Running => {
+                "no outcome was recorded: the job started (its guard claimed it) but never reported its end before the timeout plus grace"
+            }
+            _ => {
+                "no outcome was recorded before the timeout plus grace: the tick that sent the call may have crashed, so whether the job ran is unknown"
+            }
+        };
+        if self.store.reconcile(&execution, error, self.now).await? {
+            self.counters.add(&self.counters.reconciled);
+            // A pending execution was never claimed by the app: retrying is safe when the
+            // job asked for retries. One the guard claimed may have done its work.
+            let may_retry = execution.status == Status::Pending;
+            self.finish(&execution, None, Some(Status::TimedOut), may_retry)
+                .await?;
+        }
+        Ok(())
+    }
+}

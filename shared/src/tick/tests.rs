@@ -1,0 +1,331 @@
+//! The tick's unit tests, on the memory store with a fake dispatcher.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::TimeZone;
+
+use super::plan::plan;
+use super::*;
+use crate::clock::FixedClock;
+use crate::dispatch::CallRequest;
+use crate::dispatch::{CallResult, Dispatch};
+use crate::model::Job;
+use crate::model::{AppName, JobName, JobUrl, NewJob};
+use crate::store::memory::MemoryStore;
+use crate::store::{Claim, ClaimOutcome};
+
+/// Records calls; answers with `status`, after waiting for `gate` if one is set.
+#[derive(Default)]
+struct FakeDispatch {
+    calls: Mutex<Vec<(String, u32)>>,
+    status: Mutex<Option<Status>>,
+    gate: Mutex<Option<Arc<tokio::sync::Notify>>>,
+}
+
+#[async_trait]
+impl Dispatch for FakeDispatch {
+    async fn call(&self, request: &CallRequest<'_>) -> crate::dispatch::CallResult {
+        self.calls
+            .lock()
+            .expect("calls")
+            .push((request.execution.to_string(), request.attempt));
+        let gate = self.gate.lock().expect("gate").clone();
+        if let Some(gate) = gate {
+            gate.notified().await;
+        }
+        let status = self
+            .status
+            .lock()
+            .expect("status")
+            .unwrap_or(Status::Succeeded);
+        CallResult {
+            status,
+            http_status: Some(if status == Status::Succeeded {
+                200
+            } else {
+                500
+            }),
+            output: Some("out".into()),
+            error: None,
+            duration: Duration::from_millis(1),
+        }
+    }
+}
+
+fn at(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, h, m, 0)
+        .single()
+        .expect("valid")
+}
+
+fn job(schedule: &str, now: DateTime<Utc>) -> Job {
+    NewJob::new(
+        AppName::parse("app").expect("app"),
+        JobName::parse("job").expect("name"),
+        JobUrl::parse("http://127.0.0.1:1/job").expect("url"),
+        schedule.parse().expect("schedule"),
+    )
+    .build(now)
+    .expect("job")
+}
+
+#[tokio::test]
+async fn a_slot_due_while_the_previous_call_is_in_flight_is_skipped() {
+    let store = Arc::new(MemoryStore::new());
+    let j = job("* * * * *", at(9, 59) + chrono::Duration::seconds(30));
+    store.create_job(&j).await.expect("create");
+    let dispatch = Arc::new(FakeDispatch::default());
+    let gate = Arc::new(tokio::sync::Notify::new());
+    *dispatch.gate.lock().expect("gate") = Some(gate.clone());
+    let config = TickConfig::default();
+
+    let first = {
+        let (store, dispatch, config) = (store.clone(), dispatch.clone(), config.clone());
+        tokio::spawn(async move {
+            let clock = FixedClock::new(at(10, 0));
+            tick(store.as_ref(), dispatch.as_ref(), &clock, &config).await
+        })
+    };
+    while dispatch.calls.lock().expect("calls").is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let second = tick(
+        store.as_ref(),
+        dispatch.as_ref(),
+        &FixedClock::new(at(10, 1)),
+        &config,
+    )
+    .await
+    .expect("tick");
+    assert_eq!((second.triggered, second.skipped), (0, 1));
+    *dispatch.gate.lock().expect("gate") = None;
+    gate.notify_one();
+    let first = first.await.expect("join").expect("tick");
+    assert_eq!((first.triggered, first.succeeded), (1, 1));
+    let third = tick(
+        store.as_ref(),
+        dispatch.as_ref(),
+        &FixedClock::new(at(10, 2)),
+        &config,
+    )
+    .await
+    .expect("tick");
+    assert_eq!(third.triggered, 1, "the in-flight marker was cleared");
+    let statuses: Vec<Status> = store
+        .list_executions(&j.id, 10)
+        .await
+        .expect("history")
+        .iter()
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![Status::Succeeded, Status::Skipped, Status::Succeeded]
+    );
+}
+
+#[tokio::test]
+async fn a_claim_whose_tick_died_before_sending_is_sent_once_by_a_later_tick() {
+    let store = MemoryStore::new();
+    let j = job("0 10 * * *", at(9, 0));
+    store.create_job(&j).await.expect("create");
+    let config = TickConfig::default();
+    // Claim as a tick would, then "crash" before sending.
+    let plan = plan(&j, at(10, 0), &config).expect("due");
+    let mut claimed_job = plan.job;
+    claimed_job.state.version = 1;
+    claimed_job.state.writer = Some("dead-tick".into());
+    let mut execution = plan.execution;
+    execution.claimed_by = Some("dead-tick".into());
+    let claim = Claim {
+        job: claimed_job,
+        expected_version: 0,
+        execution,
+        token: "dead-tick".into(),
+    };
+    assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+    assert_eq!(
+        store.claim(&claim).await.expect("retried claim"),
+        ClaimOutcome::Won,
+        "a retried claim recognises itself"
+    );
+
+    let dispatch = FakeDispatch::default();
+    let early = tick(
+        &store,
+        &dispatch,
+        &FixedClock::new(at(10, 0) + chrono::Duration::seconds(30)),
+        &config,
+    )
+    .await
+    .expect("tick");
+    assert_eq!(early.triggered, 0, "the lease has not expired");
+    let late = tick(&store, &dispatch, &FixedClock::new(at(10, 1)), &config)
+        .await
+        .expect("tick");
+    assert_eq!((late.triggered, late.succeeded), (1, 1));
+    let again = tick(&store, &dispatch, &FixedClock::new(at(10, 5)), &config)
+        .await
+        .expect("tick");
+    assert_eq!(again.triggered, 0);
+    assert_eq!(dispatch.calls.lock().expect("calls").len(), 1);
+}
+
+#[tokio::test]
+async fn a_call_with_no_recorded_outcome_is_reconciled_and_retried_when_allowed() {
+    let store = MemoryStore::new();
+    let mut j = job("0 10 * * *", at(9, 0));
+    j.retries = 1;
+    store.create_job(&j).await.expect("create");
+    let config = TickConfig::default();
+    let plan = plan(&j, at(10, 0), &config).expect("due");
+    let mut claimed_job = plan.job;
+    claimed_job.state.version = 1;
+    claimed_job.state.writer = Some("t".into());
+    let mut execution = plan.execution;
+    execution.claimed_by = Some("t".into());
+    let id = execution.id.clone();
+    let claim = Claim {
+        job: claimed_job,
+        expected_version: 0,
+        execution,
+        token: "t".into(),
+    };
+    store.claim(&claim).await.expect("claim");
+    // Sent, then the tick died: no outcome.
+    let deadline = at(10, 0) + chrono::Duration::seconds(90);
+    assert!(
+        store
+            .mark_dispatched(&id, "t", "hash", at(10, 0), deadline)
+            .await
+            .expect("mark")
+    );
+
+    let dispatch = FakeDispatch::default();
+    let before = tick(&store, &dispatch, &FixedClock::new(at(10, 1)), &config)
+        .await
+        .expect("tick");
+    assert_eq!(before.reconciled, 0);
+    let after = tick(&store, &dispatch, &FixedClock::new(at(10, 2)), &config)
+        .await
+        .expect("tick");
+    assert_eq!((after.reconciled, after.retried), (1, 1));
+    let e = store
+        .get_execution(&id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(e.status, Status::TimedOut);
+    assert!(
+        e.error
+            .as_deref()
+            .is_some_and(|m| m.contains("no outcome was recorded"))
+    );
+    let retry = tick(&store, &dispatch, &FixedClock::new(at(10, 3)), &config)
+        .await
+        .expect("tick");
+    assert_eq!(retry.triggered, 1);
+    assert_eq!(
+        dispatch.calls.lock().expect("calls")[0].1,
+        2,
+        "the retry is attempt 2"
+    );
+}
+
+#[tokio::test]
+async fn a_paused_job_is_never_due_and_an_ended_job_leaves_the_index() {
+    let store = MemoryStore::new();
+    let mut paused = job("* * * * *", at(9, 0));
+    paused.enabled = false;
+    store.create_job(&paused).await.expect("create");
+    let mut ending = job("*/30 * * * *", at(9, 0));
+    ending.name = JobName::parse("ending").expect("name");
+    ending.end = Some(at(10, 0));
+    store.create_job(&ending).await.expect("create");
+    let dispatch = FakeDispatch::default();
+    let config = TickConfig::default();
+    for (h, m) in [(9, 30), (10, 0), (10, 30), (11, 0)] {
+        tick(&store, &dispatch, &FixedClock::new(at(h, m)), &config)
+            .await
+            .expect("tick");
+    }
+    assert_eq!(
+        dispatch.calls.lock().expect("calls").len(),
+        2,
+        "09:30 and 10:00 only"
+    );
+    let ended = store
+        .get_job(&ending.app, &ending.name)
+        .await
+        .expect("get")
+        .expect("job");
+    assert_eq!(ended.due_at(), None);
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_what_would_run_and_writes_nothing() {
+    let store = MemoryStore::new();
+    let j = job("0 10 * * *", at(9, 0));
+    store.create_job(&j).await.expect("create");
+    let dispatch = FakeDispatch::default();
+    let config = TickConfig {
+        dry_run: true,
+        ..TickConfig::default()
+    };
+    let summary = tick(&store, &dispatch, &FixedClock::new(at(10, 0)), &config)
+        .await
+        .expect("tick");
+    assert_eq!(
+        (summary.due, summary.triggered, summary.dry_run),
+        (1, 1, true)
+    );
+    assert!(dispatch.calls.lock().expect("calls").is_empty());
+    assert_eq!(
+        store.get_job(&j.app, &j.name).await.expect("get"),
+        Some(j.clone())
+    );
+    assert!(
+        store
+            .list_executions(&j.id, 10)
+            .await
+            .expect("history")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_slot_whose_call_would_outlast_the_deadline_is_left_for_the_next_tick() {
+    let store = MemoryStore::new();
+    let j = job("0 10 * * *", at(9, 0));
+    store.create_job(&j).await.expect("create");
+    let dispatch = FakeDispatch::default();
+    let tight = TickConfig {
+        deadline: Some(Instant::now() + Duration::from_secs(20)),
+        ..TickConfig::default()
+    };
+    let summary = tick(&store, &dispatch, &FixedClock::new(at(10, 0)), &tight)
+        .await
+        .expect("tick");
+    assert_eq!(
+        (summary.triggered, summary.deferred),
+        (0, 1),
+        "30 s timeout + 5 s margin > 20 s left"
+    );
+    assert!(
+        store
+            .list_executions(&j.id, 10)
+            .await
+            .expect("history")
+            .is_empty(),
+        "nothing claimed"
+    );
+    let roomy = TickConfig {
+        deadline: Some(Instant::now() + Duration::from_secs(300)),
+        ..TickConfig::default()
+    };
+    let summary = tick(&store, &dispatch, &FixedClock::new(at(10, 1)), &roomy)
+        .await
+        .expect("tick");
+    assert_eq!((summary.triggered, summary.deferred), (1, 0));
+}
