@@ -454,6 +454,7 @@ mod tests {
             ("::ffff:169.254.169.254", Refused::LinkLocal),
             ("::a9fe:a9fe", Refused::LinkLocal),
             ("64:ff9b::169.254.169.254", Refused::LinkLocal),
+            ("64:ff9b:1::a9fe:a9fe", Refused::LinkLocal),
             ("fd00:ec2::254", Refused::Metadata),
             ("100.100.100.200", Refused::Metadata),
             ("0.0.0.0", Refused::Unspecified),

@@ -68,6 +68,12 @@ mod tests {
         assert_eq!(parse("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(parse(" 1h30m "), Ok(Duration::from_secs(5400)));
         assert_eq!(parse("2d"), Ok(Duration::from_secs(172_800)));
+        assert_eq!(
+            parse("30S"),
+            Ok(Duration::from_secs(30)),
+            "as in `every 2H`"
+        );
+        assert_eq!(parse("1H30M"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse("90"), Err(DurationError::NoUnit("90".into())));
         assert_eq!(
             parse("90").expect_err("no unit").to_string(),

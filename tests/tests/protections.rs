@@ -292,3 +292,59 @@ async fn a_simulated_tick_on_sqlite_never_purges_history_at_its_instant() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_simulated_tick_runs_on_a_clock_that_moves_so_a_slow_call_keeps_its_real_duration() {
+    let cli = Cli::new().await;
+    let server = JobServer::start().await;
+    server.set(
+        "/jobs/slow",
+        crate::helpers::jobserver::Behavior::Sleep(std::time::Duration::from_secs(2)),
+    );
+    let next = every_minute(&cli, &[], "slow", &server.url("/jobs/slow")).await;
+    cli.run(&["tick", "--now", &rfc3339(next), "--simulate", "--json"])
+        .await
+        .ok();
+    let history = cli
+        .run(&["history", "--app", "safe", "--name", "slow", "--json"])
+        .await
+        .ok()
+        .json();
+    let started = instant(&history[0]["started_at"]);
+    let finished = instant(&history[0]["finished_at"]);
+    // A frozen clock would record the call as ending when it started, and give every call of
+    // the tick the same deadline however late it went out.
+    assert!(
+        finished - started >= chrono::Duration::milliseconds(1_500),
+        "{started} -> {finished}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_in_the_environment_does_not_carry_a_call_past_the_address_check() {
+    let cli = Cli::new().await;
+    let target = JobServer::start().await;
+    let proxy = JobServer::start().await;
+    // The proxy is for everything but 127.0.0.1, where the test's DynamoDB (moto) is.
+    let env = [
+        ("PSU_SCHED_ALLOW_PRIVATE_TARGETS", "false"),
+        ("HTTP_PROXY", &proxy.url("")),
+        ("http_proxy", &proxy.url("")),
+        ("NO_PROXY", "127.0.0.1"),
+        ("no_proxy", "127.0.0.1"),
+    ];
+    // A host name resolving to loopback: refused by the resolver, unless a proxy resolves it.
+    let url = format!("http://localhost:{}/jobs/proxied", target.addr().port());
+    every_minute(&cli, &[], "proxied", &url).await;
+    let ran = cli
+        .run_with(
+            &["run", "--app", "safe", "--name", "proxied", "--json"],
+            &env,
+        )
+        .await;
+    assert_eq!(ran.code, 1, "{ran:?}");
+    let error = ran.json()["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("refused"), "{error}");
+    assert_eq!(proxy.requests().len(), 0, "nothing went through the proxy");
+    assert_eq!(target.requests().len(), 0, "nothing reached the target");
+}

@@ -1109,7 +1109,50 @@ impl Store for DynamoStore {
 
 #[cfg(test)]
 mod tests {
-    use super::is_loopback_endpoint;
+    use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+
+    use super::{endpoint_of, is_loopback_endpoint};
+
+    /// A service configuration (as the environment and profile give the SDK) with one
+    /// DynamoDB endpoint.
+    #[derive(Debug)]
+    struct DynamoEndpoint(&'static str);
+
+    impl LoadServiceConfig for DynamoEndpoint {
+        fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+            (key.service_id() == "DynamoDB" && key.env() == "AWS_ENDPOINT_URL")
+                .then(|| self.0.to_owned())
+        }
+    }
+
+    #[test]
+    fn the_endpoint_is_the_one_the_sdk_uses() {
+        // A service-specific endpoint (AWS_ENDPOINT_URL_DYNAMODB, or a profile's [services])
+        // outranks the global one that did not come from code.
+        let remote = aws_config::SdkConfig::builder()
+            .endpoint_url("http://127.0.0.1:8000")
+            .service_config(DynamoEndpoint("https://dynamodb.example"))
+            .build();
+        assert_eq!(
+            endpoint_of(&remote).as_deref(),
+            Some("https://dynamodb.example")
+        );
+        let local = aws_config::SdkConfig::builder()
+            .endpoint_url("https://dynamodb.example")
+            .service_config(DynamoEndpoint("http://127.0.0.1:8000"))
+            .build();
+        assert_eq!(
+            endpoint_of(&local).as_deref(),
+            Some("http://127.0.0.1:8000")
+        );
+        let global = aws_config::SdkConfig::builder()
+            .endpoint_url("http://localhost:8000")
+            .build();
+        assert_eq!(
+            endpoint_of(&global).as_deref(),
+            Some("http://localhost:8000")
+        );
+    }
 
     #[test]
     fn only_a_loopback_endpoint_is_a_local_table() {

@@ -175,3 +175,71 @@ fn human(d: chrono::Duration) -> String {
         s => format!("{s}s"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::model::{AppName, JobName, JobUrl, NewJob};
+
+    fn utc(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, d, h, m, 0)
+            .single()
+            .expect("valid")
+    }
+
+    fn job(schedule: &str, created: DateTime<Utc>) -> Job {
+        NewJob::new(
+            AppName::parse("app").expect("app"),
+            JobName::parse("job").expect("name"),
+            JobUrl::parse("https://app.example/job").expect("url"),
+            schedule.parse().expect("schedule"),
+        )
+        .build(created)
+        .expect("job")
+    }
+
+    /// 2026-06-01 is a Monday.
+    #[test]
+    fn a_long_backlog_runs_its_true_latest_slot_across_days_without_slots() {
+        let job = job(
+            "* * * * MON,TUE",
+            utc(1, 0, 0) - chrono::Duration::minutes(1),
+        );
+        let first = job.state.next_slot.expect("a slot");
+        // Thursday noon: the latest slot is Tuesday 23:59, across a Wednesday without any.
+        let (latest, coalesced) = latest_due_slot(&job, first, utc(4, 12, 0));
+        assert_eq!(latest, utc(2, 23, 59));
+        assert!(coalesced > MAX_BACKLOG_WALK, "{coalesced}");
+    }
+
+    #[test]
+    fn a_long_backlog_of_a_job_that_ended_runs_its_last_slot() {
+        let mut job = job("* * * * *", utc(1, 0, 0) - chrono::Duration::minutes(1));
+        job.end = Some(utc(1, 0, 0) + chrono::Duration::minutes(4_999));
+        let first = job.state.next_slot.expect("a slot");
+        let (latest, _) = latest_due_slot(&job, first, utc(8, 0, 0));
+        assert_eq!(latest, utc(1, 0, 0) + chrono::Duration::minutes(4_999));
+    }
+
+    #[test]
+    fn a_backlog_is_counted_exactly_up_to_the_walk_and_as_a_lower_bound_beyond() {
+        let job = job("* * * * *", utc(1, 0, 0) - chrono::Duration::minutes(1));
+        let first = job.state.next_slot.expect("a slot");
+        for behind in [0, 1, 999, 1_000] {
+            let now = first + chrono::Duration::minutes(behind);
+            assert_eq!(
+                latest_due_slot(&job, first, now),
+                (now, u32::try_from(behind).expect("small")),
+                "{behind} slots behind"
+            );
+        }
+        let now = first + chrono::Duration::minutes(1_001);
+        assert_eq!(latest_due_slot(&job, first, now), (now, 1_001));
+        let now = first + chrono::Duration::minutes(5_000);
+        let (latest, coalesced) = latest_due_slot(&job, first, now);
+        assert_eq!(latest, now);
+        assert!((1_001..=5_000).contains(&coalesced), "{coalesced}");
+    }
+}
