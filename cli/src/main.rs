@@ -15,7 +15,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
-use shared::clock::{FixedClock, SystemClock};
+use shared::clock::{ShiftedClock, SystemClock};
 use shared::config::{Config, Runner};
 use shared::jobs::{self, JobChanges, ScheduleForm, UpdateError};
 use shared::model::{
@@ -666,8 +666,10 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
             let mut tick_config = config.tick.clone();
             tick_config.dry_run = args.dry_run;
             let result = match now {
+                // At another instant, the clock still moves: calls keep their real durations
+                // and each gets its deadline from when it is actually sent.
                 Some(now) => {
-                    let clock = FixedClock::new(now);
+                    let clock = ShiftedClock::starting_at(SystemClock, now);
                     tick::tick(&*store, &dispatcher, &clock, &tick_config).await
                 }
                 None => tick::tick(&*store, &dispatcher, &SystemClock, &tick_config).await,
@@ -696,7 +698,7 @@ async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
                 &dispatcher,
                 &SystemClock,
                 &config.tick,
-                shutdown_signal(),
+                stop_then_quit(),
                 |summary| {
                     if json {
                         out.json(&serde_json::to_value(summary).unwrap_or_default());
@@ -829,6 +831,20 @@ fn changes_from(opts: &JobOptions, tz: Tz) -> Result<JobChanges> {
         description: opts.description.clone(),
         ..JobChanges::default()
     })
+}
+
+/// Completes on the first SIGINT or SIGTERM (serve then finishes the ticks under way); a
+/// second one quits at once: whatever was still in flight is reconciled by a later tick.
+async fn stop_then_quit() {
+    shutdown_signal().await;
+    eprintln!(
+        "psu-sched: stopping: no new tick; waiting for the calls in flight (Ctrl-C again quits at once)"
+    );
+    tokio::spawn(async {
+        shutdown_signal().await;
+        eprintln!("psu-sched: quitting now; a later tick reconciles the calls left in flight");
+        std::process::exit(130);
+    });
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
-use shared::clock::Clock;
+use shared::clock::{Clock, ShiftedClock};
 use shared::dispatch::Dispatch;
 use shared::store::Store;
 use shared::tick::{NowError, NowUse, TickConfig, TickError, check_now, tick};
@@ -146,18 +146,6 @@ pub struct Answer {
     pub metrics: Option<Value>,
 }
 
-/// A clock running at the real clock's pace, `offset` from it.
-struct ShiftedClock {
-    base: Arc<dyn Clock>,
-    offset: chrono::Duration,
-}
-
-impl Clock for ShiftedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.base.now() + self.offset
-    }
-}
-
 /// Deadlines before this (2001-09-09, epoch ms) are not wall-clock instants.
 const EARLIEST_DEADLINE_MS: u64 = 1_000_000_000_000;
 
@@ -256,10 +244,7 @@ impl<S: Store, D: Dispatch> Function<S, D> {
         config.dry_run = dry_run;
         config.deadline = remaining.map(|left| Instant::now() + left);
         let clock: Arc<dyn Clock> = match now {
-            Some(now) => Arc::new(ShiftedClock {
-                base: self.clock.clone(),
-                offset: now.signed_duration_since(clock_now),
-            }),
+            Some(now) => Arc::new(ShiftedClock::starting_at(self.clock.clone(), now)),
             None => self.clock.clone(),
         };
         let work = tick(&self.store, &self.dispatcher, clock.as_ref(), &config);

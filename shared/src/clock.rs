@@ -48,3 +48,64 @@ impl Clock for FixedClock {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// A clock that reads `at` the first time it is read, then moves at `base`'s pace: a tick at
+/// another instant (`tick --now T --simulate`, the Lambda's operator `now`) runs at exactly T,
+/// and its calls still take real time, so their deadlines and durations stay true.
+pub struct ShiftedClock<C> {
+    base: C,
+    at: DateTime<Utc>,
+    /// `base`'s reading when this clock was first read.
+    origin: std::sync::OnceLock<DateTime<Utc>>,
+}
+
+impl<C: Clock> ShiftedClock<C> {
+    /// A clock whose first reading is `at`, moving with `base` from then on.
+    pub fn starting_at(base: C, at: DateTime<Utc>) -> Self {
+        Self {
+            base,
+            at,
+            origin: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl<C: Clock> Clock for ShiftedClock<C> {
+    fn now(&self) -> DateTime<Utc> {
+        let base = self.base.now();
+        let origin = *self.origin.get_or_init(|| base);
+        self.at + base.signed_duration_since(origin)
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn a_shifted_clock_starts_where_it_is_told_and_moves_with_its_base() {
+        let at = |s| {
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, s)
+                .single()
+                .expect("valid")
+        };
+        let base = std::sync::Arc::new(FixedClock::new(at(0)));
+        let shifted = ShiftedClock::starting_at(base.clone(), at(30));
+        base.advance(chrono::Duration::seconds(5));
+        assert_eq!(
+            shifted.now(),
+            at(30),
+            "its first reading is exactly the instant asked for"
+        );
+        base.advance(chrono::Duration::seconds(2));
+        assert_eq!(shifted.now(), at(32));
+    }
+}

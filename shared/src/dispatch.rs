@@ -126,7 +126,9 @@ fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
     }
     let s = v6.segments();
     let low = std::net::Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7]));
-    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    // 64:ff9b::/96 (well-known) and 64:ff9b:1::/48 (local use, RFC 8215, with the IPv4
+    // address in the last 32 bits as the /96 form within it puts it).
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..3] == [0x64, 0xff9b, 1];
     // `::` and `::1` are IPv6's own unspecified and loopback, not IPv4-compatible forms.
     let compatible = s[..6] == [0; 6] && u32::from(low) > 1;
     (nat64 || compatible).then_some(low)
@@ -266,9 +268,13 @@ impl HttpDispatcher {
             .user_agent(concat!("psu-sched/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10));
         if options.private_targets != PrivateTargets::AllowAll {
-            builder = builder.dns_resolver(std::sync::Arc::new(GuardedResolver(
-                options.private_targets,
-            )));
+            // No proxy from the environment (HTTP_PROXY...): a proxy resolves the job's host
+            // itself, past the resolver that checks the address.
+            builder = builder
+                .no_proxy()
+                .dns_resolver(std::sync::Arc::new(GuardedResolver(
+                    options.private_targets,
+                )));
         }
         let client = builder.build().map_err(BuildError)?;
         Ok(Self {

@@ -18,7 +18,8 @@ pub enum DurationError {
     Malformed(String),
 }
 
-/// Parses `30s`, `15m`, `1h30m`, `2d` (units s, m, h, d; each number at most 9 digits).
+/// Parses `30s`, `15m`, `1h30m`, `2d` (units s, m, h, d in either case; each number at most 9
+/// digits).
 pub fn parse(text: &str) -> Result<Duration, DurationError> {
     let t = text.trim();
     let malformed = || DurationError::Malformed(t.to_owned());
@@ -35,7 +36,7 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
             digits.push(c);
             continue;
         }
-        let factor: u64 = match c {
+        let factor: u64 = match c.to_ascii_lowercase() {
             's' => 1,
             'm' => 60,
             'h' => 3600,

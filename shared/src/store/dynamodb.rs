@@ -189,18 +189,23 @@ pub struct DynamoStore {
     endpoint: Option<String>,
 }
 
-/// The DynamoDB endpoint `sdk_config` leads the client to, as the SDK chooses it: one set in
-/// code, else `AWS_ENDPOINT_URL_DYNAMODB`, else `AWS_ENDPOINT_URL` (or the profile's). `None`:
-/// AWS's own endpoint for the region.
+/// The DynamoDB endpoint `sdk_config` leads the client to, decided as the SDK's
+/// `Config::from(&SdkConfig)` decides it: one set in code wins; else the service-specific one
+/// (`AWS_ENDPOINT_URL_DYNAMODB`, or a profile's `[services]`; the SDK's loader already drops
+/// them under `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`); else the global one. `None`: AWS's
+/// own endpoint for the region.
 fn endpoint_of(sdk_config: &aws_config::SdkConfig) -> Option<String> {
-    let set_in_code = sdk_config.get_origin("endpoint_url").is_client_config();
-    let service = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
-        .ok()
-        .filter(|v| !v.trim().is_empty());
-    match service {
-        Some(url) if !set_in_code => Some(url),
-        _ => sdk_config.endpoint_url().map(str::to_owned),
+    if sdk_config.get_origin("endpoint_url").is_client_config() {
+        return sdk_config.endpoint_url().map(str::to_owned);
     }
+    let key = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id("DynamoDB")
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build();
+    key.ok()
+        .and_then(|key| sdk_config.service_config()?.load_config(key))
+        .or_else(|| sdk_config.endpoint_url().map(str::to_owned))
 }
 
 /// True when `endpoint` is an http(s) URL whose host is `localhost` or a loopback address.

@@ -13,40 +13,41 @@ use crate::model::{
 const MAX_BACKLOG_WALK: u32 = 1_000;
 
 /// The latest slot of `job` at or before `now`, from `first` (a due slot), and how many due
-/// slots it stands for besides itself. A backlog longer than [`MAX_BACKLOG_WALK`] slots (the
+/// slots it stands for besides itself. A backlog of more than [`MAX_BACKLOG_WALK`] slots (the
 /// scheduler was down for days, or a dry run looks years ahead) is not walked: the latest slot
-/// is found by looking back from `now` over doubling windows, and the count is a lower bound.
-fn latest_due_slot(job: &Job, first: DateTime<Utc>, now: DateTime<Utc>) -> (DateTime<Utc>, u32) {
+/// is found by bisection (about 40 steps whatever the backlog), and the count is a lower bound.
+pub(super) fn latest_due_slot(
+    job: &Job,
+    first: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (DateTime<Utc>, u32) {
+    let due_after = |t: DateTime<Utc>| job.slot_after(t).filter(|s| *s <= now);
     let mut latest = first;
     let mut coalesced = 0u32;
-    while coalesced < MAX_BACKLOG_WALK {
-        match job.slot_after(latest) {
-            Some(s) if s <= now => {
+    loop {
+        match due_after(latest) {
+            None => return (latest, coalesced),
+            Some(s) if coalesced < MAX_BACKLOG_WALK => {
                 latest = s;
                 coalesced += 1;
             }
-            _ => return (latest, coalesced),
+            Some(_) => break,
         }
     }
-    // Look back from `now`: the first slot after `now - window` for windows of 1 minute, 2, 4...
-    // until one is at or before `now`. At most ~32 doublings reach back to `latest`.
-    let mut window = chrono::Duration::minutes(1);
-    while now - window > latest {
-        if let Some(s) = job
-            .slot_after(now - window)
-            .filter(|s| *s <= now && *s > latest)
-        {
-            latest = s;
-            break;
-        }
-        window = window * 2;
-    }
-    for _ in 0..MAX_BACKLOG_WALK {
-        match job.slot_after(latest) {
-            Some(s) if s <= now => latest = s,
-            _ => break,
+    // More slots are due than the walk takes. `slot_after` never goes back as its argument
+    // grows, so bisect for the last second `lo` whose next slot is still due: that next slot
+    // is the latest one. Invariant: a slot after `lo` is due, none after `hi` is.
+    let (mut lo, mut hi) = (latest, now);
+    while hi - lo > chrono::Duration::seconds(1) {
+        let mid = lo + (hi - lo) / 2;
+        if due_after(mid).is_some() {
+            lo = mid;
+        } else {
+            hi = mid;
         }
     }
+    let latest = due_after(lo).unwrap_or(latest);
+    // At least the walked slots, the one after them, and the latest.
     (latest, coalesced.saturating_add(1))
 }
 
