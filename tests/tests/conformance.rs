@@ -1075,6 +1075,31 @@ async fn reconcile_refuses_an_execution_that_moved_on(store: &Adapter) {
     );
 }
 
+contract!(reconcile_refuses_an_execution_it_saw_without_a_deadline);
+/// Found by issue 15: SQLite and DynamoDB refused this, the memory store timed it out. An
+/// execution with no deadline has none that passed.
+async fn reconcile_refuses_an_execution_it_saw_without_a_deadline(store: &Adapter) {
+    let j = job("no-deadline");
+    store.create_job(&j).await.expect("create");
+    let mut claim = claim_of(&j, at(9, 0), "t");
+    claim.execution.due_at = None;
+    assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+    let seen = exec(store, &claim.execution.id).await;
+    assert_eq!((seen.status, seen.due_at), (Status::Pending, None));
+    assert!(
+        !store
+            .reconcile(&seen, "no outcome", deadline())
+            .await
+            .expect("reconcile"),
+        "refused"
+    );
+    assert_eq!(
+        exec(store, &claim.execution.id).await,
+        seen,
+        "nothing written"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // guard_start / guard_end
 
