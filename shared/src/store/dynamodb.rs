@@ -927,7 +927,8 @@ impl Store for DynamoStore {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let Some(seen_due) = seen.due_at else {
+        // rules::reconcile: what the tick saw must have a deadline and no outcome yet.
+        let Some(seen_due) = seen.due_at.filter(|_| super::rules::may_reconcile(seen)) else {
             return Ok(false);
         };
         let result = self

@@ -1,5 +1,5 @@
-//! An in-memory [`Store`] for fast unit tests. It honours the same conditions as the
-//! DynamoDB adapter, under one lock. Not persistent, not shared between processes.
+//! An in-memory [`Store`] for fast unit tests. Each transition is decided by
+//! [`rules`](super::rules), as for SQLite and as DynamoDB's conditions say, under one lock. Not persistent, not shared between processes.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError};
-use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
+use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError, rules};
+use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName};
 
 #[derive(Default)]
 struct Inner {
@@ -28,6 +28,25 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Applies an execution's rule under the lock: `missing` when there is no such execution.
+    fn apply<A>(
+        &self,
+        id: &ExecutionId,
+        missing: A,
+        rule: impl FnOnce(&Execution) -> rules::Decision<A>,
+    ) -> A {
+        let mut inner = self.lock();
+        let key = exec_key(id);
+        let Some(stored) = inner.executions.get(&key) else {
+            return missing;
+        };
+        let decision = rule(stored);
+        if let Some(next) = decision.write {
+            inner.executions.insert(key, next);
+        }
+        decision.answer
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data behind; keep using it.
         self.inner
@@ -42,14 +61,6 @@ fn job_key(app: &AppName, name: &JobName) -> (String, String) {
 
 fn exec_key(id: &ExecutionId) -> (JobId, String) {
     (id.job_id().clone(), id.slot_key())
-}
-
-/// True when the stored job may be replaced by `new` written over `expected`.
-fn version_matches(stored: &Job, new: &Job, expected: u64) -> bool {
-    stored.state.version == expected
-        || (new.state.writer.is_some()
-            && stored.state.version == new.state.version
-            && stored.state.writer == new.state.writer)
 }
 
 #[async_trait]
@@ -94,7 +105,7 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         let key = job_key(&job.app, &job.name);
         match inner.jobs.get(&key) {
-            Some(stored) if version_matches(stored, job, expected_version) => {
+            Some(stored) if rules::may_replace_job(stored, job, expected_version) => {
                 inner.jobs.insert(key, job.clone());
                 Ok(true)
             }
@@ -126,29 +137,14 @@ impl Store for MemoryStore {
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError> {
         let mut inner = self.lock();
         let key = job_key(&claim.job.app, &claim.job.name);
-        let job_ok = inner
-            .jobs
-            .get(&key)
-            .is_some_and(|stored| version_matches(stored, &claim.job, claim.expected_version));
         let ekey = exec_key(&claim.execution.id);
-        // This very claim, applied before (a retried request): it stands, whatever happened since.
-        if inner
-            .executions
-            .get(&ekey)
-            .is_some_and(|e| e.claimed_by.as_deref() == Some(&claim.token))
-        {
-            return Ok(ClaimOutcome::Won);
+        let (outcome, write) =
+            rules::claim(inner.jobs.get(&key), inner.executions.get(&ekey), claim);
+        if write {
+            inner.jobs.insert(key, claim.job.clone());
+            inner.executions.insert(ekey, claim.execution.clone());
         }
-        let exec_ok = match inner.executions.get(&ekey) {
-            None => true,
-            Some(e) => e.claimed_by.as_deref() == Some(&claim.token) && e.dispatched_by.is_none(),
-        };
-        if !(job_ok && exec_ok) {
-            return Ok(ClaimOutcome::Lost);
-        }
-        inner.jobs.insert(key, claim.job.clone());
-        inner.executions.insert(ekey, claim.execution.clone());
-        Ok(ClaimOutcome::Won)
+        Ok(outcome)
     }
 
     async fn mark_dispatched(
@@ -159,19 +155,9 @@ impl Store for MemoryStore {
         at: DateTime<Utc>,
         deadline: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut inner = self.lock();
-        let Some(exec) = inner.executions.get_mut(&exec_key(id)) else {
-            return Ok(false);
-        };
-        let ours = exec.dispatched_by.as_deref().is_none_or(|t| t == token);
-        if exec.status != Status::Pending || !ours {
-            return Ok(false);
-        }
-        exec.dispatched_by = Some(token.to_owned());
-        exec.key_hash = Some(key_hash.to_owned());
-        exec.started_at = Some(at);
-        exec.due_at = Some(deadline);
-        Ok(true)
+        Ok(self.apply(id, false, |e| {
+            rules::mark_dispatched(e, token, key_hash, at, deadline)
+        }))
     }
 
     async fn record_outcome(
@@ -180,35 +166,9 @@ impl Store for MemoryStore {
         token: &str,
         outcome: &Outcome,
     ) -> Result<Recorded, StoreError> {
-        let mut inner = self.lock();
-        let Some(exec) = inner.executions.get_mut(&exec_key(id)) else {
-            return Ok(Recorded::NotOurs);
-        };
-        let sent_by_us = exec.dispatched_by.as_deref() == Some(token);
-        if (exec.status == Status::Pending && sent_by_us)
-            || exec.outcome_by.as_deref() == Some(token)
-        {
-            exec.status = outcome.status;
-            exec.http_status = outcome.http_status;
-            exec.output = outcome.output.clone();
-            exec.error = outcome.error.clone();
-            exec.finished_at = Some(outcome.finished_at);
-            exec.duration_ms = Some(outcome.duration_ms);
-            exec.outcome_by = Some(token.to_owned());
-            exec.due_at = None;
-            return Ok(Recorded::Recorded);
-        }
-        if sent_by_us && exec.guard_nonce.is_some() {
-            // The app's guard owns the outcome; add what only the tick saw.
-            if exec.http_status.is_none() {
-                exec.http_status = outcome.http_status;
-            }
-            if exec.status.is_final() {
-                exec.due_at = None;
-            }
-            return Ok(Recorded::GuardOwned(exec.status));
-        }
-        Ok(Recorded::NotOurs)
+        Ok(self.apply(id, Recorded::NotOurs, |e| {
+            rules::record_outcome(e, token, outcome)
+        }))
     }
 
     async fn reconcile(
@@ -217,25 +177,7 @@ impl Store for MemoryStore {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut inner = self.lock();
-        let Some(exec) = inner.executions.get_mut(&exec_key(&seen.id)) else {
-            return Ok(false);
-        };
-        let already = exec.outcome_by.as_deref() == Some(super::RECONCILER)
-            && exec.finished_at == Some(now)
-            && exec.error.as_deref() == Some(error);
-        if already {
-            return Ok(true);
-        }
-        if exec.status != seen.status || exec.due_at != seen.due_at || exec.status.is_final() {
-            return Ok(false);
-        }
-        exec.status = Status::TimedOut;
-        exec.error = Some(error.to_owned());
-        exec.finished_at = Some(now);
-        exec.outcome_by = Some(super::RECONCILER.to_owned());
-        exec.due_at = None;
-        Ok(true)
+        Ok(self.apply(&seen.id, false, |e| rules::reconcile(e, seen, error, now)))
     }
 
     async fn guard_start(
@@ -245,20 +187,7 @@ impl Store for MemoryStore {
         nonce: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut inner = self.lock();
-        let Some(exec) = inner.executions.get_mut(&exec_key(id)) else {
-            return Ok(false);
-        };
-        if exec.status == Status::Running && exec.guard_nonce.as_deref() == Some(nonce) {
-            return Ok(true); // This very claim, retried.
-        }
-        if exec.status != Status::Pending || exec.key_hash.as_deref() != Some(key_hash) {
-            return Ok(false);
-        }
-        exec.status = Status::Running;
-        exec.guard_nonce = Some(nonce.to_owned());
-        exec.started_at = Some(at);
-        Ok(true)
+        Ok(self.apply(id, false, |e| rules::guard_start(e, key_hash, nonce, at)))
     }
 
     async fn guard_end(
@@ -267,29 +196,7 @@ impl Store for MemoryStore {
         nonce: &str,
         end: &GuardEnd,
     ) -> Result<bool, StoreError> {
-        let mut inner = self.lock();
-        let Some(exec) = inner.executions.get_mut(&exec_key(id)) else {
-            return Ok(false);
-        };
-        let same_end = exec.status == end.status && exec.finished_at == Some(end.finished_at);
-        let holds = exec.guard_nonce.as_deref() == Some(nonce)
-            && (same_end
-                || exec.status == Status::Running
-                || (exec.status == Status::TimedOut
-                    && exec.outcome_by.as_deref() == Some(super::RECONCILER)));
-        if !holds {
-            return Ok(false);
-        }
-        exec.status = end.status;
-        if end.http_status.is_some() {
-            exec.http_status = end.http_status;
-        }
-        exec.output = end.output.clone();
-        exec.error = end.error.clone();
-        exec.finished_at = Some(end.finished_at);
-        exec.duration_ms = Some(end.duration_ms);
-        exec.due_at = None;
-        Ok(true)
+        Ok(self.apply(id, false, |e| rules::guard_end(e, nonce, end)))
     }
 
     async fn get_execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {

@@ -11,6 +11,7 @@
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod memory;
+pub mod rules;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

@@ -51,11 +51,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
-use super::{
-    Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, RECONCILER, Recorded, Store, StoreError,
-};
+use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError, rules};
 use crate::clock::{Clock, SystemClock};
-use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
+use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName};
 
 /// The schema version this code writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 1;
@@ -287,16 +285,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// True when the stored job may be replaced by `new` written over `expected`: the stored
-/// version is the expected one, or the stored job is this very write (same new version and
-/// the same writer token; a write without a token has nothing to be recognised by).
-fn version_matches(stored: &Job, new: &Job, expected: u64) -> bool {
-    stored.state.version == expected
-        || (new.state.writer.is_some()
-            && stored.state.version == new.state.version
-            && stored.state.writer == new.state.writer)
-}
-
 fn read_job(conn: &Connection, app: &str, name: &str) -> Result<Option<Job>, StoreError> {
     let body: Option<String> = conn
         .prepare_cached("SELECT body FROM jobs WHERE app = ?1 AND name = ?2")
@@ -492,6 +480,28 @@ impl SqliteStore {
         answer.await.map_err(|_| stopped())?
     }
 
+    /// Applies an execution's rule in one write transaction: `missing` when there is no such
+    /// execution.
+    async fn apply<A: Send + 'static>(
+        &self,
+        id: &ExecutionId,
+        missing: A,
+        rule: impl FnOnce(&Execution) -> rules::Decision<A> + Send + 'static,
+    ) -> Result<A, StoreError> {
+        let id = id.clone();
+        self.write(move |conn| {
+            let Some(stored) = read_exec(conn, &id)? else {
+                return Ok(missing);
+            };
+            let decision = rule(&stored);
+            if let Some(next) = &decision.write {
+                write_exec(conn, next)?;
+            }
+            Ok(decision.answer)
+        })
+        .await
+    }
+
     /// Deletes the executions whose retention ended at or before `now` (DynamoDB's TTL does
     /// the same on its own); returns how many. [`Store::due`] calls it at most once a minute.
     pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
@@ -565,7 +575,7 @@ impl Store for SqliteStore {
         let job = job.clone();
         self.write(
             move |conn| match read_job(conn, job.app.as_str(), job.name.as_str())? {
-                Some(stored) if version_matches(&stored, &job, expected_version) => {
+                Some(stored) if rules::may_replace_job(&stored, &job, expected_version) => {
                     write_job(conn, &job)?;
                     Ok(true)
                 }
@@ -644,28 +654,14 @@ impl Store for SqliteStore {
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError> {
         let claim = claim.clone();
         self.write(move |conn| {
-            let job_ok = read_job(conn, claim.job.app.as_str(), claim.job.name.as_str())?
-                .is_some_and(|stored| version_matches(&stored, &claim.job, claim.expected_version));
-            let existing = read_exec(conn, &claim.execution.id)?;
-            let ours = existing
-                .as_ref()
-                .is_some_and(|e| e.claimed_by.as_deref() == Some(claim.token.as_str()));
-            let exec_ok = match &existing {
-                None => true,
-                Some(e) => ours && e.dispatched_by.is_none(),
-            };
-            if job_ok && exec_ok {
+            let job = read_job(conn, claim.job.app.as_str(), claim.job.name.as_str())?;
+            let execution = read_exec(conn, &claim.execution.id)?;
+            let (outcome, write) = rules::claim(job.as_ref(), execution.as_ref(), &claim);
+            if write {
                 write_job(conn, &claim.job)?;
                 write_exec(conn, &claim.execution)?;
-                return Ok(ClaimOutcome::Won);
             }
-            // The execution carries this claim's token: this very claim was written before
-            // (its answer lost), and the job or the execution moved on since.
-            Ok(if ours {
-                ClaimOutcome::Won
-            } else {
-                ClaimOutcome::Lost
-            })
+            Ok(outcome)
         })
         .await
     }
@@ -678,21 +674,9 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
         deadline: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let (id, token, key_hash) = (id.clone(), token.to_owned(), key_hash.to_owned());
-        self.write(move |conn| {
-            let Some(mut exec) = read_exec(conn, &id)? else {
-                return Ok(false);
-            };
-            let ours = exec.dispatched_by.as_deref().is_none_or(|t| t == token);
-            if exec.status != Status::Pending || !ours {
-                return Ok(false);
-            }
-            exec.dispatched_by = Some(token);
-            exec.key_hash = Some(key_hash);
-            exec.started_at = Some(at);
-            exec.due_at = Some(deadline);
-            write_exec(conn, &exec)?;
-            Ok(true)
+        let (token, key_hash) = (token.to_owned(), key_hash.to_owned());
+        self.apply(id, false, move |e| {
+            rules::mark_dispatched(e, &token, &key_hash, at, deadline)
         })
         .await
     }
@@ -703,38 +687,9 @@ impl Store for SqliteStore {
         token: &str,
         outcome: &Outcome,
     ) -> Result<Recorded, StoreError> {
-        let (id, token, outcome) = (id.clone(), token.to_owned(), outcome.clone());
-        self.write(move |conn| {
-            let Some(mut exec) = read_exec(conn, &id)? else {
-                return Ok(Recorded::NotOurs);
-            };
-            let sent_by_us = exec.dispatched_by.as_deref() == Some(token.as_str());
-            if (exec.status == Status::Pending && sent_by_us)
-                || exec.outcome_by.as_deref() == Some(token.as_str())
-            {
-                exec.status = outcome.status;
-                exec.http_status = outcome.http_status;
-                exec.output = outcome.output;
-                exec.error = outcome.error;
-                exec.finished_at = Some(outcome.finished_at);
-                exec.duration_ms = Some(outcome.duration_ms);
-                exec.outcome_by = Some(token);
-                exec.due_at = None;
-                write_exec(conn, &exec)?;
-                return Ok(Recorded::Recorded);
-            }
-            if sent_by_us && exec.guard_nonce.is_some() {
-                // The app's guard owns the outcome; add what only the tick saw.
-                if exec.http_status.is_none() {
-                    exec.http_status = outcome.http_status;
-                }
-                if exec.status.is_final() {
-                    exec.due_at = None;
-                }
-                write_exec(conn, &exec)?;
-                return Ok(Recorded::GuardOwned(exec.status));
-            }
-            Ok(Recorded::NotOurs)
+        let (token, outcome) = (token.to_owned(), outcome.clone());
+        self.apply(id, Recorded::NotOurs, move |e| {
+            rules::record_outcome(e, &token, &outcome)
         })
         .await
     }
@@ -746,33 +701,9 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let (seen, error) = (seen.clone(), error.to_owned());
-        self.write(move |conn| {
-            let Some(mut exec) = read_exec(conn, &seen.id)? else {
-                return Ok(false);
-            };
-            let already = exec.outcome_by.as_deref() == Some(RECONCILER)
-                && exec.finished_at == Some(now)
-                && exec.error.as_deref() == Some(error.as_str());
-            if already {
-                return Ok(true);
-            }
-            // An execution with no deadline has none that passed (as on DynamoDB).
-            if seen.due_at.is_none()
-                || exec.status != seen.status
-                || exec.due_at != seen.due_at
-                || exec.status.is_final()
-            {
-                return Ok(false);
-            }
-            exec.status = Status::TimedOut;
-            exec.error = Some(error);
-            exec.finished_at = Some(now);
-            exec.outcome_by = Some(RECONCILER.to_owned());
-            exec.due_at = None;
-            write_exec(conn, &exec)?;
-            Ok(true)
-        })
-        .await
+        let id = seen.id.clone();
+        self.apply(&id, false, move |e| rules::reconcile(e, &seen, &error, now))
+            .await
     }
 
     async fn guard_start(
@@ -782,25 +713,9 @@ impl Store for SqliteStore {
         nonce: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let (id, key_hash, nonce) = (id.clone(), key_hash.to_owned(), nonce.to_owned());
-        self.write(move |conn| {
-            let Some(mut exec) = read_exec(conn, &id)? else {
-                return Ok(false);
-            };
-            if exec.status == Status::Running && exec.guard_nonce.as_deref() == Some(nonce.as_str())
-            {
-                // This very claim, retried after its answer was lost.
-                return Ok(true);
-            }
-            if exec.status != Status::Pending || exec.key_hash.as_deref() != Some(key_hash.as_str())
-            {
-                return Ok(false);
-            }
-            exec.status = Status::Running;
-            exec.guard_nonce = Some(nonce);
-            exec.started_at = Some(at);
-            write_exec(conn, &exec)?;
-            Ok(true)
+        let (key_hash, nonce) = (key_hash.to_owned(), nonce.to_owned());
+        self.apply(id, false, move |e| {
+            rules::guard_start(e, &key_hash, &nonce, at)
         })
         .await
     }
@@ -811,33 +726,9 @@ impl Store for SqliteStore {
         nonce: &str,
         end: &GuardEnd,
     ) -> Result<bool, StoreError> {
-        let (id, nonce, end) = (id.clone(), nonce.to_owned(), end.clone());
-        self.write(move |conn| {
-            let Some(mut exec) = read_exec(conn, &id)? else {
-                return Ok(false);
-            };
-            let holds = exec.guard_nonce.as_deref() == Some(nonce.as_str())
-                && (exec.status == Status::Running
-                    || (exec.status == Status::TimedOut
-                        && exec.outcome_by.as_deref() == Some(RECONCILER))
-                    // This very end, retried after its answer was lost.
-                    || (exec.status == end.status && exec.finished_at == Some(end.finished_at)));
-            if !holds {
-                return Ok(false);
-            }
-            exec.status = end.status;
-            if end.http_status.is_some() {
-                exec.http_status = end.http_status;
-            }
-            exec.output = end.output;
-            exec.error = end.error;
-            exec.finished_at = Some(end.finished_at);
-            exec.duration_ms = Some(end.duration_ms);
-            exec.due_at = None;
-            write_exec(conn, &exec)?;
-            Ok(true)
-        })
-        .await
+        let (nonce, end) = (nonce.to_owned(), end.clone());
+        self.apply(id, false, move |e| rules::guard_end(e, &nonce, &end))
+            .await
     }
 
     async fn get_execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
@@ -882,6 +773,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Status;
 
     fn temp_path() -> PathBuf {
         std::env::temp_dir()

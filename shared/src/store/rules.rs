@@ -1,0 +1,238 @@
+//! The store's state rules, decided once. Each transition of a job or an execution is a pure
+//! function of the stored state and the request: it answers what the caller hears and, when
+//! the store must change, the new state. The memory and SQLite adapters read the stored item,
+//! call the rule and write what it returns, in one lock or one transaction. The DynamoDB
+//! adapter cannot read first (its writes are conditional): each of its condition expressions
+//! is documented clause by clause against the rule here, and the conformance suite
+//! (`tests/tests/conformance.rs`) runs the same contracts on all three.
+//!
+//! Every rule recognises its own retry (a request applied whose answer was lost): the same
+//! request sent again answers as the first one did and changes nothing more.
+
+use chrono::{DateTime, Utc};
+
+use super::{Claim, ClaimOutcome, GuardEnd, Outcome, RECONCILER, Recorded};
+use crate::model::{Execution, Job, Status};
+
+/// What a rule decided: the answer for the caller, and the execution's new state when it
+/// changes (`None`: nothing is written).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision<A> {
+    /// What the store method returns.
+    pub answer: A,
+    /// The execution to write, if any.
+    pub write: Option<Execution>,
+}
+
+impl<A> Decision<A> {
+    fn answer(answer: A) -> Self {
+        Self {
+            answer,
+            write: None,
+        }
+    }
+
+    fn write(answer: A, execution: Execution) -> Self {
+        Self {
+            answer,
+            write: Some(execution),
+        }
+    }
+}
+
+/// `put_job`, and the job half of `claim`: `new` may replace `stored` when the stored version
+/// is the one the writer read (`expected`), or when `stored` is this very write applied before
+/// (same new version, same writer token: a retry after a lost answer). A write without a
+/// writer token is never taken for a retry.
+///
+/// DynamoDB (`job_condition`): `attribute_exists(pk) AND (state.version = :ev OR
+/// (state.version = :nv AND state.writer = :w))`, the second clause only with a writer.
+pub fn may_replace_job(stored: &Job, new: &Job, expected: u64) -> bool {
+    stored.state.version == expected
+        || (new.state.writer.is_some()
+            && stored.state.version == new.state.version
+            && stored.state.writer == new.state.writer)
+}
+
+/// `claim`: the job (if stored) and the execution (if stored) as they are now. The claim wins
+/// when its execution already carries its token (this very claim, applied before: it stands
+/// whatever happened since, and nothing is written again); otherwise when the job may be
+/// replaced and the execution does not exist yet. `true` in the answer's second place: write
+/// the claim's job and execution together.
+///
+/// DynamoDB (`claim`, one TransactWriteItems with the claim's token as its idempotency token):
+/// the job's put under `job_condition`, the execution's under `attribute_not_exists(pk) OR
+/// (claimed_by = :tok AND attribute_not_exists(dispatched_by))` (the same claim written again
+/// changes nothing); a cancelled transaction is then told apart by reading the execution's
+/// `claimed_by` (this claim's token: won).
+pub fn claim(
+    stored_job: Option<&Job>,
+    stored_execution: Option<&Execution>,
+    claim: &Claim,
+) -> (ClaimOutcome, bool) {
+    if stored_execution.is_some_and(|e| e.claimed_by.as_deref() == Some(claim.token.as_str())) {
+        return (ClaimOutcome::Won, false);
+    }
+    let job_ok = stored_job.is_some_and(|j| may_replace_job(j, &claim.job, claim.expected_version));
+    if job_ok && stored_execution.is_none() {
+        (ClaimOutcome::Won, true)
+    } else {
+        (ClaimOutcome::Lost, false)
+    }
+}
+
+/// `mark_dispatched`: a `pending` execution not yet sent, or sent by this very token (a retry),
+/// is marked sent: the token, the key's hash, when, and the call's deadline as its due time.
+///
+/// DynamoDB: `attribute_exists(pk) AND #st = :pending AND (attribute_not_exists(dispatched_by)
+/// OR dispatched_by = :tok)`.
+pub fn mark_dispatched(
+    stored: &Execution,
+    token: &str,
+    key_hash: &str,
+    at: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+) -> Decision<bool> {
+    let ours = stored.dispatched_by.as_deref().is_none_or(|t| t == token);
+    if stored.status != Status::Pending || !ours {
+        return Decision::answer(false);
+    }
+    let mut next = stored.clone();
+    next.dispatched_by = Some(token.to_owned());
+    next.key_hash = Some(key_hash.to_owned());
+    next.started_at = Some(at);
+    next.due_at = Some(deadline);
+    Decision::write(true, next)
+}
+
+/// `record_outcome`: the tick that sent the call records its outcome while the execution is
+/// `pending` (or again, a retry: `outcome_by` is its token). Once the app's guard claimed the
+/// execution the outcome is the app's: the tick only adds the HTTP status it saw, and clears
+/// the due time when the app already finished. Anyone else's outcome is refused.
+///
+/// DynamoDB, first request: `(#st = :pending AND dispatched_by = :tok) OR outcome_by = :tok`;
+/// when refused, a second request `dispatched_by = :tok AND attribute_exists(guard_nonce)`
+/// adds the status.
+pub fn record_outcome(stored: &Execution, token: &str, outcome: &Outcome) -> Decision<Recorded> {
+    let sent_by_us = stored.dispatched_by.as_deref() == Some(token);
+    if (stored.status == Status::Pending && sent_by_us)
+        || stored.outcome_by.as_deref() == Some(token)
+    {
+        let mut next = stored.clone();
+        next.status = outcome.status;
+        next.http_status = outcome.http_status;
+        next.output = outcome.output.clone();
+        next.error = outcome.error.clone();
+        next.finished_at = Some(outcome.finished_at);
+        next.duration_ms = Some(outcome.duration_ms);
+        next.outcome_by = Some(token.to_owned());
+        next.due_at = None;
+        return Decision::write(Recorded::Recorded, next);
+    }
+    if sent_by_us && stored.guard_nonce.is_some() {
+        let mut next = stored.clone();
+        if next.http_status.is_none() {
+            next.http_status = outcome.http_status;
+        }
+        if next.status.is_final() {
+            next.due_at = None;
+        }
+        return Decision::write(Recorded::GuardOwned(stored.status), next);
+    }
+    Decision::answer(Recorded::NotOurs)
+}
+
+/// `reconcile`: an execution seen past its due time with no outcome becomes `timed_out`, by
+/// the reconciler, if it is still exactly as seen (same status, same due time). One seen
+/// without a due time, or seen finished, has no deadline that passed: refused. The same
+/// reconciliation retried (same instant, same error) answers `true` again.
+///
+/// DynamoDB: the adapter refuses a `seen` without `due_at` or finished before sending; then
+/// `(#st = :seen AND due_at = :seen_due) OR (outcome_by = :rec AND finished_at = :now AND
+/// #err = :err)`.
+pub fn reconcile(
+    stored: &Execution,
+    seen: &Execution,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Decision<bool> {
+    if !may_reconcile(seen) {
+        return Decision::answer(false);
+    }
+    let already = stored.outcome_by.as_deref() == Some(RECONCILER)
+        && stored.finished_at == Some(now)
+        && stored.error.as_deref() == Some(error);
+    if already {
+        return Decision::answer(true);
+    }
+    if stored.status != seen.status || stored.due_at != seen.due_at {
+        return Decision::answer(false);
+    }
+    let mut next = stored.clone();
+    next.status = Status::TimedOut;
+    next.error = Some(error.to_owned());
+    next.finished_at = Some(now);
+    next.outcome_by = Some(RECONCILER.to_owned());
+    next.due_at = None;
+    Decision::write(true, next)
+}
+
+/// The part of [`reconcile`] that needs only what the tick saw: an execution with a due time
+/// and no outcome yet.
+pub fn may_reconcile(seen: &Execution) -> bool {
+    seen.due_at.is_some() && !seen.status.is_final()
+}
+
+/// `guard_start`: the app's guard claims a `pending` execution whose key hash matches: it
+/// becomes `running`, with the guard's nonce and the instant. The same nonce again on a
+/// `running` execution is this very claim, retried.
+///
+/// DynamoDB: `#st = :pending AND key_hash = :kh`; when refused, the execution is read back and
+/// a `running` one with this nonce is the retry.
+pub fn guard_start(
+    stored: &Execution,
+    key_hash: &str,
+    nonce: &str,
+    at: DateTime<Utc>,
+) -> Decision<bool> {
+    if stored.status == Status::Running && stored.guard_nonce.as_deref() == Some(nonce) {
+        return Decision::answer(true);
+    }
+    if stored.status != Status::Pending || stored.key_hash.as_deref() != Some(key_hash) {
+        return Decision::answer(false);
+    }
+    let mut next = stored.clone();
+    next.status = Status::Running;
+    next.guard_nonce = Some(nonce.to_owned());
+    next.started_at = Some(at);
+    Decision::write(true, next)
+}
+
+/// `guard_end`: the guard that claimed the execution (its nonce) records the app's outcome
+/// while it is `running`, after the reconciler timed it out (the real outcome replaces the
+/// guess), or again (this very end, retried: same status and end instant).
+///
+/// DynamoDB: `guard_nonce = :n AND (#st = :running OR (#st = :timed_out AND outcome_by =
+/// :rec) OR (#st = :end AND finished_at = :fin))`.
+pub fn guard_end(stored: &Execution, nonce: &str, end: &GuardEnd) -> Decision<bool> {
+    let same_end = stored.status == end.status && stored.finished_at == Some(end.finished_at);
+    let holds = stored.guard_nonce.as_deref() == Some(nonce)
+        && (same_end
+            || stored.status == Status::Running
+            || (stored.status == Status::TimedOut
+                && stored.outcome_by.as_deref() == Some(RECONCILER)));
+    if !holds {
+        return Decision::answer(false);
+    }
+    let mut next = stored.clone();
+    next.status = end.status;
+    if end.http_status.is_some() {
+        next.http_status = end.http_status;
+    }
+    next.output = end.output.clone();
+    next.error = end.error.clone();
+    next.finished_at = Some(end.finished_at);
+    next.duration_ms = Some(end.duration_ms);
+    next.due_at = None;
+    Decision::write(true, next)
+}
