@@ -1,0 +1,334 @@
+//! A job: its definition, its state as the tick keeps it, and what a person asks for.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AppName, ExecutionId, JobId, JobName, JobUrl, Status, Trigger, ValidationError, tz_serde,
+};
+use crate::schedule::Schedule;
+
+/// The HTTP method a job is called with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// GET, the default (as the old app did).
+    #[default]
+    Get,
+    /// POST, with an empty body.
+    Post,
+}
+
+impl Method {
+    /// `GET` or `POST`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+impl FromStr for Method {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "GET" => Ok(Method::Get),
+            "POST" => Ok(Method::Post),
+            _ => Err(ValidationError::new(
+                "method",
+                format!("`{s}` is not accepted; use GET or POST"),
+            )),
+        }
+    }
+}
+
+/// What happens when a slot comes due while the previous execution is still in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverlapPolicy {
+    /// The new slot is recorded as `skipped` (the default).
+    #[default]
+    Forbid,
+    /// The new slot runs alongside the old one.
+    Allow,
+}
+
+/// The most a job may take before its call is abandoned: 14 minutes (the Lambda's own limit is 15).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(14 * 60);
+/// The default call timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default max lateness: a slot later than this is recorded `missed`, not called.
+pub const DEFAULT_MAX_LATENESS: Duration = Duration::from_secs(3600);
+/// The most retries a job may ask for.
+pub const MAX_RETRIES: u32 = 5;
+
+/// Checks a call timeout: more than zero, at most [`MAX_TIMEOUT`].
+pub fn validate_timeout(timeout: Duration) -> Result<Duration, ValidationError> {
+    if timeout.is_zero() || timeout > MAX_TIMEOUT {
+        Err(ValidationError::new(
+            "timeout",
+            format!(
+                "{timeout:?} is not accepted; use more than 0 and at most 14m (the Lambda's own limit is 15m)"
+            ),
+        ))
+    } else {
+        Ok(timeout)
+    }
+}
+
+/// Checks a retry count: 0 to [`MAX_RETRIES`].
+pub fn validate_retries(retries: u32) -> Result<u32, ValidationError> {
+    if retries > MAX_RETRIES {
+        Err(ValidationError::new(
+            "retries",
+            format!("{retries} is not accepted; use 0 to {MAX_RETRIES}"),
+        ))
+    } else {
+        Ok(retries)
+    }
+}
+
+/// A scheduled job: what to call, when, and the scheduler's bookkeeping for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Immutable identity; executions are stored under it.
+    pub id: JobId,
+    /// The application.
+    pub app: AppName,
+    /// The job's name within its app.
+    pub name: JobName,
+    /// Where to call.
+    pub url: JobUrl,
+    /// GET or POST.
+    #[serde(default)]
+    pub method: Method,
+    /// When to call.
+    pub schedule: Schedule,
+    /// The IANA time zone the schedule is read in.
+    #[serde(with = "tz_serde")]
+    pub timezone: Tz,
+    /// No slot before this instant.
+    #[serde(default)]
+    pub start: Option<DateTime<Utc>>,
+    /// No slot after this instant.
+    #[serde(default)]
+    pub end: Option<DateTime<Utc>>,
+    /// A paused job is never due.
+    pub enabled: bool,
+    /// How long a call may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// Extra attempts after a failed or timed-out one (0-5).
+    pub retries: u32,
+    /// A slot later than this (milliseconds) is recorded `missed`, not called.
+    pub max_lateness_ms: u64,
+    /// Overlap policy.
+    #[serde(default)]
+    pub overlap: OverlapPolicy,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// When the job was created.
+    pub created_at: DateTime<Utc>,
+    /// When the job's definition last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Scheduling state, written by the tick.
+    #[serde(default)]
+    pub state: JobState,
+}
+
+/// The tick's bookkeeping for a job.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct JobState {
+    /// Optimistic-lock version: every write of the job item increments it.
+    #[serde(default)]
+    pub version: u64,
+    /// The earliest regular slot not yet claimed; `None` once the job has ended.
+    #[serde(default)]
+    pub next_slot: Option<DateTime<Utc>>,
+    /// A retry waiting for its time.
+    #[serde(default)]
+    pub retry: Option<PendingRetry>,
+    /// The execution in flight, if any (used by the `forbid` overlap policy).
+    #[serde(default)]
+    pub inflight: Option<InFlight>,
+    /// The newest finished execution, for listings.
+    #[serde(default)]
+    pub last: Option<LastRun>,
+    /// The token of the tick that wrote this version (recognises a retried write).
+    #[serde(default)]
+    pub writer: Option<String>,
+}
+
+/// A retry of a failed attempt, due at `at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingRetry {
+    /// The slot being retried.
+    pub slot: DateTime<Utc>,
+    /// The attempt to make (2 for the first retry).
+    pub attempt: u32,
+    /// How the slot was triggered.
+    pub trigger: Trigger,
+    /// Not before this instant.
+    pub at: DateTime<Utc>,
+}
+
+/// The execution in flight for a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InFlight {
+    /// Its id.
+    pub execution: ExecutionId,
+    /// After this instant it is considered lost (and will be reconciled).
+    pub until: DateTime<Utc>,
+}
+
+/// The newest finished execution of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastRun {
+    /// Its id.
+    pub execution: ExecutionId,
+    /// Its status.
+    pub status: Status,
+    /// When it finished (or was recorded).
+    pub at: DateTime<Utc>,
+}
+
+impl Job {
+    /// The call timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The max lateness.
+    pub fn max_lateness(&self) -> Duration {
+        Duration::from_millis(self.max_lateness_ms)
+    }
+
+    /// The first slot strictly after `after` that lies within start/end, if any.
+    pub fn slot_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let from = match self.start {
+            Some(start) if start > after => start - chrono::Duration::seconds(1),
+            _ => after,
+        };
+        let next = self.schedule.next_after(from, self.timezone)?;
+        match self.end {
+            Some(end) if next > end => None,
+            _ => Some(next),
+        }
+    }
+
+    /// When the job next needs the tick's attention: its next slot or its retry, whichever
+    /// is earlier. `None` (out of the due index) when paused or ended.
+    pub fn due_at(&self) -> Option<DateTime<Utc>> {
+        if !self.enabled {
+            return None;
+        }
+        let retry = self.state.retry.as_ref().map(|r| r.at);
+        match (self.state.next_slot, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// What a person asks for when creating a job; [`NewJob::build`] validates it into a [`Job`].
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// The application.
+    pub app: AppName,
+    /// The job's name.
+    pub name: JobName,
+    /// Where to call.
+    pub url: JobUrl,
+    /// GET (default) or POST.
+    pub method: Method,
+    /// When.
+    pub schedule: Schedule,
+    /// The zone the schedule is read in (default UTC).
+    pub timezone: Tz,
+    /// No slot before.
+    pub start: Option<DateTime<Utc>>,
+    /// No slot after.
+    pub end: Option<DateTime<Utc>>,
+    /// False to create it paused.
+    pub enabled: bool,
+    /// Call timeout (default 30 s, at most 14 min).
+    pub timeout: Duration,
+    /// Retries (0-5, default 0).
+    pub retries: u32,
+    /// Max lateness (default 1 h).
+    pub max_lateness: Duration,
+    /// Overlap policy (default forbid).
+    pub overlap: OverlapPolicy,
+    /// Free text.
+    pub description: String,
+}
+
+impl NewJob {
+    /// A job with every option at its default.
+    pub fn new(app: AppName, name: JobName, url: JobUrl, schedule: Schedule) -> Self {
+        Self {
+            app,
+            name,
+            url,
+            method: Method::Get,
+            schedule,
+            timezone: Tz::UTC,
+            start: None,
+            end: None,
+            enabled: true,
+            timeout: DEFAULT_TIMEOUT,
+            retries: 0,
+            max_lateness: DEFAULT_MAX_LATENESS,
+            overlap: OverlapPolicy::Forbid,
+            description: String::new(),
+        }
+    }
+
+    /// Validates and builds the job, created at `now`, with its first slot after `now`.
+    pub fn build(self, now: DateTime<Utc>) -> Result<Job, ValidationError> {
+        validate_timeout(self.timeout)?;
+        validate_retries(self.retries)?;
+        if let (Some(start), Some(end)) = (self.start, self.end)
+            && end <= start
+        {
+            return Err(ValidationError::new(
+                "end",
+                format!("{end} is not after start {start}; the end must come after the start"),
+            ));
+        }
+        if self.max_lateness.is_zero() {
+            return Err(ValidationError::new(
+                "max lateness",
+                "must be more than 0 (e.g. 1h)",
+            ));
+        }
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let mut job = Job {
+            id: JobId::new(),
+            app: self.app,
+            name: self.name,
+            url: self.url,
+            method: self.method,
+            schedule: self.schedule,
+            timezone: self.timezone,
+            start: self.start,
+            end: self.end,
+            enabled: self.enabled,
+            timeout_ms: millis(self.timeout),
+            retries: self.retries,
+            max_lateness_ms: millis(self.max_lateness),
+            overlap: self.overlap,
+            description: self.description,
+            created_at: now,
+            updated_at: now,
+            state: JobState::default(),
+        };
+        job.state.next_slot = job.slot_after(now);
+        Ok(job)
+    }
+}

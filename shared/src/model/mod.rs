@@ -1,0 +1,39 @@
+//! Plain types: jobs, executions and the validating newtypes they are built from.
+//!
+//! Nothing here knows about DynamoDB or HTTP. A value of one of these types is valid by
+//! construction: the newtypes only come out of their `parse` functions.
+
+mod execution;
+mod job;
+mod names;
+#[cfg(test)]
+mod tests;
+mod text;
+
+pub use execution::{Execution, ExecutionId, Status, Trigger};
+pub use job::{
+    DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, InFlight, Job, JobState, LastRun, MAX_RETRIES,
+    MAX_TIMEOUT, Method, NewJob, OverlapPolicy, PendingRetry, validate_retries, validate_timeout,
+};
+pub(crate) use names::random_uuid;
+pub use names::{AppName, JobId, JobName, JobUrl, parse_timezone, tz_serde};
+pub use text::{MAX_ERROR_TEXT, MAX_OUTPUT_TEXT, cap_text};
+
+/// Invalid input, named by field, with what is accepted. One line, ready to show a user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    /// The field at fault (`app`, `name`, `url`, `timeout`...).
+    pub field: &'static str,
+    /// What was wrong and what is accepted.
+    pub message: String,
+}
+
+impl ValidationError {
+    pub(crate) fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
