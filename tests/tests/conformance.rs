@@ -11,11 +11,6 @@
 //! The order in which `due()` returns items is not part of the contract (the trait promises
 //! none), so due sets are compared as sets.
 
-#[path = "sqlite_race.rs"]
-mod sqlite_race;
-#[path = "sqlite_scale.rs"]
-mod sqlite_scale;
-
 use std::collections::BTreeSet;
 use std::ops::Deref;
 use std::path::PathBuf;
@@ -40,7 +35,7 @@ use crate::helpers::moto;
 /// A SQLite store whose retention purge runs by a clock stopped in 2000: the contracts run at
 /// instants of 2026 that the wall clock has passed, and a purge by the wall clock would
 /// delete their executions (retention has its own test, in the SQLite store).
-pub async fn open_sqlite(path: &std::path::Path) -> SqliteStore {
+pub(crate) async fn open_sqlite(path: &std::path::Path) -> SqliteStore {
     let store = SqliteStore::open(path)
         .await
         .expect("open the SQLite store");
@@ -71,7 +66,7 @@ impl Adapter {
     }
 
     async fn sqlite() -> Adapter {
-        let path = temp_db_path();
+        let path = crate::helpers::tempdb::temp_db_path();
         let store = open_sqlite(&path).await;
         Adapter {
             store: Arc::new(store),
@@ -119,14 +114,6 @@ impl Drop for Adapter {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
-}
-
-/// `<tmp>/psu-sched-test-<uuid>/psu-sched.db` (the directory does not exist yet: opening
-/// creates it).
-pub fn temp_db_path() -> PathBuf {
-    std::env::temp_dir()
-        .join(format!("psu-sched-test-{}", uuid::Uuid::new_v4().simple()))
-        .join("psu-sched.db")
 }
 
 /// Generates `mod $name { on_memory, on_sqlite, on_dynamodb }`, each running the contract

@@ -9,5 +9,7 @@ mod infra;
 mod lambda;
 mod protections;
 mod serve;
+mod sqlite_race;
+mod sqlite_scale;
 mod tick;
 mod world;

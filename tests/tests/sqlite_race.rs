@@ -11,25 +11,15 @@ use shared::protocol::{HEADER_SCHEDULED_FOR, format_slot};
 use shared::store::Store;
 
 use crate::helpers::jobserver::JobServer;
+use crate::helpers::tempdb::TempDb;
 use crate::world::{racing_ticks, utc};
-
-/// Removes the test's database directory when the test ends, passed or failed.
-struct TempDb(std::path::PathBuf);
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slot_is_called_once_when_eight_ticks_race_on_one_sqlite_file() {
     let start = utc(2026, 6, 1, 12, 0);
-    let db = TempDb(super::temp_db_path());
+    let db = TempDb::new();
     let server = JobServer::start().await;
-    let setup = super::open_sqlite(&db.0).await;
+    let setup = crate::conformance::open_sqlite(&db.0).await;
     for i in 0..5 {
         let job = NewJob::new(
             AppName::parse("testapp").expect("app"),
@@ -44,7 +34,7 @@ async fn a_slot_is_called_once_when_eight_ticks_race_on_one_sqlite_file() {
     drop(setup);
     let mut stores = Vec::new();
     for _ in 0..8 {
-        stores.push(Arc::new(super::open_sqlite(&db.0).await));
+        stores.push(Arc::new(crate::conformance::open_sqlite(&db.0).await));
     }
     let dispatcher = Arc::new(HttpDispatcher::new().expect("http client"));
     for round in 0..20 {
@@ -61,7 +51,7 @@ async fn a_slot_is_called_once_when_eight_ticks_race_on_one_sqlite_file() {
     let expected: Vec<String> = (0..20)
         .map(|m| format_slot(start + chrono::Duration::minutes(m)))
         .collect();
-    let check = super::open_sqlite(&db.0).await;
+    let check = crate::conformance::open_sqlite(&db.0).await;
     for i in 0..5 {
         let mut seen: Vec<String> = server
             .requests_to(&format!("/race{i}"))

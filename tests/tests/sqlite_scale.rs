@@ -9,17 +9,8 @@ use shared::store::DueItem;
 use shared::store::Store;
 use shared::store::sqlite::SqliteStore;
 
+use crate::helpers::tempdb::TempDb;
 use crate::world::utc;
-
-struct TempDb(std::path::PathBuf);
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
 
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
@@ -30,7 +21,7 @@ fn median(mut times: Vec<Duration>) -> Duration {
 async fn due_on_a_hundred_thousand_jobs_returns_only_the_ten_due() {
     const JOBS: usize = 100_000;
     let now: DateTime<Utc> = utc(2026, 6, 1, 9, 0);
-    let db = TempDb(super::temp_db_path());
+    let db = TempDb::new();
     let store = SqliteStore::open(&db.0).await.expect("open");
     let template = NewJob::new(
         AppName::parse("scale").expect("app"),

@@ -8,3 +8,4 @@
 pub mod faultproxy;
 pub mod jobserver;
 pub mod moto;
+pub mod tempdb;
