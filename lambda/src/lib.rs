@@ -309,61 +309,15 @@ impl<S: Store, D: Dispatch> Function<S, D> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
-    use async_trait::async_trait;
     use chrono::TimeZone;
     use serde_json::json;
     use shared::clock::FixedClock;
-    use shared::dispatch::{CallRequest, CallResult};
     use shared::model::{AppName, Job, JobName, JobUrl, NewJob, Status};
     use shared::store::memory::MemoryStore;
+    use shared::testing::FakeDispatch;
     use shared::tick::TickSummary;
 
     use super::*;
-
-    /// Records calls; answers `status` after `delay`.
-    struct FakeDispatch {
-        calls: Mutex<Vec<String>>,
-        status: Status,
-        delay: Duration,
-    }
-
-    impl FakeDispatch {
-        fn answering(status: Status) -> Self {
-            Self {
-                calls: Mutex::new(Vec::new()),
-                status,
-                delay: Duration::ZERO,
-            }
-        }
-
-        fn calls(&self) -> Vec<String> {
-            self.calls.lock().expect("calls").clone()
-        }
-    }
-
-    #[async_trait]
-    impl Dispatch for FakeDispatch {
-        async fn call(&self, request: &CallRequest<'_>) -> CallResult {
-            self.calls
-                .lock()
-                .expect("calls")
-                .push(request.url.to_owned());
-            tokio::time::sleep(self.delay).await;
-            CallResult {
-                status: self.status,
-                http_status: Some(if self.status == Status::Succeeded {
-                    200
-                } else {
-                    500
-                }),
-                output: Some("out".into()),
-                error: None,
-                duration: Duration::from_millis(1),
-            }
-        }
-    }
 
     fn fixture(name: &str) -> Value {
         let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -650,7 +604,9 @@ mod tests {
         let (mut function, job) = function(at(9, 30, 0), Status::Succeeded).await;
         change_job(&function, &job, |j| j.timeout_ms = 100).await;
         // This dispatcher ignores the timeout: the backstop has to stop the tick.
-        function.dispatcher.delay = Duration::from_secs(30);
+        function
+            .dispatcher
+            .delay_every_call(Duration::from_secs(30));
         function.tick.deadline_margin = Duration::from_millis(100);
         let function = function.with_margin(Duration::from_millis(1000));
         let started = std::time::Instant::now();

@@ -85,6 +85,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::testing::FakeDispatch;
 
     #[test]
     fn the_next_minute_is_the_next_top_of_a_minute() {
@@ -112,40 +113,6 @@ mod tests {
     impl Clock for VirtualClock {
         fn now(&self) -> DateTime<Utc> {
             self.origin + chrono::Duration::from_std(self.start.elapsed()).expect("small")
-        }
-    }
-
-    /// Records each call's URL and virtual instant; a URL ending in `/hang` answers after
-    /// three minutes, the others at once.
-    struct Hanging {
-        clock: std::sync::Arc<VirtualClock>,
-        calls: std::sync::Mutex<Vec<(String, DateTime<Utc>)>>,
-    }
-
-    #[async_trait::async_trait]
-    impl Dispatch for Hanging {
-        async fn call(
-            &self,
-            request: &crate::dispatch::CallRequest<'_>,
-        ) -> crate::dispatch::CallResult {
-            let url = request.url.to_owned();
-            self.calls
-                .lock()
-                .expect("calls")
-                .push((url.clone(), self.clock.now()));
-            let took = if url.ends_with("/hang") {
-                Duration::from_secs(180)
-            } else {
-                Duration::ZERO
-            };
-            tokio::time::sleep(took).await;
-            crate::dispatch::CallResult {
-                status: crate::model::Status::Succeeded,
-                http_status: Some(200),
-                output: Some("ok".into()),
-                error: None,
-                duration: took,
-            }
         }
     }
 
@@ -177,10 +144,8 @@ mod tests {
         let every = job("every", "* * * * *");
         store.create_job(&hang).await.expect("create");
         store.create_job(&every).await.expect("create");
-        let dispatcher = Hanging {
-            clock: clock.clone(),
-            calls: std::sync::Mutex::new(Vec::new()),
-        };
+        let dispatcher = FakeDispatch::default().with_clock(clock.clone());
+        dispatcher.delay_calls_to("/hang", Duration::from_secs(180));
 
         // Stop at 10:05:30, with nothing in flight by then.
         let mut ticks = 0;
@@ -199,24 +164,18 @@ mod tests {
                 .single()
                 .expect("valid")
         };
-        let calls = dispatcher.calls.lock().expect("calls").clone();
+        let calls = dispatcher.calls();
         let every_calls: Vec<DateTime<Utc>> = calls
             .iter()
-            .filter(|(url, _)| url.ends_with("/every"))
-            .map(|(_, at)| *at)
+            .filter(|c| c.url.ends_with("/every"))
+            .filter_map(|c| c.at)
             .collect();
         assert_eq!(
             every_calls,
             (1..=5).map(minute).collect::<Vec<_>>(),
             "called at the top of each minute while /hang hung"
         );
-        assert_eq!(
-            calls
-                .iter()
-                .filter(|(url, _)| url.ends_with("/hang"))
-                .count(),
-            1
-        );
+        assert_eq!(calls.iter().filter(|c| c.url.ends_with("/hang")).count(), 1);
         assert_eq!(ticks, 5);
         let history = store.list_executions(&hang.id, 10).await.expect("history");
         assert_eq!(
@@ -249,10 +208,8 @@ mod tests {
         spec.timeout = Duration::from_secs(5 * 60);
         let hang = spec.build(origin).expect("job");
         store.create_job(&hang).await.expect("create");
-        let dispatcher = Hanging {
-            clock: clock.clone(),
-            calls: std::sync::Mutex::new(Vec::new()),
-        };
+        let dispatcher = FakeDispatch::default().with_clock(clock.clone());
+        dispatcher.delay_calls_to("/hang", Duration::from_secs(180));
         // SIGTERM at 10:01:30, while the 10:01 call hangs until 10:04.
         run_every_minute(
             &store,
@@ -272,7 +229,7 @@ mod tests {
             history.iter().map(|e| e.status).collect::<Vec<_>>(),
             vec![Status::Succeeded]
         );
-        assert_eq!(dispatcher.calls.lock().expect("calls").len(), 1);
+        assert_eq!(dispatcher.calls().len(), 1);
     }
 
     #[tokio::test]

@@ -30,4 +30,6 @@ pub mod model;
 pub mod protocol;
 pub mod schedule;
 pub mod store;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod tick;

@@ -1,57 +1,17 @@
 //! The tick's unit tests, on the memory store with a fake dispatcher.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::TimeZone;
 
 use super::plan::plan;
 use super::*;
 use crate::clock::FixedClock;
-use crate::dispatch::CallRequest;
-use crate::dispatch::{CallResult, Dispatch};
 use crate::model::Job;
 use crate::model::{AppName, JobName, JobUrl, NewJob};
 use crate::store::memory::MemoryStore;
 use crate::store::{Claim, ClaimOutcome};
-
-/// Records calls; answers with `status`, after waiting for `gate` if one is set.
-#[derive(Default)]
-struct FakeDispatch {
-    calls: Mutex<Vec<(String, u32)>>,
-    status: Mutex<Option<Status>>,
-    gate: Mutex<Option<Arc<tokio::sync::Notify>>>,
-}
-
-#[async_trait]
-impl Dispatch for FakeDispatch {
-    async fn call(&self, request: &CallRequest<'_>) -> crate::dispatch::CallResult {
-        self.calls
-            .lock()
-            .expect("calls")
-            .push((request.execution.to_string(), request.attempt));
-        let gate = self.gate.lock().expect("gate").clone();
-        if let Some(gate) = gate {
-            gate.notified().await;
-        }
-        let status = self
-            .status
-            .lock()
-            .expect("status")
-            .unwrap_or(Status::Succeeded);
-        CallResult {
-            status,
-            http_status: Some(if status == Status::Succeeded {
-                200
-            } else {
-                500
-            }),
-            output: Some("out".into()),
-            error: None,
-            duration: Duration::from_millis(1),
-        }
-    }
-}
+use crate::testing::FakeDispatch;
 
 fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, h, m, 0)
@@ -76,8 +36,7 @@ async fn a_slot_due_while_the_previous_call_is_in_flight_is_skipped() {
     let j = job("* * * * *", at(9, 59) + chrono::Duration::seconds(30));
     store.create_job(&j).await.expect("create");
     let dispatch = Arc::new(FakeDispatch::default());
-    let gate = Arc::new(tokio::sync::Notify::new());
-    *dispatch.gate.lock().expect("gate") = Some(gate.clone());
+    let gate = dispatch.hold();
     let config = TickConfig::default();
 
     let first = {
@@ -87,7 +46,7 @@ async fn a_slot_due_while_the_previous_call_is_in_flight_is_skipped() {
             tick(store.as_ref(), dispatch.as_ref(), &clock, &config).await
         })
     };
-    while dispatch.calls.lock().expect("calls").is_empty() {
+    while dispatch.calls().is_empty() {
         tokio::task::yield_now().await;
     }
     let second = tick(
@@ -99,7 +58,7 @@ async fn a_slot_due_while_the_previous_call_is_in_flight_is_skipped() {
     .await
     .expect("tick");
     assert_eq!((second.triggered, second.skipped), (0, 1));
-    *dispatch.gate.lock().expect("gate") = None;
+    dispatch.release();
     gate.notify_one();
     let first = first.await.expect("join").expect("tick");
     assert_eq!((first.triggered, first.succeeded), (1, 1));
@@ -169,7 +128,7 @@ async fn a_claim_whose_tick_died_before_sending_is_sent_once_by_a_later_tick() {
         .await
         .expect("tick");
     assert_eq!(again.triggered, 0);
-    assert_eq!(dispatch.calls.lock().expect("calls").len(), 1);
+    assert_eq!(dispatch.calls().len(), 1);
 }
 
 #[tokio::test]
@@ -226,11 +185,7 @@ async fn a_call_with_no_recorded_outcome_is_reconciled_and_retried_when_allowed(
         .await
         .expect("tick");
     assert_eq!(retry.triggered, 1);
-    assert_eq!(
-        dispatch.calls.lock().expect("calls")[0].1,
-        2,
-        "the retry is attempt 2"
-    );
+    assert_eq!(dispatch.calls()[0].attempt, 2, "the retry is attempt 2");
 }
 
 #[tokio::test]
@@ -250,11 +205,7 @@ async fn a_paused_job_is_never_due_and_an_ended_job_leaves_the_index() {
             .await
             .expect("tick");
     }
-    assert_eq!(
-        dispatch.calls.lock().expect("calls").len(),
-        2,
-        "09:30 and 10:00 only"
-    );
+    assert_eq!(dispatch.calls().len(), 2, "09:30 and 10:00 only");
     let ended = store
         .get_job(&ending.app, &ending.name)
         .await
@@ -280,7 +231,7 @@ async fn a_dry_run_reports_what_would_run_and_writes_nothing() {
         (summary.due, summary.triggered, summary.dry_run),
         (1, 1, true)
     );
-    assert!(dispatch.calls.lock().expect("calls").is_empty());
+    assert!(dispatch.calls().is_empty());
     assert_eq!(
         store.get_job(&j.app, &j.name).await.expect("get"),
         Some(j.clone())
