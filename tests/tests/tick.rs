@@ -593,7 +593,7 @@ async fn a_failed_job_is_retried_with_a_new_key_and_backoff_then_stops() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_claim_never_sent_is_sent_later_and_a_call_never_recorded_is_reconciled() {
+async fn a_claim_never_sent_is_sent_once_by_a_later_tick_after_its_lease() {
     let at = utc(2026, 6, 8, 9, 0);
     let world = World::new(at - chrono::Duration::seconds(30)).await;
     let proxy = FaultProxy::start(&world.endpoint).await;
@@ -633,19 +633,20 @@ async fn a_claim_never_sent_is_sent_later_and_a_call_never_recorded_is_reconcile
         executions(&world, &unsent).await[0].status,
         Status::Succeeded
     );
+}
 
-    // Now a call that is sent but whose outcome is never recorded (the second UpdateItem
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_never_recorded_is_reconciled_as_timed_out_and_retried() {
+    // A call that is sent but whose outcome is never recorded (the second UpdateItem
     // and its retries fail): it is reconciled as timed out after timeout + grace, and its
     // retry (the job allows one) runs as attempt 2.
-    // "unsent" would be due at 09:00 again: its mark-sent could take the one UpdateItem let
-    // through (whichever of the two arrives first), leaving this call unsent. It goes.
-    world
-        .store
-        .delete_job(&unsent.app, &unsent.name)
-        .await
-        .expect("delete")
-        .expect("deleted");
     let at2 = utc(2026, 6, 9, 9, 0);
+    let world = World::new(at2 - chrono::Duration::seconds(30)).await;
+    let proxy = FaultProxy::start(&world.endpoint).await;
+    let faulty = shared::store::dynamodb::DynamoStore::new(
+        &moto::sdk_config(&proxy.url()).await,
+        &world.table,
+    );
     let mut spec = world.spec("unrecorded", "/unrecorded", "0 9 * * *");
     spec.retries = 1;
     world.set(at2 - chrono::Duration::seconds(30));
