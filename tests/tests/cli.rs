@@ -161,8 +161,34 @@ pub(crate) fn instant(v: &Value) -> DateTime<Utc> {
         .unwrap_or_else(|| panic!("not an RFC 3339 instant: {v}"))
 }
 
+/// Creates billing/report calling `/jobs/report` every 30 minutes (the life-cycle tests' job
+/// after its update); returns its next run.
+async fn report_every_30m(cli: &Cli, url: &str) -> DateTime<Utc> {
+    let created = cli
+        .run(&[
+            "create",
+            "--app",
+            "billing",
+            "--name",
+            "report",
+            "--url",
+            url,
+            "--every",
+            "30m",
+            "--timeout",
+            "10s",
+            "--tz",
+            "Asia/Tokyo",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    instant(&created["next_run"])
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_job_goes_through_its_whole_life_from_the_command_line() {
+async fn a_job_is_created_listed_and_shown_from_the_command_line() {
     let cli = Cli::new().await;
     let server = JobServer::start().await;
     let url = server.url("/jobs/report");
@@ -236,6 +262,29 @@ async fn a_job_goes_through_its_whole_life_from_the_command_line() {
     assert_eq!(show["next_runs"].as_array().map(Vec::len), Some(5));
     assert_eq!(show["executions"], Value::Array(vec![]));
     assert_eq!(show["description"], "nightly report");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn update_changes_what_is_given_and_recomputes_the_next_run() {
+    let cli = Cli::new().await;
+    let server = JobServer::start().await;
+    let url = server.url("/jobs/report");
+    let app = ["--app", "billing", "--name", "report"];
+    cli.run(&[
+        "create",
+        "--app",
+        "billing",
+        "--name",
+        "report",
+        "--url",
+        &url,
+        "--every",
+        "1h",
+        "--tz",
+        "Asia/Tokyo",
+    ])
+    .await
+    .ok();
 
     // update: a new schedule and timeout; the next run is recomputed.
     let updated = cli
@@ -279,6 +328,15 @@ async fn a_job_goes_through_its_whole_life_from_the_command_line() {
         kept["next_run"], updated["next_run"],
         "the timing did not change"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_job_does_not_run_and_a_resumed_job_runs_its_next_slot_once() {
+    let cli = Cli::new().await;
+    let server = JobServer::start().await;
+    let url = server.url("/jobs/report");
+    let app = ["--app", "billing", "--name", "report"];
+    let slot = report_every_30m(&cli, &url).await;
 
     // pause, then a tick at the slot: nothing runs.
     let paused = cli.run(&[&["pause"][..], &app[..]].concat()).await.ok();
@@ -334,6 +392,22 @@ async fn a_job_goes_through_its_whole_life_from_the_command_line() {
         human.stdout.contains("triggered 0"),
         "a slot runs once: {human:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manual_run_and_a_slot_show_in_the_history_newest_first() {
+    let cli = Cli::new().await;
+    let server = JobServer::start().await;
+    let url = server.url("/jobs/report");
+    let app = ["--app", "billing", "--name", "report"];
+    let slot = report_every_30m(&cli, &url).await;
+    let slot_text = slot.to_rfc3339();
+    let tick = cli
+        .run(&["tick", "--now", &slot_text, "--simulate", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(tick["succeeded"], 1, "{tick}");
 
     // run: a manual execution, dispatched at once.
     let ran = cli.run(&[&["run"][..], &app[..]].concat()).await.ok();
@@ -402,6 +476,15 @@ async fn a_job_goes_through_its_whole_life_from_the_command_line() {
         .json();
     assert_eq!(show["executions"].as_array().map(Vec::len), Some(2));
     assert_eq!(show["last_status"], "succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_asks_for_yes_and_purges_the_history_when_told() {
+    let cli = Cli::new().await;
+    let server = JobServer::start().await;
+    let url = server.url("/jobs/report");
+    let app = ["--app", "billing", "--name", "report"];
+    report_every_30m(&cli, &url).await;
 
     // delete: refused without a terminal or --yes, then done with --yes.
     let refused = cli.run(&[&["delete"][..], &app[..]].concat()).await;
