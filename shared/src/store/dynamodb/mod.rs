@@ -1,0 +1,525 @@
+//! The DynamoDB adapter: one table, one sparse index on the next due time.
+//!
+//! Items (see `docs/data-model.md`):
+//! - job: `pk = APP#<app>`, `sk = JOB#<name>`, `kind = job`;
+//! - execution: `pk = JOB#<job id>`, `sk = EXEC#<slot>#<s|m><attempt>`, `kind = exec`,
+//!   `expires` (epoch seconds, the table's TTL attribute).
+//!
+//! Both carry `gsi1pk = DUE` and `gsi1sk = <epoch seconds>` while the tick has something to
+//! do with them (a job's next slot or retry; an execution's lease or deadline). Paused and
+//! ended jobs, and finished executions, drop out of the index, so the tick's one Query reads
+//! only what is due.
+//!
+//! Here: the store, its client and the [`Store`] impl's reads and job writes. Beside it:
+//! `codec.rs` (values to items and back, keys), `table.rs` (table creation, the operations IAM
+//! must allow), `counter.rs` (requests counted), `endpoint.rs` (local endpoint or AWS's) and
+//! `transitions.rs` (an execution's conditional writes, each documented clause by clause
+//! against [`rules`](super::rules)).
+
+mod codec;
+mod counter;
+mod endpoint;
+mod table;
+mod transitions;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use chrono::{DateTime, Utc};
+
+use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError};
+use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName};
+use codec::{
+    DUE, GSI_PK, GSI_SK, Item, exec_pk, exec_sk, from_item, job_item, job_pk, job_sk, n, s,
+    strip_keys,
+};
+use endpoint::endpoint_of;
+
+pub use counter::RequestCounter;
+pub use endpoint::is_loopback_endpoint;
+pub use table::{DUE_INDEX, OPERATIONS, Operation, TTL_ATTRIBUTE};
+
+/// The DynamoDB store.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    counter: RequestCounter,
+    endpoint: Option<String>,
+}
+
+fn backend<E, R>(operation: &'static str, table: &str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if err.code() == Some("ResourceNotFoundException") {
+        return StoreError::TableMissing(table.to_owned());
+    }
+    StoreError::Backend {
+        operation,
+        source: Box::new(err),
+    }
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    matches!(
+        err.code(),
+        Some("ConditionalCheckFailedException") | Some("TransactionCanceledException")
+    )
+}
+
+impl DynamoStore {
+    /// A store on `table`, with a client built from `sdk_config` (the SDK's default chain:
+    /// `AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`... all work).
+    pub fn new(sdk_config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        let counter = RequestCounter::default();
+        let config = aws_sdk_dynamodb::config::Builder::from(sdk_config)
+            .interceptor(counter.clone())
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            table: table.into(),
+            counter,
+            endpoint: endpoint_of(sdk_config),
+        }
+    }
+
+    /// Loads the SDK's default configuration from the environment and builds a store.
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(&config, table)
+    }
+
+    /// The endpoint set in the configuration (`AWS_ENDPOINT_URL_DYNAMODB`,
+    /// `AWS_ENDPOINT_URL`, or in code); `None` means AWS's own for the region.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The request counter of this store's client.
+    pub fn requests(&self) -> &RequestCounter {
+        &self.counter
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn get_item(&self, pk: String, sk: String) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", &self.table, e))?;
+        Ok(out.item)
+    }
+
+    /// An UpdateItem of one execution's item.
+    fn update_execution(
+        &self,
+        id: &ExecutionId,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(exec_pk(id.job_id())))
+            .key("sk", s(exec_sk(id)))
+    }
+
+    /// The Query for a job's executions (`pk = JOB#<id>`, `sk` from `EXEC#`), one page.
+    fn executions_query(
+        &self,
+        job: &JobId,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :exec)")
+            .expression_attribute_values(":pk", s(exec_pk(job)))
+            .expression_attribute_values(":exec", s("EXEC#"))
+    }
+
+    async fn query_all(
+        &self,
+        operation: &'static str,
+        build: impl Fn() -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = build().set_exclusive_start_key(start.take());
+            if let Some(limit) = limit {
+                let left = limit.saturating_sub(items.len()).clamp(1, 1000);
+                q = q.limit(i32::try_from(left).unwrap_or(1000));
+            }
+            let out = q
+                .send()
+                .await
+                .map_err(|e| backend(operation, &self.table, e))?;
+            items.extend(out.items.unwrap_or_default());
+            if limit.is_some_and(|l| items.len() >= l) {
+                break;
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// Sends up to 25 writes in one BatchWriteItem, resending what DynamoDB leaves
+    /// unprocessed (with backoff) until every write is applied.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let mut pending = HashMap::from([(self.table.clone(), requests)]);
+        let mut backoff = Duration::from_millis(50);
+        while !pending.is_empty() {
+            let out = self
+                .client
+                .batch_write_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .map_err(|e| backend("BatchWriteItem", &self.table, e))?;
+            pending = out.unprocessed_items.unwrap_or_default();
+            pending.retain(|_, v| !v.is_empty());
+            if !pending.is_empty() {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+        Ok(())
+    }
+
+    fn job_condition(job: &Job, expected_version: u64) -> (String, Item) {
+        let mut values: Item = HashMap::new();
+        values.insert(":ev".into(), n(expected_version as i64));
+        let mut cond = "#state.#version = :ev".to_owned();
+        if let Some(writer) = &job.state.writer {
+            values.insert(":nv".into(), n(job.state.version as i64));
+            values.insert(":w".into(), s(writer.clone()));
+            cond = format!("({cond} OR (#state.#version = :nv AND #state.#writer = :w))");
+        }
+        (format!("attribute_exists(pk) AND {cond}"), values)
+    }
+}
+
+fn job_names(job: &Job) -> HashMap<String, String> {
+    let mut names = HashMap::from([
+        ("#state".to_owned(), "state".to_owned()),
+        ("#version".to_owned(), "version".to_owned()),
+    ]);
+    if job.state.writer.is_some() {
+        names.insert("#writer".to_owned(), "writer".to_owned());
+    }
+    names
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    fn is_local(&self) -> bool {
+        self.endpoint.as_deref().is_some_and(is_loopback_endpoint)
+    }
+
+    async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job_item(job)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => {
+                Err(StoreError::AlreadyExists(job.app.clone(), job.name.clone()))
+            }
+            Err(e) => Err(backend("PutItem", &self.table, e)),
+        }
+    }
+
+    async fn import_jobs(&self, jobs: &[Job]) -> Result<(), StoreError> {
+        for chunk in jobs.chunks(25) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for job in chunk {
+                let put = PutRequest::builder()
+                    .set_item(Some(job_item(job)?))
+                    .build()
+                    .map_err(|e| StoreError::Backend {
+                        operation: "BatchWriteItem",
+                        source: Box::new(e),
+                    })?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+            self.batch_write(requests).await?;
+        }
+        Ok(())
+    }
+
+    async fn get_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
+        match self.get_item(job_pk(app), job_sk(name)).await? {
+            Some(item) => Ok(Some(from_item(strip_keys(item))?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_jobs(&self, app: Option<&AppName>) -> Result<Vec<Job>, StoreError> {
+        let items = match app {
+            Some(app) => {
+                let pk = job_pk(app);
+                self.query_all(
+                    "Query",
+                    || {
+                        self.client
+                            .query()
+                            .table_name(&self.table)
+                            .key_condition_expression("pk = :pk AND begins_with(sk, :job)")
+                            .expression_attribute_values(":pk", s(pk.clone()))
+                            .expression_attribute_values(":job", s("JOB#"))
+                            .consistent_read(true)
+                    },
+                    None,
+                )
+                .await?
+            }
+            None => {
+                // Listing every app's jobs is an operator's command, not the tick's path:
+                // a filtered Scan is acceptable here (the tick never scans).
+                let mut items = Vec::new();
+                let mut start: Option<Item> = None;
+                loop {
+                    let out = self
+                        .client
+                        .scan()
+                        .table_name(&self.table)
+                        .filter_expression("kind = :job")
+                        .expression_attribute_values(":job", s("job"))
+                        .set_exclusive_start_key(start.take())
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| backend("Scan", &self.table, e))?;
+                    items.extend(out.items.unwrap_or_default());
+                    match out.last_evaluated_key {
+                        Some(k) if !k.is_empty() => start = Some(k),
+                        _ => break,
+                    }
+                }
+                items
+            }
+        };
+        let mut jobs: Vec<Job> = items
+            .into_iter()
+            .map(|i| from_item(strip_keys(i)))
+            .collect::<Result<_, _>>()?;
+        jobs.sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
+        Ok(jobs)
+    }
+
+    async fn put_job(&self, job: &Job, expected_version: u64) -> Result<bool, StoreError> {
+        let (cond, values) = Self::job_condition(job, expected_version);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job_item(job)?))
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(job_names(job)))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(backend("PutItem", &self.table, e)),
+        }
+    }
+
+    async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(job_pk(app)))
+            .key("sk", s(job_sk(name)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| backend("DeleteItem", &self.table, e))?;
+        match out.attributes {
+            Some(item) if !item.is_empty() => Ok(Some(from_item(strip_keys(item))?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {
+        let items = self
+            .query_all(
+                "Query",
+                || {
+                    self.client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(DUE_INDEX)
+                        .key_condition_expression("#pk = :due AND #sk <= :now")
+                        .expression_attribute_names("#pk", GSI_PK)
+                        .expression_attribute_names("#sk", GSI_SK)
+                        .expression_attribute_values(":due", s(DUE))
+                        .expression_attribute_values(":now", n(now.timestamp_millis()))
+                },
+                None,
+            )
+            .await?;
+        let mut due = Vec::with_capacity(items.len());
+        for item in items {
+            let kind = item
+                .get("kind")
+                .and_then(|k| k.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let item = strip_keys(item);
+            match kind.as_str() {
+                "job" => due.push(DueItem::Job(Box::new(from_item(item)?))),
+                "exec" => due.push(DueItem::Execution(Box::new(from_item(item)?))),
+                other => {
+                    return Err(StoreError::Malformed(format!(
+                        "unknown item kind `{other}` in the due index"
+                    )));
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError> {
+        self.write_claim(claim).await
+    }
+
+    async fn mark_dispatched(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        key_hash: &str,
+        at: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.write_dispatched(id, token, key_hash, at, deadline)
+            .await
+    }
+
+    async fn record_outcome(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        outcome: &Outcome,
+    ) -> Result<Recorded, StoreError> {
+        self.write_outcome(id, token, outcome).await
+    }
+
+    async fn reconcile(
+        &self,
+        seen: &Execution,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.write_reconciled(seen, error, now).await
+    }
+
+    async fn guard_start(
+        &self,
+        id: &ExecutionId,
+        key_hash: &str,
+        nonce: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.write_guard_start(id, key_hash, nonce, at).await
+    }
+
+    async fn guard_end(
+        &self,
+        id: &ExecutionId,
+        nonce: &str,
+        end: &GuardEnd,
+    ) -> Result<bool, StoreError> {
+        self.write_guard_end(id, nonce, end).await
+    }
+
+    async fn get_execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
+        match self.get_item(exec_pk(id.job_id()), exec_sk(id)).await? {
+            Some(item) => Ok(Some(from_item(strip_keys(item))?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_executions(&self, job: &JobId) -> Result<usize, StoreError> {
+        let items = self
+            .query_all(
+                "Query",
+                || self.executions_query(job).projection_expression("pk, sk"),
+                None,
+            )
+            .await?;
+        let count = items.len();
+        for chunk in items.chunks(25) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                let key: Item = item
+                    .iter()
+                    .filter(|(k, _)| *k == "pk" || *k == "sk")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(|e| StoreError::Backend {
+                        operation: "BatchWriteItem",
+                        source: Box::new(e),
+                    })?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+            self.batch_write(requests).await?;
+        }
+        Ok(count)
+    }
+
+    async fn list_executions(
+        &self,
+        job: &JobId,
+        limit: usize,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let items = self
+            .query_all(
+                "Query",
+                || {
+                    self.executions_query(job)
+                        .scan_index_forward(false)
+                        .consistent_read(true)
+                },
+                Some(limit),
+            )
+            .await?;
+        items
+            .into_iter()
+            .take(limit)
+            .map(|i| from_item(strip_keys(i)))
+            .collect()
+    }
+}
