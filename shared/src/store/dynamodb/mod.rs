@@ -17,6 +17,7 @@
 //! against [`rules`](super::rules)).
 
 mod codec;
+#[cfg(any(test, feature = "test-util"))]
 mod counter;
 mod endpoint;
 mod table;
@@ -39,6 +40,7 @@ use codec::{
 };
 use endpoint::endpoint_of;
 
+#[cfg(any(test, feature = "test-util"))]
 pub use counter::RequestCounter;
 pub use endpoint::is_loopback_endpoint;
 pub use table::{DUE_INDEX, OPERATIONS, Operation, TTL_ATTRIBUTE};
@@ -48,6 +50,8 @@ pub use table::{DUE_INDEX, OPERATIONS, Operation, TTL_ATTRIBUTE};
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Requests counted by operation (tests and benchmarks only).
+    #[cfg(any(test, feature = "test-util"))]
     counter: RequestCounter,
     endpoint: Option<String>,
 }
@@ -77,13 +81,15 @@ impl DynamoStore {
     /// A store on `table`, with a client built from `sdk_config` (the SDK's default chain:
     /// `AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`... all work).
     pub fn new(sdk_config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        let builder = aws_sdk_dynamodb::config::Builder::from(sdk_config);
+        #[cfg(any(test, feature = "test-util"))]
         let counter = RequestCounter::default();
-        let config = aws_sdk_dynamodb::config::Builder::from(sdk_config)
-            .interceptor(counter.clone())
-            .build();
+        #[cfg(any(test, feature = "test-util"))]
+        let builder = builder.interceptor(counter.clone());
         Self {
-            client: Client::from_conf(config),
+            client: Client::from_conf(builder.build()),
             table: table.into(),
+            #[cfg(any(test, feature = "test-util"))]
             counter,
             endpoint: endpoint_of(sdk_config),
         }
@@ -106,12 +112,14 @@ impl DynamoStore {
         &self.table
     }
 
-    /// The request counter of this store's client.
+    /// The request counter of this store's client (feature `test-util`: tests and benchmarks).
+    #[cfg(any(test, feature = "test-util"))]
     pub fn requests(&self) -> &RequestCounter {
         &self.counter
     }
 
-    /// The underlying client.
+    /// The underlying client (feature `test-util`: tests and benchmarks).
+    #[cfg(any(test, feature = "test-util"))]
     pub fn client(&self) -> &Client {
         &self.client
     }

@@ -134,6 +134,7 @@ impl SqliteStore {
     }
 
     /// Purges by `clock` instead of the system clock (tests of retention).
+    #[cfg(any(test, feature = "test-util"))]
     pub fn set_purge_clock(&self, clock: Arc<dyn Clock>) {
         *lock(&self.inner.purge_clock) = clock;
     }
@@ -143,6 +144,7 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     /// How many write transactions this store has committed since it was opened. Writes
     /// queued together share one (see the module documentation): fewer commits than writes
     /// means fewer fsyncs.

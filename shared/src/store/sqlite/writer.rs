@@ -18,7 +18,9 @@ pub(super) struct Writer {
     writes: mpsc::Sender<Box<dyn QueuedWrite>>,
     /// Writes queued and not yet taken by the writer thread.
     pending: Arc<AtomicUsize>,
-    /// Transactions the writer thread committed (each one fsync with `synchronous = FULL`).
+    /// Transactions the writer thread committed (each one fsync with `synchronous = FULL`):
+    /// read by tests and benchmarks only (feature `test-util`).
+    #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
     commits: Arc<AtomicU64>,
 }
 
@@ -41,6 +43,7 @@ impl Writer {
     }
 
     /// How many write transactions the thread has committed.
+    #[cfg(any(test, feature = "test-util"))]
     pub(super) fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
     }
