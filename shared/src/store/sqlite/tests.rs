@@ -223,3 +223,61 @@ async fn due_reads_only_the_due_index() {
     drop(store);
     let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
 }
+
+#[tokio::test]
+async fn a_dry_run_leaves_expired_executions_in_place_and_a_real_tick_purges_them() {
+    use chrono::TimeZone;
+
+    use crate::clock::FixedClock;
+    use crate::testing::FakeDispatch;
+    use crate::tick::{TickConfig, tick};
+
+    let t0 = Utc
+        .with_ymd_and_hms(2026, 6, 1, 9, 0, 0)
+        .single()
+        .expect("valid");
+    let path = temp_path();
+    let store = SqliteStore::open(&path).await.expect("open");
+    let wall = Arc::new(FixedClock::new(t0));
+    store.set_purge_clock(wall.clone());
+    let mut j = job("expiring");
+    j.enabled = false;
+    store.create_job(&j).await.expect("create");
+    let old = execution(
+        &j,
+        t0 - chrono::Duration::days(40),
+        t0 - chrono::Duration::days(10),
+    );
+    let mut claimed = j.clone();
+    claimed.state.version = 1;
+    claimed.state.writer = old.claimed_by.clone();
+    let claim = Claim {
+        job: claimed,
+        expected_version: 0,
+        token: old.claimed_by.clone().expect("token"),
+        execution: old.clone(),
+    };
+    assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+
+    let dispatch = FakeDispatch::default();
+    let dry = TickConfig {
+        dry_run: true,
+        ..TickConfig::default()
+    };
+    tick(&store, &dispatch, wall.as_ref(), &dry)
+        .await
+        .expect("dry run");
+    assert!(
+        store.get_execution(&old.id).await.expect("get").is_some(),
+        "a dry run writes nothing, not even retention's deletes"
+    );
+    tick(&store, &dispatch, wall.as_ref(), &TickConfig::default())
+        .await
+        .expect("tick");
+    assert!(
+        store.get_execution(&old.id).await.expect("get").is_none(),
+        "a real tick purges what expired"
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
+}
