@@ -158,6 +158,14 @@ pub trait Store: Send + Sync {
         false
     }
 
+    /// Retention, where the backend does not keep it itself: deletes the executions whose
+    /// retention ended, by the wall clock (never at a tick's `now`); returns how many. A
+    /// writing tick calls it first, a dry run never. DynamoDB's TTL does it on its own: the
+    /// default does nothing.
+    async fn expire_history(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
     /// Everything due at `now`: jobs whose next slot or retry is at or before `now`, and
     /// executions whose lease or deadline has passed. Never scans the table.
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError>;

@@ -142,6 +142,12 @@ async fn run_tick(
         now,
         counters: Counters::default(),
     };
+    if !config.dry_run {
+        // Retention is housekeeping: a busy store must not fail the tick over it.
+        if let Err(e) = store.expire_history().await {
+            tracing::warn!(error = %e, "could not delete expired executions; the next tick tries again");
+        }
+    }
     let items = store.due(now).await?;
     let results: Vec<Result<(), StoreError>> = futures::stream::iter(items)
         .map(|item| {

@@ -24,10 +24,11 @@
 //! writes just share the fsync. A tick with 32 calls in flight makes a few commits where it
 //! made one per write (docs/benchmarks.md has the figures). Reads use a second connection.
 //!
-//! Executions expire `retention` after creation, like DynamoDB's TTL: [`SqliteStore::due`]
-//! deletes expired rows at most once a minute of the wall clock (never at the `now` it is
-//! given: a simulated tick years ahead must not purge the history), and
-//! [`SqliteStore::purge_expired`] does it on demand.
+//! Executions expire `retention` after creation, like DynamoDB's TTL: a writing tick calls
+//! [`Store::expire_history`], which deletes expired rows at most once a minute of the wall
+//! clock (never at the tick's `now`: a simulated tick years ahead must not purge the history;
+//! and never in a dry run, which writes nothing), and [`SqliteStore::purge_expired`] does it
+//! on demand.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), shared::store::StoreError> {
@@ -61,7 +62,7 @@ use writer::Writer;
 
 pub use schema::{BUSY_TIMEOUT, SCHEMA_VERSION};
 
-/// [`SqliteStore::due`] purges expired executions at most this often (in the `now` it is given).
+/// [`Store::expire_history`] purges expired executions at most this often (of the wall clock).
 pub const PURGE_INTERVAL: chrono::Duration = chrono::Duration::minutes(1);
 
 /// The SQLite store. Cheap to clone: clones share its two connections.
@@ -199,7 +200,8 @@ impl SqliteStore {
     }
 
     /// Deletes the executions whose retention ended at or before `now` (DynamoDB's TTL does
-    /// the same on its own); returns how many. [`Store::due`] calls it at most once a minute.
+    /// the same on its own); returns how many. [`Store::expire_history`] calls it at most once
+    /// a minute of the wall clock.
     pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let deleted = self
             .write(move |conn| {
@@ -212,8 +214,8 @@ impl SqliteStore {
         Ok(deleted)
     }
 
-    /// True when [`Store::due`] should purge first at the wall clock's `now`: never purged, a
-    /// minute passed, or the clock went back.
+    /// True when [`Store::expire_history`] should purge at the wall clock's `now`: never
+    /// purged, a minute passed, or the clock went back.
     fn purge_due(&self, now: DateTime<Utc>) -> bool {
         lock(&self.inner.last_purge).is_none_or(|last| now < last || now - last >= PURGE_INTERVAL)
     }
@@ -295,15 +297,16 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {
-        // Retention runs on the wall clock, as DynamoDB's TTL does: never at a caller's `now`.
+    async fn expire_history(&self) -> Result<usize, StoreError> {
+        // Retention runs on the wall clock, as DynamoDB's TTL does: never at a tick's `now`.
         let wall = lock(&self.inner.purge_clock).now();
-        if self.purge_due(wall) {
-            // Retention is housekeeping: a busy file must not fail the tick over it.
-            if let Err(e) = self.purge_expired(wall).await {
-                tracing::warn!(error = %e, "could not purge expired executions; will retry next minute");
-            }
+        if !self.purge_due(wall) {
+            return Ok(0);
         }
+        self.purge_expired(wall).await
+    }
+
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {
         let mut items: Vec<(DateTime<Utc>, DueItem)> = self
             .run(move |conn| {
                 // One read transaction: a consistent snapshot of both indexes.

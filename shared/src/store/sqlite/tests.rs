@@ -94,7 +94,7 @@ fn execution(job: &Job, slot: DateTime<Utc>, expires_at: DateTime<Utc>) -> Execu
 }
 
 #[tokio::test]
-async fn expired_executions_are_purged_by_due_at_most_once_a_minute_of_the_wall_clock() {
+async fn expired_executions_are_purged_by_a_tick_at_most_once_a_minute_of_the_wall_clock() {
     use chrono::TimeZone;
     let t0 = Utc
         .with_ymd_and_hms(2026, 6, 1, 9, 0, 0)
@@ -105,10 +105,14 @@ async fn expired_executions_are_purged_by_due_at_most_once_a_minute_of_the_wall_
     let store = SqliteStore::open(&path).await.expect("open");
     let wall = Arc::new(crate::clock::FixedClock::new(t0));
     store.set_purge_clock(wall.clone());
-    // `due` at `at`, with the wall clock there too.
+    // What a tick does at `at`, with the wall clock there too: retention, then the due read.
     let due_at = |at: DateTime<Utc>| {
         wall.set(at);
-        store.due(at)
+        let store = &store;
+        async move {
+            store.expire_history().await?;
+            store.due(at).await
+        }
     };
     let mut job = crate::model::NewJob::new(
         AppName::parse("app").expect("app"),
@@ -180,6 +184,7 @@ async fn expired_executions_are_purged_by_due_at_most_once_a_minute_of_the_wall_
     assert_eq!(count(&store, &job.id).await, 1);
     // A tick simulated a year ahead, with the wall clock a minute on: nothing purged.
     wall.set(minutes(13));
+    store.expire_history().await.expect("retention");
     store.due(minutes(60 * 24 * 365)).await.expect("due");
     assert_eq!(count(&store, &job.id).await, 1, "slot 3 expires in 30 days");
     drop(store);
