@@ -247,7 +247,7 @@ mod axum_layer {
     use axum::response::{IntoResponse, Response};
 
     use super::{Guard, GuardError};
-    use crate::dispatch::MAX_OUTPUT;
+    use crate::model::MAX_OUTPUT_TEXT as MAX_OUTPUT;
 
     /// Makes a route a scheduled job, in one line:
     /// `.route("/jobs/report", get(report).route_layer(axum::middleware::from_fn_with_state(guard, scheduled_job)))`.
