@@ -1,7 +1,11 @@
 //! What a parsed schedule is made of: the wall-clock minutes of a matching day
-//! ([`MinuteSet`]) and the rule for which local dates match ([`DayRule`]), plus the civil-date
-//! arithmetic the rule needs. Dates are counted in days since 1970-01-01.
+//! ([`MinuteSet`]) and the rule for which local dates match ([`DayRule`]).
+//!
+//! Dates are chrono's `NaiveDate`s, walked one after the other with `succ_opt` (cheap: the
+//! next-slot search checks a date per step). The offset arithmetic in `next` counts days
+//! since 1970-01-01 instead; [`date_of`] and [`day_of`] convert between the two.
 
+use chrono::{Datelike, Months, NaiveDate};
 use croner::Cron;
 
 use super::{ALL_DAYS, MINUTES_PER_DAY};
@@ -20,22 +24,24 @@ pub(super) enum DayRule {
     },
 }
 
-/// The outcome of checking one day.
+/// The outcome of checking one date.
 pub(super) enum DayCheck {
     Match,
-    /// No match; the next day worth checking.
-    SkipTo(i64),
+    /// No match; the next date worth checking, `None` past chrono's last date (about 262,000
+    /// years from now, where no instant can be a slot either).
+    SkipTo(Option<NaiveDate>),
 }
 
 impl DayRule {
-    /// Checks the local date `day` (days since 1970-01-01).
-    pub(super) fn check(&self, day: i64) -> DayCheck {
+    /// Checks the local date `date`.
+    pub(super) fn check(&self, date: NaiveDate) -> DayCheck {
         match self {
             DayRule::Weekdays(mask) => {
-                if *mask == ALL_DAYS || mask & (1 << weekday_from_monday(day)) != 0 {
+                let weekday = date.weekday().num_days_from_monday();
+                if *mask == ALL_DAYS || mask & (1 << weekday) != 0 {
                     DayCheck::Match
                 } else {
-                    DayCheck::SkipTo(day + 1)
+                    DayCheck::SkipTo(date.succ_opt())
                 }
             }
             DayRule::Cron {
@@ -43,38 +49,38 @@ impl DayRule {
                 every_day,
                 cron,
             } => {
-                let (year, month, dom) = civil_from_days(day);
-                if months & (1 << month) == 0 {
-                    let rest = i64::from(days_in_month(year, month) - dom);
-                    return DayCheck::SkipTo(day + rest + 1);
+                if months & (1 << date.month()) == 0 {
+                    // The first day of the next month.
+                    let next = date
+                        .with_day(1)
+                        .and_then(|first| first.checked_add_months(Months::new(1)));
+                    return DayCheck::SkipTo(next);
                 }
                 if *every_day {
                     return DayCheck::Match;
                 }
-                let Ok(year) = i32::try_from(year) else {
-                    return DayCheck::SkipTo(day + 1);
-                };
-                let weekday = croner::Weekday::from_days_from_sunday(weekday_from_sunday(day));
+                let weekday =
+                    croner::Weekday::from_days_from_sunday(date.weekday().num_days_from_sunday());
                 if cron
                     .pattern
-                    .day_match(year, month, dom, weekday)
+                    .day_match(date.year(), date.month(), date.day(), weekday)
                     .unwrap_or(false)
                 {
                     DayCheck::Match
                 } else {
-                    DayCheck::SkipTo(day + 1)
+                    DayCheck::SkipTo(date.succ_opt())
                 }
             }
         }
     }
 
-    /// The first matching day in `[from, from + count)`.
-    pub(super) fn first_match(&self, from: i64, count: i64) -> Option<i64> {
-        let mut day = from;
-        while day < from + count {
-            match self.check(day) {
-                DayCheck::Match => return Some(day),
-                DayCheck::SkipTo(next) => day = next,
+    /// The first matching date from `from` through `last`.
+    pub(super) fn first_match(&self, from: NaiveDate, last: NaiveDate) -> Option<NaiveDate> {
+        let mut date = from;
+        while date <= last {
+            match self.check(date) {
+                DayCheck::Match => return Some(date),
+                DayCheck::SkipTo(next) => date = next?,
             }
         }
         None
@@ -116,47 +122,15 @@ impl MinuteSet {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-pub(super) const fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (month as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// 1970-01-01 as chrono counts days: `NaiveDate::num_days_from_ce` (0001-01-01 is day 1).
+const UNIX_EPOCH_FROM_CE: i64 = 719_163;
+
+/// The local date `day` days after 1970-01-01; `None` outside chrono's range.
+pub(super) fn date_of(day: i64) -> Option<NaiveDate> {
+    NaiveDate::from_num_days_from_ce_opt(i32::try_from(day + UNIX_EPOCH_FROM_CE).ok()?)
 }
 
-/// The date (year, month, day) `days` days after 1970-01-01.
-pub(super) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// 0 = Sunday.
-pub(super) fn weekday_from_sunday(days: i64) -> u32 {
-    // 1970-01-01 was a Thursday; rem_euclid(7) is in 0..7.
-    (days + 4).rem_euclid(7) as u32
-}
-
-/// 0 = Monday.
-pub(super) fn weekday_from_monday(days: i64) -> u32 {
-    (days + 3).rem_euclid(7) as u32
+/// Days since 1970-01-01 of `date`.
+pub(super) fn day_of(date: NaiveDate) -> i64 {
+    i64::from(date.num_days_from_ce()) - UNIX_EPOCH_FROM_CE
 }

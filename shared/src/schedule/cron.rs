@@ -3,15 +3,20 @@
 
 use std::sync::Arc;
 
+use chrono::{NaiveDate, TimeDelta};
 use croner::parser::{CronParser, Seconds, Year};
 
-use super::calendar::{DayRule, MinuteSet, days_from_civil};
+use super::calendar::{DayRule, MinuteSet};
 use super::{HORIZON_DAYS, Inner, Schedule, ScheduleError, Spec};
 
 /// Days in a full Gregorian cycle of 400 years.
 const GREGORIAN_CYCLE_DAYS: i64 = 146_097;
 /// 2026-01-01, the fixed start of the "does it fire within 8 years" check.
-const REFERENCE_DAY: i64 = days_from_civil(2026, 1, 1);
+const REFERENCE_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2026, 1, 1) {
+    Some(date) => date,
+    // Evaluated at compile time: an invalid date would fail the build, never a run.
+    None => panic!("2026-01-01 is a date"),
+};
 
 const FIELD_NAMES: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
 const FIELD_ACCEPTS: [&str; 5] = [
@@ -137,10 +142,19 @@ pub(super) fn parse_cron(text: &str) -> Result<(String, Inner), ScheduleError> {
         every_day,
         cron: Box::new(cron),
     };
-    if days.first_match(REFERENCE_DAY, HORIZON_DAYS).is_none() {
+    // The last date of a span starting at the reference date (chrono's last date if later).
+    let through = |span: i64| {
+        REFERENCE_DATE
+            .checked_add_signed(TimeDelta::days(span - 1))
+            .unwrap_or(NaiveDate::MAX)
+    };
+    if days
+        .first_match(REFERENCE_DATE, through(HORIZON_DAYS))
+        .is_none()
+    {
         return Err(
             if days
-                .first_match(REFERENCE_DAY, GREGORIAN_CYCLE_DAYS)
+                .first_match(REFERENCE_DATE, through(GREGORIAN_CYCLE_DAYS))
                 .is_none()
             {
                 ScheduleError::NeverFires(canonical)

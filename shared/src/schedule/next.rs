@@ -4,7 +4,7 @@
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::calendar::DayCheck;
+use super::calendar::{DayCheck, date_of, day_of};
 use super::{HORIZON_DAYS, MINUTES_PER_DAY, SECS_PER_DAY, Schedule};
 
 /// An upper bound on the magnitude of any UTC offset (real ones stay within 16 hours).
@@ -17,20 +17,23 @@ impl Schedule {
         // Slots fall on whole seconds, so `slot > after` is `slot > after.timestamp()`.
         let a = after.timestamp();
         let local_day = (a + offset_at(tz, a)?).div_euclid(SECS_PER_DAY);
-        let mut day = local_day - 1;
-        let last = day + HORIZON_DAYS;
+        // From the day before: its late slots can still be after `after`. On chrono's first
+        // date there is no day before, hence no answer.
+        let mut date = date_of(local_day - 1)?;
+        // Past chrono's last date no instant exists: the walk ends there.
+        let last = date_of(local_day - 1 + HORIZON_DAYS).unwrap_or(NaiveDate::MAX);
         let mut best: Option<i64> = None;
-        while day <= last {
+        while date <= last {
             if let Some(b) = best
-                && day * SECS_PER_DAY - MAX_OFFSET_SECS > b
+                && day_of(date) * SECS_PER_DAY - MAX_OFFSET_SECS > b
             {
                 // Every instant of this and later days is later than `b`.
                 break;
             }
-            match self.0.days.check(day) {
-                DayCheck::SkipTo(next) => day = next,
+            let next = match self.0.days.check(date) {
+                DayCheck::SkipTo(next) => next,
                 DayCheck::Match => {
-                    let (candidate, stable) = self.first_on_day(day, a, tz)?;
+                    let (candidate, stable) = self.first_on_day(day_of(date), a, tz)?;
                     if let Some(c) = candidate {
                         let c = best.map_or(c, |b| b.min(c));
                         if stable {
@@ -39,9 +42,11 @@ impl Schedule {
                         }
                         best = Some(c);
                     }
-                    day += 1;
+                    date.succ_opt()
                 }
-            }
+            };
+            let Some(next) = next else { break };
+            date = next;
         }
         best.and_then(|b| DateTime::from_timestamp(b, 0))
     }
@@ -116,7 +121,7 @@ impl Schedule {
 
     /// The slow, general path: resolve each minute of the day with chrono-tz.
     pub(super) fn enumerate_day(&self, day: i64, a: i64, tz: Tz) -> Option<i64> {
-        let date = NaiveDate::from_num_days_from_ce_opt(i32::try_from(day + 719_163).ok()?)?;
+        let date = date_of(day)?;
         let midnight = date.and_time(NaiveTime::MIN);
         let mut best = None;
         let mut consider = |t: i64| {

@@ -5,7 +5,6 @@ use chrono_tz::America::Los_Angeles;
 use chrono_tz::Australia::Lord_Howe;
 use chrono_tz::Europe::London;
 
-use super::calendar::{civil_from_days, days_from_civil, weekday_from_monday, weekday_from_sunday};
 use super::cron::{CRON_DAY_NAMES, MONTH_NAMES};
 use super::*;
 
@@ -1072,26 +1071,4 @@ fn next_after_is_none_beyond_chronos_range_and_handles_far_dates() {
     );
     // At the very edge of chrono's range there may be no answer, but no panic either.
     let _ = s.next_after(DateTime::<Utc>::MIN_UTC, chrono_tz::UTC);
-}
-
-#[test]
-fn civil_date_arithmetic_matches_chrono() {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
-    for day in (-800_000..800_000).step_by(97) {
-        let date = epoch + TimeDelta::days(day);
-        let (y, m, d) = civil_from_days(day);
-        assert_eq!(
-            (y, m, d),
-            (i64::from(date.year()), date.month(), date.day())
-        );
-        assert_eq!(days_from_civil(y, m, d), day);
-        assert_eq!(
-            weekday_from_sunday(day),
-            date.weekday().num_days_from_sunday()
-        );
-        assert_eq!(
-            weekday_from_monday(day),
-            date.weekday().num_days_from_monday()
-        );
-    }
 }
