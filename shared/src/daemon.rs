@@ -116,11 +116,14 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_job_hanging_for_three_minutes_does_not_delay_an_every_minute_job() {
-        use crate::model::{AppName, JobName, JobUrl, NewJob, Status};
-        use crate::store::Store;
-
+    /// 10:00:30 on a paused runtime: a clock on tokio's virtual time, an empty memory store,
+    /// and a fake dispatcher on which calls to `/hang` take three minutes.
+    fn virtual_world() -> (
+        DateTime<Utc>,
+        std::sync::Arc<VirtualClock>,
+        crate::store::memory::MemoryStore,
+        FakeDispatch,
+    ) {
         let origin = Utc
             .with_ymd_and_hms(2026, 12, 1, 10, 0, 30)
             .single()
@@ -129,23 +132,39 @@ mod tests {
             origin,
             start: tokio::time::Instant::now(),
         });
-        let store = crate::store::memory::MemoryStore::new();
-        let job = |name: &str, schedule: &str| {
-            let mut spec = NewJob::new(
-                AppName::parse("app").expect("app"),
-                JobName::parse(name).expect("name"),
-                JobUrl::parse(&format!("https://app.example/{name}")).expect("url"),
-                schedule.parse().expect("schedule"),
-            );
-            spec.timeout = Duration::from_secs(5 * 60);
-            spec.build(origin).expect("job")
-        };
-        let hang = job("hang", "1 10 * * *");
-        let every = job("every", "* * * * *");
-        store.create_job(&hang).await.expect("create");
-        store.create_job(&every).await.expect("create");
         let dispatcher = FakeDispatch::default().with_clock(clock.clone());
         dispatcher.delay_calls_to("/hang", Duration::from_secs(180));
+        (
+            origin,
+            clock,
+            crate::store::memory::MemoryStore::new(),
+            dispatcher,
+        )
+    }
+
+    /// A job calling `https://app.example/<name>`, with a 5-minute timeout, created at `at`.
+    fn job(name: &str, schedule: &str, at: DateTime<Utc>) -> crate::model::Job {
+        use crate::model::{AppName, JobName, JobUrl, NewJob};
+        let mut spec = NewJob::new(
+            AppName::parse("app").expect("app"),
+            JobName::parse(name).expect("name"),
+            JobUrl::parse(&format!("https://app.example/{name}")).expect("url"),
+            schedule.parse().expect("schedule"),
+        );
+        spec.timeout = Duration::from_secs(5 * 60);
+        spec.build(at).expect("job")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_hanging_for_three_minutes_does_not_delay_an_every_minute_job() {
+        use crate::model::Status;
+        use crate::store::Store;
+
+        let (origin, clock, store, dispatcher) = virtual_world();
+        let hang = job("hang", "1 10 * * *", origin);
+        let every = job("every", "* * * * *", origin);
+        store.create_job(&hang).await.expect("create");
+        store.create_job(&every).await.expect("create");
 
         // Stop at 10:05:30, with nothing in flight by then.
         let mut ticks = 0;
@@ -187,29 +206,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_shutdown_with_calls_in_flight_waits_for_them_and_records_them() {
-        use crate::model::{AppName, JobName, JobUrl, NewJob, Status};
+        use crate::model::Status;
         use crate::store::Store;
 
-        let origin = Utc
-            .with_ymd_and_hms(2026, 12, 1, 10, 0, 30)
-            .single()
-            .expect("valid");
-        let clock = std::sync::Arc::new(VirtualClock {
-            origin,
-            start: tokio::time::Instant::now(),
-        });
-        let store = crate::store::memory::MemoryStore::new();
-        let mut spec = NewJob::new(
-            AppName::parse("app").expect("app"),
-            JobName::parse("hang").expect("name"),
-            JobUrl::parse("https://app.example/hang").expect("url"),
-            "* * * * *".parse().expect("schedule"),
-        );
-        spec.timeout = Duration::from_secs(5 * 60);
-        let hang = spec.build(origin).expect("job");
+        let (origin, clock, store, dispatcher) = virtual_world();
+        let hang = job("hang", "* * * * *", origin);
         store.create_job(&hang).await.expect("create");
-        let dispatcher = FakeDispatch::default().with_clock(clock.clone());
-        dispatcher.delay_calls_to("/hang", Duration::from_secs(180));
         // SIGTERM at 10:01:30, while the 10:01 call hangs until 10:04.
         run_every_minute(
             &store,

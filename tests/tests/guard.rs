@@ -19,6 +19,7 @@ use shared::store::dynamodb::DynamoStore;
 use shared::tick::tick;
 use tokio::sync::Notify;
 
+use crate::helpers::python::run_with_documented_verifier;
 use crate::world::{World, utc};
 
 /// Serves `router` on 127.0.0.1:0; returns its base URL.
@@ -338,27 +339,6 @@ async fn a_late_end_from_the_guard_still_records_the_real_outcome_after_reconcil
     );
 }
 
-pub(crate) fn python() -> String {
-    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
-    if std::path::Path::new(venv).exists() {
-        venv.to_owned()
-    } else {
-        "python3".to_owned()
-    }
-}
-
-/// The Python code block of docs/verifying-requests.md, as written.
-pub(crate) fn documented_python() -> String {
-    let doc = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../docs/verifying-requests.md"
-    ))
-    .expect("docs/verifying-requests.md");
-    let start = doc.find("```python\n").expect("a python block") + "```python\n".len();
-    let end = start + doc[start..].find("```").expect("end of block");
-    doc[start..end].to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn signed_requests_verify_in_rust_and_with_the_documented_python_code() {
     let at = utc(2026, 7, 4, 9, 0);
@@ -433,33 +413,9 @@ for case in data["cases"]:
     got = verify(case["secrets"], headers, "GET", case["path"], case["body"].encode(), now=case["now"])
     print(json.dumps({"name": case["name"], "got": got, "want": case["want"]}))
 "#;
-    let script = format!("{}\n{harness}", documented_python());
-    let dir = std::env::temp_dir().join(format!(
-        "psu-sched-verify-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    let file = dir.join("verify.py");
-    std::fs::write(&file, script).expect("write script");
-    let mut child = std::process::Command::new(python())
-        .arg(&file)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python");
-    let input = serde_json::json!({"headers": headers, "cases": cases}).to_string();
-    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), input.as_bytes())
-        .expect("feed");
-    drop(child.stdin.take());
-    let out = child.wait_with_output().expect("python ran");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    let input = serde_json::json!({"headers": headers, "cases": cases});
+    let out = run_with_documented_verifier(harness, &input);
+    let lines: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect();

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::cli::{Cli, instant};
-use crate::guard::{documented_python, python};
 use crate::helpers::jobserver::{JobServer, Recorded};
+use crate::helpers::python::run_with_documented_verifier;
 
 const SECRET: (&str, &str) = ("PSU_SCHED_SIGNING_SECRET", "s3cret-new,s3cret-old");
 const NO_PRIVATE_SETTING: (&str, &str) = ("PSU_SCHED_ALLOW_PRIVATE_TARGETS", "");
@@ -34,40 +34,13 @@ class Headers(dict):
 data = json.load(sys.stdin)
 print(json.dumps(verify(data["secrets"], Headers(data["headers"]), data["method"], data["path"], b"", now=int(time.time()))))
 "#;
-    let dir = std::env::temp_dir().join(format!(
-        "psu-sched-protections-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    let file = dir.join("verify.py");
-    std::fs::write(&file, format!("{}\n{harness}", documented_python())).expect("script");
-    let mut child = std::process::Command::new(python())
-        .arg(&file)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python");
     let input = serde_json::json!({
         "secrets": secrets,
         "headers": headers,
         "method": request.method,
         "path": path,
     });
-    std::io::Write::write_all(
-        child.stdin.as_mut().expect("stdin"),
-        input.to_string().as_bytes(),
-    )
-    .expect("feed");
-    drop(child.stdin.take());
-    let out = child.wait_with_output().expect("python ran");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim() == "true"
+    run_with_documented_verifier(harness, &input).trim() == "true"
 }
 
 /// Creates an every-minute job calling `path` on `server`; returns its next run.

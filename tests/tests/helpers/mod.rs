@@ -8,4 +8,5 @@
 pub mod faultproxy;
 pub mod jobserver;
 pub mod moto;
+pub mod python;
 pub mod tempdb;
