@@ -234,6 +234,39 @@ mod tests {
         assert_eq!(dispatcher.calls().len(), 1);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn at_the_bound_of_ticks_in_flight_a_minute_is_left_to_a_later_tick() {
+        use crate::store::Store;
+
+        let (origin, clock, store, dispatcher) = virtual_world();
+        let mut every = job("every", "* * * * *", origin);
+        every.overlap = crate::model::OverlapPolicy::Allow;
+        store.create_job(&every).await.expect("create");
+        // Every call takes 20 minutes: from 10:01, each minute's tick stays in flight.
+        dispatcher.delay_every_call(Duration::from_secs(20 * 60));
+        run_every_minute(
+            &store,
+            &dispatcher,
+            clock.as_ref(),
+            &TickConfig::default(),
+            tokio::time::sleep(Duration::from_secs(19 * 60)),
+            |_| {},
+        )
+        .await;
+        let minute = |m: u32| {
+            Utc.with_ymd_and_hms(2026, 12, 1, 10, m, 0)
+                .single()
+                .expect("valid")
+        };
+        let called: Vec<DateTime<Utc>> = dispatcher.calls().iter().filter_map(|c| c.at).collect();
+        let bound = u32::try_from(MAX_TICKS_IN_FLIGHT).expect("small");
+        assert_eq!(
+            called,
+            (1..=bound).map(minute).collect::<Vec<_>>(),
+            "one call a minute until {MAX_TICKS_IN_FLIGHT} ticks are in flight, then none"
+        );
+    }
+
     #[tokio::test]
     async fn a_shutdown_while_waiting_returns_at_once() {
         let store = crate::store::memory::MemoryStore::new();
