@@ -127,38 +127,29 @@ fn init_tracing(verbose: u8) {
         .init();
 }
 
-/// One plain sentence for a runtime failure.
+/// One plain sentence for a runtime failure, chosen by the store error's kind (never by its
+/// text).
 fn explain(err: &anyhow::Error) -> String {
-    let chain: Vec<String> = err.chain().map(ToString::to_string).collect();
-    let text = chain.join(" ").to_ascii_lowercase();
     let store = err.chain().find_map(|e| e.downcast_ref::<StoreError>());
     match store {
-        Some(e @ StoreError::TableMissing(_)) => return e.to_string(),
+        Some(e @ StoreError::TableMissing(_)) => e.to_string(),
         Some(e @ StoreError::AlreadyExists(..)) => {
-            return format!("{e}; nothing changed (use `psu-sched update` to change it)");
+            format!("{e}; nothing changed (use `psu-sched update` to change it)")
         }
-        _ => {}
-    }
-    if matches!(store, Some(StoreError::Backend { .. })) {
-        if text.contains("missing region") {
-            return "no AWS region set: set AWS_REGION (or a region in your AWS profile)"
-                .to_owned();
+        Some(StoreError::Credentials { .. }) => {
+            "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for a local table, any dummy values)".to_owned()
         }
-        if text.contains("no credentials") || text.contains("credential provider") {
-            return "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for a local table, any dummy values)".to_owned();
+        Some(StoreError::NoRegion { .. }) => {
+            "no AWS region set: set AWS_REGION (or a region in your AWS profile)".to_owned()
         }
-        if text.contains("dispatch failure")
-            || text.contains("connection refused")
-            || text.contains("timed out")
-            || text.contains("dns error")
-        {
-            return format!(
-                "DynamoDB is unreachable at {}; check the endpoint and your network",
-                endpoint_name()
-            );
-        }
-    }
-    match store {
+        Some(StoreError::Unavailable { .. }) => format!(
+            "DynamoDB is unreachable at {}; check the endpoint and your network",
+            endpoint_name()
+        ),
+        Some(StoreError::Throttled { .. }) => format!(
+            "DynamoDB kept throttling the requests at {}; try again, or raise the table's capacity",
+            endpoint_name()
+        ),
         Some(e) => format!("{err}: {e}"),
         None => err.to_string(),
     }

@@ -845,6 +845,23 @@ async fn runtime_failures_exit_1_with_a_plain_sentence_and_v_adds_the_chain() {
         .await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("no AWS credentials found"), "{run:?}");
+
+    // No region anywhere (told by the store's error type, not its text).
+    let run = cli
+        .run_with(
+            &["list"],
+            &[
+                ("AWS_REGION", ""),
+                ("AWS_DEFAULT_REGION", ""),
+                ("AWS_CONFIG_FILE", "/nonexistent/psu-sched/config"),
+            ],
+        )
+        .await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("no AWS region set: set AWS_REGION"),
+        "{run:?}"
+    );
 }
 
 /// `--days mon,wed --at 08:00,13:30 --tz America/Los_Angeles`, ticked over the week from the

@@ -723,3 +723,31 @@ async fn an_error_built_from_a_huge_redirect_location_is_stored_capped() {
     );
     assert!(error.ends_with('…'), "the cut is marked: {error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_keeps_throttling_fails_as_throttled_and_a_closed_port_as_unavailable() {
+    use shared::store::StoreError;
+
+    let world = World::new(utc(2026, 8, 4, 9, 0)).await;
+    let proxy = FaultProxy::start(&world.endpoint).await;
+    proxy.set_plan_for(
+        "GetItem",
+        vec![Some(crate::helpers::faultproxy::Fault::Throttle); 50],
+    );
+    let throttled = shared::store::dynamodb::DynamoStore::new(
+        &moto::sdk_config(&proxy.url()).await,
+        &world.table,
+    );
+    let app = shared::model::AppName::parse("app").expect("app");
+    let name = shared::model::JobName::parse("job").expect("name");
+    let err = throttled.get_job(&app, &name).await.expect_err("throttled");
+    assert!(matches!(err, StoreError::Throttled { .. }), "{err:?}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let unreachable =
+        shared::store::dynamodb::DynamoStore::new(&moto::sdk_config(&endpoint).await, "any");
+    let err = unreachable.get_job(&app, &name).await.expect_err("closed");
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+}

@@ -113,7 +113,44 @@ pub enum StoreError {
     /// create_job found the (app, name) taken.
     #[error("a job named {0}/{1} already exists")]
     AlreadyExists(AppName, JobName),
-    /// The backend failed (after the client's own retries).
+    /// The store could not be reached: no connection, a time-out, a DNS failure (after the
+    /// client's own retries).
+    #[error("the store's {operation} request could not reach the store")]
+    Unavailable {
+        /// The operation (`Query`, `TransactWriteItems`...).
+        operation: &'static str,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// No AWS region is configured, so no request can be made.
+    #[error("the store's {operation} request could not be made: no AWS region is set")]
+    NoRegion {
+        /// The operation.
+        operation: &'static str,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// No usable credentials: none found, or refused by the store as unknown or expired.
+    #[error("the store's {operation} request had no valid credentials")]
+    Credentials {
+        /// The operation.
+        operation: &'static str,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The store kept refusing requests as over its capacity (after the client's retries).
+    #[error("the store's {operation} request was throttled")]
+    Throttled {
+        /// The operation.
+        operation: &'static str,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The backend failed otherwise (after the client's own retries).
     #[error("the store's {operation} request failed")]
     Backend {
         /// The operation (`Query`, `TransactWriteItems`...).

@@ -54,19 +54,51 @@ pub struct DynamoStore {
     #[cfg(any(test, feature = "test-util"))]
     counter: RequestCounter,
     endpoint: Option<String>,
+    /// No region in the configuration: every request fails before it is sent.
+    region_missing: bool,
 }
 
-fn backend<E, R>(operation: &'static str, table: &str, err: SdkError<E, R>) -> StoreError
+/// What kind of failure an SDK error is, read from its type and its error code (never from
+/// its text).
+enum Failure {
+    Unavailable,
+    Credentials,
+    Throttled,
+    Other,
+}
+
+fn failure_kind<E, R>(err: &SdkError<E, R>) -> Failure
 where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
 {
-    if err.code() == Some("ResourceNotFoundException") {
-        return StoreError::TableMissing(table.to_owned());
+    match err.code() {
+        Some(
+            "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded",
+        ) => return Failure::Throttled,
+        Some(
+            "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "MissingAuthenticationTokenException"
+            | "ExpiredTokenException"
+            | "IncompleteSignature",
+        ) => return Failure::Credentials,
+        _ => {}
     }
-    StoreError::Backend {
-        operation,
-        source: Box::new(err),
+    // No credentials at all: the credentials provider's error is in the chain.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return Failure::Credentials;
+        }
+        source = e.source();
+    }
+    match err {
+        SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => Failure::Unavailable,
+        SdkError::TimeoutError(_) => Failure::Unavailable,
+        _ => Failure::Other,
     }
 }
 
@@ -92,6 +124,7 @@ impl DynamoStore {
             #[cfg(any(test, feature = "test-util"))]
             counter,
             endpoint: endpoint_of(sdk_config),
+            region_missing: sdk_config.region().is_none(),
         }
     }
 
@@ -124,6 +157,28 @@ impl DynamoStore {
         &self.client
     }
 
+    /// The store error for a failed request, by kind: the table missing, no region, the
+    /// network, credentials, throttling, or anything else.
+    pub(super) fn failed<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        if err.code() == Some("ResourceNotFoundException") {
+            return StoreError::TableMissing(self.table.clone());
+        }
+        let kind = failure_kind(&err);
+        let source: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
+        match kind {
+            // Not sent at all: without a region the SDK can neither resolve nor sign.
+            Failure::Other if self.region_missing => StoreError::NoRegion { operation, source },
+            Failure::Unavailable => StoreError::Unavailable { operation, source },
+            Failure::Credentials => StoreError::Credentials { operation, source },
+            Failure::Throttled => StoreError::Throttled { operation, source },
+            Failure::Other => StoreError::Backend { operation, source },
+        }
+    }
+
     async fn get_item(&self, pk: String, sk: String) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -134,7 +189,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| backend("GetItem", &self.table, e))?;
+            .map_err(|e| self.failed("GetItem", e))?;
         Ok(out.item)
     }
 
@@ -177,10 +232,7 @@ impl DynamoStore {
                 let left = limit.saturating_sub(items.len()).clamp(1, 1000);
                 q = q.limit(i32::try_from(left).unwrap_or(1000));
             }
-            let out = q
-                .send()
-                .await
-                .map_err(|e| backend(operation, &self.table, e))?;
+            let out = q.send().await.map_err(|e| self.failed(operation, e))?;
             items.extend(out.items.unwrap_or_default());
             if limit.is_some_and(|l| items.len() >= l) {
                 break;
@@ -205,7 +257,7 @@ impl DynamoStore {
                 .set_request_items(Some(pending))
                 .send()
                 .await
-                .map_err(|e| backend("BatchWriteItem", &self.table, e))?;
+                .map_err(|e| self.failed("BatchWriteItem", e))?;
             pending = out.unprocessed_items.unwrap_or_default();
             pending.retain(|_, v| !v.is_empty());
             if !pending.is_empty() {
@@ -260,7 +312,7 @@ impl Store for DynamoStore {
             Err(e) if is_condition_failure(&e) => {
                 Err(StoreError::AlreadyExists(job.app.clone(), job.name.clone()))
             }
-            Err(e) => Err(backend("PutItem", &self.table, e)),
+            Err(e) => Err(self.failed("PutItem", e)),
         }
     }
 
@@ -324,7 +376,7 @@ impl Store for DynamoStore {
                         .consistent_read(true)
                         .send()
                         .await
-                        .map_err(|e| backend("Scan", &self.table, e))?;
+                        .map_err(|e| self.failed("Scan", e))?;
                     items.extend(out.items.unwrap_or_default());
                     match out.last_evaluated_key {
                         Some(k) if !k.is_empty() => start = Some(k),
@@ -357,7 +409,7 @@ impl Store for DynamoStore {
         match result {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(backend("PutItem", &self.table, e)),
+            Err(e) => Err(self.failed("PutItem", e)),
         }
     }
 
@@ -371,7 +423,7 @@ impl Store for DynamoStore {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
-            .map_err(|e| backend("DeleteItem", &self.table, e))?;
+            .map_err(|e| self.failed("DeleteItem", e))?;
         match out.attributes {
             Some(item) if !item.is_empty() => Ok(Some(from_item(strip_keys(item))?)),
             _ => Ok(None),

@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
 
+use super::DynamoStore;
 use super::codec::{GSI_PK, GSI_SK};
-use super::{DynamoStore, backend};
 use crate::store::StoreError;
 
 /// The due index's name.
@@ -156,7 +156,7 @@ impl DynamoStore {
             .billing_mode(BillingMode::PayPerRequest)
             .send()
             .await
-            .map_err(|e| backend("CreateTable", &self.table, e))?;
+            .map_err(|e| self.failed("CreateTable", e))?;
         for _ in 0..120 {
             let out = self
                 .client
@@ -164,7 +164,7 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .send()
                 .await
-                .map_err(|e| backend("DescribeTable", &self.table, e))?;
+                .map_err(|e| self.failed("DescribeTable", e))?;
             if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
                 break;
             }
@@ -176,7 +176,7 @@ impl DynamoStore {
             .time_to_live_specification(ttl)
             .send()
             .await
-            .map_err(|e| backend("UpdateTimeToLive", &self.table, e))?;
+            .map_err(|e| self.failed("UpdateTimeToLive", e))?;
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use super::codec::{
     DUE, GSI_PK, GSI_SK, Item, exec_item, exec_pk, exec_sk, from_item, job_item, n, s, strip_keys,
     ts,
 };
-use super::{DynamoStore, backend, is_condition_failure, job_names};
+use super::{DynamoStore, is_condition_failure, job_names};
 use crate::model::{Execution, ExecutionId, Status};
 use crate::store::{
     Claim, ClaimOutcome, GuardEnd, Outcome, RECONCILER, Recorded, StoreError, rules,
@@ -71,7 +71,7 @@ impl DynamoStore {
                     ClaimOutcome::Lost
                 })
             }
-            Err(e) => Err(backend("TransactWriteItems", &self.table, e)),
+            Err(e) => Err(self.failed("TransactWriteItems", e)),
         }
     }
 
@@ -108,7 +108,7 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(backend("UpdateItem", &self.table, e)),
+            Err(e) => Err(self.failed("UpdateItem", e)),
         }
     }
 
@@ -169,7 +169,7 @@ impl DynamoStore {
         match result {
             Ok(_) => return Ok(Recorded::Recorded),
             Err(e) if is_condition_failure(&e) => {}
-            Err(e) => return Err(backend("UpdateItem", &self.table, e)),
+            Err(e) => return Err(self.failed("UpdateItem", e)),
         }
         // Not pending any more: the app's guard claimed it (then the outcome is the app's,
         // and the tick adds only the HTTP status), or it was reconciled meanwhile.
@@ -199,7 +199,7 @@ impl DynamoStore {
             match update.update_expression(set.join(" ")).send().await {
                 Ok(_) => {}
                 Err(e) if is_condition_failure(&e) => return Ok(Recorded::NotOurs),
-                Err(e) => return Err(backend("UpdateItem", &self.table, e)),
+                Err(e) => return Err(self.failed("UpdateItem", e)),
             }
         }
         Ok(Recorded::GuardOwned(exec.status))
@@ -241,7 +241,7 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(backend("UpdateItem", &self.table, e)),
+            Err(e) => Err(self.failed("UpdateItem", e)),
         }
     }
 
@@ -276,7 +276,7 @@ impl DynamoStore {
                 let exec: Execution = from_item(strip_keys(item))?;
                 Ok(exec.status == Status::Running && exec.guard_nonce.as_deref() == Some(nonce))
             }
-            Err(e) => Err(backend("UpdateItem", &self.table, e)),
+            Err(e) => Err(self.failed("UpdateItem", e)),
         }
     }
 
@@ -337,7 +337,7 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(backend("UpdateItem", &self.table, e)),
+            Err(e) => Err(self.failed("UpdateItem", e)),
         }
     }
 }
