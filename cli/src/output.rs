@@ -1,7 +1,9 @@
 //! What the commands print: aligned tables and lines for people (colour only on a terminal
 //! and never with NO_COLOR), and the stable JSON documented in `docs/cli.md`.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
+
+use anstyle::{AnsiColor, Effects, Style};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
@@ -10,23 +12,24 @@ use shared::jobs::{JobStatus, upcoming};
 use shared::model::{Execution, Job, Status};
 use shared::tick::TickSummary;
 
-/// Standard output, with or without colour.
+/// Standard output through anstream, which drops the styles when stdout is not a terminal
+/// or NO_COLOR is set (and honours CLICOLOR_FORCE).
 pub struct Out {
     colour: bool,
 }
 
 impl Out {
-    /// Colour when stdout is a terminal and NO_COLOR is unset or empty.
+    /// Styles when anstream would show them on stdout.
     pub fn new() -> Self {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let choice = anstream::AutoStream::choice(&std::io::stdout());
         Self {
-            colour: std::io::stdout().is_terminal() && !no_color,
+            colour: choice != anstream::ColorChoice::Never,
         }
     }
 
     /// Prints one line.
     pub fn line(&self, text: &str) {
-        let mut stdout = std::io::stdout().lock();
+        let mut stdout = anstream::stdout().lock();
         // A closed pipe (`| head`) is not worth failing over.
         let _ = writeln!(stdout, "{text}");
     }
@@ -36,9 +39,9 @@ impl Out {
         self.line(&serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
     }
 
-    fn paint(&self, text: &str, code: &str) -> String {
+    fn paint(&self, text: &str, style: Style) -> String {
         if self.colour {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{style}{text}{style:#}")
         } else {
             text.to_owned()
         }
@@ -46,23 +49,12 @@ impl Out {
 
     /// A job's state, coloured.
     pub fn state(&self, state: JobStatus) -> String {
-        let code = match state {
-            JobStatus::Active => "32",
-            JobStatus::Paused => "33",
-            JobStatus::Ended => "2",
-        };
-        self.paint(state.as_str(), code)
+        self.paint(state.as_str(), state_style(state))
     }
 
     /// An execution's status, coloured.
     pub fn status(&self, status: Status) -> String {
-        let code = match status {
-            Status::Succeeded => "32",
-            Status::Failed | Status::TimedOut => "31",
-            Status::Missed | Status::Skipped => "33",
-            Status::Pending | Status::Running => "36",
-        };
-        self.paint(status.as_str(), code)
+        self.paint(status.as_str(), status_style(status))
     }
 
     /// The job's definition, indented.
@@ -124,7 +116,7 @@ impl Out {
         let header = [
             "APP", "NAME", "SCHEDULE", "READING", "ZONE", "NEXT RUN", "LAST", "STATE",
         ];
-        let rows: Vec<Vec<(String, Option<&'static str>)>> = jobs
+        let rows: Vec<Vec<(String, Option<Style>)>> = jobs
             .iter()
             .map(|job| {
                 let state = JobStatus::of(job);
@@ -135,7 +127,7 @@ impl Out {
                 let (last, last_code) = match &job.state.last {
                     Some(l) => (
                         format!("{} {}", l.status, local(l.at, job.timezone)),
-                        status_code(l.status),
+                        Some(status_style(l.status)),
                     ),
                     None => ("-".to_owned(), None),
                 };
@@ -147,7 +139,7 @@ impl Out {
                     (job.timezone.name().to_owned(), None),
                     (next, None),
                     (last, last_code),
-                    (state.as_str().to_owned(), state_code(state)),
+                    (state.as_str().to_owned(), Some(state_style(state))),
                 ]
             })
             .collect();
@@ -165,14 +157,14 @@ impl Out {
             "DURATION",
             "ID",
         ];
-        let rows: Vec<Vec<(String, Option<&'static str>)>> = executions
+        let rows: Vec<Vec<(String, Option<Style>)>> = executions
             .iter()
             .map(|e| {
                 vec![
                     (local(e.scheduled_for, tz), None),
                     (trigger_str(e).to_owned(), None),
                     (e.attempt.to_string(), None),
-                    (e.status.as_str().to_owned(), status_code(e.status)),
+                    (e.status.as_str().to_owned(), Some(status_style(e.status))),
                     (
                         e.http_status.map_or("-".to_owned(), |s| s.to_string()),
                         None,
@@ -188,7 +180,7 @@ impl Out {
         self.table(&header, &rows);
     }
 
-    fn table(&self, header: &[&str], rows: &[Vec<(String, Option<&'static str>)>]) {
+    fn table(&self, header: &[&str], rows: &[Vec<(String, Option<Style>)>]) {
         let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
         for row in rows {
             for (i, (cell, _)) in row.iter().enumerate() {
@@ -197,7 +189,7 @@ impl Out {
                 }
             }
         }
-        let render = |cells: Vec<(String, Option<&'static str>)>| {
+        let render = |cells: Vec<(String, Option<Style>)>| {
             let last = cells.len().saturating_sub(1);
             let mut line = String::new();
             for (i, (cell, code)) in cells.into_iter().enumerate() {
@@ -207,7 +199,7 @@ impl Out {
                     .unwrap_or(0)
                     .saturating_sub(cell.chars().count());
                 match code {
-                    Some(code) => line.push_str(&self.paint(&cell, code)),
+                    Some(style) => line.push_str(&self.paint(&cell, style)),
                     None => line.push_str(&cell),
                 }
                 if i < last {
@@ -216,9 +208,9 @@ impl Out {
             }
             line
         };
-        let head: Vec<(String, Option<&'static str>)> = header
+        let head: Vec<(String, Option<Style>)> = header
             .iter()
-            .map(|h| ((*h).to_owned(), self.colour.then_some("1")))
+            .map(|h| ((*h).to_owned(), Some(Effects::BOLD.into())))
             .collect();
         self.line(&render(head));
         for row in rows {
@@ -227,20 +219,20 @@ impl Out {
     }
 }
 
-fn state_code(state: JobStatus) -> Option<&'static str> {
+fn state_style(state: JobStatus) -> Style {
     match state {
-        JobStatus::Active => Some("32"),
-        JobStatus::Paused => Some("33"),
-        JobStatus::Ended => Some("2"),
+        JobStatus::Active => AnsiColor::Green.on_default(),
+        JobStatus::Paused => AnsiColor::Yellow.on_default(),
+        JobStatus::Ended => Effects::DIMMED.into(),
     }
 }
 
-fn status_code(status: Status) -> Option<&'static str> {
+fn status_style(status: Status) -> Style {
     match status {
-        Status::Succeeded => Some("32"),
-        Status::Failed | Status::TimedOut => Some("31"),
-        Status::Missed | Status::Skipped => Some("33"),
-        Status::Pending | Status::Running => Some("36"),
+        Status::Succeeded => AnsiColor::Green.on_default(),
+        Status::Failed | Status::TimedOut => AnsiColor::Red.on_default(),
+        Status::Missed | Status::Skipped => AnsiColor::Yellow.on_default(),
+        Status::Pending | Status::Running => AnsiColor::Cyan.on_default(),
     }
 }
 
