@@ -137,7 +137,7 @@ fn explain(err: &anyhow::Error) -> String {
             format!("{e}; nothing changed (use `psu-sched update` to change it)")
         }
         Some(StoreError::Credentials { .. }) => {
-            "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for a local table, any dummy values)".to_owned()
+            "no AWS credentials found, or they were refused as unknown or expired: set AWS_PROFILE (and sign in again if it uses SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for a local table, any dummy values)".to_owned()
         }
         Some(StoreError::NoRegion { .. }) => {
             "no AWS region set: set AWS_REGION (or a region in your AWS profile)".to_owned()

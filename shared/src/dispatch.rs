@@ -103,6 +103,9 @@ pub enum Refused {
     Metadata,
     /// 0.0.0.0/8, :: (Linux connects them to the local host).
     Unspecified,
+    /// 64:ff9b:1::/48, NAT64 for local use (RFC 8215): the IPv4 host it reaches depends on the
+    /// network's translation prefix, so it cannot be checked, only refused.
+    Translated,
 }
 
 impl Refused {
@@ -113,6 +116,9 @@ impl Refused {
             Refused::LinkLocal => "a link-local address (cloud metadata services live there)",
             Refused::Metadata => "a cloud metadata address",
             Refused::Unspecified => "an unspecified address (it reaches the local host)",
+            Refused::Translated => {
+                "a NAT64 local-use address (the IPv4 host behind it cannot be checked)"
+            }
         }
     }
 }
@@ -126,9 +132,8 @@ fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
     }
     let s = v6.segments();
     let low = std::net::Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7]));
-    // 64:ff9b::/96 (well-known) and 64:ff9b:1::/48 (local use, RFC 8215, with the IPv4
-    // address in the last 32 bits as the /96 form within it puts it).
-    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..3] == [0x64, 0xff9b, 1];
+    // 64:ff9b::/96, the well-known NAT64 prefix (64:ff9b:1::/48 is refused whole instead).
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
     // `::` and `::1` are IPv6's own unspecified and loopback, not IPv4-compatible forms.
     let compatible = s[..6] == [0; 6] && u32::from(low) > 1;
     (nat64 || compatible).then_some(low)
@@ -148,6 +153,7 @@ pub fn refused_range(ip: std::net::IpAddr) -> Option<Refused> {
         IpAddr::V4(v4) if v4.is_link_local() => Some(Refused::LinkLocal),
         IpAddr::V4(v4) if v4 == ALIBABA_METADATA => Some(Refused::Metadata),
         IpAddr::V4(v4) if v4.octets()[0] == 0 => Some(Refused::Unspecified),
+        IpAddr::V6(v6) if v6.segments()[..3] == [0x64, 0xff9b, 1] => Some(Refused::Translated),
         IpAddr::V6(v6) if v6.is_loopback() => Some(Refused::Loopback),
         IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => Some(Refused::LinkLocal),
         IpAddr::V6(v6) if v6 == AWS_METADATA_V6 => Some(Refused::Metadata),
@@ -460,7 +466,8 @@ mod tests {
             ("::ffff:169.254.169.254", Refused::LinkLocal),
             ("::a9fe:a9fe", Refused::LinkLocal),
             ("64:ff9b::169.254.169.254", Refused::LinkLocal),
-            ("64:ff9b:1::a9fe:a9fe", Refused::LinkLocal),
+            ("64:ff9b:1::a9fe:a9fe", Refused::Translated),
+            ("64:ff9b:1:a9fe:a900:fe00::", Refused::Translated),
             ("fd00:ec2::254", Refused::Metadata),
             ("100.100.100.200", Refused::Metadata),
             ("0.0.0.0", Refused::Unspecified),

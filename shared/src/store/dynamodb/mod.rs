@@ -5,7 +5,7 @@
 //! - execution: `pk = JOB#<job id>`, `sk = EXEC#<slot>#<s|m><attempt>`, `kind = exec`,
 //!   `expires` (epoch seconds, the table's TTL attribute).
 //!
-//! Both carry `gsi1pk = DUE` and `gsi1sk = <epoch seconds>` while the tick has something to
+//! Both carry `gsi1pk = DUE` and `gsi1sk = <epoch milliseconds>` while the tick has something to
 //! do with them (a job's next slot or retry; an execution's lease or deadline). Paused and
 //! ended jobs, and finished executions, drop out of the index, so the tick's one Query reads
 //! only what is due.
@@ -83,7 +83,7 @@ where
             | "InvalidSignatureException"
             | "MissingAuthenticationTokenException"
             | "ExpiredTokenException"
-            | "IncompleteSignature",
+            | "IncompleteSignatureException",
         ) => return Failure::Credentials,
         _ => {}
     }
