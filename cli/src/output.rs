@@ -5,11 +5,10 @@ use std::io::Write;
 
 use anstyle::{AnsiColor, Effects, Style};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde_json::{Value, json};
-use shared::jobs::{JobStatus, upcoming};
 use shared::model::{Execution, Job, Status};
+use shared::ops::views::{JobStatus, rfc3339};
 use shared::tick::TickSummary;
 
 /// Standard output through anstream, which drops the styles when stdout is not a terminal
@@ -34,9 +33,12 @@ impl Out {
         let _ = writeln!(stdout, "{text}");
     }
 
-    /// Prints a JSON value, pretty.
-    pub fn json(&self, value: &Value) {
-        self.line(&serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+    /// Prints a view as pretty JSON.
+    pub fn json(&self, value: &impl serde::Serialize) {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => self.line(&text),
+            Err(e) => eprintln!("psu-sched: could not encode the output as JSON: {e}"),
+        }
     }
 
     fn paint(&self, text: &str, style: Style) -> String {
@@ -248,11 +250,6 @@ pub fn local(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 
-/// RFC 3339 in UTC with a `Z`: `2026-11-30T16:00:00Z`.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 fn human_ms(ms: u64) -> String {
     let s = ms / 1000;
     if s > 0 && s.is_multiple_of(3600) {
@@ -264,63 +261,6 @@ fn human_ms(ms: u64) -> String {
     } else {
         format!("{ms}ms")
     }
-}
-
-/// A job as JSON (docs/cli.md), with its next `n` runs under `next_runs` when `n > 0`.
-pub fn job_json(job: &Job, now: DateTime<Utc>, n: usize) -> Value {
-    let state = JobStatus::of(job);
-    let next_run = match state {
-        JobStatus::Active => job.state.next_slot.map(rfc3339),
-        _ => None,
-    };
-    let mut value = json!({
-        "id": job.id.as_str(),
-        "app": job.app.as_str(),
-        "name": job.name.as_str(),
-        "url": job.url.as_str(),
-        "method": job.method.as_str(),
-        "schedule": job.schedule.to_string(),
-        "schedule_description": job.schedule.describe(),
-        "timezone": job.timezone.name(),
-        "start": job.start.map(rfc3339),
-        "end": job.end.map(rfc3339),
-        "state": state.as_str(),
-        "next_run": next_run,
-        "last_status": job.state.last.as_ref().map(|l| l.status.as_str()),
-        "last_run_at": job.state.last.as_ref().map(|l| rfc3339(l.at)),
-        "timeout_ms": job.timeout_ms,
-        "retries": job.retries,
-        "max_lateness_ms": job.max_lateness_ms,
-        "allow_overlap": job.overlap == shared::model::OverlapPolicy::Allow,
-        "description": job.description,
-        "created_at": rfc3339(job.created_at),
-        "updated_at": rfc3339(job.updated_at),
-    });
-    if n > 0 {
-        let runs: Vec<String> = if job.enabled {
-            upcoming(job, now, n).into_iter().map(rfc3339).collect()
-        } else {
-            Vec::new()
-        };
-        value["next_runs"] = json!(runs);
-    }
-    value
-}
-
-/// An execution as JSON (docs/cli.md).
-pub fn execution_json(e: &Execution) -> Value {
-    json!({
-        "id": e.id.to_string(),
-        "scheduled_for": rfc3339(e.scheduled_for),
-        "attempt": e.attempt,
-        "trigger": trigger_str(e),
-        "status": e.status.as_str(),
-        "http_status": e.http_status,
-        "duration_ms": e.duration_ms,
-        "started_at": e.started_at.map(rfc3339),
-        "finished_at": e.finished_at.map(rfc3339),
-        "error": e.error,
-    })
 }
 
 /// One line for a manual run's outcome.

@@ -78,6 +78,12 @@ impl<C: Clock> Clock for ShiftedClock<C> {
     }
 }
 
+impl<C: Clock + ?Sized> Clock for &C {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}
+
 impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
     fn now(&self) -> DateTime<Utc> {
         (**self).now()

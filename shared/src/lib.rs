@@ -25,8 +25,9 @@ pub mod daemon;
 pub mod dispatch;
 pub mod duration;
 pub mod guard;
-pub mod jobs;
 pub mod model;
+#[cfg(all(feature = "dynamodb", feature = "sqlite"))]
+pub mod ops;
 pub mod protocol;
 pub mod schedule;
 pub mod store;

@@ -303,7 +303,7 @@ impl NewJob {
         }
         if self.max_lateness.is_zero() {
             return Err(ValidationError::new(
-                "max lateness",
+                "max_lateness",
                 "must be more than 0 (e.g. 1h)",
             ));
         }

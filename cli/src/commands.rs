@@ -1,0 +1,362 @@
+//! One small function per command: turn the arguments into the operation's input, call
+//! `shared::ops`, print the result.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::Utc;
+use shared::clock::SystemClock;
+use shared::config::{Config, Runner};
+use shared::model::{OverlapPolicy, Status};
+use shared::ops::views::{ExecutionView, JobStatus, JobView, NextView, upcoming};
+use shared::ops::{self, Init, JobInput, JobKey, Ops, ScheduleForm, StoreSpec, TickAt};
+use shared::tick::NowUse;
+
+use crate::args::{
+    Cli, Command, CreateArgs, DeleteArgs, HistoryArgs, JobOptions, ListArgs, NameArgs,
+    NameJsonArgs, NextArgs, ServeArgs, Shell, TickArgs, UpdateArgs,
+};
+use crate::output::{self, Out};
+use crate::{Failure, Result};
+
+/// Runs the command.
+pub async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
+    let out = Out::new();
+    match &cli.command {
+        Command::Create(args) => create(&cli, args, &out).await,
+        Command::Update(args) => update(&cli, args, tz_typed, &out).await,
+        Command::Pause(args) => pause_or_resume(&cli, args, true, &out).await,
+        Command::Resume(args) => pause_or_resume(&cli, args, false, &out).await,
+        Command::List(args) => list(&cli, args, &out).await,
+        Command::Show(args) => show(&cli, args, &out).await,
+        Command::History(args) => history(&cli, args, &out).await,
+        Command::Delete(args) => delete(&cli, args, &out).await,
+        Command::Run(args) => run_now(&cli, args, &out).await,
+        Command::Next(args) => next(&cli, args, &out),
+        Command::Tick(args) => tick(&cli, args, &out).await,
+        Command::Serve(args) => serve(&cli, args, &out).await,
+        Command::Init => init(&cli, &out).await,
+        Command::Completions(args) => completions(args.shell, &out),
+    }
+}
+
+/// The operations over the store `--store` names.
+fn ops(cli: &Cli) -> Result<Ops> {
+    Ok(Ops::new(StoreSpec::from_setting(cli.store.as_deref())?))
+}
+
+/// The job `--app` and `--name` name.
+fn key(cli: &Cli, name: &str) -> Result<JobKey> {
+    let Some(app) = &cli.app else {
+        return Err(Failure::Input(
+            "app: missing; give --app APP or set PSU_SCHED_APP".to_owned(),
+        ));
+    };
+    Ok(JobKey::parse(app, name)?)
+}
+
+/// The job options as typed; `timezone` is the zone given, if any.
+fn input(opts: &JobOptions, timezone: Option<String>, paused: bool) -> JobInput {
+    JobInput {
+        url: opts.url.clone(),
+        method: opts.method.clone(),
+        schedule: ScheduleForm {
+            cron: opts.cron.clone(),
+            at: opts.at.clone(),
+            every: opts.every.clone(),
+            between: opts.between.clone(),
+            days: opts.days.clone(),
+        },
+        timezone,
+        start: opts.start.clone(),
+        end: opts.end.clone(),
+        timeout: opts.timeout.clone(),
+        retries: opts.retries.clone(),
+        max_lateness: opts.max_lateness.clone(),
+        overlap: if opts.allow_overlap {
+            Some(OverlapPolicy::Allow)
+        } else if opts.forbid_overlap {
+            Some(OverlapPolicy::Forbid)
+        } else {
+            None
+        },
+        description: opts.description.clone(),
+        paused,
+    }
+}
+
+fn print_job(out: &Out, verb: &str, job: &shared::model::Job, json: bool) {
+    let now = Utc::now();
+    if json {
+        out.json(&JobView::new(job, now, 3));
+    } else {
+        out.line(&format!(
+            "{verb} {}/{} ({})",
+            job.app,
+            job.name,
+            out.state(JobStatus::of(job))
+        ));
+        out.job_details(job);
+        out.next_runs(job, &upcoming(job, now, 3));
+    }
+}
+
+async fn create(cli: &Cli, args: &CreateArgs, out: &Out) -> Result<ExitCode> {
+    if args.options.forbid_overlap {
+        return Err(Failure::Input(
+            "forbid-overlap: only for update (a new job forbids overlap unless --allow-overlap)"
+                .to_owned(),
+        ));
+    }
+    let key = key(cli, &args.name)?;
+    let input = input(&args.options, cli.tz.clone(), args.paused);
+    let job = ops(cli)?.create(&key, &input, Utc::now()).await?;
+    print_job(out, "created", &job, args.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn update(cli: &Cli, args: &UpdateArgs, tz_typed: bool, out: &Out) -> Result<ExitCode> {
+    let key = key(cli, &args.name)?;
+    let timezone = cli.tz.clone().filter(|_| tz_typed);
+    let input = input(&args.options, timezone, args.paused);
+    let job = ops(cli)?.update(&key, &input, Utc::now()).await?;
+    print_job(out, "updated", &job, args.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn pause_or_resume(cli: &Cli, args: &NameArgs, pause: bool, out: &Out) -> Result<ExitCode> {
+    let key = key(cli, &args.name)?;
+    let ops = ops(cli)?;
+    let job = if pause {
+        ops.pause(&key, Utc::now()).await?
+    } else {
+        ops.resume(&key, Utc::now()).await?
+    };
+    let next = job
+        .state
+        .next_slot
+        .filter(|_| job.enabled)
+        .map(|t| format!("; next run {}", output::local(t, job.timezone)))
+        .unwrap_or_default();
+    let verb = if pause { "paused" } else { "resumed" };
+    out.line(&format!("{verb} {}/{}{next}", job.app, job.name));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(cli: &Cli, args: &ListArgs, out: &Out) -> Result<ExitCode> {
+    let ops = ops(cli)?;
+    let jobs = ops.list(cli.app.as_deref()).await?;
+    if args.json {
+        let now = Utc::now();
+        let views: Vec<JobView> = jobs.iter().map(|j| JobView::new(j, now, 0)).collect();
+        out.json(&views);
+    } else if jobs.is_empty() {
+        out.line(&format!("no jobs (store: {})", ops.spec()));
+    } else {
+        out.job_table(&jobs);
+        out.line(&format!("store: {}", ops.spec()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(cli: &Cli, args: &NameJsonArgs, out: &Out) -> Result<ExitCode> {
+    let key = key(cli, &args.name)?;
+    let (job, history) = ops(cli)?.show(&key, 10).await?;
+    let now = Utc::now();
+    if args.json {
+        let mut view = JobView::new(&job, now, 5);
+        view.executions = Some(history.iter().map(ExecutionView::from).collect());
+        out.json(&view);
+    } else {
+        out.line(&format!(
+            "{}/{} ({})",
+            job.app,
+            job.name,
+            out.state(JobStatus::of(&job))
+        ));
+        out.job_details(&job);
+        out.next_runs(&job, &upcoming(&job, now, 5));
+        out.line("last executions:");
+        if history.is_empty() {
+            out.line("  none yet");
+        } else {
+            out.execution_table(&history, job.timezone);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn history(cli: &Cli, args: &HistoryArgs, out: &Out) -> Result<ExitCode> {
+    let key = key(cli, &args.name)?;
+    let (job, history) = ops(cli)?
+        .history(&key, args.status.as_deref(), args.limit)
+        .await?;
+    if args.json {
+        let views: Vec<ExecutionView> =
+            history.executions.iter().map(ExecutionView::from).collect();
+        out.json(&views);
+    } else if history.executions.is_empty() {
+        out.line("no executions");
+    } else {
+        out.execution_table(&history.executions, job.timezone);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn delete(cli: &Cli, args: &DeleteArgs, out: &Out) -> Result<ExitCode> {
+    let key = key(cli, &args.name)?;
+    let ops = ops(cli)?;
+    let (app, name) = (&key.app, &key.name);
+    // The job must exist before anyone is asked about it.
+    ops.job(&key).await?;
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::Input(format!(
+                "yes: not on a terminal, so not asking; nothing deleted. Pass --yes to delete {app}/{name}"
+            )));
+        }
+        eprint!("Delete {app}/{name}? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .context("could not read the answer")?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            out.line("not deleted");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let deleted = ops.delete(&key, args.purge_history).await?;
+    match deleted.purged {
+        Some(n) => {
+            let plural = if n == 1 { "" } else { "s" };
+            out.line(&format!(
+                "deleted {app}/{name} and its history ({n} execution{plural})"
+            ));
+        }
+        None => out.line(&format!(
+            "deleted {app}/{name}; its history stays until it expires"
+        )),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_now(cli: &Cli, args: &NameJsonArgs, out: &Out) -> Result<ExitCode> {
+    let key = key(cli, &args.name)?;
+    let ops = ops(cli)?;
+    let config = Config::from_env().map_err(ops::OpsError::from)?;
+    let dispatcher = config
+        .dispatcher(Runner::Cli)
+        .context("could not build the HTTP client")?;
+    let execution = ops
+        .run_now(&key, &dispatcher, &SystemClock, &config.tick)
+        .await?;
+    if args.json {
+        out.json(&ExecutionView::from(&execution));
+    } else {
+        out.line(&output::outcome_line(&execution, out));
+    }
+    Ok(if execution.status == Status::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn next(cli: &Cli, args: &NextArgs, out: &Out) -> Result<ExitCode> {
+    let preview = ops::next(&args.expr, cli.tz.as_deref(), args.count, Utc::now())?;
+    if args.json {
+        out.json(&NextView::from(&preview));
+    } else {
+        let schedule = &preview.schedule;
+        out.line(&format!("{schedule} ({})", schedule.describe()));
+        out.line(&format!("next runs ({}):", preview.timezone.name()));
+        for t in &preview.times {
+            out.line(&format!("  {}", output::local(*t, preview.timezone)));
+        }
+        if preview.times.is_empty() {
+            out.line("  none");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn tick(cli: &Cli, args: &TickArgs, out: &Out) -> Result<ExitCode> {
+    let mode = if args.dry_run {
+        NowUse::DryRun
+    } else if args.simulate {
+        NowUse::Simulate
+    } else {
+        NowUse::Write
+    };
+    let at = TickAt::parse(args.now.as_deref(), cli.tz.as_deref(), mode, Utc::now())?;
+    let config = Config::from_env().map_err(ops::OpsError::from)?;
+    let ops = ops(cli)?;
+    let dispatcher = config
+        .dispatcher(Runner::Cli)
+        .context("could not build the HTTP client")?;
+    let summary = ops
+        .tick(at, &dispatcher, &SystemClock, &config.tick)
+        .await?;
+    if args.json {
+        out.json(&summary);
+    } else {
+        out.line(&output::summary_line(&summary));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(cli: &Cli, args: &ServeArgs, out: &Out) -> Result<ExitCode> {
+    let config = Config::from_env().map_err(ops::OpsError::from)?;
+    let ops = ops(cli)?;
+    let dispatcher = config
+        .dispatcher(Runner::Cli)
+        .context("could not build the HTTP client")?;
+    eprintln!(
+        "psu-sched: serving {}: a tick at the top of every minute (Ctrl-C stops)",
+        ops.spec()
+    );
+    let json = args.json;
+    ops.serve(
+        &dispatcher,
+        &SystemClock,
+        &config.tick,
+        crate::stop_then_quit(),
+        |summary| {
+            if json {
+                out.json(summary);
+            } else {
+                out.line(&output::summary_line(summary));
+            }
+        },
+    )
+    .await?;
+    eprintln!("psu-sched: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn init(cli: &Cli, out: &Out) -> Result<ExitCode> {
+    let ops = ops(cli)?;
+    match ops.init().await? {
+        Init::Ready => out.line(&format!("the database is ready: {}", ops.spec())),
+        Init::TableExists(table) => out.line(&format!("the table `{table}` already exists")),
+        Init::TableCreated(table) => out.line(&format!("created the table `{table}`")),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn completions(shell: Shell, out: &Out) -> Result<ExitCode> {
+    use clap::CommandFactory;
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut command = Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "psu-sched", &mut script);
+    out.line(String::from_utf8_lossy(&script).trim_end());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,226 @@
+//! What an operation refuses or fails with: bad input named by its field path, a missing or
+//! contested job, or a store error kept with its source.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::config::ConfigError;
+use crate::model::{AppName, JobName, ValidationError};
+use crate::store::StoreError;
+
+/// One step of a [`FieldPath`]: a key, or an index into a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// A named field (`timeout`, `jobs`).
+    Key(Cow<'static, str>),
+    /// A position in a list (`3` in `jobs[3]`).
+    Index(usize),
+}
+
+/// Where a refused value sits, machine-readable: `name`, `schedule`, `jobs[3].timeout`.
+/// Keys are the snake_case names of the inputs (`max_lateness`, `timezone`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FieldPath(Vec<Segment>);
+
+impl FieldPath {
+    /// A path of one key.
+    pub fn key(key: impl Into<Cow<'static, str>>) -> Self {
+        Self(vec![Segment::Key(key.into())])
+    }
+
+    /// This path under `key[index]`: `timeout` under `jobs`, 3 is `jobs[3].timeout`.
+    pub fn within(mut self, key: impl Into<Cow<'static, str>>, index: Option<usize>) -> Self {
+        let mut head = vec![Segment::Key(key.into())];
+        head.extend(index.map(Segment::Index));
+        head.append(&mut self.0);
+        self.0 = head;
+        self
+    }
+
+    /// The steps, outermost first.
+    pub fn segments(&self) -> &[Segment] {
+        &self.0
+    }
+
+    /// The last key (`timeout` in `jobs[3].timeout`), if any.
+    pub fn leaf(&self) -> Option<&str> {
+        self.0.iter().rev().find_map(|s| match s {
+            Segment::Key(k) => Some(k.as_ref()),
+            Segment::Index(_) => None,
+        })
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, segment) in self.0.iter().enumerate() {
+            match segment {
+                Segment::Key(k) if i == 0 => f.write_str(k)?,
+                Segment::Key(k) => write!(f, ".{k}")?,
+                Segment::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A piece of a [`Message`]: text, or a reference to another field (which each front end
+/// names its own way: `--every` on the command line, `every` in a form or a file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Plain text.
+    Text(String),
+    /// Another input's key.
+    Field(&'static str),
+}
+
+/// What was wrong and what is accepted, one line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Message(Vec<Piece>);
+
+impl Message {
+    /// A message of plain text.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self(vec![Piece::Text(text.into())])
+    }
+
+    /// Appends text.
+    pub fn and(mut self, text: impl Into<String>) -> Self {
+        self.0.push(Piece::Text(text.into()));
+        self
+    }
+
+    /// Appends a reference to the input `key`.
+    pub fn field(mut self, key: &'static str) -> Self {
+        self.0.push(Piece::Field(key));
+        self
+    }
+
+    /// The message with each field reference written by `name`.
+    pub fn render(&self, name: impl Fn(&str) -> String) -> String {
+        self.0
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => t.clone(),
+                Piece::Field(k) => name(k),
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(str::to_owned))
+    }
+}
+
+/// A refused input: its field path and what is accepted. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct FieldError {
+    /// Where the value sits.
+    pub path: FieldPath,
+    /// What was wrong and what is accepted.
+    pub message: Message,
+}
+
+impl FieldError {
+    /// A refusal of the input `key`.
+    pub fn new(key: &'static str, message: Message) -> Self {
+        Self {
+            path: FieldPath::key(key),
+            message,
+        }
+    }
+
+    /// A refusal of `key` in plain text.
+    pub fn plain(key: &'static str, text: impl Into<String>) -> Self {
+        Self::new(key, Message::text(text))
+    }
+
+    /// The same error for a value inside `key[index]` (a list in a file).
+    pub fn within(mut self, key: &'static str, index: Option<usize>) -> Self {
+        self.path = self.path.within(key, index);
+        self
+    }
+}
+
+impl From<ValidationError> for FieldError {
+    fn from(e: ValidationError) -> Self {
+        Self {
+            path: FieldPath::key(e.field.replace(' ', "_")),
+            message: Message::text(e.message),
+        }
+    }
+}
+
+/// Why an operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// Bad input; nothing was written.
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    /// A setting in the environment does not parse; nothing was written.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An update that changes nothing.
+    #[error("nothing to change")]
+    NothingToChange,
+    /// No such job.
+    #[error("no job named {0}/{1}")]
+    NotFound(AppName, JobName),
+    /// Other writers kept changing the job.
+    #[error("the job {0}/{1} kept changing while it was being updated; try again")]
+    Conflict(AppName, JobName),
+    /// A manual run lost to another run started in the same second or to a change.
+    #[error(
+        "the job {0}/{1} changed while starting the run (or was run in the same second); try again"
+    )]
+    RunConflict(AppName, JobName),
+    /// The job was deleted, but purging its history failed.
+    #[error("the job is deleted, but purging its history failed")]
+    Purge(#[source] StoreError),
+    /// The store failed (or refused: a name already taken, a missing table).
+    #[error("could not {doing}")]
+    Store {
+        /// What the operation was doing (`create the job`).
+        doing: &'static str,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+    /// The HTTP client could not be built.
+    #[error("could not build the HTTP client")]
+    Client(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The local database could not be opened.
+    #[error("could not open the database {path}")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl OpsError {
+    /// True for bad input (nothing was written): a front end's "fix what you typed".
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            OpsError::Invalid(_) | OpsError::Config(_) | OpsError::NothingToChange
+        )
+    }
+
+    /// The store error underneath, if the store failed.
+    pub fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            OpsError::Store { source, .. } | OpsError::Purge(source) => Some(source),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn store(doing: &'static str) -> impl FnOnce(StoreError) -> OpsError {
+        move |source| OpsError::Store { doing, source }
+    }
+}

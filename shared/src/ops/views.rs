@@ -1,0 +1,230 @@
+//! What the operations return for display: the JSON every front end prints, field by field
+//! as docs/cli.md documents it. Instants are RFC 3339 in UTC with a `Z`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::model::{Execution, Job, OverlapPolicy, Status, Trigger};
+use crate::schedule::Schedule;
+
+/// Whether a job is active, paused or ended (no slot left before its end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Enabled, with a slot to come.
+    Active,
+    /// Paused.
+    Paused,
+    /// No slot left.
+    Ended,
+}
+
+impl JobStatus {
+    /// The state of `job`.
+    pub fn of(job: &Job) -> Self {
+        if !job.enabled {
+            JobStatus::Paused
+        } else if job.state.next_slot.is_none() && job.state.retry.is_none() {
+            JobStatus::Ended
+        } else {
+            JobStatus::Active
+        }
+    }
+
+    /// `active`, `paused` or `ended`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Active => "active",
+            JobStatus::Paused => "paused",
+            JobStatus::Ended => "ended",
+        }
+    }
+}
+
+/// RFC 3339 in UTC with a `Z`: `2026-11-30T16:00:00Z`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A job as the front ends show it (`list`, `show`, `create` and `update` with `--json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobView {
+    /// The job's id (stable across renames of nothing: a re-created job gets a new one).
+    pub id: String,
+    /// The app.
+    pub app: String,
+    /// The job's name.
+    pub name: String,
+    /// The URL called.
+    pub url: String,
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The schedule as written.
+    pub schedule: String,
+    /// The schedule in words.
+    pub schedule_description: String,
+    /// The IANA zone.
+    pub timezone: &'static str,
+    /// The first instant a slot may fall on.
+    pub start: Option<String>,
+    /// The instant after which no slot falls.
+    pub end: Option<String>,
+    /// `active`, `paused` or `ended`.
+    pub state: JobStatus,
+    /// The next slot, when active.
+    pub next_run: Option<String>,
+    /// The last finished execution's status.
+    pub last_status: Option<Status>,
+    /// When the last execution finished.
+    pub last_run_at: Option<String>,
+    /// The call's timeout.
+    pub timeout_ms: u64,
+    /// Retries after a failed call.
+    pub retries: u32,
+    /// How late a slot may still be called.
+    pub max_lateness_ms: u64,
+    /// Whether a slot may start while the previous call runs.
+    pub allow_overlap: bool,
+    /// Free text.
+    pub description: String,
+    /// When it was created.
+    pub created_at: String,
+    /// When it last changed.
+    pub updated_at: String,
+    /// The next runs (`show`, `create`, `update`): empty while paused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_runs: Option<Vec<String>>,
+    /// The newest executions (`show`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executions: Option<Vec<ExecutionView>>,
+}
+
+impl JobView {
+    /// The job, with its next `n` runs after `now` when `n > 0`.
+    pub fn new(job: &Job, now: DateTime<Utc>, n: usize) -> Self {
+        let state = JobStatus::of(job);
+        let next_run = match state {
+            JobStatus::Active => job.state.next_slot.map(rfc3339),
+            _ => None,
+        };
+        let next_runs = (n > 0).then(|| {
+            if job.enabled {
+                upcoming(job, now, n).into_iter().map(rfc3339).collect()
+            } else {
+                Vec::new()
+            }
+        });
+        Self {
+            id: job.id.to_string(),
+            app: job.app.to_string(),
+            name: job.name.to_string(),
+            url: job.url.to_string(),
+            method: job.method.as_str(),
+            schedule: job.schedule.to_string(),
+            schedule_description: job.schedule.describe(),
+            timezone: job.timezone.name(),
+            start: job.start.map(rfc3339),
+            end: job.end.map(rfc3339),
+            state,
+            next_run,
+            last_status: job.state.last.as_ref().map(|l| l.status),
+            last_run_at: job.state.last.as_ref().map(|l| rfc3339(l.at)),
+            timeout_ms: job.timeout_ms,
+            retries: job.retries,
+            max_lateness_ms: job.max_lateness_ms,
+            allow_overlap: job.overlap == OverlapPolicy::Allow,
+            description: job.description.clone(),
+            created_at: rfc3339(job.created_at),
+            updated_at: rfc3339(job.updated_at),
+            next_runs,
+            executions: None,
+        }
+    }
+}
+
+/// An execution as the front ends show it (`history`, `run`, `show`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExecutionView {
+    /// The execution's id.
+    pub id: String,
+    /// The slot (or, for a manual run, the second it was started).
+    pub scheduled_for: String,
+    /// 1 for the first call, then 2, 3... for retries.
+    pub attempt: u32,
+    /// `schedule` or `manual`.
+    pub trigger: Trigger,
+    /// Where it stands.
+    pub status: Status,
+    /// The app's HTTP status.
+    pub http_status: Option<u16>,
+    /// How long the call took.
+    pub duration_ms: Option<u64>,
+    /// When the call started.
+    pub started_at: Option<String>,
+    /// When it finished.
+    pub finished_at: Option<String>,
+    /// The start of the app's answer (at most 4 KiB).
+    pub output: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl From<&Execution> for ExecutionView {
+    fn from(e: &Execution) -> Self {
+        Self {
+            id: e.id.to_string(),
+            scheduled_for: rfc3339(e.scheduled_for),
+            attempt: e.attempt,
+            trigger: e.trigger,
+            status: e.status,
+            http_status: e.http_status,
+            duration_ms: e.duration_ms,
+            started_at: e.started_at.map(rfc3339),
+            finished_at: e.finished_at.map(rfc3339),
+            output: e.output.clone(),
+            error: e.error.clone(),
+        }
+    }
+}
+
+/// A schedule's next runs (`next`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NextView {
+    /// The schedule as written.
+    pub schedule: String,
+    /// In words.
+    pub description: String,
+    /// The zone it was read in.
+    pub timezone: &'static str,
+    /// The next runs.
+    pub next: Vec<String>,
+}
+
+/// The next `n` slots of `job` after `now`, within its start and end.
+pub fn upcoming(job: &Job, now: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+    successive(n, now, |at| job.slot_after(at))
+}
+
+/// The next `n` slots of `schedule` in `tz` after `now`.
+pub fn preview(schedule: &Schedule, tz: Tz, now: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+    successive(n, now, |at| schedule.next_after(at, tz))
+}
+
+fn successive(
+    n: usize,
+    mut at: DateTime<Utc>,
+    next: impl Fn(DateTime<Utc>) -> Option<DateTime<Utc>>,
+) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        match next(at) {
+            Some(t) => {
+                out.push(t);
+                at = t;
+            }
+            None => break,
+        }
+    }
+    out
+}
