@@ -543,10 +543,23 @@ async fn delete_asks_for_yes_and_purges_the_history_when_told() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bad_input_exits_2_with_one_line_naming_the_field_and_writes_nothing() {
+/// The job the bad-input cases try to create (web/other, no schedule yet): each case adds
+/// what it gets wrong.
+const NEW_JOB: &[&str] = &[
+    "create",
+    "--app",
+    "web",
+    "--name",
+    "other",
+    "--url",
+    "https://web.example.edu/x",
+];
+
+/// A fresh table holding web/sync (at 08:00), the job the bad-input cases update, show and
+/// delete; and its listing, to compare with afterwards.
+async fn cli_with_web_sync() -> (Cli, Value) {
     let cli = Cli::new().await;
-    let base = [
+    cli.run(&[
         "create",
         "--app",
         "web",
@@ -554,51 +567,58 @@ async fn bad_input_exits_2_with_one_line_naming_the_field_and_writes_nothing() {
         "sync",
         "--url",
         "https://web.example.edu/sync",
-    ];
-    cli.run(&[&base[..], &["--at", "08:00"]].concat())
-        .await
-        .ok();
+        "--at",
+        "08:00",
+    ])
+    .await
+    .ok();
     let before = cli.list().await;
-    let new = [
-        "create",
-        "--app",
-        "web",
-        "--name",
-        "other",
-        "--url",
-        "https://web.example.edu/x",
-    ];
+    (cli, before)
+}
 
-    let cases: Vec<(Vec<&str>, &str)> = vec![
+/// Runs each `(args, message)` case against a table holding web/sync: exit 2, nothing on
+/// stdout, `message` on stderr and, when it is not empty, as one line starting `psu-sched: `.
+/// Then the listing is as it was: nothing was written.
+async fn each_is_bad_input_and_writes_nothing(cases: &[(Vec<&str>, &str)]) {
+    let (cli, before) = cli_with_web_sync().await;
+    for (args, message) in cases {
+        let run = cli.run(args).await;
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stdout.is_empty(), "{args:?}: {run:?}");
+        assert!(
+            run.stderr.contains(message),
+            "{args:?}: expected `{message}` in {run:?}"
+        );
+        if !message.is_empty() {
+            assert_eq!(
+                run.stderr.trim_end().lines().count(),
+                1,
+                "{args:?}: one line: {run:?}"
+            );
+            assert!(run.stderr.starts_with("psu-sched: "), "{run:?}");
+        }
+    }
+    assert_eq!(cli.list().await, before, "nothing was written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_schedule_exits_2_with_one_line_naming_the_field_and_writes_nothing() {
+    each_is_bad_input_and_writes_nothing(&[
         (
-            [&new[..], &["--cron", "61 * * * *"]].concat(),
+            [NEW_JOB, &["--cron", "61 * * * *"]].concat(),
             "schedule: cron minute field `61`: expected 0-59",
         ),
         (
-            [&new[..], &["--cron", "0 9 * * mon-xyz"]].concat(),
+            [NEW_JOB, &["--cron", "0 9 * * mon-xyz"]].concat(),
             "day-of-week field",
         ),
         (
-            [&new[..], &["--at", "08:00", "--tz", "America/Los_Angles"]].concat(),
+            [NEW_JOB, &["--at", "08:00", "--tz", "America/Los_Angles"]].concat(),
             "timezone: `America/Los_Angles` is not a known IANA time zone; did you mean America/Los_Angeles",
         ),
         (
-            vec![
-                "create",
-                "--app",
-                "web",
-                "--name",
-                "x",
-                "--url",
-                "ftp://web.example.edu/x",
-                "--at",
-                "08:00",
-            ],
-            "url: scheme `ftp` is not accepted; use http or https",
-        ),
-        (
             [
-                &new[..],
+                NEW_JOB,
                 &[
                     "--at",
                     "08:00",
@@ -612,12 +632,46 @@ async fn bad_input_exits_2_with_one_line_naming_the_field_and_writes_nothing() {
             "end: ",
         ),
         (
-            [&new[..], &["--at", "08:00", "--cron", "0 9 * * *"]].concat(),
+            [NEW_JOB, &["--at", "08:00", "--cron", "0 9 * * *"]].concat(),
             "schedule: give one schedule form, not several",
         ),
         (
-            new.to_vec(),
+            NEW_JOB.to_vec(),
             "schedule: missing; give one of --cron EXPR, --at",
+        ),
+        ([NEW_JOB, &["--at", "25:00"]].concat(), "at time `25:00`"),
+        (
+            [NEW_JOB, &["--at", "08:00", "--between", "08:00-17:00"]].concat(),
+            "between: --between HH:MM-HH:MM only goes with --every",
+        ),
+        (
+            [NEW_JOB, &["--every", "30m", "--between", "17:00-08:00"]].concat(),
+            "between window",
+        ),
+        (
+            [NEW_JOB, &["--at", "08:00", "--days", "funday"]].concat(),
+            "funday",
+        ),
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_url_name_app_or_store_exits_2_naming_the_field_and_writes_nothing() {
+    each_is_bad_input_and_writes_nothing(&[
+        (
+            vec![
+                "create",
+                "--app",
+                "web",
+                "--name",
+                "x",
+                "--url",
+                "ftp://web.example.edu/x",
+                "--at",
+                "08:00",
+            ],
+            "url: scheme `ftp` is not accepted; use http or https",
         ),
         (
             vec![
@@ -648,28 +702,39 @@ async fn bad_input_exits_2_with_one_line_naming_the_field_and_writes_nothing() {
             "",
         ),
         (
-            [&new[..], &["--at", "08:00", "--timeout", "ten seconds"]].concat(),
+            [NEW_JOB, &["--at", "08:00", "--store", "postgres:jobs"]].concat(),
+            "store: `postgres:jobs` is not accepted",
+        ),
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_duration_or_retry_count_exits_2_naming_the_field_and_writes_nothing() {
+    each_is_bad_input_and_writes_nothing(&[
+        (
+            [NEW_JOB, &["--at", "08:00", "--timeout", "ten seconds"]].concat(),
             "timeout: `ten seconds` is not a duration",
         ),
         (
-            [&new[..], &["--every", "sometimes"]].concat(),
+            [NEW_JOB, &["--every", "sometimes"]].concat(),
             "every: `sometimes` is not a duration",
         ),
         (
-            [&new[..], &["--at", "08:00", "--timeout", "15m"]].concat(),
+            [NEW_JOB, &["--at", "08:00", "--timeout", "15m"]].concat(),
             "timeout: ",
         ),
         // One duration grammar: a number without a unit is refused everywhere.
         (
-            [&new[..], &["--at", "08:00", "--timeout", "90"]].concat(),
+            [NEW_JOB, &["--at", "08:00", "--timeout", "90"]].concat(),
             "timeout: `90` has no unit; use a number with s, m, h or d (e.g. 30s, 15m, 1h30m)",
         ),
         (
-            [&new[..], &["--every", "90"]].concat(),
+            [NEW_JOB, &["--every", "90"]].concat(),
             "every: `90` has no unit; use a number with s, m, h or d (e.g. 30s, 15m, 1h30m)",
         ),
         (
-            [&new[..], &["--at", "08:00", "--max-lateness", "90"]].concat(),
+            [NEW_JOB, &["--at", "08:00", "--max-lateness", "90"]].concat(),
             "max-lateness: `90` has no unit",
         ),
         (
@@ -677,26 +742,16 @@ async fn bad_input_exits_2_with_one_line_naming_the_field_and_writes_nothing() {
             "schedule: every `90` has no unit; use a number with s, m, h or d (e.g. 30s, 15m, 1h30m)",
         ),
         (
-            [&new[..], &["--at", "08:00", "--retries", "9"]].concat(),
+            [NEW_JOB, &["--at", "08:00", "--retries", "9"]].concat(),
             "retries: ",
         ),
-        ([&new[..], &["--at", "25:00"]].concat(), "at time `25:00`"),
-        (
-            [&new[..], &["--at", "08:00", "--between", "08:00-17:00"]].concat(),
-            "between: --between HH:MM-HH:MM only goes with --every",
-        ),
-        (
-            [&new[..], &["--every", "30m", "--between", "17:00-08:00"]].concat(),
-            "between window",
-        ),
-        (
-            [&new[..], &["--at", "08:00", "--days", "funday"]].concat(),
-            "funday",
-        ),
-        (
-            [&new[..], &["--at", "08:00", "--store", "postgres:jobs"]].concat(),
-            "store: `postgres:jobs` is not accepted",
-        ),
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_to_update_history_next_tick_delete_list_or_show_exits_2_naming_the_field() {
+    each_is_bad_input_and_writes_nothing(&[
         (
             vec![
                 "update",
@@ -750,25 +805,13 @@ async fn bad_input_exits_2_with_one_line_naming_the_field_and_writes_nothing() {
             vec!["show", "--name", "sync"],
             "app: missing; give --app APP or set PSU_SCHED_APP",
         ),
-    ];
-    for (args, message) in &cases {
-        let run = cli.run(args).await;
-        assert_eq!(run.code, 2, "{args:?}: {run:?}");
-        assert!(run.stdout.is_empty(), "{args:?}: {run:?}");
-        assert!(
-            run.stderr.contains(message),
-            "{args:?}: expected `{message}` in {run:?}"
-        );
-        if !message.is_empty() {
-            assert_eq!(
-                run.stderr.trim_end().lines().count(),
-                1,
-                "{args:?}: one line: {run:?}"
-            );
-            assert!(run.stderr.starts_with("psu-sched: "), "{run:?}");
-        }
-    }
-    // clap's own usage errors exit 2 as well.
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clap_usage_error_exits_2_and_writes_nothing() {
+    let (cli, before) = cli_with_web_sync().await;
     for args in [
         vec!["create", "--bogus"],
         vec!["frobnicate"],
@@ -776,7 +819,12 @@ async fn bad_input_exits_2_with_one_line_naming_the_field_and_writes_nothing() {
     ] {
         assert_eq!(cli.run(&args).await.code, 2, "{args:?}");
     }
-    // An existing (app, name) is a runtime error that changes nothing.
+    assert_eq!(cli.list().await, before, "nothing was written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creating_a_job_that_already_exists_exits_1_and_changes_nothing() {
+    let (cli, before) = cli_with_web_sync().await;
     let taken = cli
         .run(
             &[
@@ -793,7 +841,6 @@ async fn bad_input_exits_2_with_one_line_naming_the_field_and_writes_nothing() {
             .contains("a job named web/sync already exists; nothing changed"),
         "{taken:?}"
     );
-
     assert_eq!(cli.list().await, before, "nothing was written");
 }
 

@@ -19,6 +19,7 @@ use shared::store::dynamodb::DynamoStore;
 use shared::tick::tick;
 use tokio::sync::Notify;
 
+use crate::helpers::jobserver::Recorded;
 use crate::helpers::python::run_with_documented_verifier;
 use crate::world::{World, utc};
 
@@ -339,8 +340,21 @@ async fn a_late_end_from_the_guard_still_records_the_real_outcome_after_reconcil
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn signed_requests_verify_in_rust_and_with_the_documented_python_code() {
+/// A request the tick signed during a rotation (two secrets, the new one first), as the job
+/// server received it.
+struct SignedRequest {
+    request: Recorded,
+    /// The dispatcher's signing secrets, in its order.
+    secrets: Vec<String>,
+    /// The request's path and query, as signed.
+    path: String,
+    /// The `t=` of its signature.
+    t: i64,
+}
+
+/// Ticks a job at /jobs/signed?app=finance whose dispatcher signs with two secrets, and
+/// captures the call.
+async fn signed_request() -> SignedRequest {
     let at = utc(2026, 7, 4, 9, 0);
     let mut world = World::new(at - chrono::Duration::seconds(30)).await;
     let secrets = vec!["new-secret-1".to_owned(), "old-secret-0".to_owned()];
@@ -355,25 +369,48 @@ async fn signed_requests_verify_in_rust_and_with_the_documented_python_code() {
     world.set(at);
     world.tick().await;
     let request = world.server.requests_to("/jobs/signed").remove(0);
-    let signature = request.header(HEADER_SIGNATURE).expect("signed").to_owned();
-    assert_eq!(
-        signature.matches("v1=").count(),
-        2,
-        "one v1 per secret during a rotation"
-    );
     let path = format!(
         "{}?{}",
         request.path,
         request.query.clone().unwrap_or_default()
     );
-    assert_eq!(path, "/jobs/signed?app=finance");
-    let t: i64 = signature
+    let t: i64 = request
+        .header(HEADER_SIGNATURE)
+        .expect("signed")
         .trim_start_matches("t=")
         .split(',')
         .next()
         .expect("t")
         .parse()
         .expect("t");
+    SignedRequest {
+        request,
+        secrets,
+        path,
+        t,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_signed_during_a_rotation_carries_one_v1_per_secret() {
+    let signed = signed_request().await;
+    let signature = signed.request.header(HEADER_SIGNATURE).expect("signed");
+    assert_eq!(
+        signature.matches("v1=").count(),
+        2,
+        "one v1 per secret during a rotation"
+    );
+    assert_eq!(signed.path, "/jobs/signed?app=finance");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_signed_request_verifies_in_rust_with_either_secret_and_not_with_a_wrong_one() {
+    let SignedRequest {
+        request,
+        secrets,
+        path,
+        t,
+    } = signed_request().await;
     let now = chrono::DateTime::from_timestamp(t + 5, 0).expect("now");
     let tolerance = shared::protocol::DEFAULT_TOLERANCE;
     let rust = |secrets: &[String], path: &str, body: &[u8]| {
@@ -381,8 +418,13 @@ async fn signed_requests_verify_in_rust_and_with_the_documented_python_code() {
     };
     assert!(rust(&secrets[..1], &path, b"").is_ok() && rust(&secrets[1..], &path, b"").is_ok());
     assert!(rust(&["wrong".to_owned()], &path, b"").is_err());
+}
 
-    // The documented Python verifier, run on the same captured request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_documented_python_verifier_accepts_a_genuine_request_and_refuses_an_altered_one() {
+    let SignedRequest {
+        request, path, t, ..
+    } = signed_request().await;
     let headers: serde_json::Map<String, serde_json::Value> = request
         .headers
         .iter()

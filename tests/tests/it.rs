@@ -1,3 +1,12 @@
+//! The integration tests of psu-sched, one binary: each module drives one part as a user
+//! would (the CLI, the tick, the guard, the Lambda, `serve`) against a fresh table on the moto
+//! server or a temporary SQLite file, with a real HTTP job server. Run them with
+//! `./scripts/test` (which starts moto); `helpers` holds what they share.
+
+// Test code: a helper that cannot build its world panics, failing the test that called it
+// (clippy.toml allows this inside `#[test]` functions only, not in the helpers they call).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod helpers;
 mod selftest;
 

@@ -20,6 +20,10 @@
 //! `job-server`; CPU time is split between those threads and the rest (the tick and the
 //! store's client). Figures and what limits them: docs/benchmarks.md.
 
+// A measuring tool: a failed set-up or store call panics the run, a failed measurement rather
+// than a case to handle.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 // A binary's root resolves modules beside it, not in `bench_tick/`: name the paths.
 #[path = "bench_tick/capacity.rs"]
 mod capacity;

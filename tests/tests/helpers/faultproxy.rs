@@ -29,8 +29,11 @@ use tokio::task::{JoinHandle, JoinSet};
 /// A fault the proxy injects into one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
+    /// Not forwarded; answered 400 `ThrottlingException`.
     Throttle,
+    /// Not forwarded; answered 500 `InternalServerError`.
     ServerError,
+    /// Forwarded, then the connection closed without a byte of the answer.
     DropAnswer,
 }
 
@@ -41,7 +44,9 @@ pub struct ProxyStats {
     pub requests: u64,
     /// Requests sent upstream: passed through, plus those whose answer was then dropped.
     pub forwarded: u64,
+    /// Requests answered `ThrottlingException` ([`Fault::Throttle`]).
     pub throttled: u64,
+    /// Requests answered `InternalServerError` ([`Fault::ServerError`]).
     pub server_errors: u64,
     /// Requests forwarded upstream whose answer was not passed on (included in `forwarded`).
     pub dropped_answers: u64,
@@ -174,6 +179,7 @@ impl FaultProxy {
         format!("http://{}", self.addr)
     }
 
+    /// The loopback address the proxy listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -212,6 +218,7 @@ impl FaultProxy {
         self.set_mode(Mode::PassThrough);
     }
 
+    /// What the proxy has seen and done so far (a copy).
     pub fn stats(&self) -> ProxyStats {
         self.inner.update(|state| state.stats.clone())
     }

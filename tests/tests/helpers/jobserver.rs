@@ -17,11 +17,17 @@ use tokio::sync::{Notify, oneshot};
 /// One request as the job server received it.
 #[derive(Clone, Debug)]
 pub struct Recorded {
+    /// `GET`, `POST`, ...
     pub method: String,
+    /// The path, without the query.
     pub path: String,
+    /// The query string without its `?`, if there was one.
     pub query: Option<String>,
+    /// Every header as sent.
     pub headers: http::HeaderMap,
+    /// The whole body.
     pub body: Bytes,
+    /// When the server received the request (its head, before the body).
     pub received_at: SystemTime,
 }
 
@@ -89,6 +95,7 @@ impl JobServer {
         }
     }
 
+    /// The loopback address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
