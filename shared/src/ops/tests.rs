@@ -507,3 +507,118 @@ async fn every_json_field_is_documented_in_the_cli_guide() {
         }
     }
 }
+
+/// A job every 5 minutes whose 12:05 slot is due at 12:05:30 but not yet claimed (an
+/// EventBridge tick can come late).
+async fn due_and_unclaimed() -> (Ops, Arc<MemoryStore>, DateTime<Utc>) {
+    let (ops, store) = setup();
+    let every_5m = JobInput {
+        schedule: ScheduleForm {
+            every: Some("5m".into()),
+            ..Default::default()
+        },
+        ..daily()
+    };
+    ops.create(&key("sync"), &every_5m, now())
+        .await
+        .expect("create");
+    let at = now() + chrono::Duration::seconds(330);
+    let job = ops.job(&key("sync")).await.expect("job");
+    assert_eq!(
+        job.state.next_slot,
+        Some(now() + chrono::Duration::minutes(5))
+    );
+    (ops, store, at)
+}
+
+async fn tick_at(ops: &Ops, at: DateTime<Utc>, dispatcher: &FakeDispatch) -> TickSummary {
+    let clock = crate::clock::FixedClock::new(at);
+    ops.tick(
+        TickAt::parse(None, None, NowUse::Write, at).expect("at"),
+        dispatcher,
+        &clock,
+        &TickConfig::default(),
+    )
+    .await
+    .expect("tick")
+}
+
+#[tokio::test]
+async fn a_change_keeps_a_due_slot_that_the_new_timing_still_has() {
+    let (ops, _, at) = due_and_unclaimed().await;
+    let slot = now() + chrono::Duration::minutes(5);
+    // Every 5 minutes between 08:00 and 17:00 still has 12:05.
+    let narrower = JobInput {
+        schedule: ScheduleForm {
+            every: Some("5m".into()),
+            between: Some("08:00-17:00".into()),
+            ..Default::default()
+        },
+        ..JobInput::default()
+    };
+    let job = ops
+        .update(&key("sync"), &narrower, at)
+        .await
+        .expect("update");
+    assert_eq!(job.state.next_slot, Some(slot), "the due slot is kept");
+    let dispatcher = FakeDispatch::answering(Status::Succeeded);
+    let summary = tick_at(&ops, at + chrono::Duration::seconds(5), &dispatcher).await;
+    assert_eq!((summary.triggered, summary.succeeded), (1, 1));
+    let (_, history) = ops.history(&key("sync"), None, 5).await.expect("history");
+    assert_eq!(history.executions.len(), 1);
+    assert_eq!(history.executions[0].scheduled_for, slot);
+}
+
+#[tokio::test]
+async fn a_change_that_drops_a_due_slot_records_it_missed_with_the_reason() {
+    let (ops, _, at) = due_and_unclaimed().await;
+    let slot = now() + chrono::Duration::minutes(5);
+    let hourly = JobInput {
+        schedule: ScheduleForm {
+            cron: Some("0 * * * *".into()),
+            ..Default::default()
+        },
+        ..JobInput::default()
+    };
+    let job = ops.update(&key("sync"), &hourly, at).await.expect("update");
+    assert_eq!(
+        job.state.next_slot,
+        Some(now() + chrono::Duration::hours(1))
+    );
+    let (_, history) = ops.history(&key("sync"), None, 5).await.expect("history");
+    assert_eq!(history.executions.len(), 1, "the dropped slot is on record");
+    let missed = &history.executions[0];
+    assert_eq!(
+        (missed.scheduled_for, missed.status),
+        (slot, Status::Missed)
+    );
+    assert!(
+        missed
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("changed")),
+        "{missed:?}"
+    );
+    assert_eq!(
+        job.state.last.as_ref().map(|l| l.status),
+        Some(Status::Missed)
+    );
+    let dispatcher = FakeDispatch::answering(Status::Succeeded);
+    assert_eq!(tick_at(&ops, at, &dispatcher).await.triggered, 0);
+}
+
+#[tokio::test]
+async fn pausing_a_job_whose_slot_is_due_records_the_slot_missed() {
+    let (ops, _, at) = due_and_unclaimed().await;
+    ops.pause(&key("sync"), at).await.expect("pause");
+    let (_, history) = ops.history(&key("sync"), None, 5).await.expect("history");
+    assert_eq!(history.executions.len(), 1, "the dropped slot is on record");
+    assert_eq!(history.executions[0].status, Status::Missed);
+    assert!(
+        history.executions[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("paused")),
+        "{history:?}"
+    );
+}
