@@ -120,14 +120,17 @@ async fn update(cli: &Cli, args: &UpdateArgs, tz_typed: bool, out: &Out) -> Resu
     let key = key(cli, &args.name)?;
     let timezone = cli.tz.clone().filter(|_| tz_typed);
     let input = input(&args.options, timezone, args.paused);
-    let job = ops(cli)?.update(&key, &input, Utc::now()).await?;
+    let job = ops(cli)?
+        .with_tick_config(Config::from_env().map_err(ops::OpsError::from)?.tick)
+        .update(&key, &input, Utc::now())
+        .await?;
     print_job(out, "updated", &job, args.json);
     Ok(ExitCode::SUCCESS)
 }
 
 async fn pause_or_resume(cli: &Cli, args: &NameArgs, pause: bool, out: &Out) -> Result<ExitCode> {
     let key = key(cli, &args.name)?;
-    let ops = ops(cli)?;
+    let ops = ops(cli)?.with_tick_config(Config::from_env().map_err(ops::OpsError::from)?.tick);
     let job = if pause {
         ops.pause(&key, Utc::now()).await?
     } else {

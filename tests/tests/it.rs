@@ -16,6 +16,7 @@ mod conformance;
 mod guard;
 mod infra;
 mod lambda;
+mod ops;
 mod protections;
 mod serve;
 mod sqlite_race;

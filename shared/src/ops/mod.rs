@@ -43,7 +43,7 @@ pub use stores::{Init, StoreSpec};
 use crate::clock::{Clock, ShiftedClock};
 use crate::dispatch::Dispatch;
 use crate::model::{AppName, Execution, Job, NewJob, Status};
-use crate::store::Store;
+use crate::store::{Claim, ClaimOutcome, Store};
 use crate::tick::{self, NowError, NowUse, RunNowError, TickConfig, TickSummary};
 use views::NextView;
 
@@ -60,6 +60,8 @@ pub const HISTORY_SEARCH: usize = 1000;
 pub struct Ops {
     spec: StoreSpec,
     store: tokio::sync::OnceCell<stores::AnyStore>,
+    /// The retention of what a change records (a due slot it drops, as `missed`).
+    tick: TickConfig,
 }
 
 /// A deleted job, and how many executions were purged with it (when asked).
@@ -127,7 +129,15 @@ impl Ops {
         Self {
             spec,
             store: tokio::sync::OnceCell::new(),
+            tick: TickConfig::default(),
         }
+    }
+
+    /// The tick settings a change uses for what it records (the retention of a `missed`
+    /// execution): the deployment's, from [`crate::config::Config::tick`].
+    pub fn with_tick_config(mut self, tick: TickConfig) -> Self {
+        self.tick = tick;
+        self
     }
 
     /// The operations over a store already open (the memory store in tests), `name` saying
@@ -213,7 +223,7 @@ impl Ops {
             enabled: input.paused.then_some(false),
             ..parsed.rest
         };
-        write_changes(store, key, &changes, Some(job), now, false).await
+        write_changes(store, key, &changes, Some(job), now, false, &self.tick).await
     }
 
     /// Pauses a job: it drops out of the due index until resumed.
@@ -222,7 +232,16 @@ impl Ops {
             enabled: Some(false),
             ..JobChanges::default()
         };
-        write_changes(self.store().await?, key, &changes, None, now, false).await
+        write_changes(
+            self.store().await?,
+            key,
+            &changes,
+            None,
+            now,
+            false,
+            &self.tick,
+        )
+        .await
     }
 
     /// Resumes a job from `now`: its next slot is the first after `now` (no backlog runs).
@@ -231,7 +250,16 @@ impl Ops {
             enabled: Some(true),
             ..JobChanges::default()
         };
-        write_changes(self.store().await?, key, &changes, None, now, true).await
+        write_changes(
+            self.store().await?,
+            key,
+            &changes,
+            None,
+            now,
+            true,
+            &self.tick,
+        )
+        .await
     }
 
     /// The job, or [`OpsError::NotFound`].
@@ -473,6 +501,7 @@ async fn write_changes(
     mut first: Option<Job>,
     now: DateTime<Utc>,
     from_now: bool,
+    config: &TickConfig,
 ) -> Result<Job, OpsError> {
     for _ in 0..UPDATE_ATTEMPTS {
         let job = match first.take() {
@@ -483,11 +512,30 @@ async fn write_changes(
         if from_now {
             next.state.next_slot = next.slot_after(now);
         }
-        if store
-            .put_job(&next, job.state.version)
-            .await
-            .map_err(OpsError::store("write the job"))?
-        {
+        // A slot that came due but was not claimed yet is kept, or recorded missed in the
+        // same write: never dropped silently.
+        let written = match tick::slot_left_by_change(&job, &mut next, now, config) {
+            None => store
+                .put_job(&next, job.state.version)
+                .await
+                .map_err(OpsError::store("write the job"))?,
+            Some(mut missed) => {
+                let token = next.state.writer.clone().unwrap_or_default();
+                missed.claimed_by = Some(token.clone());
+                let claim = Claim {
+                    job: next.clone(),
+                    expected_version: job.state.version,
+                    execution: missed,
+                    token,
+                };
+                store
+                    .claim(&claim)
+                    .await
+                    .map_err(OpsError::store("write the job"))?
+                    == ClaimOutcome::Won
+            }
+        };
+        if written {
             return Ok(next);
         }
     }

@@ -31,6 +31,7 @@ mod tests;
 
 pub use manual::{RunNowError, run_now};
 pub use now::{MAX_NOW_BEHIND, NowError, NowUse, check_now};
+pub use plan::slot_left_by_change;
 
 /// How a tick behaves.
 #[derive(Debug, Clone)]

@@ -130,6 +130,45 @@ pub(super) fn plan(job: &Job, now: DateTime<Utc>, config: &TickConfig) -> Option
     })
 }
 
+/// What a change to a job does to a slot that came due before it and that no tick has
+/// claimed yet (an EventBridge tick can come late): `changed` is the job as the change writes
+/// it, with its next slot recomputed from `now`. When the new timing still has that slot, the
+/// job keeps it (the tick calls it as usual). Otherwise the slot is recorded `missed`, with
+/// the reason, by the returned execution, written in the same claim as the change.
+pub fn slot_left_by_change(
+    old: &Job,
+    changed: &mut Job,
+    now: DateTime<Utc>,
+    config: &TickConfig,
+) -> Option<Execution> {
+    let first = old
+        .state
+        .next_slot
+        .filter(|s| old.enabled && *s <= now && changed.state.next_slot != Some(*s))?;
+    let (slot, coalesced) = latest_due_slot(old, first, now);
+    let still_a_slot =
+        changed.enabled && changed.slot_after(slot - chrono::Duration::seconds(1)) == Some(slot);
+    if still_a_slot {
+        changed.state.next_slot = Some(slot);
+        return None;
+    }
+    let id = ExecutionId::new(old.id.clone(), slot, Trigger::Schedule, 1);
+    let mut execution = new_execution(old, id.clone(), Status::Missed, coalesced, now, config);
+    execution.finished_at = Some(now);
+    execution.error = Some(if changed.enabled {
+        "not called: the job's timing was changed after this slot came due and before a tick claimed it, and the new timing does not have this slot".to_owned()
+    } else {
+        "not called: the job was paused after this slot came due and before a tick claimed it"
+            .to_owned()
+    });
+    changed.state.last = Some(LastRun {
+        execution: id,
+        status: Status::Missed,
+        at: now,
+    });
+    Some(execution)
+}
+
 pub(super) fn new_execution(
     job: &Job,
     id: ExecutionId,
