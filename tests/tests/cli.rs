@@ -1141,3 +1141,60 @@ async fn on_a_terminal_delete_asks_and_colour_follows_no_color() {
     assert!(gone.stdout.contains("deleted tty/ask"), "{gone:?}");
     assert_eq!(cli.list().await, Value::Array(vec![]));
 }
+
+/// `history` and `show` say why a run failed in their human output (its error and the start
+/// of the app's answer), not only in `--json`; a status filter says how far it searched.
+#[tokio::test(flavor = "multi_thread")]
+async fn history_and_show_say_why_a_run_failed() {
+    let cli = Cli::new().await;
+    let server = JobServer::start().await;
+    server.set("/jobs/flaky", Behavior::Status(503));
+    let url = server.url("/jobs/flaky");
+    cli.run(&[
+        "create", "--app", "web", "--name", "flaky", "--url", &url, "--at", "08:00",
+    ])
+    .await
+    .ok();
+    let run = cli.run(&["run", "--app", "web", "--name", "flaky"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    let id = cli
+        .run(&["history", "--app", "web", "--name", "flaky", "--json"])
+        .await
+        .ok()
+        .json()[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for args in [
+        vec!["history", "--app", "web", "--name", "flaky"],
+        vec!["show", "--app", "web", "--name", "flaky"],
+    ] {
+        let human = cli.run(&args).await.ok();
+        assert!(
+            human.stdout.contains(&format!("execution {id}")),
+            "{human:?}"
+        );
+        assert!(human.stdout.contains("error: "), "{human:?}");
+        assert!(
+            human.stdout.contains("output: status 503"),
+            "the app's answer: {human:?}"
+        );
+    }
+    let none = cli
+        .run(&[
+            "history",
+            "--app",
+            "web",
+            "--name",
+            "flaky",
+            "--status",
+            "succeeded",
+        ])
+        .await
+        .ok();
+    assert!(
+        none.stdout
+            .contains("no succeeded executions (searched all 1 of this job's executions)"),
+        "{none:?}"
+    );
+}
