@@ -185,6 +185,7 @@ async fn show(cli: &Cli, args: &NameJsonArgs, out: &Out) -> Result<ExitCode> {
             out.line("  none yet");
         } else {
             out.execution_table(&history, job.timezone);
+            out.execution_notes(&history, job.timezone);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -199,10 +200,26 @@ async fn history(cli: &Cli, args: &HistoryArgs, out: &Out) -> Result<ExitCode> {
         let views: Vec<ExecutionView> =
             history.executions.iter().map(ExecutionView::from).collect();
         out.json(&views);
-    } else if history.executions.is_empty() {
-        out.line("no executions");
     } else {
-        out.execution_table(&history.executions, job.timezone);
+        let searched = if history.complete {
+            format!("searched all {} of this job's executions", history.searched)
+        } else {
+            format!(
+                "searched this job's newest {} executions; older ones were not",
+                history.searched
+            )
+        };
+        match (&args.status, history.executions.is_empty()) {
+            (None, true) => out.line("no executions"),
+            (Some(status), true) => out.line(&format!("no {status} executions ({searched})")),
+            (status, false) => {
+                out.execution_table(&history.executions, job.timezone);
+                out.execution_notes(&history.executions, job.timezone);
+                if status.is_some() && !history.complete && history.executions.len() < args.limit {
+                    out.line(&format!("({searched})"));
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

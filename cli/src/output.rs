@@ -182,6 +182,33 @@ impl Out {
         self.table(&header, &rows);
     }
 
+    /// Why each execution ended, after its table: its error and the start of the app's
+    /// answer (as stored, at most 4 KiB), control characters shown escaped.
+    pub fn execution_notes(&self, executions: &[Execution], tz: Tz) {
+        for e in executions {
+            if e.error.is_none() && e.output.is_none() {
+                continue;
+            }
+            self.line("");
+            self.line(&format!(
+                "execution {} ({}, {}):",
+                e.id,
+                local(e.scheduled_for, tz),
+                self.status(e.status)
+            ));
+            for (label, text) in [("error", &e.error), ("output", &e.output)] {
+                let Some(text) = text else { continue };
+                let mut lines = text.lines();
+                let first = lines.next().unwrap_or_default();
+                self.line(&format!("  {label}: {}", printable(first)));
+                let indent = " ".repeat(label.len() + 4);
+                for more in lines {
+                    self.line(&format!("{indent}{}", printable(more)));
+                }
+            }
+        }
+    }
+
     fn table(&self, header: &[&str], rows: &[Vec<(String, Option<Style>)>]) {
         let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
         for row in rows {
@@ -219,6 +246,19 @@ impl Out {
             self.line(&render(row.clone()));
         }
     }
+}
+
+/// `text` with control characters (a terminal's escape sequences) shown escaped.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 fn state_style(state: JobStatus) -> Style {
