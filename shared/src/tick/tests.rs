@@ -280,3 +280,61 @@ async fn a_slot_whose_call_would_outlast_the_deadline_is_left_for_the_next_tick(
         .expect("tick");
     assert_eq!((summary.triggered, summary.deferred), (1, 0));
 }
+
+/// A CLI whose clock is behind writes the job with a next slot that already ran (here, an
+/// update at 09:59:50 on a clock 20 s slow, after the 10:00 slot ran). The claim of that
+/// slot fails only because its execution exists: the tick advances the job instead of
+/// losing four claims a tick until the slot is passed (a day, for a daily job).
+#[tokio::test]
+async fn a_next_slot_that_already_ran_is_passed_over_not_claimed_again_and_again() {
+    let store = Arc::new(MemoryStore::new());
+    let j = job("0 10 * * *", at(9, 0));
+    store.create_job(&j).await.expect("create");
+    let dispatch = FakeDispatch::default();
+    let config = TickConfig::default();
+    let first = tick(
+        store.as_ref(),
+        &dispatch,
+        &FixedClock::new(at(10, 0)),
+        &config,
+    )
+    .await
+    .expect("tick");
+    assert_eq!(first.succeeded, 1);
+    let ran = store
+        .get_job(&j.app, &j.name)
+        .await
+        .expect("get")
+        .expect("job");
+    let mut skewed = ran.clone();
+    skewed.state.next_slot = Some(at(10, 0));
+    skewed.state.version += 1;
+    skewed.state.writer = Some("a-slow-clock".to_owned());
+    assert!(
+        store
+            .put_job(&skewed, ran.state.version)
+            .await
+            .expect("put")
+    );
+
+    let second = tick(
+        store.as_ref(),
+        &dispatch,
+        &FixedClock::new(at(10, 1)),
+        &config,
+    )
+    .await
+    .expect("tick");
+    assert_eq!(second.triggered, 0, "{second:?}");
+    assert_eq!(dispatch.calls().len(), 1, "the slot ran once");
+    let after = store
+        .get_job(&j.app, &j.name)
+        .await
+        .expect("get")
+        .expect("job");
+    assert_eq!(
+        after.state.next_slot,
+        Some(at(10, 0) + chrono::Duration::days(1)),
+        "the job was advanced past the slot that already ran"
+    );
+}
