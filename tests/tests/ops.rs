@@ -140,3 +140,48 @@ async fn a_pause_records_a_due_slot_missed_on_sqlite() {
 async fn a_pause_records_a_due_slot_missed_on_dynamodb() {
     pausing_records_the_due_slot_missed_and_nothing_is_called(dynamodb().await).await;
 }
+
+async fn an_update_from_a_slow_clock_does_not_run_a_slot_twice_or_wedge_the_job(ops: Ops) {
+    let server = JobServer::start().await;
+    let key = every_5m(&ops, &server).await;
+    let slot = noon() + chrono::Duration::minutes(5);
+    assert_eq!(tick_at(&ops, slot).await.succeeded, 1);
+    // A laptop 20 s slow changes the job just after the 12:05 call: from its clock, 12:05
+    // is still to come.
+    let narrower = JobInput {
+        schedule: ScheduleForm {
+            every: Some("5m".into()),
+            between: Some("08:00-17:00".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let job = ops
+        .update(&key, &narrower, slot - chrono::Duration::seconds(10))
+        .await
+        .expect("update");
+    assert_eq!(
+        job.state.next_slot,
+        Some(slot),
+        "set back onto a slot that ran"
+    );
+    let summary = tick_at(&ops, slot + chrono::Duration::seconds(60)).await;
+    assert_eq!(summary.triggered, 0, "{summary:?}");
+    assert_eq!(server.count("/sync"), 1, "the slot ran once");
+    let job = ops.job(&key).await.expect("job");
+    assert_eq!(
+        job.state.next_slot,
+        Some(slot + chrono::Duration::minutes(5)),
+        "moved past the slot that ran"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_clock_does_not_wedge_a_job_on_sqlite() {
+    an_update_from_a_slow_clock_does_not_run_a_slot_twice_or_wedge_the_job(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_clock_does_not_wedge_a_job_on_dynamodb() {
+    an_update_from_a_slow_clock_does_not_run_a_slot_twice_or_wedge_the_job(dynamodb().await).await;
+}

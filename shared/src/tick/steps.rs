@@ -61,7 +61,9 @@ impl Ctx<'_> {
                     // fresh plan no longer has it; otherwise (say, a finished execution's
                     // bookkeeping), try again from the fresh state.
                     match self.store.get_job(&job.app, &job.name).await? {
-                        Some(fresh) if fresh.id == job.id => job = fresh,
+                        Some(fresh) if fresh.id == job.id => {
+                            job = self.pass_over_if_it_ran(fresh, &claim).await?;
+                        }
                         _ => return Ok(()),
                     }
                 }
@@ -69,6 +71,40 @@ impl Ctx<'_> {
         }
         tracing::warn!(app = %job.app, name = %job.name, "gave up claiming after repeated conflicts; the next tick will try again");
         Ok(())
+    }
+
+    /// After a lost claim: when the job did not change and the claim lost only because its
+    /// execution already exists, that slot already ran (a writer with a slow clock set the
+    /// job back onto it). The job is moved past it as the claim would have, so ticks do not
+    /// lose the same claim again until the slot is passed. Returns the job to plan from.
+    async fn pass_over_if_it_ran(&self, fresh: Job, lost: &Claim) -> Result<Job, StoreError> {
+        if fresh.state.version != lost.expected_version
+            || self
+                .store
+                .get_execution(&lost.execution.id)
+                .await?
+                .is_none()
+        {
+            return Ok(fresh);
+        }
+        let mut advanced = fresh.clone();
+        advanced.state.next_slot = lost.job.state.next_slot;
+        advanced.state.retry = lost.job.state.retry.clone();
+        advanced.state.version = fresh.state.version + 1;
+        advanced.state.writer = Some(token());
+        tracing::info!(
+            app = %fresh.app,
+            name = %fresh.name,
+            execution = %lost.execution.id,
+            "the job was set back onto a slot that already ran (a writer's clock is behind?); moving it past that slot"
+        );
+        Ok(
+            if self.store.put_job(&advanced, fresh.state.version).await? {
+                advanced
+            } else {
+                fresh
+            },
+        )
     }
 
     /// Sends a claimed execution, records its outcome and the job's bookkeeping, in one span
