@@ -13,6 +13,7 @@ mod selftest;
 mod bruteforce;
 mod cli;
 mod conformance;
+mod faults;
 mod guard;
 mod infra;
 mod lambda;
