@@ -164,6 +164,19 @@ pub enum StoreError {
     Malformed(String),
 }
 
+impl StoreError {
+    /// True when the same request may succeed if tried again later: the store was
+    /// unreachable, throttled, or failed on its side.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable { .. }
+                | StoreError::Throttled { .. }
+                | StoreError::Backend { .. }
+        )
+    }
+}
+
 /// The operations the scheduler needs from its storage. Implementations must honour the
 /// conditions documented on each method exactly: the tick's exactly-once guarantee rests on them.
 #[async_trait]

@@ -50,3 +50,11 @@ pub(super) fn next_attempt(
         at,
     })
 }
+
+/// `d` with "equal jitter": between half of it and all of it, so that ticks retrying the same
+/// store at once spread out.
+pub(super) fn jittered(d: Duration) -> Duration {
+    let half = d / 2;
+    let spread = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
+    half + Duration::from_millis(rand::random_range(0..=spread))
+}

@@ -12,6 +12,11 @@ use crate::model::{Execution, Job, LastRun, MAX_ERROR_TEXT, MAX_OUTPUT_TEXT, Sta
 use crate::protocol;
 use crate::store::{Claim, ClaimOutcome, Outcome, Recorded, StoreError};
 
+/// Attempts at marking an execution sent (the store's own client retries each as well).
+const MARK_ATTEMPTS: u32 = 6;
+/// The first wait between them; it doubles (with jitter) each time.
+const MARK_RETRY_FIRST_DELAY: Duration = Duration::from_millis(100);
+
 impl Ctx<'_> {
     /// Claims a due job's slot (retrying when only the job's bookkeeping moved), then sends it.
     pub(super) async fn run_job(&self, job: Job) -> Result<(), StoreError> {
@@ -128,16 +133,13 @@ impl Ctx<'_> {
         let key = protocol::new_key();
         let started = self.clock.now();
         let deadline = started + chrono(execution.timeout() + self.config.grace);
-        let marked = self
-            .store
-            .mark_dispatched(
-                &execution.id,
-                &send_token,
-                &protocol::key_hash(&key),
-                started,
-                deadline,
-            )
-            .await?;
+        let key_hash = protocol::key_hash(&key);
+        let Some(marked) = self
+            .mark_sent(&execution, &send_token, &key_hash, started, deadline)
+            .await?
+        else {
+            return Ok(());
+        };
         if !marked {
             return Ok(());
         }
@@ -187,6 +189,54 @@ impl Ctx<'_> {
             self.counters.outcome(status);
         }
         self.finish(&execution, job, final_status, may_retry).await
+    }
+
+    /// Marks the execution sent, retrying with the same token when the store fails: the
+    /// store recognises this token's own earlier write, so a write applied whose answer was
+    /// lost is recognised, and the call goes out. `Some(false)`: someone else sent it.
+    /// `None`: the store kept failing until the call no longer fits in the tick; the
+    /// execution is left for a later tick (see [`Self::leave_unsent`]), never called here.
+    async fn mark_sent(
+        &self,
+        execution: &Execution,
+        token: &str,
+        key_hash: &str,
+        started: chrono::DateTime<chrono::Utc>,
+        deadline: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<bool>, StoreError> {
+        let mut delay = MARK_RETRY_FIRST_DELAY;
+        let mut attempt = 1;
+        loop {
+            match self
+                .store
+                .mark_dispatched(&execution.id, token, key_hash, started, deadline)
+                .await
+            {
+                Ok(marked) => return Ok(Some(marked)),
+                Err(e) if !e.is_transient() => return Err(e),
+                Err(e) => {
+                    let wait = retry::jittered(delay);
+                    if attempt >= MARK_ATTEMPTS || !self.fits(execution.timeout() + wait) {
+                        tracing::warn!(error = %e, attempt, "could not mark the execution sent; it was not called");
+                        self.leave_unsent(execution);
+                        return Ok(None);
+                    }
+                    tracing::info!(error = %e, attempt, "marking the execution sent failed; trying again with the same token");
+                    tokio::time::sleep(wait).await;
+                    delay = delay.saturating_mul(2);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// An execution this tick may have marked sent (the store did not answer) and did not
+    /// call. A later tick reconciles it after its deadline; the log says it was never sent.
+    fn leave_unsent(&self, execution: &Execution) {
+        tracing::error!(
+            execution = %execution.id,
+            "not called: the store failed while marking the execution sent; if a later tick reports it timed out, it was never sent"
+        );
     }
 
     /// Updates the job after an execution ended: clears the in-flight marker, records the
