@@ -22,6 +22,8 @@ pub struct FakeCall {
     pub attempt: u32,
     /// When it arrived, by the clock given to [`FakeDispatch::with_clock`].
     pub at: Option<DateTime<Utc>>,
+    /// The execution key sent (what the app's guard would present).
+    pub key: String,
 }
 
 /// A dispatcher for tests: records every call and answers as told (`succeeded` with HTTP 200
@@ -97,6 +99,7 @@ impl Dispatch for FakeDispatch {
             execution: request.execution.to_string(),
             attempt: request.attempt,
             at: self.clock.as_ref().map(|c| c.now()),
+            key: request.key.to_owned(),
         });
         let gate = lock(&self.gate).clone();
         if let Some(gate) = gate {

@@ -7,7 +7,7 @@ use chrono::TimeZone;
 use super::plan::plan;
 use super::*;
 use crate::clock::FixedClock;
-use crate::model::Job;
+use crate::model::{Job, Trigger};
 use crate::model::{AppName, JobName, JobUrl, NewJob};
 use crate::store::memory::MemoryStore;
 use crate::store::{Claim, ClaimOutcome};
@@ -336,5 +336,165 @@ async fn a_next_slot_that_already_ran_is_passed_over_not_claimed_again_and_again
         after.state.next_slot,
         Some(at(10, 0) + chrono::Duration::days(1)),
         "the job was advanced past the slot that already ran"
+    );
+}
+
+/// Waits until `dispatch` has received `n` calls.
+async fn calls_reach(dispatch: &FakeDispatch, n: usize) {
+    while dispatch.calls().len() < n {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A job that forbids overlap, every minute: the 10:00 call is held in flight while a
+/// manual run starts and ends. The scheduled call still runs, so 10:01 is skipped.
+#[tokio::test]
+async fn a_manual_run_keeps_the_in_flight_marker_of_a_scheduled_call() {
+    let store = Arc::new(MemoryStore::new());
+    let j = job("* * * * *", at(9, 59) + chrono::Duration::seconds(30));
+    store.create_job(&j).await.expect("create");
+    let dispatch = Arc::new(FakeDispatch::default());
+    let gate = dispatch.hold();
+    let config = TickConfig::default();
+    let first = {
+        let (store, dispatch, config) = (store.clone(), dispatch.clone(), config.clone());
+        tokio::spawn(async move {
+            let clock = FixedClock::new(at(10, 0));
+            tick(store.as_ref(), dispatch.as_ref(), &clock, &config).await
+        })
+    };
+    calls_reach(&dispatch, 1).await;
+    dispatch.release();
+    let manual = run_now(
+        store.as_ref(),
+        dispatch.as_ref(),
+        &FixedClock::new(at(10, 0) + chrono::Duration::seconds(20)),
+        &config,
+        &j.app,
+        &j.name,
+    )
+    .await
+    .expect("run now");
+    assert_eq!(manual.status, Status::Succeeded);
+    let second = tick(
+        store.as_ref(),
+        dispatch.as_ref(),
+        &FixedClock::new(at(10, 1)),
+        &config,
+    )
+    .await
+    .expect("tick");
+    assert_eq!(
+        (second.triggered, second.skipped),
+        (0, 1),
+        "the 10:00 call is still in flight"
+    );
+    gate.notify_one();
+    first.await.expect("join").expect("tick");
+}
+
+/// A daily job with one retry fails at 10:00; a manual run at 10:00:10 fails too. Both
+/// retries run: the manual run's failure does not replace the scheduled slot's retry.
+#[tokio::test]
+async fn a_scheduled_retry_survives_a_manual_runs_failure() {
+    let store = Arc::new(MemoryStore::new());
+    let mut spec = NewJob::new(
+        AppName::parse("app").expect("app"),
+        JobName::parse("job").expect("name"),
+        JobUrl::parse("http://127.0.0.1:1/job").expect("url"),
+        "0 10 * * *".parse().expect("schedule"),
+    );
+    spec.retries = 1;
+    let j = spec.build(at(9, 0)).expect("job");
+    store.create_job(&j).await.expect("create");
+    let dispatch = FakeDispatch::answering(Status::Failed);
+    let config = TickConfig::default();
+    tick(
+        store.as_ref(),
+        &dispatch,
+        &FixedClock::new(at(10, 0)),
+        &config,
+    )
+    .await
+    .expect("tick");
+    run_now(
+        store.as_ref(),
+        &dispatch,
+        &FixedClock::new(at(10, 0) + chrono::Duration::seconds(10)),
+        &config,
+        &j.app,
+        &j.name,
+    )
+    .await
+    .expect("run now");
+    for minute in 2..6 {
+        tick(
+            store.as_ref(),
+            &dispatch,
+            &FixedClock::new(at(10, minute)),
+            &config,
+        )
+        .await
+        .expect("tick");
+    }
+    let second_attempts: Vec<Trigger> = store
+        .list_executions(&j.id, 20)
+        .await
+        .expect("history")
+        .iter()
+        .filter(|e| e.attempt == 2)
+        .map(|e| e.trigger)
+        .collect();
+    assert!(
+        second_attempts.contains(&Trigger::Schedule) && second_attempts.contains(&Trigger::Manual),
+        "both retries ran: {second_attempts:?}"
+    );
+}
+
+/// The tick's call times out while the app's guard still runs the job (it claimed the
+/// execution): the job is still running, so a forbid job's next slot is skipped.
+#[tokio::test]
+async fn a_call_that_timed_out_while_the_guard_runs_the_job_keeps_it_in_flight() {
+    let store = Arc::new(MemoryStore::new());
+    let j = job("* * * * *", at(9, 59) + chrono::Duration::seconds(30));
+    store.create_job(&j).await.expect("create");
+    let dispatch = Arc::new(FakeDispatch::answering(Status::TimedOut));
+    let gate = dispatch.hold();
+    let config = TickConfig::default();
+    let first = {
+        let (store, dispatch, config) = (store.clone(), dispatch.clone(), config.clone());
+        tokio::spawn(async move {
+            let clock = FixedClock::new(at(10, 0));
+            tick(store.as_ref(), dispatch.as_ref(), &clock, &config).await
+        })
+    };
+    calls_reach(&dispatch, 1).await;
+    let call = dispatch.calls().remove(0);
+    let id = crate::model::ExecutionId::parse(&call.execution).expect("id");
+    let started = store
+        .guard_start(
+            &id,
+            &crate::protocol::key_hash(&call.key),
+            "nonce",
+            at(10, 0),
+        )
+        .await
+        .expect("guard start");
+    assert!(started, "the guard claimed the execution");
+    dispatch.release();
+    gate.notify_one();
+    first.await.expect("join").expect("tick");
+    let second = tick(
+        store.as_ref(),
+        dispatch.as_ref(),
+        &FixedClock::new(at(10, 1)),
+        &config,
+    )
+    .await
+    .expect("tick");
+    assert_eq!(
+        (second.triggered, second.skipped),
+        (0, 1),
+        "the guard still runs the 10:00 execution"
     );
 }
