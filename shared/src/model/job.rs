@@ -150,18 +150,61 @@ pub struct JobState {
     /// The earliest regular slot not yet claimed; `None` once the job has ended.
     #[serde(default)]
     pub next_slot: Option<DateTime<Utc>>,
-    /// A retry waiting for its time.
+    /// A scheduled slot's retry waiting for its time.
     #[serde(default)]
     pub retry: Option<PendingRetry>,
-    /// The execution in flight, if any (used by the `forbid` overlap policy).
+    /// A manual run's retry waiting for its time (kept apart: neither replaces the other).
     #[serde(default)]
-    pub inflight: Option<InFlight>,
+    pub manual_retry: Option<PendingRetry>,
+    /// The calls in flight, one marker each until it ends or its time is up (the `forbid`
+    /// overlap policy skips a slot while any is).
+    #[serde(default, deserialize_with = "in_flight_list")]
+    pub inflight: Vec<InFlight>,
     /// The newest finished execution, for listings.
     #[serde(default)]
     pub last: Option<LastRun>,
     /// The token of the tick that wrote this version (recognises a retried write).
     #[serde(default)]
     pub writer: Option<String>,
+}
+
+impl JobState {
+    /// The pending retry of `trigger`'s kind.
+    pub fn retry_of(&mut self, trigger: Trigger) -> &mut Option<PendingRetry> {
+        match trigger {
+            Trigger::Schedule => &mut self.retry,
+            Trigger::Manual => &mut self.manual_retry,
+        }
+    }
+
+    /// The pending retry due first, if any.
+    pub fn first_retry(&self) -> Option<&PendingRetry> {
+        [&self.retry, &self.manual_retry]
+            .into_iter()
+            .flatten()
+            .min_by_key(|r| r.at)
+    }
+
+    /// True while a call whose marker is still valid at `now` is in flight.
+    pub fn busy_at(&self, now: DateTime<Utc>) -> bool {
+        self.inflight.iter().any(|f| f.until > now)
+    }
+}
+
+/// The in-flight markers as stored: a list, or (as written before there could be several)
+/// one marker or none.
+fn in_flight_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<InFlight>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Many(Vec<InFlight>),
+        One(InFlight),
+    }
+    Ok(match Option::<Stored>::deserialize(d)? {
+        None => Vec::new(),
+        Some(Stored::Many(list)) => list,
+        Some(Stored::One(one)) => vec![one],
+    })
 }
 
 /// A retry of a failed attempt, due at `at`.
@@ -227,7 +270,7 @@ impl Job {
         if !self.enabled {
             return None;
         }
-        let retry = self.state.retry.as_ref().map(|r| r.at);
+        let retry = self.state.first_retry().map(|r| r.at);
         match (self.state.next_slot, retry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

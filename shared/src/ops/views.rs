@@ -25,7 +25,7 @@ impl JobStatus {
     pub fn of(job: &Job) -> Self {
         if !job.enabled {
             JobStatus::Paused
-        } else if job.state.next_slot.is_none() && job.state.retry.is_none() {
+        } else if job.state.next_slot.is_none() && job.state.first_retry().is_none() {
             JobStatus::Ended
         } else {
             JobStatus::Active

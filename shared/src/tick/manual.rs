@@ -55,7 +55,8 @@ pub async fn run_now(
         execution.claimed_by = Some(claim_token.clone());
         execution.due_at = Some(now + chrono(config.lease));
         let mut next = job.clone();
-        next.state.inflight = Some(InFlight {
+        next.state.inflight.retain(|f| f.until > now);
+        next.state.inflight.push(InFlight {
             execution: id.clone(),
             until: now + chrono(config.lease + job.timeout() + config.grace),
         });

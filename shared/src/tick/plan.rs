@@ -73,15 +73,16 @@ pub(super) fn plan(job: &Job, now: DateTime<Utc>, config: &TickConfig) -> Option
             (latest, Trigger::Schedule, 1, coalesced)
         }
         None => {
-            let retry = job.state.retry.clone().filter(|r| r.at <= now)?;
-            next.state.retry = None;
+            let retry = job.state.first_retry().filter(|r| r.at <= now)?.clone();
+            *next.state.retry_of(retry.trigger) = None;
             (retry.slot, retry.trigger, retry.attempt, 0)
         }
     };
     let id = ExecutionId::new(job.id.clone(), slot, trigger, attempt);
     let late = now.signed_duration_since(slot) > chrono(job.max_lateness());
-    let busy = job.overlap == OverlapPolicy::Forbid
-        && job.state.inflight.as_ref().is_some_and(|f| f.until > now);
+    let busy = job.overlap == OverlapPolicy::Forbid && job.state.busy_at(now);
+    // Markers whose time is up are dropped (their calls are reconciled by then).
+    next.state.inflight.retain(|f| f.until > now);
     let status = if late && trigger == Trigger::Schedule && attempt == 1 {
         Status::Missed
     } else if busy {
@@ -93,7 +94,7 @@ pub(super) fn plan(job: &Job, now: DateTime<Utc>, config: &TickConfig) -> Option
     match status {
         Status::Pending => {
             execution.due_at = Some(now + chrono(config.lease));
-            next.state.inflight = Some(InFlight {
+            next.state.inflight.push(InFlight {
                 execution: id,
                 until: now + chrono(config.lease + job.timeout() + config.grace),
             });

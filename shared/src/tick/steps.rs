@@ -134,12 +134,9 @@ impl Ctx<'_> {
         let started = self.clock.now();
         let deadline = started + chrono(execution.timeout() + self.config.grace);
         let key_hash = protocol::key_hash(&key);
-        let Some(marked) = self
+        let marked = self
             .mark_sent(&execution, &send_token, &key_hash, started, deadline)
-            .await?
-        else {
-            return Ok(());
-        };
+            .await?;
         if !marked {
             return Ok(());
         }
@@ -188,14 +185,18 @@ impl Ctx<'_> {
         if let Some(status) = final_status {
             self.counters.outcome(status);
         }
-        self.finish(&execution, job, final_status, may_retry).await
+        // The guard still runs the job (our call timed out, its work goes on): it stays in
+        // flight until its end is recorded or its marker's time is up.
+        let running = matches!(recorded, Recorded::GuardOwned(s) if !s.is_final());
+        self.finish(&execution, job, final_status, may_retry, running)
+            .await
     }
 
     /// Marks the execution sent, retrying with the same token when the store fails: the
     /// store recognises this token's own earlier write, so a write applied whose answer was
-    /// lost is recognised, and the call goes out. `Some(false)`: someone else sent it.
-    /// `None`: the store kept failing until the call no longer fits in the tick; the
-    /// execution is left for a later tick (see [`Self::leave_unsent`]), never called here.
+    /// lost is recognised, and the call goes out. `false`: someone else sent it. When the
+    /// store keeps failing until the call no longer fits in the tick, its error: the
+    /// execution was not called here (see [`Self::leave_unsent`]).
     async fn mark_sent(
         &self,
         execution: &Execution,
@@ -203,7 +204,7 @@ impl Ctx<'_> {
         key_hash: &str,
         started: chrono::DateTime<chrono::Utc>,
         deadline: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<bool>, StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut delay = MARK_RETRY_FIRST_DELAY;
         let mut attempt = 1;
         loop {
@@ -212,14 +213,14 @@ impl Ctx<'_> {
                 .mark_dispatched(&execution.id, token, key_hash, started, deadline)
                 .await
             {
-                Ok(marked) => return Ok(Some(marked)),
+                Ok(marked) => return Ok(marked),
                 Err(e) if !e.is_transient() => return Err(e),
                 Err(e) => {
                     let wait = retry::jittered(delay);
                     if attempt >= MARK_ATTEMPTS || !self.fits(execution.timeout() + wait) {
                         tracing::warn!(error = %e, attempt, "could not mark the execution sent; it was not called");
                         self.leave_unsent(execution);
-                        return Ok(None);
+                        return Err(e);
                     }
                     tracing::info!(error = %e, attempt, "marking the execution sent failed; trying again with the same token");
                     tokio::time::sleep(wait).await;
@@ -247,6 +248,7 @@ impl Ctx<'_> {
         job: Option<Job>,
         status: Option<Status>,
         may_retry: bool,
+        still_running: bool,
     ) -> Result<(), StoreError> {
         let retry_wanted = retry::wanted(execution, status, may_retry);
         let mut job = match job {
@@ -262,13 +264,8 @@ impl Ctx<'_> {
                 return Ok(()); // Deleted, or deleted and created again: not this job's history.
             }
             let mut next = job.clone();
-            if next
-                .state
-                .inflight
-                .as_ref()
-                .is_some_and(|f| f.execution == execution.id)
-            {
-                next.state.inflight = None;
+            if !still_running {
+                next.state.inflight.retain(|f| f.execution != execution.id);
             }
             if let Some(status) = status {
                 next.state.last = Some(LastRun {
@@ -282,7 +279,8 @@ impl Ctx<'_> {
                 && let Some(retry) =
                     retry::next_attempt(execution, &next, self.now, self.config.retry_backoff)
             {
-                next.state.retry = Some(retry);
+                let trigger = retry.trigger;
+                *next.state.retry_of(trigger) = Some(retry);
                 retried = true;
             }
             if next == job {
@@ -366,7 +364,7 @@ impl Ctx<'_> {
             // A pending execution was never claimed by the app: retrying is safe when the
             // job asked for retries. One the guard claimed may have done its work.
             let may_retry = execution.status == Status::Pending;
-            self.finish(&execution, None, Some(Status::TimedOut), may_retry)
+            self.finish(&execution, None, Some(Status::TimedOut), may_retry, false)
                 .await?;
         }
         Ok(())
