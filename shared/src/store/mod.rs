@@ -180,8 +180,9 @@ pub trait Store: Send + Sync {
     /// Lists jobs, of one app or of all.
     async fn list_jobs(&self, app: Option<&AppName>) -> Result<Vec<Job>, StoreError>;
 
-    /// Replaces a job if its stored version is still `expected_version` (or if the stored
-    /// item is this very write: same new version and writer). `job.state.version` must be
+    /// Replaces a job if the stored job is the same job (same id: not one deleted and created
+    /// again under its name) and its version is still `expected_version` (or the stored item
+    /// is this very write: same new version and writer). `job.state.version` must be
     /// `expected_version + 1`. Returns false when someone else wrote first.
     async fn put_job(&self, job: &Job, expected_version: u64) -> Result<bool, StoreError>;
 
@@ -208,7 +209,7 @@ pub trait Store: Send + Sync {
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError>;
 
     /// Writes the job's advanced state and creates the execution, atomically, if the job is
-    /// still at `expected_version` and the execution does not exist.
+    /// still the same job (same id) at `expected_version` and the execution does not exist.
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError>;
 
     /// Marks a `pending` execution as sent by `token` (if no one else sent it), storing the

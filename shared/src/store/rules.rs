@@ -40,18 +40,21 @@ impl<A> Decision<A> {
     }
 }
 
-/// `put_job`, and the job half of `claim`: `new` may replace `stored` when the stored version
-/// is the one the writer read (`expected`), or when `stored` is this very write applied before
-/// (same new version, same writer token: a retry after a lost answer). A write without a
-/// writer token is never taken for a retry.
+/// `put_job`, and the job half of `claim`: `new` may replace `stored` when it is the same job
+/// (same id: a job deleted and created again under its name is another job, whose version
+/// may well be the one an old writer expects), and the stored version is the one the writer
+/// read (`expected`), or `stored` is this very write applied before (same new version, same
+/// writer token: a retry after a lost answer). A write without a writer token is never taken
+/// for a retry.
 ///
-/// DynamoDB (`job_condition`): `attribute_exists(pk) AND (state.version = :ev OR
-/// (state.version = :nv AND state.writer = :w))`, the second clause only with a writer.
+/// DynamoDB (`job_condition`): `attribute_exists(pk) AND id = :id AND (state.version = :ev
+/// OR (state.version = :nv AND state.writer = :w))`, the last clause only with a writer.
 pub fn may_replace_job(stored: &Job, new: &Job, expected: u64) -> bool {
-    stored.state.version == expected
-        || (new.state.writer.is_some()
-            && stored.state.version == new.state.version
-            && stored.state.writer == new.state.writer)
+    stored.id == new.id
+        && (stored.state.version == expected
+            || (new.state.writer.is_some()
+                && stored.state.version == new.state.version
+                && stored.state.writer == new.state.writer))
 }
 
 /// `claim`: the job (if stored) and the execution (if stored) as they are now. The claim wins

@@ -268,8 +268,14 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// The condition of a job's replacement, [`rules::may_replace_job`](super::rules::may_replace_job)
+    /// clause by clause: the job exists (`attribute_exists(pk)`), is the same job (`#id = :id`:
+    /// not one deleted and created again under its name) and is at the version the writer read
+    /// (`#state.#version = :ev`) or is this very write (`#state.#version = :nv AND
+    /// #state.#writer = :w`, only with a writer token).
     fn job_condition(job: &Job, expected_version: u64) -> (String, Item) {
         let mut values: Item = HashMap::new();
+        values.insert(":id".into(), s(job.id.as_str()));
         values.insert(":ev".into(), n(expected_version as i64));
         let mut cond = "#state.#version = :ev".to_owned();
         if let Some(writer) = &job.state.writer {
@@ -277,12 +283,16 @@ impl DynamoStore {
             values.insert(":w".into(), s(writer.clone()));
             cond = format!("({cond} OR (#state.#version = :nv AND #state.#writer = :w))");
         }
-        (format!("attribute_exists(pk) AND {cond}"), values)
+        (
+            format!("attribute_exists(pk) AND #id = :id AND {cond}"),
+            values,
+        )
     }
 }
 
 fn job_names(job: &Job) -> HashMap<String, String> {
     let mut names = HashMap::from([
+        ("#id".to_owned(), "id".to_owned()),
         ("#state".to_owned(), "state".to_owned()),
         ("#version".to_owned(), "version".to_owned()),
     ]);
