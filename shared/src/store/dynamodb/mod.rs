@@ -21,6 +21,8 @@ mod codec;
 mod counter;
 mod endpoint;
 mod table;
+#[cfg(test)]
+mod tests;
 mod transitions;
 
 use std::collections::HashMap;
