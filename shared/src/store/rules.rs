@@ -66,8 +66,9 @@ pub fn may_replace_job(stored: &Job, new: &Job, expected: u64) -> bool {
 /// DynamoDB (`claim`, one TransactWriteItems with the claim's token as its idempotency token):
 /// the job's put under `job_condition`, the execution's under `attribute_not_exists(pk) OR
 /// (claimed_by = :tok AND attribute_not_exists(dispatched_by))` (the same claim written again
-/// changes nothing); a cancelled transaction is then told apart by reading the execution's
-/// `claimed_by` (this claim's token: won).
+/// changes nothing); a transaction cancelled by a failed condition (its cancellation reasons
+/// say `ConditionalCheckFailed`; throttling and conflicts are not a lost race: `transact.rs`)
+/// is then told apart by reading the execution's `claimed_by` (this claim's token: won).
 pub fn claim(
     stored_job: Option<&Job>,
     stored_execution: Option<&Execution>,

@@ -12,9 +12,10 @@
 //!
 //! Here: the store, its client and the [`Store`] impl's reads and job writes. Beside it:
 //! `codec.rs` (values to items and back, keys), `table.rs` (table creation, the operations IAM
-//! must allow), `counter.rs` (requests counted), `endpoint.rs` (local endpoint or AWS's) and
-//! `transitions.rs` (an execution's conditional writes, each documented clause by clause
-//! against [`rules`](super::rules)).
+//! must allow), `counter.rs` (requests counted), `endpoint.rs` (local endpoint or AWS's),
+//! `transact.rs` (TransactWriteItems and its cancellation reasons) and `transitions.rs` (an
+//! execution's conditional writes, each documented clause by clause against
+//! [`rules`](super::rules)).
 
 mod codec;
 #[cfg(any(test, feature = "test-util"))]
@@ -23,6 +24,7 @@ mod endpoint;
 mod table;
 #[cfg(test)]
 mod tests;
+mod transact;
 mod transitions;
 
 use std::collections::HashMap;
@@ -104,11 +106,10 @@ where
     }
 }
 
+/// A single-item write refused by its condition. A transaction's cancellation is read by its
+/// reasons instead (`transact.rs`): only some of them are a failed condition.
 fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    matches!(
-        err.code(),
-        Some("ConditionalCheckFailedException") | Some("TransactionCanceledException")
-    )
+    err.code() == Some("ConditionalCheckFailedException")
 }
 
 impl DynamoStore {
