@@ -352,6 +352,25 @@ async fn a_job_cannot_be_created_twice(store: &Adapter) {
     );
 }
 
+contract!(create_job_recognises_its_own_earlier_write);
+/// Issue 13: a create whose answer was lost and that the client sent again finds its own job
+/// (the same id) in place: it answers as the first request did. DynamoDB's lost answers are
+/// in `lost_answers.rs`; here, every store agrees on the rule.
+async fn create_job_recognises_its_own_earlier_write(store: &Adapter) {
+    let j = job("created-once");
+    store.create_job(&j).await.expect("create");
+    store
+        .create_job(&j)
+        .await
+        .expect("the same job (same id) again is this very create, retried");
+    assert_eq!(stored(store, &j).await, j);
+    // Even after a tick moved it on, the job is still the one this request created.
+    let claim = claim_of(&j, at(9, 0), "t");
+    assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+    store.create_job(&j).await.expect("a late retry");
+    assert_eq!(stored(store, &j).await, claim.job, "nothing is rewritten");
+}
+
 contract!(a_job_reads_back_exactly_as_written_and_a_missing_one_is_none);
 async fn a_job_reads_back_exactly_as_written_and_a_missing_one_is_none(store: &Adapter) {
     let mut j = job("full");

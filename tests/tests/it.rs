@@ -7,6 +7,7 @@ mod conformance;
 mod guard;
 mod infra;
 mod lambda;
+mod lost_answers;
 mod protections;
 mod serve;
 mod sqlite_race;

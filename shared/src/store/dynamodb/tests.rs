@@ -9,13 +9,14 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::codec::exec_item;
+use super::codec::{Item, exec_item, job_item};
 use super::{DynamoStore, RequestCounter};
 use crate::model::{
     AppName, Execution, ExecutionId, Job, JobName, JobUrl, NewJob, Status, Trigger,
@@ -256,4 +257,124 @@ async fn a_claim_cancelled_by_a_failed_condition_is_told_apart_by_its_execution(
     let store = mocked(&[&transact, &read_back]);
     assert_eq!(store.claim(&mine).await.expect("claim"), ClaimOutcome::Won);
     assert_eq!((transact.num_calls(), read_back.num_calls()), (1, 1));
+}
+
+// ---------------------------------------------------------------------------------------
+// delete_job: a job read, then deleted under the condition that it is still as read
+
+/// An attribute value in DynamoDB's JSON, as the wire carries it.
+fn wire_value(value: &AttributeValue) -> serde_json::Value {
+    use serde_json::json;
+    match value {
+        AttributeValue::S(s) => json!({ "S": s }),
+        AttributeValue::N(n) => json!({ "N": n }),
+        AttributeValue::Bool(b) => json!({ "BOOL": b }),
+        AttributeValue::Null(b) => json!({ "NULL": b }),
+        AttributeValue::M(m) => json!({ "M": wire_item(m) }),
+        AttributeValue::L(l) => json!({ "L": l.iter().map(wire_value).collect::<Vec<_>>() }),
+        other => panic!("not used by the store's items: {other:?}"),
+    }
+}
+
+fn wire_item(item: &Item) -> serde_json::Value {
+    serde_json::Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), wire_value(v)))
+            .collect(),
+    )
+}
+
+/// An HTTP answer as DynamoDB sends it.
+fn answer(status: u16, body: serde_json::Value) -> HttpResponse {
+    let mut response = HttpResponse::new(
+        StatusCode::try_from(status).expect("a valid status"),
+        SdkBody::from(body.to_string()),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.0");
+    response
+}
+
+/// The job with one more version, written by a tick.
+fn moved_on(job: &Job) -> Job {
+    let mut next = job.clone();
+    next.state.version += 1;
+    next.state.writer = Some("a tick".to_owned());
+    next.state.next_slot = Some(at(10, 0));
+    next
+}
+
+#[tokio::test]
+async fn a_delete_that_finds_the_job_changed_since_its_read_reads_it_again() {
+    let read = job();
+    let changed = moved_on(&read);
+    let (read_item, changed_item) = (
+        wire_item(&job_item(&read).expect("item")),
+        wire_item(&job_item(&changed).expect("item")),
+    );
+    let (first, second) = (read_item.clone(), changed_item.clone());
+    let get = mock!(Client::get_item)
+        .sequence()
+        .http_response(move || answer(200, serde_json::json!({ "Item": first.clone() })))
+        .http_response(move || answer(200, serde_json::json!({ "Item": second.clone() })))
+        .build();
+    let (refused_with, deleted) = (changed_item.clone(), changed_item);
+    let delete = mock!(Client::delete_item)
+        .sequence()
+        .http_response(move || {
+            answer(
+                400,
+                serde_json::json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+                    "message": "The conditional request failed",
+                    "Item": refused_with.clone(),
+                }),
+            )
+        })
+        .http_response(move || answer(200, serde_json::json!({ "Attributes": deleted.clone() })))
+        .build();
+    let store = mocked(&[&get, &delete]);
+    assert_eq!(
+        store
+            .delete_job(&read.app, &read.name)
+            .await
+            .expect("delete"),
+        Some(changed),
+        "the job as it was when deleted"
+    );
+    assert_eq!((get.num_calls(), delete.num_calls()), (2, 2));
+}
+
+#[tokio::test]
+async fn a_delete_that_finds_the_job_gone_since_its_read_returns_the_job_it_read() {
+    let read = job();
+    let item = wire_item(&job_item(&read).expect("item"));
+    let get = mock!(Client::get_item)
+        .sequence()
+        .http_response(move || answer(200, serde_json::json!({ "Item": item.clone() })))
+        .build();
+    // Gone: this very delete, applied before its answer was lost (the SDK sent it again), or
+    // another one at the same moment. Either way the job the caller asked to delete is gone.
+    let delete = mock!(Client::delete_item)
+        .sequence()
+        .http_response(|| {
+            answer(
+                400,
+                serde_json::json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+                    "message": "The conditional request failed",
+                }),
+            )
+        })
+        .build();
+    let store = mocked(&[&get, &delete]);
+    assert_eq!(
+        store
+            .delete_job(&read.app, &read.name)
+            .await
+            .expect("delete"),
+        Some(read)
+    );
+    assert_eq!((get.num_calls(), delete.num_calls()), (1, 1));
 }
