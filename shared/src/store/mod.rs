@@ -168,7 +168,9 @@ pub enum StoreError {
 /// conditions documented on each method exactly: the tick's exactly-once guarantee rests on them.
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Creates a job. Fails with [`StoreError::AlreadyExists`] if (app, name) is taken.
+    /// Creates a job. Fails with [`StoreError::AlreadyExists`] if (app, name) is taken by
+    /// another job; a stored job with this job's id is this very create, retried after its
+    /// answer was lost, and answers `Ok` ([`rules::create_job`]).
     async fn create_job(&self, job: &Job) -> Result<(), StoreError>;
 
     /// Writes many jobs at once (seeding, imports); existing (app, name) are overwritten.
@@ -186,7 +188,11 @@ pub trait Store: Send + Sync {
     /// `expected_version + 1`. Returns false when someone else wrote first.
     async fn put_job(&self, job: &Job, expected_version: u64) -> Result<bool, StoreError>;
 
-    /// Deletes a job, returning it. Its executions stay until they expire.
+    /// Deletes a job, returning it. Its executions stay until they expire. `None` when there
+    /// is no job by that name. A delete that finds the job it read gone when it deletes it
+    /// (its own earlier attempt, whose answer was lost; or another delete at the same moment)
+    /// returns the job it read: it is gone, as asked. Never deletes a job created under the
+    /// name after the one it read.
     async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError>;
 
     /// True when the store lives on this machine (an embedded file, memory, or DynamoDB at a

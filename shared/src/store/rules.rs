@@ -40,6 +40,33 @@ impl<A> Decision<A> {
     }
 }
 
+/// What `create_job` does, given the job stored under the new job's (app, name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// The name is free: write the job.
+    Write,
+    /// The stored job is this very job (the same id): a create whose answer was lost, sent
+    /// again. It answers as the first request did (created) and writes nothing, even if the
+    /// job has moved on since.
+    Done,
+    /// Another job has the name: `AlreadyExists`.
+    Taken,
+}
+
+/// `create_job`: a job is created under a free (app, name). A job id is random and fixed at
+/// creation, so a stored job with the new job's id is this request's own earlier write.
+///
+/// DynamoDB: `attribute_not_exists(pk)`, with `ReturnValuesOnConditionCheckFailure = ALL_OLD`:
+/// when refused, the item that was there is the `stored` job (its id tells). A refusal without
+/// the item is `Taken`.
+pub fn create_job(stored: Option<&Job>, new: &Job) -> Create {
+    match stored {
+        None => Create::Write,
+        Some(stored) if stored.id == new.id => Create::Done,
+        Some(_) => Create::Taken,
+    }
+}
+
 /// `put_job`, and the job half of `claim`: `new` may replace `stored` when it is the same job
 /// (same id: a job deleted and created again under its name is another job, whose version
 /// may well be the one an old writer expects), and the stored version is the one the writer

@@ -33,10 +33,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest};
 use chrono::{DateTime, Utc};
 
-use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError};
+use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError, rules};
 use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName};
 use codec::{
     DUE, GSI_PK, GSI_SK, Item, exec_pk, exec_sk, from_item, job_item, job_pk, job_sk, n, s,
@@ -318,14 +319,29 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(job_item(job)?))
             .condition_expression("attribute_not_exists(pk)")
+            // When refused, the item that was there: this very job (a retry after a lost
+            // answer) or another one (rules::create_job).
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => {
+        let there = match result {
+            Ok(_) => return Ok(()),
+            Err(e) if is_condition_failure(&e) => match e.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(refused) => refused.item,
+                _ => None,
+            },
+            Err(e) => return Err(self.failed("PutItem", e)),
+        };
+        let there: Option<Job> = match there {
+            Some(item) if !item.is_empty() => Some(from_item(strip_keys(item))?),
+            _ => None,
+        };
+        match rules::create_job(there.as_ref(), job) {
+            rules::Create::Done => Ok(()),
+            // Refused without the item: the name was taken when the condition was checked.
+            rules::Create::Taken | rules::Create::Write => {
                 Err(StoreError::AlreadyExists(job.app.clone(), job.name.clone()))
             }
-            Err(e) => Err(self.failed("PutItem", e)),
         }
     }
 
@@ -427,19 +443,37 @@ impl Store for DynamoStore {
     }
 
     async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
-        let out = self
+        // Read first: an unconditional DeleteItem whose answer is lost is sent again by the
+        // SDK, finds nothing and answers nothing, and the deleted job (its id, to purge its
+        // history) would be lost with the answer. The delete is conditioned on the id read,
+        // so neither it nor the SDK's retry of it ever deletes a job created again under the
+        // name meanwhile.
+        let Some(read) = self.get_job(app, name).await? else {
+            return Ok(None);
+        };
+        let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(job_pk(app)))
             .key("sk", s(job_sk(name)))
+            .condition_expression("#id = :id")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":id", s(read.id.as_str()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
-            .await
-            .map_err(|e| self.failed("DeleteItem", e))?;
-        match out.attributes {
-            Some(item) if !item.is_empty() => Ok(Some(from_item(strip_keys(item))?)),
-            _ => Ok(None),
+            .await;
+        match result {
+            // The job as it was deleted (a tick may have written it since the read).
+            Ok(out) => match out.attributes {
+                Some(item) if !item.is_empty() => Ok(Some(from_item(strip_keys(item))?)),
+                _ => Ok(Some(read)),
+            },
+            // The job read is gone: deleted by this very request, whose answer was lost (the
+            // SDK sent it again), or by another delete at the same moment. Either way it is
+            // gone, as asked; telling the two apart would change nothing for the caller.
+            Err(e) if is_condition_failure(&e) => Ok(Some(read)),
+            Err(e) => Err(self.failed("DeleteItem", e)),
         }
     }
 

@@ -305,34 +305,52 @@ fn moved_on(job: &Job) -> Job {
     next
 }
 
+/// DynamoDB's answer to a write refused by its condition, with the item that was there.
+fn condition_failed(item: Option<serde_json::Value>) -> HttpResponse {
+    let mut body = serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+        "message": "The conditional request failed",
+    });
+    if let Some(item) = item {
+        body["Item"] = item;
+    }
+    answer(400, body)
+}
+
+type DeleteRule = aws_smithy_mocks::RuleBuilder<
+    aws_sdk_dynamodb::operation::delete_item::DeleteItemInput,
+    aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput,
+    aws_sdk_dynamodb::operation::delete_item::DeleteItemError,
+>;
+
+/// A delete rule that answers only a DeleteItem conditioned on `job`'s id (any other request
+/// finds no rule, and the mocked client panics).
+fn delete_of(job: &Job) -> DeleteRule {
+    let id = AttributeValue::S(job.id.as_str().to_owned());
+    mock!(Client::delete_item).match_requests(move |req| {
+        req.condition_expression() == Some("#id = :id")
+            && req.expression_attribute_values().and_then(|v| v.get(":id")) == Some(&id)
+    })
+}
+
 #[tokio::test]
-async fn a_delete_that_finds_the_job_changed_since_its_read_reads_it_again() {
+async fn a_delete_returns_the_job_as_it_was_deleted_when_a_tick_wrote_it_since_the_read() {
     let read = job();
     let changed = moved_on(&read);
-    let (read_item, changed_item) = (
-        wire_item(&job_item(&read).expect("item")),
-        wire_item(&job_item(&changed).expect("item")),
-    );
-    let (first, second) = (read_item.clone(), changed_item.clone());
+    let read_item = wire_item(&job_item(&read).expect("item"));
+    let changed_item = wire_item(&job_item(&changed).expect("item"));
     let get = mock!(Client::get_item)
         .sequence()
-        .http_response(move || answer(200, serde_json::json!({ "Item": first.clone() })))
-        .http_response(move || answer(200, serde_json::json!({ "Item": second.clone() })))
+        .http_response(move || answer(200, serde_json::json!({ "Item": read_item.clone() })))
         .build();
-    let (refused_with, deleted) = (changed_item.clone(), changed_item);
-    let delete = mock!(Client::delete_item)
+    let delete = delete_of(&read)
         .sequence()
         .http_response(move || {
             answer(
-                400,
-                serde_json::json!({
-                    "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
-                    "message": "The conditional request failed",
-                    "Item": refused_with.clone(),
-                }),
+                200,
+                serde_json::json!({ "Attributes": changed_item.clone() }),
             )
         })
-        .http_response(move || answer(200, serde_json::json!({ "Attributes": deleted.clone() })))
         .build();
     let store = mocked(&[&get, &delete]);
     assert_eq!(
@@ -343,7 +361,35 @@ async fn a_delete_that_finds_the_job_changed_since_its_read_reads_it_again() {
         Some(changed),
         "the job as it was when deleted"
     );
-    assert_eq!((get.num_calls(), delete.num_calls()), (2, 2));
+    assert_eq!((get.num_calls(), delete.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_delete_never_deletes_a_job_created_again_under_the_name_since_its_read() {
+    let read = job();
+    let mut again = job();
+    again.url = JobUrl::parse("https://example.edu/again").expect("url");
+    let read_item = wire_item(&job_item(&read).expect("item"));
+    let again_item = wire_item(&job_item(&again).expect("item"));
+    let get = mock!(Client::get_item)
+        .sequence()
+        .http_response(move || answer(200, serde_json::json!({ "Item": read_item.clone() })))
+        .build();
+    // The delete is conditioned on the id read: refused, the new job there.
+    let delete = delete_of(&read)
+        .sequence()
+        .http_response(move || condition_failed(Some(again_item.clone())))
+        .build();
+    let store = mocked(&[&get, &delete]);
+    assert_eq!(
+        store
+            .delete_job(&read.app, &read.name)
+            .await
+            .expect("delete"),
+        Some(read),
+        "the job read is gone, as asked; the new one is not touched"
+    );
+    assert_eq!((get.num_calls(), delete.num_calls()), (1, 1));
 }
 
 #[tokio::test]
@@ -356,17 +402,9 @@ async fn a_delete_that_finds_the_job_gone_since_its_read_returns_the_job_it_read
         .build();
     // Gone: this very delete, applied before its answer was lost (the SDK sent it again), or
     // another one at the same moment. Either way the job the caller asked to delete is gone.
-    let delete = mock!(Client::delete_item)
+    let delete = delete_of(&read)
         .sequence()
-        .http_response(|| {
-            answer(
-                400,
-                serde_json::json!({
-                    "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
-                    "message": "The conditional request failed",
-                }),
-            )
-        })
+        .http_response(|| condition_failed(None))
         .build();
     let store = mocked(&[&get, &delete]);
     assert_eq!(
