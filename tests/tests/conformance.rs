@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
+use shared::clock::FixedClock;
 use shared::model::{
     AppName, Execution, ExecutionId, Job, JobName, JobUrl, NewJob, PendingRetry, Status, Trigger,
 };
@@ -26,6 +27,8 @@ use shared::store::sqlite::SqliteStore;
 use shared::store::{
     Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, RECONCILER, Recorded, Store, StoreError,
 };
+use shared::testing::FakeDispatch;
+use shared::tick::{TickConfig, TickSummary, tick};
 
 use crate::helpers::moto;
 
@@ -349,6 +352,25 @@ async fn a_job_cannot_be_created_twice(store: &Adapter) {
     );
 }
 
+contract!(create_job_recognises_its_own_earlier_write);
+/// Issue 13: a create whose answer was lost and that the client sent again finds its own job
+/// (the same id) in place: it answers as the first request did. DynamoDB's lost answers are
+/// in `lost_answers.rs`; here, every store agrees on the rule.
+async fn create_job_recognises_its_own_earlier_write(store: &Adapter) {
+    let j = job("created-once");
+    store.create_job(&j).await.expect("create");
+    store
+        .create_job(&j)
+        .await
+        .expect("the same job (same id) again is this very create, retried");
+    assert_eq!(stored(store, &j).await, j);
+    // Even after a tick moved it on, the job is still the one this request created.
+    let claim = claim_of(&j, at(9, 0), "t");
+    assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+    store.create_job(&j).await.expect("a late retry");
+    assert_eq!(stored(store, &j).await, claim.job, "nothing is rewritten");
+}
+
 contract!(a_job_reads_back_exactly_as_written_and_a_missing_one_is_none);
 async fn a_job_reads_back_exactly_as_written_and_a_missing_one_is_none(store: &Adapter) {
     let mut j = job("full");
@@ -481,6 +503,39 @@ async fn put_job_does_not_create_a_missing_job(store: &Adapter) {
             .expect("put")
     );
     assert_eq!(store.get_job(&j.app, &j.name).await.expect("get"), None);
+}
+
+contract!(put_job_refuses_a_write_of_a_job_deleted_and_created_again);
+/// Issue 13: the version alone does not say which job a write is for. A job deleted and
+/// created again under its name is another job (another id) whose version may happen to be
+/// the one an old writer expects.
+async fn put_job_refuses_a_write_of_a_job_deleted_and_created_again(store: &Adapter) {
+    let old = job("reborn");
+    store.create_job(&old).await.expect("create");
+    let old_v1 = next_version(&old, "w1");
+    assert!(store.put_job(&old_v1, 0).await.expect("put v1"));
+    store
+        .delete_job(&old.app, &old.name)
+        .await
+        .expect("delete")
+        .expect("the old job was there");
+    let mut new = job("reborn");
+    new.url = JobUrl::parse("https://example.edu/reborn-v2").expect("url");
+    store.create_job(&new).await.expect("create again");
+    let new_v1 = next_version(&new, "editor");
+    assert!(store.put_job(&new_v1, 0).await.expect("edit the new job"));
+    // The old job's writer, still holding version 1 of the old job.
+    let mut late = next_version(&old_v1, "w2");
+    late.description = "the old job's bookkeeping".into();
+    assert!(
+        !store.put_job(&late, 1).await.expect("late put"),
+        "a write for the old job (another id) is refused, whatever its version"
+    );
+    assert_eq!(
+        stored(store, &new).await,
+        new_v1,
+        "the new job is untouched"
+    );
 }
 
 contract!(delete_job_returns_the_job_once_and_leaves_its_executions);
@@ -745,6 +800,35 @@ async fn a_claim_over_a_stale_version_loses_and_writes_nothing(store: &Adapter) 
     );
 }
 
+contract!(a_claim_from_a_stale_copy_of_a_job_deleted_and_created_again_loses);
+/// Issue 13: a tick that read the old job (say, a stale copy in DynamoDB's due index) claims
+/// its slot after the job was deleted and created again at the same version: the claim is for
+/// another job and must write nothing.
+async fn a_claim_from_a_stale_copy_of_a_job_deleted_and_created_again_loses(store: &Adapter) {
+    let old = job("stale-copy");
+    store.create_job(&old).await.expect("create");
+    store.delete_job(&old.app, &old.name).await.expect("delete");
+    let mut new = job("stale-copy");
+    new.url = JobUrl::parse("https://example.edu/stale-copy-v2").expect("url");
+    store.create_job(&new).await.expect("create again");
+    assert_eq!(
+        (old.state.version, new.state.version),
+        (0, 0),
+        "the same version"
+    );
+    let claim = claim_of(&old, at(9, 0), "t");
+    assert_eq!(
+        store.claim(&claim).await.expect("claim"),
+        ClaimOutcome::Lost
+    );
+    assert_eq!(stored(store, &new).await, new, "the new job is untouched");
+    assert_eq!(
+        store.get_execution(&claim.execution.id).await.expect("get"),
+        None,
+        "no execution of the old job"
+    );
+}
+
 contract!(a_claim_of_an_existing_execution_loses_and_writes_nothing);
 async fn a_claim_of_an_existing_execution_loses_and_writes_nothing(store: &Adapter) {
     let first = claimed(store, "taken").await;
@@ -797,6 +881,126 @@ async fn of_eight_concurrent_claims_of_a_slot_exactly_one_wins(store: &Adapter) 
         stored(store, &j).await.state.writer.as_deref(),
         Some(winners[0].as_str())
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// A job deleted and created again while the tick works on the old one
+
+/// A job of `conformance` named `name` calling `url` every minute (a call may take 5 min),
+/// created at `created`.
+fn minutely(name: &str, url: &str, created: DateTime<Utc>) -> Job {
+    let mut spec = NewJob::new(
+        AppName::parse("conformance").expect("app"),
+        JobName::parse(name).expect("name"),
+        JobUrl::parse(url).expect("url"),
+        "* * * * *".parse().expect("schedule"),
+    );
+    spec.timeout = std::time::Duration::from_secs(300);
+    spec.build(created).expect("valid job")
+}
+
+/// Runs a tick at `now` on `store` with `dispatch`, in its own task.
+fn spawn_tick(
+    store: Arc<dyn Store>,
+    dispatch: Arc<FakeDispatch>,
+    now: DateTime<Utc>,
+) -> tokio::task::JoinHandle<TickSummary> {
+    tokio::spawn(async move {
+        tick(
+            store.as_ref(),
+            dispatch.as_ref(),
+            &FixedClock::new(now),
+            &TickConfig::default(),
+        )
+        .await
+        .expect("tick")
+    })
+}
+
+/// Waits until `dispatch` has received `n` calls (they are then held at its gate).
+async fn calls_arrived(dispatch: &FakeDispatch, n: usize) {
+    for _ in 0..2000 {
+        if dispatch.calls().len() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("expected {n} calls, got {:?}", dispatch.calls());
+}
+
+contract!(a_job_created_again_while_a_call_of_the_old_one_is_in_flight_keeps_its_definition);
+/// Issue 13. The old job's 09:00 call is still in flight when the job is deleted and created
+/// again under its name (another URL); a tick at 09:01 claims the new job's 09:01 slot
+/// (the new job's version 1, the version the old job's tick wrote at its claim). The old
+/// call then ends, and its tick writes the old job's bookkeeping: were it taken for the new
+/// job's, the new job would be the old one again (old URL, next slot 09:01), and the 09:01
+/// slot would be called a second time.
+async fn a_job_created_again_while_a_call_of_the_old_one_is_in_flight_keeps_its_definition(
+    store: &Adapter,
+) {
+    let old = minutely("reborn", "https://example.edu/old", at(8, 59) + secs(30));
+    store.create_job(&old).await.expect("create");
+
+    // 09:00: the old job's call goes out and hangs.
+    let old_call = Arc::new(FakeDispatch::default());
+    let old_gate = old_call.hold();
+    let old_tick = spawn_tick(store.another().await, old_call.clone(), at(9, 0));
+    calls_arrived(&old_call, 1).await;
+
+    // 09:00:20: deleted and created again, calling another URL.
+    store.delete_job(&old.app, &old.name).await.expect("delete");
+    let new = minutely("reborn", "https://example.edu/new", at(9, 0) + secs(20));
+    store.create_job(&new).await.expect("create again");
+
+    // 09:01: the new job's first slot goes out; its call is still running when...
+    let new_call = Arc::new(FakeDispatch::default());
+    let new_gate = new_call.hold();
+    let new_tick = spawn_tick(store.another().await, new_call.clone(), at(9, 1));
+    calls_arrived(&new_call, 1).await;
+
+    // ... the old call ends, and the old job's tick finishes its bookkeeping; then the new one.
+    old_gate.notify_one();
+    let old_summary = old_tick.await.expect("join");
+    assert_eq!(
+        old_summary.succeeded, 1,
+        "the old call's outcome is recorded"
+    );
+    new_gate.notify_one();
+    let new_summary = new_tick.await.expect("join");
+    assert_eq!(new_summary.succeeded, 1);
+
+    // 09:01:30: nothing is due; in particular not 09:01 again.
+    let later_call = Arc::new(FakeDispatch::default());
+    let later = spawn_tick(
+        store.another().await,
+        later_call.clone(),
+        at(9, 1) + secs(30),
+    )
+    .await
+    .expect("join");
+    let urls = |d: &FakeDispatch| -> Vec<String> { d.calls().into_iter().map(|c| c.url).collect() };
+    assert_eq!(urls(&old_call), ["https://example.edu/old"]);
+    assert_eq!(urls(&new_call), ["https://example.edu/new"]);
+    assert!(
+        later_call.calls().is_empty(),
+        "the 09:01 slot was called again: {:?} ({later:?})",
+        later_call.calls()
+    );
+    let now = stored(store, &new).await;
+    assert_eq!(
+        (&now.id, now.url.as_str()),
+        (&new.id, "https://example.edu/new"),
+        "the job keeps its new definition"
+    );
+    assert_eq!(now.state.next_slot, Some(at(9, 2)), "09:01 was claimed");
+    let history: Vec<DateTime<Utc>> = store
+        .list_executions(&new.id, 10)
+        .await
+        .expect("history")
+        .iter()
+        .map(|e| e.scheduled_for)
+        .collect();
+    assert_eq!(history, [at(9, 1)]);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ mod faults;
 mod guard;
 mod infra;
 mod lambda;
+mod lost_answers;
 mod ops;
 mod protections;
 mod serve;

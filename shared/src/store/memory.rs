@@ -72,11 +72,16 @@ impl Store for MemoryStore {
     async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let key = job_key(&job.app, &job.name);
-        if inner.jobs.contains_key(&key) {
-            return Err(StoreError::AlreadyExists(job.app.clone(), job.name.clone()));
+        match rules::create_job(inner.jobs.get(&key), job) {
+            rules::Create::Write => {
+                inner.jobs.insert(key, job.clone());
+                Ok(())
+            }
+            rules::Create::Done => Ok(()),
+            rules::Create::Taken => {
+                Err(StoreError::AlreadyExists(job.app.clone(), job.name.clone()))
+            }
         }
-        inner.jobs.insert(key, job.clone());
-        Ok(())
     }
 
     async fn import_jobs(&self, jobs: &[Job]) -> Result<(), StoreError> {

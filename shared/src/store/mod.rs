@@ -181,7 +181,9 @@ impl StoreError {
 /// conditions documented on each method exactly: the tick's exactly-once guarantee rests on them.
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Creates a job. Fails with [`StoreError::AlreadyExists`] if (app, name) is taken.
+    /// Creates a job. Fails with [`StoreError::AlreadyExists`] if (app, name) is taken by
+    /// another job; a stored job with this job's id is this very create, retried after its
+    /// answer was lost, and answers `Ok` ([`rules::create_job`]).
     async fn create_job(&self, job: &Job) -> Result<(), StoreError>;
 
     /// Writes many jobs at once (seeding, imports); existing (app, name) are overwritten.
@@ -193,12 +195,17 @@ pub trait Store: Send + Sync {
     /// Lists jobs, of one app or of all.
     async fn list_jobs(&self, app: Option<&AppName>) -> Result<Vec<Job>, StoreError>;
 
-    /// Replaces a job if its stored version is still `expected_version` (or if the stored
-    /// item is this very write: same new version and writer). `job.state.version` must be
+    /// Replaces a job if the stored job is the same job (same id: not one deleted and created
+    /// again under its name) and its version is still `expected_version` (or the stored item
+    /// is this very write: same new version and writer). `job.state.version` must be
     /// `expected_version + 1`. Returns false when someone else wrote first.
     async fn put_job(&self, job: &Job, expected_version: u64) -> Result<bool, StoreError>;
 
-    /// Deletes a job, returning it. Its executions stay until they expire.
+    /// Deletes a job, returning it. Its executions stay until they expire. `None` when there
+    /// is no job by that name. A delete that finds the job it read gone when it deletes it
+    /// (its own earlier attempt, whose answer was lost; or another delete at the same moment)
+    /// returns the job it read: it is gone, as asked. Never deletes a job created under the
+    /// name after the one it read.
     async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError>;
 
     /// True when the store lives on this machine (an embedded file, memory, or DynamoDB at a
@@ -221,7 +228,7 @@ pub trait Store: Send + Sync {
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError>;
 
     /// Writes the job's advanced state and creates the execution, atomically, if the job is
-    /// still at `expected_version` and the execution does not exist.
+    /// still the same job (same id) at `expected_version` and the execution does not exist.
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError>;
 
     /// Marks a `pending` execution as sent by `token` (if no one else sent it), storing the

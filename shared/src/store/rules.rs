@@ -40,18 +40,48 @@ impl<A> Decision<A> {
     }
 }
 
-/// `put_job`, and the job half of `claim`: `new` may replace `stored` when the stored version
-/// is the one the writer read (`expected`), or when `stored` is this very write applied before
-/// (same new version, same writer token: a retry after a lost answer). A write without a
-/// writer token is never taken for a retry.
+/// What `create_job` does, given the job stored under the new job's (app, name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// The name is free: write the job.
+    Write,
+    /// The stored job is this very job (the same id): a create whose answer was lost, sent
+    /// again. It answers as the first request did (created) and writes nothing, even if the
+    /// job has moved on since.
+    Done,
+    /// Another job has the name: `AlreadyExists`.
+    Taken,
+}
+
+/// `create_job`: a job is created under a free (app, name). A job id is random and fixed at
+/// creation, so a stored job with the new job's id is this request's own earlier write.
 ///
-/// DynamoDB (`job_condition`): `attribute_exists(pk) AND (state.version = :ev OR
-/// (state.version = :nv AND state.writer = :w))`, the second clause only with a writer.
+/// DynamoDB: `attribute_not_exists(pk)`, with `ReturnValuesOnConditionCheckFailure = ALL_OLD`:
+/// when refused, the item that was there is the `stored` job (its id tells). A refusal without
+/// the item is `Taken`.
+pub fn create_job(stored: Option<&Job>, new: &Job) -> Create {
+    match stored {
+        None => Create::Write,
+        Some(stored) if stored.id == new.id => Create::Done,
+        Some(_) => Create::Taken,
+    }
+}
+
+/// `put_job`, and the job half of `claim`: `new` may replace `stored` when it is the same job
+/// (same id: a job deleted and created again under its name is another job, whose version
+/// may well be the one an old writer expects), and the stored version is the one the writer
+/// read (`expected`), or `stored` is this very write applied before (same new version, same
+/// writer token: a retry after a lost answer). A write without a writer token is never taken
+/// for a retry.
+///
+/// DynamoDB (`job_condition`): `attribute_exists(pk) AND id = :id AND (state.version = :ev
+/// OR (state.version = :nv AND state.writer = :w))`, the last clause only with a writer.
 pub fn may_replace_job(stored: &Job, new: &Job, expected: u64) -> bool {
-    stored.state.version == expected
-        || (new.state.writer.is_some()
-            && stored.state.version == new.state.version
-            && stored.state.writer == new.state.writer)
+    stored.id == new.id
+        && (stored.state.version == expected
+            || (new.state.writer.is_some()
+                && stored.state.version == new.state.version
+                && stored.state.writer == new.state.writer))
 }
 
 /// `claim`: the job (if stored) and the execution (if stored) as they are now. The claim wins
@@ -63,8 +93,9 @@ pub fn may_replace_job(stored: &Job, new: &Job, expected: u64) -> bool {
 /// DynamoDB (`claim`, one TransactWriteItems with the claim's token as its idempotency token):
 /// the job's put under `job_condition`, the execution's under `attribute_not_exists(pk) OR
 /// (claimed_by = :tok AND attribute_not_exists(dispatched_by))` (the same claim written again
-/// changes nothing); a cancelled transaction is then told apart by reading the execution's
-/// `claimed_by` (this claim's token: won).
+/// changes nothing); a transaction cancelled by a failed condition (its cancellation reasons
+/// say `ConditionalCheckFailed`; throttling and conflicts are not a lost race: `transact.rs`)
+/// is then told apart by reading the execution's `claimed_by` (this claim's token: won).
 pub fn claim(
     stored_job: Option<&Job>,
     stored_execution: Option<&Execution>,

@@ -12,15 +12,19 @@
 //!
 //! Here: the store, its client and the [`Store`] impl's reads and job writes. Beside it:
 //! `codec.rs` (values to items and back, keys), `table.rs` (table creation, the operations IAM
-//! must allow), `counter.rs` (requests counted), `endpoint.rs` (local endpoint or AWS's) and
-//! `transitions.rs` (an execution's conditional writes, each documented clause by clause
-//! against [`rules`](super::rules)).
+//! must allow), `counter.rs` (requests counted), `endpoint.rs` (local endpoint or AWS's),
+//! `transact.rs` (TransactWriteItems and its cancellation reasons) and `transitions.rs` (an
+//! execution's conditional writes, each documented clause by clause against
+//! [`rules`](super::rules)).
 
 mod codec;
 #[cfg(any(test, feature = "test-util"))]
 mod counter;
 mod endpoint;
 mod table;
+#[cfg(test)]
+mod tests;
+mod transact;
 mod transitions;
 
 use std::collections::HashMap;
@@ -29,10 +33,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest};
 use chrono::{DateTime, Utc};
 
-use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError};
+use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError, rules};
 use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName};
 use codec::{
     DUE, GSI_PK, GSI_SK, Item, exec_pk, exec_sk, from_item, job_item, job_pk, job_sk, n, s,
@@ -102,11 +107,10 @@ where
     }
 }
 
+/// A single-item write refused by its condition. A transaction's cancellation is read by its
+/// reasons instead (`transact.rs`): only some of them are a failed condition.
 fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    matches!(
-        err.code(),
-        Some("ConditionalCheckFailedException") | Some("TransactionCanceledException")
-    )
+    err.code() == Some("ConditionalCheckFailedException")
 }
 
 impl DynamoStore {
@@ -268,8 +272,14 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// The condition of a job's replacement, [`rules::may_replace_job`](super::rules::may_replace_job)
+    /// clause by clause: the job exists (`attribute_exists(pk)`), is the same job (`#id = :id`:
+    /// not one deleted and created again under its name) and is at the version the writer read
+    /// (`#state.#version = :ev`) or is this very write (`#state.#version = :nv AND
+    /// #state.#writer = :w`, only with a writer token).
     fn job_condition(job: &Job, expected_version: u64) -> (String, Item) {
         let mut values: Item = HashMap::new();
+        values.insert(":id".into(), s(job.id.as_str()));
         values.insert(":ev".into(), n(expected_version as i64));
         let mut cond = "#state.#version = :ev".to_owned();
         if let Some(writer) = &job.state.writer {
@@ -277,12 +287,16 @@ impl DynamoStore {
             values.insert(":w".into(), s(writer.clone()));
             cond = format!("({cond} OR (#state.#version = :nv AND #state.#writer = :w))");
         }
-        (format!("attribute_exists(pk) AND {cond}"), values)
+        (
+            format!("attribute_exists(pk) AND #id = :id AND {cond}"),
+            values,
+        )
     }
 }
 
 fn job_names(job: &Job) -> HashMap<String, String> {
     let mut names = HashMap::from([
+        ("#id".to_owned(), "id".to_owned()),
         ("#state".to_owned(), "state".to_owned()),
         ("#version".to_owned(), "version".to_owned()),
     ]);
@@ -305,14 +319,29 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(job_item(job)?))
             .condition_expression("attribute_not_exists(pk)")
+            // When refused, the item that was there: this very job (a retry after a lost
+            // answer) or another one (rules::create_job).
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => {
+        let there = match result {
+            Ok(_) => return Ok(()),
+            Err(e) if is_condition_failure(&e) => match e.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(refused) => refused.item,
+                _ => None,
+            },
+            Err(e) => return Err(self.failed("PutItem", e)),
+        };
+        let there: Option<Job> = match there {
+            Some(item) if !item.is_empty() => Some(from_item(strip_keys(item))?),
+            _ => None,
+        };
+        match rules::create_job(there.as_ref(), job) {
+            rules::Create::Done => Ok(()),
+            // Refused without the item: the name was taken when the condition was checked.
+            rules::Create::Taken | rules::Create::Write => {
                 Err(StoreError::AlreadyExists(job.app.clone(), job.name.clone()))
             }
-            Err(e) => Err(self.failed("PutItem", e)),
         }
     }
 
@@ -414,19 +443,37 @@ impl Store for DynamoStore {
     }
 
     async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
-        let out = self
+        // Read first: an unconditional DeleteItem whose answer is lost is sent again by the
+        // SDK, finds nothing and answers nothing, and the deleted job (its id, to purge its
+        // history) would be lost with the answer. The delete is conditioned on the id read,
+        // so neither it nor the SDK's retry of it ever deletes a job created again under the
+        // name meanwhile.
+        let Some(read) = self.get_job(app, name).await? else {
+            return Ok(None);
+        };
+        let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(job_pk(app)))
             .key("sk", s(job_sk(name)))
+            .condition_expression("#id = :id")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":id", s(read.id.as_str()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
-            .await
-            .map_err(|e| self.failed("DeleteItem", e))?;
-        match out.attributes {
-            Some(item) if !item.is_empty() => Ok(Some(from_item(strip_keys(item))?)),
-            _ => Ok(None),
+            .await;
+        match result {
+            // The job as it was deleted (a tick may have written it since the read).
+            Ok(out) => match out.attributes {
+                Some(item) if !item.is_empty() => Ok(Some(from_item(strip_keys(item))?)),
+                _ => Ok(Some(read)),
+            },
+            // The job read is gone: deleted by this very request, whose answer was lost (the
+            // SDK sent it again), or by another delete at the same moment. Either way it is
+            // gone, as asked; telling the two apart would change nothing for the caller.
+            Err(e) if is_condition_failure(&e) => Ok(Some(read)),
+            Err(e) => Err(self.failed("DeleteItem", e)),
         }
     }
 

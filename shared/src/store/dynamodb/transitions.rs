@@ -11,6 +11,7 @@ use super::codec::{
     DUE, GSI_PK, GSI_SK, Item, exec_item, exec_pk, exec_sk, from_item, job_item, n, s, strip_keys,
     ts,
 };
+use super::transact::Transacted;
 use super::{DynamoStore, is_condition_failure, job_names};
 use crate::model::{Execution, ExecutionId, Status};
 use crate::store::{
@@ -42,18 +43,16 @@ impl DynamoStore {
             .expression_attribute_values(":tok", s(claim.token.clone()))
             .build()
             .map_err(|e| StoreError::Backend { operation: "TransactWriteItems", source: Box::new(e) })?;
-        let result = self
+        let request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put_job).build())
             .transact_items(TransactWriteItem::builder().put(put_exec).build())
             // Real DynamoDB treats a retry with the same token as the same transaction.
-            .client_request_token(claim.token.clone())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(ClaimOutcome::Won),
-            Err(e) if is_condition_failure(&e) => {
+            .client_request_token(claim.token.clone());
+        match self.transact(request).await? {
+            Transacted::Applied => Ok(ClaimOutcome::Won),
+            Transacted::ConditionFailed => {
                 // Either someone else won, or this very claim was applied and its answer
                 // lost, and the job has moved on since. The execution's token tells.
                 let item = self
@@ -71,7 +70,6 @@ impl DynamoStore {
                     ClaimOutcome::Lost
                 })
             }
-            Err(e) => Err(self.failed("TransactWriteItems", e)),
         }
     }
 

@@ -230,10 +230,14 @@ impl Store for SqliteStore {
     async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
         let job = job.clone();
         self.write(move |conn| {
-            if read_job(conn, job.app.as_str(), job.name.as_str())?.is_some() {
-                return Err(StoreError::AlreadyExists(job.app.clone(), job.name.clone()));
+            let stored = read_job(conn, job.app.as_str(), job.name.as_str())?;
+            match rules::create_job(stored.as_ref(), &job) {
+                rules::Create::Write => write_job(conn, &job),
+                rules::Create::Done => Ok(()),
+                rules::Create::Taken => {
+                    Err(StoreError::AlreadyExists(job.app.clone(), job.name.clone()))
+                }
             }
-            write_job(conn, &job)
         })
         .await
     }
