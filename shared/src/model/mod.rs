@@ -3,6 +3,7 @@
 //! Nothing here knows about DynamoDB or HTTP. A value of one of these types is valid by
 //! construction: the newtypes only come out of their `parse` functions.
 
+mod app;
 mod execution;
 mod job;
 mod names;
@@ -10,6 +11,7 @@ mod names;
 mod tests;
 mod text;
 
+pub use app::{App, BaseUrl, DEFAULT_APP_BUDGET, JobPath, MAX_APP_BUDGET, validate_budget};
 pub use execution::{Execution, ExecutionId, Status, Trigger};
 pub use job::{
     DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, InFlight, Job, JobState, LastRun, MAX_RETRIES,

@@ -1,0 +1,211 @@
+//! An app as a record: where its jobs by path are called (its base URL) and how many of its
+//! calls may be in flight at once within a tick (its call budget).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{AppName, JobUrl, ValidationError};
+
+/// The call budget of an app without a setting: the old relay called one app's jobs one
+/// after another; 4 at once keeps a small app server responsive while a tick's calls to it
+/// overlap a little.
+pub const DEFAULT_APP_BUDGET: u32 = 4;
+/// The largest call budget an app may ask for (the tick's own concurrency bounds it too).
+pub const MAX_APP_BUDGET: u32 = 64;
+
+/// Where an app's jobs by path are called: `http` or `https`, a host, an optional port and
+/// path prefix; no credentials, query or fragment. Kept without a trailing `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct BaseUrl(String);
+
+impl BaseUrl {
+    /// Validates a base URL (`https://billing.example.edu/prefix`).
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let field = "base_url";
+        let url = JobUrl::parse(value).map_err(|e| ValidationError::new(field, e.message))?;
+        let parsed = reqwest::Url::parse(url.as_str()).map_err(|e| {
+            ValidationError::new(field, format!("`{value}` is not a valid URL ({e})"))
+        })?;
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "`{value}` has a query or a fragment; give the scheme, host and an optional path prefix only (https://host/prefix)"
+                ),
+            ));
+        }
+        Ok(Self(parsed.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    /// The URL a job at `path` is called at: plain concatenation, so a prefix is kept
+    /// (`https://h/prefix` and `/scheduled/x` give `https://h/prefix/scheduled/x`; RFC 3986
+    /// joining would drop the prefix).
+    pub fn join(&self, path: &JobPath) -> Result<JobUrl, ValidationError> {
+        JobUrl::parse(&format!("{}{}", self.0, path.as_str()))
+            .map_err(|e| ValidationError::new("path", e.message))
+    }
+
+    /// The base URL as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for BaseUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A job's path under its app's base URL: starts with `/`, may carry a query; no fragment,
+/// no spaces or control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct JobPath(String);
+
+impl JobPath {
+    /// Validates a path (`/scheduled/invoices?full=1`).
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let accepted = "a path starting with / such as /scheduled/invoices (an optional ?query; no #fragment, spaces or control characters)";
+        let ok = value.starts_with('/')
+            && value.len() <= 2048
+            && !value.contains('#')
+            && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                "path",
+                format!("`{value}` is not accepted; use {accepted}"),
+            ))
+        }
+    }
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for JobPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Validates a call budget: a whole number of calls from 1 to [`MAX_APP_BUDGET`].
+pub fn validate_budget(budget: u32) -> Result<u32, ValidationError> {
+    if (1..=MAX_APP_BUDGET).contains(&budget) {
+        Ok(budget)
+    } else {
+        Err(ValidationError::new(
+            "budget",
+            format!(
+                "{budget} is not accepted; use a whole number of calls from 1 to {MAX_APP_BUDGET}"
+            ),
+        ))
+    }
+}
+
+/// An app's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct App {
+    /// The app's name, the one its jobs carry.
+    pub name: AppName,
+    /// Where its jobs by path are called.
+    pub base_url: BaseUrl,
+    /// At most this many of its calls in flight at once within a tick.
+    pub budget: u32,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-lock version: every write increments it.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl App {
+    /// A new app record at `now`, its budget validated.
+    pub fn new(
+        name: AppName,
+        base_url: BaseUrl,
+        budget: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Self, ValidationError> {
+        Ok(Self {
+            name,
+            base_url,
+            budget: validate_budget(budget)?,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_appended_to_the_base_url_keeping_its_prefix() {
+        let base = BaseUrl::parse("https://h.example.edu/prefix/").expect("base");
+        assert_eq!(base.as_str(), "https://h.example.edu/prefix");
+        let path = JobPath::parse("/scheduled/x?full=1").expect("path");
+        assert_eq!(
+            base.join(&path).expect("url").as_str(),
+            "https://h.example.edu/prefix/scheduled/x?full=1"
+        );
+        let bare = BaseUrl::parse("http://127.0.0.1:8000").expect("base");
+        assert_eq!(
+            bare.join(&JobPath::parse("/a").expect("path"))
+                .expect("url")
+                .as_str(),
+            "http://127.0.0.1:8000/a"
+        );
+    }
+
+    #[test]
+    fn bad_base_urls_paths_and_budgets_are_refused_by_field() {
+        for bad in [
+            "ftp://h/",
+            "https://user:pw@h/",
+            "https://h/?q=1",
+            "https://h/#top",
+            "h.example.edu",
+        ] {
+            assert_eq!(
+                BaseUrl::parse(bad).expect_err(bad).field,
+                "base_url",
+                "{bad}"
+            );
+        }
+        for bad in ["scheduled/x", "", "/a b", "/a#b", "/a\n"] {
+            assert_eq!(JobPath::parse(bad).expect_err(bad).field, "path", "{bad:?}");
+        }
+        assert_eq!(validate_budget(0).expect_err("0").field, "budget");
+        assert_eq!(
+            validate_budget(MAX_APP_BUDGET + 1).expect_err("65").field,
+            "budget"
+        );
+        assert_eq!(validate_budget(4), Ok(4));
+    }
+}
