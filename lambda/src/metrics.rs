@@ -74,6 +74,8 @@ mod tests {
             succeeded: 1,
             failed: 1,
             skipped: 1,
+            retried: 2,
+            reconciled: 4,
             duration_ms: 42,
             ..TickSummary::default()
         };
@@ -98,6 +100,8 @@ mod tests {
                 "Skipped",
                 "Missed",
                 "Deferred",
+                "Retried",
+                "Reconciled",
                 "DurationMs",
                 "DeliveryDelayMs"
             ]
@@ -109,6 +113,10 @@ mod tests {
             (line["Due"].as_u64(), line["Failed"].as_u64()),
             (Some(3), Some(1))
         );
+        assert_eq!(
+            (line["Retried"].as_u64(), line["Reconciled"].as_u64()),
+            (Some(2), Some(4))
+        );
         assert_eq!(line["DeliveryDelayMs"], 2_000);
 
         let without = emf(&summary, None, at);
@@ -117,7 +125,7 @@ mod tests {
             without["_aws"]["CloudWatchMetrics"][0]["Metrics"]
                 .as_array()
                 .map(Vec::len),
-            Some(9)
+            Some(11)
         );
     }
 
