@@ -2,7 +2,10 @@
 //! metrics in the `PsuScheduler` namespace, so dashboards and alarms need no SDK call.
 //! `Deferred` (slots left for the next tick because their call would not fit before the
 //! deadline) is there too: a job whose timeout never fits shows up as a `Deferred` that never
-//! drops to 0.
+//! drops to 0. `Reconciled` counts executions that had no outcome by their deadline (a tick
+//! that died after sending the call, a guard that never recorded the end, a claim whose job
+//! went away before it was sent), marked `timed_out` by the tick; `Retried` the retries
+//! scheduled. `infra/template.yaml` alarms on `Failed`, `TimedOut`, `Reconciled` and `Missed`.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -23,6 +26,8 @@ pub fn emf(summary: &TickSummary, delivery_delay_ms: Option<u64>, at: DateTime<U
         ("Skipped", "Count", summary.skipped),
         ("Missed", "Count", summary.missed),
         ("Deferred", "Count", summary.deferred),
+        ("Retried", "Count", summary.retried),
+        ("Reconciled", "Count", summary.reconciled),
         ("DurationMs", "Milliseconds", summary.duration_ms),
     ];
     if let Some(delay) = delivery_delay_ms {
