@@ -107,6 +107,7 @@ mod tests {
                 "Deferred",
                 "Retried",
                 "Reconciled",
+                "Errors",
                 "DurationMs",
                 "DeliveryDelayMs"
             ]
@@ -122,6 +123,7 @@ mod tests {
             (line["Retried"].as_u64(), line["Reconciled"].as_u64()),
             (Some(2), Some(4))
         );
+        assert_eq!(line["Errors"], 0, "no store failure");
         assert_eq!(line["DeliveryDelayMs"], 2_000);
 
         let without = emf(&summary, None, at);
@@ -130,7 +132,7 @@ mod tests {
             without["_aws"]["CloudWatchMetrics"][0]["Metrics"]
                 .as_array()
                 .map(Vec::len),
-            Some(11)
+            Some(12)
         );
     }
 

@@ -459,6 +459,53 @@ async fn the_function_under_cargo_lambda_counts_a_reconciled_call_and_its_retry_
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_failure_mid_tick_fails_the_function_after_its_emf_line_counts_what_completed() {
+    let (endpoint, table, store) = table().await;
+    let server = JobServer::start().await;
+    let job = every_minute_job(
+        &store,
+        "kept",
+        &server.url("/kept"),
+        Duration::from_secs(10),
+    )
+    .await;
+    // The function reaches the table through a proxy that fails every PutItem: the job's
+    // bookkeeping after its call. The claim, the call and its outcome go through.
+    let proxy = FaultProxy::start(&endpoint).await;
+    proxy.set_plan_for("PutItem", vec![Some(Fault::ServerError); 50]);
+    let mut env = function_env(&proxy.url(), &table);
+    env.push(("PSU_SCHED_ALLOW_PRIVATE_TARGETS", "true".to_owned()));
+    let watch = Watch::start(&env).await;
+
+    let err = watch
+        .invoke("scheduled-event.json")
+        .await
+        .expect_err("a store failure fails the invocation");
+    assert!(err.contains("StoreFailure"), "{err}");
+    assert!(err.contains("PutItem"), "the first failure is named: {err}");
+    assert_eq!(server.count("/kept"), 1);
+    assert_eq!(only_execution(&store, &job).await.status, Status::Succeeded);
+
+    let lines = watch.emf_lines(1).await;
+    assert_eq!(
+        lines.len(),
+        1,
+        "the EMF line is printed before the invocation fails:\n{}",
+        tail(&watch.log)
+    );
+    let line = &lines[0];
+    assert_eq!(
+        (
+            line["Triggered"].as_u64(),
+            line["Succeeded"].as_u64(),
+            line["Errors"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{line}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_default_settings_the_function_refuses_loopback_metadata_and_names_resolving_to_loopback()
  {
