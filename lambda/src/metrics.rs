@@ -5,7 +5,8 @@
 //! drops to 0. `Reconciled` counts executions that had no outcome by their deadline (a tick
 //! that died after sending the call, a guard that never recorded the end, a claim whose job
 //! went away before it was sent), marked `timed_out` by the tick; `Retried` the retries
-//! scheduled. `infra/template.yaml` alarms on `Failed`, `TimedOut`, `Reconciled` and `Missed`.
+//! scheduled; `Errors` the due items whose work stopped at a store failure (the invocation
+//! then fails too, after printing the line). `infra/template.yaml` alarms on `Failed`, `TimedOut`, `Reconciled` and `Missed`.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -28,6 +29,7 @@ pub fn emf(summary: &TickSummary, delivery_delay_ms: Option<u64>, at: DateTime<U
         ("Deferred", "Count", summary.deferred),
         ("Retried", "Count", summary.retried),
         ("Reconciled", "Count", summary.reconciled),
+        ("Errors", "Count", summary.errors),
         ("DurationMs", "Milliseconds", summary.duration_ms),
     ];
     if let Some(delay) = delivery_delay_ms {

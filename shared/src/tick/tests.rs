@@ -11,7 +11,7 @@ use crate::model::Job;
 use crate::model::{AppName, JobName, JobUrl, NewJob};
 use crate::store::memory::MemoryStore;
 use crate::store::{Claim, ClaimOutcome};
-use crate::testing::FakeDispatch;
+use crate::testing::{FailingStore, FakeDispatch};
 
 fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, h, m, 0)
@@ -279,4 +279,79 @@ async fn a_slot_whose_call_would_outlast_the_deadline_is_left_for_the_next_tick(
         .await
         .expect("tick");
     assert_eq!((summary.triggered, summary.deferred), (1, 0));
+}
+
+#[tokio::test]
+async fn a_store_failure_on_one_job_is_one_error_and_the_tick_still_counts_what_completed() {
+    let store = FailingStore::new();
+    let kept = job("0 10 * * *", at(9, 0));
+    let mut broken = job("0 10 * * *", at(9, 0));
+    broken.name = JobName::parse("broken").expect("name");
+    store.create_job(&kept).await.expect("create");
+    store.create_job(&broken).await.expect("create");
+    // The broken job's bookkeeping after its call fails: its claim, call and outcome land.
+    store.fail_job_writes_of(&broken.name);
+    let dispatch = FakeDispatch::default();
+    let err = tick(
+        &store,
+        &dispatch,
+        &FixedClock::new(at(10, 0)),
+        &TickConfig::default(),
+    )
+    .await
+    .expect_err("an incomplete tick");
+    let summary = err.summary().expect("what completed").clone();
+    assert_eq!(
+        (
+            summary.due,
+            summary.triggered,
+            summary.succeeded,
+            summary.errors
+        ),
+        (2, 2, 2, 1),
+        "{summary:?}"
+    );
+    assert!(
+        matches!(
+            &err,
+            TickError::Incomplete {
+                source: StoreError::Backend {
+                    operation: "PutItem",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the store failed during the tick, for 1 of its due items (the rest completed)"
+    );
+    assert_eq!(dispatch.calls().len(), 2);
+    for j in [&kept, &broken] {
+        let history = store.list_executions(&j.id, 10).await.expect("history");
+        assert_eq!(
+            history.iter().map(|e| e.status).collect::<Vec<_>>(),
+            vec![Status::Succeeded],
+            "{}",
+            j.name
+        );
+    }
+    let last = |j: &Job| {
+        let store = &store;
+        let (app, name) = (j.app.clone(), j.name.clone());
+        async move {
+            store
+                .get_job(&app, &name)
+                .await
+                .expect("get")
+                .expect("job")
+                .state
+                .last
+                .map(|l| l.status)
+        }
+    };
+    assert_eq!(last(&kept).await, Some(Status::Succeeded));
+    assert_eq!(last(&broken).await, None, "its bookkeeping failed");
 }
