@@ -1188,7 +1188,16 @@ async fn guard_end_records_the_apps_outcome_for_the_claiming_guard_only(store: &
     assert_eq!(e.http_status, Some(500));
     assert_eq!(e.finished_at, Some(at(9, 0) + secs(4)));
     assert_eq!(e.duration_ms, Some(1500));
-    assert_eq!(e.due_at, None);
+    assert_eq!(
+        e.due_at,
+        Some(at(9, 0) + secs(4)),
+        "due at its end, until a tick counts it"
+    );
+    assert!(
+        due_set(store, at(9, 0) + secs(4))
+            .await
+            .contains(&format!("exec:{id}"))
+    );
     let other = guard_end(Status::Succeeded, at(9, 0) + secs(9));
     assert!(
         !store.guard_end(&id, "n1", &other).await.expect("end"),
@@ -1248,7 +1257,11 @@ async fn a_late_guard_end_after_reconciliation_records_the_real_outcome(store: &
     let e = exec(store, &id).await;
     assert_eq!(e.status, Status::Succeeded);
     assert_eq!(e.finished_at, Some(deadline() + secs(30)));
-    assert_eq!(e.due_at, None);
+    assert_eq!(
+        e.due_at,
+        Some(deadline() + secs(30)),
+        "due again, for a tick to count the real outcome"
+    );
     assert!(
         !store
             .guard_end(&id, "n2", &guard_end(Status::Failed, deadline() + secs(40)))

@@ -7,8 +7,8 @@ use chrono::TimeZone;
 use super::plan::plan;
 use super::*;
 use crate::clock::FixedClock;
-use crate::model::Job;
 use crate::model::{AppName, JobName, JobUrl, NewJob};
+use crate::model::{Job, LastRun};
 use crate::store::memory::MemoryStore;
 use crate::store::{Claim, ClaimOutcome};
 use crate::testing::{FailingStore, FakeDispatch};
@@ -354,4 +354,98 @@ async fn a_store_failure_on_one_job_is_one_error_and_the_tick_still_counts_what_
     };
     assert_eq!(last(&kept).await, Some(Status::Succeeded));
     assert_eq!(last(&broken).await, None, "its bookkeeping failed");
+}
+
+#[tokio::test]
+async fn an_outcome_the_apps_guard_records_after_the_answer_is_counted_once_as_the_jobs_last_run() {
+    use crate::model::ExecutionId;
+    use crate::store::GuardEnd;
+
+    let store = Arc::new(MemoryStore::new());
+    let mut j = job("0 10 * * *", at(9, 0));
+    j.retries = 1; // never used: the app owns the outcome once its guard claimed the run
+    store.create_job(&j).await.expect("create");
+    let dispatch = Arc::new(FakeDispatch::default());
+    let gate = dispatch.hold();
+    let config = TickConfig::default();
+    let first = {
+        let (store, dispatch, config) = (store.clone(), dispatch.clone(), config.clone());
+        tokio::spawn(async move {
+            let clock = FixedClock::new(at(10, 0));
+            tick(store.as_ref(), dispatch.as_ref(), &clock, &config).await
+        })
+    };
+    while dispatch.calls().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    // While the call is in flight, the app's guard claims the run; the app answers (202)
+    // and works on.
+    let id = ExecutionId::parse(&dispatch.calls()[0].execution).expect("an id");
+    let sent = store.get_execution(&id).await.expect("get").expect("sent");
+    let hash = sent.key_hash.expect("a key hash");
+    let started = at(10, 0) + chrono::Duration::seconds(1);
+    assert!(
+        store
+            .guard_start(&id, &hash, "n1", started)
+            .await
+            .expect("start")
+    );
+    dispatch.release();
+    gate.notify_one();
+    let first = first.await.expect("join").expect("tick");
+    assert_eq!(
+        (first.triggered, first.succeeded, first.failed),
+        (1, 0, 0),
+        "the app's run goes on: no outcome yet"
+    );
+    // Later, the guard records the end.
+    let finished = at(10, 0) + chrono::Duration::seconds(40);
+    let end = GuardEnd {
+        status: Status::Failed,
+        http_status: None,
+        output: Some("half the rows".into()),
+        error: Some("the export failed".into()),
+        finished_at: finished,
+        duration_ms: 39_000,
+    };
+    assert!(store.guard_end(&id, "n1", &end).await.expect("end"));
+
+    let next = tick(
+        store.as_ref(),
+        dispatch.as_ref(),
+        &FixedClock::new(at(10, 1)),
+        &config,
+    )
+    .await
+    .expect("tick");
+    assert_eq!(
+        (next.triggered, next.failed, next.retried),
+        (0, 1, 0),
+        "the guard's outcome is counted by the next tick, and never retried: {next:?}"
+    );
+    let stored = store
+        .get_job(&j.app, &j.name)
+        .await
+        .expect("get")
+        .expect("job");
+    assert_eq!(
+        stored.state.last,
+        Some(LastRun {
+            execution: id.clone(),
+            status: Status::Failed,
+            at: finished,
+        }),
+        "the job's last run is the guard's outcome"
+    );
+    assert_eq!(stored.state.retry, None);
+    let again = tick(
+        store.as_ref(),
+        dispatch.as_ref(),
+        &FixedClock::new(at(10, 2)),
+        &config,
+    )
+    .await
+    .expect("tick");
+    assert_eq!(again.failed, 0, "counted once");
+    assert_eq!(dispatch.calls().len(), 1);
 }
