@@ -338,6 +338,7 @@ impl<S: Store, D: Dispatch> Function<S, D> {
             timed_out = summary.timed_out,
             retried = summary.retried,
             reconciled = summary.reconciled,
+            guard_finished = summary.guard_finished,
             deferred = summary.deferred,
             errors = summary.errors,
             duration_ms = summary.duration_ms,

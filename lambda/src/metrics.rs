@@ -5,7 +5,8 @@
 //! drops to 0. `Reconciled` counts executions that had no outcome by their deadline (a tick
 //! that died after sending the call, a guard that never recorded the end, a claim whose job
 //! went away before it was sent), marked `timed_out` by the tick; `Retried` the retries
-//! scheduled; `Errors` the due items whose work stopped at a store failure (the invocation
+//! scheduled; `GuardFinished` the outcomes an app's guard recorded after its call's answer
+//! (a 202), counted by the next tick (and in `Succeeded` or `Failed` too); `Errors` the due items whose work stopped at a store failure (the invocation
 //! then fails too, after printing the line). `infra/template.yaml` alarms on `Failed`, `TimedOut`, `Reconciled` and `Missed`.
 
 use chrono::{DateTime, Utc};
@@ -29,6 +30,7 @@ pub fn emf(summary: &TickSummary, delivery_delay_ms: Option<u64>, at: DateTime<U
         ("Deferred", "Count", summary.deferred),
         ("Retried", "Count", summary.retried),
         ("Reconciled", "Count", summary.reconciled),
+        ("GuardFinished", "Count", summary.guard_finished),
         ("Errors", "Count", summary.errors),
         ("DurationMs", "Milliseconds", summary.duration_ms),
     ];
@@ -83,6 +85,7 @@ mod tests {
             skipped: 1,
             retried: 2,
             reconciled: 4,
+            guard_finished: 5,
             duration_ms: 42,
             ..TickSummary::default()
         };
@@ -109,6 +112,7 @@ mod tests {
                 "Deferred",
                 "Retried",
                 "Reconciled",
+                "GuardFinished",
                 "Errors",
                 "DurationMs",
                 "DeliveryDelayMs"
@@ -125,6 +129,7 @@ mod tests {
             (line["Retried"].as_u64(), line["Reconciled"].as_u64()),
             (Some(2), Some(4))
         );
+        assert_eq!(line["GuardFinished"], 5);
         assert_eq!(line["Errors"], 0, "no store failure");
         assert_eq!(line["DeliveryDelayMs"], 2_000);
 
@@ -134,7 +139,7 @@ mod tests {
             without["_aws"]["CloudWatchMetrics"][0]["Metrics"]
                 .as_array()
                 .map(Vec::len),
-            Some(12)
+            Some(13)
         );
     }
 

@@ -233,6 +233,9 @@ impl Store for FailingStore {
     ) -> Result<bool, StoreError> {
         self.inner.guard_end(id, nonce, end).await
     }
+    async fn take_guard_end(&self, seen: &Execution, token: &str) -> Result<bool, StoreError> {
+        self.inner.take_guard_end(seen, token).await
+    }
     async fn get_execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
         self.inner.get_execution(id).await
     }

@@ -342,7 +342,11 @@ async fn a_late_end_from_the_guard_still_records_the_real_outcome_after_reconcil
     // job's last run.
     world.set(at + chrono::Duration::minutes(4));
     let next = world.tick().await;
-    assert_eq!((next.succeeded, next.reconciled), (1, 0), "{next:?}");
+    assert_eq!(
+        (next.succeeded, next.guard_finished, next.reconciled),
+        (1, 1, 0),
+        "{next:?}"
+    );
     let last = world
         .store
         .get_job(&job.app, &job.name)
@@ -437,8 +441,13 @@ async fn an_outcome_recorded_after_a_202_is_counted_by_the_next_tick_and_is_the_
     world.set(at + chrono::Duration::minutes(1));
     let next = world.tick().await;
     assert_eq!(
-        (next.triggered, next.failed, next.retried),
-        (0, 1, 0),
+        (
+            next.triggered,
+            next.failed,
+            next.guard_finished,
+            next.retried
+        ),
+        (0, 1, 1, 0),
         "counted, never retried: {next:?}"
     );
     // The Query finds it; the job's last run (GetItem + PutItem); the count (UpdateItem).
@@ -489,7 +498,8 @@ async fn an_outcome_recorded_after_a_202_is_counted_once_by_eight_racing_ticks()
     let summaries =
         crate::world::racing_ticks(&stores, &dispatcher, at + chrono::Duration::minutes(1)).await;
     let failed: u64 = summaries.iter().map(|s| s.failed).sum();
-    assert_eq!(failed, 1, "{summaries:?}");
+    let guard_finished: u64 = summaries.iter().map(|s| s.guard_finished).sum();
+    assert_eq!((failed, guard_finished), (1, 1), "{summaries:?}");
     let last = world
         .store
         .get_job(&job.app, &job.name)

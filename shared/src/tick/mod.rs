@@ -7,6 +7,10 @@
 //!    before this point is sent by a later tick: the claim's lease expires);
 //! 3. outcome: only by the tick that sent the call, only while `pending` (the app's guard
 //!    owns the outcome once it has claimed the execution).
+//!
+//! An outcome the app's guard records after the call's answer (the sender heard the run was
+//! still going) leaves the execution due at its end: the next tick records it as the job's
+//! last run and counts it, once over all ticks (`Store::take_guard_end`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -87,9 +91,10 @@ pub struct TickSummary {
     pub due: u64,
     /// Calls sent.
     pub triggered: u64,
-    /// Calls that succeeded.
+    /// Calls that succeeded: their outcome recorded by this tick, or by the app's guard since
+    /// an earlier tick sent them (those are in `guard_finished` too).
     pub succeeded: u64,
-    /// Calls that failed.
+    /// Calls that failed (as `succeeded`, the app's guard's outcomes included).
     pub failed: u64,
     /// Calls that timed out.
     pub timed_out: u64,
@@ -101,6 +106,11 @@ pub struct TickSummary {
     pub retried: u64,
     /// Executions with no outcome past their deadline, marked timed out.
     pub reconciled: u64,
+    /// Outcomes the app's guard recorded after the call's answer (the tick that sent the call
+    /// heard the run was still going: a 202, say), counted by this tick and recorded as the
+    /// job's last run. Each is also counted in `succeeded` or `failed`.
+    #[serde(default)]
+    pub guard_finished: u64,
     /// Due slots left unclaimed because their call would not fit before the deadline.
     #[serde(default)]
     pub deferred: u64,
@@ -195,6 +205,7 @@ async fn run_tick(
         missed: get(&c.missed),
         retried: get(&c.retried),
         reconciled: get(&c.reconciled),
+        guard_finished: get(&c.guard_finished),
         deferred: get(&c.deferred),
         errors,
         dry_run: config.dry_run,
@@ -252,6 +263,7 @@ struct Counters {
     missed: AtomicU64,
     retried: AtomicU64,
     reconciled: AtomicU64,
+    guard_finished: AtomicU64,
     deferred: AtomicU64,
 }
 

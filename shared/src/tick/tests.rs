@@ -419,8 +419,13 @@ async fn an_outcome_the_apps_guard_records_after_the_answer_is_counted_once_as_t
     .await
     .expect("tick");
     assert_eq!(
-        (next.triggered, next.failed, next.retried),
-        (0, 1, 0),
+        (
+            next.triggered,
+            next.failed,
+            next.guard_finished,
+            next.retried
+        ),
+        (0, 1, 1, 0),
         "the guard's outcome is counted by the next tick, and never retried: {next:?}"
     );
     let stored = store
@@ -446,6 +451,32 @@ async fn an_outcome_the_apps_guard_records_after_the_answer_is_counted_once_as_t
     )
     .await
     .expect("tick");
-    assert_eq!(again.failed, 0, "counted once");
+    assert_eq!((again.failed, again.guard_finished), (0, 0), "counted once");
     assert_eq!(dispatch.calls().len(), 1);
+}
+
+#[test]
+fn the_jobs_last_run_is_the_run_that_finished_last() {
+    use super::steps::supersedes;
+    use crate::model::{ExecutionId, JobId, Trigger};
+
+    let job = JobId::parse("0123456789abcdef0123456789abcdef").expect("a job id");
+    let run = |slot: u32, status: Status, at: DateTime<Utc>| LastRun {
+        execution: ExecutionId::new(job.clone(), self::at(9, slot), Trigger::Schedule, 1),
+        status,
+        at,
+    };
+    let early = run(0, Status::Succeeded, at(9, 5));
+    let late = run(1, Status::Failed, at(9, 7));
+    assert!(supersedes(None, &early), "the first run");
+    assert!(supersedes(Some(&early), &late), "finished later");
+    assert!(
+        !supersedes(Some(&late), &early),
+        "an end counted late that finished before the recorded run does not replace it"
+    );
+    let guess = run(0, Status::TimedOut, at(9, 6));
+    assert!(
+        supersedes(Some(&guess), &early),
+        "the same execution's real outcome replaces the reconciler's guess, whatever its instant"
+    );
 }
