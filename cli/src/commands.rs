@@ -317,15 +317,26 @@ async fn tick(cli: &Cli, args: &TickArgs, out: &Out) -> Result<ExitCode> {
     let dispatcher = config
         .dispatcher(Runner::Cli)
         .context("could not build the HTTP client")?;
-    let summary = ops
-        .tick(at, &dispatcher, &SystemClock, &config.tick)
-        .await?;
-    if args.json {
-        out.json(&summary);
-    } else {
-        out.line(&output::summary_line(&summary));
+    let print = |summary: &shared::tick::TickSummary| {
+        if args.json {
+            out.json(summary);
+        } else {
+            out.line(&output::summary_line(summary));
+        }
+    };
+    match ops.tick(at, &dispatcher, &SystemClock, &config.tick).await {
+        Ok(summary) => {
+            print(&summary);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            // An incomplete tick: what completed on stdout, the failure on stderr, exit 1.
+            if let Some(summary) = e.tick_summary() {
+                print(summary);
+            }
+            Err(e.into())
+        }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(cli: &Cli, args: &ServeArgs, out: &Out) -> Result<ExitCode> {

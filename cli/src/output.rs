@@ -339,7 +339,7 @@ pub fn summary_line(s: &TickSummary) -> String {
 
 fn summary_counts(s: &TickSummary) -> String {
     format!(
-        "tick at {}: due {}, triggered {}, succeeded {}, failed {}, timed out {}, skipped {}, missed {}, retried {}, reconciled {} ({} ms)",
+        "tick at {}: due {}, triggered {}, succeeded {}, failed {}, timed out {}, skipped {}, missed {}, retried {}, reconciled {}, finished by the app {}, errors {} ({} ms)",
         rfc3339(s.now),
         s.due,
         s.triggered,
@@ -350,6 +350,8 @@ fn summary_counts(s: &TickSummary) -> String {
         s.missed,
         s.retried,
         s.reconciled,
+        s.guard_finished,
+        s.errors,
         s.duration_ms
     )
 }

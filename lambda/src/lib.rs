@@ -48,7 +48,7 @@ use serde_json::Value;
 use shared::clock::{Clock, ShiftedClock};
 use shared::dispatch::Dispatch;
 use shared::store::Store;
-use shared::tick::{NowError, NowUse, TickConfig, TickError, check_now, tick};
+use shared::tick::{NowError, NowUse, TickConfig, TickError, TickSummary, check_now, tick};
 
 use crate::request::{BadPayload, Request};
 
@@ -98,9 +98,17 @@ pub enum HandlerError {
         /// The margin kept back.
         margin_ms: u64,
     },
-    /// The store failed during the tick (or the dry run).
+    /// The store failed during the tick (or the dry run). When it failed for some items only,
+    /// the others completed: `metrics` is the EMF line counting them (with `Errors`), which
+    /// [`Function::handle`] prints before the invocation fails.
     #[error("the tick failed")]
-    Tick(#[source] TickError),
+    Tick {
+        /// The tick's error.
+        #[source]
+        source: TickError,
+        /// The EMF line of what an incomplete tick completed.
+        metrics: Option<Box<Value>>,
+    },
 }
 
 impl HandlerError {
@@ -111,7 +119,18 @@ impl HandlerError {
             HandlerError::NowAhead { .. } => "NowAhead",
             HandlerError::NowTooOld { .. } => "NowTooOld",
             HandlerError::DeadlineReached { .. } => "DeadlineReached",
-            HandlerError::Tick(_) => "StoreFailure",
+            HandlerError::Tick { .. } => "StoreFailure",
+        }
+    }
+
+    /// The EMF line to print although the invocation fails: an incomplete tick's.
+    pub fn metrics(&self) -> Option<&Value> {
+        match self {
+            HandlerError::Tick {
+                metrics: Some(line),
+                ..
+            } => Some(line),
+            _ => None,
         }
     }
 }
@@ -194,7 +213,8 @@ impl<S: Store, D: Dispatch> Function<S, D> {
     }
 
     /// The Lambda runtime's entry point: [`invoke`](Self::invoke) with the context's
-    /// deadline, then the EMF line printed to stdout.
+    /// deadline, then the EMF line printed to stdout (an incomplete tick's too, before the
+    /// invocation fails).
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
         let (payload, context) = event.into_parts();
         let remaining = remaining_time(context.deadline, SystemTime::now());
@@ -203,11 +223,15 @@ impl<S: Store, D: Dispatch> Function<S, D> {
             remaining_ms = remaining.map(|r| u64::try_from(r.as_millis()).unwrap_or(u64::MAX)),
             "invocation"
         );
-        let answer = self.invoke(payload, remaining).await?;
-        if let Some(line) = &answer.metrics {
+        let result = self.invoke(payload, remaining).await;
+        let metrics = match &result {
+            Ok(answer) => answer.metrics.as_ref(),
+            Err(err) => err.metrics(),
+        };
+        if let Some(line) = metrics {
             println!("{line}");
         }
-        Ok(answer.response)
+        result.map(|answer| answer.response)
     }
 
     /// Handles one payload with `remaining` time before the deadline (`None`: no deadline).
@@ -263,11 +287,21 @@ impl<S: Store, D: Dispatch> Function<S, D> {
             }
             None => work.await,
         };
-        let summary = result.map_err(|e| {
-            let err = HandlerError::Tick(e);
-            tracing::error!(error = %chain(&err), "tick failed");
-            err
-        })?;
+        let delay = event_time.map(|t| metrics::delivery_delay_ms(t, clock_now));
+        let summary = match result {
+            Ok(summary) => summary,
+            Err(source) => {
+                // An incomplete tick still reports what it completed: logged, and counted in
+                // the EMF line; the invocation fails all the same (see docs/lambda.md).
+                let metrics = source
+                    .summary()
+                    .filter(|s| !s.dry_run)
+                    .map(|s| Box::new(self.report(s, delay)));
+                let err = HandlerError::Tick { source, metrics };
+                tracing::error!(error = %chain(&err), "tick failed");
+                return Err(err);
+            }
+        };
         if summary.dry_run {
             tracing::info!(
                 now = %summary.now,
@@ -285,7 +319,16 @@ impl<S: Store, D: Dispatch> Function<S, D> {
                 metrics: None,
             });
         }
-        let delay = event_time.map(|t| metrics::delivery_delay_ms(t, clock_now));
+        // TickSummary is plain data (numbers and a timestamp): serialising it cannot fail.
+        let response = serde_json::to_value(&summary).unwrap_or(Value::Null);
+        Ok(Answer {
+            response,
+            metrics: Some(self.report(&summary, delay)),
+        })
+    }
+
+    /// Logs a real tick's summary (one line) and returns its EMF line.
+    fn report(&self, summary: &TickSummary, delay: Option<u64>) -> Value {
         tracing::info!(
             now = %summary.now,
             due = summary.due,
@@ -293,17 +336,16 @@ impl<S: Store, D: Dispatch> Function<S, D> {
             succeeded = summary.succeeded,
             failed = summary.failed,
             timed_out = summary.timed_out,
+            retried = summary.retried,
+            reconciled = summary.reconciled,
+            guard_finished = summary.guard_finished,
             deferred = summary.deferred,
+            errors = summary.errors,
             duration_ms = summary.duration_ms,
             delivery_delay_ms = delay,
             "tick done"
         );
-        // TickSummary is plain data (numbers and a timestamp): serialising it cannot fail.
-        let response = serde_json::to_value(&summary).unwrap_or(Value::Null);
-        Ok(Answer {
-            response,
-            metrics: Some(metrics::emf(&summary, delay, self.clock.now())),
-        })
+        metrics::emf(summary, delay, self.clock.now())
     }
 }
 
@@ -627,6 +669,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_store_failure_for_one_job_fails_the_invocation_with_the_emf_line_of_what_completed()
+    {
+        use shared::testing::FailingStore;
+
+        let store = FailingStore::new();
+        let mut names = Vec::new();
+        for name in ["kept", "broken"] {
+            let job = NewJob::new(
+                AppName::parse("app").expect("app"),
+                JobName::parse(name).expect("name"),
+                JobUrl::parse("https://app.example/run").expect("url"),
+                "* * * * *".parse().expect("schedule"),
+            )
+            .build(at(9, 29, 10))
+            .expect("job");
+            store.create_job(&job).await.expect("create");
+            names.push(job.name);
+        }
+        store.fail_job_writes_of(&names[1]);
+        let function = Function::new(
+            store,
+            FakeDispatch::answering(Status::Succeeded),
+            Arc::new(FixedClock::new(at(9, 30, 2))),
+            TickConfig::default(),
+        );
+        let err = function
+            .invoke(fixture("scheduled-event.json"), None)
+            .await
+            .expect_err("the invocation fails");
+        assert_eq!(err.type_name(), "StoreFailure");
+        let line = err
+            .metrics()
+            .expect("an EMF line of what completed")
+            .clone();
+        assert_eq!(
+            (
+                line["Due"].as_u64(),
+                line["Triggered"].as_u64(),
+                line["Succeeded"].as_u64(),
+                line["Errors"].as_u64()
+            ),
+            (Some(2), Some(2), Some(2), Some(1)),
+            "{line}"
+        );
+        assert_eq!(line["DeliveryDelayMs"], 2_000);
+        let diagnostic = Diagnostic::from(err);
+        assert_eq!(
+            diagnostic.error_message,
+            "the tick failed: the store failed during the tick, for 1 of its due items (the rest completed): the store's PutItem request failed: injected by FailingStore"
+        );
+        assert_eq!(function.dispatcher.calls().len(), 2);
+    }
+
+    #[tokio::test]
     async fn a_store_failure_fails_the_invocation_with_a_typed_diagnostic() {
         use aws_sdk_dynamodb::config::Credentials;
         // Nothing listens on port 1: every request fails at once, and retries are off.
@@ -647,6 +743,10 @@ mod tests {
             .invoke(fixture("scheduled-event.json"), None)
             .await
             .expect_err("a store failure");
+        assert!(
+            err.metrics().is_none(),
+            "nothing completed, nothing to count"
+        );
         let diagnostic = Diagnostic::from(err);
         assert_eq!(diagnostic.error_type, "StoreFailure");
         assert!(

@@ -2,7 +2,12 @@
 //! metrics in the `PsuScheduler` namespace, so dashboards and alarms need no SDK call.
 //! `Deferred` (slots left for the next tick because their call would not fit before the
 //! deadline) is there too: a job whose timeout never fits shows up as a `Deferred` that never
-//! drops to 0.
+//! drops to 0. `Reconciled` counts executions that had no outcome by their deadline (a tick
+//! that died after sending the call, a guard that never recorded the end, a claim whose job
+//! went away before it was sent), marked `timed_out` by the tick; `Retried` the retries
+//! scheduled; `GuardFinished` the outcomes an app's guard recorded after its call's answer
+//! (a 202), counted by the next tick (and in `Succeeded` or `Failed` too); `Errors` the due items whose work stopped at a store failure (the invocation
+//! then fails too, after printing the line). `infra/template.yaml` alarms on `Failed`, `TimedOut`, `Reconciled` and `Missed`.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -23,6 +28,10 @@ pub fn emf(summary: &TickSummary, delivery_delay_ms: Option<u64>, at: DateTime<U
         ("Skipped", "Count", summary.skipped),
         ("Missed", "Count", summary.missed),
         ("Deferred", "Count", summary.deferred),
+        ("Retried", "Count", summary.retried),
+        ("Reconciled", "Count", summary.reconciled),
+        ("GuardFinished", "Count", summary.guard_finished),
+        ("Errors", "Count", summary.errors),
         ("DurationMs", "Milliseconds", summary.duration_ms),
     ];
     if let Some(delay) = delivery_delay_ms {
@@ -74,6 +83,9 @@ mod tests {
             succeeded: 1,
             failed: 1,
             skipped: 1,
+            retried: 2,
+            reconciled: 4,
+            guard_finished: 5,
             duration_ms: 42,
             ..TickSummary::default()
         };
@@ -98,6 +110,10 @@ mod tests {
                 "Skipped",
                 "Missed",
                 "Deferred",
+                "Retried",
+                "Reconciled",
+                "GuardFinished",
+                "Errors",
                 "DurationMs",
                 "DeliveryDelayMs"
             ]
@@ -109,6 +125,12 @@ mod tests {
             (line["Due"].as_u64(), line["Failed"].as_u64()),
             (Some(3), Some(1))
         );
+        assert_eq!(
+            (line["Retried"].as_u64(), line["Reconciled"].as_u64()),
+            (Some(2), Some(4))
+        );
+        assert_eq!(line["GuardFinished"], 5);
+        assert_eq!(line["Errors"], 0, "no store failure");
         assert_eq!(line["DeliveryDelayMs"], 2_000);
 
         let without = emf(&summary, None, at);
@@ -117,7 +139,7 @@ mod tests {
             without["_aws"]["CloudWatchMetrics"][0]["Metrics"]
                 .as_array()
                 .map(Vec::len),
-            Some(9)
+            Some(13)
         );
     }
 

@@ -33,7 +33,8 @@ pub const MAX_TICKS_IN_FLIGHT: usize = 16;
 /// make overlapping ticks safe), up to [`MAX_TICKS_IN_FLIGHT`]. When `shutdown` completes, no
 /// new tick starts and the ticks under way finish (their calls, up to their timeouts), so no
 /// execution is left `running` by the daemon's own exit. Each tick's summary goes to
-/// `on_tick`; a tick that fails (the store) is logged and the loop goes on. Time comes from
+/// `on_tick`, an incomplete one's too (its `errors` > 0); a tick that fails (the store) is
+/// logged and the loop goes on. Time comes from
 /// `clock` and tokio's timer, so a test drives it in virtual time.
 pub async fn run_every_minute(
     store: &dyn Store,
@@ -46,6 +47,10 @@ pub async fn run_every_minute(
     let mut report = |result: Result<TickSummary, crate::tick::TickError>| match result {
         Ok(summary) => on_tick(&summary),
         Err(e) => {
+            // An incomplete tick still reports what it completed (with its error count).
+            if let Some(summary) = e.summary() {
+                on_tick(summary);
+            }
             tracing::error!(error = %e, "tick failed; the next one will pick up what is still due")
         }
     };
@@ -202,6 +207,34 @@ mod tests {
             vec![Status::Succeeded],
             "the hanging call's outcome was recorded"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_incomplete_tick_still_reports_its_summary_with_its_error_count() {
+        use crate::store::Store;
+        use crate::testing::FailingStore;
+
+        let (origin, clock, _, dispatcher) = virtual_world();
+        let store = FailingStore::new();
+        let every = job("every", "* * * * *", origin);
+        store.create_job(&every).await.expect("create");
+        store.fail_job_writes_of(&every.name);
+        let mut summaries = Vec::new();
+        // The tick at 10:01.
+        run_every_minute(
+            &store,
+            &dispatcher,
+            clock.as_ref(),
+            &TickConfig::default(),
+            tokio::time::sleep(Duration::from_secs(90)),
+            |summary| summaries.push(summary.clone()),
+        )
+        .await;
+        let counts: Vec<(u64, u64, u64)> = summaries
+            .iter()
+            .map(|s| (s.triggered, s.succeeded, s.errors))
+            .collect();
+        assert_eq!(counts, vec![(1, 1, 1)]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,5 +1,6 @@
 //! What the unit tests of `shared` and of the Lambda share (feature `test-util`, or this
-//! crate's own tests): a dispatcher that makes no network call.
+//! crate's own tests): a dispatcher that makes no network call, and a memory store that fails
+//! where told.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -9,7 +10,9 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::dispatch::{CallRequest, CallResult, Dispatch};
-use crate::model::Status;
+use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
+use crate::store::memory::MemoryStore;
+use crate::store::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError};
 
 /// One call a [`FakeDispatch`] received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,5 +127,129 @@ impl Dispatch for FakeDispatch {
             error: None,
             duration: delay.max(Duration::from_millis(1)),
         }
+    }
+}
+
+/// A [`MemoryStore`] whose job writes (`put_job`) fail for the jobs named in
+/// [`FailingStore::fail_job_writes_of`], as a store failing after its retries would
+/// ([`StoreError::Backend`], operation `PutItem`). Everything else is the memory store's.
+#[derive(Default)]
+pub struct FailingStore {
+    inner: MemoryStore,
+    failing: Mutex<Vec<JobName>>,
+}
+
+impl FailingStore {
+    /// A store over an empty memory store, failing nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// From now on, every `put_job` of a job named `name` fails.
+    pub fn fail_job_writes_of(&self, name: &JobName) {
+        lock(&self.failing).push(name.clone());
+    }
+
+    /// The memory store underneath (to read what was written).
+    pub fn inner(&self) -> &MemoryStore {
+        &self.inner
+    }
+}
+
+#[async_trait]
+impl Store for FailingStore {
+    fn is_local(&self) -> bool {
+        true
+    }
+    async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.inner.create_job(job).await
+    }
+    async fn import_jobs(&self, jobs: &[Job]) -> Result<(), StoreError> {
+        self.inner.import_jobs(jobs).await
+    }
+    async fn get_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
+        self.inner.get_job(app, name).await
+    }
+    async fn list_jobs(&self, app: Option<&AppName>) -> Result<Vec<Job>, StoreError> {
+        self.inner.list_jobs(app).await
+    }
+    async fn put_job(&self, job: &Job, expected_version: u64) -> Result<bool, StoreError> {
+        if lock(&self.failing).contains(&job.name) {
+            return Err(StoreError::Backend {
+                operation: "PutItem",
+                source: "injected by FailingStore".into(),
+            });
+        }
+        self.inner.put_job(job, expected_version).await
+    }
+    async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
+        self.inner.delete_job(app, name).await
+    }
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {
+        self.inner.due(now).await
+    }
+    async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError> {
+        self.inner.claim(claim).await
+    }
+    async fn mark_dispatched(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        key_hash: &str,
+        at: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .mark_dispatched(id, token, key_hash, at, deadline)
+            .await
+    }
+    async fn record_outcome(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        outcome: &Outcome,
+    ) -> Result<Recorded, StoreError> {
+        self.inner.record_outcome(id, token, outcome).await
+    }
+    async fn reconcile(
+        &self,
+        seen: &Execution,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.reconcile(seen, error, now).await
+    }
+    async fn guard_start(
+        &self,
+        id: &ExecutionId,
+        key_hash: &str,
+        nonce: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.guard_start(id, key_hash, nonce, at).await
+    }
+    async fn guard_end(
+        &self,
+        id: &ExecutionId,
+        nonce: &str,
+        end: &GuardEnd,
+    ) -> Result<bool, StoreError> {
+        self.inner.guard_end(id, nonce, end).await
+    }
+    async fn take_guard_end(&self, seen: &Execution, token: &str) -> Result<bool, StoreError> {
+        self.inner.take_guard_end(seen, token).await
+    }
+    async fn get_execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
+        self.inner.get_execution(id).await
+    }
+    async fn delete_executions(&self, job: &JobId) -> Result<usize, StoreError> {
+        self.inner.delete_executions(job).await
+    }
+    async fn list_executions(
+        &self,
+        job: &JobId,
+        limit: usize,
+    ) -> Result<Vec<Execution>, StoreError> {
+        self.inner.list_executions(job, limit).await
     }
 }

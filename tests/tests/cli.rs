@@ -12,6 +12,7 @@ use shared::model::{AppName, JobName, JobUrl, NewJob};
 use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
 
+use crate::helpers::faultproxy::{Fault, FaultProxy};
 use crate::helpers::jobserver::{Behavior, JobServer};
 use crate::helpers::moto;
 
@@ -908,6 +909,71 @@ async fn runtime_failures_exit_1_with_a_plain_sentence_and_v_adds_the_chain() {
     assert!(
         run.stderr.contains("no AWS region set: set AWS_REGION"),
         "{run:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tick_whose_store_fails_for_part_of_its_work_prints_what_completed_and_exits_1() {
+    let cli = Cli::new().await;
+    let server = JobServer::start().await;
+    let slot = report_every_30m(&cli, &server.url("/jobs/report")).await;
+    // The same table through a proxy that fails every PutItem: the job's bookkeeping after
+    // its call (the claim, the call and its outcome go through).
+    let proxy = FaultProxy::start(&cli.endpoint).await;
+    proxy.set_plan_for("PutItem", vec![Some(Fault::ServerError); 50]);
+    let proxied = Cli {
+        endpoint: proxy.url(),
+        table: cli.table.clone(),
+    };
+
+    let human = proxied
+        .run(&["tick", "--now", &slot.to_rfc3339(), "--simulate"])
+        .await;
+    assert_eq!(human.code, 1, "{human:?}");
+    assert!(human.stdout.starts_with("tick at "), "{human:?}");
+    assert!(
+        human.stdout.contains("due 1, triggered 1, succeeded 1,")
+            && human.stdout.contains("errors 1"),
+        "{human:?}"
+    );
+    let last = human.stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("psu-sched: ") && last.contains("PutItem"),
+        "the last line names the failure: {human:?}"
+    );
+
+    let next = slot + chrono::Duration::minutes(30);
+    let json = proxied
+        .run(&["tick", "--now", &next.to_rfc3339(), "--simulate", "--json"])
+        .await;
+    assert_eq!(json.code, 1, "{json:?}");
+    let summary = json.json();
+    assert_eq!(
+        (
+            summary["due"].as_u64(),
+            summary["triggered"].as_u64(),
+            summary["succeeded"].as_u64(),
+            summary["errors"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1), Some(1)),
+        "{summary}"
+    );
+    assert_eq!(server.count("/jobs/report"), 2);
+    let history = cli
+        .run(&["history", "--app", "billing", "--name", "report", "--json"])
+        .await
+        .ok()
+        .json();
+    let statuses: Vec<&str> = history
+        .as_array()
+        .expect("executions")
+        .iter()
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["succeeded", "succeeded"],
+        "the outcomes were recorded"
     );
 }
 

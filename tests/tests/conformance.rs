@@ -230,6 +230,7 @@ fn claim_attempt(job: &Job, slot: DateTime<Utc>, attempt: u32, token: &str) -> C
         dispatched_by: None,
         guard_nonce: None,
         outcome_by: None,
+        counted_by: None,
         due_at: Some(slot + secs(60)),
         expires_at: slot + chrono::Duration::days(30),
     };
@@ -1168,7 +1169,20 @@ async fn after_guard_start_the_outcome_is_the_apps_and_the_tick_adds_the_http_st
         (e.status, e.http_status, e.due_at),
         (Status::Succeeded, Some(502), None)
     );
+    assert_eq!(
+        e.counted_by.as_deref(),
+        Some("t"),
+        "the sender counts the app's end it found"
+    );
     assert_eq!(e.output.as_deref(), Some("report sent"));
+    assert_eq!(
+        store
+            .record_outcome(&id, "t", &failed)
+            .await
+            .expect("retried record"),
+        Recorded::GuardOwned(Status::Succeeded),
+        "the same record, retried"
+    );
     assert_eq!(
         store
             .record_outcome(&id, "u", &failed)
@@ -1392,7 +1406,16 @@ async fn guard_end_records_the_apps_outcome_for_the_claiming_guard_only(store: &
     assert_eq!(e.http_status, Some(500));
     assert_eq!(e.finished_at, Some(at(9, 0) + secs(4)));
     assert_eq!(e.duration_ms, Some(1500));
-    assert_eq!(e.due_at, None);
+    assert_eq!(
+        e.due_at,
+        Some(at(9, 0) + secs(4)),
+        "due at its end, until a tick counts it"
+    );
+    assert!(
+        due_set(store, at(9, 0) + secs(4))
+            .await
+            .contains(&format!("exec:{id}"))
+    );
     let other = guard_end(Status::Succeeded, at(9, 0) + secs(9));
     assert!(
         !store.guard_end(&id, "n1", &other).await.expect("end"),
@@ -1452,13 +1475,134 @@ async fn a_late_guard_end_after_reconciliation_records_the_real_outcome(store: &
     let e = exec(store, &id).await;
     assert_eq!(e.status, Status::Succeeded);
     assert_eq!(e.finished_at, Some(deadline() + secs(30)));
-    assert_eq!(e.due_at, None);
+    assert_eq!(
+        e.due_at,
+        Some(deadline() + secs(30)),
+        "due again, for a tick to count the real outcome"
+    );
     assert!(
         !store
             .guard_end(&id, "n2", &guard_end(Status::Failed, deadline() + secs(40)))
             .await
             .expect("end"),
         "another nonce still may not"
+    );
+}
+
+contract!(take_guard_end_takes_an_ended_execution_once_and_recognises_its_retry);
+async fn take_guard_end_takes_an_ended_execution_once_and_recognises_its_retry(store: &Adapter) {
+    let id = dispatched(store, "take").await;
+    assert!(
+        store
+            .guard_start(&id, "hash", "n1", at(9, 0) + secs(1))
+            .await
+            .expect("start")
+    );
+    let running = exec(store, &id).await;
+    assert!(
+        !store.take_guard_end(&running, "t1").await.expect("take"),
+        "still running: nothing to count"
+    );
+    let end = guard_end(Status::Failed, at(9, 0) + secs(4));
+    assert!(store.guard_end(&id, "n1", &end).await.expect("end"));
+    let seen = exec(store, &id).await;
+    assert!(store.take_guard_end(&seen, "t1").await.expect("take"));
+    let e = exec(store, &id).await;
+    assert_eq!(
+        (e.status, e.due_at, e.counted_by.as_deref()),
+        (Status::Failed, None, Some("t1"))
+    );
+    assert!(
+        !due_set(store, deadline() + secs(60))
+            .await
+            .contains(&format!("exec:{id}")),
+        "out of the due index"
+    );
+    assert!(
+        store
+            .take_guard_end(&seen, "t1")
+            .await
+            .expect("retried take"),
+        "this very take, retried"
+    );
+    assert!(
+        !store.take_guard_end(&seen, "t2").await.expect("take"),
+        "taken once"
+    );
+    assert!(
+        store.guard_end(&id, "n1", &end).await.expect("retried end"),
+        "the guard's end, retried"
+    );
+    assert_eq!(
+        exec(store, &id).await,
+        e,
+        "a retried end does not put a counted end back in the index"
+    );
+}
+
+contract!(take_guard_end_refuses_what_is_not_an_end_still_as_seen);
+async fn take_guard_end_refuses_what_is_not_an_end_still_as_seen(store: &Adapter) {
+    // Reconciled, with no end from a guard: final, but not due.
+    let id = dispatched(store, "reconciled").await;
+    let seen = exec(store, &id).await;
+    assert!(
+        store
+            .reconcile(&seen, "no outcome", deadline())
+            .await
+            .expect("reconcile")
+    );
+    let reconciled = exec(store, &id).await;
+    assert!(
+        !store.take_guard_end(&reconciled, "t1").await.expect("take"),
+        "no due time: nothing to take"
+    );
+    assert_eq!(exec(store, &id).await, reconciled);
+    // An end seen with another due time than the stored one.
+    let id = dispatched(store, "moved-end").await;
+    assert!(
+        store
+            .guard_start(&id, "hash", "n1", at(9, 0) + secs(1))
+            .await
+            .expect("start")
+    );
+    let end = guard_end(Status::Succeeded, at(9, 0) + secs(4));
+    assert!(store.guard_end(&id, "n1", &end).await.expect("end"));
+    let mut stale = exec(store, &id).await;
+    stale.due_at = Some(at(9, 0) + secs(3));
+    assert!(!store.take_guard_end(&stale, "t1").await.expect("take"));
+    assert_eq!(
+        exec(store, &id).await.due_at,
+        Some(at(9, 0) + secs(4)),
+        "still due"
+    );
+}
+
+contract!(the_sender_hears_of_an_end_another_tick_counted_as_not_ours);
+async fn the_sender_hears_of_an_end_another_tick_counted_as_not_ours(store: &Adapter) {
+    let id = dispatched(store, "counted").await;
+    assert!(
+        store
+            .guard_start(&id, "hash", "n1", at(9, 0) + secs(1))
+            .await
+            .expect("start")
+    );
+    let end = guard_end(Status::Succeeded, at(9, 0) + secs(3));
+    assert!(store.guard_end(&id, "n1", &end).await.expect("end"));
+    let seen = exec(store, &id).await;
+    assert!(store.take_guard_end(&seen, "other").await.expect("take"));
+    assert_eq!(
+        store
+            .record_outcome(&id, "t", &succeeded(202))
+            .await
+            .expect("record"),
+        Recorded::NotOurs,
+        "another tick counted it"
+    );
+    let e = exec(store, &id).await;
+    assert_eq!(
+        (e.status, e.http_status, e.due_at, e.counted_by.as_deref()),
+        (Status::Succeeded, Some(202), None, Some("other")),
+        "the sender still adds the HTTP status"
     );
 }
 

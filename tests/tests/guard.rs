@@ -338,6 +338,178 @@ async fn a_late_end_from_the_guard_still_records_the_real_outcome_after_reconcil
         (e.status, e.output.as_deref()),
         (Status::Succeeded, Some("late but done"))
     );
+    // The next tick counts the real outcome, and it replaces the reconciler's guess as the
+    // job's last run.
+    world.set(at + chrono::Duration::minutes(4));
+    let next = world.tick().await;
+    assert_eq!(
+        (next.succeeded, next.guard_finished, next.reconciled),
+        (1, 1, 0),
+        "{next:?}"
+    );
+    let last = world
+        .store
+        .get_job(&job.app, &job.name)
+        .await
+        .expect("get")
+        .expect("job")
+        .state
+        .last
+        .expect("a last run");
+    assert_eq!((last.execution, last.status), (e.id, Status::Succeeded));
+}
+
+/// An app that answers 202 at once and records its outcome later, through its guard claim:
+/// failed, with what went wrong, when `finish` is notified.
+#[derive(Clone)]
+struct AcceptedState {
+    guard: Guard,
+    finish: Arc<Notify>,
+    done: Arc<Notify>,
+}
+
+async fn accepting_handler(
+    State(s): State<AcceptedState>,
+    headers: HeaderMap,
+) -> (axum::http::StatusCode, &'static str) {
+    let claim = s.guard.claim(&headers).await.expect("claim");
+    tokio::spawn(async move {
+        s.finish.notified().await;
+        let recorded = claim
+            .fail(None, "half the rows", "the export failed")
+            .await
+            .expect("record");
+        assert!(recorded, "the end is recorded");
+        s.done.notify_one();
+    });
+    (axum::http::StatusCode::ACCEPTED, "accepted")
+}
+
+/// A world with an "export" job (09:00 daily) on an app answering 202: ticks 09:00 (the
+/// call is answered, the run goes on), then lets the app fail its run. Returns the world,
+/// the job and its execution.
+async fn accepted_then_failed(
+    at: chrono::DateTime<chrono::Utc>,
+) -> (World, shared::model::Job, shared::model::Execution) {
+    let world = World::new(at - chrono::Duration::seconds(30)).await;
+    let state = AcceptedState {
+        guard: Guard::new(store_of(&world), world.clock.clone()),
+        finish: Arc::new(Notify::new()),
+        done: Arc::new(Notify::new()),
+    };
+    let app = Router::new()
+        .route("/export", get(accepting_handler))
+        .with_state(state.clone());
+    let base = serve(app).await;
+    let mut spec = world.spec("export", "/unused", "0 9 * * *");
+    spec.url = shared::model::JobUrl::parse(&format!("{base}/export")).expect("url");
+    spec.retries = 2; // never used: the app owns the outcome
+    let job = world.create(spec).await;
+    world.set(at);
+    let first = world.tick().await;
+    assert_eq!(
+        (first.triggered, first.succeeded, first.failed),
+        (1, 0, 0),
+        "the app answered 202 and works on: {first:?}"
+    );
+    let e = world
+        .store
+        .list_executions(&job.id, 10)
+        .await
+        .expect("history")
+        .remove(0);
+    assert_eq!((e.status, e.http_status), (Status::Running, Some(202)));
+    state.finish.notify_one();
+    tokio::time::timeout(Duration::from_secs(10), state.done.notified())
+        .await
+        .expect("the app's end");
+    let e = world
+        .store
+        .get_execution(&e.id)
+        .await
+        .expect("get")
+        .expect("the execution");
+    assert_eq!(e.status, Status::Failed);
+    (world, job, e)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outcome_recorded_after_a_202_is_counted_by_the_next_tick_and_is_the_jobs_last_run() {
+    let at = utc(2026, 7, 7, 9, 0);
+    let (world, job, e) = accepted_then_failed(at).await;
+    world.store.requests().reset();
+    world.set(at + chrono::Duration::minutes(1));
+    let next = world.tick().await;
+    assert_eq!(
+        (
+            next.triggered,
+            next.failed,
+            next.guard_finished,
+            next.retried
+        ),
+        (0, 1, 1, 0),
+        "counted, never retried: {next:?}"
+    );
+    // The Query finds it; the job's last run (GetItem + PutItem); the count (UpdateItem).
+    assert_eq!(
+        world.store.requests().snapshot(),
+        std::collections::BTreeMap::from([
+            ("GetItem".to_owned(), 1),
+            ("PutItem".to_owned(), 1),
+            ("Query".to_owned(), 1),
+            ("UpdateItem".to_owned(), 1),
+        ])
+    );
+    let stored = world
+        .store
+        .get_job(&job.app, &job.name)
+        .await
+        .expect("get")
+        .expect("job");
+    let last = stored.state.last.expect("a last run");
+    assert_eq!(
+        (last.execution, last.status, Some(last.at)),
+        (e.id.clone(), Status::Failed, e.finished_at)
+    );
+    assert_eq!(stored.state.retry, None);
+    world.set(at + chrono::Duration::minutes(2));
+    assert_eq!(world.tick().await.failed, 0, "counted once");
+    assert_eq!(
+        world
+            .store
+            .get_execution(&e.id)
+            .await
+            .expect("get")
+            .map(|e| e.due_at),
+        Some(None),
+        "out of the due index"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outcome_recorded_after_a_202_is_counted_once_by_eight_racing_ticks() {
+    let at = utc(2026, 7, 8, 9, 0);
+    let (world, job, e) = accepted_then_failed(at).await;
+    let mut stores = Vec::new();
+    for _ in 0..8 {
+        stores.push(Arc::new(world.other_store().await));
+    }
+    let dispatcher = Arc::new(world.dispatcher.clone());
+    let summaries =
+        crate::world::racing_ticks(&stores, &dispatcher, at + chrono::Duration::minutes(1)).await;
+    let failed: u64 = summaries.iter().map(|s| s.failed).sum();
+    let guard_finished: u64 = summaries.iter().map(|s| s.guard_finished).sum();
+    assert_eq!((failed, guard_finished), (1, 1), "{summaries:?}");
+    let last = world
+        .store
+        .get_job(&job.app, &job.name)
+        .await
+        .expect("get")
+        .expect("job")
+        .state
+        .last
+        .expect("a last run");
+    assert_eq!((last.execution, last.status), (e.id, Status::Failed));
 }
 
 /// A request the tick signed during a rotation (two secrets, the new one first), as the job

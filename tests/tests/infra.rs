@@ -147,3 +147,125 @@ fn the_table_has_the_keys_index_and_ttl_the_adapter_uses() {
     );
     assert_eq!(p["SSESpecification"]["SSEEnabled"].as_bool(), Some(true));
 }
+
+/// The template's alarms on the function's own metrics (those in the EMF line's namespace):
+/// (resource name, alarm properties).
+fn metric_alarms<'a>(t: &'a Value, namespace: &str) -> Vec<(&'a str, &'a Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .filter(|(_, r)| r["Properties"]["Namespace"].as_str() == Some(namespace))
+        .map(|(name, r)| (name.as_str().expect("a name"), &r["Properties"]))
+        .collect()
+}
+
+/// The dimension names of an alarm (none when the template gives no `Dimensions`).
+fn alarm_dimensions(alarm: &Value) -> Vec<String> {
+    alarm["Dimensions"]
+        .as_sequence()
+        .map(|dims| {
+            dims.iter()
+                .map(|d| d["Name"].as_str().expect("a dimension name").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_reconciliation_alarm_watches_the_reconciled_metric_as_the_function_emits_it() {
+    let t = template();
+    // What the function prints: its namespace, its metrics and its one dimension set.
+    let line = psu_sched_lambda::metrics::emf(
+        &shared::tick::TickSummary::default(),
+        None,
+        chrono::Utc::now(),
+    );
+    let directive = &line["_aws"]["CloudWatchMetrics"][0];
+    let namespace = directive["Namespace"].as_str().expect("a namespace");
+    assert_eq!(namespace, psu_sched_lambda::metrics::NAMESPACE);
+    let emitted: BTreeSet<&str> = directive["Metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .map(|m| m["Name"].as_str().expect("a metric name"))
+        .collect();
+    let dimension_sets = directive["Dimensions"].as_array().expect("dimension sets");
+    assert_eq!(
+        dimension_sets.len(),
+        1,
+        "one dimension set: {dimension_sets:?}"
+    );
+    let dimensions: Vec<String> = dimension_sets[0]
+        .as_array()
+        .expect("a dimension set")
+        .iter()
+        .map(|d| d.as_str().expect("a dimension").to_owned())
+        .collect();
+
+    let alarms = metric_alarms(&t, namespace);
+    for (name, alarm) in &alarms {
+        let metric = alarm["MetricName"].as_str().expect("a metric name");
+        assert!(
+            emitted.contains(metric),
+            "{name} watches {metric}, which the function does not emit: {emitted:?}"
+        );
+        assert_eq!(
+            alarm_dimensions(alarm),
+            dimensions,
+            "{name}: an alarm matches a metric only with the same dimensions"
+        );
+    }
+    let reconciled: Vec<_> = alarms
+        .iter()
+        .filter(|(_, a)| a["MetricName"].as_str() == Some("Reconciled"))
+        .collect();
+    assert_eq!(
+        reconciled.len(),
+        1,
+        "one alarm on Reconciled in {namespace}: {:?}",
+        alarms.iter().map(|(n, _)| *n).collect::<Vec<_>>()
+    );
+    let (name, alarm) = reconciled[0];
+    assert_eq!(alarm["Statistic"].as_str(), Some("Sum"), "{name}");
+    assert_eq!(alarm["Threshold"].as_u64(), Some(1), "{name}");
+    assert_eq!(
+        alarm["ComparisonOperator"].as_str(),
+        Some("GreaterThanOrEqualToThreshold"),
+        "{name}"
+    );
+    assert_eq!(
+        alarm["TreatMissingData"].as_str(),
+        Some("notBreaching"),
+        "{name}: no tick, no reconciliation"
+    );
+    assert!(
+        serde_norway::to_string(&alarm["AlarmActions"])
+            .expect("actions")
+            .contains("AlarmTopic"),
+        "{name} notifies the alarm topic"
+    );
+    let description = alarm["AlarmDescription"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("no outcome"),
+        "{name} says what it covers: {description}"
+    );
+}
+
+#[test]
+fn the_timed_out_alarm_claims_only_the_calls_that_timed_out() {
+    let t = template();
+    let alarms = metric_alarms(&t, psu_sched_lambda::metrics::NAMESPACE);
+    let (name, alarm) = alarms
+        .iter()
+        .find(|(_, a)| a["MetricName"].as_str() == Some("TimedOut"))
+        .expect("an alarm on TimedOut");
+    let description = alarm["AlarmDescription"].as_str().unwrap_or_default();
+    // `TimedOut` counts the calls the tick saw time out; an execution with no outcome by its
+    // deadline is counted in `Reconciled` (shared::tick::TickSummary), with its own alarm.
+    assert!(
+        description.contains("timed out") && !description.contains("no outcome"),
+        "{name}: {description}"
+    );
+}

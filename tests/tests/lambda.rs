@@ -18,6 +18,7 @@ use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
 use shared::tick::TickSummary;
 
+use crate::helpers::faultproxy::{Fault, FaultProxy};
 use crate::helpers::jobserver::{Behavior, JobServer};
 use crate::helpers::moto;
 use crate::world::{World, init_tracing, utc};
@@ -187,6 +188,25 @@ impl Watch {
             )
         })
     }
+
+    /// The CloudWatch EMF lines the function printed so far (JSON objects with `_aws`), in
+    /// order. Its stdout reaches the watch log a moment after the answer: wait for `count`.
+    async fn emf_lines(&self, count: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<serde_json::Value> = text
+                .lines()
+                .filter_map(|l| l.find('{').map(|at| &l[at..]))
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|v| v.get("_aws").is_some())
+                .collect();
+            if lines.len() >= count || Instant::now() > deadline {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 impl Drop for Watch {
@@ -351,6 +371,138 @@ async fn the_function_under_cargo_lambda_ticks_on_a_scheduled_event_and_answers_
     assert_eq!(
         only_execution(&store, &by_name).await.status,
         Status::Succeeded
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_function_under_cargo_lambda_counts_a_reconciled_call_and_its_retry_in_its_emf_line() {
+    use chrono::{DurationRound, Timelike};
+
+    // Five minutes ago, a tick (this process's, at that instant) sent a call and could not
+    // record its outcome: every UpdateItem after "mark sent" failed, as if the tick crashed.
+    let slot = (Utc::now() - chrono::Duration::minutes(5))
+        .duration_trunc(chrono::Duration::minutes(1))
+        .expect("a minute");
+    let world = World::new(slot - chrono::Duration::seconds(30)).await;
+    let mut spec = world.spec(
+        "unrecorded",
+        "/unrecorded",
+        &format!("{} {} * * *", slot.minute(), slot.hour()),
+    );
+    spec.retries = 1;
+    spec.timeout = Duration::from_secs(1);
+    let job = world.create(spec).await;
+    let proxy = FaultProxy::start(&world.endpoint).await;
+    let faulty = DynamoStore::new(&moto::sdk_config(&proxy.url()).await, &world.table);
+    let mut plan = vec![None];
+    plan.extend(vec![Some(Fault::ServerError); 50]);
+    proxy.set_plan_for("UpdateItem", plan);
+    world.set(slot);
+    let crashed = shared::tick::tick(
+        &faulty,
+        &world.dispatcher,
+        world.clock.as_ref(),
+        &world.config,
+    )
+    .await;
+    assert!(crashed.is_err(), "{crashed:?}");
+    proxy.clear();
+    assert_eq!(world.server.count("/unrecorded"), 1);
+
+    // Now, past the call's timeout plus grace, the function reconciles it and schedules the
+    // retry the job allows (the next slot is tomorrow's: the retry is not superseded).
+    let watch = Watch::start(&function_env(&world.endpoint, &world.table)).await;
+    let answer = watch
+        .invoke("scheduled-event.json")
+        .await
+        .unwrap_or_else(|e| panic!("the invocation failed: {e}"));
+    let summary: TickSummary = serde_json::from_value(answer.clone())
+        .unwrap_or_else(|e| panic!("the answer is not a TickSummary ({e}): {answer}"));
+    assert_eq!(
+        (summary.reconciled, summary.retried, summary.triggered),
+        (1, 1, 0),
+        "{summary:?}"
+    );
+    let execution = only_execution(&world.store, &job).await;
+    assert_eq!(execution.status, Status::TimedOut);
+    let stored = world
+        .store
+        .get_job(&job.app, &job.name)
+        .await
+        .expect("get")
+        .expect("the job");
+    assert_eq!(stored.state.retry.map(|r| r.attempt), Some(2));
+
+    let lines = watch.emf_lines(1).await;
+    assert_eq!(
+        lines.len(),
+        1,
+        "one EMF line per tick:\n{}",
+        tail(&watch.log)
+    );
+    let line = &lines[0];
+    let directive = &line["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], psu_sched_lambda::metrics::NAMESPACE);
+    let declared: Vec<&str> = directive["Metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .filter_map(|m| m["Name"].as_str())
+        .collect();
+    for name in ["Reconciled", "Retried"] {
+        assert!(declared.contains(&name), "{name} is declared: {line}");
+    }
+    assert_eq!(
+        (line["Reconciled"].as_u64(), line["Retried"].as_u64()),
+        (Some(1), Some(1)),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_failure_mid_tick_fails_the_function_after_its_emf_line_counts_what_completed() {
+    let (endpoint, table, store) = table().await;
+    let server = JobServer::start().await;
+    let job = every_minute_job(
+        &store,
+        "kept",
+        &server.url("/kept"),
+        Duration::from_secs(10),
+    )
+    .await;
+    // The function reaches the table through a proxy that fails every PutItem: the job's
+    // bookkeeping after its call. The claim, the call and its outcome go through.
+    let proxy = FaultProxy::start(&endpoint).await;
+    proxy.set_plan_for("PutItem", vec![Some(Fault::ServerError); 50]);
+    let mut env = function_env(&proxy.url(), &table);
+    env.push(("PSU_SCHED_ALLOW_PRIVATE_TARGETS", "true".to_owned()));
+    let watch = Watch::start(&env).await;
+
+    let err = watch
+        .invoke("scheduled-event.json")
+        .await
+        .expect_err("a store failure fails the invocation");
+    assert!(err.contains("StoreFailure"), "{err}");
+    assert!(err.contains("PutItem"), "the first failure is named: {err}");
+    assert_eq!(server.count("/kept"), 1);
+    assert_eq!(only_execution(&store, &job).await.status, Status::Succeeded);
+
+    let lines = watch.emf_lines(1).await;
+    assert_eq!(
+        lines.len(),
+        1,
+        "the EMF line is printed before the invocation fails:\n{}",
+        tail(&watch.log)
+    );
+    let line = &lines[0];
+    assert_eq!(
+        (
+            line["Triggered"].as_u64(),
+            line["Succeeded"].as_u64(),
+            line["Errors"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{line}"
     );
 }
 

@@ -292,6 +292,10 @@ pub struct Execution {
     /// Token of the writer of the outcome (the tick's dispatch token, or `reconcile`).
     #[serde(default)]
     pub outcome_by: Option<String>,
+    /// Token of the tick that counted the outcome the app's guard recorded, and took the
+    /// execution out of the due index (see `store::rules::take_guard_end`).
+    #[serde(default)]
+    pub counted_by: Option<String>,
     /// When the tick must look at it again (lease or deadline), while not final.
     #[serde(default)]
     pub due_at: Option<DateTime<Utc>>,

@@ -7,6 +7,7 @@ use std::fmt;
 use crate::config::ConfigError;
 use crate::model::{AppName, JobName, ValidationError};
 use crate::store::StoreError;
+use crate::tick::TickSummary;
 
 /// One step of a [`FieldPath`]: a key, or an index into a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +190,18 @@ pub enum OpsError {
         #[source]
         source: StoreError,
     },
+    /// The tick ran, but the store failed for some of its due items; the rest completed.
+    #[error(
+        "the store failed during the tick, for {} of its due items (the rest completed)",
+        summary.errors
+    )]
+    TickIncomplete {
+        /// What the tick completed; `errors` counts the failed items.
+        summary: Box<TickSummary>,
+        /// The first store failure.
+        #[source]
+        source: StoreError,
+    },
     /// The HTTP client could not be built.
     #[error("could not build the HTTP client")]
     Client(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -215,7 +228,17 @@ impl OpsError {
     /// The store error underneath, if the store failed.
     pub fn store_error(&self) -> Option<&StoreError> {
         match self {
-            OpsError::Store { source, .. } | OpsError::Purge(source) => Some(source),
+            OpsError::Store { source, .. }
+            | OpsError::Purge(source)
+            | OpsError::TickIncomplete { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// What an incomplete tick completed ([`OpsError::TickIncomplete`]).
+    pub fn tick_summary(&self) -> Option<&TickSummary> {
+        match self {
+            OpsError::TickIncomplete { summary, .. } => Some(summary),
             _ => None,
         }
     }

@@ -377,7 +377,8 @@ impl Ops {
             })
     }
 
-    /// One tick at `at` (see [`TickAt`]): `--simulate` only on a local store.
+    /// One tick at `at` (see [`TickAt`]): `--simulate` only on a local store. A store failure
+    /// for part of the tick is [`OpsError::TickIncomplete`], with the summary of what completed.
     pub async fn tick(
         &self,
         at: TickAt,
@@ -406,9 +407,14 @@ impl Ops {
             }
             None => tick::tick(store, dispatcher, clock, &config).await,
         };
-        result.map_err(|tick::TickError::Store(source)| OpsError::Store {
-            doing: "finish the tick",
-            source,
+        result.map_err(|e| match e {
+            tick::TickError::Store(source) => OpsError::Store {
+                doing: "finish the tick",
+                source,
+            },
+            tick::TickError::Incomplete { summary, source } => {
+                OpsError::TickIncomplete { summary, source }
+            }
         })
     }
 

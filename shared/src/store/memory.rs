@@ -204,6 +204,10 @@ impl Store for MemoryStore {
         Ok(self.apply(id, false, |e| rules::guard_end(e, nonce, end)))
     }
 
+    async fn take_guard_end(&self, seen: &Execution, token: &str) -> Result<bool, StoreError> {
+        Ok(self.apply(&seen.id, false, |e| rules::take_guard_end(e, seen, token)))
+    }
+
     async fn get_execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
         Ok(self.lock().executions.get(&exec_key(id)).cloned())
     }

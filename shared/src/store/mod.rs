@@ -273,13 +273,19 @@ pub trait Store: Send + Sync {
 
     /// The app's guard records the end of its run: the claim with `nonce` must hold the
     /// execution (`running`, or `timed_out` by reconciliation: a late end still records
-    /// the real outcome). False otherwise.
+    /// the real outcome). False otherwise. The execution stays due, at the end's instant,
+    /// until a tick counts it ([`Store::take_guard_end`]).
     async fn guard_end(
         &self,
         id: &ExecutionId,
         nonce: &str,
         end: &GuardEnd,
     ) -> Result<bool, StoreError>;
+
+    /// A tick takes an execution the app's guard finished out of the due index, if it is
+    /// still as `seen` (finished, same due time); true: this tick (`token`) counts its
+    /// outcome, and no other tick will.
+    async fn take_guard_end(&self, seen: &Execution, token: &str) -> Result<bool, StoreError>;
 
     /// Reads an execution, strongly consistent (one GetItem on DynamoDB).
     async fn get_execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError>;

@@ -138,12 +138,15 @@ pub fn mark_dispatched(
 
 /// `record_outcome`: the tick that sent the call records its outcome while the execution is
 /// `pending` (or again, a retry: `outcome_by` is its token). Once the app's guard claimed the
-/// execution the outcome is the app's: the tick only adds the HTTP status it saw, and clears
-/// the due time when the app already finished. Anyone else's outcome is refused.
+/// execution the outcome is the app's: the tick only adds the HTTP status it saw. When the app
+/// already finished, the sender counts the app's outcome as [`take_guard_end`] would (it takes
+/// the execution out of the due index, `counted_by` = its token); an end another tick already
+/// counted is [`Recorded::NotOurs`]. Anyone else's outcome is refused.
 ///
 /// DynamoDB, first request: `(#st = :pending AND dispatched_by = :tok) OR outcome_by = :tok`;
-/// when refused, a second request `dispatched_by = :tok AND attribute_exists(guard_nonce)`
-/// adds the status.
+/// when refused, the execution is read, this rule decides, and a second request
+/// `dispatched_by = :tok AND attribute_exists(guard_nonce)` (and, when it takes the app's end,
+/// `AND (due_at = :seen_due OR counted_by = :tok)`) adds the status.
 pub fn record_outcome(stored: &Execution, token: &str, outcome: &Outcome) -> Decision<Recorded> {
     let sent_by_us = stored.dispatched_by.as_deref() == Some(token);
     if (stored.status == Status::Pending && sent_by_us)
@@ -165,8 +168,15 @@ pub fn record_outcome(stored: &Execution, token: &str, outcome: &Outcome) -> Dec
         if next.http_status.is_none() {
             next.http_status = outcome.http_status;
         }
-        if next.status.is_final() {
+        let counted_elsewhere = stored.status.is_final()
+            && stored.due_at.is_none()
+            && stored.counted_by.as_deref().is_some_and(|t| t != token);
+        if counted_elsewhere {
+            return Decision::write(Recorded::NotOurs, next);
+        }
+        if stored.status.is_final() && stored.due_at.is_some() {
             next.due_at = None;
+            next.counted_by = Some(token.to_owned());
         }
         return Decision::write(Recorded::GuardOwned(stored.status), next);
     }
@@ -240,18 +250,24 @@ pub fn guard_start(
 }
 
 /// `guard_end`: the guard that claimed the execution (its nonce) records the app's outcome
-/// while it is `running`, after the reconciler timed it out (the real outcome replaces the
-/// guess), or again (this very end, retried: same status and end instant).
+/// while it is `running`, or after the reconciler timed it out (the real outcome replaces the
+/// guess). The execution stays in the due index, due at the end's instant, until a tick counts
+/// the outcome and records it as the job's last run ([`take_guard_end`]). The same end again
+/// (this very end, retried: same status and end instant) answers `true` and writes nothing,
+/// so that a retry never puts an end a tick already counted back in the index.
 ///
 /// DynamoDB: `guard_nonce = :n AND (#st = :running OR (#st = :timed_out AND outcome_by =
-/// :rec) OR (#st = :end AND finished_at = :fin))`.
+/// :rec))`, setting the due index keys to the end's instant; when refused, the execution is
+/// read back and this very end (nonce, status, end instant) is the retry.
 pub fn guard_end(stored: &Execution, nonce: &str, end: &GuardEnd) -> Decision<bool> {
-    let same_end = stored.status == end.status && stored.finished_at == Some(end.finished_at);
-    let holds = stored.guard_nonce.as_deref() == Some(nonce)
-        && (same_end
-            || stored.status == Status::Running
-            || (stored.status == Status::TimedOut
-                && stored.outcome_by.as_deref() == Some(RECONCILER)));
+    if stored.guard_nonce.as_deref() != Some(nonce) {
+        return Decision::answer(false);
+    }
+    if is_this_guard_end(stored, end) {
+        return Decision::answer(true);
+    }
+    let holds = stored.status == Status::Running
+        || (stored.status == Status::TimedOut && stored.outcome_by.as_deref() == Some(RECONCILER));
     if !holds {
         return Decision::answer(false);
     }
@@ -264,6 +280,46 @@ pub fn guard_end(stored: &Execution, nonce: &str, end: &GuardEnd) -> Decision<bo
     next.error = end.error.clone();
     next.finished_at = Some(end.finished_at);
     next.duration_ms = Some(end.duration_ms);
-    next.due_at = None;
+    next.due_at = Some(end.finished_at);
     Decision::write(true, next)
+}
+
+/// The part of [`guard_end`] that recognises its retry: `stored` already holds this end
+/// (the caller checked the nonce).
+pub fn is_this_guard_end(stored: &Execution, end: &GuardEnd) -> bool {
+    stored.status == end.status && stored.finished_at == Some(end.finished_at)
+}
+
+/// `take_guard_end`: a tick takes an execution whose outcome the app's guard recorded (final,
+/// with a guard nonce) out of the due index, if it is still due as `seen`: then this tick
+/// counts the outcome (`counted_by` = its token), and no other tick will. The same request
+/// retried (`counted_by` is its token) answers `true` again.
+///
+/// DynamoDB: the adapter refuses a `seen` without `due_at` or not final before sending; then
+/// `(attribute_exists(guard_nonce) AND due_at = :seen_due AND NOT #st IN (:pending,
+/// :running)) OR counted_by = :tok`, removing the due index keys.
+pub fn take_guard_end(stored: &Execution, seen: &Execution, token: &str) -> Decision<bool> {
+    if !may_take_guard_end(seen) {
+        return Decision::answer(false);
+    }
+    if stored.counted_by.as_deref() == Some(token) {
+        return Decision::answer(true);
+    }
+    let takes = stored.guard_nonce.is_some()
+        && stored.status.is_final()
+        && stored.due_at.is_some()
+        && stored.due_at == seen.due_at;
+    if !takes {
+        return Decision::answer(false);
+    }
+    let mut next = stored.clone();
+    next.due_at = None;
+    next.counted_by = Some(token.to_owned());
+    Decision::write(true, next)
+}
+
+/// The part of [`take_guard_end`] that needs only what the tick saw: a finished execution
+/// still due.
+pub fn may_take_guard_end(seen: &Execution) -> bool {
+    seen.due_at.is_some() && seen.status.is_final()
 }

@@ -7,6 +7,10 @@
 //!    before this point is sent by a later tick: the claim's lease expires);
 //! 3. outcome: only by the tick that sent the call, only while `pending` (the app's guard
 //!    owns the outcome once it has claimed the execution).
+//!
+//! An outcome the app's guard records after the call's answer (the sender heard the run was
+//! still going) leaves the execution due at its end: the next tick records it as the job's
+//! last run and counts it, once over all ticks (`Store::take_guard_end`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -88,9 +92,10 @@ pub struct TickSummary {
     pub due: u64,
     /// Calls sent.
     pub triggered: u64,
-    /// Calls that succeeded.
+    /// Calls that succeeded: their outcome recorded by this tick, or by the app's guard since
+    /// an earlier tick sent them (those are in `guard_finished` too).
     pub succeeded: u64,
-    /// Calls that failed.
+    /// Calls that failed (as `succeeded`, the app's guard's outcomes included).
     pub failed: u64,
     /// Calls that timed out.
     pub timed_out: u64,
@@ -102,9 +107,20 @@ pub struct TickSummary {
     pub retried: u64,
     /// Executions with no outcome past their deadline, marked timed out.
     pub reconciled: u64,
+    /// Outcomes the app's guard recorded after the call's answer (the tick that sent the call
+    /// heard the run was still going: a 202, say), counted by this tick and recorded as the
+    /// job's last run. Each is also counted in `succeeded` or `failed`.
+    #[serde(default)]
+    pub guard_finished: u64,
     /// Due slots left unclaimed because their call would not fit before the deadline.
     #[serde(default)]
     pub deferred: u64,
+    /// Due items (jobs, left-over executions) whose work stopped at a store failure. The
+    /// counts above still say what completed; each failure is logged, and the first is
+    /// returned in [`TickError::Incomplete`]. A claim not yet sent, or a call whose outcome
+    /// was not recorded, comes back to a later tick once its lease or deadline passes.
+    #[serde(default)]
+    pub errors: u64,
     /// True when nothing was written or called (a dry run).
     #[serde(default)]
     pub dry_run: bool,
@@ -113,6 +129,11 @@ pub struct TickSummary {
 }
 
 /// Runs one tick at the clock's current instant.
+///
+/// A store failure while finding what is due fails the tick ([`TickError::Store`]): nothing
+/// was done. A store failure on one due item stops that item's work only; the others go on,
+/// and the tick then fails with [`TickError::Incomplete`], which carries the summary of what
+/// completed (its `errors` counts the failed items) and the first failure.
 pub async fn tick(
     store: &dyn Store,
     dispatcher: &dyn Dispatch,
@@ -164,18 +185,17 @@ async fn run_tick(
         .collect()
         .await;
     let mut first_error = None;
+    let mut errors = 0u64;
     for result in results {
         if let Err(e) = result {
-            tracing::error!(error = %e, "store failure during the tick");
+            tracing::error!(error = %e, "store failure during the tick; a later tick picks the item up again");
+            errors += 1;
             first_error.get_or_insert(e);
         }
     }
-    if let Some(e) = first_error {
-        return Err(TickError::Store(e));
-    }
     let c = &ctx.counters;
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    Ok(TickSummary {
+    let summary = TickSummary {
         now,
         due: get(&c.due),
         triggered: get(&c.triggered),
@@ -186,19 +206,51 @@ async fn run_tick(
         missed: get(&c.missed),
         retried: get(&c.retried),
         reconciled: get(&c.reconciled),
+        guard_finished: get(&c.guard_finished),
         deferred: get(&c.deferred),
+        errors,
         dry_run: config.dry_run,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    })
+    };
+    match first_error {
+        Some(source) => Err(TickError::Incomplete {
+            summary: Box::new(summary),
+            source,
+        }),
+        None => Ok(summary),
+    }
 }
 
 /// A tick that could not complete. Job failures are never tick errors; store failures are
 /// (the platform retries the tick, and the claims make that safe).
 #[derive(Debug, thiserror::Error)]
 pub enum TickError {
-    /// The store failed.
+    /// The store failed before anything was done (finding what is due).
     #[error("the store failed during the tick")]
     Store(#[from] StoreError),
+    /// The store failed for some due items; the others completed. `summary` counts what
+    /// completed, its `errors` the items whose work stopped at a failure.
+    #[error(
+        "the store failed during the tick, for {} of its due items (the rest completed)",
+        summary.errors
+    )]
+    Incomplete {
+        /// What the tick did, with `errors` > 0.
+        summary: Box<TickSummary>,
+        /// The first store failure.
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl TickError {
+    /// What the tick completed, when it got past finding what is due.
+    pub fn summary(&self) -> Option<&TickSummary> {
+        match self {
+            TickError::Store(_) => None,
+            TickError::Incomplete { summary, .. } => Some(summary),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -212,6 +264,7 @@ struct Counters {
     missed: AtomicU64,
     retried: AtomicU64,
     reconciled: AtomicU64,
+    guard_finished: AtomicU64,
     deferred: AtomicU64,
 }
 

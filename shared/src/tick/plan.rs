@@ -203,6 +203,7 @@ pub(super) fn new_execution(
         dispatched_by: None,
         guard_nonce: None,
         outcome_by: None,
+        counted_by: None,
         due_at: None,
         expires_at: now + chrono(config.retention),
     }

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
 use super::plan::plan;
@@ -188,8 +189,15 @@ impl Ctx<'_> {
         // The guard still runs the job (our call timed out, its work goes on): it stays in
         // flight until its end is recorded or its marker's time is up.
         let running = matches!(recorded, Recorded::GuardOwned(s) if !s.is_final());
-        self.finish(&execution, job, final_status, may_retry, running)
-            .await
+        self.finish(
+            &execution,
+            job,
+            final_status,
+            may_retry,
+            running,
+            self.clock.now(),
+        )
+        .await
     }
 
     /// Marks the execution sent, retrying with the same token when the store fails: the
@@ -240,8 +248,9 @@ impl Ctx<'_> {
         );
     }
 
-    /// Updates the job after an execution ended: clears the in-flight marker, records the
-    /// last run, and schedules a retry when one is due.
+    /// Updates the job after an execution ended (at `at`): clears the in-flight marker,
+    /// records the last run (unless a run that finished later is recorded: [`supersedes`]),
+    /// and schedules a retry when one is due.
     async fn finish(
         &self,
         execution: &Execution,
@@ -249,6 +258,7 @@ impl Ctx<'_> {
         status: Option<Status>,
         may_retry: bool,
         still_running: bool,
+        at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let retry_wanted = retry::wanted(execution, status, may_retry);
         let mut job = match job {
@@ -268,11 +278,14 @@ impl Ctx<'_> {
                 next.state.inflight.retain(|f| f.execution != execution.id);
             }
             if let Some(status) = status {
-                next.state.last = Some(LastRun {
+                let run = LastRun {
                     execution: execution.id.clone(),
                     status,
-                    at: self.clock.now(),
-                });
+                    at,
+                };
+                if supersedes(next.state.last.as_ref(), &run) {
+                    next.state.last = Some(run);
+                }
             }
             retried = false;
             if retry_wanted
@@ -311,8 +324,12 @@ impl Ctx<'_> {
             .is_none_or(|d| Instant::now() + timeout + self.config.deadline_margin <= d)
     }
 
-    /// An execution the index returned: a claim never sent, or a call with no outcome.
+    /// An execution the index returned: a claim never sent, a call with no outcome, or an
+    /// outcome the app's guard recorded after the call's answer.
     pub(super) async fn run_execution(&self, execution: Execution) -> Result<(), StoreError> {
+        if execution.status.is_final() {
+            return self.count_guard_end(execution).await;
+        }
         let orphan = execution.status == Status::Pending && execution.dispatched_by.is_none();
         if self.config.dry_run {
             let counter = if orphan {
@@ -364,9 +381,45 @@ impl Ctx<'_> {
             // A pending execution was never claimed by the app: retrying is safe when the
             // job asked for retries. One the guard claimed may have done its work.
             let may_retry = execution.status == Status::Pending;
-            self.finish(&execution, None, Some(Status::TimedOut), may_retry, false)
-                .await?;
+            self.finish(
+                &execution,
+                None,
+                Some(Status::TimedOut),
+                may_retry,
+                false,
+                self.clock.now(),
+            )
+            .await?;
         }
         Ok(())
     }
+
+    /// An execution whose outcome the app's guard recorded after the call's answer (the tick
+    /// that sent it heard the run was still going): records it as the job's last run (never
+    /// retried: the app owned the run), then counts it if this tick is the one that takes it
+    /// out of the due index. The job is written first, so a tick that dies in between leaves
+    /// the execution due, and a later tick finds the job already up to date.
+    async fn count_guard_end(&self, execution: Execution) -> Result<(), StoreError> {
+        if self.config.dry_run {
+            self.counters.add(&self.counters.guard_finished);
+            return Ok(());
+        }
+        let status = execution.status;
+        let at = execution.finished_at.unwrap_or(self.now);
+        self.finish(&execution, None, Some(status), false, false, at)
+            .await?;
+        if self.store.take_guard_end(&execution, &token()).await? {
+            tracing::info!(execution = %execution.id, %status, "counted the outcome the app's guard recorded");
+            self.counters.add(&self.counters.guard_finished);
+            self.counters.outcome(status);
+        }
+        Ok(())
+    }
+}
+
+/// True when `run` is to replace `current` as the job's last run: the last run is the one
+/// that finished last, and a newer record of the same execution (the app's real outcome
+/// after the reconciler's guess) replaces the older one.
+pub(super) fn supersedes(current: Option<&LastRun>, run: &LastRun) -> bool {
+    current.is_none_or(|c| c.execution == run.execution || c.at <= run.at)
 }

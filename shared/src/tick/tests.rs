@@ -8,10 +8,10 @@ use super::plan::plan;
 use super::*;
 use crate::clock::FixedClock;
 use crate::model::{AppName, JobName, JobUrl, NewJob};
-use crate::model::{Job, Trigger};
+use crate::model::{Job, LastRun, Trigger};
 use crate::store::memory::MemoryStore;
 use crate::store::{Claim, ClaimOutcome};
-use crate::testing::FakeDispatch;
+use crate::testing::{FailingStore, FakeDispatch};
 
 fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, h, m, 0)
@@ -279,6 +279,206 @@ async fn a_slot_whose_call_would_outlast_the_deadline_is_left_for_the_next_tick(
         .await
         .expect("tick");
     assert_eq!((summary.triggered, summary.deferred), (1, 0));
+}
+
+#[tokio::test]
+async fn a_store_failure_on_one_job_is_one_error_and_the_tick_still_counts_what_completed() {
+    let store = FailingStore::new();
+    let kept = job("0 10 * * *", at(9, 0));
+    let mut broken = job("0 10 * * *", at(9, 0));
+    broken.name = JobName::parse("broken").expect("name");
+    store.create_job(&kept).await.expect("create");
+    store.create_job(&broken).await.expect("create");
+    // The broken job's bookkeeping after its call fails: its claim, call and outcome land.
+    store.fail_job_writes_of(&broken.name);
+    let dispatch = FakeDispatch::default();
+    let err = tick(
+        &store,
+        &dispatch,
+        &FixedClock::new(at(10, 0)),
+        &TickConfig::default(),
+    )
+    .await
+    .expect_err("an incomplete tick");
+    let summary = err.summary().expect("what completed").clone();
+    assert_eq!(
+        (
+            summary.due,
+            summary.triggered,
+            summary.succeeded,
+            summary.errors
+        ),
+        (2, 2, 2, 1),
+        "{summary:?}"
+    );
+    assert!(
+        matches!(
+            &err,
+            TickError::Incomplete {
+                source: StoreError::Backend {
+                    operation: "PutItem",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the store failed during the tick, for 1 of its due items (the rest completed)"
+    );
+    assert_eq!(dispatch.calls().len(), 2);
+    for j in [&kept, &broken] {
+        let history = store.list_executions(&j.id, 10).await.expect("history");
+        assert_eq!(
+            history.iter().map(|e| e.status).collect::<Vec<_>>(),
+            vec![Status::Succeeded],
+            "{}",
+            j.name
+        );
+    }
+    let last = |j: &Job| {
+        let store = &store;
+        let (app, name) = (j.app.clone(), j.name.clone());
+        async move {
+            store
+                .get_job(&app, &name)
+                .await
+                .expect("get")
+                .expect("job")
+                .state
+                .last
+                .map(|l| l.status)
+        }
+    };
+    assert_eq!(last(&kept).await, Some(Status::Succeeded));
+    assert_eq!(last(&broken).await, None, "its bookkeeping failed");
+}
+
+#[tokio::test]
+async fn an_outcome_the_apps_guard_records_after_the_answer_is_counted_once_as_the_jobs_last_run() {
+    use crate::model::ExecutionId;
+    use crate::store::GuardEnd;
+
+    let store = Arc::new(MemoryStore::new());
+    let mut j = job("0 10 * * *", at(9, 0));
+    j.retries = 1; // never used: the app owns the outcome once its guard claimed the run
+    store.create_job(&j).await.expect("create");
+    let dispatch = Arc::new(FakeDispatch::default());
+    let gate = dispatch.hold();
+    let config = TickConfig::default();
+    let first = {
+        let (store, dispatch, config) = (store.clone(), dispatch.clone(), config.clone());
+        tokio::spawn(async move {
+            let clock = FixedClock::new(at(10, 0));
+            tick(store.as_ref(), dispatch.as_ref(), &clock, &config).await
+        })
+    };
+    while dispatch.calls().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    // While the call is in flight, the app's guard claims the run; the app answers (202)
+    // and works on.
+    let id = ExecutionId::parse(&dispatch.calls()[0].execution).expect("an id");
+    let sent = store.get_execution(&id).await.expect("get").expect("sent");
+    let hash = sent.key_hash.expect("a key hash");
+    let started = at(10, 0) + chrono::Duration::seconds(1);
+    assert!(
+        store
+            .guard_start(&id, &hash, "n1", started)
+            .await
+            .expect("start")
+    );
+    dispatch.release();
+    gate.notify_one();
+    let first = first.await.expect("join").expect("tick");
+    assert_eq!(
+        (first.triggered, first.succeeded, first.failed),
+        (1, 0, 0),
+        "the app's run goes on: no outcome yet"
+    );
+    // Later, the guard records the end.
+    let finished = at(10, 0) + chrono::Duration::seconds(40);
+    let end = GuardEnd {
+        status: Status::Failed,
+        http_status: None,
+        output: Some("half the rows".into()),
+        error: Some("the export failed".into()),
+        finished_at: finished,
+        duration_ms: 39_000,
+    };
+    assert!(store.guard_end(&id, "n1", &end).await.expect("end"));
+
+    let next = tick(
+        store.as_ref(),
+        dispatch.as_ref(),
+        &FixedClock::new(at(10, 1)),
+        &config,
+    )
+    .await
+    .expect("tick");
+    assert_eq!(
+        (
+            next.triggered,
+            next.failed,
+            next.guard_finished,
+            next.retried
+        ),
+        (0, 1, 1, 0),
+        "the guard's outcome is counted by the next tick, and never retried: {next:?}"
+    );
+    let stored = store
+        .get_job(&j.app, &j.name)
+        .await
+        .expect("get")
+        .expect("job");
+    assert_eq!(
+        stored.state.last,
+        Some(LastRun {
+            execution: id.clone(),
+            status: Status::Failed,
+            at: finished,
+        }),
+        "the job's last run is the guard's outcome"
+    );
+    assert_eq!(stored.state.retry, None);
+    let again = tick(
+        store.as_ref(),
+        dispatch.as_ref(),
+        &FixedClock::new(at(10, 2)),
+        &config,
+    )
+    .await
+    .expect("tick");
+    assert_eq!((again.failed, again.guard_finished), (0, 0), "counted once");
+    assert_eq!(dispatch.calls().len(), 1);
+}
+
+#[test]
+fn the_jobs_last_run_is_the_run_that_finished_last() {
+    use super::steps::supersedes;
+    use crate::model::{ExecutionId, JobId, Trigger};
+
+    let job = JobId::parse("0123456789abcdef0123456789abcdef").expect("a job id");
+    let run = |slot: u32, status: Status, at: DateTime<Utc>| LastRun {
+        execution: ExecutionId::new(job.clone(), self::at(9, slot), Trigger::Schedule, 1),
+        status,
+        at,
+    };
+    let early = run(0, Status::Succeeded, at(9, 5));
+    let late = run(1, Status::Failed, at(9, 7));
+    assert!(supersedes(None, &early), "the first run");
+    assert!(supersedes(Some(&early), &late), "finished later");
+    assert!(
+        !supersedes(Some(&late), &early),
+        "an end counted late that finished before the recorded run does not replace it"
+    );
+    let guess = run(0, Status::TimedOut, at(9, 6));
+    assert!(
+        supersedes(Some(&guess), &early),
+        "the same execution's real outcome replaces the reconciler's guess, whatever its instant"
+    );
 }
 
 /// A CLI whose clock is behind writes the job with a next slot that already ran (here, an

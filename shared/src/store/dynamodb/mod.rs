@@ -569,6 +569,10 @@ impl Store for DynamoStore {
         self.write_guard_end(id, nonce, end).await
     }
 
+    async fn take_guard_end(&self, seen: &Execution, token: &str) -> Result<bool, StoreError> {
+        self.write_guard_end_taken(seen, token).await
+    }
+
     async fn get_execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
         match self.get_item(exec_pk(id.job_id()), exec_sk(id)).await? {
             Some(item) => Ok(Some(from_item(strip_keys(item))?)),

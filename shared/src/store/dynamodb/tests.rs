@@ -141,6 +141,7 @@ fn claim(job: &Job, token: &str) -> Claim {
         dispatched_by: None,
         guard_nonce: None,
         outcome_by: None,
+        counted_by: None,
         due_at: Some(slot + chrono::Duration::seconds(60)),
         expires_at: slot + chrono::Duration::days(30),
     };

@@ -178,29 +178,54 @@ impl DynamoStore {
         if exec.dispatched_by.as_deref() != Some(token) || exec.guard_nonce.is_none() {
             return Ok(Recorded::NotOurs);
         }
+        // rules::record_outcome decides on what was read; the update writes its decision,
+        // conditioned so that a tick taking the app's end meanwhile wins alone.
+        let decision = rules::record_outcome(&exec, token, outcome);
         let mut update = self
             .update_execution(id)
-            .condition_expression("dispatched_by = :tok AND attribute_exists(guard_nonce)")
             .expression_attribute_values(":tok", s(token));
         let mut set = Vec::new();
+        let mut condition = "dispatched_by = :tok AND attribute_exists(guard_nonce)".to_owned();
         if let (Some(code), None) = (outcome.http_status, exec.http_status) {
-            set.push("SET http_status = :hs");
+            set.push("http_status = :hs");
             update = update.expression_attribute_values(":hs", n(i64::from(code)));
         }
-        if exec.status.is_final() {
-            set.push("REMOVE due_at, #gpk, #gsk");
+        // The rule takes the app's end (it counts it here): only if still due as read.
+        let takes = exec.counted_by.is_none()
+            && decision
+                .write
+                .as_ref()
+                .is_some_and(|next| next.counted_by.as_deref() == Some(token));
+        let mut remove = Vec::new();
+        if let (true, Some(seen_due)) = (takes, exec.due_at) {
+            set.push("counted_by = :tok");
+            remove.extend(["due_at", "#gpk", "#gsk"]);
+            condition.push_str(" AND (due_at = :seen_due OR counted_by = :tok)");
             update = update
+                .expression_attribute_values(":seen_due", ts(seen_due))
                 .expression_attribute_names("#gpk", GSI_PK)
                 .expression_attribute_names("#gsk", GSI_SK);
         }
+        let mut expression = Vec::new();
         if !set.is_empty() {
-            match update.update_expression(set.join(" ")).send().await {
+            expression.push(format!("SET {}", set.join(", ")));
+        }
+        if !remove.is_empty() {
+            expression.push(format!("REMOVE {}", remove.join(", ")));
+        }
+        if !expression.is_empty() {
+            match update
+                .update_expression(expression.join(" "))
+                .condition_expression(condition)
+                .send()
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if is_condition_failure(&e) => return Ok(Recorded::NotOurs),
                 Err(e) => return Err(self.failed("UpdateItem", e)),
             }
         }
-        Ok(Recorded::GuardOwned(exec.status))
+        Ok(decision.answer)
     }
 
     /// The conditional write behind `Store::reconcile`; its condition expression translates
@@ -286,11 +311,21 @@ impl DynamoStore {
         nonce: &str,
         end: &GuardEnd,
     ) -> Result<bool, StoreError> {
-        let mut set = vec!["#st = :st", "finished_at = :fin", "duration_ms = :dur"];
-        let mut remove = vec!["due_at", "#gpk", "#gsk"];
+        // Due at the end's instant, in the index, until a tick takes it (rules::guard_end).
+        let mut set = vec![
+            "#st = :st",
+            "finished_at = :fin",
+            "duration_ms = :dur",
+            "due_at = :fin",
+            "#gpk = :due",
+            "#gsk = :fin_ms",
+        ];
+        let mut remove = Vec::new();
         let mut values: Item = HashMap::from([
             (":st".to_owned(), s(end.status.as_str())),
             (":fin".to_owned(), ts(end.finished_at)),
+            (":due".to_owned(), s(DUE)),
+            (":fin_ms".to_owned(), n(end.finished_at.timestamp_millis())),
             (":dur".to_owned(), n(end.duration_ms as i64)),
             (":n".to_owned(), s(nonce)),
             (":running".to_owned(), s(Status::Running.as_str())),
@@ -322,14 +357,61 @@ impl DynamoStore {
             ("#gpk".to_owned(), GSI_PK.to_owned()),
             ("#gsk".to_owned(), GSI_SK.to_owned()),
         ]);
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
         let result = self
             .update_execution(id)
-            .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
+            .update_expression(expression)
             .condition_expression(
-                "guard_nonce = :n AND (#st = :running OR (#st = :timed_out AND outcome_by = :rec) OR (#st = :st AND finished_at = :fin))",
+                "guard_nonce = :n AND (#st = :running OR (#st = :timed_out AND outcome_by = :rec))",
             )
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => {
+                // A retried end whose first try was applied finds itself, and writes nothing:
+                // a tick may have counted it since (rules::guard_end).
+                let Some(item) = self.get_item(exec_pk(id.job_id()), exec_sk(id)).await? else {
+                    return Ok(false);
+                };
+                let exec: Execution = from_item(strip_keys(item))?;
+                Ok(exec.guard_nonce.as_deref() == Some(nonce)
+                    && rules::is_this_guard_end(&exec, end))
+            }
+            Err(e) => Err(self.failed("UpdateItem", e)),
+        }
+    }
+
+    /// The conditional write behind `Store::take_guard_end`; its condition expression
+    /// translates [`rules::take_guard_end`].
+    pub(super) async fn write_guard_end_taken(
+        &self,
+        seen: &Execution,
+        token: &str,
+    ) -> Result<bool, StoreError> {
+        // rules::take_guard_end: what the tick saw must be finished and still due.
+        let Some(seen_due) = seen.due_at.filter(|_| rules::may_take_guard_end(seen)) else {
+            return Ok(false);
+        };
+        let result = self
+            .update_execution(&seen.id)
+            .update_expression("SET counted_by = :tok REMOVE due_at, #gpk, #gsk")
+            // Still as seen; or already taken by this very request (a retry after a lost answer).
+            .condition_expression(
+                "(attribute_exists(guard_nonce) AND due_at = :seen_due AND NOT #st IN (:pending, :running)) OR counted_by = :tok",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#gpk", GSI_PK)
+            .expression_attribute_names("#gsk", GSI_SK)
+            .expression_attribute_values(":tok", s(token))
+            .expression_attribute_values(":seen_due", ts(seen_due))
+            .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+            .expression_attribute_values(":running", s(Status::Running.as_str()))
             .send()
             .await;
         match result {

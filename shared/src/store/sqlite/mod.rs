@@ -434,6 +434,13 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn take_guard_end(&self, seen: &Execution, token: &str) -> Result<bool, StoreError> {
+        let (seen, token) = (seen.clone(), token.to_owned());
+        let id = seen.id.clone();
+        self.apply(&id, false, move |e| rules::take_guard_end(e, &seen, &token))
+            .await
+    }
+
     async fn get_execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
         let id = id.clone();
         self.run(move |conn| read_exec(conn, &id)).await

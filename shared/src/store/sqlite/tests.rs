@@ -88,6 +88,7 @@ fn execution(job: &Job, slot: DateTime<Utc>, expires_at: DateTime<Utc>) -> Execu
         dispatched_by: None,
         guard_nonce: None,
         outcome_by: None,
+        counted_by: None,
         due_at: Some(slot + chrono::Duration::seconds(60)),
         expires_at,
     }
