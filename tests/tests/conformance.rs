@@ -1194,6 +1194,219 @@ async fn after_guard_start_the_outcome_is_the_apps_and_the_tick_adds_the_http_st
 }
 
 // ---------------------------------------------------------------------------------------
+// release_dispatch (issue 13: a send marked but never made is given back)
+
+/// When the 09:00 slot's send is given back: before the claim's lease ends (09:01).
+fn released_at() -> DateTime<Utc> {
+    at(9, 0) + secs(10)
+}
+
+contract!(release_dispatch_gives_back_the_send_its_token_marked_and_recognises_its_retry);
+async fn release_dispatch_gives_back_the_send_its_token_marked_and_recognises_its_retry(
+    store: &Adapter,
+) {
+    let claim = claimed(store, "release").await;
+    let id = &claim.execution.id;
+    assert!(
+        store
+            .mark_dispatched(id, "t", "hash", at(9, 0), deadline())
+            .await
+            .expect("mark")
+    );
+    assert!(
+        store
+            .release_dispatch(id, "t", released_at())
+            .await
+            .expect("release"),
+        "the token that marked it sent gives the send back"
+    );
+    // Claimed, not sent: the claim as written, due at the release's instant.
+    let mut expected = claim.execution.clone();
+    expected.due_at = Some(released_at());
+    let e = exec(store, id).await;
+    assert_eq!(e, expected);
+    assert_eq!(
+        (e.dispatched_by, e.key_hash, e.started_at),
+        (None, None, None)
+    );
+    assert!(
+        store
+            .release_dispatch(id, "t", released_at())
+            .await
+            .expect("retried release"),
+        "the same release, retried (its answer lost), is recognised"
+    );
+    assert_eq!(exec(store, id).await, expected, "and changes nothing");
+    assert_eq!(
+        store
+            .record_outcome(id, "t", &succeeded(200))
+            .await
+            .expect("record"),
+        Recorded::NotOurs,
+        "a send given back has no outcome to record"
+    );
+    assert_eq!(exec(store, id).await, expected);
+}
+
+contract!(release_dispatch_refuses_a_send_it_did_not_mark);
+async fn release_dispatch_refuses_a_send_it_did_not_mark(store: &Adapter) {
+    let claim = claimed(store, "release-other").await;
+    let id = &claim.execution.id;
+    assert!(
+        !store
+            .release_dispatch(id, "t", released_at())
+            .await
+            .expect("release"),
+        "never marked sent: nothing to give back (its due time is still the claim's lease)"
+    );
+    assert_eq!(exec(store, id).await, claim.execution, "nothing written");
+    assert!(
+        store
+            .mark_dispatched(id, "u", "other", at(9, 0), deadline())
+            .await
+            .expect("mark")
+    );
+    let sent = exec(store, id).await;
+    assert!(
+        !store
+            .release_dispatch(id, "t", released_at())
+            .await
+            .expect("release"),
+        "another token's send is not ours to give back"
+    );
+    assert_eq!(exec(store, id).await, sent, "nothing written");
+    let missing = ExecutionId::new(claim.job.id.clone(), at(11, 0), Trigger::Schedule, 1);
+    assert!(
+        !store
+            .release_dispatch(&missing, "t", released_at())
+            .await
+            .expect("missing")
+    );
+    assert_eq!(store.get_execution(&missing).await.expect("get"), None);
+}
+
+contract!(release_dispatch_refuses_once_the_guard_started_it_or_an_outcome_was_recorded);
+async fn release_dispatch_refuses_once_the_guard_started_it_or_an_outcome_was_recorded(
+    store: &Adapter,
+) {
+    let guarded = dispatched(store, "release-guarded").await;
+    assert!(
+        store
+            .guard_start(&guarded, "hash", "n1", at(9, 0) + secs(1))
+            .await
+            .expect("start")
+    );
+    let running = exec(store, &guarded).await;
+    assert!(
+        !store
+            .release_dispatch(&guarded, "t", released_at())
+            .await
+            .expect("release"),
+        "the app's guard claimed it: the job may be running"
+    );
+    assert_eq!(exec(store, &guarded).await, running, "nothing written");
+
+    let finished = dispatched(store, "release-finished").await;
+    assert_eq!(
+        store
+            .record_outcome(&finished, "t", &succeeded(200))
+            .await
+            .expect("record"),
+        Recorded::Recorded
+    );
+    let done = exec(store, &finished).await;
+    assert!(
+        !store
+            .release_dispatch(&finished, "t", released_at())
+            .await
+            .expect("release"),
+        "an outcome was recorded"
+    );
+    assert_eq!(exec(store, &finished).await, done, "nothing written");
+
+    let lost = dispatched(store, "release-reconciled").await;
+    let seen = exec(store, &lost).await;
+    assert!(
+        store
+            .reconcile(&seen, "no outcome", deadline() + secs(5))
+            .await
+            .expect("reconcile")
+    );
+    let timed_out = exec(store, &lost).await;
+    assert!(
+        !store
+            .release_dispatch(&lost, "t", released_at())
+            .await
+            .expect("release"),
+        "reconciled"
+    );
+    assert_eq!(exec(store, &lost).await, timed_out, "nothing written");
+}
+
+contract!(a_released_execution_is_due_at_its_release_instant_and_a_later_tick_sends_it);
+async fn a_released_execution_is_due_at_its_release_instant_and_a_later_tick_sends_it(
+    store: &Adapter,
+) {
+    let claim = claimed(store, "release-send").await;
+    let id = claim.execution.id.clone();
+    assert!(
+        store
+            .mark_dispatched(&id, "t", "hash", at(9, 0), deadline())
+            .await
+            .expect("mark")
+    );
+    assert!(
+        store
+            .release_dispatch(&id, "t", released_at())
+            .await
+            .expect("release")
+    );
+    assert_eq!(
+        due_set(store, released_at() - secs(1)).await,
+        BTreeSet::new()
+    );
+    let due = store.due(released_at()).await.expect("due");
+    assert_eq!(due.len(), 1, "{due:?}");
+    let DueItem::Execution(found) = &due[0] else {
+        panic!("the released execution is due, not a job: {due:?}");
+    };
+    assert_eq!((&found.id, found.due_at), (&id, Some(released_at())));
+    assert_eq!(found.dispatched_by, None);
+
+    // A later tick finds a claim never sent and sends it (the orphan path), once.
+    let dispatch = Arc::new(FakeDispatch::default());
+    let summary = spawn_tick(
+        store.another().await,
+        dispatch.clone(),
+        released_at() + secs(5),
+    )
+    .await
+    .expect("join");
+    let calls = dispatch.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(
+        (calls[0].url.as_str(), calls[0].execution.as_str()),
+        (claim.job.url.as_str(), id.to_string().as_str())
+    );
+    assert_eq!(
+        (summary.triggered, summary.succeeded, summary.reconciled),
+        (1, 1, 0),
+        "{summary:?}"
+    );
+    let e = exec(store, &id).await;
+    assert_eq!(e.status, Status::Succeeded);
+    assert_ne!(
+        e.dispatched_by.as_deref(),
+        Some("t"),
+        "sent by the later tick"
+    );
+    assert_eq!(
+        due_set(store, released_at() + secs(5)).await,
+        BTreeSet::new()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // reconcile
 
 contract!(reconcile_times_out_an_execution_still_as_seen_and_recognises_its_retry);

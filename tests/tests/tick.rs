@@ -636,6 +636,81 @@ async fn a_claim_never_sent_is_sent_once_by_a_later_tick_after_its_lease() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slot_marked_sent_but_never_called_is_sent_once_by_a_later_tick_not_timed_out() {
+    // Issue 13. The tick's "mark sent" is applied but its answer is lost, and every retry of
+    // it fails: the tick does not call the job. The execution must not stay marked sent (a
+    // later tick would record a call never made as `timed_out`, "whether the job ran is
+    // unknown", and the slot would never be called): a later tick sends it, once.
+    use crate::helpers::faultproxy::Fault;
+
+    /// The SDK's attempts per request (its standard retry mode) and the tick's attempts at
+    /// marking an execution sent (`MARK_ATTEMPTS` in shared/src/tick/steps.rs).
+    const SDK_ATTEMPTS: usize = 3;
+    const MARK_ATTEMPTS: usize = 6;
+    let at = utc(2026, 6, 10, 9, 0);
+    let world = World::new(at - chrono::Duration::seconds(30)).await;
+    let proxy = FaultProxy::start(&world.endpoint).await;
+    let faulty = shared::store::dynamodb::DynamoStore::new(
+        &moto::sdk_config(&proxy.url()).await,
+        &world.table,
+    );
+    let job = world
+        .create(world.spec("unmarked", "/unmarked", "0 9 * * *"))
+        .await;
+    // UpdateItem requests, in order: the mark's first request is applied upstream and its
+    // answer dropped; the SDK's retries of it and every further mark fail; then whatever the
+    // tick writes next (the release of the mark) passes through.
+    let mut plan = vec![Some(Fault::DropAnswer)];
+    plan.extend(vec![
+        Some(Fault::ServerError);
+        SDK_ATTEMPTS * MARK_ATTEMPTS - 1
+    ]);
+    proxy.set_plan_for("UpdateItem", plan);
+    world.set(at);
+    let died = tick(
+        &faulty,
+        &world.dispatcher,
+        world.clock.as_ref(),
+        &world.config,
+    )
+    .await;
+    assert!(died.is_err(), "the store failure fails the tick: {died:?}");
+    assert_eq!(world.server.count("/unmarked"), 0, "the tick made no call");
+    let stats = proxy.stats();
+    assert_eq!(
+        stats.faults.first(),
+        Some(&("UpdateItem".to_owned(), Fault::DropAnswer)),
+        "the mark was applied and its answer lost"
+    );
+    assert_eq!(
+        stats.server_errors as usize,
+        SDK_ATTEMPTS * MARK_ATTEMPTS - 1,
+        "every retry of the mark failed"
+    );
+    proxy.clear();
+
+    // Later clean ticks, past the claim's lease and past the call's deadline.
+    let mut reconciled = 0;
+    for m in 1..6 {
+        world.set(at + chrono::Duration::minutes(m));
+        reconciled += world.tick().await.reconciled;
+    }
+    assert_eq!(
+        slots_seen(&world, "/unmarked"),
+        vec![rfc(at)],
+        "the slot is called exactly once"
+    );
+    let execs = executions(&world, &job).await;
+    let statuses: Vec<Status> = execs.iter().map(|e| e.status).collect();
+    assert_eq!(statuses, [Status::Succeeded], "{execs:?}");
+    assert!(
+        execs.iter().all(|e| e.status != Status::TimedOut),
+        "a call never made is not recorded as one that may have run: {execs:?}"
+    );
+    assert_eq!(reconciled, 0, "nothing was left to reconcile");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_call_never_recorded_is_reconciled_as_timed_out_and_retried() {
     // A call that is sent but whose outcome is never recorded (the second UpdateItem
     // and its retries fail): it is reconciled as timed out after timeout + grace, and its

@@ -165,6 +165,15 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn release_dispatch(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        due_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.apply(id, false, |e| rules::release_dispatch(e, token, due_at)))
+    }
+
     async fn record_outcome(
         &self,
         id: &ExecutionId,

@@ -242,6 +242,18 @@ pub trait Store: Send + Sync {
         deadline: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// Gives back a send `token` marked and never made (the store failed while marking it):
+    /// a `pending` execution sent by `token` is claimed-not-sent again, due at `due_at`, so a
+    /// later tick sends it. `true` also for this very release retried (not sent, due at
+    /// `due_at`); false when it was not `token`'s to give back (another tick's send, claimed by
+    /// the app's guard, finished, never marked) ([`rules::release_dispatch`]).
+    async fn release_dispatch(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        due_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
     /// Records the outcome of the call `token` sent. If the app's guard has claimed the
     /// execution, only the HTTP status is added.
     async fn record_outcome(

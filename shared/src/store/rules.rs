@@ -136,6 +136,44 @@ pub fn mark_dispatched(
     Decision::write(true, next)
 }
 
+/// `release_dispatch`: the tick that marked an execution sent (`token`) and then did not call
+/// it (the store failed while marking it, so the tick cannot know whether the mark took
+/// effect) gives the send back while the execution is still `pending` (no guard claimed it,
+/// no outcome): it becomes "claimed, not sent" again. The token, the key's hash and the send
+/// instant are cleared and its due time is `due_at`, so a later tick finds it in the due index
+/// and sends it (`run_execution`'s orphan path) instead of reconciling a call never made as
+/// `timed_out`. The same release retried (not sent, already due at `due_at`) answers `true`
+/// and writes nothing. Refused: another token's send, an execution no longer `pending`, or one
+/// never marked (its due time is still the claim's lease).
+///
+/// DynamoDB (`write_released`), clause by clause:
+/// - `attribute_exists(pk)`: a missing execution is refused;
+/// - `AND #st = :pending`: no guard claimed it, no outcome was recorded;
+/// - `AND (dispatched_by = :tok`: marked sent by this token: written,
+/// - `OR (attribute_not_exists(dispatched_by) AND due_at = :due_at))`: this very release,
+///   retried;
+///
+/// the update: `SET due_at = :due_at, gsi1pk = DUE, gsi1sk = <due_at in epoch ms> REMOVE
+/// dispatched_by, key_hash, started_at`. On the retry clause it writes the same values again:
+/// the same state as the rule's "nothing written".
+pub fn release_dispatch(stored: &Execution, token: &str, due_at: DateTime<Utc>) -> Decision<bool> {
+    if stored.status != Status::Pending {
+        return Decision::answer(false);
+    }
+    match stored.dispatched_by.as_deref() {
+        Some(t) if t == token => {
+            let mut next = stored.clone();
+            next.dispatched_by = None;
+            next.key_hash = None;
+            next.started_at = None;
+            next.due_at = Some(due_at);
+            Decision::write(true, next)
+        }
+        None if stored.due_at == Some(due_at) => Decision::answer(true),
+        _ => Decision::answer(false),
+    }
+}
+
 /// `record_outcome`: the tick that sent the call records its outcome while the execution is
 /// `pending` (or again, a retry: `outcome_by` is its token). Once the app's guard claimed the
 /// execution the outcome is the app's: the tick only adds the HTTP status it saw. When the app

@@ -4,7 +4,8 @@
 //! Exactly once rests on three writes, each conditional and each recognising its own retry:
 //! 1. claim: the job's advanced state and the new execution, in one transaction;
 //! 2. mark sent: `pending` and not yet sent, then the call goes out (a claim whose tick died
-//!    before this point is sent by a later tick: the claim's lease expires);
+//!    before this point is sent by a later tick: the claim's lease expires; a mark the store
+//!    never confirmed is given back, uncalled, so a later tick sends it);
 //! 3. outcome: only by the tick that sent the call, only while `pending` (the app's guard
 //!    owns the outcome once it has claimed the execution).
 //!

@@ -17,6 +17,8 @@ use crate::store::{Claim, ClaimOutcome, Outcome, Recorded, StoreError};
 const MARK_ATTEMPTS: u32 = 6;
 /// The first wait between them; it doubles (with jitter) each time.
 const MARK_RETRY_FIRST_DELAY: Duration = Duration::from_millis(100);
+/// Attempts at giving back a send marked and never made (the same waits as marking it).
+const RELEASE_ATTEMPTS: u32 = 4;
 
 impl Ctx<'_> {
     /// Claims a due job's slot (retrying when only the job's bookkeeping moved), then sends it.
@@ -227,7 +229,7 @@ impl Ctx<'_> {
                     let wait = retry::jittered(delay);
                     if attempt >= MARK_ATTEMPTS || !self.fits(execution.timeout() + wait) {
                         tracing::warn!(error = %e, attempt, "could not mark the execution sent; it was not called");
-                        self.leave_unsent(execution);
+                        self.leave_unsent(execution, token).await;
                         return Err(e);
                     }
                     tracing::info!(error = %e, attempt, "marking the execution sent failed; trying again with the same token");
@@ -239,12 +241,54 @@ impl Ctx<'_> {
         }
     }
 
-    /// An execution this tick may have marked sent (the store did not answer) and did not
-    /// call. A later tick reconciles it after its deadline; the log says it was never sent.
-    fn leave_unsent(&self, execution: &Execution) {
+    /// An execution this tick may have marked sent with `token` (the store did not answer)
+    /// and did not call. Left marked, a later tick would record it `timed_out` after its
+    /// deadline, as a call that may have run, and the slot would never be called: the send is
+    /// given back (`release_dispatch`, retried with the same waits as the mark), making the
+    /// execution claimed-not-sent and due at the tick's instant, so a later tick sends it.
+    async fn leave_unsent(&self, execution: &Execution, token: &str) {
+        let mut delay = MARK_RETRY_FIRST_DELAY;
+        let mut attempt = 1;
+        let error = loop {
+            match self
+                .store
+                .release_dispatch(&execution.id, token, self.now)
+                .await
+            {
+                Ok(true) => {
+                    tracing::warn!(
+                        execution = %execution.id,
+                        attempt,
+                        "not called: the store failed while marking the execution sent; the send was given back, and a later tick sends it"
+                    );
+                    return;
+                }
+                Ok(false) => {
+                    tracing::warn!(
+                        execution = %execution.id,
+                        attempt,
+                        "not called: the store failed while marking the execution sent; there was no send of this tick to give back (the mark never took effect, and a later tick sends it after the claim's lease; or the execution moved on)"
+                    );
+                    return;
+                }
+                Err(e) if !e.is_transient() => break e,
+                Err(e) => {
+                    let wait = retry::jittered(delay);
+                    if attempt >= RELEASE_ATTEMPTS || !self.fits(wait) {
+                        break e;
+                    }
+                    tracing::info!(error = %e, attempt, "giving back the send failed; trying again");
+                    tokio::time::sleep(wait).await;
+                    delay = delay.saturating_mul(2);
+                    attempt += 1;
+                }
+            }
+        };
         tracing::error!(
             execution = %execution.id,
-            "not called: the store failed while marking the execution sent; if a later tick reports it timed out, it was never sent"
+            error = %error,
+            attempt,
+            "not called, and the store failed while giving the send back: if the mark took effect, the execution stays marked sent though it was never called, and a later tick will record it timed out after its deadline although it never ran"
         );
     }
 

@@ -532,6 +532,15 @@ impl Store for DynamoStore {
             .await
     }
 
+    async fn release_dispatch(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        due_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.write_released(id, token, due_at).await
+    }
+
     async fn record_outcome(
         &self,
         id: &ExecutionId,

@@ -1,6 +1,7 @@
-//! An execution's transitions: the claim, its dispatch, its outcome, reconciliation and the
-//! guard's start and end. Each is one conditional write (the claim: one transaction) whose
-//! condition expression [`rules`] documents clause by clause; the `Store` impl calls them.
+//! An execution's transitions: the claim, its dispatch (and its release, a send never made),
+//! its outcome, reconciliation and the guard's start and end. Each is one conditional write
+//! (the claim: one transaction) whose condition expression [`rules`] documents clause by
+//! clause; the `Store` impl calls them.
 
 use std::collections::HashMap;
 
@@ -100,6 +101,41 @@ impl DynamoStore {
             .expression_attribute_values(":dl", ts(deadline))
             .expression_attribute_values(":due", s(DUE))
             .expression_attribute_values(":dln", n(deadline.timestamp_millis()))
+            .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(self.failed("UpdateItem", e)),
+        }
+    }
+
+    /// The conditional write behind `Store::release_dispatch`; its condition expression
+    /// translates [`rules::release_dispatch`].
+    pub(super) async fn write_released(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        due_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .update_execution(id)
+            .update_expression(
+                "SET due_at = :due_at, #gpk = :due, #gsk = :due_ms REMOVE dispatched_by, key_hash, started_at",
+            )
+            // Pending and sent by this token; or already released by this very request (a
+            // retry after a lost answer): not sent, due at the same instant.
+            .condition_expression(
+                "attribute_exists(pk) AND #st = :pending AND (dispatched_by = :tok OR (attribute_not_exists(dispatched_by) AND due_at = :due_at))",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#gpk", GSI_PK)
+            .expression_attribute_names("#gsk", GSI_SK)
+            .expression_attribute_values(":tok", s(token))
+            .expression_attribute_values(":due_at", ts(due_at))
+            .expression_attribute_values(":due", s(DUE))
+            .expression_attribute_values(":due_ms", n(due_at.timestamp_millis()))
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
             .send()
             .await;

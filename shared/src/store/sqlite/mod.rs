@@ -384,6 +384,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn release_dispatch(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        due_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let token = token.to_owned();
+        self.apply(id, false, move |e| {
+            rules::release_dispatch(e, &token, due_at)
+        })
+        .await
+    }
+
     async fn record_outcome(
         &self,
         id: &ExecutionId,
