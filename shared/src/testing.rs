@@ -203,6 +203,14 @@ impl Store for FailingStore {
             .mark_dispatched(id, token, key_hash, at, deadline)
             .await
     }
+    async fn release_dispatch(
+        &self,
+        id: &ExecutionId,
+        token: &str,
+        due_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.release_dispatch(id, token, due_at).await
+    }
     async fn record_outcome(
         &self,
         id: &ExecutionId,
