@@ -15,7 +15,10 @@ use crate::store::{Claim, ClaimOutcome, Outcome, Recorded, StoreError};
 
 /// Attempts at marking an execution sent (the store's own client retries each as well).
 const MARK_ATTEMPTS: u32 = 6;
-/// The first wait between them; it doubles (with jitter) each time.
+/// Attempts at recording a call's outcome.
+const RECORD_ATTEMPTS: u32 = 6;
+/// The first wait between attempts (marking sent, recording); it doubles (with jitter) each
+/// time.
 const MARK_RETRY_FIRST_DELAY: Duration = Duration::from_millis(100);
 /// Attempts at giving back a send marked and never made (the same waits as marking it).
 const RELEASE_ATTEMPTS: u32 = 4;
@@ -175,10 +178,7 @@ impl Ctx<'_> {
             duration_ms = outcome.duration_ms,
             "call finished"
         );
-        let recorded = self
-            .store
-            .record_outcome(&execution.id, &send_token, &outcome)
-            .await?;
+        let recorded = self.record(&execution, &send_token, &outcome).await?;
         let (final_status, may_retry) = match recorded {
             Recorded::Recorded => (Some(outcome.status), true),
             // The app's guard claimed it: the work may have been done, so never retry.
@@ -237,6 +237,38 @@ impl Ctx<'_> {
                     delay = delay.saturating_mul(2);
                     attempt += 1;
                 }
+            }
+        }
+    }
+
+    /// Records the call's outcome, retrying with the same token when the store fails (the
+    /// store recognises this token's own earlier write): the tick knows how the call ended,
+    /// and a later tick could only guess (`timed_out`, "whether the job ran is unknown").
+    async fn record(
+        &self,
+        execution: &Execution,
+        token: &str,
+        outcome: &Outcome,
+    ) -> Result<Recorded, StoreError> {
+        let mut delay = MARK_RETRY_FIRST_DELAY;
+        let mut attempt = 1;
+        loop {
+            match self
+                .store
+                .record_outcome(&execution.id, token, outcome)
+                .await
+            {
+                Err(e) if e.is_transient() && attempt < RECORD_ATTEMPTS => {
+                    tracing::info!(error = %e, attempt, "recording the outcome failed; trying again with the same token");
+                    tokio::time::sleep(retry::jittered(delay)).await;
+                    delay = delay.saturating_mul(2);
+                    attempt += 1;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, attempt, status = %outcome.status, "could not record the call's outcome; a later tick will reconcile the execution as timed out");
+                    return Err(e);
+                }
+                Ok(recorded) => return Ok(recorded),
             }
         }
     }
