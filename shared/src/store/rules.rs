@@ -43,11 +43,11 @@ impl<A> Decision<A> {
 /// What `create_job` (or `create_app`) does, given the record stored under the new one's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Create {
-    /// The name is free: write the job.
+    /// The name is free: write the record.
     Write,
-    /// The stored job is this very job (the same id): a create whose answer was lost, sent
-    /// again. It answers as the first request did (created) and writes nothing, even if the
-    /// job has moved on since.
+    /// The stored record is this very one (a job: the same id, even if it has moved on since;
+    /// an app: an identical record): a create whose answer was lost, sent again. It answers as
+    /// the first request did (created) and writes nothing.
     Done,
     /// Another job has the name: `AlreadyExists` (for an app: `AppExists`).
     Taken,
@@ -93,7 +93,7 @@ pub fn create_app(stored: Option<&App>, new: &App) -> Create {
 /// or `stored` is already exactly `new` (this very write applied before, retried after a lost
 /// answer; an app write has no writer token, and an identical record is the state asked for).
 ///
-/// DynamoDB (`app_condition`), clause by clause:
+/// DynamoDB (`write_app_put` in `dynamodb/apps.rs`), clause by clause:
 /// - `attribute_exists(pk)`: a missing app is never created by a put;
 /// - `AND created_at = :created`: the same record;
 /// - `AND (version = :ev`: at the version read,
