@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::dispatch::{CallRequest, CallResult, Dispatch};
-use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
+use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
 use crate::store::memory::MemoryStore;
 use crate::store::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError};
 
@@ -184,6 +184,21 @@ impl Store for FailingStore {
     }
     async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
         self.inner.delete_job(app, name).await
+    }
+    async fn create_app(&self, app: &App) -> Result<(), StoreError> {
+        self.inner.create_app(app).await
+    }
+    async fn get_app(&self, name: &AppName) -> Result<Option<App>, StoreError> {
+        self.inner.get_app(name).await
+    }
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+        self.inner.list_apps().await
+    }
+    async fn put_app(&self, app: &App, expected_version: u64) -> Result<bool, StoreError> {
+        self.inner.put_app(app, expected_version).await
+    }
+    async fn delete_app(&self, name: &AppName) -> Result<Option<App>, StoreError> {
+        self.inner.delete_app(name).await
     }
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {
         self.inner.due(now).await

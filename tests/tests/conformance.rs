@@ -19,7 +19,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use shared::clock::FixedClock;
 use shared::model::{
-    AppName, Execution, ExecutionId, Job, JobName, JobUrl, NewJob, PendingRetry, Status, Trigger,
+    App, AppName, BaseUrl, Execution, ExecutionId, Job, JobName, JobUrl, NewJob, PendingRetry,
+    Status, Trigger,
 };
 use shared::store::dynamodb::DynamoStore;
 use shared::store::memory::MemoryStore;
@@ -559,6 +560,255 @@ async fn delete_job_returns_the_job_once_and_leaves_its_executions(store: &Adapt
             .expect("get")
             .is_some(),
         "executions stay until they expire"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// App records (issue 16)
+
+/// An app record named `name`, base URL `https://<name>.example.edu/prefix`, budget 4,
+/// created at 08:00 and a fraction of a second (the instant must read back to the nanosecond).
+fn app(name: &str) -> App {
+    App::new(
+        AppName::parse(name).expect("app name"),
+        BaseUrl::parse(&format!("https://{name}.example.edu/prefix")).expect("base url"),
+        4,
+        at(8, 0) + chrono::Duration::nanoseconds(123_456_789),
+    )
+    .expect("valid app")
+}
+
+/// `app` as edited: budget `budget`, a minute later, the next version.
+fn edited(app: &App, budget: u32) -> App {
+    let mut next = app.clone();
+    next.budget = budget;
+    next.updated_at = app.updated_at + secs(60);
+    next.version = app.version + 1;
+    next
+}
+
+async fn stored_app(store: &Adapter, name: &AppName) -> Option<App> {
+    store.get_app(name).await.expect("get app")
+}
+
+contract!(an_app_reads_back_exactly_as_written_and_a_missing_one_is_none);
+async fn an_app_reads_back_exactly_as_written_and_a_missing_one_is_none(store: &Adapter) {
+    let mut a = app("billing");
+    a.budget = 17;
+    a.updated_at = a.created_at + secs(5);
+    store.create_app(&a).await.expect("create app");
+    assert_eq!(stored_app(store, &a.name).await, Some(a.clone()));
+    let missing = AppName::parse("nobody").expect("app name");
+    assert_eq!(stored_app(store, &missing).await, None);
+}
+
+contract!(an_app_cannot_be_created_twice_and_the_first_stays_untouched);
+async fn an_app_cannot_be_created_twice_and_the_first_stays_untouched(store: &Adapter) {
+    let first = app("billing");
+    store.create_app(&first).await.expect("create app");
+    let mut second = app("billing");
+    second.base_url = BaseUrl::parse("https://elsewhere.example.edu").expect("base url");
+    match store.create_app(&second).await {
+        Err(e @ StoreError::AppExists(_)) => {
+            assert_eq!(e.to_string(), "an app named billing already exists");
+        }
+        other => panic!("expected AppExists, got {other:?}"),
+    }
+    // Another instant, the same contents: another create, refused too.
+    let mut later = first.clone();
+    later.created_at = first.created_at + secs(1);
+    later.updated_at = later.created_at;
+    assert!(matches!(
+        store.create_app(&later).await,
+        Err(StoreError::AppExists(name)) if name == first.name
+    ));
+    assert_eq!(stored_app(store, &first.name).await, Some(first.clone()));
+    assert_eq!(store.list_apps().await.expect("list apps"), vec![first]);
+}
+
+contract!(create_app_recognises_its_own_earlier_write);
+/// A create whose answer was lost and that the client sent again finds its own record (the
+/// same instant, the same contents) in place: it answers as the first request did. Once the
+/// record changed, a late retry hears `AppExists` (a refusal, never an overwrite:
+/// `rules::create_app`).
+async fn create_app_recognises_its_own_earlier_write(store: &Adapter) {
+    let a = app("billing");
+    store.create_app(&a).await.expect("create app");
+    store
+        .create_app(&a)
+        .await
+        .expect("the same record again is this very create, retried");
+    assert_eq!(stored_app(store, &a.name).await, Some(a.clone()));
+    let next = edited(&a, 8);
+    assert!(store.put_app(&next, a.version).await.expect("put app"));
+    assert!(matches!(
+        store.create_app(&a).await,
+        Err(StoreError::AppExists(_))
+    ));
+    assert_eq!(
+        stored_app(store, &a.name).await,
+        Some(next),
+        "nothing is rewritten"
+    );
+}
+
+contract!(apps_are_listed_sorted_by_name_and_never_with_jobs);
+async fn apps_are_listed_sorted_by_name_and_never_with_jobs(store: &Adapter) {
+    assert!(store.list_apps().await.expect("list apps").is_empty());
+    for name in ["reports", "Admissions", "billing", "0-legacy", "billing-v2"] {
+        store.create_app(&app(name)).await.expect("create app");
+    }
+    for (a, name) in [("billing", "nightly"), ("reports", "weekly")] {
+        store
+            .create_job(&job_in(a, name))
+            .await
+            .expect("create job");
+    }
+    let listed: Vec<String> = store
+        .list_apps()
+        .await
+        .expect("list apps")
+        .iter()
+        .map(|a| a.name.to_string())
+        .collect();
+    assert_eq!(
+        listed,
+        ["0-legacy", "Admissions", "billing", "billing-v2", "reports"],
+        "every app, by name (byte order), and no job"
+    );
+    let full = store.list_apps().await.expect("list apps");
+    assert_eq!(full[2], app("billing"), "each record as written");
+}
+
+contract!(put_app_replaces_an_app_still_at_the_expected_version_and_recognises_its_retry);
+async fn put_app_replaces_an_app_still_at_the_expected_version_and_recognises_its_retry(
+    store: &Adapter,
+) {
+    let a = app("billing");
+    store.create_app(&a).await.expect("create app");
+    let next = edited(&a, 9);
+    assert!(store.put_app(&next, a.version).await.expect("put app"));
+    assert_eq!(stored_app(store, &a.name).await, Some(next.clone()));
+    // The same write again (its answer was lost): the stored record is already exactly it.
+    assert!(store.put_app(&next, a.version).await.expect("retry"));
+    assert_eq!(stored_app(store, &a.name).await, Some(next));
+}
+
+contract!(put_app_refuses_a_stale_version_and_writes_nothing);
+async fn put_app_refuses_a_stale_version_and_writes_nothing(store: &Adapter) {
+    let a = app("billing");
+    store.create_app(&a).await.expect("create app");
+    let first = edited(&a, 9);
+    assert!(store.put_app(&first, a.version).await.expect("put app"));
+    // Another writer that also read version 1: refused, the first write stands.
+    let mut stale = edited(&a, 2);
+    stale.base_url = BaseUrl::parse("https://stale.example.edu").expect("base url");
+    assert!(!store.put_app(&stale, a.version).await.expect("put app"));
+    assert_eq!(stored_app(store, &a.name).await, Some(first.clone()));
+    // A writer of the same version with other contents is not taken for a retry.
+    let mut same_version = edited(&a, 3);
+    same_version.updated_at = first.updated_at;
+    assert!(!store.put_app(&same_version, a.version).await.expect("put"));
+    assert_eq!(stored_app(store, &a.name).await, Some(first.clone()));
+    // A put never creates a missing app.
+    let ghost = edited(&app("ghost"), 5);
+    assert!(!store.put_app(&ghost, 1).await.expect("put app"));
+    assert_eq!(stored_app(store, &ghost.name).await, None);
+    // A record deleted and created again under the name is another record, even at the
+    // version an old writer expects.
+    store.delete_app(&a.name).await.expect("delete app");
+    let mut again = app("billing");
+    again.created_at = a.created_at + secs(3600);
+    again.updated_at = again.created_at;
+    store.create_app(&again).await.expect("create again");
+    assert!(!store.put_app(&edited(&a, 7), a.version).await.expect("put"));
+    assert_eq!(stored_app(store, &a.name).await, Some(again));
+}
+
+contract!(delete_app_returns_the_app_once_then_none);
+async fn delete_app_returns_the_app_once_then_none(store: &Adapter) {
+    let a = app("billing");
+    let kept = app("reports");
+    store.create_app(&a).await.expect("create app");
+    store.create_app(&kept).await.expect("create app");
+    assert_eq!(
+        store.delete_app(&a.name).await.expect("delete app"),
+        Some(a.clone())
+    );
+    assert_eq!(stored_app(store, &a.name).await, None);
+    assert_eq!(store.delete_app(&a.name).await.expect("delete app"), None);
+    assert_eq!(store.list_apps().await.expect("list apps"), vec![kept]);
+}
+
+contract!(app_records_never_show_in_job_listings_nor_in_due);
+async fn app_records_never_show_in_job_listings_nor_in_due(store: &Adapter) {
+    for name in ["billing", "reports"] {
+        store.create_app(&app(name)).await.expect("create app");
+    }
+    let j = job_in("billing", "nightly");
+    store.create_job(&j).await.expect("create job");
+    let billing = AppName::parse("billing").expect("app name");
+    assert_eq!(
+        names(&store.list_jobs(Some(&billing)).await.expect("list")),
+        set(["billing/nightly"])
+    );
+    assert_eq!(
+        names(&store.list_jobs(None).await.expect("list all")),
+        set(["billing/nightly"])
+    );
+    // Far past every instant the records carry: only the job is due.
+    let far = at(8, 0) + chrono::Duration::days(3650);
+    assert_eq!(due_set(store, far).await, set(["job:nightly"]));
+}
+
+contract!(an_app_and_a_job_of_the_same_name_coexist);
+async fn an_app_and_a_job_of_the_same_name_coexist(store: &Adapter) {
+    let a = app("billing");
+    let j = job_in("billing", "billing");
+    store.create_app(&a).await.expect("create app");
+    store.create_job(&j).await.expect("a job of the app's name");
+    assert_eq!(stored_app(store, &a.name).await, Some(a.clone()));
+    assert_eq!(stored(store, &j).await, j);
+    assert_eq!(
+        store.delete_job(&j.app, &j.name).await.expect("delete job"),
+        Some(j.clone())
+    );
+    assert_eq!(stored_app(store, &a.name).await, Some(a.clone()));
+    store.create_job(&j).await.expect("create the job again");
+    assert_eq!(store.delete_app(&a.name).await.expect("delete"), Some(a));
+    assert_eq!(
+        stored(store, &j).await,
+        j,
+        "the job outlives its app's record"
+    );
+}
+
+/// Not a contract (the request count is DynamoDB's): listing every app is one `Query` of the
+/// apps' partition, never a `Scan`, so a tick can read them all in one request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_every_app_is_listed_by_one_query() {
+    let endpoint = moto::endpoint().await;
+    let store = DynamoStore::new(
+        &moto::sdk_config(&endpoint).await,
+        moto::unique_table_name(),
+    );
+    store.create_table().await.expect("create the test table");
+    for i in 0..30 {
+        store
+            .create_app(&app(&format!("app-{i:02}")))
+            .await
+            .expect("create app");
+    }
+    store
+        .create_job(&job_in("app-00", "nightly"))
+        .await
+        .expect("create job");
+    store.requests().reset();
+    let apps = store.list_apps().await.expect("list apps");
+    assert_eq!(apps.len(), 30);
+    assert_eq!(
+        store.requests().snapshot(),
+        std::collections::BTreeMap::from([("Query".to_owned(), 1)])
     );
 }
 

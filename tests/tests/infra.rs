@@ -20,8 +20,9 @@ fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
     &t["Resources"][name]
 }
 
-/// Every `dynamodb:*` action in a policy document's statements, with the statement's resources.
-fn dynamodb_statements(document: &Value) -> Vec<(BTreeSet<String>, String)> {
+/// Every `dynamodb:*` action in a policy document's statements, with the statement's resources
+/// and its condition (`Null` without one).
+fn dynamodb_statements(document: &Value) -> Vec<(BTreeSet<String>, String, Value)> {
     let mut out = Vec::new();
     for statement in document["Statement"].as_sequence().expect("statements") {
         let actions: BTreeSet<String> = match &statement["Action"] {
@@ -40,6 +41,7 @@ fn dynamodb_statements(document: &Value) -> Vec<(BTreeSet<String>, String)> {
             out.push((
                 actions,
                 serde_norway::to_string(&statement["Resource"]).expect("resource"),
+                statement["Condition"].clone(),
             ));
         }
     }
@@ -78,8 +80,9 @@ fn the_tick_role_allows_exactly_the_dynamodb_actions_of_the_tick_path() {
         .as_sequence()
         .expect("policies");
     let mut allowed = BTreeSet::new();
+    let (mut queried_due, mut queried_apps) = (false, false);
     for policy in policies {
-        for (actions, resources) in dynamodb_statements(&policy["PolicyDocument"]) {
+        for (actions, resources, condition) in dynamodb_statements(&policy["PolicyDocument"]) {
             assert!(
                 !actions.iter().any(|a| a.contains('*')),
                 "no wildcard actions: {actions:?}"
@@ -88,12 +91,25 @@ fn the_tick_role_allows_exactly_the_dynamodb_actions_of_the_tick_path() {
                 assert_eq!(
                     actions.len(),
                     1,
-                    "Query gets its own statement, on the index"
+                    "Query gets its own statements, on the index and on the apps' partition"
                 );
-                assert!(
-                    resources.contains("/index/due"),
-                    "Query only on the due index: {resources}"
-                );
+                if resources.contains("/index/due") {
+                    queried_due = true;
+                } else {
+                    // On the table, only the app records' one partition (list_apps).
+                    assert!(
+                        resources.contains("Table") && !resources.contains('*'),
+                        "Query on the table itself: {resources}"
+                    );
+                    let keys = &condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"];
+                    assert_eq!(
+                        keys.as_sequence()
+                            .map(|k| k.iter().filter_map(Value::as_str).collect::<Vec<_>>()),
+                        Some(vec![shared::store::dynamodb::APPS_PK]),
+                        "Query on the table only under the apps' partition key: {condition:?}"
+                    );
+                    queried_apps = true;
+                }
             } else {
                 assert!(
                     resources.contains("Table") && !resources.contains('*'),
@@ -103,6 +119,10 @@ fn the_tick_role_allows_exactly_the_dynamodb_actions_of_the_tick_path() {
             allowed.extend(actions);
         }
     }
+    assert!(
+        queried_due && queried_apps,
+        "the role queries the due index and the app records"
+    );
     assert_eq!(
         allowed,
         actions_of(|o| o.tick),
@@ -116,7 +136,7 @@ fn the_operator_policy_covers_the_cli_and_the_viewer_policy_only_reads() {
     let gather = |name: &str| -> BTreeSet<String> {
         dynamodb_statements(&resource(&t, name)["Properties"]["PolicyDocument"])
             .into_iter()
-            .flat_map(|(a, _)| a)
+            .flat_map(|(a, _, _)| a)
             .collect()
     };
     let operator = gather("OperatorPolicy");

@@ -8,11 +8,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError, rules};
-use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName};
+use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 
 #[derive(Default)]
 struct Inner {
     jobs: BTreeMap<(String, String), Job>,
+    apps: BTreeMap<String, App>,
     executions: BTreeMap<(JobId, String), Execution>,
 }
 
@@ -120,6 +121,43 @@ impl Store for MemoryStore {
 
     async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
         Ok(self.lock().jobs.remove(&job_key(app, name)))
+    }
+
+    async fn create_app(&self, app: &App) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = app.name.as_str().to_owned();
+        match rules::create_app(inner.apps.get(&key), app) {
+            rules::Create::Write => {
+                inner.apps.insert(key, app.clone());
+                Ok(())
+            }
+            rules::Create::Done => Ok(()),
+            rules::Create::Taken => Err(StoreError::AppExists(app.name.clone())),
+        }
+    }
+
+    async fn get_app(&self, name: &AppName) -> Result<Option<App>, StoreError> {
+        Ok(self.lock().apps.get(name.as_str()).cloned())
+    }
+
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+        Ok(self.lock().apps.values().cloned().collect())
+    }
+
+    async fn put_app(&self, app: &App, expected_version: u64) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let key = app.name.as_str().to_owned();
+        match inner.apps.get(&key) {
+            Some(stored) if rules::may_replace_app(stored, app, expected_version) => {
+                inner.apps.insert(key, app.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_app(&self, name: &AppName) -> Result<Option<App>, StoreError> {
+        Ok(self.lock().apps.remove(name.as_str()))
     }
 
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {

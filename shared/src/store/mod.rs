@@ -18,7 +18,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
+use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
 
 /// The `outcome_by` token of an outcome written by reconciliation (no answer was recorded).
 pub const RECONCILER: &str = "reconcile";
@@ -113,6 +113,9 @@ pub enum StoreError {
     /// create_job found the (app, name) taken.
     #[error("a job named {0}/{1} already exists")]
     AlreadyExists(AppName, JobName),
+    /// create_app found the name taken.
+    #[error("an app named {0} already exists")]
+    AppExists(AppName),
     /// The store could not be reached: no connection, a time-out, a DNS failure (after the
     /// client's own retries).
     #[error("the store's {operation} request could not reach the store")]
@@ -207,6 +210,31 @@ pub trait Store: Send + Sync {
     /// returns the job it read: it is gone, as asked. Never deletes a job created under the
     /// name after the one it read.
     async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError>;
+
+    /// Creates an app record. Fails with [`StoreError::AppExists`] if the name is taken by
+    /// another record; a stored record identical to this one (same creation instant, same
+    /// contents) is this very create, retried after its answer was lost, and answers `Ok`
+    /// ([`rules::create_app`]). Apps and jobs have separate names: an app and a job may share one.
+    async fn create_app(&self, app: &App) -> Result<(), StoreError>;
+
+    /// Reads an app record by name, strongly consistent.
+    async fn get_app(&self, name: &AppName) -> Result<Option<App>, StoreError>;
+
+    /// Every app record, sorted by name. One request on DynamoDB (a Query of the apps'
+    /// partition, never a Scan), so a tick can read them all at once.
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError>;
+
+    /// Replaces an app record if the stored one is the same record (same `created_at`: not one
+    /// deleted and created again under its name) and its version is still `expected_version`
+    /// (or the stored record is already exactly `app`: this very write, retried after a lost
+    /// answer). `app.version` must be `expected_version + 1`. Returns false when someone else
+    /// wrote first, or there is no such app ([`rules::may_replace_app`]).
+    async fn put_app(&self, app: &App, expected_version: u64) -> Result<bool, StoreError>;
+
+    /// Deletes an app record, returning it; `None` when there is none by that name. Its jobs
+    /// are not touched. Like [`Store::delete_job`], a delete that finds the record it read gone
+    /// returns it, and a record created again under the name meanwhile is never deleted.
+    async fn delete_app(&self, name: &AppName) -> Result<Option<App>, StoreError>;
 
     /// True when the store lives on this machine (an embedded file, memory, or DynamoDB at a
     /// loopback endpoint): a test or development store, the only kind a simulated tick

@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Claim, ClaimOutcome, GuardEnd, Outcome, RECONCILER, Recorded};
-use crate::model::{Execution, Job, Status};
+use crate::model::{App, Execution, Job, Status};
 
 /// What a rule decided: the answer for the caller, and the execution's new state when it
 /// changes (`None`: nothing is written).
@@ -40,16 +40,16 @@ impl<A> Decision<A> {
     }
 }
 
-/// What `create_job` does, given the job stored under the new job's (app, name).
+/// What `create_job` (or `create_app`) does, given the record stored under the new one's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Create {
-    /// The name is free: write the job.
+    /// The name is free: write the record.
     Write,
-    /// The stored job is this very job (the same id): a create whose answer was lost, sent
-    /// again. It answers as the first request did (created) and writes nothing, even if the
-    /// job has moved on since.
+    /// The stored record is this very one (a job: the same id, even if it has moved on since;
+    /// an app: an identical record): a create whose answer was lost, sent again. It answers as
+    /// the first request did (created) and writes nothing.
     Done,
-    /// Another job has the name: `AlreadyExists`.
+    /// Another job has the name: `AlreadyExists` (for an app: `AppExists`).
     Taken,
 }
 
@@ -65,6 +65,42 @@ pub fn create_job(stored: Option<&Job>, new: &Job) -> Create {
         Some(stored) if stored.id == new.id => Create::Done,
         Some(_) => Create::Taken,
     }
+}
+
+/// `create_app`: an app record is created under a free name. An app has no random id; its
+/// creation instant stands in for one. A stored record identical to the new one (same
+/// `created_at`, base URL, budget, `updated_at` and version) is this request's own earlier
+/// write, retried after its answer was lost: `Done`, nothing written. Anything else under the
+/// name is `Taken`, including this very create's record after someone changed it (a late retry
+/// hears `AppExists`: a refusal where `Done` was due, never an overwrite; the job's random id
+/// tells that case apart, an app's record cannot without risking taking another create at the
+/// same instant for its own).
+///
+/// DynamoDB: `attribute_not_exists(pk)` (the key `APPS`/`APP#<name>`), with
+/// `ReturnValuesOnConditionCheckFailure = ALL_OLD`: when refused, the item that was there is
+/// the `stored` record. A refusal without the item is `Taken`.
+pub fn create_app(stored: Option<&App>, new: &App) -> Create {
+    match stored {
+        None => Create::Write,
+        Some(stored) if stored == new => Create::Done,
+        Some(_) => Create::Taken,
+    }
+}
+
+/// `put_app`: `new` may replace `stored` when it is the same record (same `created_at`: an app
+/// deleted and created again under its name is another record, whose version may well be the
+/// one an old writer expects) and the stored version is the one the writer read (`expected`),
+/// or `stored` is already exactly `new` (this very write applied before, retried after a lost
+/// answer; an app write has no writer token, and an identical record is the state asked for).
+///
+/// DynamoDB (`write_app_put` in `dynamodb/apps.rs`), clause by clause:
+/// - `attribute_exists(pk)`: a missing app is never created by a put;
+/// - `AND created_at = :created`: the same record;
+/// - `AND (version = :ev`: at the version read,
+/// - `OR (version = :nv AND base_url = :base AND budget = :budget AND updated_at = :updated))`:
+///   already exactly `new` (its name is the key and its `created_at` the clause above).
+pub fn may_replace_app(stored: &App, new: &App, expected: u64) -> bool {
+    stored.created_at == new.created_at && (stored.version == expected || stored == new)
 }
 
 /// `put_job`, and the job half of `claim`: `new` may replace `stored` when it is the same job

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::table::TTL_ATTRIBUTE;
-use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName};
+use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 use crate::store::StoreError;
 
 /// The due index's partition key attribute: [`DUE`] on every item the tick has to look at.
@@ -63,6 +63,24 @@ pub(super) fn exec_pk(job: &JobId) -> String {
 }
 pub(super) fn exec_sk(id: &ExecutionId) -> String {
     format!("EXEC#{}", id.slot_key())
+}
+
+/// The one partition of every app record: `list_apps` is one Query of it. Job partitions are
+/// `APP#<app>` and execution partitions `JOB#<id>`, so no other item can fall in it.
+pub const APPS_PK: &str = "APPS";
+
+pub(super) fn app_sk(name: &AppName) -> String {
+    format!("APP#{name}")
+}
+
+/// An app record's item: `pk = APPS`, `sk = APP#<name>`, `kind = app`, and never the due
+/// index's attributes (`gsi1pk`, `gsi1sk`): the due index and job listings never see it.
+pub(super) fn app_item(app: &App) -> Result<Item, StoreError> {
+    let mut item = to_item(app)?;
+    item.insert("pk".into(), s(APPS_PK));
+    item.insert("sk".into(), s(app_sk(&app.name)));
+    item.insert("kind".into(), s("app"));
+    Ok(item)
 }
 
 pub(super) fn job_item(job: &Job) -> Result<Item, StoreError> {

@@ -3,20 +3,23 @@
 //! Items (see `docs/data-model.md`):
 //! - job: `pk = APP#<app>`, `sk = JOB#<name>`, `kind = job`;
 //! - execution: `pk = JOB#<job id>`, `sk = EXEC#<slot>#<s|m><attempt>`, `kind = exec`,
-//!   `expires` (epoch seconds, the table's TTL attribute).
+//!   `expires` (epoch seconds, the table's TTL attribute);
+//! - app record: `pk = APPS`, `sk = APP#<name>`, `kind = app`: all in one partition, so
+//!   `list_apps` is one Query; never in the due index.
 //!
-//! Both carry `gsi1pk = DUE` and `gsi1sk = <epoch milliseconds>` while the tick has something to
+//! Jobs and executions carry `gsi1pk = DUE` and `gsi1sk = <epoch milliseconds>` while the tick has something to
 //! do with them (a job's next slot or retry; an execution's lease or deadline). Paused and
 //! ended jobs, and finished executions, drop out of the index, so the tick's one Query reads
 //! only what is due.
 //!
 //! Here: the store, its client and the [`Store`] impl's reads and job writes. Beside it:
-//! `codec.rs` (values to items and back, keys), `table.rs` (table creation, the operations IAM
+//! `codec.rs` (values to items and back, keys), `apps.rs` (app records), `table.rs` (table creation, the operations IAM
 //! must allow), `counter.rs` (requests counted), `endpoint.rs` (local endpoint or AWS's),
 //! `transact.rs` (TransactWriteItems and its cancellation reasons) and `transitions.rs` (an
 //! execution's conditional writes, each documented clause by clause against
 //! [`rules`](super::rules)).
 
+mod apps;
 mod codec;
 #[cfg(any(test, feature = "test-util"))]
 mod counter;
@@ -38,13 +41,14 @@ use aws_sdk_dynamodb::types::{PutRequest, ReturnValuesOnConditionCheckFailure, W
 use chrono::{DateTime, Utc};
 
 use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError, rules};
-use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName};
+use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 use codec::{
     DUE, GSI_PK, GSI_SK, Item, exec_pk, exec_sk, from_item, job_item, job_pk, job_sk, n, s,
     strip_keys,
 };
 use endpoint::endpoint_of;
 
+pub use codec::APPS_PK;
 #[cfg(any(test, feature = "test-util"))]
 pub use counter::RequestCounter;
 pub use endpoint::is_loopback_endpoint;
@@ -475,6 +479,26 @@ impl Store for DynamoStore {
             Err(e) if is_condition_failure(&e) => Ok(Some(read)),
             Err(e) => Err(self.failed("DeleteItem", e)),
         }
+    }
+
+    async fn create_app(&self, app: &App) -> Result<(), StoreError> {
+        self.write_app_created(app).await
+    }
+
+    async fn get_app(&self, name: &AppName) -> Result<Option<App>, StoreError> {
+        self.read_app(name).await
+    }
+
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+        self.read_apps().await
+    }
+
+    async fn put_app(&self, app: &App, expected_version: u64) -> Result<bool, StoreError> {
+        self.write_app_put(app, expected_version).await
+    }
+
+    async fn delete_app(&self, name: &AppName) -> Result<Option<App>, StoreError> {
+        self.write_app_deleted(name).await
     }
 
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {

@@ -1,10 +1,12 @@
 //! The SQLite adapter: the whole scheduler on one machine, in one file, no AWS.
 //!
-//! Two tables, each row holding the value as JSON (`body`) next to the columns it is found by:
+//! Three tables, each row holding the value as JSON (`body`) next to the columns it is found by:
 //! - `jobs(app, name, id, due_at, body)`, primary key (app, name);
 //! - `executions(job_id, slot_key, due_at, expires_at, body)`, primary key (job id, slot key),
 //!   the same key as the DynamoDB item (`<slot>#<s|m><attempt>`), so at most one row exists
-//!   for a (job, slot, trigger, attempt).
+//!   for a (job, slot, trigger, attempt);
+//! - `apps(name, body)`, primary key name: the app records (schema version 2; an older file
+//!   gains the table when opened).
 //!
 //! `due_at` (epoch microseconds) is set only while the tick has something to do with the row
 //! (a job's next slot or retry; an execution's lease or deadline) and is NULL otherwise. A
@@ -56,8 +58,10 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError, rules};
 use crate::clock::{Clock, SystemClock};
-use crate::model::{AppName, Execution, ExecutionId, Job, JobId, JobName};
-use schema::{connect, from_json, micros, read_exec, read_job, write_exec, write_job};
+use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
+use schema::{
+    connect, from_json, micros, read_app, read_exec, read_job, write_app, write_exec, write_job,
+};
 use writer::Writer;
 
 pub use schema::{BUSY_TIMEOUT, SCHEMA_VERSION};
@@ -295,6 +299,60 @@ impl Store for SqliteStore {
                 conn.prepare_cached("DELETE FROM jobs WHERE app = ?1 AND name = ?2")
                     .and_then(|mut st| st.execute(params![app.as_str(), name.as_str()]))
                     .map_err(|e| backend("SQLite DELETE job", e))?;
+            }
+            Ok(old)
+        })
+        .await
+    }
+
+    async fn create_app(&self, app: &App) -> Result<(), StoreError> {
+        let app = app.clone();
+        self.write(
+            move |conn| match rules::create_app(read_app(conn, &app.name)?.as_ref(), &app) {
+                rules::Create::Write => write_app(conn, &app),
+                rules::Create::Done => Ok(()),
+                rules::Create::Taken => Err(StoreError::AppExists(app.name.clone())),
+            },
+        )
+        .await
+    }
+
+    async fn get_app(&self, name: &AppName) -> Result<Option<App>, StoreError> {
+        let name = name.clone();
+        self.run(move |conn| read_app(conn, &name)).await
+    }
+
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+        self.run(move |conn| {
+            let bodies: Vec<String> = conn
+                .prepare_cached("SELECT body FROM apps ORDER BY name")
+                .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+                .map_err(|e| backend("SQLite SELECT apps", e))?;
+            bodies.iter().map(|b| from_json(b)).collect()
+        })
+        .await
+    }
+
+    async fn put_app(&self, app: &App, expected_version: u64) -> Result<bool, StoreError> {
+        let app = app.clone();
+        self.write(move |conn| match read_app(conn, &app.name)? {
+            Some(stored) if rules::may_replace_app(&stored, &app, expected_version) => {
+                write_app(conn, &app)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+        .await
+    }
+
+    async fn delete_app(&self, name: &AppName) -> Result<Option<App>, StoreError> {
+        let name = name.clone();
+        self.write(move |conn| {
+            let old = read_app(conn, &name)?;
+            if old.is_some() {
+                conn.prepare_cached("DELETE FROM apps WHERE name = ?1")
+                    .and_then(|mut st| st.execute(params![name.as_str()]))
+                    .map_err(|e| backend("SQLite DELETE app", e))?;
             }
             Ok(old)
         })

@@ -1,5 +1,5 @@
-//! The schema, connecting to the file, and the row codec: jobs and executions to rows (a JSON
-//! `body` beside the columns they are found by) and back.
+//! The schema, connecting to the file, and the row codec: jobs, executions and apps to rows (a
+//! JSON `body` beside the columns they are found by) and back.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,15 +10,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::backend;
-use crate::model::{Execution, ExecutionId, Job};
+use crate::model::{App, AppName, Execution, ExecutionId, Job};
 use crate::store::StoreError;
 
-/// The schema version this code writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this code writes (`PRAGMA user_version`): 1, jobs and executions; 2, app
+/// records (issue 16).
+pub const SCHEMA_VERSION: i64 = 2;
 /// How long a connection waits for another one's write lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const SCHEMA: &str = "
+/// The schema of version 1, as first written: a new file gets it, then every migration.
+pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE jobs (
     app    TEXT NOT NULL,
     name   TEXT NOT NULL,
@@ -39,6 +41,18 @@ CREATE TABLE executions (
 CREATE INDEX executions_due ON executions (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX executions_expires ON executions (expires_at);
 ";
+
+/// The migrations, in order: `(the version it brings the file to, its SQL)`. An existing file
+/// gets those above its own version, in the same transaction as the version's update.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    2,
+    "
+CREATE TABLE apps (
+    name TEXT NOT NULL PRIMARY KEY,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+",
+)];
 
 /// Opens (creating if needed) the file, sets the connection up and brings the schema to
 /// [`SCHEMA_VERSION`].
@@ -68,9 +82,19 @@ pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(|e| backend("SQLite PRAGMA user_version", e))?;
     match version {
-        0 => {
-            tx.execute_batch(SCHEMA)
-                .map_err(|e| backend("SQLite CREATE TABLE", e))?;
+        0..SCHEMA_VERSION => {
+            // A new file starts at version 1, then migrates like any older file.
+            let from = if version == 0 {
+                tx.execute_batch(SCHEMA_V1)
+                    .map_err(|e| backend("SQLite CREATE TABLE", e))?;
+                1
+            } else {
+                version
+            };
+            for (_, sql) in MIGRATIONS.iter().filter(|(to, _)| *to > from) {
+                tx.execute_batch(sql)
+                    .map_err(|e| backend("SQLite migrate schema", e))?;
+            }
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(|e| backend("SQLite PRAGMA user_version", e))?;
         }
@@ -158,5 +182,31 @@ pub(super) fn write_exec(conn: &Connection, exec: &Execution) -> Result<(), Stor
         ])
     })
     .map_err(|e| backend("SQLite write execution", e))?;
+    Ok(())
+}
+
+pub(super) fn read_app(conn: &Connection, name: &AppName) -> Result<Option<App>, StoreError> {
+    let body: Option<String> = conn
+        .prepare_cached("SELECT body FROM apps WHERE name = ?1")
+        .and_then(|mut st| {
+            st.query_row(params![name.as_str()], |r| r.get(0))
+                .optional()
+        })
+        .map_err(|e| backend("SQLite SELECT app", e))?;
+    body.as_deref().map(from_json).transpose()
+}
+
+pub(super) fn write_app(conn: &Connection, app: &App) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO apps (name, body) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET body = excluded.body",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            app.name.as_str(),
+            to_json(app).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+        ])
+    })
+    .map_err(|e| backend("SQLite write app", e))?;
     Ok(())
 }

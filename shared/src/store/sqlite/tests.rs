@@ -62,6 +62,48 @@ async fn a_file_from_a_newer_psu_sched_is_refused() {
     let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
 }
 
+#[tokio::test]
+async fn a_file_of_schema_version_1_gains_the_apps_table_and_keeps_its_jobs_when_opened() {
+    let path = temp_path();
+    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+    let kept = job("kept");
+    {
+        let conn = Connection::open(&path).expect("raw open");
+        conn.execute_batch(super::schema::SCHEMA_V1)
+            .expect("version 1 schema");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version 1");
+        super::schema::write_job(&conn, &kept).expect("a job of version 1");
+    }
+    let store = SqliteStore::open(&path).await.expect("open migrates");
+    let version: i64 = lock(&store.inner.conn)
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("user_version");
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(
+        store.get_job(&kept.app, &kept.name).await.expect("get"),
+        Some(kept.clone())
+    );
+    let app = crate::model::App::new(
+        AppName::parse("billing").expect("app"),
+        crate::model::BaseUrl::parse("https://billing.example.edu").expect("base url"),
+        4,
+        Utc::now(),
+    )
+    .expect("app");
+    store
+        .create_app(&app)
+        .await
+        .expect("the apps table is there");
+    assert_eq!(store.list_apps().await.expect("list apps"), vec![app]);
+    drop(store);
+    // Opening again migrates nothing more.
+    let again = SqliteStore::open(&path).await.expect("open again");
+    assert_eq!(again.list_apps().await.expect("list apps").len(), 1);
+    drop(again);
+    let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
+}
+
 fn execution(job: &Job, slot: DateTime<Utc>, expires_at: DateTime<Utc>) -> Execution {
     Execution {
         id: ExecutionId::new(job.id.clone(), slot, crate::model::Trigger::Schedule, 1),
