@@ -8,7 +8,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppName, ExecutionId, JobId, JobName, JobUrl, Status, Trigger, ValidationError, tz_serde,
+    AppName, ExecutionId, JobId, JobName, JobPath, JobUrl, Status, Trigger, ValidationError,
+    tz_serde,
 };
 use crate::schedule::Schedule;
 
@@ -104,6 +105,11 @@ pub struct Job {
     pub name: JobName,
     /// Where to call.
     pub url: JobUrl,
+    /// A job by path: called at its app's base URL (from the app's record, read by each
+    /// tick) followed by this path. `url` then holds the URL as resolved when the job was
+    /// last written, for display; the tick never calls it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<JobPath>,
     /// GET or POST.
     #[serde(default)]
     pub method: Method,
@@ -287,6 +293,8 @@ pub struct NewJob {
     pub name: JobName,
     /// Where to call.
     pub url: JobUrl,
+    /// A job by path (see [`Job::path`]); `url` is then the URL it resolves to now.
+    pub path: Option<JobPath>,
     /// GET (default) or POST.
     pub method: Method,
     /// When.
@@ -318,6 +326,7 @@ impl NewJob {
             app,
             name,
             url,
+            path: None,
             method: Method::Get,
             schedule,
             timezone: Tz::UTC,
@@ -356,6 +365,7 @@ impl NewJob {
             app: self.app,
             name: self.name,
             url: self.url,
+            path: self.path,
             method: self.method,
             schedule: self.schedule,
             timezone: self.timezone,
