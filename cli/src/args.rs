@@ -149,6 +149,16 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Init,
 
+    /// App records: an app's base URL (where its jobs by path are called) and its call
+    /// budget (at most that many of its calls in flight at once within a tick).
+    ///
+    /// Example:
+    ///   psu-sched app create --app billing --base-url https://billing.example.edu --budget 4
+    ///   psu-sched create --app billing --name invoices --path /scheduled/invoices --at 08:00
+    ///   psu-sched app update --app billing --base-url https://billing-new.example.edu
+    #[command(verbatim_doc_comment, subcommand)]
+    App(AppCommand),
+
     /// Print a shell completion script.
     ///
     /// Example:
@@ -163,6 +173,10 @@ pub struct JobOptions {
     /// The URL to call (http or https).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+
+    /// Or a path under the app's base URL (`psu-sched app create`): /scheduled/invoices.
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
 
     /// A 5-field cron expression or macro (@daily...), read in the job's zone.
     #[arg(long, value_name = "EXPR")]
@@ -369,6 +383,53 @@ pub struct ServeArgs {
     /// One TickSummary JSON object per line instead of a sentence.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `app ...`: the app is named by --app (or PSU_SCHED_APP).
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Create an app record.
+    Create(AppSettings),
+    /// Change an app's base URL or budget; its jobs by path move with the base URL.
+    Update(AppSettings),
+    /// Show an app record and its jobs.
+    Show(JsonArgs),
+    /// List the app records.
+    List(JsonArgs),
+    /// Delete an app record (refused while the app has jobs).
+    Delete(YesArgs),
+}
+
+/// An app's settings.
+#[derive(Debug, Args)]
+pub struct AppSettings {
+    /// Where its jobs by path are called: https://host[:port][/prefix].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// At most this many of its calls in flight at once within a tick (1-64; default 4).
+    #[arg(long, value_name = "N")]
+    pub budget: Option<String>,
+
+    /// JSON output (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--json` alone.
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// JSON output (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--yes` alone.
+#[derive(Debug, Args)]
+pub struct YesArgs {
+    /// Do not ask.
+    #[arg(long, short)]
+    pub yes: bool,
 }
 
 /// `completions`.

@@ -9,12 +9,14 @@ use chrono::Utc;
 use shared::clock::SystemClock;
 use shared::config::{Config, Runner};
 use shared::model::{OverlapPolicy, Status};
-use shared::ops::views::{ExecutionView, JobStatus, JobView, NextView, upcoming};
-use shared::ops::{self, Init, JobInput, JobKey, Ops, ScheduleForm, StoreSpec, TickAt};
+use shared::ops::views::{AppView, ExecutionView, JobStatus, JobView, NextView, upcoming};
+use shared::ops::{
+    self, AppInput, Init, JobInput, JobKey, Ops, OpsError, ScheduleForm, StoreSpec, TickAt,
+};
 use shared::tick::NowUse;
 
 use crate::args::{
-    Cli, Command, CreateArgs, DeleteArgs, HistoryArgs, JobOptions, ListArgs, NameArgs,
+    AppCommand, Cli, Command, CreateArgs, DeleteArgs, HistoryArgs, JobOptions, ListArgs, NameArgs,
     NameJsonArgs, NextArgs, ServeArgs, Shell, TickArgs, UpdateArgs,
 };
 use crate::output::{self, Out};
@@ -37,6 +39,7 @@ pub async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
         Command::Tick(args) => tick(&cli, args, &out).await,
         Command::Serve(args) => serve(&cli, args, &out).await,
         Command::Init => init(&cli, &out).await,
+        Command::App(command) => app(&cli, command, &out).await,
         Command::Completions(args) => completions(args.shell, &out),
     }
 }
@@ -60,6 +63,7 @@ fn key(cli: &Cli, name: &str) -> Result<JobKey> {
 fn input(opts: &JobOptions, timezone: Option<String>, paused: bool) -> JobInput {
     JobInput {
         url: opts.url.clone(),
+        path: opts.path.clone(),
         method: opts.method.clone(),
         schedule: ScheduleForm {
             cron: opts.cron.clone(),
@@ -374,6 +378,105 @@ async fn init(cli: &Cli, out: &Out) -> Result<ExitCode> {
         Init::Ready => out.line(&format!("the database is ready: {}", ops.spec())),
         Init::TableExists(table) => out.line(&format!("the table `{table}` already exists")),
         Init::TableCreated(table) => out.line(&format!("created the table `{table}`")),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn app(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode> {
+    let name = match (cli.app.as_deref(), command) {
+        (Some(name), _) => name,
+        (None, AppCommand::List(_)) => "",
+        (None, _) => {
+            return Err(Failure::Input(
+                "app: missing; give --app APP or set PSU_SCHED_APP".to_owned(),
+            ));
+        }
+    };
+    let ops = ops(cli)?;
+    let now = Utc::now();
+    match command {
+        AppCommand::Create(settings) | AppCommand::Update(settings) => {
+            let input = AppInput {
+                base_url: settings.base_url.clone(),
+                budget: settings.budget.clone(),
+            };
+            let (verb, app) = if matches!(command, AppCommand::Create(_)) {
+                ("created", ops.create_app(name, &input, now).await?)
+            } else {
+                let app = ops
+                    .update_app(name, &input, now)
+                    .await
+                    .map_err(|e| match e {
+                        OpsError::NothingToChange => Failure::Input(
+                            "update: nothing to change; give --base-url or --budget".to_owned(),
+                        ),
+                        other => other.into(),
+                    })?;
+                ("updated", app)
+            };
+            if settings.json {
+                out.json(&AppView::from(&app));
+            } else {
+                out.line(&format!(
+                    "{verb} app {}: base URL {}, budget {} call{} at once",
+                    app.name,
+                    app.base_url,
+                    app.budget,
+                    if app.budget == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        AppCommand::Show(args) => {
+            let details = ops.show_app(name).await?;
+            let mut view = AppView::from(&details.app);
+            view.jobs = Some(details.jobs.iter().map(|j| j.name.to_string()).collect());
+            if args.json {
+                out.json(&view);
+            } else {
+                out.line(&format!("app {}", view.name));
+                out.line(&format!("  {:<13}{}", "base url", view.base_url));
+                out.line(&format!("  {:<13}{}", "budget", view.budget));
+                out.line(&format!("  {:<13}{}", "jobs", details.jobs.len()));
+                if !details.jobs.is_empty() {
+                    out.job_table(&details.jobs);
+                }
+            }
+        }
+        AppCommand::List(args) => {
+            let apps = ops.list_apps().await?;
+            let views: Vec<AppView> = apps.iter().map(AppView::from).collect();
+            if args.json {
+                out.json(&views);
+            } else if views.is_empty() {
+                out.line(&format!("no apps (store: {})", ops.spec()));
+            } else {
+                for v in &views {
+                    out.line(&format!("{}  {}  budget {}", v.name, v.base_url, v.budget));
+                }
+            }
+        }
+        AppCommand::Delete(args) => {
+            if !args.yes && !std::io::stdin().is_terminal() {
+                return Err(Failure::Input(format!(
+                    "yes: not on a terminal, so not asking; nothing deleted. Pass --yes to delete the app {name}"
+                )));
+            }
+            if !args.yes {
+                eprint!("Delete the app {name}? [y/N] ");
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut answer)
+                    .context("could not read the answer")?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+                    out.line("not deleted");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            let app = ops.delete_app(name).await?;
+            out.line(&format!("deleted the app {}", app.name));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -64,6 +64,13 @@ impl Out {
         let rows = [
             ("url", format!("{} {}", job.method.as_str(), job.url)),
             (
+                "path",
+                job.path
+                    .as_ref()
+                    .map(|p| format!("{p} (under the app's base URL: psu-sched app show)"))
+                    .unwrap_or_default(),
+            ),
+            (
                 "schedule",
                 format!("{} ({})", job.schedule, job.schedule.describe()),
             ),
@@ -90,7 +97,7 @@ impl Out {
             ("id", job.id.to_string()),
         ];
         for (k, v) in rows {
-            if k == "description" && v.is_empty() {
+            if matches!(k, "description" | "path") && v.is_empty() {
                 continue;
             }
             self.line(&format!("  {k:<13}{v}"));

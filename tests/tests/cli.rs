@@ -1264,3 +1264,113 @@ async fn history_and_show_say_why_a_run_failed() {
         "{none:?}"
     );
 }
+
+/// App records from the command line: a job by path follows its app's base URL, bad input
+/// names its field and writes nothing, and an app with jobs is not deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn apps_hold_the_base_url_their_jobs_by_path_follow() {
+    let cli = Cli::new().await;
+    let created = cli
+        .run(&[
+            "app",
+            "create",
+            "--app",
+            "web",
+            "--base-url",
+            "https://web.example.edu/prefix/",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(created["base_url"], "https://web.example.edu/prefix");
+    assert_eq!(created["budget"], 4);
+    for (args, message) in [
+        (
+            vec!["app", "create", "--app", "w2", "--base-url", "ftp://x.edu"],
+            "base-url: ",
+        ),
+        (
+            vec![
+                "app",
+                "create",
+                "--app",
+                "w2",
+                "--base-url",
+                "https://x.edu",
+                "--budget",
+                "0",
+            ],
+            "budget: 0 is not accepted",
+        ),
+        (
+            vec![
+                "create", "--app", "web", "--name", "sync", "--path", "sync", "--at", "08:00",
+            ],
+            "path: `sync` is not accepted",
+        ),
+        (
+            vec![
+                "create", "--app", "nope", "--name", "sync", "--path", "/sync", "--at", "08:00",
+            ],
+            "psu-sched app create --app nope",
+        ),
+    ] {
+        let run = cli.run(&args).await;
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stderr.contains(message), "{args:?}: {run:?}");
+    }
+    let apps = cli.run(&["app", "list", "--json"]).await.ok().json();
+    assert_eq!(
+        apps.as_array().map(Vec::len),
+        Some(1),
+        "nothing else written"
+    );
+
+    cli.run(&[
+        "create", "--app", "web", "--name", "sync", "--path", "/sync", "--at", "08:00",
+    ])
+    .await
+    .ok();
+    assert_eq!(
+        cli.list().await[0]["url"],
+        "https://web.example.edu/prefix/sync"
+    );
+    assert_eq!(cli.list().await[0]["path"], "/sync");
+    cli.run(&[
+        "app",
+        "update",
+        "--app",
+        "web",
+        "--base-url",
+        "https://new.example.edu",
+    ])
+    .await
+    .ok();
+    let show = cli
+        .run(&["show", "--app", "web", "--name", "sync", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(show["url"], "https://new.example.edu/sync");
+    let app = cli
+        .run(&["app", "show", "--app", "web", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(app["jobs"], serde_json::json!(["sync"]));
+    let refused = cli.run(&["app", "delete", "--app", "web", "--yes"]).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("still has 1 job"), "{refused:?}");
+    cli.run(&["delete", "--app", "web", "--name", "sync", "--yes"])
+        .await
+        .ok();
+    let deleted = cli
+        .run(&["app", "delete", "--app", "web", "--yes"])
+        .await
+        .ok();
+    assert!(
+        deleted.stdout.contains("deleted the app web"),
+        "{deleted:?}"
+    );
+}

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::model::{
-    Job, JobUrl, Method, NewJob, OverlapPolicy, ValidationError, validate_retries, validate_timeout,
+    Job, JobPath, JobUrl, Method, NewJob, OverlapPolicy, ValidationError, validate_retries,
+    validate_timeout,
 };
 use crate::schedule::Schedule;
 
@@ -18,6 +19,8 @@ use crate::schedule::Schedule;
 pub struct JobChanges {
     /// New URL.
     pub url: Option<JobUrl>,
+    /// New path (`Some(None)`: a job by URL from now on).
+    pub path: Option<Option<JobPath>>,
     /// New method.
     pub method: Option<Method>,
     /// New schedule.
@@ -46,6 +49,7 @@ impl JobChanges {
     /// True when nothing would change.
     pub fn is_empty(&self) -> bool {
         self.url.is_none()
+            && self.path.is_none()
             && self.method.is_none()
             && self.schedule.is_none()
             && self.timezone.is_none()
@@ -63,6 +67,9 @@ impl JobChanges {
     pub fn apply_to_new(&self, spec: &mut NewJob) {
         if let Some(url) = &self.url {
             spec.url = url.clone();
+        }
+        if let Some(path) = &self.path {
+            spec.path = path.clone();
         }
         if let Some(method) = self.method {
             spec.method = method;
@@ -106,6 +113,9 @@ impl JobChanges {
         let mut next = job.clone();
         if let Some(url) = &self.url {
             next.url = url.clone();
+        }
+        if let Some(path) = &self.path {
+            next.path = path.clone();
         }
         if let Some(method) = self.method {
             next.method = method;

@@ -170,6 +170,20 @@ pub enum OpsError {
     /// No such job.
     #[error("no job named {0}/{1}")]
     NotFound(AppName, JobName),
+    /// No such app record.
+    #[error("no app named {0} (create it: psu-sched app create --app {0} --base-url https://host)")]
+    AppNotFound(AppName),
+    /// The app still has jobs.
+    #[error("the app {app} still has {jobs} job{}; delete them first (psu-sched list --app {app})", if *jobs == 1 { "" } else { "s" })]
+    AppHasJobs {
+        /// The app.
+        app: AppName,
+        /// How many jobs it has.
+        jobs: usize,
+    },
+    /// Other writers kept changing the app.
+    #[error("the app {0} kept changing while it was being updated; try again")]
+    AppConflict(AppName),
     /// Other writers kept changing the job.
     #[error("the job {0}/{1} kept changing while it was being updated; try again")]
     Conflict(AppName, JobName),

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use super::change::JobChanges;
 use super::error::{FieldError, Message};
 use crate::model::{
-    AppName, JobName, JobUrl, MAX_RETRIES, Method, OverlapPolicy, validate_retries,
+    AppName, JobName, JobPath, JobUrl, MAX_RETRIES, Method, OverlapPolicy, validate_retries,
     validate_timeout,
 };
 use crate::schedule::Schedule;
@@ -20,6 +20,8 @@ use crate::schedule::Schedule;
 pub struct JobInput {
     /// The URL to call.
     pub url: Option<String>,
+    /// Or the path under the app's base URL (`/scheduled/invoices`).
+    pub path: Option<String>,
     /// `GET` or `POST`.
     pub method: Option<String>,
     /// The schedule, in one of its forms.
@@ -67,6 +69,7 @@ impl JobKey {
 /// which an update only knows once it has read the job).
 pub(crate) struct Parsed {
     pub url: Option<JobUrl>,
+    pub path: Option<JobPath>,
     pub schedule: Option<Schedule>,
     pub timezone: Option<Tz>,
     pub rest: JobChanges,
@@ -76,14 +79,27 @@ impl JobInput {
     /// Parses everything but the dates; a `new` job needs its URL and schedule.
     pub(crate) fn parse(&self, new: bool) -> Result<Parsed, FieldError> {
         let timezone = self.timezone.as_deref().map(parse_zone).transpose()?;
+        if self.url.is_some() && self.path.is_some() {
+            return Err(FieldError::new(
+                "path",
+                Message::text("give either ")
+                    .field("url")
+                    .and(" or ")
+                    .field("path")
+                    .and(", not both"),
+            ));
+        }
+        let path = self.path.as_deref().map(JobPath::parse).transpose()?;
         let url = match &self.url {
             Some(url) => Some(JobUrl::parse(url)?),
-            None if new => {
+            None if new && path.is_none() => {
                 return Err(FieldError::new(
                     "url",
                     Message::text("missing; give ")
                         .field("url")
-                        .and(" https://host/path"),
+                        .and(" https://host/path, or ")
+                        .field("path")
+                        .and(" /path under the app's base URL"),
                 ));
             }
             None => None,
@@ -122,6 +138,7 @@ impl JobInput {
         };
         Ok(Parsed {
             url,
+            path,
             schedule,
             timezone,
             rest: JobChanges {

@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+mod apps;
 mod change;
 mod error;
 mod input;
@@ -33,6 +34,7 @@ pub mod views;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+pub use apps::{AppDetails, AppInput, parse_app};
 pub use change::JobChanges;
 pub use error::{FieldError, FieldPath, Message, OpsError, Piece, Segment};
 pub use input::{
@@ -169,12 +171,18 @@ impl Ops {
         now: DateTime<Utc>,
     ) -> Result<Job, OpsError> {
         let parsed = input.parse(true)?;
-        let (Some(url), Some(schedule)) = (parsed.url, parsed.schedule) else {
-            return Err(FieldError::plain("url", "missing").into());
+        let Some(schedule) = parsed.schedule else {
+            return Err(FieldError::plain("schedule", "missing").into());
         };
         let tz = parsed.timezone.unwrap_or(Tz::UTC);
         let dates = input.dates(tz)?;
+        let url = match (parsed.url, &parsed.path) {
+            (Some(url), _) => url,
+            (None, Some(path)) => apps::resolve_path(self.store().await?, &key.app, path).await?,
+            (None, None) => return Err(FieldError::plain("url", "missing").into()),
+        };
         let mut spec = NewJob::new(key.app.clone(), key.name.clone(), url, schedule);
+        spec.path = parsed.path;
         spec.timezone = tz;
         JobChanges {
             start: dates.start,
@@ -202,6 +210,7 @@ impl Ops {
     ) -> Result<Job, OpsError> {
         let parsed = input.parse(false)?;
         let untouched = parsed.url.is_none()
+            && parsed.path.is_none()
             && parsed.schedule.is_none()
             && parsed.timezone.is_none()
             && input.start.is_none()
@@ -214,8 +223,18 @@ impl Ops {
         let store = self.store().await?;
         let job = read_job(store, key).await?;
         let dates = input.dates(parsed.timezone.unwrap_or(job.timezone))?;
+        // A path makes it a job by path (resolved now, for display); a URL, a job by URL.
+        let (url, path) = match (parsed.url, parsed.path) {
+            (Some(url), _) => (Some(url), Some(None)),
+            (None, Some(path)) => (
+                Some(apps::resolve_path(store, &key.app, &path).await?),
+                Some(Some(path)),
+            ),
+            (None, None) => (None, None),
+        };
         let changes = JobChanges {
-            url: parsed.url,
+            url,
+            path,
             schedule: parsed.schedule,
             timezone: parsed.timezone,
             start: dates.start,
@@ -301,13 +320,31 @@ impl Ops {
             .await
             .map_err(OpsError::store("list the jobs"))?;
         jobs.sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
+        if jobs.iter().any(|j| j.path.is_some()) {
+            let apps = self
+                .store()
+                .await?
+                .list_apps()
+                .await
+                .map_err(OpsError::store("list the apps"))?;
+            for job in &mut jobs {
+                resolve_for_display(job, apps.iter().find(|a| a.name == job.app));
+            }
+        }
         Ok(jobs)
     }
 
     /// The job and its newest `n` executions.
     pub async fn show(&self, key: &JobKey, n: usize) -> Result<(Job, Vec<Execution>), OpsError> {
         let store = self.store().await?;
-        let job = read_job(store, key).await?;
+        let mut job = read_job(store, key).await?;
+        if job.path.is_some() {
+            let app = store
+                .get_app(&job.app)
+                .await
+                .map_err(OpsError::store("read the app"))?;
+            resolve_for_display(&mut job, app.as_ref());
+        }
         let executions = store
             .list_executions(&job.id, n)
             .await
@@ -495,6 +532,16 @@ async fn read_job(store: &dyn Store, key: &JobKey) -> Result<Job, OpsError> {
         .await
         .map_err(OpsError::store("read the job"))?
         .ok_or_else(|| OpsError::NotFound(key.app.clone(), key.name.clone()))
+}
+
+/// A job for display: a job by path shows the URL its next call goes to, from its app's
+/// current record (without a record, the URL it had when last written).
+fn resolve_for_display(job: &mut Job, app: Option<&crate::model::App>) {
+    if let (Some(path), Some(app)) = (&job.path, app)
+        && let Ok(url) = app.base_url.join(path)
+    {
+        job.url = url;
+    }
 }
 
 /// Applies `changes` at `now` and writes the job with the optimistic version check,

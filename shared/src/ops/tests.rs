@@ -497,6 +497,19 @@ async fn every_json_field_is_documented_in_the_cli_guide() {
         serde_json::to_value(&view).expect("job"),
         serde_json::to_value(views::ExecutionView::from(&run)).expect("execution"),
         serde_json::to_value(views::NextView::from(&preview)).expect("next"),
+        serde_json::to_value(views::AppView {
+            jobs: Some(vec!["a".into()]),
+            ..views::AppView::from(
+                &crate::model::App::new(
+                    crate::model::AppName::parse("a").expect("app"),
+                    crate::model::BaseUrl::parse("https://h.edu").expect("base"),
+                    4,
+                    now(),
+                )
+                .expect("app"),
+            )
+        })
+        .expect("app"),
     ];
     for value in values {
         for field in value.as_object().expect("object").keys() {
@@ -621,4 +634,144 @@ async fn pausing_a_job_whose_slot_is_due_records_the_slot_missed() {
             .is_some_and(|e| e.contains("paused")),
         "{history:?}"
     );
+}
+
+#[tokio::test]
+async fn app_records_refuse_bad_input_by_field_and_write_nothing() {
+    let (ops, store) = setup();
+    let input = |base: Option<&str>, budget: Option<&str>| AppInput {
+        base_url: base.map(str::to_owned),
+        budget: budget.map(str::to_owned),
+    };
+    for (name, app, path) in [
+        ("bad name", input(Some("https://h.edu"), None), "app"),
+        ("billing", input(None, None), "base_url"),
+        ("billing", input(Some("ftp://h.edu"), None), "base_url"),
+        (
+            "billing",
+            input(Some("https://u:p@h.edu"), None),
+            "base_url",
+        ),
+        ("billing", input(Some("https://h.edu"), Some("0")), "budget"),
+        (
+            "billing",
+            input(Some("https://h.edu"), Some("65")),
+            "budget",
+        ),
+        (
+            "billing",
+            input(Some("https://h.edu"), Some("four")),
+            "budget",
+        ),
+    ] {
+        assert_eq!(
+            refusal(ops.create_app(name, &app, now()).await).0,
+            path,
+            "{app:?}"
+        );
+    }
+    assert!(
+        store.list_apps().await.expect("apps").is_empty(),
+        "nothing written"
+    );
+    let created = ops
+        .create_app(
+            "billing",
+            &input(Some("https://h.edu/prefix/"), None),
+            now(),
+        )
+        .await
+        .expect("create");
+    assert_eq!(
+        (created.base_url.as_str(), created.budget),
+        ("https://h.edu/prefix", 4)
+    );
+    assert!(matches!(
+        ops.update_app("billing", &AppInput::default(), now()).await,
+        Err(OpsError::NothingToChange)
+    ));
+    assert_eq!(
+        refusal(
+            ops.update_app("billing", &input(None, Some("100")), now())
+                .await
+        )
+        .0,
+        "budget"
+    );
+    assert_eq!(store.list_apps().await.expect("apps"), vec![created]);
+}
+
+#[tokio::test]
+async fn a_job_by_path_resolves_against_its_apps_base_url_and_follows_it() {
+    let (ops, store) = setup();
+    let by_path = |path: &str| JobInput {
+        url: None,
+        path: Some(path.into()),
+        ..daily()
+    };
+    let (path, message) = refusal(ops.create(&key("invoices"), &by_path("/x"), now()).await);
+    assert_eq!(path, "path");
+    assert!(message.contains("psu-sched app create"), "{message}");
+    assert_eq!(
+        refusal(ops.create(&key("invoices"), &by_path("x"), now()).await).0,
+        "path"
+    );
+    let both = JobInput {
+        path: Some("/x".into()),
+        ..daily()
+    };
+    assert_eq!(
+        refusal(ops.create(&key("invoices"), &both, now()).await).0,
+        "path"
+    );
+    assert!(jobs_in(&store).await.is_empty(), "nothing written");
+
+    let app = AppInput {
+        base_url: Some("https://h.edu/prefix".into()),
+        budget: None,
+    };
+    ops.create_app("billing", &app, now()).await.expect("app");
+    let job = ops
+        .create(&key("invoices"), &by_path("/scheduled/invoices"), now())
+        .await
+        .expect("create");
+    assert_eq!(job.url.as_str(), "https://h.edu/prefix/scheduled/invoices");
+    let moved = AppInput {
+        base_url: Some("https://new.h.edu".into()),
+        budget: None,
+    };
+    ops.update_app("billing", &moved, now())
+        .await
+        .expect("update");
+    let listed = ops.list(Some("billing")).await.expect("list");
+    assert_eq!(
+        listed[0].url.as_str(),
+        "https://new.h.edu/scheduled/invoices",
+        "the URL the next call goes to"
+    );
+    let (shown, _) = ops.show(&key("invoices"), 1).await.expect("show");
+    assert_eq!(shown.url, listed[0].url);
+
+    let deleting = ops.delete_app("billing").await;
+    assert!(
+        matches!(deleting, Err(OpsError::AppHasJobs { jobs: 1, .. })),
+        "{deleting:?}"
+    );
+    let to_url = JobInput {
+        url: Some("https://other.edu/x".into()),
+        ..JobInput::default()
+    };
+    let job = ops
+        .update(&key("invoices"), &to_url, now())
+        .await
+        .expect("update");
+    assert_eq!(job.path, None, "a URL makes it a job by URL again");
+    ops.delete(&key("invoices"), false)
+        .await
+        .expect("delete job");
+    ops.delete_app("billing").await.expect("delete app");
+    assert!(matches!(
+        ops.delete_app("billing").await,
+        Err(OpsError::AppNotFound(_))
+    ));
 }

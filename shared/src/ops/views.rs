@@ -56,8 +56,10 @@ pub struct JobView {
     pub app: String,
     /// The job's name.
     pub name: String,
-    /// The URL called.
+    /// The URL called (for a job by path, its app's base URL now, followed by the path).
     pub url: String,
+    /// A job by path: the path under its app's base URL.
+    pub path: Option<String>,
     /// `GET` or `POST`.
     pub method: &'static str,
     /// The schedule as written.
@@ -120,6 +122,7 @@ impl JobView {
             app: job.app.to_string(),
             name: job.name.to_string(),
             url: job.url.to_string(),
+            path: job.path.as_ref().map(ToString::to_string),
             method: job.method.as_str(),
             schedule: job.schedule.to_string(),
             schedule_description: job.schedule.describe(),
@@ -227,4 +230,35 @@ fn successive(
         }
     }
     out
+}
+
+/// An app record as the front ends show it (`app show`, `app list`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppView {
+    /// The app's name.
+    pub name: String,
+    /// Where its jobs by path are called.
+    pub base_url: String,
+    /// At most this many of its calls in flight at once within a tick.
+    pub budget: u32,
+    /// When it was created.
+    pub created_at: String,
+    /// When it last changed.
+    pub updated_at: String,
+    /// Its jobs' names (`app show`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<Vec<String>>,
+}
+
+impl From<&crate::model::App> for AppView {
+    fn from(app: &crate::model::App) -> Self {
+        Self {
+            name: app.name.to_string(),
+            base_url: app.base_url.to_string(),
+            budget: app.budget,
+            created_at: rfc3339(app.created_at),
+            updated_at: rfc3339(app.updated_at),
+            jobs: None,
+        }
+    }
 }

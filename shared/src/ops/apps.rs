@@ -1,0 +1,194 @@
+//! App records: create, update, show, list and delete, as typed; and the base URL a job by
+//! path is resolved against.
+
+use chrono::{DateTime, Utc};
+
+use super::error::{FieldError, Message, OpsError};
+use super::{Ops, UPDATE_ATTEMPTS};
+use crate::model::{
+    App, AppName, BaseUrl, DEFAULT_APP_BUDGET, Job, JobPath, JobUrl, MAX_APP_BUDGET,
+    validate_budget,
+};
+use crate::store::Store;
+
+/// An app's settings as typed; `None` leaves one at its default (create) or as it is
+/// (update).
+#[derive(Debug, Clone, Default)]
+pub struct AppInput {
+    /// `https://host[:port][/prefix]`.
+    pub base_url: Option<String>,
+    /// A whole number of calls from 1 to 64.
+    pub budget: Option<String>,
+}
+
+impl AppInput {
+    fn parse(&self) -> Result<(Option<BaseUrl>, Option<u32>), FieldError> {
+        let base_url = self.base_url.as_deref().map(BaseUrl::parse).transpose()?;
+        let budget = match &self.budget {
+            Some(text) => Some(validate_budget(text.trim().parse().map_err(|_| {
+                FieldError::plain(
+                    "budget",
+                    format!(
+                        "`{text}` is not accepted; use a whole number of calls from 1 to {MAX_APP_BUDGET}"
+                    ),
+                )
+            })?)?),
+            None => None,
+        };
+        Ok((base_url, budget))
+    }
+}
+
+/// An app and its jobs (`app show`).
+#[derive(Debug)]
+pub struct AppDetails {
+    /// The record.
+    pub app: App,
+    /// Its jobs, sorted by name.
+    pub jobs: Vec<Job>,
+}
+
+/// Parses an app's name (field `app`).
+pub fn parse_app(name: &str) -> Result<AppName, FieldError> {
+    Ok(AppName::parse(name)?)
+}
+
+impl Ops {
+    /// Creates an app record: its base URL is required, its budget defaults to
+    /// [`DEFAULT_APP_BUDGET`].
+    pub async fn create_app(
+        &self,
+        name: &str,
+        input: &AppInput,
+        now: DateTime<Utc>,
+    ) -> Result<App, OpsError> {
+        let name = parse_app(name)?;
+        let (base_url, budget) = input.parse()?;
+        let Some(base_url) = base_url else {
+            return Err(FieldError::new(
+                "base_url",
+                Message::text("missing; give ")
+                    .field("base_url")
+                    .and(" https://host[/prefix]"),
+            )
+            .into());
+        };
+        let app = App::new(name, base_url, budget.unwrap_or(DEFAULT_APP_BUDGET), now)
+            .map_err(FieldError::from)?;
+        self.store()
+            .await?
+            .create_app(&app)
+            .await
+            .map_err(OpsError::store("create the app"))?;
+        Ok(app)
+    }
+
+    /// Changes an app's base URL or budget (every job by path of the app moves with its
+    /// base URL at its next call).
+    pub async fn update_app(
+        &self,
+        name: &str,
+        input: &AppInput,
+        now: DateTime<Utc>,
+    ) -> Result<App, OpsError> {
+        let name = parse_app(name)?;
+        let (base_url, budget) = input.parse()?;
+        if base_url.is_none() && budget.is_none() {
+            return Err(OpsError::NothingToChange);
+        }
+        let store = self.store().await?;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let app = read_app(store, &name).await?;
+            let mut next = app.clone();
+            if let Some(base_url) = &base_url {
+                next.base_url = base_url.clone();
+            }
+            if let Some(budget) = budget {
+                next.budget = budget;
+            }
+            next.updated_at = now;
+            next.version = app.version + 1;
+            if store
+                .put_app(&next, app.version)
+                .await
+                .map_err(OpsError::store("write the app"))?
+            {
+                return Ok(next);
+            }
+        }
+        Err(OpsError::AppConflict(name))
+    }
+
+    /// The app record and its jobs.
+    pub async fn show_app(&self, name: &str) -> Result<AppDetails, OpsError> {
+        let name = parse_app(name)?;
+        let store = self.store().await?;
+        let app = read_app(store, &name).await?;
+        let mut jobs = store
+            .list_jobs(Some(&name))
+            .await
+            .map_err(OpsError::store("list the app's jobs"))?;
+        jobs.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(AppDetails { app, jobs })
+    }
+
+    /// Every app record, sorted by name.
+    pub async fn list_apps(&self) -> Result<Vec<App>, OpsError> {
+        self.store()
+            .await?
+            .list_apps()
+            .await
+            .map_err(OpsError::store("list the apps"))
+    }
+
+    /// Deletes an app record; refused while the app still has jobs.
+    pub async fn delete_app(&self, name: &str) -> Result<App, OpsError> {
+        let name = parse_app(name)?;
+        let store = self.store().await?;
+        read_app(store, &name).await?;
+        let jobs = store
+            .list_jobs(Some(&name))
+            .await
+            .map_err(OpsError::store("list the app's jobs"))?
+            .len();
+        if jobs > 0 {
+            return Err(OpsError::AppHasJobs { app: name, jobs });
+        }
+        store
+            .delete_app(&name)
+            .await
+            .map_err(OpsError::store("delete the app"))?
+            .ok_or(OpsError::AppNotFound(name))
+    }
+}
+
+async fn read_app(store: &dyn Store, name: &AppName) -> Result<App, OpsError> {
+    store
+        .get_app(name)
+        .await
+        .map_err(OpsError::store("read the app"))?
+        .ok_or_else(|| OpsError::AppNotFound(name.clone()))
+}
+
+/// The URL a job at `path` of `app` is called at now, from the app's record; refused (field
+/// `path`) when the app has no record.
+pub(super) async fn resolve_path(
+    store: &dyn Store,
+    app: &AppName,
+    path: &JobPath,
+) -> Result<JobUrl, OpsError> {
+    let record = store
+        .get_app(app)
+        .await
+        .map_err(OpsError::store("read the app"))?;
+    let Some(record) = record else {
+        return Err(FieldError::plain(
+            "path",
+            format!(
+                "the app {app} has no record with a base URL to resolve `{path}` against; create it first: psu-sched app create --app {app} --base-url https://host"
+            ),
+        )
+        .into());
+    };
+    Ok(record.base_url.join(path).map_err(FieldError::from)?)
+}
