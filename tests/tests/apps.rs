@@ -146,10 +146,10 @@ async fn moving_an_apps_base_url_sends_its_next_slot_to_the_new_server_once() {
         shared::protocol::format_slot(at),
         shared::protocol::format_slot(next),
     );
-    assert_eq!(slots(&world.server, "/pre/ja"), [s0.clone()]);
+    assert_eq!(slots(&world.server, "/pre/ja"), std::slice::from_ref(&s0));
     assert_eq!(
         slots(&server_c, "/pre/ja"),
-        [s1.clone()],
+        std::slice::from_ref(&s1),
         "the next slot went to C"
     );
     assert_eq!(slots(&server_b, "/jb"), [s0, s1]);

@@ -896,3 +896,46 @@ async fn a_manual_run_of_a_job_by_path_is_called_at_its_apps_base_url() {
     let urls: Vec<String> = dispatch.calls().into_iter().map(|c| c.url).collect();
     assert_eq!(urls, ["http://now.invalid/p/invoices"]);
 }
+
+#[tokio::test]
+async fn a_slot_waiting_for_its_apps_budget_past_the_deadline_is_left_for_the_next_tick() {
+    let store = MemoryStore::new();
+    let created = at(9, 59) + chrono::Duration::seconds(30);
+    store
+        .create_app(&app_record("a", "http://a.invalid", 1, created))
+        .await
+        .expect("app");
+    let first = app_job("a", "first", Some("/first"), created);
+    let second = app_job("a", "second", Some("/second"), created);
+    store.create_job(&first).await.expect("create");
+    store.create_job(&second).await.expect("create");
+    let dispatch = FakeDispatch::default();
+    dispatch.delay_every_call(Duration::from_millis(1500));
+    // Room for one call (30 s timeout + 5 s margin) now, not 1.5 s later: the slot that
+    // waits for the budget of 1 no longer fits once the first call ends.
+    let tight = TickConfig {
+        deadline: Some(Instant::now() + Duration::from_secs(36)),
+        ..TickConfig::default()
+    };
+    let summary = tick(&store, &dispatch, &FixedClock::new(at(10, 0)), &tight)
+        .await
+        .expect("tick");
+    assert_eq!((summary.triggered, summary.deferred), (1, 1));
+    dispatch.delay_every_call(Duration::ZERO);
+    let summary = tick(
+        &store,
+        &dispatch,
+        &FixedClock::new(at(10, 0) + chrono::Duration::seconds(40)),
+        &TickConfig::default(),
+    )
+    .await
+    .expect("tick");
+    assert_eq!(
+        (summary.triggered, summary.deferred),
+        (1, 0),
+        "deferred, not dropped"
+    );
+    let mut urls: Vec<String> = dispatch.calls().into_iter().map(|c| c.url).collect();
+    urls.sort();
+    assert_eq!(urls, ["http://a.invalid/first", "http://a.invalid/second"]);
+}
