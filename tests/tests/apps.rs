@@ -58,7 +58,7 @@ async fn an_apps_budget_bounds_its_calls_in_flight_while_another_apps_calls_go_o
         let path = format!("/a{i:02}");
         world
             .server
-            .set(&path, Behavior::Sleep(Duration::from_millis(300)));
+            .set(&path, Behavior::Sleep(Duration::from_millis(600)));
         world
             .create(by_path(&world, "a", &format!("a{i:02}"), &path))
             .await;
@@ -87,7 +87,7 @@ async fn an_apps_budget_bounds_its_calls_in_flight_while_another_apps_calls_go_o
         4,
         "A's budget: at most 4 of its calls in flight"
     );
-    // A's fifth call starts only once one of its first four has ended (300 ms): B's calls,
+    // A's fifth call starts only once one of its first four has ended (600 ms): B's calls,
     // in the tick's other free slots, went out before it.
     let mut a_arrivals: Vec<_> = world
         .server

@@ -939,3 +939,44 @@ async fn a_slot_waiting_for_its_apps_budget_past_the_deadline_is_left_for_the_ne
     urls.sort();
     assert_eq!(urls, ["http://a.invalid/first", "http://a.invalid/second"]);
 }
+
+#[tokio::test]
+async fn a_claim_of_a_job_by_path_left_unsent_is_sent_at_its_apps_current_base_url() {
+    let store = MemoryStore::new();
+    store
+        .create_app(&app_record("billing", "http://now.invalid", 4, at(9, 0)))
+        .await
+        .expect("app");
+    let mut spec = NewJob::new(
+        AppName::parse("billing").expect("app"),
+        JobName::parse("nightly").expect("name"),
+        JobUrl::parse("http://billing.stale.invalid/nightly").expect("url"),
+        "0 10 * * *".parse().expect("schedule"),
+    );
+    spec.path = Some(crate::model::JobPath::parse("/nightly").expect("path"));
+    let j = spec.build(at(9, 0)).expect("job");
+    store.create_job(&j).await.expect("create");
+    let config = TickConfig::default();
+    // Claimed by a tick that died before sending (its execution holds the stale URL here).
+    let plan = plan(&j, at(10, 0), &config).expect("due");
+    let mut claimed_job = plan.job;
+    claimed_job.state.version = 1;
+    claimed_job.state.writer = Some("dead-tick".into());
+    let mut execution = plan.execution;
+    execution.claimed_by = Some("dead-tick".into());
+    let claim = Claim {
+        job: claimed_job,
+        expected_version: 0,
+        execution,
+        token: "dead-tick".into(),
+    };
+    assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+
+    let dispatch = FakeDispatch::default();
+    let late = tick(&store, &dispatch, &FixedClock::new(at(10, 1)), &config)
+        .await
+        .expect("tick");
+    assert_eq!((late.triggered, late.succeeded), (1, 1));
+    let urls: Vec<String> = dispatch.calls().into_iter().map(|c| c.url).collect();
+    assert_eq!(urls, ["http://now.invalid/nightly"], "never the stale URL");
+}
