@@ -40,6 +40,9 @@ pub struct FakeDispatch {
     delays: Mutex<Vec<(String, Duration)>>,
     gate: Mutex<Option<Arc<tokio::sync::Notify>>>,
     clock: Option<Arc<dyn Clock>>,
+    /// Calls in flight (their URLs) and the most seen at once, per URL prefix asked about.
+    in_flight: Mutex<Vec<String>>,
+    peaks: Mutex<Vec<Vec<String>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -92,6 +95,27 @@ impl FakeDispatch {
     pub fn calls(&self) -> Vec<FakeCall> {
         lock(&self.calls).clone()
     }
+
+    /// The most calls to URLs starting with `prefix` that were in flight at once so far.
+    pub fn max_in_flight_to(&self, prefix: &str) -> usize {
+        lock(&self.peaks)
+            .iter()
+            .map(|urls| urls.iter().filter(|u| u.starts_with(prefix)).count())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Takes a call out of the in-flight list when it ends (or its future is dropped).
+struct InFlightGuard<'a>(&'a FakeDispatch, String);
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = lock(&self.0.in_flight);
+        if let Some(i) = in_flight.iter().position(|u| *u == self.1) {
+            in_flight.swap_remove(i);
+        }
+    }
 }
 
 #[async_trait]
@@ -104,6 +128,12 @@ impl Dispatch for FakeDispatch {
             at: self.clock.as_ref().map(|c| c.now()),
             key: request.key.to_owned(),
         });
+        let _in_flight = {
+            let mut in_flight = lock(&self.in_flight);
+            in_flight.push(request.url.to_owned());
+            lock(&self.peaks).push(in_flight.clone());
+            InFlightGuard(self, request.url.to_owned())
+        };
         let gate = lock(&self.gate).clone();
         if let Some(gate) = gate {
             gate.notified().await;

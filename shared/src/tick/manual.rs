@@ -1,5 +1,7 @@
 //! Manual runs (`psu-sched run`): a job called now, whatever its schedule, claimed like a slot.
 
+use std::collections::HashMap;
+
 use super::plan::new_execution;
 use super::{Counters, Ctx, TickConfig, chrono, token};
 use crate::clock::Clock;
@@ -37,22 +39,33 @@ pub async fn run_now(
     use chrono::Timelike;
     let now = clock.now();
     let slot = now.with_nanosecond(0).unwrap_or(now);
-    let ctx = Ctx {
-        store,
-        dispatcher,
-        clock,
-        config,
-        now,
-        counters: Counters::default(),
-    };
     for _ in 0..4 {
         let Some(job) = store.get_job(app, name).await? else {
             return Err(RunNowError::NotFound(app.clone(), name.clone()));
+        };
+        // A job by path is resolved as a tick does, from its app's record read now.
+        let mut apps = HashMap::new();
+        if job.path.is_some()
+            && let Some(record) = store.get_app(app).await?
+        {
+            apps.insert(record.name.clone(), record);
+        }
+        let ctx = Ctx {
+            store,
+            dispatcher,
+            clock,
+            config,
+            now,
+            apps,
+            counters: Counters::default(),
         };
         let id = ExecutionId::new(job.id.clone(), slot, Trigger::Manual, 1);
         let claim_token = token();
         let mut execution = new_execution(&job, id.clone(), Status::Pending, 0, now, config);
         execution.claimed_by = Some(claim_token.clone());
+        if let Some(Ok(url)) = ctx.target(&job) {
+            execution.url = url;
+        }
         execution.due_at = Some(now + chrono(config.lease));
         let mut next = job.clone();
         next.state.inflight.retain(|f| f.until > now);

@@ -12,18 +12,26 @@
 //! An outcome the app's guard records after the call's answer (the sender heard the run was
 //! still going) leaves the execution due at its end: the next tick records it as the job's
 //! last run and counts it, once over all ticks (`Store::take_guard_end`).
+//!
+//! Apps as records (issue 16): when a due item may call, the tick reads the app records once
+//! (`Store::list_apps`). A job by path is called at its app's base URL followed by its path,
+//! or recorded `failed` without a call when its app has no record; an app's call budget bounds
+//! its items worked on at once within this tick (docs/data-model.md, "Jobs by path and call
+//! budgets in the tick").
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::dispatch::Dispatch;
-use crate::model::Status;
+use crate::model::{App, AppName, Job, JobUrl, Status};
 use crate::store::{DueItem, Store, StoreError};
 
 mod manual;
@@ -41,7 +49,7 @@ pub use plan::slot_left_by_change;
 /// How a tick behaves.
 #[derive(Debug, Clone)]
 pub struct TickConfig {
-    /// Calls in flight at once.
+    /// Calls in flight at once, over all apps (each app's call budget holds within it).
     pub concurrency: usize,
     /// How long execution records are kept (their TTL).
     pub retention: Duration,
@@ -157,14 +165,6 @@ async fn run_tick(
     now: DateTime<Utc>,
 ) -> Result<TickSummary, TickError> {
     let started = Instant::now();
-    let ctx = Ctx {
-        store,
-        dispatcher,
-        clock,
-        config,
-        now,
-        counters: Counters::default(),
-    };
     if !config.dry_run {
         // Retention is housekeeping: a busy store must not fail the tick over it.
         if let Err(e) = store.expire_history().await {
@@ -172,19 +172,52 @@ async fn run_tick(
         }
     }
     let items = store.due(now).await?;
-    let results: Vec<Result<(), StoreError>> = futures::stream::iter(items)
-        .map(|item| {
+    // The app records (base URLs, call budgets), read once per tick and only when a due
+    // item may call: one Query on DynamoDB (docs/data-model.md, "What a tick costs").
+    let apps: HashMap<AppName, App> = if items.iter().any(may_call) {
+        store
+            .list_apps()
+            .await?
+            .into_iter()
+            .map(|app| (app.name.clone(), app))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let ctx = Ctx {
+        store,
+        dispatcher,
+        clock,
+        config,
+        now,
+        apps,
+        counters: Counters::default(),
+    };
+    let mut lanes = Lanes::new(items, &ctx.apps);
+    let mut running = FuturesUnordered::new();
+    let mut results: Vec<Result<(), StoreError>> = Vec::new();
+    loop {
+        while running.len() < config.concurrency.max(1) {
+            let Some((lane, item)) = lanes.next() else {
+                break;
+            };
             let ctx = &ctx;
-            async move {
-                match item {
+            running.push(async move {
+                let result = match item {
                     DueItem::Job(job) => ctx.run_job(*job).await,
                     DueItem::Execution(execution) => ctx.run_execution(*execution).await,
-                }
+                };
+                (lane, result)
+            });
+        }
+        match running.next().await {
+            Some((lane, result)) => {
+                lanes.done(lane);
+                results.push(result);
             }
-        })
-        .buffer_unordered(config.concurrency.max(1))
-        .collect()
-        .await;
+            None => break,
+        }
+    }
     let mut first_error = None;
     let mut errors = 0u64;
     for result in results {
@@ -291,7 +324,113 @@ struct Ctx<'a> {
     clock: &'a dyn Clock,
     config: &'a TickConfig,
     now: DateTime<Utc>,
+    /// The app records read by this tick (by name).
+    apps: HashMap<AppName, App>,
     counters: Counters,
+}
+
+impl Ctx<'_> {
+    /// Where a job is called now: for a job by path, its app's current base URL followed by
+    /// its path; otherwise `None` (the execution's own URL, as claimed). `Err`: why a job by
+    /// path cannot be called (its app has no record, or the result is not a valid URL).
+    fn target(&self, job: &Job) -> Option<Result<JobUrl, String>> {
+        let path = job.path.as_ref()?;
+        let app = &job.app;
+        Some(match self.apps.get(app) {
+            None => Err(format!(
+                "not called: the app {app} has no record with a base URL: psu-sched app create --app {app} --base-url ..."
+            )),
+            Some(record) => record.base_url.join(path).map_err(|e| {
+                format!(
+                    "not called: the app {app}'s base URL {} followed by the path {path} is not a valid URL ({})",
+                    record.base_url, e.message
+                )
+            }),
+        })
+    }
+}
+
+/// True when a due item may call a URL: a due job, or a claim never sent. The others
+/// (calls with no outcome past their deadline, outcomes the app's guard recorded) only write.
+fn may_call(item: &DueItem) -> bool {
+    match item {
+        DueItem::Job(_) => true,
+        DueItem::Execution(e) => e.status == Status::Pending && e.dispatched_by.is_none(),
+    }
+}
+
+/// The tick's due items in lanes: one per app with a record (its items that may call, at
+/// most the app's budget of them worked on at once), and one lane without a limit (the items
+/// that never call, and those of apps without a record, as before app records). Items are
+/// taken in turn from the lanes that may start one, in due order within each lane, so an app
+/// at its budget never holds up another app's calls.
+struct Lanes {
+    /// Lane 0 has no budget.
+    lanes: Vec<Lane>,
+    /// The lane the next item is looked for first (round robin).
+    turn: usize,
+}
+
+struct Lane {
+    budget: usize,
+    running: usize,
+    waiting: VecDeque<DueItem>,
+}
+
+impl Lanes {
+    fn new(items: Vec<DueItem>, apps: &HashMap<AppName, App>) -> Self {
+        let mut lanes = vec![Lane {
+            budget: usize::MAX,
+            running: 0,
+            waiting: VecDeque::new(),
+        }];
+        let mut by_app: HashMap<&AppName, usize> = HashMap::new();
+        for item in items {
+            let app = match &item {
+                DueItem::Job(job) => &job.app,
+                DueItem::Execution(e) => &e.app,
+            };
+            let lane = match apps.get(app) {
+                Some(record) if may_call(&item) => {
+                    *by_app.entry(&record.name).or_insert_with(|| {
+                        lanes.push(Lane {
+                            budget: usize::try_from(record.budget).unwrap_or(usize::MAX).max(1),
+                            running: 0,
+                            waiting: VecDeque::new(),
+                        });
+                        lanes.len() - 1
+                    })
+                }
+                _ => 0,
+            };
+            lanes[lane].waiting.push_back(item);
+        }
+        Self { lanes, turn: 0 }
+    }
+
+    /// The next item that may start, and its lane.
+    fn next(&mut self) -> Option<(usize, DueItem)> {
+        let n = self.lanes.len();
+        for k in 0..n {
+            let i = (self.turn + k) % n;
+            let lane = &mut self.lanes[i];
+            if lane.running < lane.budget
+                && let Some(item) = lane.waiting.pop_front()
+            {
+                lane.running += 1;
+                self.turn = (i + 1) % n;
+                return Some((i, item));
+            }
+        }
+        None
+    }
+
+    /// An item of `lane` finished.
+    fn done(&mut self, lane: usize) {
+        if let Some(lane) = self.lanes.get_mut(lane) {
+            lane.running = lane.running.saturating_sub(1);
+        }
+    }
 }
 
 fn chrono(d: Duration) -> chrono::Duration {

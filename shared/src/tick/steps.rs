@@ -8,7 +8,7 @@ use tracing::Instrument;
 
 use super::plan::plan;
 use super::{Ctx, chrono, retry, token};
-use crate::dispatch::CallRequest;
+use crate::dispatch::{CallRequest, CallResult};
 use crate::model::{Execution, Job, LastRun, MAX_ERROR_TEXT, MAX_OUTPUT_TEXT, Status, cap_text};
 use crate::protocol;
 use crate::store::{Claim, ClaimOutcome, Outcome, Recorded, StoreError};
@@ -51,6 +51,14 @@ impl Ctx<'_> {
             new_job.state.writer = Some(claim_token.clone());
             let mut execution = plan.execution;
             execution.claimed_by = Some(claim_token.clone());
+            // A job by path: the execution records the URL it is called at (its app's base
+            // URL now). Without an app record it keeps the job's display URL, and `send`
+            // records it failed without calling.
+            if execution.status == Status::Pending
+                && let Some(Ok(url)) = self.target(&job)
+            {
+                execution.url = url;
+            }
             let claim = Claim {
                 job: new_job,
                 expected_version,
@@ -146,21 +154,44 @@ impl Ctx<'_> {
         if !marked {
             return Ok(());
         }
-        self.counters.add(&self.counters.triggered);
         let job_label = format!("{}/{}", execution.app, execution.name);
-        let result = self
-            .dispatcher
-            .call(&CallRequest {
-                url: execution.url.as_str(),
-                method: execution.method,
-                timeout: execution.timeout(),
-                execution: &execution.id,
-                key: &key,
-                job: &job_label,
-                scheduled_for: execution.scheduled_for,
-                attempt: execution.attempt,
-            })
-            .await;
+        // A job by path is called at its app's base URL as this tick read it (the same as
+        // the claim recorded, unless a claim left by another tick is sent after the app's
+        // base URL changed). Without an app record it is recorded failed, never called.
+        let target = match job.as_ref().and_then(|j| self.target(j)) {
+            None => Ok(execution.url.clone()),
+            Some(target) => target,
+        };
+        let result = match &target {
+            Ok(url) => {
+                if url != &execution.url {
+                    tracing::info!(claimed = %execution.url, called = %url, "calling the app's base URL as this tick read it, not the URL the claim recorded");
+                }
+                self.counters.add(&self.counters.triggered);
+                self.dispatcher
+                    .call(&CallRequest {
+                        url: url.as_str(),
+                        method: execution.method,
+                        timeout: execution.timeout(),
+                        execution: &execution.id,
+                        key: &key,
+                        job: &job_label,
+                        scheduled_for: execution.scheduled_for,
+                        attempt: execution.attempt,
+                    })
+                    .await
+            }
+            Err(reason) => {
+                tracing::warn!(error = %reason, "a job by path whose app has no usable record: recorded failed, not called");
+                CallResult {
+                    status: Status::Failed,
+                    http_status: None,
+                    output: None,
+                    error: Some(reason.clone()),
+                    duration: Duration::ZERO,
+                }
+            }
+        };
         drop(key);
         let outcome = Outcome {
             status: result.status,

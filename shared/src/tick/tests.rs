@@ -698,3 +698,285 @@ async fn a_call_that_timed_out_while_the_guard_runs_the_job_keeps_it_in_flight()
         "the guard still runs the 10:00 execution"
     );
 }
+
+// Issue 16: jobs by path and the call budget per app.
+
+fn app_record(name: &str, base: &str, budget: u32, now: DateTime<Utc>) -> crate::model::App {
+    crate::model::App::new(
+        AppName::parse(name).expect("app"),
+        crate::model::BaseUrl::parse(base).expect("base url"),
+        budget,
+        now,
+    )
+    .expect("app record")
+}
+
+/// A job of `app` named `name`, every minute; by path when `path` is given (its `url` then a
+/// stale display URL the tick must never call).
+fn app_job(app: &str, name: &str, path: Option<&str>, now: DateTime<Utc>) -> Job {
+    let mut spec = NewJob::new(
+        AppName::parse(app).expect("app"),
+        JobName::parse(name).expect("name"),
+        JobUrl::parse(&format!("http://{app}.stale.invalid/{name}")).expect("url"),
+        "* * * * *".parse().expect("schedule"),
+    );
+    spec.path = path.map(|p| crate::model::JobPath::parse(p).expect("path"));
+    spec.build(now).expect("job")
+}
+
+#[tokio::test]
+async fn a_job_by_path_is_called_at_its_apps_current_base_url() {
+    let store = MemoryStore::new();
+    let created = at(9, 59) + chrono::Duration::seconds(30);
+    let app = app_record("billing", "http://first.invalid/prefix/", 4, created);
+    store.create_app(&app).await.expect("app");
+    let j = app_job(
+        "billing",
+        "invoices",
+        Some("/scheduled/invoices?full=1"),
+        created,
+    );
+    store.create_job(&j).await.expect("create");
+    let dispatch = FakeDispatch::default();
+    let config = TickConfig::default();
+
+    let first = tick(&store, &dispatch, &FixedClock::new(at(10, 0)), &config)
+        .await
+        .expect("tick");
+    assert_eq!((first.triggered, first.succeeded), (1, 1));
+
+    let mut moved = app.clone();
+    moved.base_url = crate::model::BaseUrl::parse("http://second.invalid").expect("base");
+    moved.version = app.version + 1;
+    assert!(store.put_app(&moved, app.version).await.expect("put_app"));
+    let second = tick(&store, &dispatch, &FixedClock::new(at(10, 1)), &config)
+        .await
+        .expect("tick");
+    assert_eq!((second.triggered, second.succeeded), (1, 1));
+
+    let urls: Vec<String> = dispatch.calls().into_iter().map(|c| c.url).collect();
+    assert_eq!(
+        urls,
+        [
+            "http://first.invalid/prefix/scheduled/invoices?full=1",
+            "http://second.invalid/scheduled/invoices?full=1",
+        ]
+    );
+    let mut recorded: Vec<String> = store
+        .list_executions(&j.id, 10)
+        .await
+        .expect("history")
+        .iter()
+        .map(|e| e.url.as_str().to_owned())
+        .collect();
+    recorded.sort();
+    assert_eq!(recorded, urls, "each execution records the URL it called");
+}
+
+#[tokio::test]
+async fn a_job_by_path_whose_app_has_no_record_is_recorded_failed_and_not_called() {
+    let store = MemoryStore::new();
+    let created = at(9, 59) + chrono::Duration::seconds(30);
+    let app = app_record("billing", "http://first.invalid", 4, created);
+    store.create_app(&app).await.expect("app");
+    let j = app_job("billing", "invoices", Some("/invoices"), created);
+    store.create_job(&j).await.expect("create");
+    store.delete_app(&app.name).await.expect("delete app");
+    let dispatch = FakeDispatch::default();
+
+    let summary = tick(
+        &store,
+        &dispatch,
+        &FixedClock::new(at(10, 0)),
+        &TickConfig::default(),
+    )
+    .await
+    .expect("tick");
+    assert!(dispatch.calls().is_empty(), "never called at the stale url");
+    assert_eq!((summary.due, summary.failed, summary.triggered), (1, 1, 0));
+    let history = store.list_executions(&j.id, 10).await.expect("history");
+    assert_eq!(history.len(), 1, "the slot is recorded, not lost");
+    assert_eq!(history[0].status, Status::Failed);
+    let error = history[0].error.clone().unwrap_or_default();
+    assert!(
+        error.contains(
+            "the app billing has no record with a base URL: psu-sched app create --app billing --base-url"
+        ),
+        "{error}"
+    );
+    let job = store
+        .get_job(&j.app, &j.name)
+        .await
+        .expect("get")
+        .expect("job");
+    assert_eq!(job.state.last.map(|l| l.status), Some(Status::Failed));
+    assert!(job.state.inflight.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_apps_budget_bounds_its_calls_in_flight_and_other_apps_calls_do_not_wait() {
+    let store = MemoryStore::new();
+    let created = at(9, 59) + chrono::Duration::seconds(30);
+    store
+        .create_app(&app_record("a", "http://a.invalid", 2, created))
+        .await
+        .expect("app a");
+    store
+        .create_app(&app_record("b", "http://b.invalid", 4, created))
+        .await
+        .expect("app b");
+    for i in 0..8 {
+        let j = app_job("a", &format!("a{i}"), Some(&format!("/a{i}")), created);
+        store.create_job(&j).await.expect("create");
+    }
+    for i in 0..2 {
+        let j = app_job("b", &format!("b{i}"), Some(&format!("/b{i}")), created);
+        store.create_job(&j).await.expect("create");
+    }
+    let dispatch = FakeDispatch::default();
+    for i in 0..8 {
+        dispatch.delay_calls_to(&format!("/a{i}"), Duration::from_secs(1));
+    }
+    let config = TickConfig {
+        concurrency: 4,
+        ..TickConfig::default()
+    };
+
+    let summary = tick(&store, &dispatch, &FixedClock::new(at(10, 0)), &config)
+        .await
+        .expect("tick");
+    assert_eq!((summary.triggered, summary.succeeded), (10, 10));
+    assert_eq!(dispatch.max_in_flight_to("http://a.invalid/"), 2);
+    // A's third call can only start once one of its first two has ended (1 s): B's calls
+    // went out before, in the tick's free slots.
+    let calls = dispatch.calls();
+    let third_a = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.url.starts_with("http://a.invalid/"))
+        .nth(2)
+        .map(|(i, _)| i)
+        .expect("a third call to a");
+    let b_calls: Vec<usize> = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.url.starts_with("http://b.invalid/"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(b_calls.len(), 2);
+    assert!(
+        b_calls.iter().all(|i| *i < third_a),
+        "B's calls waited for A's: {calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_manual_run_of_a_job_by_path_is_called_at_its_apps_base_url() {
+    let store = MemoryStore::new();
+    let created = at(9, 59) + chrono::Duration::seconds(30);
+    store
+        .create_app(&app_record("billing", "http://now.invalid/p", 4, created))
+        .await
+        .expect("app");
+    let j = app_job("billing", "invoices", Some("/invoices"), created);
+    store.create_job(&j).await.expect("create");
+    let dispatch = FakeDispatch::default();
+    let execution = run_now(
+        &store,
+        &dispatch,
+        &FixedClock::new(at(10, 0) + chrono::Duration::seconds(10)),
+        &TickConfig::default(),
+        &j.app,
+        &j.name,
+    )
+    .await
+    .expect("run");
+    assert_eq!(execution.status, Status::Succeeded);
+    assert_eq!(execution.url.as_str(), "http://now.invalid/p/invoices");
+    let urls: Vec<String> = dispatch.calls().into_iter().map(|c| c.url).collect();
+    assert_eq!(urls, ["http://now.invalid/p/invoices"]);
+}
+
+#[tokio::test]
+async fn a_slot_waiting_for_its_apps_budget_past_the_deadline_is_left_for_the_next_tick() {
+    let store = MemoryStore::new();
+    let created = at(9, 59) + chrono::Duration::seconds(30);
+    store
+        .create_app(&app_record("a", "http://a.invalid", 1, created))
+        .await
+        .expect("app");
+    let first = app_job("a", "first", Some("/first"), created);
+    let second = app_job("a", "second", Some("/second"), created);
+    store.create_job(&first).await.expect("create");
+    store.create_job(&second).await.expect("create");
+    let dispatch = FakeDispatch::default();
+    dispatch.delay_every_call(Duration::from_millis(1500));
+    // Room for one call (30 s timeout + 5 s margin) now, not 1.5 s later: the slot that
+    // waits for the budget of 1 no longer fits once the first call ends.
+    let tight = TickConfig {
+        deadline: Some(Instant::now() + Duration::from_secs(36)),
+        ..TickConfig::default()
+    };
+    let summary = tick(&store, &dispatch, &FixedClock::new(at(10, 0)), &tight)
+        .await
+        .expect("tick");
+    assert_eq!((summary.triggered, summary.deferred), (1, 1));
+    dispatch.delay_every_call(Duration::ZERO);
+    let summary = tick(
+        &store,
+        &dispatch,
+        &FixedClock::new(at(10, 0) + chrono::Duration::seconds(40)),
+        &TickConfig::default(),
+    )
+    .await
+    .expect("tick");
+    assert_eq!(
+        (summary.triggered, summary.deferred),
+        (1, 0),
+        "deferred, not dropped"
+    );
+    let mut urls: Vec<String> = dispatch.calls().into_iter().map(|c| c.url).collect();
+    urls.sort();
+    assert_eq!(urls, ["http://a.invalid/first", "http://a.invalid/second"]);
+}
+
+#[tokio::test]
+async fn a_claim_of_a_job_by_path_left_unsent_is_sent_at_its_apps_current_base_url() {
+    let store = MemoryStore::new();
+    store
+        .create_app(&app_record("billing", "http://now.invalid", 4, at(9, 0)))
+        .await
+        .expect("app");
+    let mut spec = NewJob::new(
+        AppName::parse("billing").expect("app"),
+        JobName::parse("nightly").expect("name"),
+        JobUrl::parse("http://billing.stale.invalid/nightly").expect("url"),
+        "0 10 * * *".parse().expect("schedule"),
+    );
+    spec.path = Some(crate::model::JobPath::parse("/nightly").expect("path"));
+    let j = spec.build(at(9, 0)).expect("job");
+    store.create_job(&j).await.expect("create");
+    let config = TickConfig::default();
+    // Claimed by a tick that died before sending (its execution holds the stale URL here).
+    let plan = plan(&j, at(10, 0), &config).expect("due");
+    let mut claimed_job = plan.job;
+    claimed_job.state.version = 1;
+    claimed_job.state.writer = Some("dead-tick".into());
+    let mut execution = plan.execution;
+    execution.claimed_by = Some("dead-tick".into());
+    let claim = Claim {
+        job: claimed_job,
+        expected_version: 0,
+        execution,
+        token: "dead-tick".into(),
+    };
+    assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+
+    let dispatch = FakeDispatch::default();
+    let late = tick(&store, &dispatch, &FixedClock::new(at(10, 1)), &config)
+        .await
+        .expect("tick");
+    assert_eq!((late.triggered, late.succeeded), (1, 1));
+    let urls: Vec<String> = dispatch.calls().into_iter().map(|c| c.url).collect();
+    assert_eq!(urls, ["http://now.invalid/nightly"], "never the stale URL");
+}

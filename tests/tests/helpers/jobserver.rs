@@ -58,6 +58,26 @@ struct Shared {
     behaviors: Mutex<HashMap<String, Behavior>>,
     requests: Mutex<Vec<Recorded>>,
     arrived: Notify,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: Mutex<(usize, usize)>,
+}
+
+/// Counts a request in flight until it is answered (or its connection dropped).
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn start(shared: &Arc<Shared>) -> InFlight {
+        let mut n = lock(&shared.in_flight);
+        n.0 += 1;
+        n.1 = n.1.max(n.0);
+        InFlight(Arc::clone(shared))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        lock(&self.0.in_flight).0 -= 1;
+    }
 }
 
 /// The job server. Dropping it shuts it down: it stops accepting, closes idle connections and
@@ -124,6 +144,11 @@ impl JobServer {
             .collect()
     }
 
+    /// The most requests (to any path) the server was answering at once so far.
+    pub fn max_in_flight(&self) -> usize {
+        lock(&self.shared.in_flight).1
+    }
+
     /// How many requests `path` has received so far.
     pub fn count(&self, path: &str) -> usize {
         lock(&self.shared.requests)
@@ -161,6 +186,7 @@ impl Drop for JobServer {
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let received_at = SystemTime::now();
+    let _in_flight = InFlight::start(&shared);
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(body) => body,
