@@ -16,29 +16,10 @@ impl DynamoStore {
     /// `Store::create_app`: a PutItem under `attribute_not_exists(pk)`; a refusal's old item is
     /// judged by [`rules::create_app`].
     pub(super) async fn write_app_created(&self, app: &App) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(app_item(app)?))
-            .condition_expression("attribute_not_exists(pk)")
-            // When refused, the item that was there: this very record (a retry after a lost
-            // answer) or another one.
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let there = match result {
-            Ok(_) => return Ok(()),
-            Err(e) if is_condition_failure(&e) => match e.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(refused) => refused.item,
-                _ => None,
-            },
-            Err(e) => return Err(self.failed("PutItem", e)),
+        let Some(there) = self.put_if_absent(app_item(app)?).await? else {
+            return Ok(());
         };
-        let there: Option<App> = match there {
-            Some(item) if !item.is_empty() => Some(from_item(strip_keys(item))?),
-            _ => None,
-        };
+        let there: Option<App> = there.map(from_item).transpose()?;
         match rules::create_app(there.as_ref(), app) {
             rules::Create::Done => Ok(()),
             // Refused without the item: the name was taken when the condition was checked.
@@ -158,6 +139,36 @@ impl DynamoStore {
             },
             Err(e) if is_condition_failure(&e) => Ok(Some(read)),
             Err(e) => Err(self.failed("DeleteItem", e)),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// Puts a new item under `attribute_not_exists(pk)`. `None`: written. `Some(old)`: refused,
+    /// with the item that was there (its keys stripped) when DynamoDB returned it, so the
+    /// caller can tell its own earlier write (a retry after a lost answer) from another one.
+    pub(super) async fn put_if_absent(
+        &self,
+        item: Item,
+    ) -> Result<Option<Option<Item>>, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(e) if is_condition_failure(&e) => Ok(Some(match e.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(refused) => {
+                    refused.item.filter(|i| !i.is_empty()).map(strip_keys)
+                }
+                _ => None,
+            })),
+            Err(e) => Err(self.failed("PutItem", e)),
         }
     }
 }

@@ -36,8 +36,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest};
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
 use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError, rules};
@@ -317,29 +316,12 @@ impl Store for DynamoStore {
     }
 
     async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(job_item(job)?))
-            .condition_expression("attribute_not_exists(pk)")
-            // When refused, the item that was there: this very job (a retry after a lost
-            // answer) or another one (rules::create_job).
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let there = match result {
-            Ok(_) => return Ok(()),
-            Err(e) if is_condition_failure(&e) => match e.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(refused) => refused.item,
-                _ => None,
-            },
-            Err(e) => return Err(self.failed("PutItem", e)),
+        // When refused, the item that was there: this very job (a retry after a lost answer)
+        // or another one (rules::create_job).
+        let Some(there) = self.put_if_absent(job_item(job)?).await? else {
+            return Ok(());
         };
-        let there: Option<Job> = match there {
-            Some(item) if !item.is_empty() => Some(from_item(strip_keys(item))?),
-            _ => None,
-        };
+        let there: Option<Job> = there.map(from_item).transpose()?;
         match rules::create_job(there.as_ref(), job) {
             rules::Create::Done => Ok(()),
             // Refused without the item: the name was taken when the condition was checked.
