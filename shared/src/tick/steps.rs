@@ -17,9 +17,9 @@ use crate::store::{Claim, ClaimOutcome, Outcome, Recorded, StoreError};
 const MARK_ATTEMPTS: u32 = 6;
 /// Attempts at recording a call's outcome.
 const RECORD_ATTEMPTS: u32 = 6;
-/// The first wait between attempts (marking sent, recording); it doubles (with jitter) each
-/// time.
-const MARK_RETRY_FIRST_DELAY: Duration = Duration::from_millis(100);
+/// The first wait between attempts (marking sent, recording, giving back); it doubles (with
+/// jitter) each time.
+const RETRY_FIRST_DELAY: Duration = Duration::from_millis(100);
 /// Attempts at giving back a send marked and never made (the same waits as marking it).
 const RELEASE_ATTEMPTS: u32 = 4;
 
@@ -233,11 +233,44 @@ impl Ctx<'_> {
         .await
     }
 
-    /// Marks the execution sent, retrying with the same token when the store fails: the
-    /// store recognises this token's own earlier write, so a write applied whose answer was
-    /// lost is recognised, and the call goes out. `false`: someone else sent it. When the
-    /// store keeps failing until the call no longer fits in the tick, its error: the
-    /// execution was not called here (see [`Self::leave_unsent`]).
+    /// Runs one store write again, with the same token, while the store fails transiently:
+    /// up to `attempts` in all, with jittered doubling waits, while `time_for(wait)` says the
+    /// tick has time. The store recognises a token's own earlier write, so a write applied
+    /// whose answer was lost answers as it would have. The last result, and the attempts made.
+    async fn with_same_token<T, F>(
+        &self,
+        what: &'static str,
+        attempts: u32,
+        time_for: impl Fn(Duration) -> bool,
+        mut write: impl FnMut() -> F,
+    ) -> (Result<T, StoreError>, u32)
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut delay = RETRY_FIRST_DELAY;
+        let mut attempt = 1;
+        loop {
+            match write().await {
+                Err(e) if e.is_transient() && attempt < attempts => {
+                    let wait = retry::jittered(delay);
+                    if !time_for(wait) {
+                        return (Err(e), attempt);
+                    }
+                    tracing::info!(error = %e, attempt, "{what} failed; trying again with the same token");
+                    tokio::time::sleep(wait).await;
+                    delay = delay.saturating_mul(2);
+                    attempt += 1;
+                }
+                result => return (result, attempt),
+            }
+        }
+    }
+
+    /// Marks the execution sent (see [`Self::with_same_token`]), so that a mark applied whose
+    /// answer was lost is recognised and the call goes out. `false`: someone else sent it.
+    /// When the store keeps failing until the call no longer fits in the tick, its error:
+    /// the execution was not called here, and the send is given back
+    /// ([`Self::leave_unsent`]).
     async fn mark_sent(
         &self,
         execution: &Execution,
@@ -246,62 +279,48 @@ impl Ctx<'_> {
         started: chrono::DateTime<chrono::Utc>,
         deadline: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, StoreError> {
-        let mut delay = MARK_RETRY_FIRST_DELAY;
-        let mut attempt = 1;
-        loop {
-            match self
-                .store
-                .mark_dispatched(&execution.id, token, key_hash, started, deadline)
-                .await
-            {
-                Ok(marked) => return Ok(marked),
-                Err(e) if !e.is_transient() => return Err(e),
-                Err(e) => {
-                    let wait = retry::jittered(delay);
-                    if attempt >= MARK_ATTEMPTS || !self.fits(execution.timeout() + wait) {
-                        tracing::warn!(error = %e, attempt, "could not mark the execution sent; it was not called");
-                        self.leave_unsent(execution, token).await;
-                        return Err(e);
-                    }
-                    tracing::info!(error = %e, attempt, "marking the execution sent failed; trying again with the same token");
-                    tokio::time::sleep(wait).await;
-                    delay = delay.saturating_mul(2);
-                    attempt += 1;
-                }
+        let (result, attempt) = self
+            .with_same_token(
+                "marking the execution sent",
+                MARK_ATTEMPTS,
+                |wait| self.fits(execution.timeout() + wait),
+                || {
+                    self.store
+                        .mark_dispatched(&execution.id, token, key_hash, started, deadline)
+                },
+            )
+            .await;
+        match result {
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, attempt, "could not mark the execution sent; it was not called");
+                self.leave_unsent(execution, token).await;
+                Err(e)
             }
+            other => other,
         }
     }
 
-    /// Records the call's outcome, retrying with the same token when the store fails (the
-    /// store recognises this token's own earlier write): the tick knows how the call ended,
-    /// and a later tick could only guess (`timed_out`, "whether the job ran is unknown").
+    /// Records the call's outcome (see [`Self::with_same_token`]): the tick knows how the
+    /// call ended, and a later tick could only guess (`timed_out`, "whether the job ran is
+    /// unknown").
     async fn record(
         &self,
         execution: &Execution,
         token: &str,
         outcome: &Outcome,
     ) -> Result<Recorded, StoreError> {
-        let mut delay = MARK_RETRY_FIRST_DELAY;
-        let mut attempt = 1;
-        loop {
-            match self
-                .store
-                .record_outcome(&execution.id, token, outcome)
-                .await
-            {
-                Err(e) if e.is_transient() && attempt < RECORD_ATTEMPTS => {
-                    tracing::info!(error = %e, attempt, "recording the outcome failed; trying again with the same token");
-                    tokio::time::sleep(retry::jittered(delay)).await;
-                    delay = delay.saturating_mul(2);
-                    attempt += 1;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, attempt, status = %outcome.status, "could not record the call's outcome; a later tick will reconcile the execution as timed out");
-                    return Err(e);
-                }
-                Ok(recorded) => return Ok(recorded),
-            }
+        let (result, attempt) = self
+            .with_same_token(
+                "recording the outcome",
+                RECORD_ATTEMPTS,
+                |_| true,
+                || self.store.record_outcome(&execution.id, token, outcome),
+            )
+            .await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, attempt, status = %outcome.status, "could not record the call's outcome; a later tick will reconcile the execution as timed out");
         }
+        result
     }
 
     /// An execution this tick may have marked sent with `token` (the store did not answer)
@@ -310,42 +329,32 @@ impl Ctx<'_> {
     /// given back (`release_dispatch`, retried with the same waits as the mark), making the
     /// execution claimed-not-sent and due at the tick's instant, so a later tick sends it.
     async fn leave_unsent(&self, execution: &Execution, token: &str) {
-        let mut delay = MARK_RETRY_FIRST_DELAY;
-        let mut attempt = 1;
-        let error = loop {
-            match self
-                .store
-                .release_dispatch(&execution.id, token, self.now)
-                .await
-            {
-                Ok(true) => {
-                    tracing::warn!(
-                        execution = %execution.id,
-                        attempt,
-                        "not called: the store failed while marking the execution sent; the send was given back, and a later tick sends it"
-                    );
-                    return;
-                }
-                Ok(false) => {
-                    tracing::warn!(
-                        execution = %execution.id,
-                        attempt,
-                        "not called: the store failed while marking the execution sent; there was no send of this tick to give back (the mark never took effect, and a later tick sends it after the claim's lease; or the execution moved on)"
-                    );
-                    return;
-                }
-                Err(e) if !e.is_transient() => break e,
-                Err(e) => {
-                    let wait = retry::jittered(delay);
-                    if attempt >= RELEASE_ATTEMPTS || !self.fits(wait) {
-                        break e;
-                    }
-                    tracing::info!(error = %e, attempt, "giving back the send failed; trying again");
-                    tokio::time::sleep(wait).await;
-                    delay = delay.saturating_mul(2);
-                    attempt += 1;
-                }
+        let (result, attempt) = self
+            .with_same_token(
+                "giving back the send",
+                RELEASE_ATTEMPTS,
+                |wait| self.fits(wait),
+                || self.store.release_dispatch(&execution.id, token, self.now),
+            )
+            .await;
+        let error = match result {
+            Ok(true) => {
+                tracing::warn!(
+                    execution = %execution.id,
+                    attempt,
+                    "not called: the store failed while marking the execution sent; the send was given back, and a later tick sends it"
+                );
+                return;
             }
+            Ok(false) => {
+                tracing::warn!(
+                    execution = %execution.id,
+                    attempt,
+                    "not called: the store failed while marking the execution sent; there was no send of this tick to give back (the mark never took effect, and a later tick sends it after the claim's lease; or the execution moved on)"
+                );
+                return;
+            }
+            Err(e) => e,
         };
         tracing::error!(
             execution = %execution.id,
