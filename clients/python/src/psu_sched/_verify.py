@@ -1,0 +1,254 @@
+"""Signing scheme v2: the app's key, the signed string, signing and verification.
+
+Standard library only. See the package's docstring for the one call an app makes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterable, Mapping
+
+HEADER_SIGNATURE = "X-Psu-Sched-Signature"
+HEADER_EXECUTION = "X-Psu-Sched-Execution"
+HEADER_JOB = "X-Psu-Sched-Job"
+
+#: Seconds a signature's timestamp may differ from the verifier's clock.
+DEFAULT_TOLERANCE = 300
+
+#: The SHA-256 of an empty body, as it appears in the signed string.
+EMPTY_BODY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+SCHEME = "psu-sched-v2"
+_KEY_LABEL = "psu-sched/app-key/v2"
+
+#: The reasons a request is refused, in the order they are checked. `replayed` is the Django
+#: decorator's (an execution id already seen); the others are :func:`verify`'s.
+REASONS = ("malformed", "missing_header", "wrong_app", "stale", "mismatch", "replayed")
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_KEY = re.compile(r"[0-9a-f]{64}")
+_EXECUTION = re.compile(r"([0-9a-f]{32})\.(\d{8}T\d{6}Z)\.([sm])([1-9]\d*)")
+_TRIGGERS = {"s": "schedule", "m": "manual"}
+
+
+class VerificationError(Exception):
+    """A request that is not a valid psu-sched call for this app.
+
+    `reason` is one of :data:`REASONS`; the message adds a detail for the app's logs. Neither
+    ever contains a key. The HTTP answer should say no more than 403.
+    """
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A verified call: what it runs and which key generation signed it."""
+
+    #: The execution id, as sent in X-Psu-Sched-Execution.
+    execution: str
+    #: The job's immutable id (32 hex digits).
+    job_id: str
+    #: The slot the execution runs (for `manual`, the second it was started), in UTC.
+    slot: datetime
+    #: `schedule` or `manual`.
+    trigger: str
+    #: The attempt, from 1.
+    attempt: int
+    #: `<app>/<job name>`, as sent in X-Psu-Sched-Job.
+    job: str
+    #: The app's name.
+    app: str
+    #: The job's name.
+    name: str
+    #: The generation of the app key that signed (from the matching `kid`).
+    generation: int
+    #: The signature's timestamp (unix seconds).
+    timestamp: int
+
+
+def app_key(deployment_secret: str, app: str, generation: int) -> str:
+    """The key of `app` at `generation`, as `psu-sched app key --app APP` prints it.
+
+    Only the scheduler holds the deployment secret; this is here for tests and tooling.
+    """
+    message = f"{_KEY_LABEL}\n{app}\n{generation}".encode()
+    return hmac.new(deployment_secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signed_string(
+    t: str | int, execution: str, job: str, method: str, path: str, body: bytes | str = b""
+) -> str:
+    """The string a v2 signature covers (seven lines joined by newlines)."""
+    return "\n".join(
+        [SCHEME, str(t), execution, job, method.upper(), path, hashlib.sha256(_bytes(body)).hexdigest()]
+    )
+
+
+def sign(
+    keys: Iterable[tuple[str, int, str]],
+    *,
+    t: int,
+    execution: str,
+    job: str,
+    method: str,
+    path: str,
+    body: bytes | str = b"",
+) -> str:
+    """An X-Psu-Sched-Signature value as the scheduler writes it, for tests of an app's jobs.
+
+    `keys`: `(app, generation, key)` triples, one `kid`/`v2` pair each.
+    """
+    payload = signed_string(t, execution, job, method, path, body).encode()
+    parts = [f"t={t}"]
+    for app, generation, key in keys:
+        digest = hmac.new(key.encode("ascii"), payload, hashlib.sha256).hexdigest()
+        parts.append(f"kid={app}:{generation},v2={digest}")
+    return ",".join(parts)
+
+
+def verify(
+    *,
+    app: str,
+    keys: Iterable[str],
+    headers: Mapping[str, str],
+    method: str,
+    path: str,
+    body: bytes | str = b"",
+    now: float | None = None,
+    tolerance: int = DEFAULT_TOLERANCE,
+) -> Verified:
+    """Verifies one request as app `app`, holding `keys` (one, or two during a rotation).
+
+    `headers`: any mapping (a dict, Django's ``request.headers``); names are matched without
+    regard to case. `path`: the path and query exactly as on the request line (undecoded);
+    behind a proxy that strips a prefix, the prefix followed by what the app received.
+    `now`: unix seconds, the clock by default.
+
+    Returns the :class:`Verified` call, or raises :class:`VerificationError` whose `reason`
+    is, checking in this order: `malformed`, `missing_header`, `wrong_app`, `stale`,
+    `mismatch`.
+    """
+    keys = [k for k in ([keys] if isinstance(keys, str) else keys)]
+
+    # 1. The signature header: t, then (kid, v2) pairs; unknown parts are ignored.
+    signature = _header(headers, HEADER_SIGNATURE)
+    if signature is None:
+        raise VerificationError("malformed", f"no {HEADER_SIGNATURE} header")
+    t_text: str | None = None
+    kid: tuple[str, int] | None = None
+    pairs: list[tuple[str, int, str]] = []
+    for part in signature.split(","):
+        name, _, value = part.strip().partition("=")
+        name, value = name.strip(), value.strip()
+        if name == "t":
+            if t_text is not None:
+                raise VerificationError("malformed", "more than one t")
+            if not (value.isascii() and value.isdigit()):
+                raise VerificationError("malformed", "t is not an integer")
+            t_text = value
+        elif name == "kid":
+            kid = _kid(value)
+        elif name == "v2":
+            if kid is None:
+                raise VerificationError("malformed", "a v2 without a preceding kid")
+            pairs.append((kid[0], kid[1], value))
+    if t_text is None:
+        raise VerificationError("malformed", "no t")
+    if not pairs:
+        raise VerificationError("malformed", "no kid/v2 pair")
+
+    # 2. The execution and the job it names.
+    execution = _header(headers, HEADER_EXECUTION)
+    if execution is None:
+        raise VerificationError("missing_header", f"no {HEADER_EXECUTION} header")
+    parsed = _EXECUTION.fullmatch(execution)
+    if parsed is None:
+        raise VerificationError(
+            "missing_header",
+            f"{HEADER_EXECUTION} is not <job id>.<YYYYMMDDTHHMMSSZ>.<s|m><attempt>",
+        )
+    job = _header(headers, HEADER_JOB)
+    if job is None:
+        raise VerificationError("missing_header", f"no {HEADER_JOB} header")
+    job_app, slash, job_name = job.partition("/")
+    if not (slash and _NAME.fullmatch(job_app) and _NAME.fullmatch(job_name)):
+        raise VerificationError("missing_header", f"{HEADER_JOB} is not <app>/<job name>")
+
+    # 3. Meant for this app.
+    if job_app != app:
+        raise VerificationError("wrong_app", f"the job belongs to app {job_app!r}, not {app!r}")
+    ours = [(generation, v2) for kid_app, generation, v2 in pairs if kid_app == app]
+    if not ours:
+        raise VerificationError("wrong_app", f"no kid names app {app!r}")
+
+    # 4. Fresh.
+    t = int(t_text)
+    now = time.time() if now is None else now
+    if abs(now - t) > tolerance:
+        raise VerificationError("stale", f"t is {int(now - t)} s from this clock (tolerance {tolerance} s)")
+
+    # 5. Signed with one of our keys.
+    payload = signed_string(t_text, execution, job, method, path, body).encode()
+    for key in keys:
+        expected = hmac.new(key.encode("ascii"), payload, hashlib.sha256).hexdigest().encode()
+        for generation, v2 in ours:
+            if hmac.compare_digest(expected, v2.encode("utf-8", "surrogateescape")):
+                job_id, slot, trigger, attempt = parsed.groups()
+                return Verified(
+                    execution=execution,
+                    job_id=job_id,
+                    slot=datetime.strptime(slot, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc),
+                    trigger=_TRIGGERS[trigger],
+                    attempt=int(attempt),
+                    job=job,
+                    app=job_app,
+                    name=job_name,
+                    generation=generation,
+                    timestamp=t,
+                )
+    raise VerificationError(
+        "mismatch",
+        f"no v2 signature for kid {app}:* matches the {len(keys)} key(s) held "
+        f"(generations signed: {', '.join(str(g) for g, _ in ours)})",
+    )
+
+
+def valid_key(key: object) -> bool:
+    """Whether `key` has the form of an app key (64 lowercase hex digits)."""
+    return isinstance(key, str) and _KEY.fullmatch(key) is not None
+
+
+def valid_name(name: object) -> bool:
+    """Whether `name` is a valid app or job name (`[A-Za-z0-9_-]`, 1 to 64)."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
+def _kid(value: str) -> tuple[str, int]:
+    kid_app, colon, generation = value.rpartition(":")
+    if not (colon and _NAME.fullmatch(kid_app) and generation.isascii() and generation.isdigit()):
+        raise VerificationError("malformed", "a kid is not <app>:<generation>")
+    return kid_app, int(generation)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        lower = name.lower()
+        for key, candidate in headers.items():
+            if key.lower() == lower:
+                value = candidate
+                break
+    return value
+
+
+def _bytes(body: bytes | str) -> bytes:
+    return body.encode() if isinstance(body, str) else bytes(body)

@@ -1,0 +1,233 @@
+"""`@scheduled_job()`: a Django view only psu-sched can run.
+
+Settings (read once, again after ``override_settings``)::
+
+    INSTALLED_APPS = [..., "psu_sched"]        # the system checks
+    PSU_SCHED_APP = "finance"                  # the app's name in psu-sched
+    PSU_SCHED_KEYS = [os.environ["PSU_SCHED_KEY"]]   # `psu-sched app key --app finance`;
+                                               # two during a rotation (a "new,old" string works)
+    PSU_SCHED_TOLERANCE = 300                  # seconds (optional)
+    PSU_SCHED_CACHE = "default"                # the cache that remembers execution ids (optional)
+
+Views::
+
+    from psu_sched.django import scheduled_job
+
+    @scheduled_job()
+    def report(request):
+        request.psu_sched.execution   # see psu_sched.Verified
+        return HttpResponse("done")
+
+    @scheduled_job()                   # a class-based view: its dispatch is guarded
+    class Cleanup(View): ...
+
+A refused request gets a bare 403; the reason is logged on the `psu_sched` logger (never a
+key). Each execution id is accepted once: the cache's atomic ``add`` remembers it for twice the
+tolerance, so the cache must be shared by every worker (database, Redis, Memcached). A system
+check reports DummyCache (an error: it remembers nothing) and LocMemCache (a warning: one
+process only).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import checks
+from django.core.cache import caches
+from django.core.signals import setting_changed
+from django.http import HttpResponseForbidden
+
+from ._verify import DEFAULT_TOLERANCE, VerificationError, valid_key, valid_name, verify
+
+__all__ = ["scheduled_job", "request_path", "check_settings"]
+
+logger = logging.getLogger("psu_sched")
+
+_SETTINGS = ("PSU_SCHED_APP", "PSU_SCHED_KEYS", "PSU_SCHED_TOLERANCE", "PSU_SCHED_CACHE")
+_CACHE_KEY_PREFIX = "psu-sched:execution:"
+
+
+@dataclass(frozen=True)
+class _Config:
+    app: str
+    keys: tuple[str, ...]
+    tolerance: int
+    cache: str
+
+
+_config: _Config | None = None
+
+
+def _keys(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(k.strip() for k in value.split(",") if k.strip())
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return ()
+
+
+def _read_config() -> _Config:
+    global _config
+    if _config is None:
+        _config = _Config(
+            app=getattr(settings, "PSU_SCHED_APP", ""),
+            keys=_keys(getattr(settings, "PSU_SCHED_KEYS", ())),
+            tolerance=getattr(settings, "PSU_SCHED_TOLERANCE", DEFAULT_TOLERANCE),
+            cache=getattr(settings, "PSU_SCHED_CACHE", "default"),
+        )
+    return _config
+
+
+def _reset_config(*, setting: str, **kwargs: object) -> None:
+    global _config
+    if setting in _SETTINGS or setting == "CACHES":
+        _config = None
+
+
+setting_changed.connect(_reset_config)
+
+
+def request_path(request) -> str:
+    """The path and query to verify: the request target as sent to the scheduler's URL.
+
+    The undecoded target from the WSGI server (gunicorn's ``RAW_URI``; uWSGI's and waitress's
+    ``REQUEST_URI``), else ``request.get_full_path()`` (decoded and re-encoded, so a path with
+    ``%2F`` or unusual escapes may not verify). When Django serves under a script prefix
+    (``SCRIPT_NAME`` or ``FORCE_SCRIPT_NAME``) that the target lacks, because a proxy
+    stripped it, the prefix is put back in front: the scheduler signed the public path.
+    """
+    meta = request.META
+    raw = meta.get("RAW_URI") or meta.get("REQUEST_URI")
+    if not raw:
+        return request.get_full_path()
+    if "://" in raw.split("?", 1)[0]:
+        # An absolute-form target (`GET http://host/path`): keep the path and query.
+        after_scheme = raw.split("://", 1)[1]
+        slash = after_scheme.find("/")
+        raw = after_scheme[slash:] if slash >= 0 else "/"
+    # The script prefix Django serves under: request.path is prefix + path_info.
+    prefix = request.path[: len(request.path) - len(request.path_info)].rstrip("/")
+    if prefix and not (raw == prefix or raw.startswith(prefix + "/") or raw.startswith(prefix + "?")):
+        raw = prefix + raw
+    return raw
+
+
+def _refuse(request, reason: str, detail: str):
+    logger.warning(
+        "psu-sched: refused %s %s (execution %s): %s: %s",
+        request.method,
+        request.path,
+        request.headers.get("X-Psu-Sched-Execution", "-")[:128],
+        reason,
+        detail,
+    )
+    return HttpResponseForbidden()
+
+
+def _guard(view):
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        config = _read_config()
+        try:
+            run = verify(
+                app=config.app,
+                keys=config.keys,
+                headers=request.headers,
+                method=request.method,
+                path=request_path(request),
+                body=request.body,
+                tolerance=config.tolerance,
+            )
+        except VerificationError as error:
+            return _refuse(request, error.reason, error.detail)
+        # Once per execution id: the signature's window is `tolerance` either side of now.
+        if not caches[config.cache].add(
+            _CACHE_KEY_PREFIX + run.execution, run.timestamp, timeout=2 * config.tolerance
+        ):
+            return _refuse(request, "replayed", "this execution id was already accepted")
+        request.psu_sched = run
+        return view(request, *args, **kwargs)
+
+    # The signature authenticates the call; psu-sched sends no CSRF token with a POST.
+    wrapper.csrf_exempt = True
+    return wrapper
+
+
+def scheduled_job():
+    """Decorator: the view runs only for a signed, fresh, first-seen call from psu-sched for
+    this app; anything else gets a bare 403 and a log line saying why.
+
+    Works on a function view, on a class-based view (its ``dispatch`` is guarded), on
+    ``SomeView.as_view()``, and through ``method_decorator(scheduled_job(), name="dispatch")``.
+    The view's response is returned unchanged; ``request.psu_sched`` holds the
+    :class:`psu_sched.Verified` call.
+    """
+
+    def decorator(view):
+        if isinstance(view, type):
+            from django.utils.decorators import method_decorator
+
+            return method_decorator(_guard, name="dispatch")(view)
+        return _guard(view)
+
+    return decorator
+
+
+@checks.register(checks.Tags.security, checks.Tags.caches)
+def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Django system checks for the settings `@scheduled_job()` reads."""
+    errors: list[checks.CheckMessage] = []
+    app = getattr(settings, "PSU_SCHED_APP", None)
+    if not valid_name(app):
+        errors.append(
+            checks.Error(
+                "PSU_SCHED_APP must be the app's name in psu-sched ([A-Za-z0-9_-], 1 to 64).",
+                id="psu_sched.E001",
+            )
+        )
+    keys = _keys(getattr(settings, "PSU_SCHED_KEYS", None))
+    if not 1 <= len(keys) <= 2 or not all(valid_key(k) for k in keys):
+        errors.append(
+            checks.Error(
+                "PSU_SCHED_KEYS must hold one or two app keys (64 lowercase hex digits each).",
+                hint="Print the key with `psu-sched app key --app APP`; two during a rotation.",
+                id="psu_sched.E002",
+            )
+        )
+    tolerance = getattr(settings, "PSU_SCHED_TOLERANCE", DEFAULT_TOLERANCE)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance <= 0:
+        errors.append(
+            checks.Error(
+                "PSU_SCHED_TOLERANCE must be a positive number of seconds.", id="psu_sched.E003"
+            )
+        )
+    alias = getattr(settings, "PSU_SCHED_CACHE", "default")
+    backend = settings.CACHES.get(alias, {}).get("BACKEND") if isinstance(alias, str) else None
+    if backend is None:
+        errors.append(
+            checks.Error(
+                f"PSU_SCHED_CACHE names {alias!r}, which is not in CACHES.", id="psu_sched.E004"
+            )
+        )
+    elif backend == "django.core.cache.backends.dummy.DummyCache":
+        errors.append(
+            checks.Error(
+                f"The cache {alias!r} (PSU_SCHED_CACHE) is a DummyCache: it remembers no execution "
+                "id, so @scheduled_job() could not refuse a replayed request.",
+                hint="Use a cache every worker shares: DatabaseCache, Redis or Memcached.",
+                id="psu_sched.E005",
+            )
+        )
+    elif backend == "django.core.cache.backends.locmem.LocMemCache":
+        errors.append(
+            checks.Warning(
+                f"The cache {alias!r} (PSU_SCHED_CACHE) is a LocMemCache: each process has its "
+                "own, so a request replayed to another worker would run again.",
+                hint="Use a cache every worker shares: DatabaseCache, Redis or Memcached.",
+                id="psu_sched.W001",
+            )
+        )
+    return errors
