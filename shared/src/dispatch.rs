@@ -16,6 +16,7 @@ use crate::protocol::{
     self, HEADER_ATTEMPT, HEADER_EXECUTION, HEADER_JOB, HEADER_KEY, HEADER_SCHEDULED_FOR,
     HEADER_SIGNATURE, format_slot,
 };
+use crate::signing;
 
 /// The most of a response body that is read and kept.
 pub const MAX_OUTPUT: usize = 4096;
@@ -34,6 +35,9 @@ pub struct CallRequest<'a> {
     pub key: &'a str,
     /// `app/name`.
     pub job: &'a str,
+    /// The generations of the app's signing key in use, current first: two while the app
+    /// rotates its key (`[1]` for an app without a record).
+    pub key_generations: &'a [u32],
     /// The slot.
     pub scheduled_for: DateTime<Utc>,
     /// The attempt.
@@ -193,8 +197,9 @@ fn refusal_text(host: &str, ip: std::net::IpAddr, range: Refused) -> String {
 pub struct DispatchOptions {
     /// Which private addresses may be called.
     pub private_targets: PrivateTargets,
-    /// Secrets to sign requests with (`X-Psu-Sched-Signature`); two during a rotation.
-    /// Empty: requests are not signed.
+    /// The deployment's secrets, newest first (two during its rotation): each call is signed
+    /// with its app's keys derived from them (`X-Psu-Sched-Signature`, [`signing`]). Empty:
+    /// requests are not signed.
     pub signing_secrets: Vec<String>,
 }
 
@@ -357,17 +362,23 @@ impl Dispatch for HttpDispatcher {
             builder
         } else {
             let t = self.signing_clock.now().timestamp();
-            let payload = protocol::signature_payload(
+            let app = request
+                .job
+                .split_once('/')
+                .map_or(request.job, |(app, _)| app);
+            let signed = signing::signed_string(
                 t,
                 &request.execution.to_string(),
-                &format_slot(request.scheduled_for),
+                request.job,
                 request.method.as_str(),
                 &protocol::path_and_query(request.url),
                 b"",
             );
+            let keys =
+                signing::signing_keys(&self.options.signing_secrets, app, request.key_generations);
             builder.header(
                 HEADER_SIGNATURE,
-                protocol::signature_header(&self.options.signing_secrets, t, &payload),
+                signing::signature_header(&keys, t, &signed),
             )
         };
         let work = async {

@@ -5,7 +5,7 @@
 //!   execution id and key against the store, refuses a second run, and marks the execution
 //!   `running`; the returned [`GuardClaim`] records the end. With the `axum` feature,
 //!   [`scheduled_job`] does all of it for a route in one line.
-//! - **Signed requests** (stateless, any language): [`verify_signature`](crate::protocol::verify_signature) checks the
+//! - **Signed requests** (stateless, any language): [`verify_signature`](crate::signing::verify_signature) checks the
 //!   `X-Psu-Sched-Signature` header made with a shared secret (`docs/verifying-requests.md`).
 //!
 //! Rejections are logged with their reason and the execution id, never with the key; the

@@ -12,8 +12,9 @@ use axum::routing::get;
 use shared::clock::{Clock, FixedClock};
 use shared::dispatch::{DispatchOptions, HttpDispatcher, PrivateTargets};
 use shared::guard::{Guard, GuardError, Rejection, scheduled_job};
-use shared::model::{ExecutionId, Status};
-use shared::protocol::{HEADER_EXECUTION, HEADER_KEY, HEADER_SIGNATURE, verify_signature};
+use shared::model::{App, AppName, BaseUrl, ExecutionId, Status};
+use shared::protocol::{HEADER_EXECUTION, HEADER_JOB, HEADER_KEY, HEADER_SIGNATURE};
+use shared::signing::{DEFAULT_TOLERANCE, SignatureError, app_key, verify_signature};
 use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
 use shared::tick::tick;
@@ -512,11 +513,12 @@ async fn an_outcome_recorded_after_a_202_is_counted_once_by_eight_racing_ticks()
     assert_eq!((last.execution, last.status), (e.id, Status::Failed));
 }
 
-/// A request the tick signed during a rotation (two secrets, the new one first), as the job
-/// server received it.
+/// A request the tick signed while the app `testapp` rotates its key (generation 2, still
+/// signing with 1) and the deployment rotates its secret (two secrets, the new one first), as
+/// the job server received it.
 struct SignedRequest {
     request: Recorded,
-    /// The dispatcher's signing secrets, in its order.
+    /// The deployment's secrets, in the dispatcher's order.
     secrets: Vec<String>,
     /// The request's path and query, as signed.
     path: String,
@@ -524,8 +526,7 @@ struct SignedRequest {
     t: i64,
 }
 
-/// Ticks a job at /jobs/signed?app=finance whose dispatcher signs with two secrets, and
-/// captures the call.
+/// Ticks a job at /jobs/signed?app=finance of the rotating app, and captures the call.
 async fn signed_request() -> SignedRequest {
     let at = utc(2026, 7, 4, 9, 0);
     let mut world = World::new(at - chrono::Duration::seconds(30)).await;
@@ -535,6 +536,16 @@ async fn signed_request() -> SignedRequest {
         signing_secrets: secrets.clone(),
     })
     .expect("dispatcher");
+    let mut app = App::new(
+        AppName::parse("testapp").expect("app"),
+        BaseUrl::parse(&world.server.url("")).expect("base"),
+        4,
+        at,
+    )
+    .expect("app");
+    app.key_generation = 2;
+    app.previous_key_generation = Some(1);
+    world.store.create_app(&app).await.expect("app record");
     world
         .create(world.spec("signed", "/jobs/signed?app=finance", "0 9 * * *"))
         .await;
@@ -564,19 +575,24 @@ async fn signed_request() -> SignedRequest {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_request_signed_during_a_rotation_carries_one_v1_per_secret() {
+async fn a_request_signed_during_rotations_carries_a_pair_per_generation_and_secret() {
     let signed = signed_request().await;
     let signature = signed.request.header(HEADER_SIGNATURE).expect("signed");
+    let kids: Vec<&str> = signature
+        .split(',')
+        .filter_map(|p| p.strip_prefix("kid="))
+        .collect();
     assert_eq!(
-        signature.matches("v1=").count(),
-        2,
-        "one v1 per secret during a rotation"
+        kids,
+        ["testapp:2", "testapp:2", "testapp:1", "testapp:1"],
+        "{signature}"
     );
+    assert_eq!(signature.matches("v2=").count(), 4, "{signature}");
     assert_eq!(signed.path, "/jobs/signed?app=finance");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_signed_request_verifies_in_rust_with_either_secret_and_not_with_a_wrong_one() {
+async fn a_signed_request_verifies_in_rust_only_at_its_own_app_with_its_own_keys() {
     let SignedRequest {
         request,
         secrets,
@@ -584,18 +600,56 @@ async fn a_signed_request_verifies_in_rust_with_either_secret_and_not_with_a_wro
         t,
     } = signed_request().await;
     let now = chrono::DateTime::from_timestamp(t + 5, 0).expect("now");
-    let tolerance = shared::protocol::DEFAULT_TOLERANCE;
-    let rust = |secrets: &[String], path: &str, body: &[u8]| {
-        verify_signature(secrets, &request.headers, "GET", path, body, now, tolerance)
+    let rust = |app: &str, keys: &[String], path: &str| {
+        verify_signature(
+            app,
+            keys,
+            &request.headers,
+            "GET",
+            path,
+            b"",
+            now,
+            DEFAULT_TOLERANCE,
+        )
     };
-    assert!(rust(&secrets[..1], &path, b"").is_ok() && rust(&secrets[1..], &path, b"").is_ok());
-    assert!(rust(&["wrong".to_owned()], &path, b"").is_err());
+    for secret in &secrets {
+        for generation in [2, 1] {
+            let key = app_key(secret, "testapp", generation);
+            let verified = rust("testapp", &[key], &path).expect("verifies");
+            assert_eq!(
+                (verified.job.as_str(), verified.generation),
+                ("testapp/signed", generation)
+            );
+        }
+    }
+    let key = app_key(&secrets[0], "testapp", 2);
+    // Captured at testapp, replayed at another app: refused, whatever that app's keys.
+    let other = app_key(&secrets[0], "payroll", 2);
+    assert_eq!(
+        rust("payroll", &[other.clone()], &path),
+        Err(SignatureError::WrongApp)
+    );
+    assert_eq!(
+        rust("testapp", &[other], &path),
+        Err(SignatureError::Mismatch)
+    );
+    assert_eq!(
+        rust("testapp", &[app_key(&secrets[0], "testapp", 3)], &path),
+        Err(SignatureError::Mismatch)
+    );
+    assert_eq!(
+        rust("testapp", &[key], "/jobs/signed?app=payroll"),
+        Err(SignatureError::Mismatch)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_documented_python_verifier_accepts_a_genuine_request_and_refuses_an_altered_one() {
     let SignedRequest {
-        request, path, t, ..
+        request,
+        secrets,
+        path,
+        t,
     } = signed_request().await;
     let headers: serde_json::Map<String, serde_json::Value> = request
         .headers
@@ -607,39 +661,98 @@ async fn the_documented_python_verifier_accepts_a_genuine_request_and_refuses_an
             )
         })
         .collect();
+    let key = |app: &str, generation| app_key(&secrets[0], app, generation);
+    let old_secret = app_key(&secrets[1], "testapp", 1);
     let cases = serde_json::json!([
-        {"name": "genuine, new secret", "secrets": ["new-secret-1"], "path": path, "body": "", "now": t + 5, "want": true},
-        {"name": "genuine, old secret", "secrets": ["old-secret-0"], "path": path, "body": "", "now": t + 5, "want": true},
-        {"name": "wrong secret", "secrets": ["guess"], "path": path, "body": "", "now": t + 5, "want": false},
-        {"name": "changed path", "secrets": ["new-secret-1"], "path": "/jobs/other?app=finance", "body": "", "now": t + 5, "want": false},
-        {"name": "changed query", "secrets": ["new-secret-1"], "path": "/jobs/signed?app=payroll", "body": "", "now": t + 5, "want": false},
-        {"name": "changed body", "secrets": ["new-secret-1"], "path": path, "body": "x", "now": t + 5, "want": false},
-        {"name": "stale", "secrets": ["new-secret-1"], "path": path, "body": "", "now": t + 301, "want": false},
+        {"name": "genuine, generation 2", "app": "testapp", "keys": [key("testapp", 2)], "path": path, "body": "", "now": t + 5, "want": "ok:2"},
+        {"name": "genuine, generation 1", "app": "testapp", "keys": [key("testapp", 1)], "path": path, "body": "", "now": t + 5, "want": "ok:1"},
+        {"name": "genuine, the old deployment secret", "app": "testapp", "keys": [old_secret], "path": path, "body": "", "now": t + 5, "want": "ok:1"},
+        {"name": "replayed at another app", "app": "payroll", "keys": [key("payroll", 2)], "path": path, "body": "", "now": t + 5, "want": "wrong_app"},
+        {"name": "another app's key", "app": "testapp", "keys": [key("payroll", 2)], "path": path, "body": "", "now": t + 5, "want": "mismatch"},
+        {"name": "changed path", "app": "testapp", "keys": [key("testapp", 2)], "path": "/jobs/other?app=finance", "body": "", "now": t + 5, "want": "mismatch"},
+        {"name": "changed query", "app": "testapp", "keys": [key("testapp", 2)], "path": "/jobs/signed?app=payroll", "body": "", "now": t + 5, "want": "mismatch"},
+        {"name": "changed body", "app": "testapp", "keys": [key("testapp", 2)], "path": path, "body": "x", "now": t + 5, "want": "mismatch"},
+        {"name": "stale", "app": "testapp", "keys": [key("testapp", 2)], "path": path, "body": "", "now": t + 301, "want": "stale"},
     ]);
-    let harness = r#"
-import json, sys
-class Headers(dict):
-    def get(self, name, default=None):
-        return dict.get(self, name.lower(), default)
-data = json.load(sys.stdin)
-headers = Headers(data["headers"])
-for case in data["cases"]:
-    got = verify(case["secrets"], headers, "GET", case["path"], case["body"].encode(), now=case["now"])
-    print(json.dumps({"name": case["name"], "got": got, "want": case["want"]}))
-"#;
     let input = serde_json::json!({"headers": headers, "cases": cases});
-    let out = run_with_documented_verifier(harness, &input);
-    let lines: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect();
-    assert_eq!(lines.len(), 7);
+    let lines = run_python_cases(&input);
+    assert_eq!(lines.len(), 9);
     for line in lines {
         assert_eq!(
             line["got"], line["want"],
             "python verifier: {}",
             line["name"]
         );
+    }
+}
+
+/// Runs the documented Python verifier on each case of `input` (`{"headers", "cases"}`, or
+/// cases carrying their own headers); returns `{"name", "got", "want"}` per case, `got` being
+/// `ok:<generation>` or the reason of the refusal.
+fn run_python_cases(input: &serde_json::Value) -> Vec<serde_json::Value> {
+    let harness = r#"
+import json, sys
+class Headers(dict):
+    def get(self, name, default=None):
+        return dict.get(self, name.lower(), default)
+data = json.load(sys.stdin)
+for case in data["cases"]:
+    raw = case.get("headers", data.get("headers", {}))
+    headers = Headers({k.lower(): v for k, v in raw.items()})
+    try:
+        _, _, generation = verify(case["app"], case["keys"], headers, case.get("method", "GET"),
+                                  case["path"], case["body"].encode(), now=case["now"],
+                                  tolerance=case.get("tolerance", 300))
+        got = "ok:%d" % generation
+    except SignatureError as e:
+        got = e.reason
+    print(json.dumps({"name": case["name"], "got": got, "want": case["want"]}))
+"#;
+    run_with_documented_verifier(harness, input)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+#[test]
+fn the_documented_python_verifier_agrees_with_every_test_vector() {
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/signing-v2-vectors.json"
+        ))
+        .expect("vectors"),
+    )
+    .expect("json");
+    let cases: Vec<serde_json::Value> = vectors["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| {
+            let expect = &c["expect"];
+            let want = if expect["ok"] == serde_json::json!(true) {
+                format!("ok:{}", expect["generation"])
+            } else {
+                expect["error"].as_str().expect("error").to_owned()
+            };
+            serde_json::json!({
+                "name": c["name"],
+                "headers": c["request"]["headers"],
+                "method": c["request"]["method"],
+                "path": c["request"]["path"],
+                "body": c["request"]["body"],
+                "app": c["verifier"]["app"],
+                "keys": c["verifier"]["keys"],
+                "now": c["verifier"]["now"],
+                "tolerance": c["verifier"]["tolerance"],
+                "want": want,
+            })
+        })
+        .collect();
+    let lines = run_python_cases(&serde_json::json!({ "cases": cases }));
+    assert_eq!(lines.len(), cases.len());
+    for line in lines {
+        assert_eq!(line["got"], line["want"], "vector: {}", line["name"]);
     }
 }
 
@@ -749,7 +862,8 @@ fn no_log_line_at_any_level_contains_a_key_or_a_secret() {
         "{finished}"
     );
     assert_eq!(keys.len(), 1);
-    for secret in keys.iter().chain(secrets.iter()) {
+    let app_keys: Vec<String> = secrets.iter().map(|s| app_key(s, "testapp", 1)).collect();
+    for secret in keys.iter().chain(&secrets).chain(&app_keys) {
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs");
     }
 }
@@ -759,23 +873,26 @@ fn a_signature_timestamp_at_the_ends_of_i64_is_stale_not_a_panic() {
     let now = utc(2026, 7, 6, 9, 0);
     for t in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
         let mut headers = http::HeaderMap::new();
-        headers.insert(
-            shared::protocol::HEADER_SIGNATURE,
-            format!("t={t},v1=00").parse().expect("header"),
-        );
+        for (name, value) in [
+            (HEADER_SIGNATURE, format!("t={t},kid=testapp:1,v2=00")),
+            (
+                HEADER_EXECUTION,
+                "0123456789abcdef0123456789abcdef.20260706T090000Z.s1".to_owned(),
+            ),
+            (HEADER_JOB, "testapp/x".to_owned()),
+        ] {
+            headers.insert(name, value.parse().expect("header"));
+        }
         let verdict = verify_signature(
+            "testapp",
             &["secret".to_owned()],
             &headers,
             "GET",
             "/jobs/x",
             b"",
             now,
-            shared::protocol::DEFAULT_TOLERANCE,
+            DEFAULT_TOLERANCE,
         );
-        assert_eq!(
-            verdict,
-            Err(shared::protocol::SignatureError::Stale),
-            "t={t}"
-        );
+        assert_eq!(verdict, Err(SignatureError::Stale), "t={t}");
     }
 }

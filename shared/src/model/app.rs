@@ -133,6 +133,14 @@ pub struct App {
     pub base_url: BaseUrl,
     /// At most this many of its calls in flight at once within a tick.
     pub budget: u32,
+    /// The generation of its signing key (from 1): the key itself is derived from the
+    /// deployment's secret ([`crate::signing::app_key`]), never stored.
+    #[serde(default = "first_generation")]
+    pub key_generation: u32,
+    /// While the app rotates its key: the previous generation, which calls are still signed
+    /// with until the rotation is finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_key_generation: Option<u32>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -141,6 +149,13 @@ pub struct App {
     #[serde(default)]
     pub version: u64,
 }
+
+fn first_generation() -> u32 {
+    1
+}
+
+/// The key generations of an app without a record: the first.
+pub const FIRST_KEY_GENERATIONS: &[u32] = &[1];
 
 impl App {
     /// A new app record at `now`, its budget validated.
@@ -154,10 +169,21 @@ impl App {
             name,
             base_url,
             budget: validate_budget(budget)?,
+            key_generation: 1,
+            previous_key_generation: None,
             created_at: now,
             updated_at: now,
             version: 1,
         })
+    }
+}
+
+impl App {
+    /// The key generations calls are signed with, current first.
+    pub fn key_generations(&self) -> Vec<u32> {
+        let mut generations = vec![self.key_generation];
+        generations.extend(self.previous_key_generation);
+        generations
     }
 }
 

@@ -43,11 +43,10 @@ pub async fn run_now(
         let Some(job) = store.get_job(app, name).await? else {
             return Err(RunNowError::NotFound(app.clone(), name.clone()));
         };
-        // A job by path is resolved as a tick does, from its app's record read now.
+        // A job by path is resolved as a tick does, from its app's record read now; the
+        // record also gives the generations of the app's signing key.
         let mut apps = HashMap::new();
-        if job.path.is_some()
-            && let Some(record) = store.get_app(app).await?
-        {
+        if let Some(record) = store.get_app(app).await? {
             apps.insert(record.name.clone(), record);
         }
         let ctx = Ctx {

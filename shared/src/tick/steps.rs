@@ -155,6 +155,7 @@ impl Ctx<'_> {
             return Ok(());
         }
         let job_label = format!("{}/{}", execution.app, execution.name);
+        let key_generations = self.key_generations(&execution.app);
         // A job by path is called at its app's base URL as this tick read it (the same as
         // the claim recorded, unless a claim left by another tick is sent after the app's
         // base URL changed). Without an app record it is recorded failed, never called.
@@ -176,6 +177,7 @@ impl Ctx<'_> {
                         execution: &execution.id,
                         key: &key,
                         job: &job_label,
+                        key_generations: &key_generations,
                         scheduled_for: execution.scheduled_for,
                         attempt: execution.attempt,
                     })
