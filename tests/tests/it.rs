@@ -14,6 +14,7 @@ mod apps;
 mod bruteforce;
 mod cli;
 mod conformance;
+mod django;
 mod faults;
 mod guard;
 mod infra;

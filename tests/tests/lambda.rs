@@ -44,19 +44,19 @@ fn path_with_venv() -> String {
     path
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr").port()
 }
 
-fn temp_log(what: &str) -> PathBuf {
+pub(crate) fn temp_log(what: &str) -> PathBuf {
     std::env::temp_dir().join(format!(
         "psu-sched-{what}-{}.log",
         uuid::Uuid::new_v4().simple()
     ))
 }
 
-fn tail(path: &Path) -> String {
+pub(crate) fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
@@ -81,7 +81,7 @@ async fn run(mut command: Command) -> (bool, String, String) {
 
 /// `cargo lambda watch` serving the function on a free port of 127.0.0.1. Dropping it stops
 /// the watcher, the cargo it runs and the function (one process group).
-struct Watch {
+pub(crate) struct Watch {
     child: Child,
     port: u16,
     log: PathBuf,
@@ -90,7 +90,7 @@ struct Watch {
 impl Watch {
     /// Builds the function, starts the watcher with the function's environment `env` (and
     /// nothing of psu-sched's from this process), and waits until it listens.
-    async fn start(env: &[(&str, String)]) -> Watch {
+    pub(crate) async fn start(env: &[(&str, String)]) -> Watch {
         let cargo_lambda = venv_bin().join("cargo-lambda");
         assert!(
             cargo_lambda.exists(),
@@ -165,7 +165,7 @@ impl Watch {
 
     /// `cargo lambda invoke --data-file tests/fixtures/<fixture>`: the function's answer, or
     /// its error output.
-    async fn invoke(&self, fixture: &str) -> Result<serde_json::Value, String> {
+    pub(crate) async fn invoke(&self, fixture: &str) -> Result<serde_json::Value, String> {
         let mut command = Command::new(venv_bin().join("cargo-lambda"));
         command
             .current_dir(workspace_root())
@@ -238,7 +238,7 @@ impl Drop for Watch {
 }
 
 /// A fresh table on moto, and a store on it.
-async fn table() -> (String, String, DynamoStore) {
+pub(crate) async fn table() -> (String, String, DynamoStore) {
     init_tracing();
     let endpoint = moto::endpoint().await;
     let table = moto::unique_table_name();
@@ -248,7 +248,7 @@ async fn table() -> (String, String, DynamoStore) {
 }
 
 /// The function's environment: the table on moto, dummy credentials.
-fn function_env(endpoint: &str, table: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn function_env(endpoint: &str, table: &str) -> Vec<(&'static str, String)> {
     vec![
         ("PSU_SCHED_TABLE", table.to_owned()),
         ("AWS_ENDPOINT_URL", endpoint.to_owned()),

@@ -194,3 +194,20 @@ def test_bad_settings_are_errors_naming_the_setting(settings):
     settings.PSU_SCHED_TOLERANCE = 300
     settings.PSU_SCHED_CACHE = "default"
     assert ids(settings) == ["psu_sched.E002"]
+
+
+def test_an_add_that_fails_without_storing_is_tried_again_not_taken_for_a_replay(client, db, settings, caplog):
+    from project.flaky_cache import FlakyCache
+
+    settings.CACHES = {"default": {"BACKEND": "project.flaky_cache.FlakyCache"}}
+    FlakyCache.failures = 2
+    headers = signed("/scheduled/report")
+    assert get(client, "/scheduled/report", headers).status_code == 201
+    assert get(client, "/scheduled/report", headers).status_code == 403
+    FlakyCache.failures = 100
+    with caplog.at_level(logging.WARNING, logger="psu_sched"):
+        response = get(client, "/scheduled/report", signed("/scheduled/report"))
+    FlakyCache.failures = 0
+    assert response.status_code == 403
+    assert ": cache_error: " in caplog.text
+    assert Run.objects.count() == 1

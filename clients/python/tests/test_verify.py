@@ -123,6 +123,8 @@ def test_unknown_parts_are_ignored():
         f"t={NOW},v2=00,kid=finance:1",
         f"t={NOW},kid=finance,v2=00",
         f"t={NOW},kid=finance:one,v2=00",
+        f"t={NOW},kid=:1,v2=00",
+        f"t={NOW},kid=finance:1,v2=00,v2=00",
         f"t={NOW},v1=00",
     ],
 )

@@ -26,9 +26,10 @@ EMPTY_BODY_SHA256 = hashlib.sha256(b"").hexdigest()
 SCHEME = "psu-sched-v2"
 _KEY_LABEL = "psu-sched/app-key/v2"
 
-#: The reasons a request is refused, in the order they are checked. `replayed` is the Django
-#: decorator's (an execution id already seen); the others are :func:`verify`'s.
-REASONS = ("malformed", "missing_header", "wrong_app", "stale", "mismatch", "replayed")
+#: The reasons a request is refused, in the order they are checked. The first five are
+#: :func:`verify`'s; `replayed` (an execution id already seen) and `cache_error` (the cache
+#: could not record it) are the Django decorator's.
+REASONS = ("malformed", "missing_header", "wrong_app", "stale", "mismatch", "replayed", "cache_error")
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _KEY = re.compile(r"[0-9a-f]{64}")
@@ -158,9 +159,11 @@ def verify(
         elif name == "kid":
             kid = _kid(value)
         elif name == "v2":
+            # Each v2 belongs to the kid just before it, and a kid to one v2.
             if kid is None:
                 raise VerificationError("malformed", "a v2 without a preceding kid")
             pairs.append((kid[0], kid[1], value))
+            kid = None
     if t_text is None:
         raise VerificationError("malformed", "no t")
     if not pairs:
@@ -234,7 +237,7 @@ def valid_name(name: object) -> bool:
 
 def _kid(value: str) -> tuple[str, int]:
     kid_app, colon, generation = value.rpartition(":")
-    if not (colon and _NAME.fullmatch(kid_app) and generation.isascii() and generation.isdigit()):
+    if not (colon and kid_app and generation.isascii() and generation.isdigit()):
         raise VerificationError("malformed", "a kid is not <app>:<generation>")
     return kid_app, int(generation)
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -127,6 +128,30 @@ def _refuse(request, reason: str, detail: str):
     return HttpResponseForbidden()
 
 
+_MISSING = object()
+
+
+def _first_time(cache, execution: str, value: int, timeout: int) -> bool | None:
+    """Records `execution` with the cache's atomic `add`: True the first time, False when it is
+    already there, None when the cache keeps failing.
+
+    Some backends answer False for an error too (DatabaseCache on a database error, e.g.
+    SQLite's "database is locked" when two workers add at once): a False is a replay only
+    when the id is then found; otherwise the add is tried again, a few times.
+    """
+    key = _CACHE_KEY_PREFIX + execution
+    for delay in (0, 0.05, 0.1, 0.2, 0.4, 0.8):
+        time.sleep(delay)
+        try:
+            if cache.add(key, value, timeout=timeout):
+                return True
+            if cache.get(key, _MISSING) is not _MISSING:
+                return False
+        except Exception:  # noqa: BLE001 - any backend's failure: try again, then refuse
+            logger.exception("psu-sched: the cache failed while recording %s", execution)
+    return None
+
+
 def _guard(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
@@ -144,9 +169,14 @@ def _guard(view):
         except VerificationError as error:
             return _refuse(request, error.reason, error.detail)
         # Once per execution id: the signature's window is `tolerance` either side of now.
-        if not caches[config.cache].add(
-            _CACHE_KEY_PREFIX + run.execution, run.timestamp, timeout=2 * config.tolerance
-        ):
+        first = _first_time(caches[config.cache], run.execution, run.timestamp, 2 * config.tolerance)
+        if first is None:
+            return _refuse(
+                request,
+                "cache_error",
+                f"the cache {config.cache!r} could not record the execution id; refused to be safe",
+            )
+        if not first:
             return _refuse(request, "replayed", "this execution id was already accepted")
         request.psu_sched = run
         return view(request, *args, **kwargs)

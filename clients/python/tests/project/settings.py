@@ -2,8 +2,8 @@
 (tests/tests/django.rs) serve it with waitress.
 
 The environment decides what differs between runs: PSU_SCHED_TEST_DB (the SQLite file holding
-the runs and the cache table, shared by the worker processes), PSU_SCHED_KEYS ("new,old"),
-PSU_SCHED_TOLERANCE.
+the runs and the cache table, shared by the worker processes), PSU_SCHED_TEST_APP (the app's
+name), PSU_SCHED_KEYS ("new,old"), PSU_SCHED_TOLERANCE.
 """
 
 import os
@@ -52,7 +52,7 @@ CACHES = {
     }
 }
 
-PSU_SCHED_APP = "finance"
+PSU_SCHED_APP = os.environ.get("PSU_SCHED_TEST_APP", "finance")
 PSU_SCHED_KEYS = os.environ.get("PSU_SCHED_KEYS", TEST_KEY)
 PSU_SCHED_TOLERANCE = int(os.environ.get("PSU_SCHED_TOLERANCE", "300"))
 PSU_SCHED_CACHE = "default"
@@ -61,5 +61,5 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"psu_sched": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {"psu_sched": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
