@@ -17,6 +17,7 @@ mod conformance;
 mod faults;
 mod guard;
 mod infra;
+mod keys;
 mod lambda;
 mod lost_answers;
 mod ops;
