@@ -398,6 +398,28 @@ pub enum AppCommand {
     List(JsonArgs),
     /// Delete an app record (refused while the app has jobs).
     Delete(YesArgs),
+    /// Print the app's signing key for its settings (derived from PSU_SCHED_SIGNING_SECRET,
+    /// which must be set); while the app rotates, its previous key too.
+    Key(JsonArgs),
+    /// Start a new generation of the app's signing key: calls carry signatures for both
+    /// generations until --finish, so the app can deploy its new key first.
+    #[command(after_help = "Examples:
+  psu-sched app rotate-key --app billing
+  psu-sched app key --app billing          # deploy the app with the new key, then:
+  psu-sched app rotate-key --app billing --finish")]
+    RotateKey(RotateKeyArgs),
+}
+
+/// `app rotate-key`.
+#[derive(Debug, Args)]
+pub struct RotateKeyArgs {
+    /// Finish the rotation: stop signing with the previous generation.
+    #[arg(long)]
+    pub finish: bool,
+
+    /// JSON output (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// An app's settings.

@@ -9,9 +9,12 @@ use chrono::Utc;
 use shared::clock::SystemClock;
 use shared::config::{Config, Runner};
 use shared::model::{OverlapPolicy, Status};
-use shared::ops::views::{AppView, ExecutionView, JobStatus, JobView, NextView, upcoming};
+use shared::ops::views::{
+    AppKeyView, AppView, ExecutionView, JobStatus, JobView, NextView, upcoming,
+};
 use shared::ops::{
-    self, AppInput, Init, JobInput, JobKey, Ops, OpsError, ScheduleForm, StoreSpec, TickAt,
+    self, AppInput, Init, JobInput, JobKey, Ops, OpsError, Rotation, ScheduleForm, StoreSpec,
+    TickAt,
 };
 use shared::tick::NowUse;
 
@@ -42,6 +45,14 @@ pub async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
         Command::App(command) => app(&cli, command, &out).await,
         Command::Completions(args) => completions(args.shell, &out),
     }
+}
+
+/// The deployment's signing secrets as set in `PSU_SCHED_SIGNING_SECRET` (comma-separated,
+/// newest first), read as the scheduler reads them.
+fn signing_secrets() -> Vec<String> {
+    shared::config::split_secrets(
+        &std::env::var(shared::config::ENV_SIGNING_SECRET).unwrap_or_default(),
+    )
 }
 
 /// The operations over the store `--store` names.
@@ -453,6 +464,61 @@ async fn app(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode> {
                 for v in &views {
                     out.line(&format!("{}  {}  budget {}", v.name, v.base_url, v.budget));
                 }
+            }
+        }
+        AppCommand::Key(args) => {
+            let secrets = signing_secrets();
+            let keys = ops.app_keys(name, &secrets).await?;
+            let view = AppKeyView::from(&keys);
+            if args.json {
+                out.json(&view);
+            } else {
+                out.line(&view.key);
+                let mut note = format!(
+                    "the key of the app {} (generation {}) for its settings",
+                    view.app, view.generation
+                );
+                if let Some(previous) = &view.previous {
+                    note.push_str(&format!(
+                        "; rotating: generation {} is still signed until `psu-sched app rotate-key --app {} --finish`, its key is {}",
+                        previous.generation, view.app, previous.key
+                    ));
+                }
+                if keys.without_record {
+                    note.push_str(
+                        "; the app has no record, so its jobs are signed with the first generation",
+                    );
+                }
+                if secrets.len() > 1 {
+                    note.push_str("; derived from the first of the PSU_SCHED_SIGNING_SECRET values (the new one)");
+                }
+                out.note(&note);
+            }
+        }
+        AppCommand::RotateKey(args) => {
+            let rotation = if args.finish {
+                Rotation::Finish
+            } else {
+                Rotation::Start
+            };
+            let app = ops.rotate_key(name, rotation, now).await?;
+            if args.json {
+                out.json(&AppView::from(&app));
+            } else if args.finish {
+                out.line(&format!(
+                    "finished the rotation of the app {}'s key: calls are signed with generation {} only",
+                    app.name, app.key_generation
+                ));
+            } else {
+                out.line(&format!(
+                    "started generation {} of the app {}'s key: calls are signed with generations {} and {} until `psu-sched app rotate-key --app {} --finish`; print the new key with `psu-sched app key --app {}`",
+                    app.key_generation,
+                    app.name,
+                    app.key_generation,
+                    app.previous_key_generation.unwrap_or_default(),
+                    app.name,
+                    app.name
+                ));
             }
         }
         AppCommand::Delete(args) => {

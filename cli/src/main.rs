@@ -30,6 +30,7 @@ impl From<OpsError> for Failure {
         match e {
             OpsError::Invalid(field) => Failure::Input(field_line(&field)),
             OpsError::Config(config) => Failure::Input(config.to_string()),
+            e @ (OpsError::Unset { .. } | OpsError::Rotation(_)) => Failure::Input(e.to_string()),
             OpsError::NothingToChange => Failure::Input(
                 "update: nothing to change; give at least one option (see psu-sched update --help)"
                     .to_owned(),

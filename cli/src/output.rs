@@ -33,6 +33,13 @@ impl Out {
         let _ = writeln!(stdout, "{text}");
     }
 
+    /// Prints a note for the person on standard error, keeping standard output for the
+    /// value a script reads (`KEY=$(psu-sched app key --app billing)`).
+    pub fn note(&self, text: &str) {
+        let mut stderr = anstream::stderr().lock();
+        let _ = writeln!(stderr, "{text}");
+    }
+
     /// Prints a view as pretty JSON.
     pub fn json(&self, value: &impl serde::Serialize) {
         match serde_json::to_string_pretty(value) {

@@ -35,6 +35,17 @@ pub const FUNCTION_ENV: &[&str] = &[
     "RUST_LOG",
 ];
 
+/// The secrets of a `PSU_SCHED_SIGNING_SECRET` value: comma-separated, newest first, blanks
+/// dropped.
+pub fn split_secrets(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A configuration value that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}=`{value}`: {accepted}")]
@@ -131,14 +142,7 @@ impl Config {
             },
         };
         let signing_secrets = get(ENV_SIGNING_SECRET)
-            .map(|value| {
-                value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|value| split_secrets(&value))
             .unwrap_or_default();
         Ok(Self {
             table,

@@ -626,7 +626,7 @@ async fn a_signed_request_verifies_in_rust_only_at_its_own_app_with_its_own_keys
     // Captured at testapp, replayed at another app: refused, whatever that app's keys.
     let other = app_key(&secrets[0], "payroll", 2);
     assert_eq!(
-        rust("payroll", &[other.clone()], &path),
+        rust("payroll", std::slice::from_ref(&other), &path),
         Err(SignatureError::WrongApp)
     );
     assert_eq!(

@@ -18,6 +18,7 @@ mod django;
 mod faults;
 mod guard;
 mod infra;
+mod keys;
 mod lambda;
 mod lost_answers;
 mod ops;

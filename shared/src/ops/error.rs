@@ -164,9 +164,21 @@ pub enum OpsError {
     /// A setting in the environment does not parse; nothing was written.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A setting the operation needs is not set in the environment.
+    #[error("{variable} is not set: {why}")]
+    Unset {
+        /// The variable.
+        variable: &'static str,
+        /// Why the operation needs it and what to set.
+        why: &'static str,
+    },
     /// An update that changes nothing.
     #[error("nothing to change")]
     NothingToChange,
+    /// A key rotation asked for in the wrong state (starting one while one is in progress,
+    /// finishing one that was not started); nothing was written.
+    #[error("{0}")]
+    Rotation(String),
     /// No such job.
     #[error("no job named {0}/{1}")]
     NotFound(AppName, JobName),
@@ -235,7 +247,11 @@ impl OpsError {
     pub fn is_input(&self) -> bool {
         matches!(
             self,
-            OpsError::Invalid(_) | OpsError::Config(_) | OpsError::NothingToChange
+            OpsError::Invalid(_)
+                | OpsError::Config(_)
+                | OpsError::Unset { .. }
+                | OpsError::NothingToChange
+                | OpsError::Rotation(_)
         )
     }
 

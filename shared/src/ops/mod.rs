@@ -26,6 +26,7 @@ mod apps;
 mod change;
 mod error;
 mod input;
+mod keys;
 mod stores;
 #[cfg(test)]
 mod tests;
@@ -40,6 +41,7 @@ pub use error::{FieldError, FieldPath, Message, OpsError, Piece, Segment};
 pub use input::{
     JobInput, JobKey, ScheduleForm, parse_duration, parse_instant, parse_schedule, parse_zone,
 };
+pub use keys::{AppKeys, Rotation};
 pub use stores::{Init, StoreSpec};
 
 use crate::clock::{Clock, ShiftedClock};

@@ -510,6 +510,25 @@ async fn every_json_field_is_documented_in_the_cli_guide() {
             )
         })
         .expect("app"),
+        serde_json::to_value(views::AppView {
+            previous_key_generation: Some(1),
+            ..views::AppView::from(
+                &crate::model::App::new(
+                    crate::model::AppName::parse("a").expect("app"),
+                    crate::model::BaseUrl::parse("https://h.edu").expect("base"),
+                    4,
+                    now(),
+                )
+                .expect("app"),
+            )
+        })
+        .expect("rotating app"),
+        serde_json::to_value(views::AppKeyView::from(&crate::ops::AppKeys {
+            app: "a".into(),
+            keys: vec![(2, "k2".into()), (1, "k1".into())],
+            without_record: false,
+        }))
+        .expect("keys"),
     ];
     for value in values {
         for field in value.as_object().expect("object").keys() {

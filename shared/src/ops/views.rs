@@ -241,6 +241,11 @@ pub struct AppView {
     pub base_url: String,
     /// At most this many of its calls in flight at once within a tick.
     pub budget: u32,
+    /// The generation of its signing key (from 1).
+    pub key_generation: u32,
+    /// While it rotates its key: the previous generation, which calls are still signed with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_key_generation: Option<u32>,
     /// When it was created.
     pub created_at: String,
     /// When it last changed.
@@ -256,9 +261,51 @@ impl From<&crate::model::App> for AppView {
             name: app.name.to_string(),
             base_url: app.base_url.to_string(),
             budget: app.budget,
+            key_generation: app.key_generation,
+            previous_key_generation: app.previous_key_generation,
             created_at: rfc3339(app.created_at),
             updated_at: rfc3339(app.updated_at),
             jobs: None,
+        }
+    }
+}
+
+/// An app's signing keys (`app key --json`): what its settings hold.
+#[derive(Debug, Serialize)]
+pub struct AppKeyView {
+    /// The app.
+    pub app: String,
+    /// The generation of its current key.
+    pub generation: u32,
+    /// Its current key: 64 hex characters, for the app's settings.
+    pub key: String,
+    /// While it rotates: the previous generation's key, still accepted until the rotation is
+    /// finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousKeyView>,
+}
+
+/// The previous key of an app that rotates.
+#[derive(Debug, Serialize)]
+pub struct PreviousKeyView {
+    /// Its generation.
+    pub generation: u32,
+    /// The key.
+    pub key: String,
+}
+
+impl From<&super::AppKeys> for AppKeyView {
+    fn from(keys: &super::AppKeys) -> Self {
+        let mut all = keys.keys.iter();
+        let (generation, key) = all.next().cloned().unwrap_or_default();
+        Self {
+            app: keys.app.clone(),
+            generation,
+            key,
+            previous: all.next().map(|(generation, key)| PreviousKeyView {
+                generation: *generation,
+                key: key.clone(),
+            }),
         }
     }
 }
