@@ -316,16 +316,30 @@ async fn refusals_get_403_and_do_not_run_the_view(site: &Site, key: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_django_view_runs_once_per_slot_of_a_simulated_tick_and_refuses_replays_and_forgeries() {
-    let key = app_key(SECRET, APP, 1);
     for venv in venvs() {
-        let site = Site::start(&venv, APP, &key).await;
-        let store = site.dir.join("psu-sched.db");
+        // The app's record first, for its key (`app key`), then the site holding that key;
+        // then the record points at the site.
+        let dir = std::env::temp_dir().join(format!(
+            "psu-sched-django-store-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).expect("the store's directory");
+        let store = dir.join("psu-sched.db");
         let store = store.as_path();
+        let placeholder = ["--base-url", "http://127.0.0.1:9"];
+        psu_sched(
+            store,
+            &[&["app", "create", "--app", APP][..], &placeholder[..]].concat(),
+        );
+        let printed = psu_sched(store, &["app", "key", "--app", APP]);
+        let key = printed["key"].as_str().expect("key").to_owned();
+        assert_eq!(key, app_key(SECRET, APP, 1), "{printed}");
+        let site = Site::start(&venv, APP, &key).await;
         psu_sched(
             store,
             &[
                 "app",
-                "create",
+                "update",
                 "--app",
                 APP,
                 "--base-url",
@@ -426,6 +440,7 @@ async fn a_django_view_runs_once_per_slot_of_a_simulated_tick_and_refuses_replay
         assert!(site.log(1).contains(": wrong_app: "), "{}", site.log(1));
 
         refusals_get_403_and_do_not_run_the_view(&site, &key).await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
