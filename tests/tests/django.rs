@@ -440,6 +440,24 @@ async fn a_django_view_runs_once_per_slot_of_a_simulated_tick_and_refuses_replay
         assert!(site.log(1).contains(": wrong_app: "), "{}", site.log(1));
 
         refusals_get_403_and_do_not_run_the_view(&site, &key).await;
+
+        // A key rotation: calls carry generations 2 and 1, and the site, still on 1, runs them.
+        psu_sched(store, &["app", "rotate-key", "--app", APP]);
+        let third = instant(&report["next_runs"][2]);
+        let tick = psu_sched(store, &["tick", "--now", &third.to_rfc3339(), "--simulate"]);
+        assert_eq!(tick["succeeded"], 2, "during the rotation: {tick}");
+        // After --finish only generation 2 is sent: the site's old key verifies nothing.
+        psu_sched(store, &["app", "rotate-key", "--app", APP, "--finish"]);
+        let fourth = (third + chrono::Duration::minutes(1)).to_rfc3339();
+        let tick = psu_sched(store, &["tick", "--now", &fourth, "--simulate"]);
+        assert_eq!(
+            (tick["succeeded"].as_u64(), tick["failed"].as_u64()),
+            (Some(0), Some(3)),
+            "after the rotation, with the old key: {tick}"
+        );
+        let runs = site.runs().await;
+        assert_eq!(runs.len(), 6, "{runs:#?}");
+        assert!(runs.iter().all(|r| r["generation"] == 1), "{runs:#?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
