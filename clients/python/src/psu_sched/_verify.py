@@ -138,7 +138,7 @@ def verify(
     is, checking in this order: `malformed`, `missing_header`, `wrong_app`, `stale`,
     `mismatch`.
     """
-    keys = [k for k in ([keys] if isinstance(keys, str) else keys)]
+    keys = [keys] if isinstance(keys, str) else list(keys)
 
     # 1. The signature header: t, then (kid, v2) pairs; unknown parts are ignored.
     signature = _header(headers, HEADER_SIGNATURE)
