@@ -24,5 +24,6 @@ mod protections;
 mod serve;
 mod sqlite_race;
 mod sqlite_scale;
+mod stats;
 mod tick;
 mod world;
