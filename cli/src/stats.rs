@@ -51,8 +51,8 @@ fn table(view: &StatsView, since: &str, out: &Out) {
     let truncated: Vec<&JobStatsView> = view.jobs.iter().filter(|j| j.truncated).collect();
     if !truncated.is_empty() {
         out.line(&format!(
-            "* truncated: more than {} executions in the window; the figures cover the newest {} only:",
-            view.limit, view.limit
+            "* truncated: one read (at most {} executions) did not reach the window's start; the figures cover:",
+            view.limit
         ));
         for job in truncated {
             out.line(&format!(

@@ -90,7 +90,8 @@ pub struct JobStatsView {
     pub duration_ms: Percentiles,
     /// The oldest slot read; the figures cover the slots from it on.
     pub oldest_slot: Option<String>,
-    /// True when the read stopped at its limit before the window's start.
+    /// True when the read stopped before the window's start (at [`STATS_LIMIT`] executions,
+    /// or on DynamoDB at the 1 MB one Query reads): the figures cover from `oldest_slot` on.
     pub truncated: bool,
 }
 
