@@ -9,6 +9,7 @@
 mod args;
 mod commands;
 mod output;
+mod stats;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -6,7 +6,7 @@
 //!   `running`; the returned [`GuardClaim`] records the end. With the `axum` feature,
 //!   [`scheduled_job`] does all of it for a route in one line.
 //! - **Signed requests** (stateless, any language): [`verify_signature`](crate::signing::verify_signature) checks the
-//!   `X-Psu-Sched-Signature` header made with a shared secret (`docs/verifying-requests.md`).
+//!   `X-Psu-Sched-Signature` header made with the app's own key (`docs/verifying-requests.md`).
 //!
 //! Rejections are logged with their reason and the execution id, never with the key; the
 //! app answers every rejection with the same 403.

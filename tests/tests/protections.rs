@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use shared::signing::app_key;
 
 use crate::cli::{Cli, instant};
 use crate::helpers::jobserver::{JobServer, Recorded};
@@ -16,7 +17,7 @@ const NO_PRIVATE_SETTING: (&str, &str) = ("PSU_SCHED_ALLOW_PRIVATE_TARGETS", "")
 
 /// Whether the documented Python verifier accepts `request` with `secrets`, at the wall
 /// clock's instant now (the instant an app verifies at).
-pub(crate) fn python_verifies(request: &Recorded, secrets: &[&str]) -> bool {
+pub(crate) fn python_verifies(request: &Recorded, app: &str, keys: &[String]) -> bool {
     let headers: serde_json::Map<String, Value> = request
         .headers
         .iter()
@@ -32,10 +33,15 @@ class Headers(dict):
     def get(self, name, default=None):
         return dict.get(self, name.lower(), default)
 data = json.load(sys.stdin)
-print(json.dumps(verify(data["secrets"], Headers(data["headers"]), data["method"], data["path"], b"", now=int(time.time()))))
+try:
+    verify(data["app"], data["keys"], Headers(data["headers"]), data["method"], data["path"], b"", now=int(time.time()))
+    print("true")
+except SignatureError as e:
+    print(e.reason)
 "#;
     let input = serde_json::json!({
-        "secrets": secrets,
+        "app": app,
+        "keys": keys,
         "headers": headers,
         "method": request.method,
         "path": path,
@@ -96,9 +102,19 @@ async fn with_a_signing_secret_run_and_a_simulated_tick_send_signatures_the_docu
             request.header("x-psu-sched-signature").is_some(),
             "signed: {request:?}"
         );
-        assert!(python_verifies(request, &["s3cret-new"]), "new secret");
-        assert!(python_verifies(request, &["s3cret-old"]), "old secret");
-        assert!(!python_verifies(request, &["a-guess"]), "a wrong secret");
+        let key = |secret: &str| vec![app_key(secret, "safe", 1)];
+        assert!(
+            python_verifies(request, "safe", &key("s3cret-new")),
+            "new secret"
+        );
+        assert!(
+            python_verifies(request, "safe", &key("s3cret-old")),
+            "old secret"
+        );
+        assert!(
+            !python_verifies(request, "safe", &key("a-guess")),
+            "a wrong secret"
+        );
     }
 }
 

@@ -78,7 +78,11 @@ async fn serve_calls_a_due_slot_once_on_time_and_stops_cleanly_with_a_call_in_fl
         "called {lag} after its slot"
     );
     assert!(
-        crate::protections::python_verifies(&quick[0], &["serve-secret"]),
+        crate::protections::python_verifies(
+            &quick[0],
+            "demo",
+            &[shared::signing::app_key("serve-secret", "demo", 1)]
+        ),
         "serve signs with PSU_SCHED_SIGNING_SECRET, as the Lambda does"
     );
     let slow = server.wait_for("/slow", 1, Duration::from_secs(10)).await;

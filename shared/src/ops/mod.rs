@@ -1,5 +1,6 @@
 //! The operations every front end calls (the CLI today; `apply -f` and the web admin next):
-//! create, update, pause, resume, delete, run now, list, show, history, next, tick, init.
+//! create, update, pause, resume, delete, run now, list, show, history, stats, next, tick,
+//! init.
 //!
 //! They take what a person typed ([`JobInput`], [`JobKey`]), parse it here and nowhere else,
 //! and refuse bad input with a [`FieldError`] naming the field by its path before the store
@@ -27,6 +28,7 @@ mod change;
 mod error;
 mod input;
 mod keys;
+pub mod stats;
 mod stores;
 #[cfg(test)]
 mod tests;
@@ -42,6 +44,7 @@ pub use input::{
     JobInput, JobKey, ScheduleForm, parse_duration, parse_instant, parse_schedule, parse_zone,
 };
 pub use keys::{AppKeys, Rotation};
+pub use stats::{JobStatsView, Percentiles, StatsView, parse_since};
 pub use stores::{Init, StoreSpec};
 
 use crate::clock::{Clock, ShiftedClock};
