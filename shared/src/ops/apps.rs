@@ -96,9 +96,7 @@ impl Ops {
         if base_url.is_none() && budget.is_none() {
             return Err(OpsError::NothingToChange);
         }
-        let store = self.store().await?;
-        for _ in 0..UPDATE_ATTEMPTS {
-            let app = read_app(store, &name).await?;
+        change_app(self.store().await?, &name, now, |app| {
             let mut next = app.clone();
             if let Some(base_url) = &base_url {
                 next.base_url = base_url.clone();
@@ -106,17 +104,9 @@ impl Ops {
             if let Some(budget) = budget {
                 next.budget = budget;
             }
-            next.updated_at = now;
-            next.version = app.version + 1;
-            if store
-                .put_app(&next, app.version)
-                .await
-                .map_err(OpsError::store("write the app"))?
-            {
-                return Ok(next);
-            }
-        }
-        Err(OpsError::AppConflict(name))
+            Ok(next)
+        })
+        .await
     }
 
     /// The app record and its jobs.
@@ -160,6 +150,30 @@ impl Ops {
             .map_err(OpsError::store("delete the app"))?
             .ok_or(OpsError::AppNotFound(name))
     }
+}
+
+/// Writes `change` of the app's record, conditional on the version read, re-reading after
+/// losing a race with another writer; `change` may refuse (nothing is written then).
+pub(super) async fn change_app(
+    store: &dyn Store,
+    name: &AppName,
+    now: DateTime<Utc>,
+    change: impl Fn(&App) -> Result<App, OpsError>,
+) -> Result<App, OpsError> {
+    for _ in 0..UPDATE_ATTEMPTS {
+        let app = read_app(store, name).await?;
+        let mut next = change(&app)?;
+        next.updated_at = now;
+        next.version = app.version + 1;
+        if store
+            .put_app(&next, app.version)
+            .await
+            .map_err(OpsError::store("write the app"))?
+        {
+            return Ok(next);
+        }
+    }
+    Err(OpsError::AppConflict(name.clone()))
 }
 
 async fn read_app(store: &dyn Store, name: &AppName) -> Result<App, OpsError> {

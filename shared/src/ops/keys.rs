@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::apps::parse_app;
+use super::Ops;
+use super::apps::{change_app, parse_app};
 use super::error::OpsError;
-use super::{Ops, UPDATE_ATTEMPTS};
 use crate::config::ENV_SIGNING_SECRET;
 use crate::model::{App, FIRST_KEY_GENERATIONS};
 use crate::signing::app_key;
@@ -86,13 +86,7 @@ impl Ops {
         now: DateTime<Utc>,
     ) -> Result<App, OpsError> {
         let name = parse_app(name)?;
-        let store = self.store().await?;
-        for _ in 0..UPDATE_ATTEMPTS {
-            let app = store
-                .get_app(&name)
-                .await
-                .map_err(OpsError::store("read the app"))?
-                .ok_or_else(|| OpsError::AppNotFound(name.clone()))?;
+        change_app(self.store().await?, &name, now, |app| {
             let mut next = app.clone();
             match (rotation, app.previous_key_generation) {
                 (Rotation::Start, None) => {
@@ -113,17 +107,9 @@ impl Ops {
                     )));
                 }
             }
-            next.updated_at = now;
-            next.version = app.version + 1;
-            if store
-                .put_app(&next, app.version)
-                .await
-                .map_err(OpsError::store("write the app"))?
-            {
-                return Ok(next);
-            }
-        }
-        Err(OpsError::AppConflict(name))
+            Ok(next)
+        })
+        .await
     }
 }
 
