@@ -367,7 +367,7 @@ impl Dispatch for HttpDispatcher {
                 .split_once('/')
                 .map_or(request.job, |(app, _)| app);
             let signed = signing::signed_string(
-                t,
+                &t.to_string(),
                 &request.execution.to_string(),
                 request.job,
                 request.method.as_str(),

@@ -55,10 +55,23 @@ pub struct KeyId {
     pub generation: u32,
 }
 
+/// Whether `text` is one or more ASCII digits (no sign, no space).
+fn digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `text` is an app or job name as the header carries it: 1-64 of `[A-Za-z0-9_-]`.
+fn name(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 impl KeyId {
     fn parse(text: &str) -> Option<Self> {
         let (app, generation) = text.rsplit_once(':')?;
-        if app.is_empty() {
+        if app.is_empty() || !digits(generation) {
             return None;
         }
         Some(Self {
@@ -76,7 +89,7 @@ impl std::fmt::Display for KeyId {
 
 /// The string that is signed: seven lines joined by `\n`.
 pub fn signed_string(
-    t: i64,
+    t: &str,
     execution: &str,
     job: &str,
     method: &str,
@@ -169,16 +182,24 @@ pub struct Verified {
     pub generation: u32,
 }
 
-/// The parts of a signature header: `t` and the `kid`/`v2` pairs.
-fn parse_header(value: &str) -> Result<(i64, Vec<(KeyId, String)>), SignatureError> {
+/// The `kid`/`v2` pairs of a signature header, in order.
+type Pairs = Vec<(KeyId, String)>;
+
+/// The parts of a signature header: `t` as written and the `kid`/`v2` pairs. `t` is one or
+/// more digits, given once.
+fn parse_header(value: &str) -> Result<(&str, Pairs), SignatureError> {
     let mut t = None;
     let mut pairs = Vec::new();
     let mut kid: Option<KeyId> = None;
     for part in value.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", v)) => t = Some(v.parse().map_err(|_| SignatureError::Malformed)?),
-            Some(("kid", v)) => kid = Some(KeyId::parse(v).ok_or(SignatureError::Malformed)?),
-            Some((SCHEME, v)) => {
+        let Some((name, value)) = part.split_once('=') else {
+            continue;
+        };
+        match (name.trim(), value.trim()) {
+            ("t", v) if digits(v) && t.is_none() => t = Some(v),
+            ("t", _) => return Err(SignatureError::Malformed),
+            ("kid", v) => kid = Some(KeyId::parse(v).ok_or(SignatureError::Malformed)?),
+            (SCHEME, v) => {
                 let owner = kid.take().ok_or(SignatureError::Malformed)?;
                 pairs.push((owner, v.to_owned()));
             }
@@ -225,13 +246,15 @@ pub fn verify_signature(
     let job = get(HEADER_JOB)?;
     let (job_app, _) = job
         .split_once('/')
+        .filter(|(app, job)| name(app) && name(job))
         .ok_or(SignatureError::MissingHeader(HEADER_JOB))?;
     let ours: Vec<&(KeyId, String)> = pairs.iter().filter(|(kid, _)| kid.app == app).collect();
     if job_app != app || ours.is_empty() {
         return Err(SignatureError::WrongApp);
     }
-    // `t` comes from the request: saturate rather than overflow on `t=-9223372036854775808`.
-    if now.timestamp().saturating_sub(t).unsigned_abs() > tolerance.as_secs() {
+    // `t` comes from the request: digits beyond i64 are as stale as can be.
+    let seconds: i64 = t.parse().unwrap_or(i64::MAX);
+    if now.timestamp().saturating_sub(seconds).unsigned_abs() > tolerance.as_secs() {
         return Err(SignatureError::Stale);
     }
     let signed = signed_string(t, execution, job, method, path_and_query, body);

@@ -77,7 +77,7 @@ fn case(name: &str, sign: Sign<'_>, check: Check<'_>) -> Value {
         })
         .collect();
     let signed = signed_string(
-        sign.t,
+        &sign.t.to_string(),
         EXECUTION,
         sign.job,
         sign.method,
@@ -123,7 +123,18 @@ fn case(name: &str, sign: Sign<'_>, check: Check<'_>) -> Value {
             "execution": v.execution.to_string(),
             "job": v.job,
             "generation": v.generation,
-            "signed": signed,
+            // What the verifier signed: `t` as the header writes it.
+            "signed": signed_string(
+                request["headers"]["X-Psu-Sched-Signature"]
+                    .as_str()
+                    .and_then(|h| h.split(',').find_map(|p| p.strip_prefix("t=")))
+                    .expect("t"),
+                EXECUTION,
+                &v.job,
+                request["method"].as_str().expect("method"),
+                request["path"].as_str().expect("path"),
+                request["body"].as_str().expect("body").as_bytes(),
+            ),
         }),
         Err(e) => json!({ "ok": false, "error": e.code() }),
     };
@@ -170,7 +181,31 @@ fn forged(kid_app: &str, key_app: &str, job: &str) -> String {
             app_key(SECRET, key_app, 1),
         )],
         T,
-        &signed_string(T, EXECUTION, job, "GET", "/scheduled/report", b""),
+        &signed_string(
+            &T.to_string(),
+            EXECUTION,
+            job,
+            "GET",
+            "/scheduled/report",
+            b"",
+        ),
+    )
+}
+
+/// A header written by hand: `t=<t>,kid=<kid>,v2=<finance's key over a GET of
+/// /scheduled/report with `signed_t` as the timestamp line>`.
+fn by_hand(t: &str, kid: &str, signed_t: &str) -> String {
+    let signed = signed_string(
+        signed_t,
+        EXECUTION,
+        "finance/report",
+        "GET",
+        "/scheduled/report",
+        b"",
+    );
+    format!(
+        "t={t},kid={kid},v2={}",
+        hmac_hex(app_key(SECRET, "finance", 1).as_bytes(), signed.as_bytes())
     )
 }
 
@@ -439,6 +474,81 @@ fn vectors() -> Value {
                 ..Check::default()
             },
         ),
+        case(
+            "a t with a plus sign",
+            Sign::default(),
+            Check {
+                header: Some(Some(by_hand(&format!("+{T}"), "finance:1", &T.to_string()))),
+                ..Check::default()
+            },
+        ),
+        case(
+            "a negative t",
+            Sign::default(),
+            Check {
+                header: Some(Some(by_hand("-1", "finance:1", "-1"))),
+                ..Check::default()
+            },
+        ),
+        case(
+            "two t parts",
+            Sign::default(),
+            Check {
+                header: Some(Some(format!(
+                    "t={T},{}",
+                    forged("finance", "finance", "finance/report")
+                ))),
+                ..Check::default()
+            },
+        ),
+        case(
+            "a kid generation with a plus sign",
+            Sign::default(),
+            Check {
+                header: Some(Some(by_hand(&T.to_string(), "finance:+1", &T.to_string()))),
+                ..Check::default()
+            },
+        ),
+        case(
+            "a t with a leading zero is signed as written",
+            Sign::default(),
+            Check {
+                header: Some(Some(by_hand(
+                    &format!("0{T}"),
+                    "finance:1",
+                    &format!("0{T}"),
+                ))),
+                ..Check::default()
+            },
+        ),
+        case(
+            "a t beyond 64 bits",
+            Sign::default(),
+            Check {
+                header: Some(Some(by_hand(
+                    "99999999999999999999",
+                    "finance:1",
+                    "99999999999999999999",
+                ))),
+                ..Check::default()
+            },
+        ),
+        case(
+            "a job header without a job name",
+            Sign {
+                job: "finance/",
+                ..Sign::default()
+            },
+            Check::default(),
+        ),
+        case(
+            "a job header whose name has a space",
+            Sign {
+                job: "finance/daily report",
+                ..Sign::default()
+            },
+            Check::default(),
+        ),
     ];
     let derivation: Vec<Value> = [
         (SECRET, "finance", 1),
@@ -578,6 +688,14 @@ fn the_expected_outcomes_are_the_ones_the_cases_describe() {
         "malformed",
         "missing_header",
         "ok:1",
+        "malformed",
+        "malformed",
+        "malformed",
+        "malformed",
+        "ok:1",
+        "stale",
+        "missing_header",
+        "missing_header",
     ];
     let got: Vec<&str> = outcomes.iter().map(|(_, o)| o.as_str()).collect();
     assert_eq!(got, expected, "{outcomes:#?}");
