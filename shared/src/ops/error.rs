@@ -164,6 +164,10 @@ pub enum OpsError {
     /// A setting in the environment does not parse; nothing was written.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A schedules file (`apply -f`) with errors, every one with its place; nothing was
+    /// written.
+    #[error("{} error{} in the file; nothing was written", .0.len(), if .0.len() == 1 { "" } else { "s" })]
+    InvalidFile(Vec<super::apply::FileError>),
     /// An update that changes nothing.
     #[error("nothing to change")]
     NothingToChange,
@@ -235,7 +239,10 @@ impl OpsError {
     pub fn is_input(&self) -> bool {
         matches!(
             self,
-            OpsError::Invalid(_) | OpsError::Config(_) | OpsError::NothingToChange
+            OpsError::Invalid(_)
+                | OpsError::InvalidFile(_)
+                | OpsError::Config(_)
+                | OpsError::NothingToChange
         )
     }
 
