@@ -1,5 +1,6 @@
-//! The operations every front end calls (the CLI today; `apply -f` and the web admin next):
-//! create, update, pause, resume, delete, run now, list, show, history, next, tick, init.
+//! The operations every front end calls (the CLI today; the web admin next): create, update,
+//! pause, resume, delete, run now, list, show, history, next, tick, init; and schedules as
+//! code: [`parse_file`], [`Ops::plan`], [`Ops::apply_plan`] and [`Ops::export`].
 //!
 //! They take what a person typed ([`JobInput`], [`JobKey`]), parse it here and nowhere else,
 //! and refuse bad input with a [`FieldError`] naming the field by its path before the store
