@@ -567,14 +567,17 @@ pub fn parse_file(
         }
         return Err(finish(errors));
     }
-    let mut apps: Vec<(DesiredApp, Range<usize>)> = Vec::new();
+    let mut apps: Vec<DesiredApp> = Vec::new();
+    // Each valid app name, with its index in the file and its place.
+    let mut names: Vec<(usize, AppName, Range<usize>)> = Vec::new();
     for (key, value) in doc.get_ref() {
         if key.get_ref() == "apps" {
             match value.get_ref() {
                 DeValue::Array(list) if list.iter().all(|v| v.get_ref().is_table()) => {
                     for (i, item) in list.iter().enumerate() {
-                        if let Some(app) = read_app(i, item, env, &mut errors) {
-                            apps.push(app);
+                        if let Some((name, span, app)) = read_app(i, item, env, &mut errors) {
+                            names.push((i, name, span));
+                            apps.extend(app);
                         }
                     }
                 }
@@ -590,8 +593,8 @@ pub fn parse_file(
             );
         }
     }
-    for (i, (app, span)) in apps.iter().enumerate() {
-        if let Some((_, first)) = apps[..i].iter().find(|(a, _)| a.name == app.name) {
+    for (k, (i, name, span)) in names.iter().enumerate() {
+        if let Some((_, _, first)) = names[..k].iter().find(|(_, n, _)| n == name) {
             let line = errors
                 .text
                 .get(..first.start)
@@ -602,23 +605,20 @@ pub fn parse_file(
             errors.add(
                 span.clone(),
                 Loc {
-                    app: Some(i),
+                    app: Some(*i),
                     job: None,
                 }
                 .error(FieldError::plain(
                     "name",
                     format!(
-                        "the app {} is already declared at line {line}; declare each app once, with all its jobs",
-                        app.name
+                        "the app {name} is already declared at line {line}; declare each app once, with all its jobs"
                     ),
                 )),
             );
         }
     }
     if errors.list.is_empty() {
-        Ok(DesiredState {
-            apps: apps.into_iter().map(|(a, _)| a).collect(),
-        })
+        Ok(DesiredState { apps })
     } else {
         Err(finish(errors))
     }
@@ -796,7 +796,7 @@ fn read_app(
     item: &Spanned<DeValue<'_>>,
     env: &dyn Fn(&str) -> Option<String>,
     errors: &mut Errors<'_>,
-) -> Option<(DesiredApp, Range<usize>)> {
+) -> Option<(AppName, Range<usize>, Option<DesiredApp>)> {
     let loc = Loc {
         app: Some(i),
         job: None,
@@ -897,21 +897,17 @@ fn read_app(
         jobs.extend(job);
     }
     let name = name?;
-    if errors.list.len() > before {
-        return None;
-    }
+    let span = fields.span("name");
     let budget = match input.parse() {
-        Ok((_, budget)) => budget.unwrap_or(DEFAULT_APP_BUDGET),
-        Err(_) => return None,
+        Ok((_, budget)) if errors.list.len() == before => budget.unwrap_or(DEFAULT_APP_BUDGET),
+        _ => return Some((name, span, None)),
     };
-    Some((
-        DesiredApp {
-            name,
-            record: base_url.map(|b| (b, budget)),
-            jobs,
-        },
-        fields.span("name"),
-    ))
+    let app = DesiredApp {
+        name: name.clone(),
+        record: base_url.map(|b| (b, budget)),
+        jobs,
+    };
+    Some((name, span, Some(app)))
 }
 
 /// Reads one job: its name and the name's place when the name is valid, and the job when

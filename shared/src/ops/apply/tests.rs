@@ -338,3 +338,23 @@ fn the_plan_view_fields_are_documented_in_the_cli_guide() {
         }
     }
 }
+
+#[test]
+fn an_app_declared_twice_and_a_misspelt_jobs_table_are_errors() {
+    let text = r#"[[apps]]
+name = "billing"
+
+[[apps.job]]
+name = "a"
+
+[[apps]]
+name = "billing"
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            "jobs.toml:4:8: apps[0].job: unknown key; did you mean `jobs`? the keys of an app are name, base_url, budget, jobs",
+            "jobs.toml:8:8: apps[1].name: the app billing is already declared at line 2; declare each app once, with all its jobs",
+        ]
+    );
+}
