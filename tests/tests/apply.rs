@@ -672,6 +672,34 @@ async fn apply_from_the_command_line_plans_asks_for_yes_writes_and_exports() {
             .all(|s| s["result"] == "done")
     );
 
+    // The paused rule, as the plan says it.
+    cli.run(&["pause", "--app", "billing", "--name", "sync"])
+        .await
+        .ok();
+    let run = cli
+        .run_with(&["apply", "-f", &path, "--dry-run"], &env)
+        .await
+        .ok();
+    assert!(
+        run.stdout.contains(
+            "= job billing/sync (unchanged; paused, and stays paused: the file does not say `paused`)"
+        ),
+        "{}",
+        run.stdout
+    );
+    let resumed = changed.replace("name = \"sync\"\n", "name = \"sync\"\npaused = false\n");
+    std::fs::write(&file, &resumed).expect("write");
+    let run = cli
+        .run_with(&["apply", "-f", &path, "--dry-run"], &env)
+        .await
+        .ok();
+    assert!(
+        run.stdout
+            .contains("~ job billing/sync\n    paused: \"true\" -> \"false\" (resumes it)"),
+        "{}",
+        run.stdout
+    );
+
     // export -> apply: no change.
     let exported = cli.run(&["export"]).await.ok().stdout;
     let copy = folder.join("export.toml");
