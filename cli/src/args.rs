@@ -171,6 +171,28 @@ pub enum Command {
     #[command(verbatim_doc_comment, subcommand)]
     App(AppCommand),
 
+    /// Bring apps and jobs to what a schedules file declares: a plan first, then the writes.
+    ///
+    /// The plan lists each app record and job to create (+), update (~, the fields old ->
+    /// new), delete (-) or leave unchanged (=). On a terminal it asks before writing;
+    /// elsewhere it needs --yes. Each write is conditional on what the plan read: a job
+    /// someone changed since is refused and reported, never overwritten. The file format:
+    /// docs/schedules-as-code.md.
+    ///
+    /// Example:
+    ///   psu-sched apply -f schedules.toml --dry-run
+    ///   BILLING_URL=https://billing.example.edu psu-sched apply -f schedules.toml --prune --yes
+    #[command(verbatim_doc_comment)]
+    Apply(ApplyArgs),
+
+    /// Print the apps and jobs as a schedules file (`apply -f` reads it; applying it plans no
+    /// change). With --app, that app only.
+    ///
+    /// Example:
+    ///   psu-sched export --app billing > schedules.toml
+    #[command(verbatim_doc_comment)]
+    Export,
+
     /// Print a shell completion script.
     ///
     /// Example:
@@ -476,6 +498,32 @@ pub struct YesArgs {
     /// Do not ask.
     #[arg(long, short)]
     pub yes: bool,
+}
+
+/// `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The schedules file (TOML, see docs/schedules-as-code.md).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: std::path::PathBuf,
+
+    /// Show the plan; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Delete the jobs of the apps the file names that it does not list (never anything of
+    /// an app the file does not name).
+    #[arg(long)]
+    pub prune: bool,
+
+    /// Do not ask.
+    #[arg(long, short)]
+    pub yes: bool,
+
+    /// The plan, and what each step did, as one JSON object (see docs/cli.md); never asks
+    /// (writes need --yes).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `completions`.

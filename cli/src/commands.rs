@@ -44,6 +44,8 @@ pub async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
         Command::Serve(args) => serve(&cli, args, &out).await,
         Command::Init => init(&cli, &out).await,
         Command::App(command) => app(&cli, command, &out).await,
+        Command::Apply(args) => crate::apply::apply(&cli, args, &out).await,
+        Command::Export => crate::apply::export(&cli, &out).await,
         Command::Completions(args) => completions(args.shell, &out),
     }
 }
@@ -57,7 +59,7 @@ fn signing_secrets() -> Vec<String> {
 }
 
 /// The operations over the store `--store` names.
-fn ops(cli: &Cli) -> Result<Ops> {
+pub(crate) fn ops(cli: &Cli) -> Result<Ops> {
     Ok(Ops::new(StoreSpec::from_setting(cli.store.as_deref())?))
 }
 

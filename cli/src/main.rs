@@ -6,6 +6,7 @@
 //! Exit codes: 0 success, 1 runtime failure (store, network, a manual run that did not
 //! succeed), 2 bad input (nothing was written).
 
+mod apply;
 mod args;
 mod commands;
 mod output;

@@ -88,7 +88,12 @@ impl Cli {
     }
 
     /// Runs the binary on a pseudo-terminal (through util-linux `script`), typing `input`.
-    async fn run_on_terminal(&self, args: &[&str], env: &[(&str, &str)], input: &str) -> Run {
+    pub(crate) async fn run_on_terminal(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        input: &str,
+    ) -> Run {
         let quoted: Vec<String> = std::iter::once(binary().display().to_string())
             .chain(args.iter().map(|a| (*a).to_owned()))
             .map(|a| format!("'{}'", a.replace('\'', r"'\''")))

@@ -22,7 +22,7 @@ pub struct AppInput {
 }
 
 impl AppInput {
-    fn parse(&self) -> Result<(Option<BaseUrl>, Option<u32>), FieldError> {
+    pub(super) fn parse(&self) -> Result<(Option<BaseUrl>, Option<u32>), FieldError> {
         let base_url = self.base_url.as_deref().map(BaseUrl::parse).transpose()?;
         let budget = match &self.budget {
             Some(text) => Some(validate_budget(text.trim().parse().map_err(|_| {
@@ -176,7 +176,7 @@ pub(super) async fn change_app(
     Err(OpsError::AppConflict(name.clone()))
 }
 
-async fn read_app(store: &dyn Store, name: &AppName) -> Result<App, OpsError> {
+pub(super) async fn read_app(store: &dyn Store, name: &AppName) -> Result<App, OpsError> {
     store
         .get_app(name)
         .await

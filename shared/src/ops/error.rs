@@ -172,6 +172,10 @@ pub enum OpsError {
         /// Why the operation needs it and what to set.
         why: &'static str,
     },
+    /// A schedules file (`apply -f`) with errors, every one with its place; nothing was
+    /// written.
+    #[error("{} error{} in the file; nothing was written", .0.len(), if .0.len() == 1 { "" } else { "s" })]
+    InvalidFile(Vec<super::apply::FileError>),
     /// An update that changes nothing.
     #[error("nothing to change")]
     NothingToChange,
@@ -248,6 +252,7 @@ impl OpsError {
         matches!(
             self,
             OpsError::Invalid(_)
+                | OpsError::InvalidFile(_)
                 | OpsError::Config(_)
                 | OpsError::Unset { .. }
                 | OpsError::NothingToChange

@@ -406,7 +406,7 @@ pub fn parse_zone(value: &str) -> Result<Tz, FieldError> {
 }
 
 /// Levenshtein distance between two strings (by character).
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -1,6 +1,6 @@
-//! The operations every front end calls (the CLI today; `apply -f` and the web admin next):
-//! create, update, pause, resume, delete, run now, list, show, history, stats, next, tick,
-//! init.
+//! The operations every front end calls (the CLI today; the web admin next): create, update,
+//! pause, resume, delete, run now, list, show, history, stats, next, tick, init; and schedules
+//! as code: [`parse_file`], [`Ops::plan`], [`Ops::apply_plan`] and [`Ops::export`].
 //!
 //! They take what a person typed ([`JobInput`], [`JobKey`]), parse it here and nowhere else,
 //! and refuse bad input with a [`FieldError`] naming the field by its path before the store
@@ -23,9 +23,11 @@
 //! # }
 //! ```
 
+mod apply;
 mod apps;
 mod change;
 mod error;
+mod export;
 mod input;
 mod keys;
 pub mod stats;
@@ -37,6 +39,9 @@ pub mod views;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+pub use apply::{
+    Action, Applied, Change, DesiredState, FileError, Plan, PlanView, Step, parse_file,
+};
 pub use apps::{AppDetails, AppInput, parse_app};
 pub use change::JobChanges;
 pub use error::{FieldError, FieldPath, Message, OpsError, Piece, Segment};
@@ -566,36 +571,49 @@ async fn write_changes(
             Some(job) => job,
             None => read_job(store, key).await?,
         };
-        let mut next = changes.apply(&job, now).map_err(FieldError::from)?;
-        if from_now {
-            next.state.next_slot = next.slot_after(now);
-        }
-        // A slot that came due but was not claimed yet is kept, or recorded missed in the
-        // same write: never dropped silently.
-        let written = match tick::slot_left_by_change(&job, &mut next, now, config) {
-            None => store
-                .put_job(&next, job.state.version)
-                .await
-                .map_err(OpsError::store("write the job"))?,
-            Some(mut missed) => {
-                let token = next.state.writer.clone().unwrap_or_default();
-                missed.claimed_by = Some(token.clone());
-                let claim = Claim {
-                    job: next.clone(),
-                    expected_version: job.state.version,
-                    execution: missed,
-                    token,
-                };
-                store
-                    .claim(&claim)
-                    .await
-                    .map_err(OpsError::store("write the job"))?
-                    == ClaimOutcome::Won
-            }
-        };
-        if written {
-            return Ok(next);
+        if let Some(written) = write_once(store, &job, changes, now, from_now, config).await? {
+            return Ok(written);
         }
     }
     Err(OpsError::Conflict(key.app.clone(), key.name.clone()))
+}
+
+/// One attempt of [`write_changes`]: `changes` applied to `job` as read, written only if the
+/// stored job is still at its version. `None` when another writer came in between.
+async fn write_once(
+    store: &dyn Store,
+    job: &Job,
+    changes: &JobChanges,
+    now: DateTime<Utc>,
+    from_now: bool,
+    config: &TickConfig,
+) -> Result<Option<Job>, OpsError> {
+    let mut next = changes.apply(job, now).map_err(FieldError::from)?;
+    if from_now {
+        next.state.next_slot = next.slot_after(now);
+    }
+    // A slot that came due but was not claimed yet is kept, or recorded missed in the
+    // same write: never dropped silently.
+    let written = match tick::slot_left_by_change(job, &mut next, now, config) {
+        None => store
+            .put_job(&next, job.state.version)
+            .await
+            .map_err(OpsError::store("write the job"))?,
+        Some(mut missed) => {
+            let token = next.state.writer.clone().unwrap_or_default();
+            missed.claimed_by = Some(token.clone());
+            let claim = Claim {
+                job: next.clone(),
+                expected_version: job.state.version,
+                execution: missed,
+                token,
+            };
+            store
+                .claim(&claim)
+                .await
+                .map_err(OpsError::store("write the job"))?
+                == ClaimOutcome::Won
+        }
+    };
+    Ok(written.then_some(next))
 }

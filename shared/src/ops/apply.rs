@@ -1,0 +1,1483 @@
+//! Schedules as code: a TOML file declaring apps and their jobs, checked whole before anything
+//! is written ([`parse_file`]), compared with the store into a [`Plan`] ([`Ops::plan`]), then
+//! carried out step by step, each write conditional on what the plan read ([`Ops::apply_plan`]).
+//!
+//! TOML, read with the `toml` crate: every key and value keeps its place in the file, so each
+//! error names its line and column. It is what Rust and Python users already write for
+//! configuration (`Cargo.toml`, `pyproject.toml`), and `serde_yaml` is deprecated. The file is
+//! walked as `toml`'s spanned document tree rather than derived with serde, so that one pass
+//! reports every error (serde stops at the first).
+//!
+//! A job in the file takes exactly the options `create` takes, checked by the same functions
+//! ([`JobInput`], [`ScheduleForm`], [`AppInput`]); a value may use `${VAR}` from the
+//! environment, a name may not (so that `--prune` never reaches across environments).
+
+use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::change::JobChanges;
+use super::error::{FieldError, FieldPath, Message, OpsError};
+use super::input::{JobInput, ScheduleForm, edit_distance};
+use super::{AppInput, Ops, UPDATE_ATTEMPTS, write_once};
+use crate::model::{
+    App, AppName, BaseUrl, DEFAULT_APP_BUDGET, DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, Job, JobName,
+    JobPath, JobUrl, Method, NewJob, OverlapPolicy,
+};
+use crate::schedule::Schedule;
+use crate::store::{Store, StoreError};
+
+/// A refusal in a schedules file: where (file, 1-based line and column) and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct FileError {
+    /// The file, as it was named.
+    pub file: String,
+    /// The line, from 1.
+    pub line: usize,
+    /// The column, from 1 (in characters).
+    pub column: usize,
+    /// The field (`apps[0].jobs[2].timeout`) and what is accepted; a syntax error has an
+    /// empty path.
+    pub error: FieldError,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if self.error.path.segments().is_empty() {
+            write!(f, "{}", self.error.message)
+        } else {
+            write!(f, "{}", self.error)
+        }
+    }
+}
+
+/// The apps and jobs a file declares, every value checked.
+#[derive(Debug, Clone)]
+pub struct DesiredState {
+    apps: Vec<DesiredApp>,
+}
+
+impl DesiredState {
+    /// The apps the file names, in file order.
+    pub fn app_names(&self) -> impl Iterator<Item = &AppName> {
+        self.apps.iter().map(|a| &a.name)
+    }
+
+    /// How many jobs the file declares.
+    pub fn job_count(&self) -> usize {
+        self.apps.iter().map(|a| a.jobs.len()).sum()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DesiredApp {
+    name: AppName,
+    /// The app's record (base URL, budget), when the file gives a base URL.
+    record: Option<(BaseUrl, u32)>,
+    jobs: Vec<DesiredJob>,
+}
+
+#[derive(Debug, Clone)]
+struct DesiredJob {
+    name: JobName,
+    def: Definition,
+    /// `None`: the file does not say, a paused job stays paused.
+    paused: Option<bool>,
+}
+
+/// What a file manages of a job: everything `create` takes but the paused state.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Definition {
+    /// A job by URL.
+    pub url: Option<JobUrl>,
+    /// A job by path.
+    pub path: Option<JobPath>,
+    pub method: Method,
+    pub schedule: Schedule,
+    pub timezone: Tz,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub max_lateness_ms: u64,
+    pub overlap: OverlapPolicy,
+    pub description: String,
+}
+
+impl Definition {
+    /// The definition of a stored job.
+    pub fn of(job: &Job) -> Self {
+        Self {
+            url: job.path.is_none().then(|| job.url.clone()),
+            path: job.path.clone(),
+            method: job.method,
+            schedule: job.schedule.clone(),
+            timezone: job.timezone,
+            start: job.start,
+            end: job.end,
+            timeout_ms: job.timeout_ms,
+            retries: job.retries,
+            max_lateness_ms: job.max_lateness_ms,
+            overlap: job.overlap,
+            description: job.description.clone(),
+        }
+    }
+
+    /// Each field as the plan shows it, `None` when not set.
+    fn texts(&self) -> [(&'static str, Option<String>); 12] {
+        [
+            ("url", self.url.as_ref().map(|u| u.as_str().to_owned())),
+            ("path", self.path.as_ref().map(|p| p.as_str().to_owned())),
+            ("method", Some(self.method.as_str().to_owned())),
+            ("schedule", Some(self.schedule.to_string())),
+            ("timezone", Some(self.timezone.name().to_owned())),
+            ("start", self.start.map(instant_text)),
+            ("end", self.end.map(instant_text)),
+            ("timeout", Some(duration_text(self.timeout_ms))),
+            ("retries", Some(self.retries.to_string())),
+            ("max_lateness", Some(duration_text(self.max_lateness_ms))),
+            ("overlap", Some(overlap_text(self.overlap).to_owned())),
+            (
+                "description",
+                (!self.description.is_empty()).then(|| self.description.clone()),
+            ),
+        ]
+    }
+
+    /// The fields that differ, old -> new.
+    fn diff(&self, new: &Definition) -> Vec<Change> {
+        self.texts()
+            .into_iter()
+            .zip(new.texts())
+            .filter(|((_, old), (_, new))| old != new)
+            .map(|((field, old), (_, new))| Change { field, old, new })
+            .collect()
+    }
+
+    /// The fields a new job gets: its target and schedule, and each one not at its default.
+    fn creation(&self) -> Vec<Change> {
+        let defaults = Definition {
+            url: None,
+            path: None,
+            method: Method::Get,
+            schedule: self.schedule.clone(),
+            timezone: Tz::UTC,
+            start: None,
+            end: None,
+            timeout_ms: millis(DEFAULT_TIMEOUT),
+            retries: 0,
+            max_lateness_ms: millis(DEFAULT_MAX_LATENESS),
+            overlap: OverlapPolicy::Forbid,
+            description: String::new(),
+        };
+        self.texts()
+            .into_iter()
+            .zip(defaults.texts())
+            .filter(|((field, mine), (_, default))| mine != default || *field == "schedule")
+            .map(|((field, new), _)| Change {
+                field,
+                old: None,
+                new,
+            })
+            .collect()
+    }
+}
+
+/// RFC 3339 in UTC, as precise as the instant is.
+fn instant_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// A duration in the one grammar (`30s`, `1h30m`), from whole seconds up.
+pub(super) fn duration_text(ms: u64) -> String {
+    if !ms.is_multiple_of(1000) || ms == 0 {
+        return format!("{ms}ms");
+    }
+    let mut secs = ms / 1000;
+    let mut text = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            text.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    text
+}
+
+pub(super) fn overlap_text(overlap: OverlapPolicy) -> &'static str {
+    match overlap {
+        OverlapPolicy::Forbid => "forbid",
+        OverlapPolicy::Allow => "allow",
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One changed field of a step: old -> new (`None`: not set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// The field, as the file names it (`schedule` for the schedule in any of its forms).
+    pub field: &'static str,
+    /// The value now, `None` when unset or for a new app or job.
+    pub old: Option<String>,
+    /// The value after the step, `None` when unset or for a deletion.
+    pub new: Option<String>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Creates the app record or job.
+    Create,
+    /// Changes the fields listed.
+    Update,
+    /// Deletes the job (`--prune`).
+    Delete,
+    /// Nothing to do.
+    Unchanged,
+    /// A job of a named app that the file does not list, kept (without `--prune`).
+    NotInFile,
+}
+
+/// One app record or job in a plan.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The app.
+    pub app: AppName,
+    /// The job; `None` for the app's record.
+    pub job: Option<JobName>,
+    /// What the step does.
+    pub action: Action,
+    /// The fields it changes (for a creation, those it sets).
+    pub changes: Vec<Change>,
+    /// The job is paused and the file does not say `paused`: it stays paused.
+    pub stays_paused: bool,
+    write: Write,
+}
+
+/// What a step writes, with what the plan read (the condition of the write).
+#[derive(Debug, Clone)]
+enum Write {
+    Nothing,
+    CreateApp(BaseUrl, u32),
+    UpdateApp(Box<App>, BaseUrl, u32),
+    CreateJob(Box<NewJob>),
+    UpdateJob(Box<Job>, Box<JobChanges>, bool),
+    DeleteJob(Box<Job>),
+}
+
+/// The steps from the store's state to the file's: app records first, then each app's jobs
+/// in file order, then the jobs the file no longer lists.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The steps, in the order they are carried out.
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    /// How many steps do `action`.
+    pub fn count(&self, action: Action) -> usize {
+        self.steps.iter().filter(|s| s.action == action).count()
+    }
+
+    /// True when no step writes anything.
+    pub fn is_empty(&self) -> bool {
+        self.steps.iter().all(|s| matches!(s.write, Write::Nothing))
+    }
+}
+
+/// What carrying out a step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Written (or, for a deletion, found already gone).
+    Done,
+    /// A step that writes nothing.
+    Nothing,
+    /// Not written: what the plan read changed meanwhile; the reason, one line.
+    Refused(String),
+}
+
+/// A plan (and, once carried out, what each step did) as `apply --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanView {
+    /// Steps that create an app record or a job.
+    pub create: usize,
+    /// Steps that change one.
+    pub update: usize,
+    /// Jobs deleted (`--prune`).
+    pub delete: usize,
+    /// App records and jobs already as the file says.
+    pub unchanged: usize,
+    /// Jobs of the named apps that the file does not list, kept (without `--prune`).
+    pub not_in_file: usize,
+    /// Every step.
+    pub steps: Vec<StepView>,
+}
+
+/// One step of a [`PlanView`].
+#[derive(Debug, Clone, Serialize)]
+pub struct StepView {
+    /// The app.
+    pub app: String,
+    /// The job, `null` for the app's record.
+    pub name: Option<String>,
+    /// `create`, `update`, `delete`, `unchanged` or `not_in_file`.
+    pub action: Action,
+    /// The fields changed: `field`, `old`, `new`.
+    pub changes: Vec<Change>,
+    /// The job is paused and the file does not say `paused`: it stays paused.
+    pub stays_paused: bool,
+    /// Once carried out: `done`, `refused` or `nothing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<&'static str>,
+    /// Why a step was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl PlanView {
+    /// The plan, with `results` (one per step) once carried out.
+    pub fn new(plan: &Plan, results: Option<&[Applied]>) -> Self {
+        let steps = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let applied = results.and_then(|r| r.get(i));
+                StepView {
+                    app: s.app.to_string(),
+                    name: s.job.as_ref().map(ToString::to_string),
+                    action: s.action,
+                    changes: s.changes.clone(),
+                    stays_paused: s.stays_paused,
+                    result: applied.map(|a| match a {
+                        Applied::Done => "done",
+                        Applied::Nothing => "nothing",
+                        Applied::Refused(_) => "refused",
+                    }),
+                    reason: match applied {
+                        Some(Applied::Refused(reason)) => Some(reason.clone()),
+                        _ => None,
+                    },
+                }
+            })
+            .collect();
+        Self {
+            create: plan.count(Action::Create),
+            update: plan.count(Action::Update),
+            delete: plan.count(Action::Delete),
+            unchanged: plan.count(Action::Unchanged),
+            not_in_file: plan.count(Action::NotInFile),
+            steps,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading the file.
+
+/// Where a table sits: `apps[i]` and `jobs[j]` within it.
+#[derive(Debug, Clone, Copy)]
+struct Loc {
+    app: Option<usize>,
+    job: Option<usize>,
+}
+
+impl Loc {
+    fn wrap(self, path: FieldPath) -> FieldPath {
+        let path = match self.job {
+            Some(j) => path.within("jobs", Some(j)),
+            None => path,
+        };
+        match self.app {
+            Some(i) => path.within("apps", Some(i)),
+            None => path,
+        }
+    }
+
+    fn error(self, e: FieldError) -> FieldError {
+        FieldError {
+            path: self.wrap(e.path),
+            message: e.message,
+        }
+    }
+}
+
+/// Every error found, with its place.
+struct Errors<'a> {
+    file: &'a str,
+    text: &'a str,
+    list: Vec<(usize, FileError)>,
+}
+
+impl<'a> Errors<'a> {
+    fn add(&mut self, span: Range<usize>, error: FieldError) {
+        let at = span.start.min(self.text.len());
+        let before = self.text.get(..at).unwrap_or(self.text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        self.list.push((
+            at,
+            FileError {
+                file: self.file.to_owned(),
+                line,
+                column,
+                error,
+            },
+        ));
+    }
+}
+
+/// The kind of value a key takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A string without `${...}`.
+    Name,
+    /// A string, `${VAR}` replaced.
+    Text,
+    /// A whole number (or a string of one).
+    Number,
+    /// `true` or `false`.
+    Flag,
+    /// A string, or a TOML date-time.
+    Instant,
+    /// An array of tables (`[[apps.jobs]]`).
+    Tables,
+}
+
+const APP_KEYS: &[(&str, Kind)] = &[
+    ("name", Kind::Name),
+    ("base_url", Kind::Text),
+    ("budget", Kind::Number),
+    ("jobs", Kind::Tables),
+];
+
+const JOB_KEYS: &[(&str, Kind)] = &[
+    ("name", Kind::Name),
+    ("url", Kind::Text),
+    ("path", Kind::Text),
+    ("method", Kind::Text),
+    ("cron", Kind::Text),
+    ("at", Kind::Text),
+    ("every", Kind::Text),
+    ("between", Kind::Text),
+    ("days", Kind::Text),
+    ("timezone", Kind::Text),
+    ("start", Kind::Instant),
+    ("end", Kind::Instant),
+    ("timeout", Kind::Text),
+    ("retries", Kind::Number),
+    ("max_lateness", Kind::Text),
+    ("overlap", Kind::Text),
+    ("description", Kind::Text),
+    ("paused", Kind::Flag),
+];
+
+/// A value read from a table.
+enum Got<'a, 'i> {
+    Text(String),
+    Flag(bool),
+    Tables(&'a [Spanned<DeValue<'i>>]),
+}
+
+/// The keys of one table, each with its value and place.
+struct Fields<'a, 'i> {
+    span: Range<usize>,
+    values: Vec<(&'static str, Got<'a, 'i>, Range<usize>)>,
+    /// Keys present whose value was refused (already reported).
+    refused: Vec<&'static str>,
+}
+
+impl<'a, 'i> Fields<'a, 'i> {
+    fn text(&self, key: &str) -> Option<&str> {
+        self.values.iter().find_map(|(k, v, _)| match v {
+            Got::Text(t) if *k == key => Some(t.as_str()),
+            _ => None,
+        })
+    }
+
+    fn flag(&self, key: &str) -> Option<bool> {
+        self.values.iter().find_map(|(k, v, _)| match v {
+            Got::Flag(b) if *k == key => Some(*b),
+            _ => None,
+        })
+    }
+
+    fn tables(&self, key: &str) -> &'a [Spanned<DeValue<'i>>] {
+        self.values
+            .iter()
+            .find_map(|(k, v, _)| match v {
+                Got::Tables(t) if *k == key => Some(*t),
+                _ => None,
+            })
+            .unwrap_or(&[])
+    }
+
+    /// Where `key` is, else the table.
+    fn span(&self, key: &str) -> Range<usize> {
+        self.values
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map_or_else(|| self.span.clone(), |(_, _, s)| s.clone())
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.values.iter().any(|(k, _, _)| *k == key)
+    }
+
+    /// True when `key` is there but its value was refused (and reported).
+    fn refused(&self, key: &str) -> bool {
+        self.refused.contains(&key)
+    }
+}
+
+/// Reads and checks a schedules file: every error (syntax, an unknown key, a bad value, a
+/// duplicate name, a job by path in an app without a base URL, a missing variable) with its
+/// line and column. `env` looks up the variables `${VAR}` names.
+pub fn parse_file(
+    file: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<DesiredState, OpsError> {
+    let mut errors = Errors {
+        file,
+        text,
+        list: Vec::new(),
+    };
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        for e in syntax {
+            errors.add(
+                e.span().unwrap_or(0..0),
+                FieldError {
+                    path: FieldPath::default(),
+                    message: Message::text(e.message().trim().to_owned()),
+                },
+            );
+        }
+        return Err(finish(errors));
+    }
+    let mut apps: Vec<DesiredApp> = Vec::new();
+    // Each valid app name, with its index in the file and its place.
+    let mut names: Vec<(usize, AppName, Range<usize>)> = Vec::new();
+    for (key, value) in doc.get_ref() {
+        if key.get_ref() == "apps" {
+            match value.get_ref() {
+                DeValue::Array(list) if list.iter().all(|v| v.get_ref().is_table()) => {
+                    for (i, item) in list.iter().enumerate() {
+                        if let Some((name, span, app)) = read_app(i, item, env, &mut errors) {
+                            names.push((i, name, span));
+                            apps.extend(app);
+                        }
+                    }
+                }
+                _ => errors.add(
+                    value.span(),
+                    FieldError::plain("apps", "must be tables: write each app as [[apps]]"),
+                ),
+            }
+        } else {
+            errors.add(
+                key.span(),
+                unknown_key(key.get_ref(), &[("apps", Kind::Tables)], "the file"),
+            );
+        }
+    }
+    for (k, (i, name, span)) in names.iter().enumerate() {
+        if let Some((_, _, first)) = names[..k].iter().find(|(_, n, _)| n == name) {
+            let line = errors
+                .text
+                .get(..first.start)
+                .unwrap_or("")
+                .matches('\n')
+                .count()
+                + 1;
+            errors.add(
+                span.clone(),
+                Loc {
+                    app: Some(*i),
+                    job: None,
+                }
+                .error(FieldError::plain(
+                    "name",
+                    format!(
+                        "the app {name} is already declared at line {line}; declare each app once, with all its jobs"
+                    ),
+                )),
+            );
+        }
+    }
+    if errors.list.is_empty() {
+        Ok(DesiredState { apps })
+    } else {
+        Err(finish(errors))
+    }
+}
+
+fn finish(mut errors: Errors<'_>) -> OpsError {
+    errors.list.sort_by_key(|(at, _)| *at);
+    OpsError::InvalidFile(errors.list.into_iter().map(|(_, e)| e).collect())
+}
+
+fn unknown_key(key: &str, keys: &[(&str, Kind)], of: &str) -> FieldError {
+    let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+    let close = names
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min();
+    let hint = match close {
+        Some((_, k)) => format!("did you mean `{k}`? "),
+        None => String::new(),
+    };
+    FieldError {
+        path: FieldPath::key(key.to_owned()),
+        message: Message::text(format!(
+            "unknown key; {hint}the keys of {of} are {}",
+            names.join(", ")
+        )),
+    }
+}
+
+/// Reads a table's keys as `keys` says, reporting unknown keys and values of the wrong kind.
+fn read_table<'a, 'i>(
+    item: &'a Spanned<DeValue<'i>>,
+    keys: &[(&'static str, Kind)],
+    of: &str,
+    loc: Loc,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Errors<'_>,
+) -> Option<Fields<'a, 'i>> {
+    let DeValue::Table(table) = item.get_ref() else {
+        errors.add(
+            item.span(),
+            FieldError {
+                path: loc.wrap(FieldPath::default()),
+                message: Message::text(format!("{of} must be a table")),
+            },
+        );
+        return None;
+    };
+    let mut fields = Fields {
+        span: item.span(),
+        values: Vec::new(),
+        refused: Vec::new(),
+    };
+    for (key, value) in table {
+        let Some(&(name, kind)) = keys.iter().find(|(k, _)| *k == key.get_ref().as_ref()) else {
+            errors.add(key.span(), loc.error(unknown_key(key.get_ref(), keys, of)));
+            continue;
+        };
+        fields.refused.push(name);
+        let refuse = |accepted: &str| {
+            let kind = value.get_ref().type_str();
+            let article = if kind.starts_with(['a', 'i']) {
+                "an"
+            } else {
+                "a"
+            };
+            loc.error(FieldError::plain(
+                name,
+                format!("{article} {kind} is not accepted; use {accepted}"),
+            ))
+        };
+        let got = match (kind, value.get_ref()) {
+            (Kind::Name, DeValue::String(s)) => {
+                if s.contains("${") {
+                    errors.add(
+                        value.span(),
+                        loc.error(FieldError::plain(
+                            name,
+                            "names may not use ${VAR}: the same names in every environment keep --prune within the apps the file names",
+                        )),
+                    );
+                    continue;
+                }
+                Got::Text(s.to_string())
+            }
+            (Kind::Text | Kind::Instant | Kind::Number, DeValue::String(s)) => {
+                match interpolate(s, env) {
+                    Ok(text) => Got::Text(text),
+                    Err(message) => {
+                        errors.add(value.span(), loc.error(FieldError::plain(name, message)));
+                        continue;
+                    }
+                }
+            }
+            (Kind::Number, DeValue::Integer(n)) => {
+                match i64::from_str_radix(n.as_str(), n.radix()) {
+                    Ok(n) => Got::Text(n.to_string()),
+                    Err(_) => {
+                        errors.add(value.span(), refuse("a whole number"));
+                        continue;
+                    }
+                }
+            }
+            (Kind::Instant, DeValue::Datetime(t)) => Got::Text(t.to_string()),
+            (Kind::Flag, DeValue::Boolean(b)) => Got::Flag(*b),
+            (Kind::Tables, DeValue::Array(list)) if list.iter().all(|v| v.get_ref().is_table()) => {
+                Got::Tables(list)
+            }
+            (kind, _) => {
+                let accepted = match kind {
+                    Kind::Name | Kind::Text => "a string in quotes",
+                    Kind::Number => "a whole number",
+                    Kind::Flag => "true or false",
+                    Kind::Instant => "a string in quotes or a TOML date-time",
+                    Kind::Tables => "tables: write each job as [[apps.jobs]]",
+                };
+                errors.add(value.span(), refuse(accepted));
+                continue;
+            }
+        };
+        fields.refused.pop();
+        fields.values.push((name, got, value.span()));
+    }
+    Some(fields)
+}
+
+/// Replaces each `${VAR}` with the variable's value (`$$` is a literal `$`).
+fn interpolate(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some(r) = after.strip_prefix('{') {
+            let Some(end) = r.find('}') else {
+                return Err(
+                    "`${` without its closing `}`; write ${NAME}, or $$ for a literal $".to_owned(),
+                );
+            };
+            let name = &r[..end];
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!(
+                    "`${{{name}}}` is not a variable name; use letters, digits and _ (not starting with a digit)"
+                ));
+            }
+            match env(name) {
+                Some(v) => out.push_str(&v),
+                None => {
+                    return Err(format!(
+                        "the environment variable {name} is not set; set it, or write the value itself"
+                    ));
+                }
+            }
+            rest = &r[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn read_app(
+    i: usize,
+    item: &Spanned<DeValue<'_>>,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Errors<'_>,
+) -> Option<(AppName, Range<usize>, Option<DesiredApp>)> {
+    let loc = Loc {
+        app: Some(i),
+        job: None,
+    };
+    let before = errors.list.len();
+    let fields = read_table(item, APP_KEYS, "an app", loc, env, errors)?;
+    let name = match fields.text("name") {
+        Some(n) => match AppName::parse(n) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                errors.add(fields.span("name"), loc.error(e.into()));
+                None
+            }
+        },
+        None if fields.refused("name") => None,
+        None => {
+            errors.add(
+                fields.span.clone(),
+                loc.error(FieldError::plain(
+                    "name",
+                    "missing; every app needs a name = \"...\"",
+                )),
+            );
+            None
+        }
+    };
+    let input = AppInput {
+        base_url: fields.text("base_url").map(str::to_owned),
+        budget: fields.text("budget").map(str::to_owned),
+    };
+    for (key, single) in [
+        (
+            "base_url",
+            AppInput {
+                base_url: input.base_url.clone(),
+                budget: None,
+            },
+        ),
+        (
+            "budget",
+            AppInput {
+                base_url: None,
+                budget: input.budget.clone(),
+            },
+        ),
+    ] {
+        if let Err(e) = single.parse() {
+            errors.add(fields.span(key), loc.error(e));
+        }
+    }
+    let base_url = input
+        .base_url
+        .as_deref()
+        .and_then(|b| BaseUrl::parse(b).ok());
+    if input.budget.is_some() && input.base_url.is_none() {
+        errors.add(
+            fields.span("budget"),
+            loc.error(FieldError::new(
+                "budget",
+                Message::text("an app record needs its ")
+                    .field("base_url")
+                    .and("; give base_url = \"https://host\" with the budget"),
+            )),
+        );
+    }
+    // A base URL given but refused (already reported) is no reason to refuse the jobs by path.
+    let has_base = fields.has("base_url") || fields.refused("base_url");
+    let mut jobs: Vec<DesiredJob> = Vec::new();
+    let mut names: Vec<(JobName, Range<usize>)> = Vec::new();
+    for (j, item) in fields.tables("jobs").iter().enumerate() {
+        let loc = Loc {
+            app: Some(i),
+            job: Some(j),
+        };
+        let Some((name, span, job)) = read_job(loc, item, has_base, env, errors) else {
+            continue;
+        };
+        if let Some((_, first)) = names.iter().find(|(n, _)| *n == name) {
+            let line = errors
+                .text
+                .get(..first.start)
+                .unwrap_or("")
+                .matches('\n')
+                .count()
+                + 1;
+            errors.add(
+                span.clone(),
+                loc.error(FieldError::plain(
+                    "name",
+                    format!(
+                        "duplicate: a job named {name} is already declared in this app at line {line}"
+                    ),
+                )),
+            );
+            continue;
+        }
+        names.push((name, span));
+        jobs.extend(job);
+    }
+    let name = name?;
+    let span = fields.span("name");
+    let budget = match input.parse() {
+        Ok((_, budget)) if errors.list.len() == before => budget.unwrap_or(DEFAULT_APP_BUDGET),
+        _ => return Some((name, span, None)),
+    };
+    let app = DesiredApp {
+        name: name.clone(),
+        record: base_url.map(|b| (b, budget)),
+        jobs,
+    };
+    Some((name, span, Some(app)))
+}
+
+/// Reads one job: its name and the name's place when the name is valid, and the job when
+/// nothing in it was refused (each refusal is reported).
+fn read_job(
+    loc: Loc,
+    item: &Spanned<DeValue<'_>>,
+    has_base: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Errors<'_>,
+) -> Option<(JobName, Range<usize>, Option<DesiredJob>)> {
+    let before = errors.list.len();
+    let fields = read_table(item, JOB_KEYS, "a job", loc, env, errors)?;
+    let name = match fields.text("name") {
+        Some(n) => match JobName::parse(n) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                errors.add(fields.span("name"), loc.error(e.into()));
+                None
+            }
+        },
+        None if fields.refused("name") => None,
+        None => {
+            errors.add(
+                fields.span.clone(),
+                loc.error(FieldError::plain(
+                    "name",
+                    "missing; every job needs a name = \"...\"",
+                )),
+            );
+            None
+        }
+    };
+    let text = |k: &str| fields.text(k).map(str::to_owned);
+    let overlap = match fields.text("overlap") {
+        None => None,
+        Some("forbid") => Some(OverlapPolicy::Forbid),
+        Some("allow") => Some(OverlapPolicy::Allow),
+        Some(other) => {
+            errors.add(
+                fields.span("overlap"),
+                loc.error(FieldError::plain(
+                    "overlap",
+                    format!("`{other}` is not accepted; use \"forbid\" (the default) or \"allow\""),
+                )),
+            );
+            None
+        }
+    };
+    let input = JobInput {
+        url: text("url"),
+        path: text("path"),
+        method: text("method"),
+        schedule: ScheduleForm {
+            cron: text("cron"),
+            at: text("at"),
+            every: text("every"),
+            between: text("between"),
+            days: text("days"),
+        },
+        timezone: text("timezone"),
+        start: text("start"),
+        end: text("end"),
+        timeout: text("timeout"),
+        retries: text("retries"),
+        max_lateness: text("max_lateness"),
+        overlap,
+        description: text("description"),
+        paused: false,
+    };
+    // Each option on its own first, through the very checks `create` makes, so that every bad
+    // value is reported, not only the first.
+    let singles: [(&str, JobInput); 7] = [
+        (
+            "url",
+            JobInput {
+                url: input.url.clone(),
+                ..JobInput::default()
+            },
+        ),
+        (
+            "path",
+            JobInput {
+                path: input.path.clone(),
+                ..JobInput::default()
+            },
+        ),
+        (
+            "method",
+            JobInput {
+                method: input.method.clone(),
+                ..JobInput::default()
+            },
+        ),
+        (
+            "timezone",
+            JobInput {
+                timezone: input.timezone.clone(),
+                ..JobInput::default()
+            },
+        ),
+        (
+            "timeout",
+            JobInput {
+                timeout: input.timeout.clone(),
+                ..JobInput::default()
+            },
+        ),
+        (
+            "retries",
+            JobInput {
+                retries: input.retries.clone(),
+                ..JobInput::default()
+            },
+        ),
+        (
+            "max_lateness",
+            JobInput {
+                max_lateness: input.max_lateness.clone(),
+                ..JobInput::default()
+            },
+        ),
+    ];
+    for (key, single) in singles {
+        if fields.has(key)
+            && let Err(e) = single.parse(false)
+        {
+            errors.add(fields.span(key), loc.error(e));
+        }
+    }
+    let schedule_refused = ["cron", "at", "every", "between", "days"]
+        .iter()
+        .any(|k| fields.refused(k));
+    if !schedule_refused && let Err(e) = input.schedule.build(true) {
+        let key = ["cron", "at", "every", "between", "days"]
+            .into_iter()
+            .find(|k| Some(*k) == e.path.leaf() && fields.has(k))
+            .or_else(|| ["cron", "at", "every"].into_iter().find(|k| fields.has(k)))
+            .unwrap_or("name");
+        errors.add(fields.span(key), loc.error(e));
+    }
+    if let Ok(tz) = input
+        .timezone
+        .as_deref()
+        .map_or(Ok(Tz::UTC), super::parse_zone)
+        && let Err(e) = input.dates(tz)
+    {
+        let key = e.path.leaf().unwrap_or("start").to_owned();
+        errors.add(fields.span(&key), loc.error(e));
+    }
+    if fields.has("path") && !has_base {
+        errors.add(
+            fields.span("path"),
+            loc.error(FieldError::new(
+                "path",
+                Message::text("a job by path needs its app's ")
+                    .field("base_url")
+                    .and("; give the app base_url = \"https://host\", or give the job a ")
+                    .field("url"),
+            )),
+        );
+    }
+    let name = name?;
+    let span = fields.span("name");
+    if errors.list.len() > before {
+        return Some((name, span, None));
+    }
+    // The options together: url and path, which `create` checks at once.
+    let parsed = match input.parse(true) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let key = e.path.leaf().unwrap_or("name").to_owned();
+            errors.add(fields.span(&key), loc.error(e));
+            return Some((name, span, None));
+        }
+    };
+    let tz = parsed.timezone.unwrap_or(Tz::UTC);
+    let (Ok(dates), Some(schedule)) = (input.dates(tz), parsed.schedule) else {
+        return Some((name, span, None));
+    };
+    let rest = parsed.rest;
+    let def = Definition {
+        url: parsed.url,
+        path: parsed.path,
+        method: rest.method.unwrap_or_default(),
+        schedule,
+        timezone: tz,
+        start: dates.start.flatten(),
+        end: dates.end.flatten(),
+        timeout_ms: millis(rest.timeout.unwrap_or(DEFAULT_TIMEOUT)),
+        retries: rest.retries.unwrap_or(0),
+        max_lateness_ms: millis(rest.max_lateness.unwrap_or(DEFAULT_MAX_LATENESS)),
+        overlap: rest.overlap.unwrap_or_default(),
+        description: rest.description.unwrap_or_default(),
+    };
+    let job = DesiredJob {
+        name: name.clone(),
+        def,
+        paused: fields.flag("paused"),
+    };
+    Some((name, span, Some(job)))
+}
+
+// ---------------------------------------------------------------------------------------
+// The plan, and carrying it out.
+
+/// The changes that make a job `old` into `new` (a job by path resolved at `base_url`).
+fn job_changes(
+    old: &Definition,
+    new: &Definition,
+    base_url: Option<&BaseUrl>,
+) -> Result<JobChanges, FieldError> {
+    let mut changes = JobChanges::default();
+    if old.url != new.url || old.path != new.path {
+        match (&new.url, &new.path, base_url) {
+            (Some(url), _, _) => {
+                changes.url = Some(url.clone());
+                changes.path = Some(None);
+            }
+            (None, Some(path), Some(base)) => {
+                changes.url = Some(base.join(path)?);
+                changes.path = Some(Some(path.clone()));
+            }
+            _ => {
+                return Err(FieldError::plain(
+                    "path",
+                    "has no base URL to resolve against",
+                ));
+            }
+        }
+    }
+    if old.method != new.method {
+        changes.method = Some(new.method);
+    }
+    if old.schedule != new.schedule {
+        changes.schedule = Some(new.schedule.clone());
+    }
+    if old.timezone != new.timezone {
+        changes.timezone = Some(new.timezone);
+    }
+    if old.start != new.start {
+        changes.start = Some(new.start);
+    }
+    if old.end != new.end {
+        changes.end = Some(new.end);
+    }
+    if old.timeout_ms != new.timeout_ms {
+        changes.timeout = Some(Duration::from_millis(new.timeout_ms));
+    }
+    if old.retries != new.retries {
+        changes.retries = Some(new.retries);
+    }
+    if old.max_lateness_ms != new.max_lateness_ms {
+        changes.max_lateness = Some(Duration::from_millis(new.max_lateness_ms));
+    }
+    if old.overlap != new.overlap {
+        changes.overlap = Some(new.overlap);
+    }
+    if old.description != new.description {
+        changes.description = Some(new.description.clone());
+    }
+    Ok(changes)
+}
+
+/// The job as a person last left it: the same job (id), written by the same change
+/// (`updated_at`), the same definition and paused state. The tick's bookkeeping (its
+/// version, next slot, executions in flight) may differ.
+fn same_definition(a: &Job, b: &Job) -> bool {
+    a.id == b.id
+        && a.updated_at == b.updated_at
+        && a.enabled == b.enabled
+        && Definition::of(a) == Definition::of(b)
+}
+
+const CHANGED: &str = "changed since the plan (by another writer); not overwritten: run apply again to see the new plan";
+
+impl Ops {
+    /// The steps that bring the store to `desired`: for each app the file names, its record
+    /// and its jobs; with `prune`, the deletion of the jobs of those apps the file does not
+    /// list. Apps the file does not name are never read nor touched.
+    pub async fn plan(&self, desired: &DesiredState, prune: bool) -> Result<Plan, OpsError> {
+        let store = self.store().await?;
+        let mut steps = Vec::new();
+        for app in &desired.apps {
+            let record = store
+                .get_app(&app.name)
+                .await
+                .map_err(OpsError::store("read the app"))?;
+            let step = |action, changes, write| Step {
+                app: app.name.clone(),
+                job: None,
+                action,
+                changes,
+                stays_paused: false,
+                write,
+            };
+            match (&app.record, record) {
+                (Some((base, budget)), None) => steps.push(step(
+                    Action::Create,
+                    vec![
+                        Change {
+                            field: "base_url",
+                            old: None,
+                            new: Some(base.to_string()),
+                        },
+                        Change {
+                            field: "budget",
+                            old: None,
+                            new: Some(budget.to_string()),
+                        },
+                    ],
+                    Write::CreateApp(base.clone(), *budget),
+                )),
+                (Some((base, budget)), Some(read)) => {
+                    let mut changes = Vec::new();
+                    if read.base_url != *base {
+                        changes.push(Change {
+                            field: "base_url",
+                            old: Some(read.base_url.to_string()),
+                            new: Some(base.to_string()),
+                        });
+                    }
+                    if read.budget != *budget {
+                        changes.push(Change {
+                            field: "budget",
+                            old: Some(read.budget.to_string()),
+                            new: Some(budget.to_string()),
+                        });
+                    }
+                    steps.push(if changes.is_empty() {
+                        step(Action::Unchanged, changes, Write::Nothing)
+                    } else {
+                        step(
+                            Action::Update,
+                            changes,
+                            Write::UpdateApp(Box::new(read), base.clone(), *budget),
+                        )
+                    });
+                }
+                (None, _) => {}
+            }
+            let base_url = app.record.as_ref().map(|(b, _)| b);
+            let mut stored = store
+                .list_jobs(Some(&app.name))
+                .await
+                .map_err(OpsError::store("list the app's jobs"))?;
+            stored.sort_by(|a, b| a.name.cmp(&b.name));
+            for job in &app.jobs {
+                steps.push(plan_job(
+                    app,
+                    job,
+                    stored.iter().find(|j| j.name == job.name),
+                    base_url,
+                )?);
+            }
+            for read in stored {
+                if app.jobs.iter().any(|j| j.name == read.name) {
+                    continue;
+                }
+                let (action, write) = if prune {
+                    (Action::Delete, Write::DeleteJob(Box::new(read.clone())))
+                } else {
+                    (Action::NotInFile, Write::Nothing)
+                };
+                steps.push(Step {
+                    app: app.name.clone(),
+                    job: Some(read.name.clone()),
+                    action,
+                    changes: Vec::new(),
+                    stays_paused: false,
+                    write,
+                });
+            }
+        }
+        Ok(Plan { steps })
+    }
+
+    /// Carries out `plan` at `now`, step by step in order; `on_step` sees each step as it is
+    /// done. Each write is conditional on what the plan read: an app record or a job that
+    /// someone changed since (its definition, not only the tick's bookkeeping) is refused,
+    /// never overwritten; the other steps go on. A store failure stops the run: what was
+    /// done stays done, and applying the file again plans the rest.
+    pub async fn apply_plan(
+        &self,
+        plan: &Plan,
+        now: DateTime<Utc>,
+        mut on_step: impl FnMut(&Step, &Applied),
+    ) -> Result<Vec<Applied>, OpsError> {
+        let store = self.store().await?;
+        let mut results = Vec::with_capacity(plan.steps.len());
+        for step in &plan.steps {
+            let applied = self.apply_step(store, step, now).await?;
+            on_step(step, &applied);
+            results.push(applied);
+        }
+        Ok(results)
+    }
+
+    async fn apply_step(
+        &self,
+        store: &dyn Store,
+        step: &Step,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, OpsError> {
+        match &step.write {
+            Write::Nothing => Ok(Applied::Nothing),
+            Write::CreateApp(base, budget) => {
+                let app = App::new(step.app.clone(), base.clone(), *budget, now)
+                    .map_err(FieldError::from)?;
+                match store.create_app(&app).await {
+                    Ok(()) => Ok(Applied::Done),
+                    Err(StoreError::AppExists(_)) => Ok(Applied::Refused(
+                        "an app record of this name was created since the plan; not overwritten: run apply again to see the new plan".to_owned(),
+                    )),
+                    Err(e) => Err(OpsError::store("create the app")(e)),
+                }
+            }
+            Write::UpdateApp(read, base, budget) => {
+                let mut next = (**read).clone();
+                next.base_url = base.clone();
+                next.budget = *budget;
+                next.updated_at = now;
+                next.version = read.version + 1;
+                if store
+                    .put_app(&next, read.version)
+                    .await
+                    .map_err(OpsError::store("write the app"))?
+                {
+                    Ok(Applied::Done)
+                } else {
+                    Ok(Applied::Refused(CHANGED.to_owned()))
+                }
+            }
+            Write::CreateJob(spec) => {
+                let job = (**spec).clone().build(now).map_err(FieldError::from)?;
+                match store.create_job(&job).await {
+                    Ok(()) => Ok(Applied::Done),
+                    Err(StoreError::AlreadyExists(..)) => Ok(Applied::Refused(
+                        "a job of this name was created since the plan; not overwritten: run apply again to see the new plan".to_owned(),
+                    )),
+                    Err(e) => Err(OpsError::store("create the job")(e)),
+                }
+            }
+            Write::UpdateJob(read, changes, resume) => {
+                let mut current = (**read).clone();
+                for _ in 0..UPDATE_ATTEMPTS {
+                    if write_once(store, &current, changes, now, *resume, &self.tick)
+                        .await?
+                        .is_some()
+                    {
+                        return Ok(Applied::Done);
+                    }
+                    // Lost to another writer: the tick's bookkeeping is no reason to give up,
+                    // a person's change is.
+                    match store
+                        .get_job(&step.app, &current.name)
+                        .await
+                        .map_err(OpsError::store("read the job"))?
+                    {
+                        None => {
+                            return Ok(Applied::Refused(
+                                "deleted since the plan; not created again: run apply again to see the new plan".to_owned(),
+                            ));
+                        }
+                        Some(fresh) if !same_definition(&fresh, read) => {
+                            return Ok(Applied::Refused(CHANGED.to_owned()));
+                        }
+                        Some(fresh) => current = fresh,
+                    }
+                }
+                Err(OpsError::Conflict(step.app.clone(), current.name))
+            }
+            Write::DeleteJob(read) => {
+                let fresh = store
+                    .get_job(&step.app, &read.name)
+                    .await
+                    .map_err(OpsError::store("read the job"))?;
+                match fresh {
+                    None => Ok(Applied::Done),
+                    Some(fresh) if !same_definition(&fresh, read) => {
+                        Ok(Applied::Refused(CHANGED.to_owned()))
+                    }
+                    Some(_) => {
+                        store
+                            .delete_job(&step.app, &read.name)
+                            .await
+                            .map_err(OpsError::store("delete the job"))?;
+                        Ok(Applied::Done)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The step for one job of the file, given the stored job of that name.
+fn plan_job(
+    app: &DesiredApp,
+    job: &DesiredJob,
+    stored: Option<&Job>,
+    base_url: Option<&BaseUrl>,
+) -> Result<Step, OpsError> {
+    let mut step = Step {
+        app: app.name.clone(),
+        job: Some(job.name.clone()),
+        action: Action::Unchanged,
+        changes: Vec::new(),
+        stays_paused: false,
+        write: Write::Nothing,
+    };
+    let Some(read) = stored else {
+        let def = &job.def;
+        let url = match (&def.url, &def.path, base_url) {
+            (Some(url), _, _) => url.clone(),
+            (None, Some(path), Some(base)) => base.join(path).map_err(FieldError::from)?,
+            _ => {
+                return Err(FieldError::plain("path", "has no base URL to resolve against").into());
+            }
+        };
+        let mut spec = NewJob::new(
+            app.name.clone(),
+            job.name.clone(),
+            url,
+            def.schedule.clone(),
+        );
+        spec.path = def.path.clone();
+        spec.method = def.method;
+        spec.timezone = def.timezone;
+        spec.start = def.start;
+        spec.end = def.end;
+        spec.timeout = Duration::from_millis(def.timeout_ms);
+        spec.retries = def.retries;
+        spec.max_lateness = Duration::from_millis(def.max_lateness_ms);
+        spec.overlap = def.overlap;
+        spec.description = def.description.clone();
+        spec.enabled = !job.paused.unwrap_or(false);
+        step.action = Action::Create;
+        step.changes = def.creation();
+        if job.paused == Some(true) {
+            step.changes.push(Change {
+                field: "paused",
+                old: None,
+                new: Some("true".to_owned()),
+            });
+        }
+        step.write = Write::CreateJob(Box::new(spec));
+        return Ok(step);
+    };
+    let old = Definition::of(read);
+    let mut changes = job_changes(&old, &job.def, base_url)?;
+    step.changes = old.diff(&job.def);
+    let paused_now = !read.enabled;
+    if let Some(paused) = job.paused
+        && paused != paused_now
+    {
+        step.changes.push(Change {
+            field: "paused",
+            old: Some(paused_now.to_string()),
+            new: Some(paused.to_string()),
+        });
+        changes.enabled = Some(!paused);
+    }
+    step.stays_paused = paused_now && job.paused.is_none();
+    if !step.changes.is_empty() {
+        step.action = Action::Update;
+        let resume = changes.enabled == Some(true);
+        step.write = Write::UpdateJob(Box::new(read.clone()), Box::new(changes), resume);
+    }
+    Ok(step)
+}
+
+#[cfg(test)]
+mod tests;

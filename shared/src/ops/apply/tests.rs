@@ -1,0 +1,360 @@
+//! Reading a schedules file (every error with its line and column) and planning it against
+//! the memory store.
+
+use std::sync::Arc;
+
+use chrono::TimeZone;
+
+use super::*;
+use crate::store::memory::MemoryStore;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0)
+        .single()
+        .expect("valid")
+}
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "BILLING_URL" => Some("https://billing.example.edu".to_owned()),
+        _ => None,
+    }
+}
+
+fn parse(text: &str) -> Result<DesiredState, OpsError> {
+    parse_file("jobs.toml", text, &env)
+}
+
+/// The errors as `file:line:col: path: message` lines.
+fn errors(text: &str) -> Vec<String> {
+    match parse(text) {
+        Err(OpsError::InvalidFile(list)) => list.iter().map(ToString::to_string).collect(),
+        other => panic!("expected errors, got {other:?}"),
+    }
+}
+
+const FILE: &str = r#"
+[[apps]]
+name = "billing"
+base_url = "${BILLING_URL}"
+
+[[apps.jobs]]
+name = "invoices"
+path = "/scheduled/invoices"
+cron = "0 8 * * mon-fri"
+timezone = "America/Los_Angeles"
+timeout = "2m"
+
+[[apps.jobs]]
+name = "sync"
+url = "https://billing.example.edu/sync"
+every = "15m"
+between = "08:00-17:00"
+retries = 2
+"#;
+
+#[test]
+fn a_file_reads_into_apps_and_jobs_with_variables_replaced() {
+    let desired = parse(FILE).expect("valid");
+    assert_eq!(desired.job_count(), 2);
+    let app = &desired.apps[0];
+    assert_eq!(app.name.as_str(), "billing");
+    let (base, budget) = app.record.as_ref().expect("record");
+    assert_eq!(
+        (base.as_str(), *budget),
+        ("https://billing.example.edu", DEFAULT_APP_BUDGET)
+    );
+    let invoices = &app.jobs[0].def;
+    assert_eq!(
+        invoices.path.as_ref().map(JobPath::as_str),
+        Some("/scheduled/invoices")
+    );
+    assert_eq!(invoices.timeout_ms, 120_000);
+    assert_eq!(invoices.timezone, chrono_tz::America::Los_Angeles);
+    let sync = &app.jobs[1];
+    assert_eq!(
+        sync.def.schedule.to_string(),
+        "every 15m between 08:00-17:00"
+    );
+    assert_eq!((sync.def.retries, sync.paused), (2, None));
+}
+
+#[test]
+fn three_errors_are_all_reported_with_their_line_and_column() {
+    let text = r#"[[apps]]
+name = "billing"
+
+[[apps.jobs]]
+name = "invoices"
+path = "/scheduled/invoices"
+cron = "0 8 * * *"
+
+[[apps.jobs]]
+name = "sync"
+url = "https://billing.example.edu/sync"
+shedule = "every 15m"
+every = "15m"
+timeout = "90"
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            "jobs.toml:6:8: apps[0].jobs[0].path: a job by path needs its app's base_url; give the app base_url = \"https://host\", or give the job a url",
+            "jobs.toml:12:1: apps[0].jobs[1].shedule: unknown key; the keys of a job are name, url, path, method, cron, at, every, between, days, timezone, start, end, timeout, retries, max_lateness, overlap, description, paused",
+            "jobs.toml:14:11: apps[0].jobs[1].timeout: `90` has no unit; use a number with s, m, h or d (e.g. 30s, 15m, 1h30m)",
+        ]
+    );
+}
+
+#[test]
+fn duplicate_names_a_typo_and_a_missing_variable_are_errors() {
+    let text = r#"[[apps]]
+name = "billing"
+base_url = "${BILLING_HOST}"
+
+[[apps.jobs]]
+name = "a"
+url = "https://h.example.edu/a"
+at = "08:00"
+timeot = "1m"
+
+[[apps.jobs]]
+name = "a"
+url = "https://h.example.edu/b"
+at = "09:00"
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            "jobs.toml:3:12: apps[0].base_url: the environment variable BILLING_HOST is not set; set it, or write the value itself",
+            "jobs.toml:9:1: apps[0].jobs[0].timeot: unknown key; did you mean `timeout`? the keys of a job are name, url, path, method, cron, at, every, between, days, timezone, start, end, timeout, retries, max_lateness, overlap, description, paused",
+            "jobs.toml:12:8: apps[0].jobs[1].name: duplicate: a job named a is already declared in this app at line 6",
+        ]
+    );
+}
+
+#[test]
+fn names_may_not_use_variables_and_values_must_have_their_kind() {
+    let text = r#"[[apps]]
+name = "${APP}"
+
+[[apps.jobs]]
+name = "a"
+url = "https://h.example.edu/a"
+every = 15
+paused = "yes"
+"#;
+    let errs = errors(text);
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(errs[0].starts_with("jobs.toml:2:8: apps[0].name: names may not use ${VAR}"));
+    assert!(
+        errs[1].starts_with("jobs.toml:7:9: apps[0].jobs[0].every: an integer is not accepted")
+    );
+    assert!(errs[2].starts_with(
+        "jobs.toml:8:10: apps[0].jobs[0].paused: a string is not accepted; use true or false"
+    ));
+}
+
+#[test]
+fn a_syntax_error_is_reported_at_its_place() {
+    let errs = errors("[[apps]]\nname = \"billing\nbase_url = 1\n");
+    assert!(errs[0].starts_with("jobs.toml:2:"), "{errs:?}");
+}
+
+#[test]
+fn values_take_exactly_what_create_takes() {
+    let text = r#"[[apps]]
+name = "a"
+
+[[apps.jobs]]
+name = "j"
+url = "ftp://h/"
+at = "8am"
+retries = 9
+overlap = "sometimes"
+timezone = "America/Los_Angles"
+"#;
+    let errs = errors(text);
+    let fields: Vec<&str> = errs
+        .iter()
+        .map(|e| e.split(": ").nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "apps[0].jobs[0].url",
+            "apps[0].jobs[0].at",
+            "apps[0].jobs[0].retries",
+            "apps[0].jobs[0].overlap",
+            "apps[0].jobs[0].timezone",
+        ],
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn interpolation_replaces_variables_and_keeps_a_doubled_dollar() {
+    assert_eq!(
+        interpolate("${BILLING_URL}/x?a=$$b&c=$d", &env).as_deref(),
+        Ok("https://billing.example.edu/x?a=$b&c=$d")
+    );
+    assert!(interpolate("${NOPE}", &env).is_err());
+    assert!(interpolate("${1X}", &env).is_err());
+    assert!(interpolate("${OPEN", &env).is_err());
+}
+
+fn setup() -> (Ops, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    (Ops::with_store("memory", store.clone()), store)
+}
+
+async fn apply(ops: &Ops, text: &str, prune: bool) -> Plan {
+    let desired = parse(text).expect("valid");
+    let plan = ops.plan(&desired, prune).await.expect("plan");
+    let results = ops
+        .apply_plan(&plan, now(), |_, _| {})
+        .await
+        .expect("apply");
+    assert!(
+        results.iter().all(|r| !matches!(r, Applied::Refused(_))),
+        "{results:?}"
+    );
+    plan
+}
+
+#[tokio::test]
+async fn a_second_apply_plans_no_change_and_two_changed_fields_are_exactly_those() {
+    let (ops, _) = setup();
+    let first = apply(&ops, FILE, false).await;
+    assert_eq!(
+        (first.count(Action::Create), first.count(Action::Update)),
+        (3, 0)
+    );
+    let again = ops
+        .plan(&parse(FILE).expect("valid"), false)
+        .await
+        .expect("plan");
+    assert!(again.is_empty(), "{again:#?}");
+    assert_eq!(again.count(Action::Unchanged), 3);
+
+    let changed = FILE
+        .replace("timeout = \"2m\"", "timeout = \"5m\"")
+        .replace("retries = 2", "retries = 3");
+    let plan = ops
+        .plan(&parse(&changed).expect("valid"), false)
+        .await
+        .expect("plan");
+    let updates: Vec<(String, Vec<Change>)> = plan
+        .steps
+        .iter()
+        .filter(|s| s.action == Action::Update)
+        .map(|s| {
+            (
+                s.job.as_ref().map(ToString::to_string).unwrap_or_default(),
+                s.changes.clone(),
+            )
+        })
+        .collect();
+    let change = |field, old: &str, new: &str| Change {
+        field,
+        old: Some(old.to_owned()),
+        new: Some(new.to_owned()),
+    };
+    assert_eq!(
+        updates,
+        [
+            ("invoices".to_owned(), vec![change("timeout", "2m", "5m")]),
+            ("sync".to_owned(), vec![change("retries", "2", "3")]),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_export_applied_plans_no_change() {
+    let (ops, _) = setup();
+    let text = format!(
+        "{FILE}\n{}",
+        r#"
+[[apps.jobs]]
+name = "weekly"
+url = "https://billing.example.edu/weekly"
+at = "08:00,13:30"
+days = "mon,wed-fri"
+method = "POST"
+start = "2026-12-01"
+end = "2027-06-30T17:00"
+timezone = "Europe/London"
+max_lateness = "1h30m"
+overlap = "allow"
+description = "Weekly \"report\""
+paused = true
+
+[[apps]]
+name = "other"
+
+[[apps.jobs]]
+name = "daily"
+url = "https://other.example.edu/"
+cron = "@daily"
+"#
+    );
+    apply(&ops, &text, false).await;
+    let exported = ops.export(None).await.expect("export");
+    let desired = parse_file("export.toml", &exported, &|_| None).expect(&exported);
+    let plan = ops.plan(&desired, true).await.expect("plan");
+    assert!(plan.is_empty(), "{exported}\n{plan:#?}");
+    assert_eq!(plan.count(Action::Unchanged), 5);
+}
+
+#[test]
+fn the_plan_view_fields_are_documented_in_the_cli_guide() {
+    let guide = include_str!("../../../../docs/cli.md");
+    let step = StepView {
+        app: "a".into(),
+        name: Some("j".into()),
+        action: Action::Update,
+        changes: vec![Change {
+            field: "timeout",
+            old: Some("30s".into()),
+            new: Some("1m".into()),
+        }],
+        stays_paused: false,
+        result: Some("refused"),
+        reason: Some(CHANGED.into()),
+    };
+    let mut view = PlanView::new(&Plan { steps: Vec::new() }, None);
+    view.steps.push(step.clone());
+    let values = [
+        serde_json::to_value(&view).expect("plan"),
+        serde_json::to_value(&step).expect("step"),
+        serde_json::to_value(&step.changes[0]).expect("change"),
+    ];
+    for value in values {
+        for field in value.as_object().expect("object").keys() {
+            assert!(
+                guide.contains(&format!("`{field}`")),
+                "`{field}` is not documented in docs/cli.md"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_app_declared_twice_and_a_misspelt_jobs_table_are_errors() {
+    let text = r#"[[apps]]
+name = "billing"
+
+[[apps.job]]
+name = "a"
+
+[[apps]]
+name = "billing"
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            "jobs.toml:4:8: apps[0].job: unknown key; did you mean `jobs`? the keys of an app are name, base_url, budget, jobs",
+            "jobs.toml:8:8: apps[1].name: the app billing is already declared at line 2; declare each app once, with all its jobs",
+        ]
+    );
+}

@@ -1,0 +1,143 @@
+//! `export`: the apps and jobs of a store written as the schedules file `apply -f` reads
+//! ([`super::parse_file`]); applying the export plans no change.
+//!
+//! Written line by line rather than serialised, to keep the file's layout (`[[apps]]`, then
+//! each `[[apps.jobs]]`) and to leave out every option at its default; each value goes through
+//! `toml`'s own quoting.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use super::apply::{Definition, duration_text, overlap_text};
+use super::error::OpsError;
+use super::{Ops, parse_app};
+use crate::model::{App, AppName, DEFAULT_APP_BUDGET, Job, Method, OverlapPolicy};
+use crate::schedule::Schedule;
+
+impl Ops {
+    /// The apps and jobs (of one app when `app` is given) as a schedules file. Only what the
+    /// file format declares is written: an app's name, base URL and budget, a job's options
+    /// and its paused state; never the tick's bookkeeping nor any secret.
+    pub async fn export(&self, app: Option<&str>) -> Result<String, OpsError> {
+        let app = app.map(parse_app).transpose()?;
+        let store = self.store().await?;
+        let mut records = store
+            .list_apps()
+            .await
+            .map_err(OpsError::store("list the apps"))?;
+        records.retain(|r| app.as_ref().is_none_or(|a| *a == r.name));
+        let mut jobs = store
+            .list_jobs(app.as_ref())
+            .await
+            .map_err(OpsError::store("list the jobs"))?;
+        jobs.sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
+        let names: BTreeSet<&AppName> = records
+            .iter()
+            .map(|r| &r.name)
+            .chain(jobs.iter().map(|j| &j.app))
+            .collect();
+        if let Some(app) = &app
+            && names.is_empty()
+        {
+            return Err(OpsError::AppNotFound(app.clone()));
+        }
+        let mut out = String::from(
+            "# Apps and jobs as `psu-sched apply -f FILE` reads them (docs/schedules-as-code.md).\n",
+        );
+        for name in names {
+            out.push_str("\n[[apps]]\n");
+            line(&mut out, "name", name.as_str());
+            if let Some(record) = records.iter().find(|r| r.name == *name) {
+                write_record(&mut out, record);
+            }
+            for job in jobs.iter().filter(|j| j.app == *name) {
+                out.push_str("\n[[apps.jobs]]\n");
+                write_job(&mut out, job);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `key = "value"`, quoted as TOML quotes it.
+fn line(out: &mut String, key: &str, value: &str) {
+    let _ = writeln!(out, "{key} = {}", toml::Value::String(value.to_owned()));
+}
+
+fn write_record(out: &mut String, record: &App) {
+    line(out, "base_url", record.base_url.as_str());
+    if record.budget != DEFAULT_APP_BUDGET {
+        let _ = writeln!(out, "budget = {}", record.budget);
+    }
+}
+
+fn write_job(out: &mut String, job: &Job) {
+    let def = Definition::of(job);
+    line(out, "name", job.name.as_str());
+    match (&def.url, &def.path) {
+        (_, Some(path)) => line(out, "path", path.as_str()),
+        (Some(url), None) => line(out, "url", url.as_str()),
+        (None, None) => {}
+    }
+    for (key, value) in schedule_keys(&def.schedule) {
+        line(out, key, &value);
+    }
+    if def.timezone != chrono_tz::Tz::UTC {
+        line(out, "timezone", def.timezone.name());
+    }
+    if def.method != Method::Get {
+        line(out, "method", def.method.as_str());
+    }
+    for (key, at) in [("start", def.start), ("end", def.end)] {
+        if let Some(at) = at {
+            line(
+                out,
+                key,
+                &at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            );
+        }
+    }
+    if job.timeout() != crate::model::DEFAULT_TIMEOUT {
+        line(out, "timeout", &duration_text(def.timeout_ms));
+    }
+    if def.retries != 0 {
+        let _ = writeln!(out, "retries = {}", def.retries);
+    }
+    if job.max_lateness() != crate::model::DEFAULT_MAX_LATENESS {
+        line(out, "max_lateness", &duration_text(def.max_lateness_ms));
+    }
+    if def.overlap != OverlapPolicy::Forbid {
+        line(out, "overlap", overlap_text(def.overlap));
+    }
+    if !def.description.is_empty() {
+        line(out, "description", &def.description);
+    }
+    if !job.enabled {
+        out.push_str("paused = true\n");
+    }
+}
+
+/// A schedule as the file's keys: `cron`, or `at`/`every` with `between` and `days`, from
+/// its canonical text (which parses back to an equal schedule).
+pub(super) fn schedule_keys(schedule: &Schedule) -> Vec<(&'static str, String)> {
+    let text = schedule.to_string();
+    let (form, rest) = if let Some(rest) = text.strip_prefix("at ") {
+        ("at", rest)
+    } else if let Some(rest) = text.strip_prefix("every ") {
+        ("every", rest)
+    } else {
+        return vec![("cron", text)];
+    };
+    let (rest, days) = match rest.split_once(" on ") {
+        Some((rest, days)) => (rest, Some(days)),
+        None => (rest, None),
+    };
+    let (value, between) = match rest.split_once(" between ") {
+        Some((value, between)) => (value, Some(between)),
+        None => (rest, None),
+    };
+    let mut keys = vec![(form, value.to_owned())];
+    keys.extend(between.map(|b| ("between", b.to_owned())));
+    keys.extend(days.map(|d| ("days", d.to_owned())));
+    keys
+}
