@@ -217,6 +217,12 @@ impl Store for FailingStore {
     async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
         self.inner.delete_job(app, name).await
     }
+    async fn delete_job_if_unchanged(
+        &self,
+        read: &Job,
+    ) -> Result<crate::store::DeleteIf, StoreError> {
+        self.inner.delete_job_if_unchanged(read).await
+    }
     async fn create_app(&self, app: &App) -> Result<(), StoreError> {
         self.inner.create_app(app).await
     }

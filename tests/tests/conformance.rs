@@ -26,7 +26,8 @@ use shared::store::dynamodb::DynamoStore;
 use shared::store::memory::MemoryStore;
 use shared::store::sqlite::SqliteStore;
 use shared::store::{
-    Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, RECONCILER, Recorded, Store, StoreError,
+    Claim, ClaimOutcome, DeleteIf, DueItem, GuardEnd, Outcome, RECONCILER, Recorded, Store,
+    StoreError,
 };
 use shared::testing::FakeDispatch;
 use shared::tick::{TickConfig, TickSummary, tick};
@@ -561,6 +562,66 @@ async fn delete_job_returns_the_job_once_and_leaves_its_executions(store: &Adapt
             .is_some(),
         "executions stay until they expire"
     );
+}
+
+contract!(a_delete_if_unchanged_ignores_the_ticks_bookkeeping_and_keeps_a_job_a_person_changed);
+async fn a_delete_if_unchanged_ignores_the_ticks_bookkeeping_and_keeps_a_job_a_person_changed(
+    store: &Adapter,
+) {
+    // The tick's claim moved the job's version, not its updated_at: deleted.
+    let read = job("pruned");
+    store.create_job(&read).await.expect("create");
+    let claim = claim_of(&read, at(9, 0), "t");
+    assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+    assert_ne!(stored(store, &read).await.state.version, read.state.version);
+    assert_eq!(
+        store.delete_job_if_unchanged(&read).await.expect("delete"),
+        DeleteIf::Deleted
+    );
+    assert_eq!(
+        store.get_job(&read.app, &read.name).await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store.delete_job_if_unchanged(&read).await.expect("again"),
+        DeleteIf::Gone,
+        "a delete sent again finds nothing, and says so"
+    );
+
+    // A person changed it after it was read (update, pause, resume move updated_at): kept.
+    let read = job("edited");
+    store.create_job(&read).await.expect("create");
+    let mut edited = next_version(&read, "ops");
+    edited.updated_at = read.updated_at + secs(1);
+    edited.description = "changed by a person".into();
+    assert!(
+        store
+            .put_job(&edited, read.state.version)
+            .await
+            .expect("put")
+    );
+    assert_eq!(
+        store.delete_job_if_unchanged(&read).await.expect("delete"),
+        DeleteIf::Changed
+    );
+    assert_eq!(
+        stored(store, &read).await,
+        edited,
+        "kept as the person left it"
+    );
+
+    // Another job created under the name since: kept.
+    let old = job("renewed");
+    store.create_job(&old).await.expect("create");
+    store.delete_job(&old.app, &old.name).await.expect("delete");
+    let mut new = job("renewed");
+    new.id = shared::model::JobId::new();
+    store.create_job(&new).await.expect("create again");
+    assert_eq!(
+        store.delete_job_if_unchanged(&old).await.expect("delete"),
+        DeleteIf::Changed
+    );
+    assert_eq!(stored(store, &new).await.id, new.id);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ use crate::model::{
     JobPath, JobUrl, Method, NewJob, OverlapPolicy,
 };
 use crate::schedule::Schedule;
+use crate::store::DeleteIf;
 use crate::store::{Store, StoreError};
 
 /// A refusal in a schedules file: where (file, 1-based line and column) and what.
@@ -1380,25 +1381,16 @@ impl Ops {
                 }
                 Err(OpsError::Conflict(step.app.clone(), current.name))
             }
-            Write::DeleteJob(read) => {
-                let fresh = store
-                    .get_job(&step.app, &read.name)
-                    .await
-                    .map_err(OpsError::store("read the job"))?;
-                match fresh {
-                    None => Ok(Applied::Done),
-                    Some(fresh) if !same_definition(&fresh, read) => {
-                        Ok(Applied::Refused(CHANGED.to_owned()))
-                    }
-                    Some(_) => {
-                        store
-                            .delete_job(&step.app, &read.name)
-                            .await
-                            .map_err(OpsError::store("delete the job"))?;
-                        Ok(Applied::Done)
-                    }
-                }
-            }
+            // One conditional delete: the job as the plan read it (same id and `updated_at`),
+            // or nothing.
+            Write::DeleteJob(read) => match store
+                .delete_job_if_unchanged(read)
+                .await
+                .map_err(OpsError::store("delete the job"))?
+            {
+                DeleteIf::Deleted | DeleteIf::Gone => Ok(Applied::Done),
+                DeleteIf::Changed => Ok(Applied::Refused(CHANGED.to_owned())),
+            },
         }
     }
 }

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Claim, ClaimOutcome, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store, StoreError,
-    rules,
+    Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store,
+    StoreError, rules,
 };
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 
@@ -124,6 +124,19 @@ impl Store for MemoryStore {
 
     async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
         Ok(self.lock().jobs.remove(&job_key(app, name)))
+    }
+
+    async fn delete_job_if_unchanged(&self, read: &Job) -> Result<DeleteIf, StoreError> {
+        let mut inner = self.lock();
+        let key = job_key(&read.app, &read.name);
+        Ok(match inner.jobs.get(&key) {
+            None => DeleteIf::Gone,
+            Some(stored) if !rules::unchanged_by_a_person(stored, read) => DeleteIf::Changed,
+            Some(_) => {
+                inner.jobs.remove(&key);
+                DeleteIf::Deleted
+            }
+        })
     }
 
     async fn create_app(&self, app: &App) -> Result<(), StoreError> {

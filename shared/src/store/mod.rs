@@ -190,6 +190,18 @@ impl StoreError {
     }
 }
 
+/// What [`Store::delete_job_if_unchanged`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteIf {
+    /// The job was deleted.
+    Deleted,
+    /// There is no job by that name (deleted already; also this very delete retried after
+    /// its answer was lost).
+    Gone,
+    /// The job by that name is another job, or was changed since it was read: kept.
+    Changed,
+}
+
 /// The operations the scheduler needs from its storage. Implementations must honour the
 /// conditions documented on each method exactly: the tick's exactly-once guarantee rests on them.
 #[async_trait]
@@ -220,6 +232,12 @@ pub trait Store: Send + Sync {
     /// returns the job it read: it is gone, as asked. Never deletes a job created under the
     /// name after the one it read.
     async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError>;
+
+    /// Deletes the job `read` only if it is still that job as a person left it: the same id
+    /// and the same `updated_at` (every change by a person, `update`, `pause` and `resume`
+    /// included, moves it; the tick's bookkeeping does not), in one conditional write. For
+    /// `apply --prune`, which must never delete a job someone changed after its plan.
+    async fn delete_job_if_unchanged(&self, read: &Job) -> Result<DeleteIf, StoreError>;
 
     /// Creates an app record. Fails with [`StoreError::AppExists`] if the name is taken by
     /// another record; a stored record identical to this one (same creation instant, same

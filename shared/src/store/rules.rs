@@ -397,3 +397,10 @@ pub fn take_guard_end(stored: &Execution, seen: &Execution, token: &str) -> Deci
 pub fn may_take_guard_end(seen: &Execution) -> bool {
     seen.due_at.is_some() && seen.status.is_final()
 }
+
+/// Whether `stored` is still the job `read` as a person left it: the same id and the same
+/// `updated_at` (the tick's bookkeeping never moves it). The condition of
+/// [`super::Store::delete_job_if_unchanged`].
+pub fn unchanged_by_a_person(stored: &Job, read: &Job) -> bool {
+    stored.id == read.id && stored.updated_at == read.updated_at
+}

@@ -40,8 +40,8 @@ use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Claim, ClaimOutcome, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store, StoreError,
-    rules,
+    Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store,
+    StoreError, rules,
 };
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 use codec::{
@@ -462,6 +462,36 @@ impl Store for DynamoStore {
             // SDK sent it again), or by another delete at the same moment. Either way it is
             // gone, as asked; telling the two apart would change nothing for the caller.
             Err(e) if is_condition_failure(&e) => Ok(Some(read)),
+            Err(e) => Err(self.failed("DeleteItem", e)),
+        }
+    }
+
+    async fn delete_job_if_unchanged(&self, read: &Job) -> Result<DeleteIf, StoreError> {
+        let updated_at = serde_dynamo::to_attribute_value(read.updated_at)
+            .map_err(|e| StoreError::Malformed(format!("updated_at: {e}")))?;
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(job_pk(&read.app)))
+            .key("sk", s(job_sk(&read.name)))
+            .condition_expression("#id = :id AND #updated = :updated")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_values(":id", s(read.id.as_str()))
+            .expression_attribute_values(":updated", updated_at)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(DeleteIf::Deleted),
+            // Refused: a consistent read tells a changed job from none (deleted already, or
+            // this very delete sent again by the SDK after its answer was lost).
+            Err(e) if is_condition_failure(&e) => {
+                Ok(match self.get_job(&read.app, &read.name).await? {
+                    Some(_) => DeleteIf::Changed,
+                    None => DeleteIf::Gone,
+                })
+            }
             Err(e) => Err(self.failed("DeleteItem", e)),
         }
     }

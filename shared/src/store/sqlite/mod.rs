@@ -57,8 +57,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{
-    Claim, ClaimOutcome, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store, StoreError,
-    rules,
+    Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store,
+    StoreError, rules,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
@@ -304,6 +304,29 @@ impl Store for SqliteStore {
                     .map_err(|e| backend("SQLite DELETE job", e))?;
             }
             Ok(old)
+        })
+        .await
+    }
+
+    async fn delete_job_if_unchanged(&self, read: &Job) -> Result<DeleteIf, StoreError> {
+        let read = read.clone();
+        self.write(move |conn| {
+            Ok(
+                match read_job(conn, read.app.as_str(), read.name.as_str())? {
+                    None => DeleteIf::Gone,
+                    Some(stored) if !rules::unchanged_by_a_person(&stored, &read) => {
+                        DeleteIf::Changed
+                    }
+                    Some(_) => {
+                        conn.prepare_cached("DELETE FROM jobs WHERE app = ?1 AND name = ?2")
+                            .and_then(|mut st| {
+                                st.execute(params![read.app.as_str(), read.name.as_str()])
+                            })
+                            .map_err(|e| backend("SQLite DELETE job", e))?;
+                        DeleteIf::Deleted
+                    }
+                },
+            )
         })
         .await
     }
