@@ -9,6 +9,7 @@
 mod args;
 mod commands;
 mod output;
+mod ui;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -205,7 +206,7 @@ pub(crate) async fn stop_then_quit() {
 }
 
 /// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -23,6 +23,7 @@
 //! ```
 
 mod apps;
+mod browse;
 mod change;
 mod error;
 mod input;
@@ -35,6 +36,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 pub use apps::{AppDetails, AppInput, parse_app};
+pub use browse::{
+    JobHealth, LATE_AFTER, OVERVIEW_HISTORY_JOBS, OVERVIEW_HISTORY_PER_JOB, Overview, reconciled,
+};
 pub use change::JobChanges;
 pub use error::{FieldError, FieldPath, Message, OpsError, Piece, Segment};
 pub use input::{
