@@ -10,6 +10,7 @@
 mod helpers;
 mod selftest;
 
+mod admin;
 mod apps;
 mod bruteforce;
 mod cli;
