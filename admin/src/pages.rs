@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use shared::model::{Execution, Job, Status};
+use shared::ops::stats::STATS_LIMIT;
 use shared::ops::views::{JobStatus, upcoming};
-use shared::ops::{JobKey, OVERVIEW_HISTORY_JOBS, Ops, OpsError, reconciled};
+use shared::ops::{JobKey, JobStatsView, OVERVIEW_HISTORY_JOBS, Ops, OpsError, reconciled};
 
 use crate::format;
 use crate::timeline::{self, Timeline};
@@ -642,10 +643,95 @@ async fn job(
         Ok(found) => found,
         Err(e) => return error_page(&state, &e),
     };
+    let stats = match state
+        .ops
+        .job_stats(
+            &app,
+            &name,
+            std::time::Duration::from_secs(PUNCTUALITY_DAYS * 86_400),
+        )
+        .await
+    {
+        Ok(stats) => stats,
+        Err(e) => return error_page(&state, &e),
+    };
+    let punctuality = punctuality(&stats);
     render(
         StatusCode::OK,
-        &job_page(&state, &job, &executions, None, Utc::now()),
+        &job_page(&state, &job, &executions, Some(punctuality), Utc::now()),
     )
+}
+
+/// The window of the job page's punctuality figures.
+const PUNCTUALITY_DAYS: u64 = 7;
+
+/// The punctuality figures as the job page shows them (the same computation as `psu-sched
+/// stats`).
+fn punctuality(stats: &JobStatsView) -> Punctuality {
+    let ms = |v: Option<i64>| v.map(format::millis).unwrap_or_else(|| "—".to_owned());
+    let window = if stats.truncated {
+        format!(
+            "Over the newest {} executions (the slots since {}): the last {PUNCTUALITY_DAYS} days hold more than the {} read.",
+            stats.runs,
+            stats.oldest_slot.as_deref().unwrap_or("—"),
+            STATS_LIMIT
+        )
+    } else {
+        format!(
+            "Over the slots of the last {PUNCTUALITY_DAYS} days, as psu-sched stats computes them."
+        )
+    };
+    let finished = stats.runs - stats.in_flight;
+    Punctuality {
+        window,
+        figures: vec![
+            (
+                "Runs",
+                format!(
+                    "{} ({} manual, {} retries)",
+                    stats.runs, stats.manual, stats.retries
+                ),
+            ),
+            (
+                "Success rate",
+                stats
+                    .success_rate
+                    .map(|r| format!("{:.1} % of {finished} finished", r * 100.0))
+                    .unwrap_or_else(|| "— (nothing finished)".to_owned()),
+            ),
+            (
+                "Outcomes",
+                format!(
+                    "{} succeeded, {} failed, {} timed out, {} skipped, {} missed, {} in flight",
+                    stats.succeeded,
+                    stats.failed,
+                    stats.timed_out,
+                    stats.skipped,
+                    stats.missed,
+                    stats.in_flight
+                ),
+            ),
+            (
+                "Lag (call started minus slot)",
+                format!(
+                    "p50 {}, p95 {}, p99 {} ({} calls)",
+                    ms(stats.lag_ms.p50),
+                    ms(stats.lag_ms.p95),
+                    ms(stats.lag_ms.p99),
+                    stats.lag_ms.samples
+                ),
+            ),
+            (
+                "Duration",
+                format!(
+                    "p50 {}, p95 {} ({} calls)",
+                    ms(stats.duration_ms.p50),
+                    ms(stats.duration_ms.p95),
+                    stats.duration_ms.samples
+                ),
+            ),
+        ],
+    }
 }
 
 fn job_page(

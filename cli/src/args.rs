@@ -99,6 +99,18 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     History(HistoryArgs),
 
+    /// Punctuality per job: runs, success rate, lag (call started minus slot) p50/p95/p99
+    /// and duration p50/p95, over the slots of the last --since.
+    ///
+    /// Reads the jobs, then at most 1,000 executions per job (one request each); a job with
+    /// more in the window is marked `*` (truncated). Percentiles are nearest-rank.
+    ///
+    /// Example:
+    ///   psu-sched stats --app billing --since 24h
+    ///   psu-sched stats --json | jq '.jobs[] | select(.lag_ms.p95 > 5000) | .job'
+    #[command(verbatim_doc_comment)]
+    Stats(StatsArgs),
+
     /// Delete a job. Asks on a terminal; elsewhere needs --yes.
     ///
     /// Its history stays until it expires, unless --purge-history.
@@ -330,6 +342,18 @@ pub struct HistoryArgs {
     pub status: Option<String>,
 
     /// JSON: an array of executions (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The window: slots of the last DURATION (1m to 366d: 7d, 24h, 90m).
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub since: String,
+
+    /// JSON: the StatsView (see docs/cli.md).
     #[arg(long)]
     pub json: bool,
 }

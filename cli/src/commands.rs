@@ -34,6 +34,7 @@ pub async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
         Command::Show(args) => show(&cli, args, &out).await,
         Command::History(args) => history(&cli, args, &out).await,
         Command::Delete(args) => delete(&cli, args, &out).await,
+        Command::Stats(args) => crate::stats::run(&ops(&cli)?, &cli, args, &out).await,
         Command::Run(args) => run_now(&cli, args, &out).await,
         Command::Next(args) => next(&cli, args, &out),
         Command::Tick(args) => tick(&cli, args, &out).await,

@@ -9,6 +9,7 @@
 mod args;
 mod commands;
 mod output;
+mod stats;
 mod ui;
 
 use std::io::IsTerminal;

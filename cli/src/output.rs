@@ -216,7 +216,8 @@ impl Out {
         }
     }
 
-    fn table(&self, header: &[&str], rows: &[Vec<(String, Option<Style>)>]) {
+    /// Rows under a bold header, columns aligned; a cell may carry a style.
+    pub(crate) fn table(&self, header: &[&str], rows: &[Vec<(String, Option<Style>)>]) {
         let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
         for row in rows {
             for (i, (cell, _)) in row.iter().enumerate() {

@@ -12,7 +12,9 @@ use crate::clock::Clock;
 use crate::dispatch::{CallRequest, CallResult, Dispatch};
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
 use crate::store::memory::MemoryStore;
-use crate::store::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError};
+use crate::store::{
+    Claim, ClaimOutcome, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store, StoreError,
+};
 
 /// One call a [`FakeDispatch`] received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,5 +306,13 @@ impl Store for FailingStore {
         limit: usize,
     ) -> Result<Vec<Execution>, StoreError> {
         self.inner.list_executions(job, limit).await
+    }
+    async fn executions_since(
+        &self,
+        job: &JobId,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<ExecutionPage, StoreError> {
+        self.inner.executions_since(job, since, limit).await
     }
 }

@@ -639,6 +639,17 @@ async fn the_admin_shows_the_seeded_store_in_chromium_with_markup_inert_and_no_s
             && t.contains("lag 1.50 s")),
         "a mark's title gives status, duration and lag: {title_texts:?}"
     );
+    // Punctuality: the figures psu-sched stats computes, from the seeded history.
+    for expected in [
+        "3 succeeded, 1 failed, 1 timed out, 1 skipped, 1 missed, 2 in flight",
+        "p50 1.50 s, p95 1.50 s, p99 1.50 s (6 calls)",
+        "p50 120 ms, p95 120 ms (5 calls)",
+    ] {
+        assert!(
+            job.contains(expected),
+            "the punctuality figures lack `{expected}`:\n{job}"
+        );
+    }
     let figure = client
         .find(Locator::Css("figure.timeline"))
         .await

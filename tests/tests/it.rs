@@ -25,5 +25,6 @@ mod protections;
 mod serve;
 mod sqlite_race;
 mod sqlite_scale;
+mod stats;
 mod tick;
 mod world;

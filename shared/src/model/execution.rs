@@ -149,6 +149,12 @@ impl ExecutionId {
         )
     }
 
+    /// The smallest sort-key part of a slot at or after `at` (whole seconds): executions
+    /// whose [`slot_key`](Self::slot_key) is at least this one run a slot at or after `at`.
+    pub fn slot_key_from(at: DateTime<Utc>) -> String {
+        at.format(SLOT_FORMAT).to_string()
+    }
+
     /// Parses an id as found in the `X-Psu-Sched-Execution` header.
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
         let bad = || {

@@ -1,5 +1,6 @@
 //! The operations every front end calls (the CLI today; `apply -f` and the web admin next):
-//! create, update, pause, resume, delete, run now, list, show, history, next, tick, init.
+//! create, update, pause, resume, delete, run now, list, show, history, stats, next, tick,
+//! init.
 //!
 //! They take what a person typed ([`JobInput`], [`JobKey`]), parse it here and nowhere else,
 //! and refuse bad input with a [`FieldError`] naming the field by its path before the store
@@ -27,6 +28,7 @@ mod browse;
 mod change;
 mod error;
 mod input;
+pub mod stats;
 mod stores;
 #[cfg(test)]
 mod tests;
@@ -44,6 +46,7 @@ pub use error::{FieldError, FieldPath, Message, OpsError, Piece, Segment};
 pub use input::{
     JobInput, JobKey, ScheduleForm, parse_duration, parse_instant, parse_schedule, parse_zone,
 };
+pub use stats::{JobStatsView, Percentiles, StatsView, parse_since};
 pub use stores::{Init, StoreSpec};
 
 use crate::clock::{Clock, ShiftedClock};

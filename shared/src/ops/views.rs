@@ -171,6 +171,9 @@ pub struct ExecutionView {
     pub output: Option<String>,
     /// Why it failed.
     pub error: Option<String>,
+    /// How late the call started after the slot, in milliseconds (`started_at -
+    /// scheduled_for`, to the millisecond); null when it never started.
+    pub lag_ms: Option<i64>,
 }
 
 impl From<&Execution> for ExecutionView {
@@ -187,6 +190,7 @@ impl From<&Execution> for ExecutionView {
             finished_at: e.finished_at.map(rfc3339),
             output: e.output.clone(),
             error: e.error.clone(),
+            lag_ms: super::stats::lag_ms(e),
         }
     }
 }

@@ -7,7 +7,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError, rules};
+use super::{
+    Claim, ClaimOutcome, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store, StoreError,
+    rules,
+};
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 
 #[derive(Default)]
@@ -282,5 +285,25 @@ impl Store for MemoryStore {
             .rev()
             .take(limit)
             .collect())
+    }
+
+    async fn executions_since(
+        &self,
+        job: &JobId,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<ExecutionPage, StoreError> {
+        let inner = self.lock();
+        let from = (job.clone(), ExecutionId::slot_key_from(since));
+        let mut executions: Vec<Execution> = inner
+            .executions
+            .range(from..)
+            .take_while(|((j, _), _)| j == job)
+            .map(|(_, e)| e.clone())
+            .collect();
+        executions.reverse();
+        let more = executions.len() > limit;
+        executions.truncate(limit);
+        Ok(ExecutionPage { executions, more })
     }
 }

@@ -72,6 +72,16 @@ pub struct Outcome {
     pub duration_ms: u64,
 }
 
+/// One page of a job's executions, from [`Store::executions_since`].
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionPage {
+    /// The executions read, newest slot first.
+    pub executions: Vec<Execution>,
+    /// True when the read stopped before the window's start: older executions in the window
+    /// may exist (the page's limit, or on DynamoDB the 1 MB one Query reads, cut it).
+    pub more: bool,
+}
+
 /// The end of a run as the app's guard records it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuardEnd {
@@ -339,4 +349,15 @@ pub trait Store: Send + Sync {
         job: &JobId,
         limit: usize,
     ) -> Result<Vec<Execution>, StoreError>;
+
+    /// One request's page of a job's executions whose slot is at or after `since` (whole
+    /// seconds), newest slot first, at most `limit` of them; `more` when older ones in the
+    /// window were left out. Exactly one request: one Query on DynamoDB (eventually
+    /// consistent, never a second page), one SELECT on SQLite.
+    async fn executions_since(
+        &self,
+        job: &JobId,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<ExecutionPage, StoreError>;
 }

@@ -39,7 +39,10 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
-use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError, rules};
+use super::{
+    Claim, ClaimOutcome, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store, StoreError,
+    rules,
+};
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 use codec::{
     DUE, GSI_PK, GSI_SK, Item, exec_pk, exec_sk, from_item, job_item, job_pk, job_sk, n, s,
@@ -647,5 +650,40 @@ impl Store for DynamoStore {
             .take(limit)
             .map(|i| from_item(strip_keys(i)))
             .collect()
+    }
+
+    async fn executions_since(
+        &self,
+        job: &JobId,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<ExecutionPage, StoreError> {
+        // One Query and never a second page: `sk` from the window's first slot key to the
+        // end of the executions' keys (`~` sorts after every slot key), newest first, one item
+        // more than the limit to tell whether the window goes on. Eventually consistent (half
+        // the read cost): figures over days do not need the last second's write.
+        let from = format!("EXEC#{}", ExecutionId::slot_key_from(since));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(exec_pk(job)))
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s("EXEC#~"))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| self.failed("Query", e))?;
+        let items = out.items.unwrap_or_default();
+        let cut = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        let more = items.len() > limit || cut;
+        let executions = items
+            .into_iter()
+            .take(limit)
+            .map(|i| from_item(strip_keys(i)))
+            .collect::<Result<_, _>>()?;
+        Ok(ExecutionPage { executions, more })
     }
 }

@@ -56,7 +56,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::{Claim, ClaimOutcome, DueItem, GuardEnd, Outcome, Recorded, Store, StoreError, rules};
+use super::{
+    Claim, ClaimOutcome, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store, StoreError,
+    rules,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 use schema::{
@@ -546,6 +549,37 @@ impl Store for SqliteStore {
                 })
                 .map_err(|e| backend("SQLite SELECT executions", e))?;
             bodies.iter().map(|b| from_json(b)).collect()
+        })
+        .await
+    }
+
+    async fn executions_since(
+        &self,
+        job: &JobId,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<ExecutionPage, StoreError> {
+        let job = job.clone();
+        let from = ExecutionId::slot_key_from(since);
+        // One more than the limit says whether the window goes on.
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        self.run(move |conn| {
+            let bodies: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT body FROM executions WHERE job_id = ?1 AND slot_key >= ?2 ORDER BY slot_key DESC LIMIT ?3",
+                )
+                .and_then(|mut st| {
+                    st.query_map(params![job.as_str(), from, fetch], |r| r.get(0))?
+                        .collect()
+                })
+                .map_err(|e| backend("SQLite SELECT executions", e))?;
+            let more = bodies.len() > limit;
+            let executions = bodies
+                .iter()
+                .take(limit)
+                .map(|b| from_json(b))
+                .collect::<Result<_, _>>()?;
+            Ok(ExecutionPage { executions, more })
         })
         .await
     }
