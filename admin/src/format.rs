@@ -10,7 +10,7 @@ pub(crate) fn glyph(status: Status) -> &'static str {
     match status {
         Status::Succeeded => "✓",
         Status::Failed => "✗",
-        Status::TimedOut => "⧖",
+        Status::TimedOut => "▲",
         Status::Missed => "∅",
         Status::Skipped => "↷",
         Status::Pending => "…",

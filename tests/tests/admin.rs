@@ -996,3 +996,77 @@ async fn the_admin_will_not_listen_beyond_loopback_without_tls_or_behind_proxy()
     assert_eq!(answer.headers()["location"], "/");
     let _ = child.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_ui_runs_the_scheduler_and_the_admin_in_one_process_and_stops_on_sigterm() {
+    let dir = temp_dir("serve-ui");
+    let seeded = seed(&dir).await;
+    // Nothing may come due while it runs: the seeded URLs are not on loopback.
+    let ops = Ops::new(
+        StoreSpec::from_setting(Some(&format!("sqlite:{}", seeded.db.display())))
+            .expect("store spec"),
+    );
+    for name in ["invoices", "dst-sundays", "reports"] {
+        ops.pause(&JobKey::parse("billing", name).expect("key"), Utc::now())
+            .await
+            .expect("pause");
+    }
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, TOKEN).expect("write the token file");
+    let port = free_port();
+    let mut serve = Command::new(binary())
+        .args([
+            "--store",
+            &format!("sqlite:{}", seeded.db.display()),
+            "serve",
+            "--ui",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--token-file")
+        .arg(&token_file)
+        .env("PSU_SCHED_SIGNING_SECRET", "serve-ui-secret")
+        .env_remove("PSU_SCHED_STORE")
+        .env_remove("PSU_SCHED_TABLE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start psu-sched serve --ui");
+    wait_for_port(port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = http();
+    let cookie = sign_in(&client, &base).await;
+    let page = client
+        .get(format!("{base}/apps/billing"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("body").contains("invoices"));
+
+    let pid = serve.id().expect("pid");
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), serve.wait())
+        .await
+        .expect("serve --ui stops within 20 s of SIGTERM")
+        .expect("wait");
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut serve.stderr.take().expect("stderr"), &mut stderr)
+        .await
+        .expect("read stderr");
+    assert!(
+        status.success(),
+        "serve --ui exits 0 on SIGTERM: {status:?}\n{stderr}"
+    );
+    assert!(stderr.contains("admin at http://127.0.0.1:"), "{stderr}");
+    assert!(
+        !stderr.contains(TOKEN),
+        "stderr carries the token: {stderr}"
+    );
+}
