@@ -96,6 +96,7 @@ pub struct Settings {
     token: Token,
     generated: bool,
     read_only: bool,
+    behind_proxy: bool,
     tls: Option<(PathBuf, PathBuf)>,
     allow_hosts: Vec<String>,
 }
@@ -159,6 +160,7 @@ impl Settings {
             token,
             generated,
             read_only: options.read_only,
+            behind_proxy: options.behind_proxy,
             tls,
             allow_hosts,
         })

@@ -99,7 +99,8 @@ impl Guard {
         Self {
             token: settings.token.clone(),
             session: Token::generate(),
-            secure: settings.tls.is_some(),
+            // The browser sees HTTPS under TLS, and behind the TLS-terminating proxy.
+            secure: settings.tls.is_some() || settings.behind_proxy,
             read_only: settings.read_only,
             hosts,
         }
@@ -208,7 +209,7 @@ async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
         let same = origin
             .and_then(|o| o.split_once("://"))
             .is_some_and(|(scheme, authority)| {
-                scheme == if guard.secure { "https" } else { "http" }
+                (scheme == "https" || (scheme == "http" && !guard.secure))
                     && authority.eq_ignore_ascii_case(&host)
             });
         if !same {

@@ -170,8 +170,8 @@ async fn main() {
     for (label, path) in [
         (format!("app page, {jobs} jobs"), "/apps/bulk".to_owned()),
         (
-            format!("app page, {jobs} jobs, sorted by next run, filtered"),
-            "/apps/bulk?q=job-0&sort=next&dir=desc".to_owned(),
+            format!("app page, {jobs} jobs, filtered to 100, sorted by next run"),
+            "/apps/bulk?q=job-09&sort=next&dir=desc".to_owned(),
         ),
         (
             format!("job page, {executions} executions"),
