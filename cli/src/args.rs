@@ -152,6 +152,17 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Serve(ServeArgs),
 
+    /// Serve the web admin: every app's jobs, their runs and their health, in a browser.
+    ///
+    /// It listens on 127.0.0.1:8710 and prints a login link carrying a fresh token once
+    /// (or signs in with the token in --token-file). See docs/admin.md.
+    ///
+    /// Example:
+    ///   psu-sched ui
+    ///   psu-sched ui --store dynamodb:psu-scheduler --read-only --token-file ~/.psu-sched-token
+    #[command(verbatim_doc_comment)]
+    Ui(crate::ui::UiArgs),
+
     /// Create the table or database file (local or development use; production tables come
     /// from the infrastructure template).
     ///
@@ -429,6 +440,13 @@ pub struct ServeArgs {
     /// One TickSummary JSON object per line instead of a sentence.
     #[arg(long)]
     pub json: bool,
+
+    /// Serve the web admin too, in the same process (its options as for `psu-sched ui`).
+    #[arg(long)]
+    pub ui: bool,
+
+    #[command(flatten)]
+    pub admin: crate::ui::UiArgs,
 }
 
 /// `app ...`: the app is named by --app (or PSU_SCHED_APP).

@@ -42,6 +42,7 @@ pub async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
         Command::Next(args) => next(&cli, args, &out),
         Command::Tick(args) => tick(&cli, args, &out).await,
         Command::Serve(args) => serve(&cli, args, &out).await,
+        Command::Ui(args) => crate::ui::ui(ops(&cli)?, args).await,
         Command::Init => init(&cli, &out).await,
         Command::App(command) => app(&cli, command, &out).await,
         Command::Apply(args) => crate::apply::apply(&cli, args, &out).await,
@@ -359,10 +360,19 @@ async fn tick(cli: &Cli, args: &TickArgs, out: &Out) -> Result<ExitCode> {
 
 async fn serve(cli: &Cli, args: &ServeArgs, out: &Out) -> Result<ExitCode> {
     let config = Config::from_env().map_err(ops::OpsError::from)?;
-    let ops = ops(cli)?;
+    let ops = std::sync::Arc::new(ops(cli)?);
     let dispatcher = config
         .dispatcher(Runner::Cli)
         .context("could not build the HTTP client")?;
+    let admin = match args.ui {
+        true => {
+            let server = crate::ui::start(&args.admin).await?;
+            Some(tokio::spawn(
+                server.run(ops.clone(), crate::shutdown_signal()),
+            ))
+        }
+        false => None,
+    };
     eprintln!(
         "psu-sched: serving {}: a tick at the top of every minute (Ctrl-C stops)",
         ops.spec()
@@ -382,6 +392,9 @@ async fn serve(cli: &Cli, args: &ServeArgs, out: &Out) -> Result<ExitCode> {
         },
     )
     .await?;
+    if let Some(admin) = admin {
+        admin.await.context("the admin server task failed")??;
+    }
     eprintln!("psu-sched: stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ mod args;
 mod commands;
 mod output;
 mod stats;
+mod ui;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -208,7 +209,7 @@ pub(crate) async fn stop_then_quit() {
 }
 
 /// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

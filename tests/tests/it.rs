@@ -10,6 +10,7 @@
 mod helpers;
 mod selftest;
 
+mod admin;
 mod apply;
 mod apps;
 mod bruteforce;

@@ -186,6 +186,9 @@ pub enum OpsError {
     /// No such job.
     #[error("no job named {0}/{1}")]
     NotFound(AppName, JobName),
+    /// No such execution.
+    #[error("no execution {0}")]
+    ExecutionNotFound(crate::model::ExecutionId),
     /// No such app record.
     #[error("no app named {0} (create it: psu-sched app create --app {0} --base-url https://host)")]
     AppNotFound(AppName),

@@ -25,6 +25,7 @@
 
 mod apply;
 mod apps;
+mod browse;
 mod change;
 mod error;
 mod export;
@@ -43,6 +44,9 @@ pub use apply::{
     Action, Applied, Change, DesiredState, FileError, Plan, PlanView, Step, parse_file,
 };
 pub use apps::{AppDetails, AppInput, parse_app};
+pub use browse::{
+    JobHealth, LATE_AFTER, OVERVIEW_HISTORY_JOBS, OVERVIEW_HISTORY_PER_JOB, Overview, reconciled,
+};
 pub use change::JobChanges;
 pub use error::{FieldError, FieldPath, Message, OpsError, Piece, Segment};
 pub use input::{

@@ -1,0 +1,287 @@
+//! The checks every request passes (docs/admin.md, Security): the `Host` allow-list, POSTs
+//! from the admin's own origin only (none under `--read-only`), the session cookie (the login
+//! link's token exchanged for it), and the security headers on every response.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+
+use crate::{AdminError, Settings};
+
+/// The session cookie's name.
+pub(crate) const COOKIE: &str = "psu_sched_admin";
+
+/// The shortest token a `--token-file` may hold.
+const MIN_TOKEN: usize = 16;
+
+/// Every response's Content-Security-Policy: the admin's own stylesheet and nothing else; no
+/// script, no framing, forms only to itself.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// A secret compared in constant time and never printed by `Debug`.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(…)")
+    }
+}
+
+impl Token {
+    /// 32 random bytes, hex.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(hex::encode(bytes))
+    }
+
+    /// The token in `path` (surrounding whitespace dropped), at least 16 characters.
+    pub fn from_file(path: &Path) -> Result<Self, AdminError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            AdminError::Token(format!(
+                "could not read {}: {e}; give a file holding the token",
+                path.display()
+            ))
+        })?;
+        let token = text.trim();
+        if token.chars().count() < MIN_TOKEN || token.chars().any(char::is_whitespace) {
+            return Err(AdminError::Token(format!(
+                "{} does not hold a usable token; put one line of at least {MIN_TOKEN} characters without spaces in it",
+                path.display()
+            )));
+        }
+        Ok(Self(token.to_owned()))
+    }
+
+    /// Whether `given` is this token, in time independent of where they differ.
+    pub fn matches(&self, given: &str) -> bool {
+        bool::from(self.0.as_bytes().ct_eq(given.as_bytes()))
+    }
+
+    /// The secret itself: for the login link shown once, and nowhere else.
+    pub(crate) fn reveal(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the checks need, built once.
+pub(crate) struct Guard {
+    token: Token,
+    /// The session cookie's value: random per process, unrelated to the token.
+    session: Token,
+    secure: bool,
+    read_only: bool,
+    hosts: Vec<String>,
+}
+
+impl Guard {
+    pub(crate) fn new(settings: &Settings, local: SocketAddr) -> Self {
+        let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let ip = local.ip();
+        if !ip.is_unspecified() {
+            hosts.push(match ip {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            });
+        }
+        hosts.extend(settings.allow_hosts.iter().cloned());
+        Self {
+            token: settings.token.clone(),
+            session: Token::generate(),
+            // The browser sees HTTPS under TLS, and behind the TLS-terminating proxy.
+            secure: settings.tls.is_some() || settings.behind_proxy,
+            read_only: settings.read_only,
+            hosts,
+        }
+    }
+
+    /// Whether the `Host` header names this admin: an allowed name, with any port, or an
+    /// allowed `name:port` exactly.
+    fn host_allowed(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        let name = strip_port(&host);
+        self.hosts.iter().any(|h| *h == host || h == name)
+    }
+
+    fn has_session(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .any(|(name, value)| name == COOKIE && self.session.matches(value))
+    }
+
+    fn cookie(&self, value: &str, max_age: Option<u32>) -> String {
+        let mut cookie = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict");
+        if let Some(age) = max_age {
+            cookie.push_str(&format!("; Max-Age={age}"));
+        }
+        if self.secure {
+            cookie.push_str("; Secure");
+        }
+        cookie
+    }
+}
+
+/// `name` of `name:port`, `[v6]` of `[v6]:port`.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+/// The login link's query.
+#[derive(serde::Deserialize)]
+struct Login {
+    token: Option<String>,
+}
+
+/// A refusal: a status and one line of text (never echoing a secret).
+fn refuse(status: StatusCode, line: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{line}\n"),
+    )
+        .into_response()
+}
+
+/// The middleware: Host, then POST's origin and `--read-only`, then login or session, and
+/// the security headers on whatever comes out.
+pub(crate) async fn check(
+    State(guard): State<Arc<Guard>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = decide(&guard, request, next).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
+    let Some(host) = host.filter(|h| guard.host_allowed(h)) else {
+        tracing::warn!("admin: refused a request for a host not in the allow-list");
+        return refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            "this Host is not one the admin answers for; add it with --allow-host if it is yours",
+        );
+    };
+    if request.method() == Method::POST {
+        if guard.read_only {
+            return refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the admin runs with --read-only: it changes nothing",
+            );
+        }
+        let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+        let same = origin
+            .and_then(|o| o.split_once("://"))
+            .is_some_and(|(scheme, authority)| {
+                (scheme == "https" || (scheme == "http" && !guard.secure))
+                    && authority.eq_ignore_ascii_case(&host)
+            });
+        if !same {
+            tracing::warn!("admin: refused a POST from another origin");
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "a POST must come from the admin's own pages (its Origin header is missing or foreign)",
+            );
+        }
+    }
+    let path = request.uri().path();
+    if path.starts_with("/assets/") {
+        return next.run(request).await;
+    }
+    if path == "/login" && request.method() == Method::GET {
+        let token = axum::extract::Query::<Login>::try_from_uri(request.uri())
+            .ok()
+            .and_then(|q| q.0.token);
+        return match token {
+            Some(token) if guard.token.matches(&token) => {
+                // The token leaves the address bar at once: the cookie carries the session.
+                let mut response =
+                    (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+                if let Ok(cookie) =
+                    HeaderValue::from_str(&guard.cookie(guard.session.reveal(), None))
+                {
+                    response.headers_mut().insert(header::SET_COOKIE, cookie);
+                }
+                response
+            }
+            Some(_) => {
+                tracing::warn!("admin: refused a login with a wrong token");
+                crate::pages::login_page(StatusCode::UNAUTHORIZED, true)
+            }
+            None if guard.has_session(headers) => {
+                (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()
+            }
+            None => crate::pages::login_page(StatusCode::UNAUTHORIZED, false),
+        };
+    }
+    if !guard.has_session(headers) {
+        return crate::pages::login_page(StatusCode::UNAUTHORIZED, false);
+    }
+    if path == "/logout" && request.method() == Method::POST {
+        let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
+        if let Ok(cookie) = HeaderValue::from_str(&guard.cookie("", Some(0))) {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+        }
+        return response;
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_is_stripped_from_names_and_bracketed_addresses() {
+        assert_eq!(strip_port("localhost:8710"), "localhost");
+        assert_eq!(strip_port("[::1]:8710"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        assert_eq!(strip_port("admin.example.edu"), "admin.example.edu");
+    }
+
+    #[test]
+    fn a_token_matches_only_itself() {
+        let token = Token("0123456789abcdef".to_owned());
+        assert!(token.matches("0123456789abcdef"));
+        assert!(!token.matches("0123456789abcdeF"));
+        assert!(!token.matches("0123456789abcde"));
+        assert!(!token.matches(""));
+        assert_eq!(format!("{token:?}"), "Token(…)");
+    }
+}

@@ -1,0 +1,1072 @@
+//! The web admin (`psu-sched ui`) as a person meets it: a real process on 127.0.0.1 over a
+//! seeded SQLite store, driven in headless Chromium through ChromeDriver (Debian's `chromium`
+//! and `chromium-driver`, which `scripts/test` installs), with axe-core run in every page; and
+//! its refusals over plain HTTP. Without the browser or axe-core these tests fail, never skip.
+//! Screenshots of every page land in `<target dir>/admin-screenshots/`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use fantoccini::{Client, ClientBuilder, Locator};
+use shared::model::{Execution, ExecutionId, LastRun, Status, Trigger};
+use shared::ops::{AppInput, JobInput, JobKey, Ops, ScheduleForm, StoreSpec};
+use shared::store::{Claim, Store, sqlite::SqliteStore};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::cli::binary;
+
+/// What the failed execution's app answered: markup that must render inert, as text.
+const HOSTILE_OUTPUT: &str = "<img src=x onerror=alert(1)>";
+
+/// A job description that must render as text too.
+const HOSTILE_DESCRIPTION: &str = "Nightly <script>alert(2)</script> invoices";
+
+/// The token the tests sign in with (through --token-file).
+const TOKEN: &str = "admin-test-token-0123456789abcdef";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "psu-sched-admin-{tag}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("create a temporary directory");
+    dir
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        })
+}
+
+/// The seeded store's executions: one of every status for billing/invoices.
+struct Seeded {
+    db: PathBuf,
+    failed: ExecutionId,
+    timed_out: ExecutionId,
+}
+
+/// Two apps: billing (a record; jobs invoices, dst-sundays) and hr (no record; a paused
+/// job sync). invoices has an execution of every status, within the last 24 hours.
+async fn seed(dir: &Path) -> Seeded {
+    let db = dir.join("jobs.db");
+    let ops = Ops::new(
+        StoreSpec::from_setting(Some(&format!("sqlite:{}", db.display()))).expect("store spec"),
+    );
+    ops.init().await.expect("init the database");
+    let now = Utc::now();
+    ops.create_app(
+        "billing",
+        &AppInput {
+            base_url: Some("https://billing.example.edu".into()),
+            budget: Some("3".into()),
+        },
+        now,
+    )
+    .await
+    .expect("create the app billing");
+    let jobs = [
+        (
+            "billing",
+            "invoices",
+            "0 * * * *",
+            "UTC",
+            HOSTILE_DESCRIPTION,
+            false,
+        ),
+        (
+            "billing",
+            "dst-sundays",
+            "30 12 * 3,11 sun",
+            "America/Los_Angeles",
+            "",
+            false,
+        ),
+        (
+            "billing",
+            "reports",
+            "15 6 * * mon-fri",
+            "Europe/Paris",
+            "Weekday reports",
+            false,
+        ),
+        ("hr", "sync", "*/15 * * * *", "UTC", "", true),
+    ];
+    for (app, name, cron, zone, description, paused) in jobs {
+        let input = JobInput {
+            path: (app == "billing").then(|| format!("/jobs/{name}")),
+            url: (app != "billing").then(|| format!("https://{app}.example.edu/jobs/{name}")),
+            schedule: ScheduleForm {
+                cron: Some(cron.into()),
+                ..Default::default()
+            },
+            timezone: Some(zone.into()),
+            description: Some(description.into()),
+            paused,
+            ..Default::default()
+        };
+        ops.create(&JobKey::parse(app, name).expect("key"), &input, now)
+            .await
+            .expect("create a job");
+    }
+    let store = SqliteStore::open(&db).await.expect("open the SQLite store");
+    let hour = |h: i64| now - chrono::Duration::hours(h);
+    let slot = |h: i64| {
+        let t = hour(h);
+        t - chrono::Duration::seconds(i64::from(chrono::Timelike::second(&t)))
+    };
+    let failed = add(
+        &store,
+        "billing",
+        "invoices",
+        slot(9),
+        Status::Failed,
+        |e| {
+            e.http_status = Some(500);
+            e.output = Some(HOSTILE_OUTPUT.into());
+            e.error = Some("the app answered HTTP 500".into());
+        },
+    )
+    .await;
+    let timed_out = add(
+        &store,
+        "billing",
+        "invoices",
+        slot(8),
+        Status::TimedOut,
+        |e| {
+            e.error = Some("no outcome before the deadline".into());
+            e.outcome_by = Some(shared::store::RECONCILER.into());
+        },
+    )
+    .await;
+    add(
+        &store,
+        "billing",
+        "invoices",
+        slot(7),
+        Status::Missed,
+        |e| {
+            e.started_at = None;
+            e.duration_ms = None;
+            e.error = Some("later than the job's max lateness".into());
+        },
+    )
+    .await;
+    add(
+        &store,
+        "billing",
+        "invoices",
+        slot(6),
+        Status::Skipped,
+        |e| {
+            e.started_at = None;
+            e.duration_ms = None;
+        },
+    )
+    .await;
+    for h in [5, 4, 3] {
+        add(
+            &store,
+            "billing",
+            "invoices",
+            slot(h),
+            Status::Succeeded,
+            |e| {
+                e.http_status = Some(200);
+                e.output = Some("{\"ok\":true}".into());
+            },
+        )
+        .await;
+    }
+    add(
+        &store,
+        "billing",
+        "invoices",
+        slot(2),
+        Status::Running,
+        |e| {
+            e.finished_at = None;
+            e.duration_ms = None;
+        },
+    )
+    .await;
+    add(
+        &store,
+        "billing",
+        "invoices",
+        slot(1),
+        Status::Pending,
+        |e| {
+            e.finished_at = None;
+            e.duration_ms = None;
+            e.started_at = None;
+        },
+    )
+    .await;
+    add(&store, "hr", "sync", slot(10), Status::Succeeded, |e| {
+        e.http_status = Some(204);
+    })
+    .await;
+    Seeded {
+        db,
+        failed,
+        timed_out,
+    }
+}
+
+/// Writes one execution of the job at `slot` with `status` (through a claim, as a tick
+/// writes), called 1.5 s late and taking 120 ms unless `adjust` says otherwise; a finished
+/// one becomes the job's last run.
+async fn add(
+    store: &SqliteStore,
+    app: &str,
+    name: &str,
+    slot: DateTime<Utc>,
+    status: Status,
+    adjust: impl FnOnce(&mut Execution),
+) -> ExecutionId {
+    let key = JobKey::parse(app, name).expect("key");
+    let job = store
+        .get_job(&key.app, &key.name)
+        .await
+        .expect("read")
+        .expect("the job");
+    let id = ExecutionId::new(job.id.clone(), slot, Trigger::Schedule, 1);
+    let started = slot + chrono::Duration::milliseconds(1500);
+    let mut execution = Execution {
+        app: job.app.clone(),
+        name: job.name.clone(),
+        scheduled_for: slot,
+        attempt: 1,
+        trigger: Trigger::Schedule,
+        id: id.clone(),
+        status,
+        http_status: None,
+        output: None,
+        error: None,
+        created_at: slot,
+        started_at: Some(started),
+        finished_at: Some(started + chrono::Duration::milliseconds(120)),
+        duration_ms: Some(120),
+        coalesced: 0,
+        url: job.url.clone(),
+        method: job.method,
+        timeout_ms: job.timeout_ms,
+        retries: job.retries,
+        key_hash: None,
+        claimed_by: None,
+        dispatched_by: None,
+        guard_nonce: None,
+        outcome_by: None,
+        counted_by: None,
+        due_at: None,
+        expires_at: Utc::now() + chrono::Duration::days(30),
+    };
+    adjust(&mut execution);
+    let mut next = job.clone();
+    next.state.version += 1;
+    if status.is_final() {
+        next.state.last = Some(LastRun {
+            execution: id.clone(),
+            status,
+            at: execution.finished_at.unwrap_or(slot),
+        });
+    }
+    let claim = Claim {
+        job: next,
+        expected_version: job.state.version,
+        execution,
+        token: uuid::Uuid::new_v4().to_string(),
+    };
+    store.claim(&claim).await.expect("write the execution");
+    id
+}
+
+/// A running `psu-sched ui`, stopped on drop.
+struct Admin {
+    child: Child,
+    base: String,
+    stderr: tokio::task::JoinHandle<Vec<String>>,
+}
+
+impl Admin {
+    async fn start(db: &Path, extra: &[&str]) -> Admin {
+        let port = free_port();
+        let dir = db.parent().expect("db dir");
+        let token_file = dir.join("token");
+        std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write the token file");
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = Command::new(binary())
+            .args([
+                "--store",
+                &format!("sqlite:{}", db.display()),
+                "ui",
+                "--listen",
+                &listen,
+            ])
+            .arg("--token-file")
+            .arg(&token_file)
+            .args(extra)
+            .env_remove("PSU_SCHED_STORE")
+            .env_remove("PSU_SCHED_TABLE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start psu-sched ui");
+        let stderr = child.stderr.take().expect("stderr");
+        let stderr = tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            let mut seen = Vec::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                seen.push(line);
+            }
+            seen
+        });
+        wait_for_port(port).await;
+        Admin {
+            child,
+            base: format!("http://{listen}"),
+            stderr,
+        }
+    }
+
+    /// Stops the process; its stderr lines.
+    async fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill().await;
+        self.stderr.await.unwrap_or_default()
+    }
+}
+
+async fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing answered on 127.0.0.1:{port} within 10 s");
+}
+
+/// ChromeDriver on a free loopback port, and a headless Chromium session through it.
+struct Browser {
+    driver: Child,
+    client: Client,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let chromium = which("chromium").unwrap_or_else(|| {
+            panic!("chromium is not installed: scripts/test installs it (apt-get install chromium chromium-driver)")
+        });
+        let chromedriver = which("chromedriver").unwrap_or_else(|| {
+            panic!("chromedriver is not installed: scripts/test installs it (apt-get install chromium-driver)")
+        });
+        let port = free_port();
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        wait_for_port(port).await;
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": chromium,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-background-networking",
+                    "--disable-gpu",
+                    "--window-size=1280,1000",
+                ],
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("open a Chromium session through chromedriver");
+        Browser { driver, client }
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// axe-core's script: PSU_SCHED_TEST_AXE (scripts/test sets it), else where scripts/test
+/// puts it.
+fn axe_source() -> String {
+    let path = std::env::var_os("PSU_SCHED_TEST_AXE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/axe-core/package/axe.min.js")
+        });
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "axe-core is missing at {} ({e}): scripts/test fetches it with npm pack axe-core@4",
+            path.display()
+        )
+    })
+}
+
+/// Runs axe-core in the page; the serious and critical violations, one line each.
+async fn serious_violations(client: &Client, axe: &str) -> Vec<String> {
+    client.execute(axe, vec![]).await.expect("inject axe-core");
+    let result = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] })
+               .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                 nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3) }))))
+               .catch(e => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));",
+            vec![],
+        )
+        .await
+        .expect("run axe-core");
+    result
+        .as_array()
+        .expect("a list of violations")
+        .iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .map(|v| {
+            format!(
+                "{} ({}): {} at {}",
+                v["id"], v["impact"], v["help"], v["nodes"]
+            )
+        })
+        .collect()
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let dir = target_dir().join("admin-screenshots");
+    std::fs::create_dir_all(&dir).expect("create the screenshots directory");
+    let png = client.screenshot().await.expect("take a screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("save the screenshot");
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no element `{css}`: {e}"))
+        .text()
+        .await
+        .expect("its text")
+}
+
+/// Visits `path`, saves a screenshot, checks axe-core and that no alert opened; the page's
+/// `main` text.
+async fn visit(client: &Client, base: &str, path: &str, name: &str, axe: &str) -> String {
+    client
+        .goto(&format!("{base}{path}"))
+        .await
+        .expect("open the page");
+    assert!(
+        client.get_alert_text().await.is_err(),
+        "an alert opened on {path}: markup from the store ran as script"
+    );
+    screenshot(client, name).await;
+    let violations = serious_violations(client, axe).await;
+    assert!(
+        violations.is_empty(),
+        "axe-core on {path}:\n{}",
+        violations.join("\n")
+    );
+    text_of(client, "main").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_shows_the_seeded_store_in_chromium_with_markup_inert_and_no_serious_axe_violation()
+ {
+    let axe = axe_source();
+    let dir = temp_dir("browser");
+    let seeded = seed(&dir).await;
+    let admin = Admin::start(&seeded.db, &[]).await;
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    let base = admin.base.clone();
+
+    // Without the cookie: the sign-in page, whatever the address.
+    let login = visit(client, &base, "/apps/billing", "0-sign-in", &axe).await;
+    assert!(login.contains("Sign in"), "{login}");
+
+    // The login link sets the cookie and drops the token from the address bar.
+    client
+        .goto(&format!("{base}/login?token={TOKEN}"))
+        .await
+        .expect("open the login link");
+    let url = client.current_url().await.expect("url");
+    assert_eq!(url.path(), "/");
+    assert!(
+        !url.as_str().contains(TOKEN),
+        "the token stayed in the address bar: {url}"
+    );
+    assert!(
+        !client.source().await.expect("source").contains(TOKEN),
+        "the page carries the token"
+    );
+
+    let overview = visit(client, &base, "/", "1-overview", &axe).await;
+    for expected in [
+        "billing",
+        "hr",
+        "invoices",
+        "dst-sundays",
+        "sync",
+        "paused",
+        "Needs attention",
+        "missed",
+        "timed out",
+        "reconciled",
+    ] {
+        assert!(
+            overview.contains(expected),
+            "the overview lacks `{expected}`:\n{overview}"
+        );
+    }
+    let invoices_row = text_of(
+        client,
+        "section[aria-labelledby='app-1'] tr:has(a[href='/apps/billing/jobs/invoices'])",
+    )
+    .await;
+    // Failures in the last 24 hours: the failed and the timed-out executions.
+    assert!(
+        invoices_row.contains("succeeded") && invoices_row.contains("2"),
+        "{invoices_row}"
+    );
+
+    let app = visit(client, &base, "/apps/billing", "2-app", &axe).await;
+    for expected in [
+        "https://billing.example.edu",
+        "3 calls",
+        "30 12 * 3,11 SUN",
+        "in March and November",
+        "Europe/Paris",
+        "America/Los_Angeles",
+    ] {
+        assert!(
+            app.contains(expected),
+            "the app page lacks `{expected}`:\n{app}"
+        );
+    }
+    // Filtered and sorted by query parameters alone (no script).
+    visit(
+        client,
+        &base,
+        "/apps/billing?q=report",
+        "2b-app-filtered",
+        &axe,
+    )
+    .await;
+    let rows = client
+        .find_all(Locator::Css("tbody tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 1, "the filter `report` keeps one job");
+    visit(
+        client,
+        &base,
+        "/apps/billing?sort=name&dir=desc",
+        "2c-app-sorted",
+        &axe,
+    )
+    .await;
+    let first = text_of(client, "tbody tr:first-child td:first-child").await;
+    assert_eq!(first, "reports", "name descending starts with reports");
+    let sorted = client
+        .find(Locator::Css("th[aria-sort='descending']"))
+        .await
+        .expect("the sorted column says so");
+    assert_eq!(sorted.text().await.expect("text"), "Job");
+
+    let job = visit(client, &base, "/apps/billing/jobs/invoices", "3-job", &axe).await;
+    assert!(
+        job.contains(HOSTILE_DESCRIPTION),
+        "the description shows as text:\n{job}"
+    );
+    assert!(
+        client
+            .find_all(Locator::Css("script"))
+            .await
+            .expect("scripts")
+            .is_empty()
+    );
+    let marks = client
+        .find_all(Locator::Css("figure.timeline svg a"))
+        .await
+        .expect("marks");
+    assert_eq!(marks.len(), 9, "one mark per slot of invoices");
+    let titles = client
+        .find_all(Locator::Css("figure.timeline svg a title"))
+        .await
+        .expect("titles");
+    let mut title_texts = Vec::new();
+    for t in titles {
+        title_texts.push(t.html(true).await.expect("title text"));
+    }
+    assert!(
+        title_texts.iter().any(|t| t.contains("failed")
+            && t.contains("duration 120 ms")
+            && t.contains("lag 1.50 s")),
+        "a mark's title gives status, duration and lag: {title_texts:?}"
+    );
+    // Punctuality: the figures psu-sched stats computes, from the seeded history.
+    for expected in [
+        "3 succeeded, 1 failed, 1 timed out, 1 skipped, 1 missed, 2 in flight",
+        "p50 1.50 s, p95 1.50 s, p99 1.50 s (6 calls)",
+        "p50 120 ms, p95 120 ms (5 calls)",
+    ] {
+        assert!(
+            job.contains(expected),
+            "the punctuality figures lack `{expected}`:\n{job}"
+        );
+    }
+    let figure = client
+        .find(Locator::Css("figure.timeline"))
+        .await
+        .expect("the timeline");
+    let png = figure
+        .screenshot()
+        .await
+        .expect("a screenshot of the timeline");
+    std::fs::write(
+        target_dir()
+            .join("admin-screenshots")
+            .join("3b-job-timeline.png"),
+        png,
+    )
+    .expect("save the screenshot");
+    // The marks are reachable from the keyboard.
+    let focusable: bool = client
+        .execute(
+            "const a = document.querySelector('figure.timeline svg a'); a.focus(); return document.activeElement === a;",
+            vec![],
+        )
+        .await
+        .expect("focus a mark")
+        .as_bool()
+        .unwrap_or(false);
+    assert!(focusable, "a timeline mark takes the focus");
+
+    let dst = visit(
+        client,
+        &base,
+        "/apps/billing/jobs/dst-sundays",
+        "4-job-dst",
+        &axe,
+    )
+    .await;
+    assert!(dst.contains("daylight-saving change"), "{dst}");
+    assert!(
+        dst.contains("clocks change: UTC−08:00 → UTC−07:00")
+            || dst.contains("clocks change: UTC−07:00 → UTC−08:00"),
+        "{dst}"
+    );
+
+    let failed = visit(
+        client,
+        &base,
+        &format!("/executions/{}", seeded.failed),
+        "5-execution-failed",
+        &axe,
+    )
+    .await;
+    assert_eq!(
+        text_of(client, "pre.output").await,
+        HOSTILE_OUTPUT,
+        "the output shows as text"
+    );
+    assert!(
+        client
+            .find_all(Locator::Css("main img"))
+            .await
+            .expect("images")
+            .is_empty(),
+        "the output made an element"
+    );
+    for expected in [
+        "failed",
+        "500",
+        "120 ms",
+        "1.50 s",
+        "1 of at most 1",
+        "schedule",
+        "the app answered HTTP 500",
+    ] {
+        assert!(
+            failed.contains(expected),
+            "the execution page lacks `{expected}`:\n{failed}"
+        );
+    }
+    let reconciled = visit(
+        client,
+        &base,
+        &format!("/executions/{}", seeded.timed_out),
+        "6-execution-reconciled",
+        &axe,
+    )
+    .await;
+    assert!(
+        reconciled.contains("timed out") && reconciled.contains("Reconciled"),
+        "{reconciled}"
+    );
+
+    let hr = visit(client, &base, "/apps/hr", "7-app-without-record", &axe).await;
+    assert!(
+        hr.contains("no app record") && hr.contains("paused"),
+        "{hr}"
+    );
+    visit(client, &base, "/apps/hr/jobs/sync", "8-job-paused", &axe).await;
+
+    let _ = browser.client.close().await;
+    drop(browser.driver);
+    let logs = admin.stop().await;
+    assert!(
+        logs.iter().all(|l| !l.contains(TOKEN)),
+        "a log line carries the token: {logs:?}"
+    );
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
+}
+
+/// The session cookie the login link sets (name=value).
+async fn sign_in(client: &reqwest::Client, base: &str) -> String {
+    let answer = client
+        .get(format!("{base}/login?token={TOKEN}"))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(answer.status(), 303);
+    let cookie = answer
+        .headers()
+        .get("set-cookie")
+        .expect("a cookie")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(
+            cookie.contains(attribute),
+            "the cookie lacks {attribute}: {cookie}"
+        );
+    }
+    assert!(
+        !cookie.contains(TOKEN),
+        "the cookie carries the token itself"
+    );
+    cookie.split(';').next().expect("name=value").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_when_read_only() {
+    let dir = temp_dir("refusals");
+    let seeded = seed(&dir).await;
+    let admin = Admin::start(&seeded.db, &[]).await;
+    let client = http();
+    let base = &admin.base;
+
+    // No token, a wrong token: the sign-in page, nothing of the store.
+    for path in [
+        "/",
+        "/apps/billing",
+        "/apps/billing/jobs/invoices",
+        &format!("/executions/{}", seeded.failed),
+        "/nowhere",
+    ] {
+        let answer = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(answer.status(), 401, "{path} without a session");
+        let body = answer.text().await.expect("body");
+        assert!(
+            body.contains("Sign in") && !body.contains("invoices"),
+            "{path}: {body}"
+        );
+    }
+    let wrong = client
+        .get(format!("{base}/login?token=not-the-token-at-all"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+
+    let cookie = sign_in(&client, base).await;
+    let page = client
+        .get(format!("{base}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    let csp = headers["content-security-policy"].to_str().expect("csp");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert!(!page.text().await.expect("body").contains(TOKEN));
+
+    // A foreign Host (DNS rebinding): refused, even with the session.
+    let foreign = client
+        .get(format!("{base}/"))
+        .header("host", "attacker.example:8710")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(foreign.status(), 421);
+    assert!(!foreign.text().await.expect("body").contains("invoices"));
+    // localhost is a loopback name: accepted.
+    let port = base.rsplit(':').next().expect("port");
+    let local = client
+        .get(format!("{base}/"))
+        .header("host", format!("localhost:{port}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(local.status(), 200);
+
+    // A POST from a foreign Origin, or with none: refused; from the admin's own: accepted.
+    for origin in [Some("http://attacker.example"), Some("null"), None] {
+        let mut request = client
+            .post(format!("{base}/logout"))
+            .header("cookie", &cookie);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let answer = request.send().await.expect("post");
+        assert_eq!(answer.status(), 403, "a POST from origin {origin:?}");
+        assert!(answer.headers().get("set-cookie").is_none());
+    }
+    let own = client
+        .post(format!("{base}/logout"))
+        .header("cookie", &cookie)
+        .header("origin", base.as_str())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(own.status(), 303, "a POST from the admin's own origin");
+    admin.stop().await;
+
+    // --read-only: every POST refused, even from the admin's own origin.
+    let admin = Admin::start(&seeded.db, &["--read-only"]).await;
+    let base = &admin.base;
+    let cookie = sign_in(&client, base).await;
+    let post = client
+        .post(format!("{base}/logout"))
+        .header("cookie", &cookie)
+        .header("origin", base.as_str())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(post.status(), 405);
+    let page = client
+        .get(format!("{base}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get");
+    let body = page.text().await.expect("body");
+    assert!(
+        body.contains("read-only") && !body.contains("<form method=\"post\""),
+        "a read-only page offers no action"
+    );
+    admin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_will_not_listen_beyond_loopback_without_tls_or_behind_proxy() {
+    let dir = temp_dir("listen");
+    let db = dir.join("jobs.db");
+    for listen in ["0.0.0.0:0", "192.0.2.10:8710"] {
+        let out = std::process::Command::new(binary())
+            .args([
+                "--store",
+                &format!("sqlite:{}", db.display()),
+                "ui",
+                "--listen",
+                listen,
+            ])
+            .env_remove("PSU_SCHED_STORE")
+            .env_remove("PSU_SCHED_TABLE")
+            .output()
+            .expect("run psu-sched ui");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{listen}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.starts_with("psu-sched: listen: ")
+                && stderr.contains("--behind-proxy")
+                && stderr.contains("--tls-cert"),
+            "{stderr}"
+        );
+    }
+    // A token file too short is refused, naming the flag.
+    let short = dir.join("short");
+    std::fs::write(&short, "abc").expect("write");
+    let out = std::process::Command::new(binary())
+        .args([
+            "--store",
+            &format!("sqlite:{}", db.display()),
+            "ui",
+            "--token-file",
+        ])
+        .arg(&short)
+        .env_remove("PSU_SCHED_STORE")
+        .output()
+        .expect("run psu-sched ui");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("psu-sched: token-file: "));
+
+    // Without --token-file: a generated token, shown once in the login link, works.
+    let seeded = seed(&dir).await;
+    let port = free_port();
+    let mut child = Command::new(binary())
+        .args([
+            "--store",
+            &format!("sqlite:{}", seeded.db.display()),
+            "ui",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove("PSU_SCHED_STORE")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start psu-sched ui");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let line = lines
+        .next_line()
+        .await
+        .expect("read")
+        .expect("a login line");
+    let link = line
+        .split("admin at ")
+        .nth(1)
+        .expect("the login link")
+        .to_owned();
+    assert!(
+        link.starts_with(&format!("http://127.0.0.1:{port}/login?token=")),
+        "{line}"
+    );
+    wait_for_port(port).await;
+    let answer = http().get(&link).send().await.expect("login");
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.headers()["location"], "/");
+    let _ = child.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_ui_runs_the_scheduler_and_the_admin_in_one_process_and_stops_on_sigterm() {
+    let dir = temp_dir("serve-ui");
+    let seeded = seed(&dir).await;
+    // Nothing may come due while it runs: the seeded URLs are not on loopback.
+    let ops = Ops::new(
+        StoreSpec::from_setting(Some(&format!("sqlite:{}", seeded.db.display())))
+            .expect("store spec"),
+    );
+    for name in ["invoices", "dst-sundays", "reports"] {
+        ops.pause(&JobKey::parse("billing", name).expect("key"), Utc::now())
+            .await
+            .expect("pause");
+    }
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, TOKEN).expect("write the token file");
+    let port = free_port();
+    let mut serve = Command::new(binary())
+        .args([
+            "--store",
+            &format!("sqlite:{}", seeded.db.display()),
+            "serve",
+            "--ui",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--token-file")
+        .arg(&token_file)
+        .env("PSU_SCHED_SIGNING_SECRET", "serve-ui-secret")
+        .env_remove("PSU_SCHED_STORE")
+        .env_remove("PSU_SCHED_TABLE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start psu-sched serve --ui");
+    wait_for_port(port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = http();
+    let cookie = sign_in(&client, &base).await;
+    let page = client
+        .get(format!("{base}/apps/billing"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("body").contains("invoices"));
+
+    let pid = serve.id().expect("pid");
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), serve.wait())
+        .await
+        .expect("serve --ui stops within 20 s of SIGTERM")
+        .expect("wait");
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut serve.stderr.take().expect("stderr"), &mut stderr)
+        .await
+        .expect("read stderr");
+    assert!(
+        status.success(),
+        "serve --ui exits 0 on SIGTERM: {status:?}\n{stderr}"
+    );
+    assert!(stderr.contains("admin at http://127.0.0.1:"), "{stderr}");
+    assert!(
+        !stderr.contains(TOKEN),
+        "stderr carries the token: {stderr}"
+    );
+}
