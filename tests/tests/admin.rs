@@ -1070,3 +1070,81 @@ async fn serve_with_ui_runs_the_scheduler_and_the_admin_in_one_process_and_stops
         "stderr carries the token: {stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tls_the_admin_listens_beyond_loopback_serves_only_https_and_sets_a_secure_cookie() {
+    let dir = temp_dir("tls");
+    let seeded = seed(&dir).await;
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("a self-signed certificate");
+    let (cert_file, key_file, token_file) =
+        (dir.join("cert.pem"), dir.join("key.pem"), dir.join("token"));
+    std::fs::write(&cert_file, cert.pem()).expect("write the certificate");
+    std::fs::write(&key_file, signing_key.serialize_pem()).expect("write the key");
+    std::fs::write(&token_file, TOKEN).expect("write the token");
+    let port = free_port();
+    // Every interface is accepted with TLS; the test still connects to loopback only.
+    let mut child = Command::new(binary())
+        .args([
+            "--store",
+            &format!("sqlite:{}", seeded.db.display()),
+            "ui",
+            "--listen",
+            &format!("0.0.0.0:{port}"),
+        ])
+        .arg("--tls-cert")
+        .arg(&cert_file)
+        .arg("--tls-key")
+        .arg(&key_file)
+        .arg("--token-file")
+        .arg(&token_file)
+        .env_remove("PSU_SCHED_STORE")
+        .env_remove("PSU_SCHED_TABLE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start psu-sched ui");
+    wait_for_port(port).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(cert.pem().as_bytes()).expect("the certificate"),
+        )
+        .build()
+        .expect("HTTPS client");
+    let base = format!("https://127.0.0.1:{port}");
+    let login = client
+        .get(format!("{base}/login?token={TOKEN}"))
+        .send()
+        .await
+        .expect("login over HTTPS");
+    assert_eq!(login.status(), 303);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let overview = client
+        .get(format!("{base}/"))
+        .header("cookie", cookie.split(';').next().expect("name=value"))
+        .send()
+        .await
+        .expect("the overview over HTTPS");
+    assert_eq!(overview.status(), 200);
+    assert!(overview.text().await.expect("body").contains("billing"));
+    // Plain HTTP on the same port gets no page.
+    let plain = http()
+        .get(format!("http://127.0.0.1:{port}/login"))
+        .send()
+        .await;
+    assert!(
+        plain.as_ref().map_or(true, |r| !r.status().is_success()),
+        "plain HTTP was answered: {plain:?}"
+    );
+    let _ = child.kill().await;
+}
