@@ -1,10 +1,9 @@
 //! `apply -f` and `export`: schedules as code. The file is read, checked and planned by
 //! `shared::ops`; here the plan is printed, confirmed, carried out and reported.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use chrono::Utc;
 use shared::ops::{Action, Applied, Change, OpsError, Plan, PlanView, Step};
 
@@ -50,14 +49,7 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs, out: &Out) -> Result<ExitCode> {
                 if args.json { "" } else { " above" }
             )));
         }
-        eprint!("Apply these changes to {}? [y/N] ", ops.spec());
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .context("could not read the answer")?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        if !out.confirm(&format!("Apply these changes to {}?", ops.spec()))? {
             out.line("Nothing was written.");
             return Ok(ExitCode::SUCCESS);
         }

@@ -1,7 +1,7 @@
 //! One small function per command: turn the arguments into the operation's input, call
 //! `shared::ops`, print the result.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -255,14 +255,7 @@ async fn delete(cli: &Cli, args: &DeleteArgs, out: &Out) -> Result<ExitCode> {
                 "yes: not on a terminal, so not asking; nothing deleted. Pass --yes to delete {app}/{name}"
             )));
         }
-        eprint!("Delete {app}/{name}? [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .context("could not read the answer")?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        if !out.confirm(&format!("Delete {app}/{name}?"))? {
             out.line("not deleted");
             return Ok(ExitCode::SUCCESS);
         }
@@ -543,18 +536,9 @@ async fn app(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode> {
                     "yes: not on a terminal, so not asking; nothing deleted. Pass --yes to delete the app {name}"
                 )));
             }
-            if !args.yes {
-                eprint!("Delete the app {name}? [y/N] ");
-                let _ = std::io::stderr().flush();
-                let mut answer = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut answer)
-                    .context("could not read the answer")?;
-                if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-                    out.line("not deleted");
-                    return Ok(ExitCode::SUCCESS);
-                }
+            if !args.yes && !out.confirm(&format!("Delete the app {name}?"))? {
+                out.line("not deleted");
+                return Ok(ExitCode::SUCCESS);
             }
             let app = ops.delete_app(name).await?;
             out.line(&format!("deleted the app {}", app.name));

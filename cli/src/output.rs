@@ -40,6 +40,19 @@ impl Out {
         let _ = writeln!(stderr, "{text}");
     }
 
+    /// Asks `question` on the terminal (stderr) and reads the answer: true for yes.
+    pub fn confirm(&self, question: &str) -> anyhow::Result<bool> {
+        use std::io::BufRead;
+        eprint!("{question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| anyhow::anyhow!("could not read the answer: {e}"))?;
+        Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    }
+
     /// Prints a view as pretty JSON.
     pub fn json(&self, value: &impl serde::Serialize) {
         match serde_json::to_string_pretty(value) {

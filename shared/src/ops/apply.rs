@@ -981,55 +981,24 @@ fn read_job(
     };
     // Each option on its own first, through the very checks `create` makes, so that every bad
     // value is reported, not only the first.
+    let only = |set: fn(&mut JobInput, &JobInput)| {
+        let mut single = JobInput::default();
+        set(&mut single, &input);
+        single
+    };
     let singles: [(&str, JobInput); 7] = [
-        (
-            "url",
-            JobInput {
-                url: input.url.clone(),
-                ..JobInput::default()
-            },
-        ),
-        (
-            "path",
-            JobInput {
-                path: input.path.clone(),
-                ..JobInput::default()
-            },
-        ),
-        (
-            "method",
-            JobInput {
-                method: input.method.clone(),
-                ..JobInput::default()
-            },
-        ),
+        ("url", only(|i, from| i.url = from.url.clone())),
+        ("path", only(|i, from| i.path = from.path.clone())),
+        ("method", only(|i, from| i.method = from.method.clone())),
         (
             "timezone",
-            JobInput {
-                timezone: input.timezone.clone(),
-                ..JobInput::default()
-            },
+            only(|i, from| i.timezone = from.timezone.clone()),
         ),
-        (
-            "timeout",
-            JobInput {
-                timeout: input.timeout.clone(),
-                ..JobInput::default()
-            },
-        ),
-        (
-            "retries",
-            JobInput {
-                retries: input.retries.clone(),
-                ..JobInput::default()
-            },
-        ),
+        ("timeout", only(|i, from| i.timeout = from.timeout.clone())),
+        ("retries", only(|i, from| i.retries = from.retries.clone())),
         (
             "max_lateness",
-            JobInput {
-                max_lateness: input.max_lateness.clone(),
-                ..JobInput::default()
-            },
+            only(|i, from| i.max_lateness = from.max_lateness.clone()),
         ),
     ];
     for (key, single) in singles {
