@@ -1148,3 +1148,65 @@ async fn with_tls_the_admin_listens_beyond_loopback_serves_only_https_and_sets_a
     );
     let _ = child.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_on_dynamodb_reads_the_history_of_at_most_100_recent_jobs() {
+    use shared::ops::OVERVIEW_HISTORY_JOBS;
+    use shared::store::dynamodb::DynamoStore;
+
+    let cli = crate::cli::Cli::new().await;
+    let store = DynamoStore::new(
+        &crate::helpers::moto::sdk_config(&cli.endpoint).await,
+        cli.table.clone(),
+    );
+    let requests = store.requests().clone();
+    let ops = Ops::with_store("dynamodb", std::sync::Arc::new(store.clone()));
+    let now = Utc::now();
+    // 102 jobs whose last run ended within the last 24 hours, and one that ran days ago.
+    let recent = OVERVIEW_HISTORY_JOBS + 2;
+    for n in 0..=recent {
+        let key = JobKey::parse("busy", &format!("job-{n:03}")).expect("key");
+        let input = JobInput {
+            url: Some(format!("https://busy.example.edu/jobs/{n}")),
+            schedule: ScheduleForm {
+                every: Some("1h".into()),
+                ..ScheduleForm::default()
+            },
+            ..JobInput::default()
+        };
+        let job = ops.create(&key, &input, now).await.expect("create");
+        let mut ran = job.clone();
+        let ended = if n == recent {
+            now - chrono::Duration::days(3)
+        } else {
+            now - chrono::Duration::minutes(n as i64)
+        };
+        ran.state.last = Some(LastRun {
+            execution: ExecutionId::new(job.id.clone(), ended, Trigger::Schedule, 1),
+            status: Status::Succeeded,
+            at: ended,
+        });
+        ran.state.version = job.state.version + 1;
+        ran.state.writer = Some("seed".into());
+        assert!(
+            store.put_job(&ran, job.state.version).await.expect("put"),
+            "seeded"
+        );
+    }
+    requests.reset();
+    let overview = ops.overview(now).await.expect("overview");
+    assert_eq!(overview.jobs.len(), recent + 1);
+    assert_eq!(
+        overview.unread, 2,
+        "the two oldest recent jobs are not read"
+    );
+    // The apps (one Query), every job (one Scan page at this size), and one history Query
+    // for each of the 100 most recent jobs: never one per job.
+    assert_eq!(
+        requests.snapshot(),
+        std::collections::BTreeMap::from([
+            ("Query".to_owned(), 1 + OVERVIEW_HISTORY_JOBS as u64),
+            ("Scan".to_owned(), 1),
+        ])
+    );
+}
