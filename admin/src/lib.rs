@@ -7,8 +7,8 @@
 //!
 //! The security model (docs/admin.md): a token is always required (a login link exchanges it
 //! for an `HttpOnly; SameSite=Strict` cookie), the `Host` header is checked against an
-//! allow-list, every POST must come from the admin's own origin (and is refused under
-//! `--read-only`), and every response carries a restrictive Content-Security-Policy. It binds
+//! allow-list, every POST must come from the admin's own origin and carry the session's CSRF
+//! token in a hidden field (and is refused under `--read-only`), and every response carries a restrictive Content-Security-Policy. It binds
 //! to loopback unless TLS or an explicit `--behind-proxy` is given.
 //!
 //! ```no_run
@@ -264,10 +264,13 @@ impl Server {
 }
 
 fn router(ops: Arc<Ops>, settings: &Settings, local: SocketAddr) -> Router {
-    let guard = Arc::new(security::Guard::new(settings, local));
+    // One session per process, so one CSRF token: random, held by the guard and the pages.
+    let csrf = Token::generate();
+    let guard = Arc::new(security::Guard::new(settings, local, csrf.clone()));
     pages::routes(pages::State {
         ops,
         read_only: settings.read_only,
+        csrf,
     })
     .layer(axum::middleware::from_fn_with_state(guard, security::check))
 }

@@ -34,6 +34,8 @@ const NEXT_RUNS: usize = 10;
 pub(crate) struct State {
     pub ops: Arc<Ops>,
     pub read_only: bool,
+    /// The CSRF token every POST form carries (docs/admin.md, Security).
+    pub csrf: crate::Token,
 }
 
 const CSS: &str = include_str!("../assets/admin.css");
@@ -99,6 +101,7 @@ pub(crate) fn login_page(status: StatusCode, wrong: bool) -> Response {
 struct ErrorPage {
     title: String,
     read_only: bool,
+    csrf: String,
     built: String,
     message: String,
 }
@@ -122,6 +125,7 @@ fn error_page(state: &State, e: &OpsError) -> Response {
         &ErrorPage {
             title: title.to_owned(),
             read_only: state.read_only,
+            csrf: state.csrf.reveal().to_owned(),
             built: format::utc(Utc::now()),
             message: e.to_string(),
         },
@@ -134,6 +138,7 @@ async fn not_found(Extract(state): Extract<State>) -> Response {
         &ErrorPage {
             title: "Not found".to_owned(),
             read_only: state.read_only,
+            csrf: state.csrf.reveal().to_owned(),
             built: format::utc(Utc::now()),
             message: "There is no page at this address.".to_owned(),
         },
@@ -167,6 +172,7 @@ fn next_run(job: &Job) -> String {
 struct OverviewPage {
     title: String,
     read_only: bool,
+    csrf: String,
     built: String,
     job_count: usize,
     failing: usize,
@@ -288,6 +294,7 @@ async fn overview(Extract(state): Extract<State>) -> Response {
         &OverviewPage {
             title: "Overview".to_owned(),
             read_only: state.read_only,
+            csrf: state.csrf.reveal().to_owned(),
             built: format::utc(now),
             job_count: overview.jobs.len(),
             failing,
@@ -316,6 +323,7 @@ pub(crate) struct AppQuery {
 struct AppPage {
     title: String,
     read_only: bool,
+    csrf: String,
     built: String,
     name: String,
     href: String,
@@ -536,6 +544,7 @@ fn app_page(
     AppPage {
         title: format!("App {name}"),
         read_only: state.read_only,
+        csrf: state.csrf.reveal().to_owned(),
         built: format::utc(now),
         name: name.to_owned(),
         href,
@@ -583,6 +592,7 @@ fn encode(value: &str) -> String {
 struct JobPage {
     title: String,
     read_only: bool,
+    csrf: String,
     built: String,
     app: String,
     app_href: String,
@@ -855,6 +865,7 @@ fn job_page(
     JobPage {
         title: format!("Job {}/{}", job.app, job.name),
         read_only: state.read_only,
+        csrf: state.csrf.reveal().to_owned(),
         built: format::utc(now),
         app: job.app.to_string(),
         app_href: format!("/apps/{}", job.app),
@@ -882,6 +893,7 @@ fn job_page(
 struct ExecutionPage {
     title: String,
     read_only: bool,
+    csrf: String,
     built: String,
     app: String,
     app_href: String,
@@ -971,6 +983,7 @@ async fn execution(Extract(state): Extract<State>, Path(id): Path<String>) -> Re
         &ExecutionPage {
             title: format!("Execution of {}/{}", e.app, e.name),
             read_only: state.read_only,
+            csrf: state.csrf.reveal().to_owned(),
             built: format::utc(Utc::now()),
             app: e.app.to_string(),
             app_href: format!("/apps/{}", e.app),

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -77,13 +77,16 @@ pub(crate) struct Guard {
     token: Token,
     /// The session cookie's value: random per process, unrelated to the token.
     session: Token,
+    /// The CSRF token every POST carries in its `csrf` field: random per process (one
+    /// session per process), unrelated to the session and the login token.
+    csrf: Token,
     secure: bool,
     read_only: bool,
     hosts: Vec<String>,
 }
 
 impl Guard {
-    pub(crate) fn new(settings: &Settings, local: SocketAddr) -> Self {
+    pub(crate) fn new(settings: &Settings, local: SocketAddr, csrf: Token) -> Self {
         let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
             .into_iter()
             .map(str::to_owned)
@@ -99,6 +102,7 @@ impl Guard {
         Self {
             token: settings.token.clone(),
             session: Token::generate(),
+            csrf,
             // The browser sees HTTPS under TLS, and behind the TLS-terminating proxy.
             secure: settings.tls.is_some() || settings.behind_proxy,
             read_only: settings.read_only,
@@ -220,7 +224,8 @@ async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
             );
         }
     }
-    let path = request.uri().path();
+    let path = request.uri().path().to_owned();
+    let path = path.as_str();
     if path.starts_with("/assets/") {
         return next.run(request).await;
     }
@@ -253,6 +258,14 @@ async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
     if !guard.has_session(headers) {
         return crate::pages::login_page(StatusCode::UNAUTHORIZED, false);
     }
+    let request = if request.method() == Method::POST {
+        match csrf_checked(guard, request).await {
+            Ok(request) => request,
+            Err(refusal) => return refusal,
+        }
+    } else {
+        request
+    };
     if path == "/logout" && request.method() == Method::POST {
         let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
         if let Ok(cookie) = HeaderValue::from_str(&guard.cookie("", Some(0))) {
@@ -261,6 +274,46 @@ async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
         return response;
     }
     next.run(request).await
+}
+
+/// The largest POST body read: the admin's forms send a few short fields.
+const MAX_FORM: usize = 64 * 1024;
+
+/// A POST form's CSRF field.
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    csrf: Option<String>,
+}
+
+/// The POST `request` back, its body read, when its form's `csrf` field is this session's
+/// token (compared in constant time); else a 403 and nothing reaches a handler.
+async fn csrf_checked(guard: &Guard, request: Request) -> Result<Request, Response> {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "a POST body must be a short form (at most 64 KiB)",
+        )
+    })?;
+    let given = axum::extract::Form::<CsrfField>::from_request(
+        Request::from_parts(parts.clone(), axum::body::Body::from(bytes.clone())),
+        &(),
+    )
+    .await
+    .ok()
+    .and_then(|form| form.0.csrf);
+    match given {
+        Some(token) if guard.csrf.matches(&token) => {
+            Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        }
+        _ => {
+            tracing::warn!("admin: refused a POST without this session's CSRF token");
+            Err(refuse(
+                StatusCode::FORBIDDEN,
+                "a POST must carry this session's CSRF token (reload the page and submit its form again)",
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -791,6 +791,16 @@ async fn sign_in(client: &reqwest::Client, base: &str) -> String {
     cookie.split(';').next().expect("name=value").to_owned()
 }
 
+/// The CSRF token in a page's POST forms (every form carries the same one).
+fn csrf_of(page: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("a form with the CSRF field") + marker.len();
+    let token = &page[start..];
+    let token = &token[..token.find('"').expect("the value's end")];
+    assert!(token.len() >= 32, "a short CSRF token: {token}");
+    token.to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_when_read_only() {
     let dir = temp_dir("refusals");
@@ -843,7 +853,10 @@ async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_wh
     );
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["referrer-policy"], "no-referrer");
-    assert!(!page.text().await.expect("body").contains(TOKEN));
+    let body = page.text().await.expect("body");
+    assert!(!body.contains(TOKEN));
+    let csrf = csrf_of(&body);
+    assert!(!csrf.contains(TOKEN) && !cookie.contains(&csrf));
 
     // A foreign Host (DNS rebinding): refused, even with the session.
     let foreign = client
@@ -878,14 +891,45 @@ async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_wh
         assert_eq!(answer.status(), 403, "a POST from origin {origin:?}");
         assert!(answer.headers().get("set-cookie").is_none());
     }
+    // From the admin's own origin with the session, but without this session's CSRF token
+    // (none, a wrong one, a form that is not one): refused, the session kept.
+    for form in [
+        None,
+        Some("csrf=0123456789abcdef0123456789abcdef".to_owned()),
+        Some("csrf=".to_owned()),
+        Some(format!("other={csrf}")),
+    ] {
+        let mut request = client
+            .post(format!("{base}/logout"))
+            .header("cookie", &cookie)
+            .header("origin", base.as_str());
+        if let Some(form) = &form {
+            request = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.clone());
+        }
+        let answer = request.send().await.expect("post");
+        assert_eq!(answer.status(), 403, "a POST with form {form:?}");
+        assert!(answer.headers().get("set-cookie").is_none());
+        assert!(
+            answer.text().await.expect("body").contains("CSRF token"),
+            "the refusal says why"
+        );
+    }
     let own = client
         .post(format!("{base}/logout"))
         .header("cookie", &cookie)
         .header("origin", base.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
         .send()
         .await
         .expect("post");
-    assert_eq!(own.status(), 303, "a POST from the admin's own origin");
+    assert_eq!(
+        own.status(),
+        303,
+        "a POST from the admin's own origin with the token"
+    );
     admin.stop().await;
 
     // --read-only: every POST refused, even from the admin's own origin.
