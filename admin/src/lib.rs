@@ -3,7 +3,9 @@
 //!
 //! Pages: the overview (every app and its jobs' health), an app (its jobs, sortable and
 //! filterable), a job (settings, next runs with the DST changes called out, a timeline of its
-//! executions), an execution. They work without JavaScript; the CSS is embedded in the binary.
+//! executions), an execution. The job page's actions (pause, resume, run now, delete after a
+//! confirmation page) are POST forms over the same layer. They work without JavaScript; the CSS
+//! is embedded in the binary.
 //!
 //! The security model (docs/admin.md): a token is always required (a login link exchanges it
 //! for an `HttpOnly; SameSite=Strict` cookie), the `Host` header is checked against an

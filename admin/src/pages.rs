@@ -7,11 +7,13 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State as Extract};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
+use shared::clock::SystemClock;
+use shared::config::{Config, Runner};
 use shared::model::{Execution, Job, Status};
 use shared::ops::stats::STATS_LIMIT;
 use shared::ops::views::{JobStatus, upcoming};
@@ -45,6 +47,13 @@ pub(crate) fn routes(state: State) -> Router {
         .route("/", get(overview))
         .route("/apps/{app}", get(app))
         .route("/apps/{app}/jobs/{job}", get(job))
+        .route("/apps/{app}/jobs/{job}/pause", post(pause))
+        .route("/apps/{app}/jobs/{job}/resume", post(resume))
+        .route("/apps/{app}/jobs/{job}/run", post(run_now))
+        .route(
+            "/apps/{app}/jobs/{job}/delete",
+            get(confirm_delete).post(delete),
+        )
         .route("/executions/{id}", get(execution))
         .route("/assets/admin.css", get(css))
         // Answered by the security middleware; routed so that it runs for them.
@@ -316,6 +325,8 @@ pub(crate) struct AppQuery {
     status: Option<String>,
     sort: Option<String>,
     dir: Option<String>,
+    /// The job just deleted from this page's job (the notice after a delete).
+    deleted: Option<String>,
 }
 
 #[derive(Template)]
@@ -328,6 +339,7 @@ struct AppPage {
     name: String,
     href: String,
     base_url: Option<String>,
+    notice: Option<String>,
     budget: Option<u32>,
     total: usize,
     q: String,
@@ -428,6 +440,7 @@ fn app_page(
     query: &AppQuery,
     now: DateTime<Utc>,
 ) -> AppPage {
+    let jobs_names: Vec<String> = jobs.iter().map(|j| j.name.to_string()).collect();
     let q = query.q.clone().unwrap_or_default();
     let needle = q.trim().to_lowercase();
     let want_state = query.state.as_deref().unwrap_or("");
@@ -549,6 +562,12 @@ fn app_page(
         name: name.to_owned(),
         href,
         base_url: record.as_ref().map(|r| r.base_url.to_string()),
+        // Only a name that is a job name and is not (any more) among the app's jobs.
+        notice: query
+            .deleted
+            .as_deref()
+            .filter(|d| JobKey::parse(name, d).is_ok() && !jobs_names.iter().any(|n| n == d))
+            .map(|d| format!("Deleted job {name}/{d}.")),
         budget: record.as_ref().map(|r| r.budget),
         total,
         q,
@@ -600,6 +619,7 @@ struct JobPage {
     href: String,
     description: String,
     state: &'static str,
+    enabled: bool,
     zone: &'static str,
     settings: Vec<(&'static str, String)>,
     next_runs: Vec<NextRun>,
@@ -873,6 +893,7 @@ fn job_page(
         href: job_href(job.app.as_str(), job.name.as_str()),
         description: job.description.clone(),
         state: status.as_str(),
+        enabled: job.enabled,
         zone: tz.name(),
         settings,
         next_runs,
@@ -997,4 +1018,164 @@ async fn execution(Extract(state): Extract<State>, Path(id): Path<String>) -> Re
             error: e.error.clone(),
         },
     )
+}
+
+// ---- Actions -------------------------------------------------------------------------------
+
+/// An action that did not happen: its page says so in one line (nothing was written).
+fn not_done(state: &State, status: StatusCode, message: String) -> Response {
+    render(
+        status,
+        &ErrorPage {
+            title: "Not done".to_owned(),
+            read_only: state.read_only,
+            csrf: state.csrf.reveal().to_owned(),
+            built: format::utc(Utc::now()),
+            message,
+        },
+    )
+}
+
+/// An error from the operations layer, as [`not_done`] shows it.
+fn action_failed(state: &State, e: &OpsError) -> Response {
+    let status = match e {
+        OpsError::NotFound(..) | OpsError::AppNotFound(_) | OpsError::ExecutionNotFound(_) => {
+            StatusCode::NOT_FOUND
+        }
+        OpsError::Invalid(_) | OpsError::Config(_) | OpsError::Unset { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+        _ => {
+            tracing::error!(error = %e, "admin: an action failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    not_done(state, status, e.to_string())
+}
+
+/// Pauses the job and shows its page (its state, and no next run).
+async fn pause(
+    Extract(state): Extract<State>,
+    Path((app, name)): Path<(String, String)>,
+) -> Response {
+    let key = match JobKey::parse(&app, &name) {
+        Ok(key) => key,
+        Err(e) => return action_failed(&state, &e.into()),
+    };
+    match state.ops.pause(&key, Utc::now()).await {
+        Ok(job) => Redirect::to(&job_href(job.app.as_str(), job.name.as_str())).into_response(),
+        Err(e) => action_failed(&state, &e),
+    }
+}
+
+/// Resumes the job and shows its page.
+async fn resume(
+    Extract(state): Extract<State>,
+    Path((app, name)): Path<(String, String)>,
+) -> Response {
+    let key = match JobKey::parse(&app, &name) {
+        Ok(key) => key,
+        Err(e) => return action_failed(&state, &e.into()),
+    };
+    match state.ops.resume(&key, Utc::now()).await {
+        Ok(job) => Redirect::to(&job_href(job.app.as_str(), job.name.as_str())).into_response(),
+        Err(e) => action_failed(&state, &e),
+    }
+}
+
+/// Runs the job now with the configured dispatcher (as `psu-sched run` does) and shows the
+/// execution with its outcome.
+async fn run_now(
+    Extract(state): Extract<State>,
+    Path((app, name)): Path<(String, String)>,
+) -> Response {
+    let key = match JobKey::parse(&app, &name) {
+        Ok(key) => key,
+        Err(e) => return action_failed(&state, &e.into()),
+    };
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => return action_failed(&state, &OpsError::from(e)),
+    };
+    let dispatcher = match config.dispatcher(Runner::Cli) {
+        Ok(dispatcher) => dispatcher,
+        Err(e) => {
+            tracing::error!(error = %e, "admin: could not build the HTTP client");
+            return not_done(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("could not build the HTTP client: {e}"),
+            );
+        }
+    };
+    match state
+        .ops
+        .run_now(&key, &dispatcher, &SystemClock, &config.tick)
+        .await
+    {
+        Ok(execution) => Redirect::to(&format!("/executions/{}", execution.id)).into_response(),
+        Err(e) => action_failed(&state, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "delete.html")]
+struct DeletePage {
+    title: String,
+    read_only: bool,
+    csrf: String,
+    built: String,
+    app: String,
+    app_href: String,
+    name: String,
+    href: String,
+}
+
+/// The question before a delete: names the job; only its own form deletes.
+async fn confirm_delete(
+    Extract(state): Extract<State>,
+    Path((app, name)): Path<(String, String)>,
+) -> Response {
+    let key = match JobKey::parse(&app, &name) {
+        Ok(key) => key,
+        Err(e) => return action_failed(&state, &e.into()),
+    };
+    let job = match state.ops.show(&key, 0).await {
+        Ok((job, _)) => job,
+        Err(e) => return error_page(&state, &e),
+    };
+    render(
+        StatusCode::OK,
+        &DeletePage {
+            title: format!("Delete {}/{}?", job.app, job.name),
+            read_only: state.read_only,
+            csrf: state.csrf.reveal().to_owned(),
+            built: format::utc(Utc::now()),
+            app: job.app.to_string(),
+            app_href: format!("/apps/{}", job.app),
+            name: job.name.to_string(),
+            href: job_href(job.app.as_str(), job.name.as_str()),
+        },
+    )
+}
+
+/// Deletes the job (its executions are kept, as `psu-sched delete` does without
+/// `--purge-history`) and shows the app's page with a notice.
+async fn delete(
+    Extract(state): Extract<State>,
+    Path((app, name)): Path<(String, String)>,
+) -> Response {
+    let key = match JobKey::parse(&app, &name) {
+        Ok(key) => key,
+        Err(e) => return action_failed(&state, &e.into()),
+    };
+    match state.ops.delete(&key, false).await {
+        Ok(deleted) => Redirect::to(&format!(
+            "/apps/{}?deleted={}",
+            deleted.job.app,
+            encode(deleted.job.name.as_str())
+        ))
+        .into_response(),
+        Err(e) => action_failed(&state, &e),
+    }
 }

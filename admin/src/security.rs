@@ -179,7 +179,10 @@ pub(crate) async fn check(
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: under it a browser sends `Origin: null` with a form's POST (Fetch,
+        // "serializing a request origin"), and the Origin check refuses every action.
+        // `same-origin` still sends no Referer to any other site.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::CACHE_CONTROL, "no-store"),
     ] {

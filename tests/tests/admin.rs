@@ -18,6 +18,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::cli::binary;
+use crate::helpers::jobserver::{Behavior, JobServer};
 
 /// What the failed execution's app answered: markup that must render inert, as text.
 const HOSTILE_OUTPUT: &str = "<img src=x onerror=alert(1)>";
@@ -852,7 +853,7 @@ async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_wh
         "{csp}"
     );
     assert_eq!(headers["x-content-type-options"], "nosniff");
-    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["referrer-policy"], "same-origin");
     let body = page.text().await.expect("body");
     assert!(!body.contains(TOKEN));
     let csrf = csrf_of(&body);
@@ -944,6 +945,29 @@ async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_wh
         .await
         .expect("post");
     assert_eq!(post.status(), 405);
+    let action = client
+        .post(format!("{base}/apps/billing/jobs/invoices/pause"))
+        .header("cookie", &cookie)
+        .header("origin", base.as_str())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(action.status(), 405, "an action under --read-only");
+    let job = client
+        .get(format!("{base}/apps/billing/jobs/invoices"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    for button in ["Pause", "Resume", "Run now", "Delete"] {
+        assert!(
+            !job.contains(&format!(">{button}")),
+            "a read-only job page offers {button}"
+        );
+    }
     let page = client
         .get(format!("{base}/"))
         .header("cookie", &cookie)
@@ -1253,4 +1277,166 @@ async fn the_overview_on_dynamodb_reads_the_history_of_at_most_100_recent_jobs()
             ("Scan".to_owned(), 1),
         ])
     );
+}
+
+/// Clicks the button labelled `label` and waits for the page it leads to.
+async fn click(client: &Client, label: &str) {
+    client
+        .find(Locator::XPath(&format!(
+            "//button[normalize-space()='{label}']"
+        )))
+        .await
+        .unwrap_or_else(|e| panic!("no button {label}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {label}: {e}"));
+}
+
+/// Whether the job is enabled, read from the store.
+async fn enabled(ops: &Ops, app: &str, name: &str) -> bool {
+    let key = JobKey::parse(app, name).expect("key");
+    ops.show(&key, 0).await.expect("the job").0.enabled
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_page_pauses_resumes_runs_now_and_deletes_after_asking_with_a_csrf_token() {
+    let axe = axe_source();
+    let dir = temp_dir("actions");
+    let seeded = seed(&dir).await;
+    let server = JobServer::start().await;
+    server.set(
+        "/jobs/ping",
+        Behavior::Ok("pong from the job server".to_owned()),
+    );
+    let ops = Ops::new(
+        StoreSpec::from_setting(Some(&format!("sqlite:{}", seeded.db.display())))
+            .expect("store spec"),
+    );
+    let now = Utc::now();
+    // An app without a record: ping calls the job server; keep stays, so the app's page is
+    // still there after ping is deleted.
+    for name in ["ping", "keep"] {
+        ops.create(
+            &JobKey::parse("local", name).expect("key"),
+            &JobInput {
+                url: Some(server.url(&format!("/jobs/{name}"))),
+                schedule: ScheduleForm {
+                    cron: Some("0 3 * * *".into()),
+                    ..Default::default()
+                },
+                timezone: Some("UTC".into()),
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+        .expect("create a job in local");
+    }
+    let admin = Admin::start(&seeded.db, &[]).await;
+    let base = admin.base.clone();
+
+    // A POST with the session and the right Origin but no CSRF token changes nothing.
+    let http = http();
+    let cookie = sign_in(&http, &base).await;
+    for action in ["pause", "run", "delete"] {
+        let answer = http
+            .post(format!("{base}/apps/local/jobs/ping/{action}"))
+            .header("cookie", &cookie)
+            .header("origin", base.as_str())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("confirm=yes")
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(answer.status(), 403, "{action} without the CSRF token");
+    }
+    assert!(enabled(&ops, "local", "ping").await, "the job was paused");
+    assert_eq!(server.count("/jobs/ping"), 0, "the job was called");
+
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    client
+        .goto(&format!("{base}/login?token={TOKEN}"))
+        .await
+        .expect("open the login link");
+    let job = "/apps/local/jobs/ping";
+    let page = visit(client, &base, job, "a1-job-actions", &axe).await;
+    assert!(page.contains("Pause") && !page.contains("Resume"), "{page}");
+
+    click(client, "Pause").await;
+    assert_eq!(
+        client.current_url().await.expect("url").path(),
+        job,
+        "{}",
+        client.source().await.unwrap_or_default()
+    );
+    let page = text_of(client, "main").await;
+    assert!(
+        page.contains("the job is paused") && page.contains("Resume"),
+        "{page}"
+    );
+    assert!(!enabled(&ops, "local", "ping").await);
+
+    click(client, "Resume").await;
+    assert_eq!(client.current_url().await.expect("url").path(), job);
+    let page = text_of(client, "main").await;
+    assert!(
+        !page.contains("the job is paused") && page.contains("Pause"),
+        "{page}"
+    );
+    assert!(enabled(&ops, "local", "ping").await);
+
+    click(client, "Run now").await;
+    let url = client.current_url().await.expect("url");
+    assert!(url.path().starts_with("/executions/"), "{url}");
+    let page = visit(client, &base, url.path(), "a2-run-now", &axe).await;
+    assert!(
+        page.contains("pong from the job server") && page.contains("succeeded"),
+        "{page}"
+    );
+    assert_eq!(server.count("/jobs/ping"), 1);
+
+    client
+        .goto(&format!("{base}{job}"))
+        .await
+        .expect("open the job");
+    click(client, "Delete…").await;
+    let page = visit(client, &base, &format!("{job}/delete"), "a3-confirm", &axe).await;
+    assert!(page.contains("Delete local/ping?"), "{page}");
+    assert!(
+        enabled(&ops, "local", "ping").await,
+        "deleted before confirming"
+    );
+    click(client, "Delete local/ping").await;
+    let url = client.current_url().await.expect("url");
+    assert_eq!(url.path(), "/apps/local");
+    let page = visit(
+        client,
+        &base,
+        &format!("/apps/local?{}", url.query().unwrap_or("")),
+        "a4-deleted",
+        &axe,
+    )
+    .await;
+    assert!(page.contains("Deleted job local/ping."), "{page}");
+    assert!(
+        client
+            .find(Locator::Css("a[href='/apps/local/jobs/ping']"))
+            .await
+            .is_err(),
+        "the app's page still links to the deleted job"
+    );
+    assert!(
+        ops.show(&JobKey::parse("local", "ping").expect("key"), 0)
+            .await
+            .is_err(),
+        "the job is still in the store"
+    );
+
+    // Sign-out is a POST form with the token too: it ends the session.
+    click(client, "Sign out").await;
+    let page = visit(client, &base, "/", "a5-signed-out", &axe).await;
+    assert!(page.contains("Sign in"), "{page}");
+    let _ = browser.client.close().await;
+    admin.stop().await;
 }
