@@ -1136,6 +1136,13 @@ async fn confirm_delete(
     Extract(state): Extract<State>,
     Path((app, name)): Path<(String, String)>,
 ) -> Response {
+    if state.read_only {
+        return not_done(
+            &state,
+            StatusCode::FORBIDDEN,
+            "The admin runs with --read-only: it deletes nothing.".to_owned(),
+        );
+    }
     let key = match JobKey::parse(&app, &name) {
         Ok(key) => key,
         Err(e) => return action_failed(&state, &e.into()),

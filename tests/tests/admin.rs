@@ -968,6 +968,25 @@ async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_wh
             "a read-only job page offers {button}"
         );
     }
+    let confirm = client
+        .get(format!("{base}/apps/billing/jobs/invoices/delete"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        confirm.status(),
+        403,
+        "the delete question under --read-only"
+    );
+    assert!(
+        !confirm
+            .text()
+            .await
+            .expect("body")
+            .contains("<form method=\"post\""),
+        "a read-only confirmation page offers a delete"
+    );
     let page = client
         .get(format!("{base}/"))
         .header("cookie", &cookie)
