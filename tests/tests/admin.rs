@@ -1452,6 +1452,29 @@ async fn the_job_page_pauses_resumes_runs_now_and_deletes_after_asking_with_a_cs
         "the job is still in the store"
     );
 
+    // An error from the operations layer: one line on the page, nothing written.
+    let page = http
+        .get(format!("{base}/apps/local/jobs/keep"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    let answer = http
+        .post(format!("{base}/apps/local/jobs/ping/pause"))
+        .header("cookie", &cookie)
+        .header("origin", base.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={}", csrf_of(&page)))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(answer.status(), 404, "pausing a deleted job");
+    let body = answer.text().await.expect("body");
+    assert!(body.contains("no job named local/ping"), "{body}");
+
     // Sign-out is a POST form with the token too: it ends the session.
     click(client, "Sign out").await;
     let page = visit(client, &base, "/", "a5-signed-out", &axe).await;
