@@ -1300,6 +1300,12 @@ async fn the_overview_on_dynamodb_reads_the_history_of_at_most_100_recent_jobs()
 
 /// Clicks the button labelled `label` and waits for the page it leads to.
 async fn click(client: &Client, label: &str) {
+    // Mark the page: the form's answer is a new document without the mark. Its URL may be
+    // the same (a job's actions come back to the job's page), so the URL cannot tell.
+    client
+        .execute("window.psuSchedOldPage = true;", vec![])
+        .await
+        .expect("mark the page");
     client
         .find(Locator::XPath(&format!(
             "//button[normalize-space()='{label}']"
@@ -1309,6 +1315,20 @@ async fn click(client: &Client, label: &str) {
         .click()
         .await
         .unwrap_or_else(|e| panic!("click {label}: {e}"));
+    for _ in 0..200 {
+        let loaded = client
+            .execute(
+                "return window.psuSchedOldPage === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await;
+        // A script may fail while the old page unloads: try again.
+        if matches!(loaded, Ok(serde_json::Value::Bool(true))) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the page after clicking {label} did not load within 10 s");
 }
 
 /// Whether the job is enabled, read from the store.
