@@ -131,6 +131,32 @@ impl Definition {
         }
     }
 
+    /// The definition a whole set of options gives (what a file's job or the admin's form
+    /// says): an option not given is at its default. The first refusal, by its field.
+    pub fn from_input(input: &JobInput) -> Result<Self, FieldError> {
+        let parsed = input.parse(true)?;
+        let tz = parsed.timezone.unwrap_or(Tz::UTC);
+        let dates = input.dates(tz)?;
+        let Some(schedule) = parsed.schedule else {
+            return Err(FieldError::plain("schedule", "missing"));
+        };
+        let rest = parsed.rest;
+        Ok(Self {
+            url: parsed.url,
+            path: parsed.path,
+            method: rest.method.unwrap_or_default(),
+            schedule,
+            timezone: tz,
+            start: dates.start.flatten(),
+            end: dates.end.flatten(),
+            timeout_ms: millis(rest.timeout.unwrap_or(DEFAULT_TIMEOUT)),
+            retries: rest.retries.unwrap_or(0),
+            max_lateness_ms: millis(rest.max_lateness.unwrap_or(DEFAULT_MAX_LATENESS)),
+            overlap: rest.overlap.unwrap_or_default(),
+            description: rest.description.unwrap_or_default(),
+        })
+    }
+
     /// Each field as the plan shows it, `None` when not set.
     fn texts(&self) -> [(&'static str, Option<String>); 12] {
         [
@@ -153,7 +179,7 @@ impl Definition {
     }
 
     /// The fields that differ, old -> new.
-    fn diff(&self, new: &Definition) -> Vec<Change> {
+    pub(super) fn diff(&self, new: &Definition) -> Vec<Change> {
         self.texts()
             .into_iter()
             .zip(new.texts())
@@ -1046,32 +1072,13 @@ fn read_job(
         return Some((name, span, None));
     }
     // The options together: url and path, which `create` checks at once.
-    let parsed = match input.parse(true) {
-        Ok(parsed) => parsed,
+    let def = match Definition::from_input(&input) {
+        Ok(def) => def,
         Err(e) => {
             let key = e.path.leaf().unwrap_or("name").to_owned();
             errors.add(fields.span(&key), loc.error(e));
             return Some((name, span, None));
         }
-    };
-    let tz = parsed.timezone.unwrap_or(Tz::UTC);
-    let (Ok(dates), Some(schedule)) = (input.dates(tz), parsed.schedule) else {
-        return Some((name, span, None));
-    };
-    let rest = parsed.rest;
-    let def = Definition {
-        url: parsed.url,
-        path: parsed.path,
-        method: rest.method.unwrap_or_default(),
-        schedule,
-        timezone: tz,
-        start: dates.start.flatten(),
-        end: dates.end.flatten(),
-        timeout_ms: millis(rest.timeout.unwrap_or(DEFAULT_TIMEOUT)),
-        retries: rest.retries.unwrap_or(0),
-        max_lateness_ms: millis(rest.max_lateness.unwrap_or(DEFAULT_MAX_LATENESS)),
-        overlap: rest.overlap.unwrap_or_default(),
-        description: rest.description.unwrap_or_default(),
     };
     let job = DesiredJob {
         name: name.clone(),
@@ -1085,7 +1092,7 @@ fn read_job(
 // The plan, and carrying it out.
 
 /// The changes that make a job `old` into `new` (a job by path resolved at `base_url`).
-fn job_changes(
+pub(super) fn job_changes(
     old: &Definition,
     new: &Definition,
     base_url: Option<&BaseUrl>,
@@ -1145,7 +1152,7 @@ fn job_changes(
 /// The job as a person last left it: the same job (id), written by the same change
 /// (`updated_at`), the same definition and paused state. The tick's bookkeeping (its
 /// version, next slot, executions in flight) may differ.
-fn same_definition(a: &Job, b: &Job) -> bool {
+pub(super) fn same_definition(a: &Job, b: &Job) -> bool {
     a.id == b.id
         && a.updated_at == b.updated_at
         && a.enabled == b.enabled
@@ -1322,33 +1329,13 @@ impl Ops {
                 }
             }
             Write::UpdateJob(read, changes, resume) => {
-                let mut current = (**read).clone();
-                for _ in 0..UPDATE_ATTEMPTS {
-                    if write_once(store, &current, changes, now, *resume, &self.tick)
-                        .await?
-                        .is_some()
-                    {
-                        return Ok(Applied::Done);
-                    }
-                    // Lost to another writer: the tick's bookkeeping is no reason to give up,
-                    // a person's change is.
-                    match store
-                        .get_job(&step.app, &current.name)
-                        .await
-                        .map_err(OpsError::store("read the job"))?
-                    {
-                        None => {
-                            return Ok(Applied::Refused(
-                                "deleted since the plan; not created again: run apply again to see the new plan".to_owned(),
-                            ));
-                        }
-                        Some(fresh) if !same_definition(&fresh, read) => {
-                            return Ok(Applied::Refused(CHANGED.to_owned()));
-                        }
-                        Some(fresh) => current = fresh,
-                    }
+                match write_if_unchanged(store, read, changes, now, *resume, &self.tick).await? {
+                    Ok(_) => Ok(Applied::Done),
+                    Err(NotWritten::Deleted) => Ok(Applied::Refused(
+                        "deleted since the plan; not created again: run apply again to see the new plan".to_owned(),
+                    )),
+                    Err(NotWritten::Changed) => Ok(Applied::Refused(CHANGED.to_owned())),
                 }
-                Err(OpsError::Conflict(step.app.clone(), current.name))
             }
             // One conditional delete: the job as the plan read it (same id and `updated_at`),
             // or nothing.
@@ -1362,6 +1349,44 @@ impl Ops {
             },
         }
     }
+}
+
+/// Why [`write_if_unchanged`] wrote nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NotWritten {
+    /// The job is gone.
+    Deleted,
+    /// A person changed it (its definition, paused state or `updated_at`).
+    Changed,
+}
+
+/// Writes `changes` over the job as `read` was read, unless a person changed or deleted it
+/// since: a write lost only to the tick's bookkeeping is made again on the fresh job.
+/// `resume` recomputes the next slot from `now`.
+pub(super) async fn write_if_unchanged(
+    store: &dyn Store,
+    read: &Job,
+    changes: &JobChanges,
+    now: DateTime<Utc>,
+    resume: bool,
+    config: &crate::tick::TickConfig,
+) -> Result<Result<Job, NotWritten>, OpsError> {
+    let mut current = read.clone();
+    for _ in 0..UPDATE_ATTEMPTS {
+        if let Some(written) = write_once(store, &current, changes, now, resume, config).await? {
+            return Ok(Ok(written));
+        }
+        match store
+            .get_job(&read.app, &read.name)
+            .await
+            .map_err(OpsError::store("read the job"))?
+        {
+            None => return Ok(Err(NotWritten::Deleted)),
+            Some(fresh) if !same_definition(&fresh, read) => return Ok(Err(NotWritten::Changed)),
+            Some(fresh) => current = fresh,
+        }
+    }
+    Err(OpsError::Conflict(read.app.clone(), read.name.clone()))
 }
 
 /// The step for one job of the file, given the stored job of that name.

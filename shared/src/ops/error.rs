@@ -183,6 +183,18 @@ pub enum OpsError {
     /// finishing one that was not started); nothing was written.
     #[error("{0}")]
     Rotation(String),
+    /// A whole-form edit (the web admin) of a record a person changed after the form was
+    /// read; nothing was written.
+    #[error(
+        "{what} was changed at {} after this form was read; nothing was written: review its current settings and save again",
+        .at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )]
+    ChangedSince {
+        /// `the job billing/invoices`, `the app billing`.
+        what: String,
+        /// When it was changed.
+        at: chrono::DateTime<chrono::Utc>,
+    },
     /// No such job.
     #[error("no job named {0}/{1}")]
     NotFound(AppName, JobName),

@@ -27,6 +27,7 @@ mod apply;
 mod apps;
 mod browse;
 mod change;
+mod edit;
 mod error;
 mod export;
 mod input;
@@ -48,6 +49,7 @@ pub use browse::{
     JobHealth, LATE_AFTER, OVERVIEW_HISTORY_JOBS, OVERVIEW_HISTORY_PER_JOB, Overview, reconciled,
 };
 pub use change::JobChanges;
+pub use edit::{Edited, check_new_job, overlap_name, parse_seen, seen_text};
 pub use error::{FieldError, FieldPath, Message, OpsError, Piece, Segment};
 pub use input::{
     JobInput, JobKey, ScheduleForm, parse_duration, parse_instant, parse_schedule, parse_zone,
