@@ -28,6 +28,7 @@
 //! ```
 
 mod format;
+mod forms;
 mod pages;
 mod security;
 mod timeline;

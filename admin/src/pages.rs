@@ -20,6 +20,7 @@ use shared::ops::views::{JobStatus, upcoming};
 use shared::ops::{JobKey, JobStatsView, OVERVIEW_HISTORY_JOBS, Ops, OpsError, reconciled};
 
 use crate::format;
+use crate::forms;
 use crate::timeline::{self, Timeline};
 
 /// The executions the job page reads (its timeline and table).
@@ -42,11 +43,28 @@ pub(crate) struct State {
 
 const CSS: &str = include_str!("../assets/admin.css");
 
+/// The one script (docs/admin.md): the live schedule preview, and a running execution's page
+/// reloaded when the run ends.
+const JS: &str = include_str!("../assets/admin.js");
+
 pub(crate) fn routes(state: State) -> Router {
     Router::new()
         .route("/", get(overview))
+        .route("/new-app", get(forms::new_app).post(forms::create_app))
         .route("/apps/{app}", get(app))
+        .route(
+            "/apps/{app}/edit",
+            get(forms::edit_app_form).post(forms::edit_app),
+        )
+        .route(
+            "/apps/{app}/new-job",
+            get(forms::new_job).post(forms::create_job),
+        )
         .route("/apps/{app}/jobs/{job}", get(job))
+        .route(
+            "/apps/{app}/jobs/{job}/edit",
+            get(forms::edit_job_form).post(forms::edit_job),
+        )
         .route("/apps/{app}/jobs/{job}/pause", post(pause))
         .route("/apps/{app}/jobs/{job}/resume", post(resume))
         .route("/apps/{app}/jobs/{job}/run", post(run_now))
@@ -55,7 +73,10 @@ pub(crate) fn routes(state: State) -> Router {
             get(confirm_delete).post(delete),
         )
         .route("/executions/{id}", get(execution))
+        .route("/executions/{id}/status", get(execution_status))
+        .route("/preview", get(forms::preview))
         .route("/assets/admin.css", get(css))
+        .route("/assets/admin.js", get(js))
         // Answered by the security middleware; routed so that it runs for them.
         .route("/login", get(not_found))
         .route("/logout", post(not_found))
@@ -80,7 +101,7 @@ impl From<Status> for StatusCell {
     }
 }
 
-fn render(status: StatusCode, page: &impl Template) -> Response {
+pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -115,7 +136,7 @@ struct ErrorPage {
     message: String,
 }
 
-fn error_page(state: &State, e: &OpsError) -> Response {
+pub(crate) fn error_page(state: &State, e: &OpsError) -> Response {
     let (status, title) = match e {
         OpsError::NotFound(..) | OpsError::AppNotFound(_) | OpsError::ExecutionNotFound(_) => {
             (StatusCode::NOT_FOUND, "Not found")
@@ -158,7 +179,15 @@ async fn css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
 }
 
-fn job_href(app: &str, name: &str) -> String {
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        JS,
+    )
+        .into_response()
+}
+
+pub(crate) fn job_href(app: &str, name: &str) -> String {
     format!("/apps/{}/jobs/{}", app, name)
 }
 
@@ -327,6 +356,8 @@ pub(crate) struct AppQuery {
     dir: Option<String>,
     /// The job just deleted from this page's job (the notice after a delete).
     deleted: Option<String>,
+    /// After the app's form: `1` saved, `0` nothing changed.
+    changed: Option<String>,
 }
 
 #[derive(Template)]
@@ -567,7 +598,14 @@ fn app_page(
             .deleted
             .as_deref()
             .filter(|d| JobKey::parse(name, d).is_ok() && !jobs_names.iter().any(|n| n == d))
-            .map(|d| format!("Deleted job {name}/{d}.")),
+            .map(|d| format!("Deleted job {name}/{d}."))
+            .or_else(|| match query.changed.as_deref() {
+                Some("1") => Some("Saved.".to_owned()),
+                Some("0") => Some(
+                    "Nothing changed: the form held the app's settings as they were.".to_owned(),
+                ),
+                _ => None,
+            }),
         budget: record.as_ref().map(|r| r.budget),
         total,
         q,
@@ -618,6 +656,8 @@ struct JobPage {
     name: String,
     href: String,
     description: String,
+    /// What the last action did (`?created`, `?changed=` after a form).
+    notice: Option<String>,
     state: &'static str,
     enabled: bool,
     zone: &'static str,
@@ -661,9 +701,52 @@ struct ExecRow {
     trigger: &'static str,
 }
 
+/// The job page's query: the notice after a form (`created`, `changed=schedule,timeout`).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct JobQuery {
+    created: Option<String>,
+    changed: Option<String>,
+}
+
+impl JobQuery {
+    /// The notice, from known field names only (the query is anyone's to write).
+    fn notice(&self) -> Option<String> {
+        if self.created.is_some() {
+            return Some("Created. Its next runs are below.".to_owned());
+        }
+        let changed = self.changed.as_deref()?;
+        let fields: Vec<&str> = changed
+            .split(',')
+            .filter(|f| JOB_FIELDS.contains(f))
+            .collect();
+        Some(if fields.is_empty() {
+            "Nothing changed: the form held the job's settings as they were.".to_owned()
+        } else {
+            format!("Saved. Changed: {}.", fields.join(", "))
+        })
+    }
+}
+
+/// The names of a job's settings, as the edit reports what changed.
+const JOB_FIELDS: [&str; 12] = [
+    "url",
+    "path",
+    "method",
+    "schedule",
+    "timezone",
+    "start",
+    "end",
+    "timeout",
+    "retries",
+    "max_lateness",
+    "overlap",
+    "description",
+];
+
 async fn job(
     Extract(state): Extract<State>,
     Path((app, name)): Path<(String, String)>,
+    Query(query): Query<JobQuery>,
 ) -> Response {
     let key = match JobKey::parse(&app, &name) {
         Ok(key) => key,
@@ -686,10 +769,9 @@ async fn job(
         Err(e) => return error_page(&state, &e),
     };
     let punctuality = punctuality(&stats);
-    render(
-        StatusCode::OK,
-        &job_page(&state, &job, &executions, Some(punctuality), Utc::now()),
-    )
+    let mut page = job_page(&state, &job, &executions, Some(punctuality), Utc::now());
+    page.notice = query.notice();
+    render(StatusCode::OK, &page)
 }
 
 /// The window of the job page's punctuality figures.
@@ -892,6 +974,7 @@ fn job_page(
         name: job.name.to_string(),
         href: job_href(job.app.as_str(), job.name.as_str()),
         description: job.description.clone(),
+        notice: None,
         state: status.as_str(),
         enabled: job.enabled,
         zone: tz.name(),
@@ -923,6 +1006,8 @@ struct ExecutionPage {
     href: String,
     slot: String,
     status: StatusCell,
+    /// False while the run is pending or running: the page then updates when it ends.
+    finished: bool,
     fields: Vec<(&'static str, String)>,
     output: Option<String>,
     error: Option<String>,
@@ -1013,6 +1098,7 @@ async fn execution(Extract(state): Extract<State>, Path(id): Path<String>) -> Re
             href: format!("/executions/{}", e.id),
             slot: format::local(e.scheduled_for, tz),
             status: e.status.into(),
+            finished: e.status.is_final(),
             fields,
             output: e.output.clone(),
             error: e.error.clone(),
@@ -1023,7 +1109,7 @@ async fn execution(Extract(state): Extract<State>, Path(id): Path<String>) -> Re
 // ---- Actions -------------------------------------------------------------------------------
 
 /// An action that did not happen: its page says so in one line (nothing was written).
-fn not_done(state: &State, status: StatusCode, message: String) -> Response {
+pub(crate) fn not_done(state: &State, status: StatusCode, message: String) -> Response {
     render(
         status,
         &ErrorPage {
@@ -1037,7 +1123,7 @@ fn not_done(state: &State, status: StatusCode, message: String) -> Response {
 }
 
 /// An error from the operations layer, as [`not_done`] shows it.
-fn action_failed(state: &State, e: &OpsError) -> Response {
+pub(crate) fn action_failed(state: &State, e: &OpsError) -> Response {
     let status = match e {
         OpsError::NotFound(..) | OpsError::AppNotFound(_) | OpsError::ExecutionNotFound(_) => {
             StatusCode::NOT_FOUND
@@ -1084,7 +1170,8 @@ async fn resume(
 }
 
 /// Runs the job now with the configured dispatcher (as `psu-sched run` does) and shows the
-/// execution with its outcome.
+/// execution at once: its page shows it running and updates when the run ends. The call
+/// goes on in the background, so a slow job holds no request open.
 async fn run_now(
     Extract(state): Extract<State>,
     Path((app, name)): Path<(String, String)>,
@@ -1108,13 +1195,58 @@ async fn run_now(
             );
         }
     };
-    match state
-        .ops
-        .run_now(&key, &dispatcher, &SystemClock, &config.tick)
-        .await
-    {
-        Ok(execution) => Redirect::to(&format!("/executions/{}", execution.id)).into_response(),
-        Err(e) => action_failed(&state, &e),
+    let (claimed, started) = tokio::sync::oneshot::channel();
+    let ops = state.ops.clone();
+    let run = tokio::spawn(async move {
+        let result = ops
+            .run_now_then(&key, &dispatcher, &SystemClock, &config.tick, |id| {
+                let _ = claimed.send(id.clone());
+            })
+            .await;
+        if let Err(e) = &result
+            && e.store_error().is_some()
+        {
+            tracing::error!(error = %e, job = %format!("{}/{}", key.app, key.name), "admin: a run started from the admin failed");
+        }
+        result
+    });
+    match started.await {
+        Ok(id) => Redirect::to(&format!("/executions/{id}")).into_response(),
+        // Not claimed: the run ended before its call with the reason.
+        Err(_) => match run.await {
+            Ok(Ok(execution)) => {
+                Redirect::to(&format!("/executions/{}", execution.id)).into_response()
+            }
+            Ok(Err(e)) => action_failed(&state, &e),
+            Err(e) => not_done(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the run could not be started: {e}"),
+            ),
+        },
+    }
+}
+
+/// Whether an execution's run has ended, for the script of its page:
+/// `{"status": "running", "finished": false}`.
+async fn execution_status(Extract(state): Extract<State>, Path(id): Path<String>) -> Response {
+    match state.ops.execution(&id).await {
+        Ok(e) => axum::Json(serde_json::json!({
+            "status": e.status.as_str(),
+            "finished": e.status.is_final(),
+        }))
+        .into_response(),
+        Err(err) => {
+            let status = match err {
+                OpsError::ExecutionNotFound(_) | OpsError::Invalid(_) => StatusCode::NOT_FOUND,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (
+                status,
+                axum::Json(serde_json::json!({ "error": err.to_string() })),
+            )
+                .into_response()
+        }
     }
 }
 

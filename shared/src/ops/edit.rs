@@ -79,7 +79,11 @@ impl JobInput {
             only(|i, from| i.retries = from.retries.clone()),
             only(|i, from| i.max_lateness = from.max_lateness.clone()),
         ];
-        errors.extend(singles.iter().filter_map(|single| single.parse(false).err()));
+        errors.extend(
+            singles
+                .iter()
+                .filter_map(|single| single.parse(false).err()),
+        );
         if let Err(e) = self.schedule.build(true) {
             errors.push(e);
         }
@@ -127,6 +131,47 @@ pub fn check_new_job(app: &str, name: &str, input: &JobInput) -> Result<JobKey, 
     errors.extend(input.errors());
     match (app, name) {
         (Ok(app), Ok(name)) if errors.is_empty() => Ok(JobKey { app, name }),
+        _ => Err(errors),
+    }
+}
+
+impl AppInput {
+    /// Every refusal of an app's whole form, each by its field (`base_url`, `budget`); a
+    /// `new` app needs its base URL. Empty when the form is accepted.
+    pub fn errors(&self, new: bool) -> Vec<FieldError> {
+        let base_url = AppInput {
+            base_url: self.base_url.clone(),
+            budget: None,
+        };
+        let budget = AppInput {
+            base_url: None,
+            budget: self.budget.clone(),
+        };
+        let mut errors: Vec<FieldError> = [base_url.parse().err(), budget.parse().err()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if new && self.base_url.is_none() {
+            errors.insert(
+                0,
+                FieldError::plain("base_url", "missing; give https://host[/prefix]"),
+            );
+        }
+        errors
+    }
+}
+
+/// An app to create, checked all at once: its name, or every refusal (`app`, `base_url`,
+/// `budget`). Nothing is read or written.
+pub fn check_new_app(
+    name: &str,
+    input: &AppInput,
+) -> Result<crate::model::AppName, Vec<FieldError>> {
+    let name = parse_app(name);
+    let mut errors: Vec<FieldError> = name.as_ref().err().cloned().into_iter().collect();
+    errors.extend(input.errors(true));
+    match name {
+        Ok(name) if errors.is_empty() => Ok(name),
         _ => Err(errors),
     }
 }

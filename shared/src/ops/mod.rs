@@ -49,7 +49,7 @@ pub use browse::{
     JobHealth, LATE_AFTER, OVERVIEW_HISTORY_JOBS, OVERVIEW_HISTORY_PER_JOB, Overview, reconciled,
 };
 pub use change::JobChanges;
-pub use edit::{Edited, check_new_job, overlap_name, parse_seen, seen_text};
+pub use edit::{Edited, check_new_app, check_new_job, overlap_name, parse_seen, seen_text};
 pub use error::{FieldError, FieldPath, Message, OpsError, Piece, Segment};
 pub use input::{
     JobInput, JobKey, ScheduleForm, parse_duration, parse_instant, parse_schedule, parse_zone,
@@ -417,17 +417,33 @@ impl Ops {
         clock: &dyn Clock,
         config: &TickConfig,
     ) -> Result<Execution, OpsError> {
-        let store = self.store().await?;
-        tick::run_now(store, dispatcher, clock, config, &key.app, &key.name)
+        self.run_now_then(key, dispatcher, clock, config, |_| {})
             .await
-            .map_err(|e| match e {
-                RunNowError::NotFound(app, name) => OpsError::NotFound(app, name),
-                RunNowError::Conflict(app, name) => OpsError::RunConflict(app, name),
-                RunNowError::Store(source) => OpsError::Store {
-                    doing: "run the job",
-                    source,
-                },
-            })
+    }
+
+    /// [`Ops::run_now`], telling `claimed` the execution's id once the run is claimed and
+    /// before the call is sent (the web admin shows the execution while it runs).
+    pub async fn run_now_then(
+        &self,
+        key: &JobKey,
+        dispatcher: &dyn Dispatch,
+        clock: &dyn Clock,
+        config: &TickConfig,
+        claimed: impl FnOnce(&crate::model::ExecutionId),
+    ) -> Result<Execution, OpsError> {
+        let store = self.store().await?;
+        tick::run_now_then(
+            store, dispatcher, clock, config, &key.app, &key.name, claimed,
+        )
+        .await
+        .map_err(|e| match e {
+            RunNowError::NotFound(app, name) => OpsError::NotFound(app, name),
+            RunNowError::Conflict(app, name) => OpsError::RunConflict(app, name),
+            RunNowError::Store(source) => OpsError::Store {
+                doing: "run the job",
+                source,
+            },
+        })
     }
 
     /// One tick at `at` (see [`TickAt`]): `--simulate` only on a local store. A store failure

@@ -36,7 +36,22 @@ pub async fn run_now(
     app: &crate::model::AppName,
     name: &crate::model::JobName,
 ) -> Result<Execution, RunNowError> {
+    run_now_then(store, dispatcher, clock, config, app, name, |_| {}).await
+}
+
+/// [`run_now`], telling `claimed` the execution's id as soon as the run is claimed (before
+/// the call is sent), so that a front end can show the execution while it runs.
+pub async fn run_now_then(
+    store: &dyn Store,
+    dispatcher: &dyn Dispatch,
+    clock: &dyn Clock,
+    config: &TickConfig,
+    app: &crate::model::AppName,
+    name: &crate::model::JobName,
+    claimed: impl FnOnce(&ExecutionId),
+) -> Result<Execution, RunNowError> {
     use chrono::Timelike;
+    let mut claimed = Some(claimed);
     let now = clock.now();
     let slot = now.with_nanosecond(0).unwrap_or(now);
     for _ in 0..4 {
@@ -81,6 +96,9 @@ pub async fn run_now(
             token: claim_token,
         };
         if store.claim(&claim).await? == ClaimOutcome::Won {
+            if let Some(claimed) = claimed.take() {
+                claimed(&id);
+            }
             ctx.send(claim.execution, Some(claim.job)).await?;
             return match store.get_execution(&id).await? {
                 Some(execution) => Ok(execution),

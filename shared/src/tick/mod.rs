@@ -42,7 +42,7 @@ mod steps;
 #[cfg(test)]
 mod tests;
 
-pub use manual::{RunNowError, run_now};
+pub use manual::{RunNowError, run_now, run_now_then};
 pub use now::{MAX_NOW_BEHIND, NowError, NowUse, check_now};
 pub use plan::slot_left_by_change;
 

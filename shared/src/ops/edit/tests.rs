@@ -108,7 +108,10 @@ async fn a_stored_job_shown_as_a_form_reads_back_to_the_same_definition() {
     assert_eq!(shown.path.as_deref(), Some("/scheduled/report?x=1"));
     assert_eq!(shown.url, None);
     let third = ops.job(&key("job-2")).await.expect("job");
-    assert_eq!(JobInput::of(&third).start.as_deref(), Some("2026-12-01T00:00"));
+    assert_eq!(
+        JobInput::of(&third).start.as_deref(),
+        Some("2026-12-01T00:00")
+    );
 }
 
 #[test]
@@ -120,14 +123,21 @@ fn every_bad_field_of_a_form_is_reported_at_once() {
         ..form("every 7 minutes")
     };
     let errors = input.errors();
-    assert_eq!(paths(&errors), ["timezone", "timeout", "retries", "schedule"]);
+    assert_eq!(
+        paths(&errors),
+        ["timezone", "timeout", "retries", "schedule"]
+    );
     assert!(
-        errors[0].message.to_string().contains("did you mean Europe/Berlin"),
+        errors[0]
+            .message
+            .to_string()
+            .contains("did you mean Europe/Berlin"),
         "{errors:?}"
     );
     assert!(
-        errors[1].message.to_string().contains("at most 14m"),
-        "the timeout's message says what is accepted: {errors:?}"
+        errors[1].message.to_string()
+            == "`2h` is not accepted; use more than 0 and at most 14m (the Lambda's own limit is 15m)",
+        "the timeout's message names the value as typed and what is accepted: {errors:?}"
     );
     // Dates are read in the zone given; their order is checked too.
     let input = JobInput {
@@ -208,7 +218,11 @@ async fn an_edit_over_a_person_s_later_change_is_refused_and_writes_nothing() {
         ..Default::default()
     };
     let changed = ops
-        .update(&key("invoices"), &other, now() + chrono::Duration::seconds(5))
+        .update(
+            &key("invoices"),
+            &other,
+            now() + chrono::Duration::seconds(5),
+        )
         .await
         .expect("update");
     let e = ops
@@ -326,7 +340,31 @@ fn the_seen_time_round_trips_to_the_nanosecond() {
     let t = now() + chrono::Duration::nanoseconds(123_456_789);
     assert_eq!(parse_seen(&seen_text(t)).expect("parse"), t);
     assert_eq!(
-        parse_seen("yesterday").expect_err("refused").path.to_string(),
+        parse_seen("yesterday")
+            .expect_err("refused")
+            .path
+            .to_string(),
         "seen"
+    );
+}
+
+#[test]
+fn an_app_form_reports_each_bad_field() {
+    let bad = AppInput {
+        base_url: Some("ftp://x.edu".into()),
+        budget: Some("100".into()),
+    };
+    let errors = check_new_app("Bad App", &bad).expect_err("refused");
+    assert_eq!(paths(&errors), ["app", "base_url", "budget"]);
+    let missing = AppInput::default();
+    assert_eq!(paths(&missing.errors(true)), ["base_url"]);
+    assert!(missing.errors(false).is_empty());
+    let good = AppInput {
+        base_url: Some("https://billing.example.edu".into()),
+        budget: Some("8".into()),
+    };
+    assert_eq!(
+        check_new_app("billing", &good).expect("accepted").as_str(),
+        "billing"
     );
 }
