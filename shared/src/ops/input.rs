@@ -111,7 +111,17 @@ impl JobInput {
             .map(str::parse::<Method>)
             .transpose()?;
         let timeout = match &self.timeout {
-            Some(t) => Some(validate_timeout(parse_duration("timeout", t)?)?),
+            Some(t) => Some(
+                validate_timeout(parse_duration("timeout", t)?).map_err(|_| {
+                    FieldError::plain(
+                        "timeout",
+                        format!(
+                            "`{}` is not accepted; use more than 0 and at most 14m (the Lambda's own limit is 15m)",
+                            t.trim()
+                        ),
+                    )
+                })?,
+            ),
             None => None,
         };
         let retries = match &self.retries {
