@@ -126,6 +126,12 @@ fn place(fields: &mut [Field], errors: &[FieldError]) -> Vec<Problem> {
             }),
         }
     }
+    // In the order of the fields on the page, the form's own problems first.
+    let order = |p: &Problem| {
+        p.field
+            .and_then(|name| fields.iter().position(|f| f.name == name))
+    };
+    problems.sort_by_key(|p| order(p).map_or(0, |i| i + 1));
     problems
 }
 
@@ -151,7 +157,7 @@ impl Preview {
         let zone = Some(timezone.trim()).filter(|z| !z.is_empty());
         match ops::next(schedule.trim(), zone, PREVIEW_RUNS, now) {
             Ok(p) => Self {
-                reading: Some(p.schedule.describe()),
+                reading: Some(p.schedule.describe().trim_end_matches('.').to_owned()),
                 zone: Some(p.timezone.name().to_owned()),
                 runs: p
                     .times

@@ -968,6 +968,45 @@ async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_wh
             "a read-only job page offers {button}"
         );
     }
+    for button in ["Edit…", "New job…", "Edit app…", "New app…"] {
+        for page in ["/", "/apps/billing", "/apps/billing/jobs/invoices"] {
+            let body = client
+                .get(format!("{base}{page}"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .expect("get")
+                .text()
+                .await
+                .expect("body");
+            assert!(
+                !body.contains(&format!(">{button}<")),
+                "a read-only {page} offers {button}"
+            );
+        }
+    }
+    for form in [
+        "/new-app",
+        "/apps/billing/edit",
+        "/apps/billing/new-job",
+        "/apps/billing/jobs/invoices/edit",
+    ] {
+        let shown = client
+            .get(format!("{base}{form}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(shown.status(), 403, "the form {form} under --read-only");
+        let posted = client
+            .post(format!("{base}{form}"))
+            .header("cookie", &cookie)
+            .header("origin", base.as_str())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(posted.status(), 405, "a POST to {form} under --read-only");
+    }
     let confirm = client
         .get(format!("{base}/apps/billing/jobs/invoices/delete"))
         .header("cookie", &cookie)
@@ -1428,6 +1467,7 @@ async fn the_job_page_pauses_resumes_runs_now_and_deletes_after_asking_with_a_cs
     click(client, "Run now").await;
     let url = client.current_url().await.expect("url");
     assert!(url.path().starts_with("/executions/"), "{url}");
+    wait_for_text(client, "main", "succeeded").await;
     let page = visit(client, &base, url.path(), "a2-run-now", &axe).await;
     assert!(
         page.contains("pong from the job server") && page.contains("succeeded"),
@@ -1501,4 +1541,443 @@ async fn the_job_page_pauses_resumes_runs_now_and_deletes_after_asking_with_a_cs
     assert!(page.contains("Sign in"), "{page}");
     let _ = browser.client.close().await;
     admin.stop().await;
+}
+
+/// A form body, `application/x-www-form-urlencoded`, as a browser sends it.
+fn urlencoded(pairs: &[(&str, String)]) -> String {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_owned(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Types `text` into the input `css`, replacing what it held.
+async fn fill(client: &Client, css: &str, text: &str) {
+    let input = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no input `{css}`: {e}"));
+    input.clear().await.expect("clear the input");
+    input.send_keys(text).await.expect("type into the input");
+}
+
+/// The value an input holds now.
+async fn value_of(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no input `{css}`: {e}"))
+        .prop("value")
+        .await
+        .expect("its value")
+        .unwrap_or_default()
+}
+
+/// Waits until the element `css` holds `needle` (a page that updates itself); its text.
+async fn wait_for_text(client: &Client, css: &str, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..200 {
+        if let Ok(element) = client.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            if text.contains(needle) {
+                return text;
+            }
+            last = text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("`{css}` did not come to hold `{needle}` within 10 s; it holds:\n{last}");
+}
+
+/// The job, read from the store (`None`: there is none).
+async fn stored(ops: &Ops, app: &str, name: &str) -> Option<shared::model::Job> {
+    ops.show(&JobKey::parse(app, name).expect("key"), 0)
+        .await
+        .ok()
+        .map(|(job, _)| job)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_bad_fields_are_shown_by_field()
+ {
+    let axe = axe_source();
+    let dir = temp_dir("forms");
+    let seeded = seed(&dir).await;
+    let server = JobServer::start().await;
+    // The call takes a while, so that its execution page is seen while it runs.
+    server.set("/jobs/nightly", Behavior::Sleep(Duration::from_secs(4)));
+    let ops = Ops::new(
+        StoreSpec::from_setting(Some(&format!("sqlite:{}", seeded.db.display())))
+            .expect("store spec"),
+    );
+    let admin = Admin::start(&seeded.db, &[]).await;
+    let base = admin.base.clone();
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    client
+        .goto(&format!("{base}/login?token={TOKEN}"))
+        .await
+        .expect("open the login link");
+
+    // An app, through its form: first with three bad fields, then right.
+    visit(client, &base, "/", "f0-overview", &axe).await;
+    click(client, "New app…").await;
+    visit(client, &base, "/new-app", "f1-new-app", &axe).await;
+    fill(client, "#f-app", "Shop App").await;
+    fill(client, "#f-base_url", "ftp://shop.example.edu").await;
+    fill(client, "#f-budget", "99").await;
+    click(client, "Create app").await;
+    let summary = text_of(client, ".error-summary").await;
+    assert!(
+        summary.contains("3 problems: nothing was saved"),
+        "{summary}"
+    );
+    assert!(
+        text_of(client, "#f-base_url-error")
+            .await
+            .contains("scheme `ftp` is not accepted; use http or https")
+    );
+    assert!(
+        text_of(client, "#f-budget-error")
+            .await
+            .contains("use a whole number of calls from 1 to 64")
+    );
+    assert!(
+        text_of(client, "#f-app-error")
+            .await
+            .contains("`Shop App` is not valid")
+    );
+    assert_eq!(value_of(client, "#f-app").await, "Shop App");
+    assert_eq!(value_of(client, "#f-budget").await, "99");
+    assert!(ops.show_app("shop").await.is_err(), "an app was written");
+    fill(client, "#f-app", "shop").await;
+    fill(client, "#f-base_url", &server.url("")).await;
+    fill(client, "#f-budget", "3").await;
+    click(client, "Create app").await;
+    assert_eq!(
+        client.current_url().await.expect("url").path(),
+        "/apps/shop"
+    );
+    let app = ops.show_app("shop").await.expect("the app record").app;
+    assert_eq!(app.budget, 3);
+
+    // A job: an invalid schedule and an out-of-range timeout are shown by their fields, the
+    // typed values stay, and nothing is stored.
+    click(client, "New job…").await;
+    let form = visit(client, &base, "/apps/shop/new-job", "f2-new-job", &axe).await;
+    assert!(
+        form.contains("Type a schedule to see its next runs."),
+        "{form}"
+    );
+    fill(client, "#f-name", "nightly").await;
+    fill(client, "#f-path", "/jobs/nightly").await;
+    fill(client, "#f-timezone", "America/New_York").await;
+    fill(client, "#f-schedule", "0 25 * * *").await;
+    // The live preview reads the schedule as it is typed.
+    wait_for_text(client, "#preview", "cron hour field `25`").await;
+    fill(client, "#f-timeout", "20m").await;
+    fill(client, "#f-description", "Sends <b>the</b> nightly report").await;
+    click(client, "Create job").await;
+    screenshot(client, "f3-new-job-errors").await;
+    let violations = serious_violations(client, &axe).await;
+    assert!(
+        violations.is_empty(),
+        "axe-core on the refused form:\n{}",
+        violations.join("\n")
+    );
+    let summary = text_of(client, ".error-summary").await;
+    assert!(
+        summary.contains("2 problems: nothing was saved"),
+        "{summary}"
+    );
+    assert!(
+        text_of(client, "#f-schedule-error")
+            .await
+            .contains("cron hour field `25`: expected 0-23")
+    );
+    let timeout = text_of(client, "#f-timeout-error").await;
+    assert!(
+        timeout.ends_with(
+            "`20m` is not accepted; use more than 0 and at most 14m (the Lambda's own limit is 15m)"
+        ),
+        "{timeout}"
+    );
+    for (input, typed) in [
+        ("#f-name", "nightly"),
+        ("#f-path", "/jobs/nightly"),
+        ("#f-timezone", "America/New_York"),
+        ("#f-schedule", "0 25 * * *"),
+        ("#f-timeout", "20m"),
+        ("#f-description", "Sends <b>the</b> nightly report"),
+    ] {
+        assert_eq!(
+            value_of(client, input).await,
+            typed,
+            "{input} lost what was typed"
+        );
+    }
+    let invalid = client
+        .find(Locator::Css("#f-schedule"))
+        .await
+        .expect("the schedule input")
+        .attr("aria-invalid")
+        .await
+        .expect("attr");
+    assert_eq!(invalid.as_deref(), Some("true"));
+    assert!(
+        stored(&ops, "shop", "nightly").await.is_none(),
+        "a job was written"
+    );
+
+    // Right this time: the preview reads it in words, then the job is created.
+    fill(client, "#f-schedule", "0 9 * * mon-fri").await;
+    let preview = wait_for_text(client, "#preview", "Next runs").await;
+    assert!(
+        preview.contains("Monday, Tuesday, Wednesday, Thursday, and Friday")
+            && preview.contains("America/New_York")
+            && preview.matches(" 09:00:00 E").count() == 5,
+        "{preview}"
+    );
+    fill(client, "#f-timeout", "45s").await;
+    click(client, "Create job").await;
+    let url = client.current_url().await.expect("url");
+    assert_eq!(url.path(), "/apps/shop/jobs/nightly", "{url}");
+    let page = visit(
+        client,
+        &base,
+        "/apps/shop/jobs/nightly?created=1",
+        "f4-created",
+        &axe,
+    )
+    .await;
+    assert!(
+        page.contains("Created.") && page.contains("Sends <b>the</b> nightly report"),
+        "{page}"
+    );
+    let job = stored(&ops, "shop", "nightly").await.expect("the job");
+    assert_eq!(job.timeout_ms, 45_000);
+    assert_eq!(job.timezone.name(), "America/New_York");
+    assert_eq!(job.url.as_str(), server.url("/jobs/nightly"));
+    // Listed on its app's page with its next run.
+    let listing = visit(client, &base, "/apps/shop", "f5-listed", &axe).await;
+    let next = job.state.next_slot.expect("a next run");
+    let local = next
+        .with_timezone(&job.timezone)
+        .format("%Y-%m-%d %H:%M:%S %Z")
+        .to_string();
+    assert!(
+        listing.contains("nightly") && listing.contains(&local),
+        "{local} in {listing}"
+    );
+
+    // Run now: the execution's page comes at once, while the call runs, and updates itself
+    // when it ends.
+    client
+        .goto(&format!("{base}/apps/shop/jobs/nightly"))
+        .await
+        .expect("open the job");
+    click(client, "Run now").await;
+    let url = client.current_url().await.expect("url");
+    assert!(url.path().starts_with("/executions/"), "{url}");
+    let running = text_of(client, "main").await;
+    assert!(running.contains("The run has not ended yet"), "{running}");
+    screenshot(client, "f6-running").await;
+    let done = wait_for_text(client, "main", "succeeded").await;
+    assert!(
+        done.contains("HTTP status\n200") || done.contains("200"),
+        "{done}"
+    );
+    assert_eq!(text_of(client, "pre.output").await, "ok");
+    assert_eq!(server.count("/jobs/nightly"), 1, "one call per run");
+    visit(client, &base, url.path(), "f7-ran", &axe).await;
+
+    // Edit: the form holds the job's settings; a new schedule is saved, nothing else.
+    client
+        .goto(&format!("{base}/apps/shop/jobs/nightly"))
+        .await
+        .expect("open the job");
+    click(client, "Edit…").await;
+    visit(
+        client,
+        &base,
+        "/apps/shop/jobs/nightly/edit",
+        "f8-edit",
+        &axe,
+    )
+    .await;
+    assert_eq!(value_of(client, "#f-schedule").await, "0 9 * * MON-FRI");
+    assert_eq!(value_of(client, "#f-timeout").await, "45s");
+    assert_eq!(value_of(client, "#f-path").await, "/jobs/nightly");
+    assert!(text_of(client, "#preview").await.contains("Next runs"));
+    fill(client, "#f-schedule", "every 15m between 08:00-17:00").await;
+    click(client, "Save changes").await;
+    let page = text_of(client, "main").await;
+    assert!(page.contains("Saved. Changed: schedule."), "{page}");
+    let edited = stored(&ops, "shop", "nightly").await.expect("the job");
+    assert_eq!(edited.schedule.to_string(), "every 15m between 08:00-17:00");
+    assert_eq!(
+        (edited.timeout_ms, edited.id.clone()),
+        (45_000, job.id.clone())
+    );
+
+    // Pause and resume.
+    click(client, "Pause").await;
+    assert!(text_of(client, "main").await.contains("the job is paused"));
+    assert!(!enabled(&ops, "shop", "nightly").await);
+    click(client, "Resume").await;
+    assert!(enabled(&ops, "shop", "nightly").await);
+
+    // An edit over someone else's change is refused with the form kept; saved again, it
+    // goes through.
+    click(client, "Edit…").await;
+    fill(client, "#f-retries", "2").await;
+    ops.update(
+        &JobKey::parse("shop", "nightly").expect("key"),
+        &JobInput {
+            description: Some("changed from the CLI".into()),
+            ..Default::default()
+        },
+        Utc::now(),
+    )
+    .await
+    .expect("a change from elsewhere");
+    click(client, "Save changes").await;
+    let refused = text_of(client, ".error-summary").await;
+    assert!(
+        refused.contains("after this form was read; nothing was written"),
+        "{refused}"
+    );
+    assert_eq!(value_of(client, "#f-retries").await, "2");
+    let between = stored(&ops, "shop", "nightly").await.expect("the job");
+    assert_eq!(
+        (between.retries, between.description.as_str()),
+        (0, "changed from the CLI")
+    );
+    click(client, "Save changes").await;
+    let page = text_of(client, "main").await;
+    assert!(
+        page.contains("Saved. Changed: retries, description."),
+        "{page}"
+    );
+    assert_eq!(
+        stored(&ops, "shop", "nightly")
+            .await
+            .expect("the job")
+            .retries,
+        2
+    );
+
+    // Delete after confirming.
+    click(client, "Delete…").await;
+    click(client, "Delete shop/nightly").await;
+    assert!(
+        text_of(client, "main")
+            .await
+            .contains("Deleted job shop/nightly.")
+    );
+    assert!(stored(&ops, "shop", "nightly").await.is_none());
+
+    // Edit the app: its budget.
+    click(client, "Edit app…").await;
+    visit(client, &base, "/apps/shop/edit", "f9-edit-app", &axe).await;
+    fill(client, "#f-budget", "0").await;
+    click(client, "Save changes").await;
+    assert!(
+        text_of(client, "#f-budget-error")
+            .await
+            .contains("from 1 to 64")
+    );
+    assert_eq!(ops.show_app("shop").await.expect("app").app.budget, 3);
+    fill(client, "#f-budget", "5").await;
+    click(client, "Save changes").await;
+    assert!(text_of(client, "main").await.contains("Saved."));
+    assert_eq!(ops.show_app("shop").await.expect("app").app.budget, 5);
+    let _ = browser.client.close().await;
+
+    // Without script: the Preview button shows the same preview and writes nothing; a form
+    // without the CSRF token is refused.
+    let http = http();
+    let cookie = sign_in(&http, &base).await;
+    let page = http
+        .get(format!("{base}/apps/shop/new-job"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    let csrf = csrf_of(&page);
+    let form = |csrf: &str, action: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("name", "later".to_owned()),
+            ("url", server.url("/jobs/later")),
+            ("schedule", "at 08:00,13:30 on mon".to_owned()),
+            ("timezone", "Europe/Berlin".to_owned()),
+            ("action", action.to_owned()),
+        ]
+    };
+    let preview = http
+        .post(format!("{base}/apps/shop/new-job"))
+        .header("cookie", &cookie)
+        .header("origin", base.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(urlencoded(&form(&csrf, "preview")))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(preview.status(), 200);
+    let body = preview.text().await.expect("body");
+    assert!(
+        body.contains("Next runs") && body.matches(" CET</li>").count() == 5,
+        "{body}"
+    );
+    assert!(
+        stored(&ops, "shop", "later").await.is_none(),
+        "the preview wrote a job"
+    );
+    let forged = http
+        .post(format!("{base}/apps/shop/new-job"))
+        .header("cookie", &cookie)
+        .header("origin", base.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(urlencoded(&form("", "save")))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), 403, "a form without the CSRF token");
+    assert!(
+        stored(&ops, "shop", "later").await.is_none(),
+        "a forged form wrote a job"
+    );
+    let saved = http
+        .post(format!("{base}/apps/shop/new-job"))
+        .header("cookie", &cookie)
+        .header("origin", base.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(urlencoded(&form(&csrf, "save")))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(saved.status(), 303);
+    assert!(stored(&ops, "shop", "later").await.is_some());
+    let stderr = admin.stop().await.join("\n");
+    assert!(
+        !stderr.contains(TOKEN) && !stderr.contains(&csrf),
+        "a secret in the log:\n{stderr}"
+    );
 }
