@@ -861,8 +861,8 @@ pub(crate) async fn edit_app_form(
     if let Some(refused) = refuse_read_only(&state) {
         return refused;
     }
-    let app = match state.ops.show_app(&name).await {
-        Ok(details) => details.app,
+    let app = match state.ops.app(&name).await {
+        Ok(app) => app,
         Err(e) => return error_page(&state, &e),
     };
     app_form(

@@ -109,6 +109,12 @@ impl Ops {
         .await
     }
 
+    /// The app record alone (one read).
+    pub async fn app(&self, name: &str) -> Result<App, OpsError> {
+        let name = parse_app(name)?;
+        read_app(self.store().await?, &name).await
+    }
+
     /// The app record and its jobs.
     pub async fn show_app(&self, name: &str) -> Result<AppDetails, OpsError> {
         let name = parse_app(name)?;
