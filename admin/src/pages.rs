@@ -57,6 +57,10 @@ pub(crate) fn routes(state: State) -> Router {
             get(forms::edit_app_form).post(forms::edit_app),
         )
         .route(
+            "/apps/{app}/delete",
+            get(confirm_delete_app).post(delete_app),
+        )
+        .route(
             "/apps/{app}/new-job",
             get(forms::new_job).post(forms::create_job),
         )
@@ -212,6 +216,7 @@ struct OverviewPage {
     read_only: bool,
     csrf: String,
     built: String,
+    notice: Option<String>,
     job_count: usize,
     failing: usize,
     apps: Vec<AppGroup>,
@@ -246,7 +251,13 @@ struct Attention {
     exec_href: Option<String>,
 }
 
-async fn overview(Extract(state): Extract<State>) -> Response {
+/// The overview's query: the notice after an app was deleted.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct OverviewQuery {
+    deleted_app: Option<String>,
+}
+
+async fn overview(Extract(state): Extract<State>, Query(query): Query<OverviewQuery>) -> Response {
     let now = Utc::now();
     let overview = match state.ops.overview(now).await {
         Ok(o) => o,
@@ -327,6 +338,11 @@ async fn overview(Extract(state): Extract<State>) -> Response {
         });
     }
     groups.sort_by(|a, b| a.name.cmp(&b.name));
+    // Only an app name that is no longer listed (the query is anyone's to write).
+    let notice = query
+        .deleted_app
+        .filter(|d| shared::ops::parse_app(d).is_ok() && !groups.iter().any(|g| &g.name == d))
+        .map(|d| format!("Deleted the app record {d}."));
     render(
         StatusCode::OK,
         &OverviewPage {
@@ -334,6 +350,7 @@ async fn overview(Extract(state): Extract<State>) -> Response {
             read_only: state.read_only,
             csrf: state.csrf.reveal().to_owned(),
             built: format::utc(now),
+            notice,
             job_count: overview.jobs.len(),
             failing,
             apps: groups,
@@ -1131,6 +1148,11 @@ pub(crate) fn action_failed(state: &State, e: &OpsError) -> Response {
         OpsError::Invalid(_) | OpsError::Config(_) | OpsError::Unset { .. } => {
             StatusCode::BAD_REQUEST
         }
+        OpsError::AppHasJobs { .. }
+        | OpsError::ChangedSince { .. }
+        | OpsError::Conflict(..)
+        | OpsError::AppConflict(_)
+        | OpsError::RunConflict(..) => StatusCode::CONFLICT,
         _ => {
             tracing::error!(error = %e, "admin: an action failed");
             StatusCode::INTERNAL_SERVER_ERROR
@@ -1315,6 +1337,55 @@ async fn delete(
             encode(deleted.job.name.as_str())
         ))
         .into_response(),
+        Err(e) => action_failed(&state, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "delete_app.html")]
+struct DeleteAppPage {
+    title: String,
+    read_only: bool,
+    csrf: String,
+    built: String,
+    name: String,
+    href: String,
+    jobs: usize,
+}
+
+/// The question before an app record is deleted: names the app, and while it has jobs says
+/// so and offers no button (the operations layer would refuse).
+async fn confirm_delete_app(Extract(state): Extract<State>, Path(name): Path<String>) -> Response {
+    if state.read_only {
+        return not_done(
+            &state,
+            StatusCode::FORBIDDEN,
+            "The admin runs with --read-only: it deletes nothing.".to_owned(),
+        );
+    }
+    let details = match state.ops.show_app(&name).await {
+        Ok(details) => details,
+        Err(e) => return error_page(&state, &e),
+    };
+    render(
+        StatusCode::OK,
+        &DeleteAppPage {
+            title: format!("Delete app {}?", details.app.name),
+            read_only: state.read_only,
+            csrf: state.csrf.reveal().to_owned(),
+            built: format::utc(Utc::now()),
+            name: details.app.name.to_string(),
+            href: format!("/apps/{}", details.app.name),
+            jobs: details.jobs.len(),
+        },
+    )
+}
+
+/// Deletes the app record (refused while it has jobs, as `psu-sched app delete`) and shows
+/// the overview with a notice.
+async fn delete_app(Extract(state): Extract<State>, Path(name): Path<String>) -> Response {
+    match state.ops.delete_app(&name).await {
+        Ok(app) => Redirect::to(&format!("/?deleted_app={}", app.name)).into_response(),
         Err(e) => action_failed(&state, &e),
     }
 }

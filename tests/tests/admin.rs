@@ -968,7 +968,7 @@ async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_wh
             "a read-only job page offers {button}"
         );
     }
-    for button in ["Edit…", "New job…", "Edit app…", "New app…"] {
+    for button in ["Edit…", "New job…", "Edit app…", "Delete app…", "New app…"] {
         for page in ["/", "/apps/billing", "/apps/billing/jobs/invoices"] {
             let body = client
                 .get(format!("{base}{page}"))
@@ -990,6 +990,7 @@ async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_wh
         "/apps/billing/edit",
         "/apps/billing/new-job",
         "/apps/billing/jobs/invoices/edit",
+        "/apps/billing/delete",
     ] {
         let shown = client
             .get(format!("{base}{form}"))
@@ -1905,6 +1906,26 @@ async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_ba
     click(client, "Save changes").await;
     assert!(text_of(client, "main").await.contains("Saved."));
     assert_eq!(ops.show_app("shop").await.expect("app").app.budget, 5);
+
+    // Delete the app record, now without jobs, after confirming.
+    click(client, "Delete app…").await;
+    let page = visit(client, &base, "/apps/shop/delete", "f10-delete-app", &axe).await;
+    assert!(page.contains("Delete app shop?"), "{page}");
+    assert!(
+        ops.show_app("shop").await.is_ok(),
+        "deleted before confirming"
+    );
+    click(client, "Delete app shop").await;
+    assert_eq!(client.current_url().await.expect("url").path(), "/");
+    assert!(
+        text_of(client, "main")
+            .await
+            .contains("Deleted the app record shop.")
+    );
+    assert!(
+        ops.show_app("shop").await.is_err(),
+        "the app record is still there"
+    );
     let _ = browser.client.close().await;
 
     // Without script: the Preview button shows the same preview and writes nothing; a form
@@ -1975,6 +1996,34 @@ async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_ba
         .expect("post");
     assert_eq!(saved.status(), 303);
     assert!(stored(&ops, "shop", "later").await.is_some());
+    // An app with jobs is not deleted: its question says so and offers no button; a POST
+    // is refused with 409.
+    let question = http
+        .get(format!("{base}/apps/billing/delete"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        question.contains("The app still has") && !question.contains(">Delete app billing<"),
+        "{question}"
+    );
+    let refused = http
+        .post(format!("{base}/apps/billing/delete"))
+        .header("cookie", &cookie)
+        .header("origin", base.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(urlencoded(&[("csrf", csrf.clone())]))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), 409);
+    let body = refused.text().await.expect("body");
+    assert!(body.contains("the app billing still has"), "{body}");
+    assert!(ops.show_app("billing").await.is_ok());
     let stderr = admin.stop().await.join("\n");
     assert!(
         !stderr.contains(TOKEN) && !stderr.contains(&csrf),
