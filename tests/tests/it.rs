@@ -17,6 +17,7 @@ mod bruteforce;
 mod cli;
 mod conformance;
 mod django;
+mod edit;
 mod faults;
 mod guard;
 mod infra;
