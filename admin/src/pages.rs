@@ -680,6 +680,8 @@ struct JobPage {
     zone: &'static str,
     settings: Vec<(&'static str, String)>,
     next_runs: Vec<NextRun>,
+    /// The job's zone is UTC: its runs need no UTC or offset column.
+    utc: bool,
     dst_changes: usize,
     timeline: Timeline,
     width: u32,
@@ -997,6 +999,17 @@ fn job_page(
         zone: tz.name(),
         settings,
         next_runs,
+        utc: matches!(
+            tz.name(),
+            "UTC"
+                | "Etc/UTC"
+                | "Etc/UCT"
+                | "UCT"
+                | "Etc/Universal"
+                | "Universal"
+                | "Etc/Zulu"
+                | "Zulu"
+        ),
         dst_changes,
         timeline: Timeline::new(executions, tz),
         width: timeline::WIDTH,
@@ -1162,30 +1175,30 @@ pub(crate) fn action_failed(state: &State, e: &OpsError) -> Response {
 }
 
 /// Pauses the job and shows its page (its state, and no next run).
-async fn pause(
-    Extract(state): Extract<State>,
-    Path((app, name)): Path<(String, String)>,
-) -> Response {
-    let key = match JobKey::parse(&app, &name) {
-        Ok(key) => key,
-        Err(e) => return action_failed(&state, &e.into()),
-    };
-    match state.ops.pause(&key, Utc::now()).await {
-        Ok(job) => Redirect::to(&job_href(job.app.as_str(), job.name.as_str())).into_response(),
-        Err(e) => action_failed(&state, &e),
-    }
+async fn pause(state: Extract<State>, path: Path<(String, String)>) -> Response {
+    pause_or_resume(state, path, false).await
 }
 
 /// Resumes the job and shows its page.
-async fn resume(
+async fn resume(state: Extract<State>, path: Path<(String, String)>) -> Response {
+    pause_or_resume(state, path, true).await
+}
+
+async fn pause_or_resume(
     Extract(state): Extract<State>,
     Path((app, name)): Path<(String, String)>,
+    resume: bool,
 ) -> Response {
     let key = match JobKey::parse(&app, &name) {
         Ok(key) => key,
         Err(e) => return action_failed(&state, &e.into()),
     };
-    match state.ops.resume(&key, Utc::now()).await {
+    let done = if resume {
+        state.ops.resume(&key, Utc::now()).await
+    } else {
+        state.ops.pause(&key, Utc::now()).await
+    };
+    match done {
         Ok(job) => Redirect::to(&job_href(job.app.as_str(), job.name.as_str())).into_response(),
         Err(e) => action_failed(&state, &e),
     }

@@ -1441,6 +1441,12 @@ async fn the_job_page_pauses_resumes_runs_now_and_deletes_after_asking_with_a_cs
     let job = "/apps/local/jobs/ping";
     let page = visit(client, &base, job, "a1-job-actions", &axe).await;
     assert!(page.contains("Pause") && !page.contains("Resume"), "{page}");
+    // A UTC job's next runs are one column: no UTC copy, no offset.
+    let headers = client
+        .find_all(Locator::Css("table[aria-labelledby='next'] th"))
+        .await
+        .expect("the next runs' headers");
+    assert_eq!(headers.len(), 1, "the next runs of a UTC job");
 
     click(client, "Pause").await;
     assert_eq!(
