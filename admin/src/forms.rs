@@ -20,7 +20,7 @@ use shared::ops::{
 };
 
 use crate::format;
-use crate::pages::{State, action_failed, error_page, job_href, not_done, render};
+use crate::pages::{Frame, State, action_failed, error_page, job_href, not_done, render};
 
 /// The runs a preview lists.
 pub(crate) const PREVIEW_RUNS: usize = 5;
@@ -351,10 +351,7 @@ fn job_input(form: &HashMap<String, String>) -> JobInput {
 #[derive(Template)]
 #[template(path = "job_form.html")]
 struct JobFormPage {
-    title: String,
-    read_only: bool,
-    csrf: String,
-    built: String,
+    frame: Frame,
     app: String,
     app_href: String,
     /// The job's name when editing.
@@ -410,14 +407,15 @@ fn job_form(state: &State, status: StatusCode, form: JobForm<'_>) -> Response {
     render(
         status,
         &JobFormPage {
-            title: if problems.is_empty() {
-                title
-            } else {
-                format!("Error: {title}")
-            },
-            read_only: state.read_only,
-            csrf: state.csrf.reveal().to_owned(),
-            built: format::utc(now),
+            frame: Frame::new(
+                state,
+                if problems.is_empty() {
+                    title
+                } else {
+                    format!("Error: {title}")
+                },
+                now,
+            ),
             app: form.app.to_owned(),
             app_href,
             name: form.name.map(str::to_owned),
@@ -664,10 +662,7 @@ pub(crate) async fn edit_job(
 #[derive(Template)]
 #[template(path = "app_form.html")]
 struct AppFormPage {
-    title: String,
-    read_only: bool,
-    csrf: String,
-    built: String,
+    frame: Frame,
     /// The app's name when editing.
     name: Option<String>,
     action: String,
@@ -749,14 +744,15 @@ fn app_form(state: &State, status: StatusCode, form: AppForm<'_>) -> Response {
     render(
         status,
         &AppFormPage {
-            title: if problems.is_empty() {
-                title
-            } else {
-                format!("Error: {title}")
-            },
-            read_only: state.read_only,
-            csrf: state.csrf.reveal().to_owned(),
-            built: format::utc(Utc::now()),
+            frame: Frame::new(
+                state,
+                if problems.is_empty() {
+                    title
+                } else {
+                    format!("Error: {title}")
+                },
+                Utc::now(),
+            ),
             name: form.name.map(str::to_owned),
             action,
             cancel,

@@ -88,6 +88,26 @@ pub(crate) fn routes(state: State) -> Router {
         .with_state(state)
 }
 
+/// What every page's frame (base.html) shows: its title, whether actions are offered, the
+/// CSRF token of its POST forms, and when it was built.
+pub(crate) struct Frame {
+    pub title: String,
+    pub read_only: bool,
+    pub csrf: String,
+    pub built: String,
+}
+
+impl Frame {
+    pub(crate) fn new(state: &State, title: impl Into<String>, built: DateTime<Utc>) -> Self {
+        Self {
+            title: title.into(),
+            read_only: state.read_only,
+            csrf: state.csrf.reveal().to_owned(),
+            built: format::utc(built),
+        }
+    }
+}
+
 /// A status as the templates show it: symbol, word, colour class.
 pub(crate) struct StatusCell {
     pub glyph: &'static str,
@@ -133,10 +153,7 @@ pub(crate) fn login_page(status: StatusCode, wrong: bool) -> Response {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
-    title: String,
-    read_only: bool,
-    csrf: String,
-    built: String,
+    frame: Frame,
     message: String,
 }
 
@@ -157,10 +174,7 @@ pub(crate) fn error_page(state: &State, e: &OpsError) -> Response {
     render(
         status,
         &ErrorPage {
-            title: title.to_owned(),
-            read_only: state.read_only,
-            csrf: state.csrf.reveal().to_owned(),
-            built: format::utc(Utc::now()),
+            frame: Frame::new(state, title.to_owned(), Utc::now()),
             message: e.to_string(),
         },
     )
@@ -170,10 +184,7 @@ async fn not_found(Extract(state): Extract<State>) -> Response {
     render(
         StatusCode::NOT_FOUND,
         &ErrorPage {
-            title: "Not found".to_owned(),
-            read_only: state.read_only,
-            csrf: state.csrf.reveal().to_owned(),
-            built: format::utc(Utc::now()),
+            frame: Frame::new(&state, "Not found".to_owned(), Utc::now()),
             message: "There is no page at this address.".to_owned(),
         },
     )
@@ -212,10 +223,7 @@ fn next_run(job: &Job) -> String {
 #[derive(Template)]
 #[template(path = "overview.html")]
 struct OverviewPage {
-    title: String,
-    read_only: bool,
-    csrf: String,
-    built: String,
+    frame: Frame,
     notice: Option<String>,
     job_count: usize,
     failing: usize,
@@ -346,10 +354,7 @@ async fn overview(Extract(state): Extract<State>, Query(query): Query<OverviewQu
     render(
         StatusCode::OK,
         &OverviewPage {
-            title: "Overview".to_owned(),
-            read_only: state.read_only,
-            csrf: state.csrf.reveal().to_owned(),
-            built: format::utc(now),
+            frame: Frame::new(&state, "Overview".to_owned(), now),
             notice,
             job_count: overview.jobs.len(),
             failing,
@@ -380,10 +385,7 @@ pub(crate) struct AppQuery {
 #[derive(Template)]
 #[template(path = "app.html")]
 struct AppPage {
-    title: String,
-    read_only: bool,
-    csrf: String,
-    built: String,
+    frame: Frame,
     name: String,
     href: String,
     base_url: Option<String>,
@@ -603,10 +605,7 @@ fn app_page(
         })
         .collect();
     AppPage {
-        title: format!("App {name}"),
-        read_only: state.read_only,
-        csrf: state.csrf.reveal().to_owned(),
-        built: format::utc(now),
+        frame: Frame::new(state, format!("App {name}"), now),
         name: name.to_owned(),
         href,
         base_url: record.as_ref().map(|r| r.base_url.to_string()),
@@ -664,10 +663,7 @@ fn encode(value: &str) -> String {
 #[derive(Template)]
 #[template(path = "job.html")]
 struct JobPage {
-    title: String,
-    read_only: bool,
-    csrf: String,
-    built: String,
+    frame: Frame,
     app: String,
     app_href: String,
     name: String,
@@ -984,10 +980,7 @@ fn job_page(
         })
         .collect();
     JobPage {
-        title: format!("Job {}/{}", job.app, job.name),
-        read_only: state.read_only,
-        csrf: state.csrf.reveal().to_owned(),
-        built: format::utc(now),
+        frame: Frame::new(state, format!("Job {}/{}", job.app, job.name), now),
         app: job.app.to_string(),
         app_href: format!("/apps/{}", job.app),
         name: job.name.to_string(),
@@ -1025,10 +1018,7 @@ fn job_page(
 #[derive(Template)]
 #[template(path = "execution.html")]
 struct ExecutionPage {
-    title: String,
-    read_only: bool,
-    csrf: String,
-    built: String,
+    frame: Frame,
     app: String,
     app_href: String,
     name: String,
@@ -1117,10 +1107,11 @@ async fn execution(Extract(state): Extract<State>, Path(id): Path<String>) -> Re
     render(
         StatusCode::OK,
         &ExecutionPage {
-            title: format!("Execution of {}/{}", e.app, e.name),
-            read_only: state.read_only,
-            csrf: state.csrf.reveal().to_owned(),
-            built: format::utc(Utc::now()),
+            frame: Frame::new(
+                &state,
+                format!("Execution of {}/{}", e.app, e.name),
+                Utc::now(),
+            ),
             app: e.app.to_string(),
             app_href: format!("/apps/{}", e.app),
             name: e.name.to_string(),
@@ -1143,10 +1134,7 @@ pub(crate) fn not_done(state: &State, status: StatusCode, message: String) -> Re
     render(
         status,
         &ErrorPage {
-            title: "Not done".to_owned(),
-            read_only: state.read_only,
-            csrf: state.csrf.reveal().to_owned(),
-            built: format::utc(Utc::now()),
+            frame: Frame::new(state, "Not done".to_owned(), Utc::now()),
             message,
         },
     )
@@ -1288,10 +1276,7 @@ async fn execution_status(Extract(state): Extract<State>, Path(id): Path<String>
 #[derive(Template)]
 #[template(path = "delete.html")]
 struct DeletePage {
-    title: String,
-    read_only: bool,
-    csrf: String,
-    built: String,
+    frame: Frame,
     app: String,
     app_href: String,
     name: String,
@@ -1321,10 +1306,11 @@ async fn confirm_delete(
     render(
         StatusCode::OK,
         &DeletePage {
-            title: format!("Delete {}/{}?", job.app, job.name),
-            read_only: state.read_only,
-            csrf: state.csrf.reveal().to_owned(),
-            built: format::utc(Utc::now()),
+            frame: Frame::new(
+                &state,
+                format!("Delete {}/{}?", job.app, job.name),
+                Utc::now(),
+            ),
             app: job.app.to_string(),
             app_href: format!("/apps/{}", job.app),
             name: job.name.to_string(),
@@ -1357,10 +1343,7 @@ async fn delete(
 #[derive(Template)]
 #[template(path = "delete_app.html")]
 struct DeleteAppPage {
-    title: String,
-    read_only: bool,
-    csrf: String,
-    built: String,
+    frame: Frame,
     name: String,
     href: String,
     jobs: usize,
@@ -1383,10 +1366,11 @@ async fn confirm_delete_app(Extract(state): Extract<State>, Path(name): Path<Str
     render(
         StatusCode::OK,
         &DeleteAppPage {
-            title: format!("Delete app {}?", details.app.name),
-            read_only: state.read_only,
-            csrf: state.csrf.reveal().to_owned(),
-            built: format::utc(Utc::now()),
+            frame: Frame::new(
+                &state,
+                format!("Delete app {}?", details.app.name),
+                Utc::now(),
+            ),
             name: details.app.name.to_string(),
             href: format!("/apps/{}", details.app.name),
             jobs: details.jobs.len(),
