@@ -12,8 +12,11 @@
   const form = document.querySelector("form[data-preview]");
   const out = document.getElementById("preview");
   if (form && out) {
-    const schedule = form.elements.namedItem("schedule");
-    const zone = form.elements.namedItem("timezone");
+    const field = (name) => form.elements.namedItem(name);
+    const schedule = field("schedule");
+    const zone = field("timezone");
+    const start = field("start");
+    const end = field("end");
     let timer = 0;
     let asked = 0;
     const draw = (p) => {
@@ -28,13 +31,17 @@
         line("field-error", p.error);
       } else if (p.reading) {
         line("words", p.reading + ", in " + p.zone + ". Next runs:");
-        const list = document.createElement("ol");
-        for (const run of p.runs) {
-          const item = document.createElement("li");
-          item.textContent = run;
-          list.appendChild(item);
+        if (p.runs.length === 0) {
+          line("words", "None: the end comes before the next run.");
+        } else {
+          const list = document.createElement("ol");
+          for (const run of p.runs) {
+            const item = document.createElement("li");
+            item.textContent = run;
+            list.appendChild(item);
+          }
+          parts.push(list);
         }
-        parts.push(list);
       } else {
         line("words", "Type a schedule to see its next runs.");
       }
@@ -42,7 +49,12 @@
     };
     const update = () => {
       const n = ++asked;
-      const query = new URLSearchParams({ schedule: schedule.value, timezone: zone.value });
+      const query = new URLSearchParams({
+        schedule: schedule.value,
+        timezone: zone.value,
+        start: start.value,
+        end: end.value,
+      });
       fetch("/preview?" + query, { credentials: "same-origin" })
         .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
         .then((p) => {
@@ -50,13 +62,15 @@
         })
         .catch(() => {});
     };
+    // After a pause in typing, one request; an answer to an older one is dropped.
     const later = () => {
       clearTimeout(timer);
-      timer = setTimeout(update, 250);
+      timer = setTimeout(update, 500);
     };
-    schedule.addEventListener("input", later);
-    zone.addEventListener("input", later);
-    zone.addEventListener("change", later);
+    for (const input of [schedule, zone, start, end]) {
+      input.addEventListener("input", later);
+      input.addEventListener("change", later);
+    }
   }
 
   const running = document.querySelector("[data-poll]");
@@ -64,8 +78,13 @@
     const url = running.getAttribute("data-poll");
     const ask = () => {
       fetch(url, { credentials: "same-origin" })
-        .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+        .then((r) => {
+          // Signed out, or the execution is gone: stop; the Refresh link remains.
+          if (r.status >= 400 && r.status < 500) return null;
+          return r.ok ? r.json() : Promise.reject(r.status);
+        })
         .then((s) => {
+          if (s === null) return;
           if (s.finished) location.reload();
           else setTimeout(ask, 1000);
         })

@@ -3,6 +3,12 @@
 //! error next to its field and listed above the form, and nothing written. The schedule
 //! field previews its reading and next runs: live with the admin's small script, or with
 //! the form's Preview button without it.
+//!
+//! An edit form carries what it showed in hidden `shown-*` fields beside the visible ones:
+//! the operations layer writes only the fields the person changed ([`Ops::edit`]), over the
+//! record as it is when the form comes back.
+//!
+//! [`Ops::edit`]: shared::ops::Ops::edit
 
 use std::collections::HashMap;
 
@@ -13,10 +19,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::model::{App, Job, OverlapPolicy};
+use shared::model::{App, OverlapPolicy};
 use shared::ops::{
     self, AppInput, FieldError, JobInput, JobKey, OpsError, ScheduleForm, check_new_app,
-    check_new_job, overlap_name, parse_seen, seen_text,
+    check_new_job, job_field, merge_for_review, overlap_name,
 };
 
 use crate::format;
@@ -33,14 +39,20 @@ pub(crate) struct Field {
     pub hint: &'static str,
     pub value: String,
     pub error: Option<String>,
+    /// Required: its label says so.
+    pub required: bool,
     /// A choice among these (a `select`) when not empty.
     pub options: Vec<Choice>,
     /// A checkbox, checked when `value` is `on`.
     pub checkbox: bool,
+    /// A text area (several lines).
+    pub textarea: bool,
     /// `inputmode` for the phone keyboards (`numeric`).
     pub inputmode: Option<&'static str>,
     /// The id of a `datalist` of suggestions.
     pub list: Option<&'static str>,
+    /// The id of one more element that describes it (the schedule's preview).
+    pub described_by: Option<&'static str>,
 }
 
 pub(crate) struct Choice {
@@ -57,10 +69,30 @@ impl Field {
             hint,
             value,
             error: None,
+            required: false,
             options: Vec::new(),
             checkbox: false,
+            textarea: false,
             inputmode: None,
             list: None,
+            described_by: None,
+        }
+    }
+
+    /// The ids of what describes the input: its hint, its error, and one more element.
+    pub(crate) fn described(&self) -> String {
+        let mut ids = vec![format!("f-{}-hint", self.name)];
+        if self.error.is_some() {
+            ids.push(format!("f-{}-error", self.name));
+        }
+        ids.extend(self.described_by.map(str::to_owned));
+        ids.join(" ")
+    }
+
+    fn required(self) -> Self {
+        Self {
+            required: true,
+            ..self
         }
     }
 
@@ -92,8 +124,9 @@ pub(crate) struct Problem {
     pub message: String,
 }
 
-/// Puts each refusal next to its field, and all of them in the list above the form. A
-/// reference to another field in a message is written as that field's label.
+/// Puts each refusal next to its field, and all of them in the list above the form (in the
+/// order of the fields on the page). A reference to another field in a message is written
+/// as that field's label.
 fn place(fields: &mut [Field], errors: &[FieldError]) -> Vec<Problem> {
     let labels: HashMap<&str, &'static str> = fields.iter().map(|f| (f.name, f.label)).collect();
     let mut problems = Vec::new();
@@ -126,13 +159,20 @@ fn place(fields: &mut [Field], errors: &[FieldError]) -> Vec<Problem> {
             }),
         }
     }
-    // In the order of the fields on the page, the form's own problems first.
     let order = |p: &Problem| {
         p.field
             .and_then(|name| fields.iter().position(|f| f.name == name))
     };
     problems.sort_by_key(|p| order(p).map_or(0, |i| i + 1));
     problems
+}
+
+/// A form's field as typed: trimmed, and not given when empty.
+fn given(form: &HashMap<String, String>, key: &str) -> Option<String> {
+    form.get(key)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
 }
 
 /// A schedule's preview: its reading in words and next runs, or why it is refused.
@@ -142,37 +182,73 @@ pub(crate) struct Preview {
     pub reading: Option<String>,
     /// The zone the runs are shown in.
     pub zone: Option<String>,
-    /// The next runs, in the zone.
+    /// The next runs, in the zone, within the start and end.
     pub runs: Vec<String>,
-    /// Why the schedule or zone is refused.
+    /// Why the schedule, zone, start or end is refused.
     pub error: Option<String>,
 }
 
 impl Preview {
-    /// The preview of `schedule` read in `timezone` (empty: UTC) at `now`.
-    pub(crate) fn of(schedule: &str, timezone: &str, now: DateTime<Utc>) -> Self {
+    /// The preview of `schedule` read in `timezone` (empty: UTC) at `now`: its runs from
+    /// the start (when later than now) up to the end, when those are given and valid.
+    pub(crate) fn of(
+        schedule: &str,
+        timezone: &str,
+        start: &str,
+        end: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
         if schedule.trim().is_empty() {
             return Self::default();
         }
         let zone = Some(timezone.trim()).filter(|z| !z.is_empty());
-        match ops::next(schedule.trim(), zone, PREVIEW_RUNS, now) {
-            Ok(p) => Self {
-                reading: Some(p.schedule.describe().trim_end_matches('.').to_owned()),
-                zone: Some(p.timezone.name().to_owned()),
-                runs: p
-                    .times
-                    .iter()
-                    .map(|t| format::local(*t, p.timezone))
-                    .collect(),
-                error: None,
-            },
-            Err(e) => Self {
-                error: Some(match &e {
-                    OpsError::Invalid(f) => format!("{}: {}", label_of(f), f.message),
-                    other => other.to_string(),
-                }),
-                ..Self::default()
-            },
+        let refused = |e: OpsError| Self {
+            error: Some(match &e {
+                OpsError::Invalid(f) => format!("{}: {}", label_of(f), f.message),
+                other => other.to_string(),
+            }),
+            ..Self::default()
+        };
+        let first = match ops::next(schedule.trim(), zone, PREVIEW_RUNS, now) {
+            Ok(p) => p,
+            Err(e) => return refused(e),
+        };
+        let tz = first.timezone;
+        let bound = |field: &'static str, text: &str| {
+            Some(text.trim())
+                .filter(|t| !t.is_empty() && *t != "none")
+                .map(|t| ops::parse_instant(field, t, tz))
+                .transpose()
+        };
+        let (start, end) = match (bound("start", start), bound("end", end)) {
+            (Ok(start), Ok(end)) => (start, end),
+            (Err(e), _) | (_, Err(e)) => return refused(e.into()),
+        };
+        let preview = match start.filter(|s| *s > now) {
+            // The first run may fall on the start itself.
+            Some(start) => {
+                match ops::next(
+                    schedule.trim(),
+                    zone,
+                    PREVIEW_RUNS,
+                    start - chrono::Duration::seconds(1),
+                ) {
+                    Ok(p) => p,
+                    Err(e) => return refused(e),
+                }
+            }
+            None => first,
+        };
+        Self {
+            reading: Some(preview.schedule.describe().trim_end_matches('.').to_owned()),
+            zone: Some(tz.name().to_owned()),
+            runs: preview
+                .times
+                .iter()
+                .filter(|t| end.is_none_or(|end| **t <= end))
+                .map(|t| format::local(*t, tz))
+                .collect(),
+            error: None,
         }
     }
 }
@@ -180,14 +256,24 @@ impl Preview {
 fn label_of(e: &FieldError) -> &'static str {
     match e.path.leaf() {
         Some("timezone") => "Time zone",
+        Some("start") => "Start",
+        Some("end") => "End",
         _ => "Schedule",
     }
 }
 
-/// The preview for the admin's script: `GET /preview?schedule=...&timezone=...`.
+/// The preview for the admin's script:
+/// `GET /preview?schedule=...&timezone=...&start=...&end=...`.
 pub(crate) async fn preview(Query(query): Query<HashMap<String, String>>) -> Response {
     let get = |k: &str| query.get(k).map(String::as_str).unwrap_or("");
-    Json(Preview::of(get("schedule"), get("timezone"), Utc::now())).into_response()
+    Json(Preview::of(
+        get("schedule"),
+        get("timezone"),
+        get("start"),
+        get("end"),
+        Utc::now(),
+    ))
+    .into_response()
 }
 
 // ---- Jobs ----------------------------------------------------------------------------------
@@ -210,18 +296,21 @@ fn job_fields(name: &str, input: &JobInput, new: bool) -> Vec<Field> {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let mut fields = Vec::new();
     if new {
-        fields.push(Field::text(
-            "name",
-            "Name",
-            "Lowercase letters, digits and hyphens, unique within the app (send-invoices).",
-            name.to_owned(),
-        ));
+        fields.push(
+            Field::text(
+                "name",
+                "Name",
+                "Lowercase letters, digits and hyphens, unique within the app (send-invoices).",
+                name.to_owned(),
+            )
+            .required(),
+        );
     }
     fields.extend([
         Field::text(
             "url",
             "URL",
-            "The address to call (https://billing.example.edu/jobs/invoices). Leave it empty to give a path instead.",
+            "The address to call (https://billing.example.edu/jobs/invoices). Give it or a path.",
             text(&input.url),
         ),
         Field::text(
@@ -237,12 +326,16 @@ fn job_fields(name: &str, input: &JobInput, new: bool) -> Vec<Field> {
             &METHODS,
             input.method.as_deref().unwrap_or("GET"),
         ),
-        Field::text(
-            "schedule",
-            "Schedule",
-            "A cron expression (0 9 * * mon-fri), every 15m [between 08:00-17:00] [on mon-fri], or at 08:00,13:30 [on mon,wed].",
-            text(&input.schedule.cron),
-        ),
+        Field {
+            described_by: Some("preview"),
+            ..Field::text(
+                "schedule",
+                "Schedule",
+                "A cron expression (0 9 * * mon-fri), every 15m [between 08:00-17:00] [on mon-fri], or at 08:00,13:30 [on mon,wed]. Its next runs are previewed below.",
+                text(&input.schedule.cron),
+            )
+            .required()
+        },
         Field {
             list: Some("zones"),
             ..Field::text(
@@ -292,12 +385,15 @@ fn job_fields(name: &str, input: &JobInput, new: bool) -> Vec<Field> {
             &OVERLAPS,
             overlap_name(input.overlap.unwrap_or_default()),
         ),
-        Field::text(
-            "description",
-            "Description",
-            "Optional: what the job does, for the people reading this page.",
-            text(&input.description),
-        ),
+        Field {
+            textarea: true,
+            ..Field::text(
+                "description",
+                "Description",
+                "Optional: what the job does, for the people reading its page.",
+                text(&input.description),
+            )
+        },
     ]);
     if new {
         fields.push(Field {
@@ -313,14 +409,10 @@ fn job_fields(name: &str, input: &JobInput, new: bool) -> Vec<Field> {
     fields
 }
 
-/// A job's form as posted: every field as typed (an empty one is not given).
-fn job_input(form: &HashMap<String, String>) -> JobInput {
-    let get = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
+/// A job's form as posted: every field as typed (an empty one is not given), each name
+/// after `prefix` (`shown-` for what an edit form showed).
+fn job_input(form: &HashMap<String, String>, prefix: &str) -> JobInput {
+    let get = |k: &str| given(form, &format!("{prefix}{k}"));
     JobInput {
         url: get("url"),
         path: get("path"),
@@ -338,14 +430,19 @@ fn job_input(form: &HashMap<String, String>) -> JobInput {
             Some("allow") => Some(OverlapPolicy::Allow),
             _ => Some(OverlapPolicy::Forbid),
         },
-        // A description may be cleared: empty is a value here.
-        description: Some(
-            form.get("description")
-                .map(|d| d.trim().to_owned())
-                .unwrap_or_default(),
-        ),
-        paused: form.get("paused").is_some_and(|v| v == "on"),
+        // A text area sends CRLF; a description may be emptied: empty is a value here.
+        description: Some(get("description").unwrap_or_default().replace("\r\n", "\n")),
+        paused: get("paused").is_some_and(|v| v == "on"),
     }
+}
+
+/// The hidden fields that carry what an edit form showed.
+fn shown_fields(fields: &[Field]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .filter(|f| !f.checkbox)
+        .map(|f| (format!("shown-{}", f.name), f.value.clone()))
+        .collect()
 }
 
 #[derive(Template)]
@@ -359,7 +456,8 @@ struct JobFormPage {
     action: String,
     cancel: String,
     submit: &'static str,
-    seen: Option<String>,
+    /// What an edit form showed, carried back in hidden fields.
+    shown: Vec<(String, String)>,
     problems: Vec<Problem>,
     fields: Vec<Field>,
     preview: Preview,
@@ -369,10 +467,13 @@ struct JobFormPage {
 
 struct JobForm<'a> {
     app: &'a str,
+    /// The job's name when editing.
     name: Option<&'a str>,
+    /// What the fields hold.
     input: JobInput,
+    /// What an edit form shows as the job's settings (often `input`).
+    shown: Option<JobInput>,
     typed_name: String,
-    seen: Option<DateTime<Utc>>,
     errors: Vec<FieldError>,
     notice: Option<String>,
 }
@@ -380,10 +481,17 @@ struct JobForm<'a> {
 fn job_form(state: &State, status: StatusCode, form: JobForm<'_>) -> Response {
     let now = Utc::now();
     let mut fields = job_fields(&form.typed_name, &form.input, form.name.is_none());
+    let shown = form
+        .shown
+        .map(|shown| shown_fields(&job_fields("", &shown, false)))
+        .unwrap_or_default();
     let problems = place(&mut fields, &form.errors);
+    let text = |v: &Option<String>| v.as_deref().unwrap_or("").to_owned();
     let preview = Preview::of(
-        form.input.schedule.cron.as_deref().unwrap_or(""),
-        form.input.timezone.as_deref().unwrap_or(""),
+        &text(&form.input.schedule.cron),
+        &text(&form.input.timezone),
+        &text(&form.input.start),
+        &text(&form.input.end),
         now,
     );
     let app_href = format!("/apps/{}", form.app);
@@ -404,25 +512,22 @@ fn job_form(state: &State, status: StatusCode, form: JobForm<'_>) -> Response {
             "Create job",
         ),
     };
+    let title = if problems.is_empty() && form.notice.is_none() {
+        title
+    } else {
+        format!("Error: {title}")
+    };
     render(
         status,
         &JobFormPage {
-            frame: Frame::new(
-                state,
-                if problems.is_empty() {
-                    title
-                } else {
-                    format!("Error: {title}")
-                },
-                now,
-            ),
+            frame: Frame::new(state, title, now),
             app: form.app.to_owned(),
             app_href,
             name: form.name.map(str::to_owned),
             action,
             cancel,
             submit,
-            seen: form.seen.map(seen_text),
+            shown,
             problems,
             fields,
             preview,
@@ -440,6 +545,10 @@ fn refuse_read_only(state: &State) -> Option<Response> {
             "The admin runs with --read-only: it changes nothing.".to_owned(),
         )
     })
+}
+
+fn is_preview(form: &HashMap<String, String>) -> bool {
+    form.get("action").is_some_and(|a| a == "preview")
 }
 
 /// The form for a new job of the app.
@@ -465,8 +574,8 @@ pub(crate) async fn new_job(Extract(state): Extract<State>, Path(app): Path<Stri
             app: &app,
             name: None,
             input,
+            shown: None,
             typed_name: String::new(),
-            seen: None,
             errors: Vec::new(),
             notice: None,
         },
@@ -480,7 +589,10 @@ pub(crate) async fn create_job(
     Path(app): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let input = job_input(&form);
+    if let Err(e) = ops::parse_app(&app) {
+        return error_page(&state, &e.into());
+    }
+    let input = job_input(&form, "");
     let typed_name = form.get("name").cloned().unwrap_or_default();
     let again = |errors: Vec<FieldError>, status| {
         job_form(
@@ -490,14 +602,14 @@ pub(crate) async fn create_job(
                 app: &app,
                 name: None,
                 input: input.clone(),
+                shown: None,
                 typed_name: typed_name.clone(),
-                seen: None,
                 errors,
                 notice: None,
             },
         )
     };
-    if form.get("action").is_some_and(|a| a == "preview") {
+    if is_preview(&form) {
         return again(Vec::new(), StatusCode::OK);
     }
     let key = match check_new_job(&app, typed_name.trim(), &input) {
@@ -511,25 +623,25 @@ pub(crate) async fn create_job(
         ))
         .into_response(),
         Err(OpsError::Invalid(e)) => again(vec![e], StatusCode::UNPROCESSABLE_ENTITY),
-        Err(e) if is_taken(&e) => again(
-            vec![FieldError::plain(
-                "name",
-                format!(
-                    "the app {app} already has a job named {}; choose another name",
-                    key.name
-                ),
-            )],
-            StatusCode::CONFLICT,
-        ),
+        Err(e)
+            if matches!(
+                e.store_error(),
+                Some(shared::store::StoreError::AlreadyExists(..))
+            ) =>
+        {
+            again(
+                vec![FieldError::plain(
+                    "name",
+                    format!(
+                        "the app {app} already has a job named {}; choose another name",
+                        key.name
+                    ),
+                )],
+                StatusCode::CONFLICT,
+            )
+        }
         Err(e) => action_failed(&state, &e),
     }
-}
-
-fn is_taken(e: &OpsError) -> bool {
-    matches!(
-        e.store_error(),
-        Some(shared::store::StoreError::AlreadyExists(..))
-    )
 }
 
 /// The form of an existing job, filled with its settings.
@@ -548,42 +660,26 @@ pub(crate) async fn edit_job_form(
         Ok(job) => job,
         Err(e) => return error_page(&state, &e),
     };
-    shown_job(
-        &state,
-        &job,
-        StatusCode::OK,
-        JobInput::of(&job),
-        Vec::new(),
-        None,
-    )
-}
-
-fn shown_job(
-    state: &State,
-    job: &Job,
-    status: StatusCode,
-    input: JobInput,
-    errors: Vec<FieldError>,
-    notice: Option<String>,
-) -> Response {
+    let shown = JobInput::of(&job);
     job_form(
-        state,
-        status,
+        &state,
+        StatusCode::OK,
         JobForm {
-            app: job.app.as_str(),
-            name: Some(job.name.as_str()),
-            input,
+            app: &app,
+            name: Some(&name),
+            input: shown.clone(),
+            shown: Some(shown),
             typed_name: String::new(),
-            seen: Some(job.updated_at),
-            errors,
-            notice,
+            errors: Vec::new(),
+            notice: None,
         },
     )
 }
 
-/// Saves the edited job (only what differs), or shows the form again: with its errors, or,
-/// when someone changed the job after the form was read, with the typed values and the
-/// time of that change, ready to be saved over it once reviewed.
+/// Saves the fields the person changed, or shows the form again: with its errors; or, when
+/// someone else changed one of those fields since the form was shown, with the job as it
+/// is now in every other field, the person's values in theirs, and a notice naming them:
+/// saving it again then writes the person's values knowingly.
 pub(crate) async fn edit_job(
     Extract(state): Extract<State>,
     Path((app, name)): Path<(String, String)>,
@@ -591,67 +687,69 @@ pub(crate) async fn edit_job(
 ) -> Response {
     let key = match JobKey::parse(&app, &name) {
         Ok(key) => key,
-        Err(e) => return action_failed(&state, &e.into()),
+        Err(e) => return error_page(&state, &e.into()),
     };
-    let input = job_input(&form);
-    let seen = form.get("seen").map(|s| parse_seen(s));
-    let again = |errors: Vec<FieldError>, seen: Option<DateTime<Utc>>, status, notice| {
+    let typed = job_input(&form, "");
+    let shown = job_input(&form, "shown-");
+    let again = |input: JobInput, shown: JobInput, errors, status, notice| {
         job_form(
             &state,
             status,
             JobForm {
                 app: key.app.as_str(),
                 name: Some(key.name.as_str()),
-                input: input.clone(),
+                input,
+                shown: Some(shown),
                 typed_name: String::new(),
-                seen,
                 errors,
                 notice,
             },
         )
     };
-    let seen = match seen {
-        Some(Ok(seen)) => seen,
-        Some(Err(e)) => return again(vec![e], None, StatusCode::BAD_REQUEST, None),
-        None => {
-            return again(
-                vec![FieldError::plain("seen", "missing; reload the form")],
-                None,
-                StatusCode::BAD_REQUEST,
-                None,
-            );
-        }
-    };
-    if form.get("action").is_some_and(|a| a == "preview") {
-        return again(Vec::new(), Some(seen), StatusCode::OK, None);
+    if is_preview(&form) {
+        return again(typed, shown, Vec::new(), StatusCode::OK, None);
     }
-    let errors = input.errors();
-    if !errors.is_empty() {
-        return again(errors, Some(seen), StatusCode::UNPROCESSABLE_ENTITY, None);
-    }
-    match state.ops.edit(&key, &input, seen, Utc::now()).await {
+    let href = job_href(key.app.as_str(), key.name.as_str());
+    match state.ops.edit(&key, &shown, &typed, Utc::now()).await {
         Ok(edited) => {
             let fields: Vec<&str> = edited.changes.iter().map(|c| c.field).collect();
-            Redirect::to(&format!(
-                "{}?changed={}",
-                job_href(key.app.as_str(), key.name.as_str()),
-                fields.join(",")
-            ))
-            .into_response()
+            Redirect::to(&format!("{href}?changed={}", fields.join(","))).into_response()
         }
+        Err(OpsError::NothingToChange) => Redirect::to(&format!("{href}?changed=")).into_response(),
         Err(OpsError::Invalid(e)) => {
-            again(vec![e], Some(seen), StatusCode::UNPROCESSABLE_ENTITY, None)
+            // Every refusal at once, as for a new job.
+            let mut errors = typed.errors();
+            if !errors.iter().any(|f| f.path == e.path) {
+                errors.insert(0, e);
+            }
+            again(typed, shown, errors, StatusCode::UNPROCESSABLE_ENTITY, None)
         }
-        Err(OpsError::NothingToChange) => Redirect::to(&format!(
-            "{}?changed=",
-            job_href(key.app.as_str(), key.name.as_str())
-        ))
-        .into_response(),
-        Err(OpsError::ChangedSince { what, at }) => {
-            // The form again, now carrying the time of that change: saving it once more
-            // writes over the change the person has now been told of.
-            let message = OpsError::ChangedSince { what, at }.to_string();
-            again(Vec::new(), Some(at), StatusCode::CONFLICT, Some(message))
+        Err(OpsError::ChangedSince { at, fields, .. }) => {
+            let job = match state.ops.job(&key).await {
+                Ok(job) => job,
+                Err(e) => return action_failed(&state, &e),
+            };
+            let current = JobInput::of(&job);
+            let errors = fields
+                .iter()
+                .map(|f| {
+                    let text = |input: &JobInput| match *f {
+                        // The URL or the path, whichever is set.
+                        "target" => job_field(input, f).trim().to_owned(),
+                        _ => job_field(input, f),
+                    };
+                    let key = if *f == "target" { "url" } else { f };
+                    conflict(key, &text(&current), &text(&typed))
+                })
+                .collect();
+            let review = merge_for_review(&job, &shown, &typed);
+            again(
+                review,
+                current,
+                errors,
+                StatusCode::CONFLICT,
+                Some(changed_at("job", at)),
+            )
         }
         Err(e) => action_failed(&state, &e),
     }
@@ -668,7 +766,7 @@ struct AppFormPage {
     action: String,
     cancel: String,
     submit: &'static str,
-    seen: Option<String>,
+    shown: Vec<(String, String)>,
     problems: Vec<Problem>,
     fields: Vec<Field>,
     notice: Option<String>,
@@ -677,19 +775,25 @@ struct AppFormPage {
 fn app_fields(name: &str, input: &AppInput, new: bool) -> Vec<Field> {
     let mut fields = Vec::new();
     if new {
-        fields.push(Field::text(
-            "app",
-            "Name",
-            "The name its jobs carry: lowercase letters, digits and hyphens (billing).",
-            name.to_owned(),
-        ));
+        fields.push(
+            Field::text(
+                "app",
+                "Name",
+                "The name its jobs carry: lowercase letters, digits and hyphens (billing).",
+                name.to_owned(),
+            )
+            .required(),
+        );
     }
-    fields.push(Field::text(
-        "base_url",
-        "Base URL",
-        "Where its jobs by path are called: https://host[:port][/prefix]. Changing it moves every job by path at its next call.",
-        input.base_url.clone().unwrap_or_default(),
-    ));
+    fields.push(
+        Field::text(
+            "base_url",
+            "Base URL",
+            "Where its jobs by path are called: https://host[:port][/prefix]. Changing it moves every job by path at its next call.",
+            input.base_url.clone().unwrap_or_default(),
+        )
+        .required(),
+    );
     fields.push(Field {
         inputmode: Some("numeric"),
         ..Field::text(
@@ -702,30 +806,29 @@ fn app_fields(name: &str, input: &AppInput, new: bool) -> Vec<Field> {
     fields
 }
 
-fn app_input(form: &HashMap<String, String>) -> AppInput {
-    let get = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
+fn app_input(form: &HashMap<String, String>, prefix: &str) -> AppInput {
     AppInput {
-        base_url: get("base_url"),
-        budget: get("budget"),
+        base_url: given(form, &format!("{prefix}base_url")),
+        budget: given(form, &format!("{prefix}budget")),
     }
 }
 
 struct AppForm<'a> {
+    /// The app's name when editing.
     name: Option<&'a str>,
     typed_name: &'a str,
-    input: &'a AppInput,
-    seen: Option<DateTime<Utc>>,
+    input: AppInput,
+    shown: Option<AppInput>,
     errors: Vec<FieldError>,
     notice: Option<String>,
 }
 
 fn app_form(state: &State, status: StatusCode, form: AppForm<'_>) -> Response {
-    let mut fields = app_fields(form.typed_name, form.input, form.name.is_none());
+    let mut fields = app_fields(form.typed_name, &form.input, form.name.is_none());
+    let shown = form
+        .shown
+        .map(|shown| shown_fields(&app_fields("", &shown, false)))
+        .unwrap_or_default();
     let problems = place(&mut fields, &form.errors);
     let (title, action, cancel, submit) = match form.name {
         Some(name) => (
@@ -741,23 +844,20 @@ fn app_form(state: &State, status: StatusCode, form: AppForm<'_>) -> Response {
             "Create app",
         ),
     };
+    let title = if problems.is_empty() && form.notice.is_none() {
+        title
+    } else {
+        format!("Error: {title}")
+    };
     render(
         status,
         &AppFormPage {
-            frame: Frame::new(
-                state,
-                if problems.is_empty() {
-                    title
-                } else {
-                    format!("Error: {title}")
-                },
-                Utc::now(),
-            ),
+            frame: Frame::new(state, title, Utc::now()),
             name: form.name.map(str::to_owned),
             action,
             cancel,
             submit,
-            seen: form.seen.map(seen_text),
+            shown,
             problems,
             fields,
             notice: form.notice,
@@ -774,18 +874,17 @@ pub(crate) async fn new_app(
         return refused;
     }
     let name = query.get("app").cloned().unwrap_or_default();
-    let input = AppInput {
-        base_url: None,
-        budget: Some(shared::model::DEFAULT_APP_BUDGET.to_string()),
-    };
     app_form(
         &state,
         StatusCode::OK,
         AppForm {
             name: None,
             typed_name: &name,
-            input: &input,
-            seen: None,
+            input: AppInput {
+                base_url: None,
+                budget: Some(shared::model::DEFAULT_APP_BUDGET.to_string()),
+            },
+            shown: None,
             errors: Vec::new(),
             notice: None,
         },
@@ -797,7 +896,7 @@ pub(crate) async fn create_app(
     Extract(state): Extract<State>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let input = app_input(&form);
+    let input = app_input(&form, "");
     let typed_name = form.get("app").map(|n| n.trim()).unwrap_or_default();
     let again = |errors, status| {
         app_form(
@@ -806,8 +905,8 @@ pub(crate) async fn create_app(
             AppForm {
                 name: None,
                 typed_name,
-                input: &input,
-                seen: None,
+                input: input.clone(),
+                shown: None,
                 errors,
                 notice: None,
             },
@@ -842,7 +941,7 @@ pub(crate) async fn create_app(
     }
 }
 
-fn shown_app(app: &App) -> AppInput {
+fn app_as_form(app: &App) -> AppInput {
     AppInput {
         base_url: Some(app.base_url.to_string()),
         budget: Some(app.budget.to_string()),
@@ -861,69 +960,120 @@ pub(crate) async fn edit_app_form(
         Ok(app) => app,
         Err(e) => return error_page(&state, &e),
     };
+    let shown = app_as_form(&app);
     app_form(
         &state,
         StatusCode::OK,
         AppForm {
             name: Some(app.name.as_str()),
             typed_name: "",
-            input: &shown_app(&app),
-            seen: Some(app.updated_at),
+            input: shown.clone(),
+            shown: Some(shown),
             errors: Vec::new(),
             notice: None,
         },
     )
 }
 
-/// Saves the edited app record (only what differs), or shows the form again.
+/// Saves the fields of the app the person changed, or shows the form again (as for a job).
 pub(crate) async fn edit_app(
     Extract(state): Extract<State>,
     Path(name): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let input = app_input(&form);
-    let again = |errors, seen, status, notice| {
+    if let Err(e) = ops::parse_app(&name) {
+        return error_page(&state, &e.into());
+    }
+    let typed = app_input(&form, "");
+    let shown = app_input(&form, "shown-");
+    let again = |input, shown, errors, status, notice| {
         app_form(
             &state,
             status,
             AppForm {
                 name: Some(&name),
                 typed_name: "",
-                input: &input,
-                seen,
+                input,
+                shown: Some(shown),
                 errors,
                 notice,
             },
         )
     };
-    let seen = match form.get("seen").map(|s| parse_seen(s)) {
-        Some(Ok(seen)) => seen,
-        Some(Err(e)) => return again(vec![e], None, StatusCode::BAD_REQUEST, None),
-        None => {
-            return again(
-                vec![FieldError::plain("seen", "missing; reload the form")],
-                None,
-                StatusCode::BAD_REQUEST,
-                None,
-            );
-        }
-    };
-    let errors = input.errors(false);
-    if !errors.is_empty() {
-        return again(errors, Some(seen), StatusCode::UNPROCESSABLE_ENTITY, None);
-    }
-    match state.ops.edit_app(&name, &input, seen, Utc::now()).await {
+    match state.ops.edit_app(&name, &shown, &typed, Utc::now()).await {
         Ok(app) => Redirect::to(&format!("/apps/{}?changed=1", app.name)).into_response(),
         Err(OpsError::NothingToChange) => {
             Redirect::to(&format!("/apps/{name}?changed=0")).into_response()
         }
-        Err(OpsError::Invalid(e)) => {
-            again(vec![e], Some(seen), StatusCode::UNPROCESSABLE_ENTITY, None)
+        Err(OpsError::Invalid(_)) => {
+            let errors = typed.errors(true);
+            again(typed, shown, errors, StatusCode::UNPROCESSABLE_ENTITY, None)
         }
-        Err(OpsError::ChangedSince { what, at }) => {
-            let message = OpsError::ChangedSince { what, at }.to_string();
-            again(Vec::new(), Some(at), StatusCode::CONFLICT, Some(message))
+        Err(OpsError::ChangedSince { at, fields, .. }) => {
+            let app = match state.ops.app(&name).await {
+                Ok(app) => app,
+                Err(e) => return action_failed(&state, &e),
+            };
+            let now = app_as_form(&app);
+            let text = |input: &AppInput, f: &str| {
+                match f {
+                    "base_url" => input.base_url.clone(),
+                    _ => input.budget.clone(),
+                }
+                .unwrap_or_default()
+            };
+            let errors = fields
+                .iter()
+                .map(|f| conflict(f, &text(&now, f), &text(&typed, f)))
+                .collect();
+            // The person's values where they typed, the record's elsewhere.
+            let review = AppInput {
+                base_url: if typed.base_url != shown.base_url {
+                    typed.base_url.clone()
+                } else {
+                    now.base_url.clone()
+                },
+                budget: if typed.budget != shown.budget {
+                    typed.budget.clone()
+                } else {
+                    now.budget.clone()
+                },
+            };
+            again(
+                review,
+                now,
+                errors,
+                StatusCode::CONFLICT,
+                Some(changed_at("app", at)),
+            )
         }
         Err(e) => action_failed(&state, &e),
     }
+}
+
+/// A field changed by someone else after the form was shown, and by the person too.
+fn conflict(field: &'static str, now: &str, typed: &str) -> FieldError {
+    let quoted = |t: &str| {
+        if t.is_empty() {
+            "empty".to_owned()
+        } else {
+            format!("`{t}`")
+        }
+    };
+    FieldError::plain(
+        field,
+        format!(
+            "changed to {} after you opened this form; saving again writes yours, {}",
+            quoted(now),
+            quoted(typed)
+        ),
+    )
+}
+
+/// The line above a form refused for a conflict.
+fn changed_at(what: &str, at: DateTime<Utc>) -> String {
+    format!(
+        "Someone changed this {what} at {} after you opened this form. Nothing was saved. Below: your values where you changed them, the {what}'s current values elsewhere.",
+        format::utc(at)
+    )
 }

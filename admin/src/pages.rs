@@ -1262,13 +1262,18 @@ async fn execution_status(Extract(state): Extract<State>, Path(id): Path<String>
         Err(err) => {
             let status = match err {
                 OpsError::ExecutionNotFound(_) | OpsError::Invalid(_) => StatusCode::NOT_FOUND,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => {
+                    // The store's details go to the log, not to the page's script.
+                    tracing::error!(error = %err, "admin: could not read an execution's status");
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
             };
-            (
-                status,
-                axum::Json(serde_json::json!({ "error": err.to_string() })),
-            )
-                .into_response()
+            let error = if status == StatusCode::NOT_FOUND {
+                err.to_string()
+            } else {
+                "the store could not be read".to_owned()
+            };
+            (status, axum::Json(serde_json::json!({ "error": error }))).into_response()
         }
     }
 }

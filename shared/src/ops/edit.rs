@@ -1,17 +1,23 @@
 //! Whole forms (the web admin's create and edit pages): every option as typed, all of its
-//! refusals at once, each by its field; an edit writes only the options that differ, and
-//! only over the record as the form was read, so that a person's change made in between is
-//! never overwritten.
+//! refusals at once, each by its field.
+//!
+//! An edit is a three-way merge. The form carries what it showed beside what was typed: the
+//! fields the person changed (typed differs from shown) are written over the record as it is
+//! now, every other field keeps its current value, whoever set it after the form was shown.
+//! A field the person changed that someone else also changed since, to another value, is a
+//! conflict: nothing is written, and the form comes back saying so.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
-use super::apply::{Change, Definition, NotWritten, duration_text, job_changes, overlap_text};
-use super::apps::{change_app, parse_app, read_app};
-use super::error::{FieldError, OpsError};
+use super::apply::{
+    Change, Definition, NotWritten, duration_text, overlap_text, write_if_unchanged,
+};
+use super::apps::{change_app, parse_app};
+use super::error::{FieldError, Message, OpsError};
 use super::input::{JobInput, JobKey, ScheduleForm, parse_instant};
-use super::{AppInput, Ops, read_job};
-use crate::model::{App, Job, JobName};
+use super::{AppInput, Ops, UPDATE_ATTEMPTS, changes_for, read_job};
+use crate::model::{App, DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, Job, JobName};
 
 /// A job edited from a whole form: the job as written and the fields that changed.
 #[derive(Debug, Clone)]
@@ -64,6 +70,12 @@ impl JobInput {
     /// option on its own first, through the very checks `create` makes, so that every bad
     /// value is reported, then the options together. Empty when the form is accepted.
     pub fn errors(&self) -> Vec<FieldError> {
+        self.errors_in(true)
+    }
+
+    /// [`JobInput::errors`] for a `new` job (its URL or path and schedule required), or for
+    /// a change (only the options given are checked).
+    pub(crate) fn errors_in(&self, new: bool) -> Vec<FieldError> {
         let mut errors = Vec::new();
         let only = |set: fn(&mut JobInput, &JobInput)| {
             let mut single = JobInput::default();
@@ -84,7 +96,7 @@ impl JobInput {
                 .iter()
                 .filter_map(|single| single.parse(false).err()),
         );
-        if let Err(e) = self.schedule.build(true) {
+        if let Err(e) = self.schedule.build(new) {
             errors.push(e);
         }
         if let Ok(tz) = self
@@ -95,10 +107,13 @@ impl JobInput {
         {
             errors.push(e);
         }
-        if errors.is_empty()
-            && let Err(e) = Definition::from_input(self)
-        {
-            errors.push(e);
+        if errors.is_empty() {
+            let together = if new {
+                Definition::from_input(self).err()
+            } else {
+                self.parse(false).err()
+            };
+            errors.extend(together);
         }
         errors
     }
@@ -176,133 +191,279 @@ pub fn check_new_app(
     }
 }
 
-/// The time a form was read with, as it carries it (a hidden field): exact to the
-/// nanosecond, so that it compares equal to the record's `updated_at`.
-pub fn seen_text(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+/// The fields of a job's form as an edit compares them; `target` is the URL or path.
+pub const JOB_FORM_FIELDS: [&str; 11] = [
+    "target",
+    "method",
+    "schedule",
+    "timezone",
+    "start",
+    "end",
+    "timeout",
+    "retries",
+    "max_lateness",
+    "overlap",
+    "description",
+];
+
+/// A form's field as text, normalised as a browser sends it back: trimmed, CRLF as LF.
+fn normal(text: Option<&str>) -> String {
+    text.unwrap_or("").replace("\r\n", "\n").trim().to_owned()
 }
 
-/// Reads [`seen_text`] back (field `seen`).
-pub fn parse_seen(text: &str) -> Result<DateTime<Utc>, FieldError> {
-    DateTime::parse_from_rfc3339(text.trim())
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            FieldError::plain(
-                "seen",
-                "is not the time the form was read (RFC 3339); reload the form",
-            )
-        })
+/// The text of one of [`JOB_FORM_FIELDS`] in `input`, as an edit compares it (`target` is
+/// the URL and the path on two lines).
+pub fn job_field(input: &JobInput, field: &str) -> String {
+    let t = |v: &Option<String>| normal(v.as_deref());
+    match field {
+        "target" => format!("{}\n{}", t(&input.url), t(&input.path)),
+        "method" => t(&input.method).to_ascii_uppercase(),
+        "schedule" => t(&input.schedule.cron),
+        "timezone" => t(&input.timezone),
+        "start" => t(&input.start),
+        "end" => t(&input.end),
+        "timeout" => t(&input.timeout),
+        "retries" => t(&input.retries),
+        "max_lateness" => t(&input.max_lateness),
+        "overlap" => input
+            .overlap
+            .map(overlap_text)
+            .unwrap_or("forbid")
+            .to_owned(),
+        "description" => t(&input.description),
+        _ => String::new(),
+    }
+}
+
+/// The fields of a job's form that were changed: `typed` differs from `shown`.
+pub fn touched_fields(shown: &JobInput, typed: &JobInput) -> Vec<&'static str> {
+    JOB_FORM_FIELDS
+        .into_iter()
+        .filter(|f| job_field(shown, f) != job_field(typed, f))
+        .collect()
+}
+
+/// The form to show again after a conflict: `typed` for the fields the person changed, the
+/// job as it is now for the others.
+pub fn merge_for_review(job: &Job, shown: &JobInput, typed: &JobInput) -> JobInput {
+    let touched = touched_fields(shown, typed);
+    let mut form = JobInput::of(job);
+    for field in touched {
+        copy_field(&mut form, typed, field);
+    }
+    form
+}
+
+fn copy_field(to: &mut JobInput, from: &JobInput, field: &str) {
+    match field {
+        "target" => {
+            to.url = from.url.clone();
+            to.path = from.path.clone();
+        }
+        "method" => to.method = from.method.clone(),
+        "schedule" => to.schedule = from.schedule.clone(),
+        "timezone" => to.timezone = from.timezone.clone(),
+        "start" => to.start = from.start.clone(),
+        "end" => to.end = from.end.clone(),
+        "timeout" => to.timeout = from.timeout.clone(),
+        "retries" => to.retries = from.retries.clone(),
+        "max_lateness" => to.max_lateness = from.max_lateness.clone(),
+        "overlap" => to.overlap = from.overlap,
+        "description" => to.description = from.description.clone(),
+        _ => {}
+    }
+}
+
+/// The change a form makes: only the `touched` fields of `typed`, an emptied one at its
+/// default (a date cleared, the description emptied); a target or schedule emptied is
+/// refused.
+fn change_of(typed: &JobInput, touched: &[&str]) -> Result<JobInput, FieldError> {
+    let mut change = JobInput::default();
+    let or = |v: &Option<String>, default: String| Some(v.clone().unwrap_or(default));
+    for field in touched {
+        match *field {
+            "target" => {
+                if typed.url.is_none() && typed.path.is_none() {
+                    return Err(FieldError::new(
+                        "url",
+                        Message::text("missing; give ")
+                            .field("url")
+                            .and(" https://host/path, or ")
+                            .field("path")
+                            .and(" /path under the app's base URL"),
+                    ));
+                }
+                change.url = typed.url.clone();
+                change.path = typed.path.clone();
+            }
+            "schedule" => {
+                if typed.schedule.cron.is_none() {
+                    return Err(FieldError::plain(
+                        "schedule",
+                        "missing; give a cron expression, every DURATION or at HH:MM",
+                    ));
+                }
+                change.schedule = typed.schedule.clone();
+            }
+            "method" => change.method = or(&typed.method, "GET".to_owned()),
+            "timezone" => change.timezone = or(&typed.timezone, "UTC".to_owned()),
+            "start" => change.start = or(&typed.start, "none".to_owned()),
+            "end" => change.end = or(&typed.end, "none".to_owned()),
+            "timeout" => {
+                change.timeout = or(&typed.timeout, duration_text(millis(DEFAULT_TIMEOUT)))
+            }
+            "retries" => change.retries = or(&typed.retries, "0".to_owned()),
+            "max_lateness" => {
+                change.max_lateness = or(
+                    &typed.max_lateness,
+                    duration_text(millis(DEFAULT_MAX_LATENESS)),
+                )
+            }
+            "overlap" => change.overlap = Some(typed.overlap.unwrap_or_default()),
+            "description" => change.description = Some(normal(typed.description.as_deref())),
+            _ => {}
+        }
+    }
+    Ok(change)
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The fields of an app's form as an edit compares them.
+fn app_field(input: &AppInput, field: &str) -> String {
+    match field {
+        "base_url" => normal(input.base_url.as_deref()),
+        _ => normal(input.budget.as_deref()),
+    }
 }
 
 impl Ops {
-    /// Edits a job from a whole form (`input` holds every option; one left out is at its
-    /// default, as in a schedules file). Only the options that differ are written, with the
-    /// same write as `update` (a due slot is never dropped), and only over the job as it
-    /// was when the form was read: `seen` is its `updated_at` then. A person's change since
-    /// (its definition, paused state, or `updated_at`) refuses the edit with
-    /// [`OpsError::ChangedSince`]; the tick's bookkeeping does not. Nothing that differs is
-    /// [`OpsError::NothingToChange`]. `input.paused` is ignored (pause and resume are their
-    /// own actions).
+    /// Edits a job from its form: `shown` is what the form showed (the job as it was when
+    /// the form was read, [`JobInput::of`]), `typed` what came back. Only the fields the
+    /// person changed are written, with the same write as `update` (a due slot is never
+    /// dropped), over the job as it is now: a field someone else changed since keeps their
+    /// value unless the person changed it too, to another value, which refuses the edit
+    /// with [`OpsError::ChangedSince`] naming those fields (nothing is written). The tick's
+    /// bookkeeping is no change. No changed field, or changes to the same values, is
+    /// [`OpsError::NothingToChange`].
     pub async fn edit(
         &self,
         key: &JobKey,
-        input: &JobInput,
-        seen: DateTime<Utc>,
+        shown: &JobInput,
+        typed: &JobInput,
         now: DateTime<Utc>,
     ) -> Result<Edited, OpsError> {
-        if let Some(first) = input.errors().into_iter().next() {
-            return Err(first.into());
-        }
-        let new = Definition::from_input(input)?;
-        let store = self.store().await?;
-        let read = read_job(store, key).await?;
-        if read.updated_at != seen {
-            return Err(changed_since(key, read.updated_at));
-        }
-        let old = Definition::of(&read);
-        let base_url = match &new.path {
-            Some(_) => store
-                .get_app(&key.app)
-                .await
-                .map_err(OpsError::store("read the app"))?
-                .map(|app| app.base_url),
-            None => None,
-        };
-        let changes = job_changes(&old, &new, base_url.as_ref()).map_err(|e| {
-            if base_url.is_none() && new.path.is_some() {
-                FieldError::plain(
-                    "path",
-                    format!(
-                        "the app {} has no record with a base URL to resolve a path against; give the app a base URL first, or give the job a url",
-                        key.app
-                    ),
-                )
-            } else {
-                e
-            }
-        })?;
-        if changes.is_empty() {
+        let touched = touched_fields(shown, typed);
+        if touched.is_empty() {
             return Err(OpsError::NothingToChange);
         }
-        let shown = old.diff(&new);
-        match super::apply::write_if_unchanged(store, &read, &changes, now, false, &self.tick)
-            .await?
-        {
-            Ok(job) => Ok(Edited {
-                job,
-                changes: shown,
-            }),
-            Err(NotWritten::Deleted) => Err(OpsError::NotFound(key.app.clone(), key.name.clone())),
-            Err(NotWritten::Changed) => {
-                let at = read_job(store, key).await?.updated_at;
-                Err(changed_since(key, at))
+        let change = change_of(typed, &touched)?;
+        if let Some(first) = change.errors_in(false).into_iter().next() {
+            return Err(first.into());
+        }
+        let store = self.store().await?;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let job = read_job(store, key).await?;
+            let current = JobInput::of(&job);
+            let conflicts: Vec<&'static str> = touched
+                .iter()
+                .copied()
+                .filter(|f| {
+                    let now_text = job_field(&current, f);
+                    now_text != job_field(shown, f) && now_text != job_field(typed, f)
+                })
+                .collect();
+            if !conflicts.is_empty() {
+                return Err(OpsError::ChangedSince {
+                    what: format!("the job {}/{}", key.app, key.name),
+                    at: job.updated_at,
+                    fields: conflicts,
+                });
+            }
+            let changes = changes_for(store, key, &change, change.parse(false)?, &job).await?;
+            let next = changes.apply(&job, now).map_err(FieldError::from)?;
+            let shown_changes = Definition::of(&job).diff(&Definition::of(&next));
+            if shown_changes.is_empty() {
+                return Err(OpsError::NothingToChange);
+            }
+            match write_if_unchanged(store, &job, &changes, now, false, &self.tick).await? {
+                Ok(job) => {
+                    return Ok(Edited {
+                        job,
+                        changes: shown_changes,
+                    });
+                }
+                Err(NotWritten::Deleted) => {
+                    return Err(OpsError::NotFound(key.app.clone(), key.name.clone()));
+                }
+                // A person's change came in between: merge again over it.
+                Err(NotWritten::Changed) => continue,
             }
         }
+        Err(OpsError::Conflict(key.app.clone(), key.name.clone()))
     }
 
-    /// Edits an app record from a whole form (its base URL and budget), writing only what
-    /// differs, and only over the record as it was when the form was read (`seen`, its
-    /// `updated_at` then); otherwise [`OpsError::ChangedSince`].
+    /// Edits an app record from its form, as [`Ops::edit`] does a job: the fields the
+    /// person changed in `typed` against `shown` (an emptied budget is the default; an
+    /// emptied base URL is refused), over the record as it is now.
     pub async fn edit_app(
         &self,
         name: &str,
-        input: &AppInput,
-        seen: DateTime<Utc>,
+        shown: &AppInput,
+        typed: &AppInput,
         now: DateTime<Utc>,
     ) -> Result<App, OpsError> {
         let name = parse_app(name)?;
-        let (base_url, budget) = input.parse()?;
-        let store = self.store().await?;
-        let read = read_app(store, &name).await?;
-        let differs = base_url.as_ref().is_some_and(|b| *b != read.base_url)
-            || budget.is_some_and(|b| b != read.budget);
-        if !differs {
+        let touched: Vec<&'static str> = ["base_url", "budget"]
+            .into_iter()
+            .filter(|f| app_field(shown, f) != app_field(typed, f))
+            .collect();
+        if touched.is_empty() {
             return Err(OpsError::NothingToChange);
         }
+        if let Some(first) = typed.errors(true).into_iter().next() {
+            return Err(first.into());
+        }
+        let (base_url, budget) = typed.parse()?;
+        let budget = budget.unwrap_or(crate::model::DEFAULT_APP_BUDGET);
+        let store = self.store().await?;
         change_app(store, &name, now, |app| {
-            if app.updated_at != seen {
+            let now_form = AppInput {
+                base_url: Some(app.base_url.to_string()),
+                budget: Some(app.budget.to_string()),
+            };
+            let conflicts: Vec<&'static str> = touched
+                .iter()
+                .copied()
+                .filter(|f| {
+                    let now_text = app_field(&now_form, f);
+                    now_text != app_field(shown, f) && now_text != app_field(typed, f)
+                })
+                .collect();
+            if !conflicts.is_empty() {
                 return Err(OpsError::ChangedSince {
                     what: format!("the app {name}"),
                     at: app.updated_at,
+                    fields: conflicts,
                 });
             }
             let mut next = app.clone();
-            if let Some(base_url) = &base_url {
+            if touched.contains(&"base_url")
+                && let Some(base_url) = &base_url
+            {
                 next.base_url = base_url.clone();
             }
-            if let Some(budget) = budget {
+            if touched.contains(&"budget") {
                 next.budget = budget;
+            }
+            if next.base_url == app.base_url && next.budget == app.budget {
+                return Err(OpsError::NothingToChange);
             }
             Ok(next)
         })
         .await
-    }
-}
-
-fn changed_since(key: &JobKey, at: DateTime<Utc>) -> OpsError {
-    OpsError::ChangedSince {
-        what: format!("the job {}/{}", key.app, key.name),
-        at,
     }
 }
 

@@ -186,14 +186,17 @@ pub enum OpsError {
     /// A whole-form edit (the web admin) of a record a person changed after the form was
     /// read; nothing was written.
     #[error(
-        "{what} was changed at {} after this form was read; nothing was written: review its current settings and save again",
-        .at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        "{what} was changed at {} after this form was read, in {} you changed too; nothing was written: review its current values and save again",
+        .at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        .fields.join(", ")
     )]
     ChangedSince {
         /// `the job billing/invoices`, `the app billing`.
         what: String,
-        /// When it was changed.
+        /// When it was last changed.
         at: chrono::DateTime<chrono::Utc>,
+        /// The fields both the form and that change changed (`timeout`, `target`).
+        fields: Vec<&'static str>,
     },
     /// No such job.
     #[error("no job named {0}/{1}")]

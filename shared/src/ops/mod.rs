@@ -49,7 +49,10 @@ pub use browse::{
     JobHealth, LATE_AFTER, OVERVIEW_HISTORY_JOBS, OVERVIEW_HISTORY_PER_JOB, Overview, reconciled,
 };
 pub use change::JobChanges;
-pub use edit::{Edited, check_new_app, check_new_job, overlap_name, parse_seen, seen_text};
+pub use edit::{
+    Edited, JOB_FORM_FIELDS, check_new_app, check_new_job, job_field, merge_for_review,
+    overlap_name, touched_fields,
+};
 pub use error::{FieldError, FieldPath, Message, OpsError, Piece, Segment};
 pub use input::{
     JobInput, JobKey, ScheduleForm, parse_duration, parse_instant, parse_schedule, parse_zone,
@@ -238,26 +241,7 @@ impl Ops {
         }
         let store = self.store().await?;
         let job = read_job(store, key).await?;
-        let dates = input.dates(parsed.timezone.unwrap_or(job.timezone))?;
-        // A path makes it a job by path (resolved now, for display); a URL, a job by URL.
-        let (url, path) = match (parsed.url, parsed.path) {
-            (Some(url), _) => (Some(url), Some(None)),
-            (None, Some(path)) => (
-                Some(apps::resolve_path(store, &key.app, &path).await?),
-                Some(Some(path)),
-            ),
-            (None, None) => (None, None),
-        };
-        let changes = JobChanges {
-            url,
-            path,
-            schedule: parsed.schedule,
-            timezone: parsed.timezone,
-            start: dates.start,
-            end: dates.end,
-            enabled: input.paused.then_some(false),
-            ..parsed.rest
-        };
+        let changes = changes_for(store, key, input, parsed, &job).await?;
         write_changes(store, key, &changes, Some(job), now, false, &self.tick).await
     }
 
@@ -564,6 +548,37 @@ async fn read_job(store: &dyn Store, key: &JobKey) -> Result<Job, OpsError> {
         .await
         .map_err(OpsError::store("read the job"))?
         .ok_or_else(|| OpsError::NotFound(key.app.clone(), key.name.clone()))
+}
+
+/// The changes `input` (parsed as `parsed`) makes to `job`: dates without a zone read in the
+/// job's (new) zone, a path resolved against the app's record, `paused` as a pause.
+async fn changes_for(
+    store: &dyn Store,
+    key: &JobKey,
+    input: &JobInput,
+    parsed: input::Parsed,
+    job: &Job,
+) -> Result<JobChanges, OpsError> {
+    let dates = input.dates(parsed.timezone.unwrap_or(job.timezone))?;
+    // A path makes it a job by path (resolved now, for display); a URL, a job by URL.
+    let (url, path) = match (parsed.url, parsed.path) {
+        (Some(url), _) => (Some(url), Some(None)),
+        (None, Some(path)) => (
+            Some(apps::resolve_path(store, &key.app, &path).await?),
+            Some(Some(path)),
+        ),
+        (None, None) => (None, None),
+    };
+    Ok(JobChanges {
+        url,
+        path,
+        schedule: parsed.schedule,
+        timezone: parsed.timezone,
+        start: dates.start,
+        end: dates.end,
+        enabled: input.paused.then_some(false),
+        ..parsed.rest
+    })
 }
 
 /// A job for display: a job by path shows the URL its next call goes to, from its app's

@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use super::super::apply::Definition;
 use super::*;
 use crate::clock::FixedClock;
+use crate::model::Job;
 use crate::model::{Method, OverlapPolicy, Status};
 use crate::ops::{NowUse, TickAt};
 use crate::store::Store;
@@ -94,9 +95,11 @@ async fn a_stored_job_shown_as_a_form_reads_back_to_the_same_definition() {
             "job {i} shown as {shown:?}"
         );
         assert!(shown.errors().is_empty(), "job {i}: {:?}", shown.errors());
-        // An edit of the form as shown changes nothing.
+        // Every field typed again as shown (a browser trims them) changes nothing.
+        let mut typed = shown.clone();
+        typed.description = typed.description.map(|d| d.trim().to_owned());
         assert!(matches!(
-            ops.edit(&key(&format!("job-{i}")), &shown, job.updated_at, now())
+            ops.edit(&key(&format!("job-{i}")), &shown, &typed, now())
                 .await,
             Err(OpsError::NothingToChange)
         ));
@@ -173,18 +176,19 @@ fn a_new_job_s_names_are_checked_with_its_options() {
 }
 
 #[tokio::test]
-async fn an_edit_writes_only_what_differs_and_says_what_changed() {
+async fn an_edit_writes_only_the_fields_changed_and_says_which() {
     let (ops, store) = setup();
     let job = ops
         .create(&key("invoices"), &form("0 9 * * *"), now())
         .await
         .expect("create");
-    let mut input = JobInput::of(&job);
-    input.schedule = ScheduleForm::written("30 9 * * mon-fri");
-    input.timeout = Some("45s".into());
+    let shown = JobInput::of(&job);
+    let mut typed = shown.clone();
+    typed.schedule = ScheduleForm::written("30 9 * * mon-fri");
+    typed.timeout = Some("45s".into());
     let later = now() + chrono::Duration::minutes(1);
     let edited = ops
-        .edit(&key("invoices"), &input, job.updated_at, later)
+        .edit(&key("invoices"), &shown, &typed, later)
         .await
         .expect("edit");
     let fields: Vec<&str> = edited.changes.iter().map(|c| c.field).collect();
@@ -201,61 +205,190 @@ async fn an_edit_writes_only_what_differs_and_says_what_changed() {
     assert_eq!(stored.updated_at, later);
     assert_eq!(stored.method, Method::Get);
     assert_eq!(stored.id, job.id);
+    // An emptied optional field is its default; an emptied schedule is refused.
+    let shown = JobInput::of(&stored);
+    let mut typed = shown.clone();
+    typed.timeout = None;
+    ops.edit(&key("invoices"), &shown, &typed, later)
+        .await
+        .expect("edit");
+    assert_eq!(
+        ops.job(&key("invoices")).await.expect("job").timeout_ms,
+        30_000
+    );
+    let shown = JobInput::of(&ops.job(&key("invoices")).await.expect("job"));
+    let mut typed = shown.clone();
+    typed.schedule = ScheduleForm::default();
+    let e = ops
+        .edit(&key("invoices"), &shown, &typed, later)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&e, OpsError::Invalid(f) if f.path.to_string() == "schedule"),
+        "{e:?}"
+    );
+}
+
+/// Someone else changes `other` while the form is open.
+async fn changed_meanwhile(ops: &Ops, other: JobInput) -> Job {
+    ops.update(
+        &key("invoices"),
+        &other,
+        now() + chrono::Duration::seconds(5),
+    )
+    .await
+    .expect("a change from elsewhere")
 }
 
 #[tokio::test]
-async fn an_edit_over_a_person_s_later_change_is_refused_and_writes_nothing() {
-    let (ops, store) = setup();
+async fn a_change_made_after_the_form_was_shown_is_kept_unless_the_form_changed_it_too() {
+    let (ops, _) = setup();
     let job = ops
         .create(&key("invoices"), &form("0 9 * * *"), now())
         .await
         .expect("create");
-    let mut input = JobInput::of(&job);
-    input.retries = Some("2".into());
-    // Someone else changes the timeout after the form was read.
-    let other = JobInput {
-        timeout: Some("10s".into()),
-        ..Default::default()
-    };
-    let changed = ops
-        .update(
+    let shown = JobInput::of(&job);
+    // Someone sets the timeout; the form changes the retries: both hold.
+    changed_meanwhile(
+        &ops,
+        JobInput {
+            timeout: Some("10s".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut typed = shown.clone();
+    typed.retries = Some("2".into());
+    let edited = ops
+        .edit(
             &key("invoices"),
-            &other,
-            now() + chrono::Duration::seconds(5),
+            &shown,
+            &typed,
+            now() + chrono::Duration::seconds(9),
         )
         .await
-        .expect("update");
+        .expect("no conflict");
+    assert_eq!((edited.job.retries, edited.job.timeout_ms), (2, 10_000));
+    let fields: Vec<&str> = edited.changes.iter().map(|c| c.field).collect();
+    assert_eq!(fields, ["retries"]);
+
+    // Someone sets the timeout to 12s; the form, shown before, sets it to 20s: refused,
+    // nothing written.
+    let shown = JobInput::of(&edited.job);
+    let changed = changed_meanwhile(
+        &ops,
+        JobInput {
+            timeout: Some("12s".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut typed = shown.clone();
+    typed.timeout = Some("20s".into());
+    typed.description = Some("nightly".into());
     let e = ops
         .edit(
             &key("invoices"),
-            &input,
-            job.updated_at,
+            &shown,
+            &typed,
             now() + chrono::Duration::seconds(9),
         )
         .await
         .expect_err("refused");
     assert!(
-        matches!(&e, OpsError::ChangedSince { at, .. } if *at == changed.updated_at),
+        matches!(&e, OpsError::ChangedSince { at, fields, .. } if *at == changed.updated_at && fields == &["timeout"]),
         "{e:?}"
     );
     assert_eq!(
         e.to_string(),
-        "the job billing/invoices was changed at 2026-11-26T12:00:05Z after this form was read; nothing was written: review its current settings and save again"
+        "the job billing/invoices was changed at 2026-11-26T12:00:05Z after this form was read, in timeout you changed too; nothing was written: review its current values and save again"
     );
-    let stored = store
-        .get_job(&job.app, &job.name)
+    let stored = ops.job(&key("invoices")).await.expect("job");
+    assert_eq!(
+        (stored.timeout_ms, stored.description.as_str()),
+        (12_000, "")
+    );
+    // The form shown again: the person's values where they typed, the job's elsewhere;
+    // saved, the person's timeout wins, knowingly.
+    let review = merge_for_review(&stored, &shown, &typed);
+    assert_eq!(review.timeout.as_deref(), Some("20s"));
+    let edited = ops
+        .edit(&key("invoices"), &JobInput::of(&stored), &review, now())
         .await
-        .expect("get")
-        .expect("job");
-    assert_eq!((stored.retries, stored.timeout_ms), (0, 10_000));
-    // Saved again with what the refusal read, it goes through.
-    ops.edit(&key("invoices"), &input, changed.updated_at, now())
-        .await
-        .expect("edit");
+        .expect("saved after review");
+    assert_eq!(
+        (
+            edited.job.timeout_ms,
+            edited.job.description.as_str(),
+            edited.job.retries
+        ),
+        (20_000, "nightly", 2)
+    );
+
+    // Someone made the very change the form makes: no conflict, nothing left to change.
+    let shown = JobInput::of(&edited.job);
+    changed_meanwhile(
+        &ops,
+        JobInput {
+            retries: Some("3".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut typed = shown.clone();
+    typed.retries = Some("3".into());
+    assert!(matches!(
+        ops.edit(&key("invoices"), &shown, &typed, now()).await,
+        Err(OpsError::NothingToChange)
+    ));
 }
 
 #[tokio::test]
-async fn the_tick_s_bookkeeping_after_the_form_was_read_does_not_refuse_an_edit() {
+async fn untouched_fields_keep_their_values_whatever_the_form_could_show() {
+    let (ops, store) = setup();
+    let created = ops
+        .create(
+            &key("invoices"),
+            &JobInput {
+                timezone: Some("Europe/Berlin".into()),
+                start: Some("2026-12-01T08:00".into()),
+                description: Some("  two\nlines  ".into()),
+                ..form("0 9 * * *")
+            },
+            now(),
+        )
+        .await
+        .expect("create");
+    // A timeout the form's grammar cannot write (another writer's milliseconds).
+    let mut odd = created.clone();
+    odd.timeout_ms = 1_500;
+    odd.state.version += 1;
+    assert!(
+        store
+            .put_job(&odd, created.state.version)
+            .await
+            .expect("put")
+    );
+    let shown = JobInput::of(&odd);
+    assert_eq!(shown.timeout.as_deref(), Some("1500ms"));
+    // As a browser sends the form back: a text area's CRLF, trimmed values.
+    let mut typed = shown.clone();
+    typed.description = Some("two\r\nlines".into());
+    // Only the zone changes: the start stays the same instant (not the same wall time).
+    typed.timezone = Some("America/New_York".into());
+    let edited = ops
+        .edit(&key("invoices"), &shown, &typed, now())
+        .await
+        .expect("edit");
+    let fields: Vec<&str> = edited.changes.iter().map(|c| c.field).collect();
+    assert_eq!(fields, ["timezone"]);
+    assert_eq!(edited.job.start, created.start);
+    assert_eq!(edited.job.timeout_ms, 1_500);
+    assert_eq!(edited.job.description, "  two\nlines  ");
+}
+
+#[tokio::test]
+async fn the_tick_s_bookkeeping_after_the_form_was_read_is_no_conflict() {
     let (ops, store) = setup();
     let job = ops
         .create(&key("invoices"), &form("every 1m"), now())
@@ -279,17 +412,19 @@ async fn the_tick_s_bookkeeping_after_the_form_was_read_does_not_refuse_an_edit(
         .expect("get")
         .expect("job");
     assert_ne!(ticked.state.version, job.state.version);
-    let mut input = JobInput::of(&job);
-    input.description = Some("nightly".into());
+    let shown = JobInput::of(&job);
+    let mut typed = shown.clone();
+    typed.description = Some("nightly".into());
     let edited = ops
-        .edit(&key("invoices"), &input, job.updated_at, at)
+        .edit(&key("invoices"), &shown, &typed, at)
         .await
         .expect("the tick is not a person's change");
     assert_eq!(edited.job.description, "nightly");
+    assert_eq!(edited.job.state.last, ticked.state.last);
 }
 
 #[tokio::test]
-async fn an_app_edit_writes_what_differs_over_the_record_as_read() {
+async fn an_app_edit_writes_the_fields_changed_over_the_record_as_it_is() {
     let (ops, _) = setup();
     let app = ops
         .create_app(
@@ -302,49 +437,76 @@ async fn an_app_edit_writes_what_differs_over_the_record_as_read() {
         )
         .await
         .expect("app");
-    let same = AppInput {
-        base_url: Some("https://billing.example.edu".into()),
+    let shown = AppInput {
+        base_url: Some(app.base_url.to_string()),
         budget: Some(app.budget.to_string()),
     };
     assert!(matches!(
-        ops.edit_app("billing", &same, app.updated_at, now()).await,
+        ops.edit_app("billing", &shown, &shown, now()).await,
         Err(OpsError::NothingToChange)
     ));
+    // Someone moves the base URL; the form, shown before, sets the budget: both hold.
+    let moved = ops
+        .update_app(
+            "billing",
+            &AppInput {
+                base_url: Some("https://moved.example.edu".into()),
+                budget: None,
+            },
+            now(),
+        )
+        .await
+        .expect("move");
     let bigger = AppInput {
         budget: Some("9".into()),
-        ..same.clone()
+        ..shown.clone()
     };
-    let later = now() + chrono::Duration::seconds(3);
     let written = ops
-        .edit_app("billing", &bigger, app.updated_at, later)
+        .edit_app("billing", &shown, &bigger, now())
         .await
         .expect("edit");
     assert_eq!(written.budget, 9);
-    // A form read before that write is refused.
-    let moved = AppInput {
-        base_url: Some("https://new.example.edu".into()),
-        ..same
+    assert_eq!(written.base_url, moved.base_url);
+    // The form, shown before the move, moves it elsewhere: refused.
+    let elsewhere = AppInput {
+        base_url: Some("https://elsewhere.example.edu".into()),
+        ..shown.clone()
     };
     let e = ops
-        .edit_app("billing", &moved, app.updated_at, now())
+        .edit_app("billing", &shown, &elsewhere, now())
         .await
         .expect_err("refused");
-    assert!(matches!(e, OpsError::ChangedSince { .. }), "{e:?}");
-    let stored = ops.show_app("billing").await.expect("app").app;
-    assert_eq!(stored.base_url.to_string(), "https://billing.example.edu");
-    assert_eq!(stored.budget, 9);
-}
-
-#[test]
-fn the_seen_time_round_trips_to_the_nanosecond() {
-    let t = now() + chrono::Duration::nanoseconds(123_456_789);
-    assert_eq!(parse_seen(&seen_text(t)).expect("parse"), t);
+    assert!(
+        matches!(&e, OpsError::ChangedSince { fields, .. } if fields == &["base_url"]),
+        "{e:?}"
+    );
+    // An emptied budget is the default; an emptied base URL is refused.
+    let now_shown = AppInput {
+        base_url: Some("https://moved.example.edu".into()),
+        budget: Some("9".into()),
+    };
+    let emptied = AppInput {
+        budget: None,
+        ..now_shown.clone()
+    };
     assert_eq!(
-        parse_seen("yesterday")
-            .expect_err("refused")
-            .path
-            .to_string(),
-        "seen"
+        ops.edit_app("billing", &now_shown, &emptied, now())
+            .await
+            .expect("edit")
+            .budget,
+        crate::model::DEFAULT_APP_BUDGET
+    );
+    let no_url = AppInput {
+        base_url: None,
+        ..now_shown
+    };
+    let e = ops
+        .edit_app("billing", &shown, &no_url, now())
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&e, OpsError::Invalid(f) if f.path.to_string() == "base_url"),
+        "{e:?}"
     );
 }
 
