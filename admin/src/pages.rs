@@ -732,7 +732,7 @@ impl JobQuery {
         let changed = self.changed.as_deref()?;
         let fields: Vec<&str> = changed
             .split(',')
-            .filter(|f| JOB_FIELDS.contains(f))
+            .filter(|f| shared::ops::JOB_SETTINGS.contains(f))
             .collect();
         Some(if fields.is_empty() {
             "Nothing changed: the form held the job's settings as they were.".to_owned()
@@ -741,22 +741,6 @@ impl JobQuery {
         })
     }
 }
-
-/// The names of a job's settings, as the edit reports what changed.
-const JOB_FIELDS: [&str; 12] = [
-    "url",
-    "path",
-    "method",
-    "schedule",
-    "timezone",
-    "start",
-    "end",
-    "timeout",
-    "retries",
-    "max_lateness",
-    "overlap",
-    "description",
-];
 
 async fn job(
     Extract(state): Extract<State>,

@@ -1605,6 +1605,24 @@ fn urlencoded(pairs: &[(&str, String)]) -> String {
         .join("&")
 }
 
+/// POSTs a form as the admin's own page does: with the session, its Origin, urlencoded.
+async fn post_form(
+    http: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    path: &str,
+    pairs: &[(&str, String)],
+) -> reqwest::Response {
+    http.post(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .header("origin", base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(urlencoded(pairs))
+        .send()
+        .await
+        .expect("post")
+}
+
 /// Types `text` into the input `css`, replacing what it held.
 async fn fill(client: &Client, css: &str, text: &str) {
     let input = client
@@ -2041,15 +2059,14 @@ async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_ba
             ("action", action.to_owned()),
         ]
     };
-    let preview = http
-        .post(format!("{base}/apps/shop/new-job"))
-        .header("cookie", &cookie)
-        .header("origin", base.as_str())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(urlencoded(&form(&csrf, "preview")))
-        .send()
-        .await
-        .expect("post");
+    let preview = post_form(
+        &http,
+        &base,
+        &cookie,
+        "/apps/shop/new-job",
+        &form(&csrf, "preview"),
+    )
+    .await;
     assert_eq!(preview.status(), 200);
     let body = preview.text().await.expect("body");
     assert!(
@@ -2060,29 +2077,27 @@ async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_ba
         stored(&ops, "shop", "later").await.is_none(),
         "the preview wrote a job"
     );
-    let forged = http
-        .post(format!("{base}/apps/shop/new-job"))
-        .header("cookie", &cookie)
-        .header("origin", base.as_str())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(urlencoded(&form("", "save")))
-        .send()
-        .await
-        .expect("post");
+    let forged = post_form(
+        &http,
+        &base,
+        &cookie,
+        "/apps/shop/new-job",
+        &form("", "save"),
+    )
+    .await;
     assert_eq!(forged.status(), 403, "a form without the CSRF token");
     assert!(
         stored(&ops, "shop", "later").await.is_none(),
         "a forged form wrote a job"
     );
-    let saved = http
-        .post(format!("{base}/apps/shop/new-job"))
-        .header("cookie", &cookie)
-        .header("origin", base.as_str())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(urlencoded(&form(&csrf, "save")))
-        .send()
-        .await
-        .expect("post");
+    let saved = post_form(
+        &http,
+        &base,
+        &cookie,
+        "/apps/shop/new-job",
+        &form(&csrf, "save"),
+    )
+    .await;
     assert_eq!(saved.status(), 303);
     assert!(stored(&ops, "shop", "later").await.is_some());
     // The app's form over a change made meanwhile: a field changed by both is refused
@@ -2108,15 +2123,7 @@ async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_ba
     .expect("a change from elsewhere");
     let mut typed = shown(&billing.budget.to_string());
     typed.push(("budget", "12".to_owned()));
-    let refused = http
-        .post(format!("{base}/apps/billing/edit"))
-        .header("cookie", &cookie)
-        .header("origin", base.as_str())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(urlencoded(&typed))
-        .send()
-        .await
-        .expect("post");
+    let refused = post_form(&http, &base, &cookie, "/apps/billing/edit", &typed).await;
     assert_eq!(refused.status(), 409);
     let body = refused.text().await.expect("body");
     assert!(
@@ -2142,15 +2149,14 @@ async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_ba
         question.contains("The app still has") && !question.contains(">Delete app billing<"),
         "{question}"
     );
-    let refused = http
-        .post(format!("{base}/apps/billing/delete"))
-        .header("cookie", &cookie)
-        .header("origin", base.as_str())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(urlencoded(&[("csrf", csrf.clone())]))
-        .send()
-        .await
-        .expect("post");
+    let refused = post_form(
+        &http,
+        &base,
+        &cookie,
+        "/apps/billing/delete",
+        &[("csrf", csrf.clone())],
+    )
+    .await;
     assert_eq!(refused.status(), 409);
     let body = refused.text().await.expect("body");
     assert!(body.contains("the app billing still has"), "{body}");

@@ -93,6 +93,22 @@ struct DesiredJob {
     paused: Option<bool>,
 }
 
+/// A job's settings as a plan, an export and an edit name them ([`Change::field`]).
+pub const JOB_SETTINGS: [&str; 12] = [
+    "url",
+    "path",
+    "method",
+    "schedule",
+    "timezone",
+    "start",
+    "end",
+    "timeout",
+    "retries",
+    "max_lateness",
+    "overlap",
+    "description",
+];
+
 /// What a file manages of a job: everything `create` takes but the paused state.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Definition {
@@ -157,25 +173,24 @@ impl Definition {
         })
     }
 
-    /// Each field as the plan shows it, `None` when not set.
+    /// Each field as the plan shows it (named as in [`JOB_SETTINGS`]), `None` when not set.
     fn texts(&self) -> [(&'static str, Option<String>); 12] {
-        [
-            ("url", self.url.as_ref().map(|u| u.as_str().to_owned())),
-            ("path", self.path.as_ref().map(|p| p.as_str().to_owned())),
-            ("method", Some(self.method.as_str().to_owned())),
-            ("schedule", Some(self.schedule.to_string())),
-            ("timezone", Some(self.timezone.name().to_owned())),
-            ("start", self.start.map(instant_text)),
-            ("end", self.end.map(instant_text)),
-            ("timeout", Some(duration_text(self.timeout_ms))),
-            ("retries", Some(self.retries.to_string())),
-            ("max_lateness", Some(duration_text(self.max_lateness_ms))),
-            ("overlap", Some(overlap_text(self.overlap).to_owned())),
-            (
-                "description",
-                (!self.description.is_empty()).then(|| self.description.clone()),
-            ),
-        ]
+        let values = [
+            self.url.as_ref().map(|u| u.as_str().to_owned()),
+            self.path.as_ref().map(|p| p.as_str().to_owned()),
+            Some(self.method.as_str().to_owned()),
+            Some(self.schedule.to_string()),
+            Some(self.timezone.name().to_owned()),
+            self.start.map(instant_text),
+            self.end.map(instant_text),
+            Some(duration_text(self.timeout_ms)),
+            Some(self.retries.to_string()),
+            Some(duration_text(self.max_lateness_ms)),
+            Some(overlap_text(self.overlap).to_owned()),
+            (!self.description.is_empty()).then(|| self.description.clone()),
+        ];
+        let mut values = values.into_iter();
+        JOB_SETTINGS.map(|name| (name, values.next().flatten()))
     }
 
     /// The fields that differ, old -> new.

@@ -14,8 +14,8 @@ use super::apply::{
     Change, Definition, NotWritten, duration_text, overlap_text, write_if_unchanged,
 };
 use super::apps::{change_app, parse_app};
-use super::error::{FieldError, Message, OpsError};
-use super::input::{JobInput, JobKey, ScheduleForm, parse_instant};
+use super::error::{FieldError, OpsError};
+use super::input::{JobInput, JobKey, ScheduleForm, missing_target, parse_instant};
 use super::{AppInput, Ops, UPDATE_ATTEMPTS, changes_for, read_job};
 use crate::model::{App, DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, Job, JobName};
 
@@ -284,14 +284,7 @@ fn change_of(typed: &JobInput, touched: &[&str]) -> Result<JobInput, FieldError>
         match *field {
             "target" => {
                 if typed.url.is_none() && typed.path.is_none() {
-                    return Err(FieldError::new(
-                        "url",
-                        Message::text("missing; give ")
-                            .field("url")
-                            .and(" https://host/path, or ")
-                            .field("path")
-                            .and(" /path under the app's base URL"),
-                    ));
+                    return Err(missing_target());
                 }
                 change.url = typed.url.clone();
                 change.path = typed.path.clone();

@@ -46,6 +46,18 @@ pub struct JobInput {
     pub paused: bool,
 }
 
+/// The refusal of a job with neither a URL nor a path.
+pub(crate) fn missing_target() -> FieldError {
+    FieldError::new(
+        "url",
+        Message::text("missing; give ")
+            .field("url")
+            .and(" https://host/path, or ")
+            .field("path")
+            .and(" /path under the app's base URL"),
+    )
+}
+
 /// A job named by its app and name, both validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobKey {
@@ -92,16 +104,7 @@ impl JobInput {
         let path = self.path.as_deref().map(JobPath::parse).transpose()?;
         let url = match &self.url {
             Some(url) => Some(JobUrl::parse(url)?),
-            None if new && path.is_none() => {
-                return Err(FieldError::new(
-                    "url",
-                    Message::text("missing; give ")
-                        .field("url")
-                        .and(" https://host/path, or ")
-                        .field("path")
-                        .and(" /path under the app's base URL"),
-                ));
-            }
+            None if new && path.is_none() => return Err(missing_target()),
             None => None,
         };
         let schedule = self.schedule.build(new)?;

@@ -42,7 +42,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 pub use apply::{
-    Action, Applied, Change, DesiredState, FileError, Plan, PlanView, Step, parse_file,
+    Action, Applied, Change, DesiredState, FileError, JOB_SETTINGS, Plan, PlanView, Step,
+    parse_file,
 };
 pub use apps::{AppDetails, AppInput, parse_app};
 pub use browse::{

@@ -12,18 +12,18 @@ use crate::model::{JobName, JobUrl, OverlapPolicy, Status};
 use crate::store::memory::MemoryStore;
 use crate::testing::FakeDispatch;
 
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0)
         .single()
         .expect("valid")
 }
 
-fn setup() -> (Ops, Arc<MemoryStore>) {
+pub(super) fn setup() -> (Ops, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
     (Ops::with_store("memory", store.clone()), store)
 }
 
-fn key(name: &str) -> JobKey {
+pub(super) fn key(name: &str) -> JobKey {
     JobKey::parse("billing", name).expect("key")
 }
 

@@ -2,35 +2,16 @@
 //! definition; every bad field is reported at once; an edit writes only what differs and
 //! never over a person's change made after the form was read.
 
-use std::sync::Arc;
-
-use chrono::{DateTime, TimeZone, Utc};
-
 use super::super::apply::Definition;
 use super::*;
 use crate::clock::FixedClock;
 use crate::model::Job;
 use crate::model::{Method, OverlapPolicy, Status};
+use crate::ops::tests::{key, now, setup};
 use crate::ops::{NowUse, TickAt};
 use crate::store::Store;
-use crate::store::memory::MemoryStore;
 use crate::testing::FakeDispatch;
 use crate::tick::TickConfig;
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0)
-        .single()
-        .expect("valid")
-}
-
-fn setup() -> (Ops, Arc<MemoryStore>) {
-    let store = Arc::new(MemoryStore::new());
-    (Ops::with_store("memory", store.clone()), store)
-}
-
-fn key(name: &str) -> JobKey {
-    JobKey::parse("billing", name).expect("key")
-}
 
 fn form(schedule: &str) -> JobInput {
     JobInput {
