@@ -966,15 +966,7 @@ async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_wh
         .await
         .expect("post");
     assert_eq!(action.status(), 405, "an action under --read-only");
-    let job = client
-        .get(format!("{base}/apps/billing/jobs/invoices"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+    let job = page_text(&client, base, &cookie, "/apps/billing/jobs/invoices").await;
     for button in ["Pause", "Resume", "Run now", "Delete"] {
         assert!(
             !job.contains(&format!(">{button}")),
@@ -983,15 +975,7 @@ async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_wh
     }
     for button in ["Edit…", "New job…", "Edit app…", "Delete app…", "New app…"] {
         for page in ["/", "/apps/billing", "/apps/billing/jobs/invoices"] {
-            let body = client
-                .get(format!("{base}{page}"))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .expect("get")
-                .text()
-                .await
-                .expect("body");
+            let body = page_text(&client, base, &cookie, page).await;
             assert!(
                 !body.contains(&format!(">{button}<")),
                 "a read-only {page} offers {button}"
@@ -1555,15 +1539,7 @@ async fn the_job_page_pauses_resumes_runs_now_and_deletes_after_asking_with_a_cs
     );
 
     // An error from the operations layer: one line on the page, nothing written.
-    let page = http
-        .get(format!("{base}/apps/local/jobs/keep"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+    let page = page_text(&http, &base, &cookie, "/apps/local/jobs/keep").await;
     let answer = http
         .post(format!("{base}/apps/local/jobs/ping/pause"))
         .header("cookie", &cookie)
@@ -1603,6 +1579,18 @@ fn urlencoded(pairs: &[(&str, String)]) -> String {
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// GETs a page with the session; its body.
+async fn page_text(http: &reqwest::Client, base: &str, cookie: &str, path: &str) -> String {
+    http.get(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body")
 }
 
 /// POSTs a form as the admin's own page does: with the session, its Origin, urlencoded.
@@ -2039,15 +2027,7 @@ async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_ba
     // without the CSRF token is refused.
     let http = http();
     let cookie = sign_in(&http, &base).await;
-    let page = http
-        .get(format!("{base}/apps/shop/new-job"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+    let page = page_text(&http, &base, &cookie, "/apps/shop/new-job").await;
     let csrf = csrf_of(&page);
     let form = |csrf: &str, action: &str| {
         vec![
@@ -2136,15 +2116,7 @@ async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_ba
 
     // An app with jobs is not deleted: its question says so and offers no button; a POST
     // is refused with 409.
-    let question = http
-        .get(format!("{base}/apps/billing/delete"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+    let question = page_text(&http, &base, &cookie, "/apps/billing/delete").await;
     assert!(
         question.contains("The app still has") && !question.contains(">Delete app billing<"),
         "{question}"
