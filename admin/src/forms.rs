@@ -36,7 +36,7 @@ pub(crate) struct Field {
     /// The input's name (the operations layer's field key) and, as `f-{name}`, its id.
     pub name: &'static str,
     pub label: &'static str,
-    pub hint: &'static str,
+    pub hint: String,
     pub value: String,
     pub error: Option<String>,
     /// Required: its label says so.
@@ -62,11 +62,16 @@ pub(crate) struct Choice {
 }
 
 impl Field {
-    fn text(name: &'static str, label: &'static str, hint: &'static str, value: String) -> Self {
+    fn text(
+        name: &'static str,
+        label: &'static str,
+        hint: impl Into<String>,
+        value: String,
+    ) -> Self {
         Self {
             name,
             label,
-            hint,
+            hint: hint.into(),
             value,
             error: None,
             required: false,
@@ -291,8 +296,9 @@ const OVERLAPS: [(&str, &str); 2] = [
     ),
 ];
 
-/// The fields of a job's form, filled with `input` (`new`: the name and "create paused").
-fn job_fields(name: &str, input: &JobInput, new: bool) -> Vec<Field> {
+/// The fields of a job's form, filled with `input` (`new`: the name and "create paused");
+/// `base_url` is the app's, which a path is under.
+fn job_fields(name: &str, input: &JobInput, new: bool, base_url: Option<&str>) -> Vec<Field> {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let mut fields = Vec::new();
     if new {
@@ -316,7 +322,12 @@ fn job_fields(name: &str, input: &JobInput, new: bool) -> Vec<Field> {
         Field::text(
             "path",
             "Path",
-            "Or a path under the app's base URL (/scheduled/invoices): the job follows the app when its base URL changes.",
+            match base_url {
+                Some(base) => format!(
+                    "Or a path under the app's base URL, {base} (/scheduled/invoices): the job follows the app when its base URL changes."
+                ),
+                None => "Or a path under the app's base URL, once the app has one (its record): the job follows the app when its base URL changes.".to_owned(),
+            },
             text(&input.path),
         ),
         Field::select(
@@ -467,6 +478,8 @@ struct JobFormPage {
 
 struct JobForm<'a> {
     app: &'a str,
+    /// The app's base URL, for the path's hint.
+    base_url: Option<String>,
     /// The job's name when editing.
     name: Option<&'a str>,
     /// What the fields hold.
@@ -480,10 +493,11 @@ struct JobForm<'a> {
 
 fn job_form(state: &State, status: StatusCode, form: JobForm<'_>) -> Response {
     let now = Utc::now();
-    let mut fields = job_fields(&form.typed_name, &form.input, form.name.is_none());
+    let base_url = form.base_url.as_deref();
+    let mut fields = job_fields(&form.typed_name, &form.input, form.name.is_none(), base_url);
     let shown = form
         .shown
-        .map(|shown| shown_fields(&job_fields("", &shown, false)))
+        .map(|shown| shown_fields(&job_fields("", &shown, false, base_url)))
         .unwrap_or_default();
     let problems = place(&mut fields, &form.errors);
     let text = |v: &Option<String>| v.as_deref().unwrap_or("").to_owned();
@@ -559,6 +573,7 @@ pub(crate) async fn new_job(Extract(state): Extract<State>, Path(app): Path<Stri
     if let Err(e) = ops::parse_app(&app) {
         return error_page(&state, &e.into());
     }
+    let base_url = base_url_of(&state, &app).await;
     let input = JobInput {
         method: Some("GET".to_owned()),
         timezone: Some("UTC".to_owned()),
@@ -572,6 +587,7 @@ pub(crate) async fn new_job(Extract(state): Extract<State>, Path(app): Path<Stri
         StatusCode::OK,
         JobForm {
             app: &app,
+            base_url: base_url.clone(),
             name: None,
             input,
             shown: None,
@@ -594,12 +610,14 @@ pub(crate) async fn create_job(
     }
     let input = job_input(&form, "");
     let typed_name = form.get("name").cloned().unwrap_or_default();
-    let again = |errors: Vec<FieldError>, status| {
+    // The app's base URL is read only for a form shown again (for the path's hint).
+    let again = |errors: Vec<FieldError>, status, base_url: Option<String>| {
         job_form(
             &state,
             status,
             JobForm {
                 app: &app,
+                base_url,
                 name: None,
                 input: input.clone(),
                 shown: None,
@@ -610,11 +628,17 @@ pub(crate) async fn create_job(
         )
     };
     if is_preview(&form) {
-        return again(Vec::new(), StatusCode::OK);
+        return again(Vec::new(), StatusCode::OK, base_url_of(&state, &app).await);
     }
     let key = match check_new_job(&app, typed_name.trim(), &input) {
         Ok(key) => key,
-        Err(errors) => return again(errors, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(errors) => {
+            return again(
+                errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                base_url_of(&state, &app).await,
+            );
+        }
     };
     match state.ops.create(&key, &input, Utc::now()).await {
         Ok(job) => Redirect::to(&format!(
@@ -622,7 +646,11 @@ pub(crate) async fn create_job(
             job_href(job.app.as_str(), job.name.as_str())
         ))
         .into_response(),
-        Err(OpsError::Invalid(e)) => again(vec![e], StatusCode::UNPROCESSABLE_ENTITY),
+        Err(OpsError::Invalid(e)) => again(
+            vec![e],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            base_url_of(&state, &app).await,
+        ),
         Err(e)
             if matches!(
                 e.store_error(),
@@ -638,6 +666,7 @@ pub(crate) async fn create_job(
                     ),
                 )],
                 StatusCode::CONFLICT,
+                base_url_of(&state, &app).await,
             )
         }
         Err(e) => action_failed(&state, &e),
@@ -661,11 +690,13 @@ pub(crate) async fn edit_job_form(
         Err(e) => return error_page(&state, &e),
     };
     let shown = JobInput::of(&job);
+    let base_url = base_url_of(&state, &app).await;
     job_form(
         &state,
         StatusCode::OK,
         JobForm {
             app: &app,
+            base_url: base_url.clone(),
             name: Some(&name),
             input: shown.clone(),
             shown: Some(shown),
@@ -691,12 +722,14 @@ pub(crate) async fn edit_job(
     };
     let typed = job_input(&form, "");
     let shown = job_input(&form, "shown-");
-    let again = |input: JobInput, shown: JobInput, errors, status, notice| {
+    // The app's base URL is read only for a form shown again (for the path's hint).
+    let again = |input: JobInput, shown: JobInput, errors, status, notice, base_url| {
         job_form(
             &state,
             status,
             JobForm {
                 app: key.app.as_str(),
+                base_url,
                 name: Some(key.name.as_str()),
                 input,
                 shown: Some(shown),
@@ -707,7 +740,8 @@ pub(crate) async fn edit_job(
         )
     };
     if is_preview(&form) {
-        return again(typed, shown, Vec::new(), StatusCode::OK, None);
+        let base_url = base_url_of(&state, key.app.as_str()).await;
+        return again(typed, shown, Vec::new(), StatusCode::OK, None, base_url);
     }
     let href = job_href(key.app.as_str(), key.name.as_str());
     match state.ops.edit(&key, &shown, &typed, Utc::now()).await {
@@ -722,7 +756,15 @@ pub(crate) async fn edit_job(
             if !errors.iter().any(|f| f.path == e.path) {
                 errors.insert(0, e);
             }
-            again(typed, shown, errors, StatusCode::UNPROCESSABLE_ENTITY, None)
+            let base_url = base_url_of(&state, key.app.as_str()).await;
+            again(
+                typed,
+                shown,
+                errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                base_url,
+            )
         }
         Err(OpsError::ChangedSince { at, fields, .. }) => {
             let job = match state.ops.job(&key).await {
@@ -749,6 +791,7 @@ pub(crate) async fn edit_job(
                 errors,
                 StatusCode::CONFLICT,
                 Some(changed_at("job", at)),
+                base_url_of(&state, key.app.as_str()).await,
             )
         }
         Err(e) => action_failed(&state, &e),
@@ -1076,4 +1119,15 @@ fn changed_at(what: &str, at: DateTime<Utc>) -> String {
         "Someone changed this {what} at {} after you opened this form. Nothing was saved. Below: your values where you changed them, the {what}'s current values elsewhere.",
         format::utc(at)
     )
+}
+
+/// The app's base URL, for a job form's hints (none without a record, or when it cannot be
+/// read: the form works without it).
+async fn base_url_of(state: &State, app: &str) -> Option<String> {
+    state
+        .ops
+        .app(app)
+        .await
+        .ok()
+        .map(|a| a.base_url.to_string())
 }

@@ -1730,6 +1730,12 @@ async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_ba
         form.contains("Type a schedule to see its next runs."),
         "{form}"
     );
+    // The path's hint names the app's base URL.
+    let hint = text_of(client, "#f-path-hint").await;
+    assert!(
+        hint.contains(&format!("127.0.0.1:{}", server.addr().port())),
+        "{hint}"
+    );
     fill(client, "#f-name", "nightly").await;
     fill(client, "#f-path", "/jobs/nightly").await;
     fill(client, "#f-timezone", "America/New_York").await;
