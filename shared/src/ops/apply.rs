@@ -541,6 +541,37 @@ struct Fields<'a, 'i> {
 }
 
 impl<'a, 'i> Fields<'a, 'i> {
+    /// The table's `name`, parsed; a missing or refused one is reported (`what`: `app`,
+    /// `job`) and gives `None`.
+    fn name<N>(
+        &self,
+        what: &str,
+        parse: fn(&str) -> Result<N, crate::model::ValidationError>,
+        loc: Loc,
+        errors: &mut Errors<'_>,
+    ) -> Option<N> {
+        match self.text("name") {
+            Some(n) => match parse(n) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    errors.add(self.span("name"), loc.error(e.into()));
+                    None
+                }
+            },
+            None if self.refused("name") => None,
+            None => {
+                errors.add(
+                    self.span.clone(),
+                    loc.error(FieldError::plain(
+                        "name",
+                        format!("missing; every {what} needs a name = \"...\""),
+                    )),
+                );
+                None
+            }
+        }
+    }
+
     fn text(&self, key: &str) -> Option<&str> {
         self.values.iter().find_map(|(k, v, _)| match v {
             Got::Text(t) if *k == key => Some(t.as_str()),
@@ -845,26 +876,7 @@ fn read_app(
     };
     let before = errors.list.len();
     let fields = read_table(item, APP_KEYS, "an app", loc, env, errors)?;
-    let name = match fields.text("name") {
-        Some(n) => match AppName::parse(n) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                errors.add(fields.span("name"), loc.error(e.into()));
-                None
-            }
-        },
-        None if fields.refused("name") => None,
-        None => {
-            errors.add(
-                fields.span.clone(),
-                loc.error(FieldError::plain(
-                    "name",
-                    "missing; every app needs a name = \"...\"",
-                )),
-            );
-            None
-        }
-    };
+    let name = fields.name("app", AppName::parse, loc, errors);
     let input = AppInput {
         base_url: fields.text("base_url").map(str::to_owned),
         budget: fields.text("budget").map(str::to_owned),
@@ -963,26 +975,7 @@ fn read_job(
 ) -> Option<(JobName, Range<usize>, Option<DesiredJob>)> {
     let before = errors.list.len();
     let fields = read_table(item, JOB_KEYS, "a job", loc, env, errors)?;
-    let name = match fields.text("name") {
-        Some(n) => match JobName::parse(n) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                errors.add(fields.span("name"), loc.error(e.into()));
-                None
-            }
-        },
-        None if fields.refused("name") => None,
-        None => {
-            errors.add(
-                fields.span.clone(),
-                loc.error(FieldError::plain(
-                    "name",
-                    "missing; every job needs a name = \"...\"",
-                )),
-            );
-            None
-        }
-    };
+    let name = fields.name("job", JobName::parse, loc, errors);
     let text = |k: &str| fields.text(k).map(str::to_owned);
     let overlap = match fields.text("overlap") {
         None => None,
