@@ -22,7 +22,7 @@ use serde::Serialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::change::JobChanges;
+use super::change::{JobChanges, millis};
 use super::error::{FieldError, FieldPath, Message, OpsError};
 use super::input::{JobInput, ScheduleForm, edit_distance};
 use super::{AppInput, Ops, UPDATE_ATTEMPTS, write_once};
@@ -258,10 +258,6 @@ pub(super) fn overlap_text(overlap: OverlapPolicy) -> &'static str {
         OverlapPolicy::Forbid => "forbid",
         OverlapPolicy::Allow => "allow",
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// One changed field of a step: old -> new (`None`: not set).

@@ -179,6 +179,7 @@ impl JobChanges {
     }
 }
 
-fn millis(d: Duration) -> u64 {
+/// A duration in whole milliseconds, saturated.
+pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

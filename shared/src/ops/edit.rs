@@ -14,6 +14,7 @@ use super::apply::{
     Change, Definition, NotWritten, duration_text, overlap_text, write_if_unchanged,
 };
 use super::apps::{change_app, parse_app};
+use super::change::millis;
 use super::error::{FieldError, OpsError};
 use super::input::{JobInput, JobKey, ScheduleForm, missing_target, parse_instant};
 use super::{AppInput, Ops, UPDATE_ATTEMPTS, changes_for, read_job};
@@ -318,10 +319,6 @@ fn change_of(typed: &JobInput, touched: &[&str]) -> Result<JobInput, FieldError>
         }
     }
     Ok(change)
-}
-
-fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The fields of an app's form as an edit compares them.
