@@ -511,3 +511,111 @@ fn an_app_form_reports_each_bad_field() {
         "billing"
     );
 }
+
+#[tokio::test]
+async fn a_zone_changed_elsewhere_conflicts_with_a_schedule_or_date_typed_in_the_old_one() {
+    let (ops, _) = setup();
+    let job = ops
+        .create(
+            &key("invoices"),
+            &JobInput {
+                timezone: Some("Europe/Berlin".into()),
+                ..form("0 9 * * *")
+            },
+            now(),
+        )
+        .await
+        .expect("create");
+    let shown = JobInput::of(&job);
+    let mut typed = shown.clone();
+    typed.start = Some("2026-12-01T08:00".into());
+    changed_meanwhile(
+        &ops,
+        JobInput {
+            timezone: Some("America/New_York".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let e = ops
+        .edit(&key("invoices"), &shown, &typed, now())
+        .await
+        .expect_err("the start was typed in Berlin time");
+    assert!(
+        matches!(&e, OpsError::ChangedSince { fields, .. } if fields == &["timezone"]),
+        "{e:?}"
+    );
+    assert_eq!(ops.job(&key("invoices")).await.expect("job").start, None);
+    // A field not read in the zone goes through.
+    let mut typed = shown.clone();
+    typed.retries = Some("1".into());
+    let edited = ops
+        .edit(&key("invoices"), &shown, &typed, now())
+        .await
+        .expect("retries are not read in a zone");
+    assert_eq!(edited.job.timezone.name(), "America/New_York");
+}
+
+#[tokio::test]
+async fn the_same_value_written_differently_is_no_conflict() {
+    let (ops, _) = setup();
+    let job = ops
+        .create(
+            &key("invoices"),
+            &JobInput {
+                timeout: Some("45s".into()),
+                ..form("0 9 * * *")
+            },
+            now(),
+        )
+        .await
+        .expect("create");
+    let shown = JobInput::of(&job);
+    // Someone sets 1m; the form types 60s: the same value, nothing left to change.
+    changed_meanwhile(
+        &ops,
+        JobInput {
+            timeout: Some("1m".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut typed = shown.clone();
+    typed.timeout = Some("60s".into());
+    assert!(matches!(
+        ops.edit(&key("invoices"), &shown, &typed, now()).await,
+        Err(OpsError::NothingToChange)
+    ));
+    // Someone sets 30s; the form empties the field (the default, 30s): the same.
+    let shown = JobInput::of(&ops.job(&key("invoices")).await.expect("job"));
+    changed_meanwhile(
+        &ops,
+        JobInput {
+            timeout: Some("30s".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut typed = shown.clone();
+    typed.timeout = None;
+    assert!(matches!(
+        ops.edit(&key("invoices"), &shown, &typed, now()).await,
+        Err(OpsError::NothingToChange)
+    ));
+    // A URL written without its trailing slash, the same as the stored one.
+    let shown = JobInput::of(&ops.job(&key("invoices")).await.expect("job"));
+    changed_meanwhile(
+        &ops,
+        JobInput {
+            url: Some("https://billing.example.edu/".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut typed = shown.clone();
+    typed.url = Some("https://billing.example.edu".into());
+    assert!(matches!(
+        ops.edit(&key("invoices"), &shown, &typed, now()).await,
+        Err(OpsError::NothingToChange)
+    ));
+}
