@@ -275,6 +275,99 @@ fn copy_field(to: &mut JobInput, from: &JobInput, field: &str) {
     }
 }
 
+/// The fields a form changed that someone else also changed since it was shown, to another
+/// value, given the job as it is now. The zone counts for the fields read in it: a schedule,
+/// start or end typed while someone else changed the zone is a conflict on `timezone` (the
+/// person meant the zone they saw). Values are compared as the form would show them
+/// (`60s` and `1m` agree, an emptied timeout and `30s` agree).
+pub fn conflicts(job: &Job, shown: &JobInput, typed: &JobInput) -> Vec<&'static str> {
+    let touched = touched_fields(shown, typed);
+    let current = JobInput::of(job);
+    let zone = |input: &JobInput| {
+        input
+            .timezone
+            .as_deref()
+            .map_or(Ok(Tz::UTC), super::parse_zone)
+            .unwrap_or(job.timezone)
+    };
+    // Typed values read in the zone they will be read in: the typed one when the person
+    // changed it, else the job's.
+    let typed_zone = if touched.contains(&"timezone") {
+        zone(typed)
+    } else {
+        job.timezone
+    };
+    let mut found: Vec<&'static str> = touched
+        .iter()
+        .copied()
+        .filter(|f| {
+            let now = job_field(&current, f);
+            now != job_field(shown, f) && now != canonical(typed, f, typed_zone)
+        })
+        .collect();
+    let zone_moved = job_field(&current, "timezone") != job_field(shown, "timezone");
+    let read_in_zone = ["schedule", "start", "end"]
+        .iter()
+        .any(|f| touched.contains(f));
+    if zone_moved && read_in_zone && !touched.contains(&"timezone") && !found.contains(&"timezone")
+    {
+        found.insert(0, "timezone");
+    }
+    found
+}
+
+/// A typed field as [`JobInput::of`] would show its value (an emptied one at its default);
+/// the raw text when it does not parse (the change is refused anyway).
+fn canonical(typed: &JobInput, field: &str, tz: Tz) -> String {
+    let raw = job_field(typed, field);
+    let text = raw.trim();
+    let shown = match field {
+        "target" => {
+            let url = typed
+                .url
+                .as_deref()
+                .map(|u| crate::model::JobUrl::parse(u).map(|u| u.as_str().to_owned()));
+            let path = typed
+                .path
+                .as_deref()
+                .map(|p| crate::model::JobPath::parse(p).map(|p| p.as_str().to_owned()));
+            match (url.transpose(), path.transpose()) {
+                (Ok(url), Ok(path)) => Some(format!(
+                    "{}\n{}",
+                    url.unwrap_or_default(),
+                    path.unwrap_or_default()
+                )),
+                _ => None,
+            }
+        }
+        "schedule" => super::parse_schedule(text).ok().map(|s| s.to_string()),
+        "timezone" if text.is_empty() => Some("UTC".to_owned()),
+        "timezone" => super::parse_zone(text).ok().map(|z| z.name().to_owned()),
+        "start" | "end" if text.is_empty() => Some(String::new()),
+        "start" | "end" => parse_instant("start", text, tz)
+            .ok()
+            .map(|t| local_text(t, tz)),
+        "timeout" | "max_lateness" => {
+            let default = if field == "timeout" {
+                DEFAULT_TIMEOUT
+            } else {
+                DEFAULT_MAX_LATENESS
+            };
+            if text.is_empty() {
+                Some(duration_text(millis(default)))
+            } else {
+                super::parse_duration("timeout", text)
+                    .ok()
+                    .map(|d| duration_text(millis(d)))
+            }
+        }
+        "retries" if text.is_empty() => Some("0".to_owned()),
+        "retries" => text.parse::<u32>().ok().map(|n| n.to_string()),
+        _ => None,
+    };
+    shown.unwrap_or(raw)
+}
+
 /// The change a form makes: only the `touched` fields of `typed`, an emptied one at its
 /// default (a date cleared, the description emptied); a target or schedule emptied is
 /// refused.
@@ -356,15 +449,7 @@ impl Ops {
         let store = self.store().await?;
         for _ in 0..UPDATE_ATTEMPTS {
             let job = read_job(store, key).await?;
-            let current = JobInput::of(&job);
-            let conflicts: Vec<&'static str> = touched
-                .iter()
-                .copied()
-                .filter(|f| {
-                    let now_text = job_field(&current, f);
-                    now_text != job_field(shown, f) && now_text != job_field(typed, f)
-                })
-                .collect();
+            let conflicts = conflicts(&job, shown, typed);
             if !conflicts.is_empty() {
                 return Err(OpsError::ChangedSince {
                     what: format!("the job {}/{}", key.app, key.name),
@@ -424,12 +509,17 @@ impl Ops {
                 base_url: Some(app.base_url.to_string()),
                 budget: Some(app.budget.to_string()),
             };
+            // The typed values as the form would show them (`budget` emptied is the default).
+            let typed_form = AppInput {
+                base_url: base_url.as_ref().map(|b| b.to_string()),
+                budget: Some(budget.to_string()),
+            };
             let conflicts: Vec<&'static str> = touched
                 .iter()
                 .copied()
                 .filter(|f| {
                     let now_text = app_field(&now_form, f);
-                    now_text != app_field(shown, f) && now_text != app_field(typed, f)
+                    now_text != app_field(shown, f) && now_text != app_field(&typed_form, f)
                 })
                 .collect();
             if !conflicts.is_empty() {

@@ -51,7 +51,7 @@ pub use browse::{
 };
 pub use change::JobChanges;
 pub use edit::{
-    Edited, JOB_FORM_FIELDS, check_new_app, check_new_job, job_field, merge_for_review,
+    Edited, JOB_FORM_FIELDS, check_new_app, check_new_job, conflicts, job_field, merge_for_review,
     overlap_name, touched_fields,
 };
 pub use error::{FieldError, FieldPath, Message, OpsError, Piece, Segment};
