@@ -55,6 +55,16 @@
         start: start.value,
         end: end.value,
       });
+      // An edit that changes the zone but not the dates keeps their instants: they are
+      // read in the zone the form showed.
+      const shown = (name) => {
+        const input = field("shown-" + name);
+        return input ? input.value.trim() : null;
+      };
+      const kept = (input, name) => shown(name) !== null && input.value.trim() === shown(name);
+      if (kept(start, "start") && kept(end, "end") && !kept(zone, "timezone")) {
+        query.set("dates_zone", shown("timezone"));
+      }
       fetch("/preview?" + query, { credentials: "same-origin" })
         .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
         .then((p) => {

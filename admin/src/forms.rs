@@ -195,12 +195,13 @@ pub(crate) struct Preview {
 
 impl Preview {
     /// The preview of `schedule` read in `timezone` (empty: UTC) at `now`: its runs from
-    /// the start (when later than now) up to the end, when those are given and valid.
+    /// the start (when later than now) up to the end, when those are given and valid. The
+    /// start and end are read in `dates_zone` when given (an edit that changes only the
+    /// zone keeps their instants, read in the zone the form showed).
     pub(crate) fn of(
         schedule: &str,
         timezone: &str,
-        start: &str,
-        end: &str,
+        (start, end, dates_zone): (&str, &str, Option<&str>),
         now: DateTime<Utc>,
     ) -> Self {
         if schedule.trim().is_empty() {
@@ -219,10 +220,13 @@ impl Preview {
             Err(e) => return refused(e),
         };
         let tz = first.timezone;
+        let dates_tz = dates_zone
+            .and_then(|z| ops::parse_zone(z.trim()).ok())
+            .unwrap_or(tz);
         let bound = |field: &'static str, text: &str| {
             Some(text.trim())
                 .filter(|t| !t.is_empty() && *t != "none")
-                .map(|t| ops::parse_instant(field, t, tz))
+                .map(|t| ops::parse_instant(field, t, dates_tz))
                 .transpose()
         };
         let (start, end) = match (bound("start", start), bound("end", end)) {
@@ -268,14 +272,14 @@ fn label_of(e: &FieldError) -> &'static str {
 }
 
 /// The preview for the admin's script:
-/// `GET /preview?schedule=...&timezone=...&start=...&end=...`.
+/// `GET /preview?schedule=...&timezone=...&start=...&end=...[&dates_zone=...]`.
 pub(crate) async fn preview(Query(query): Query<HashMap<String, String>>) -> Response {
     let get = |k: &str| query.get(k).map(String::as_str).unwrap_or("");
+    let dates_zone = Some(get("dates_zone")).filter(|z| !z.is_empty());
     Json(Preview::of(
         get("schedule"),
         get("timezone"),
-        get("start"),
-        get("end"),
+        (get("start"), get("end"), dates_zone),
         Utc::now(),
     ))
     .into_response()
@@ -497,15 +501,27 @@ fn job_form(state: &State, status: StatusCode, form: JobForm<'_>) -> Response {
     let mut fields = job_fields(&form.typed_name, &form.input, form.name.is_none(), base_url);
     let shown = form
         .shown
-        .map(|shown| shown_fields(&job_fields("", &shown, false, base_url)))
+        .as_ref()
+        .map(|shown| shown_fields(&job_fields("", shown, false, base_url)))
         .unwrap_or_default();
     let problems = place(&mut fields, &form.errors);
     let text = |v: &Option<String>| v.as_deref().unwrap_or("").to_owned();
+    // An edit that changes the zone but not the dates keeps their instants: read them in
+    // the zone the form showed.
+    let dates_zone = form.shown.as_ref().and_then(|shown| {
+        let kept =
+            |pick: fn(&JobInput) -> &Option<String>| text(pick(shown)) == text(pick(&form.input));
+        (kept(|i| &i.start) && kept(|i| &i.end) && !kept(|i| &i.timezone))
+            .then(|| text(&shown.timezone))
+    });
     let preview = Preview::of(
         &text(&form.input.schedule.cron),
         &text(&form.input.timezone),
-        &text(&form.input.start),
-        &text(&form.input.end),
+        (
+            &text(&form.input.start),
+            &text(&form.input.end),
+            dates_zone.as_deref(),
+        ),
         now,
     );
     let app_href = format!("/apps/{}", form.app);
@@ -766,22 +782,38 @@ pub(crate) async fn edit_job(
                 base_url,
             )
         }
-        Err(OpsError::ChangedSince { at, fields, .. }) => {
+        Err(OpsError::ChangedSince { fields, .. }) => {
             let job = match state.ops.job(&key).await {
                 Ok(job) => job,
                 Err(e) => return action_failed(&state, &e),
             };
+            // The conflicts against the job as read now: the page shows this job's values,
+            // so it must name this job's conflicts (a third writer may have come in between).
+            let now_fields = ops::conflicts(&job, &shown, &typed);
+            let fields = if now_fields.is_empty() {
+                fields
+            } else {
+                now_fields
+            };
             let current = JobInput::of(&job);
+            let zone_untouched = !ops::touched_fields(&shown, &typed).contains(&"timezone");
             let errors = fields
                 .iter()
-                .map(|f| {
-                    let text = |input: &JobInput| match *f {
-                        // The URL or the path, whichever is set.
-                        "target" => job_field(input, f).trim().to_owned(),
-                        _ => job_field(input, f),
-                    };
-                    let key = if *f == "target" { "url" } else { f };
-                    conflict(key, &text(&current), &text(&typed))
+                .map(|f| match *f {
+                    "timezone" if zone_untouched => FieldError::plain(
+                        "timezone",
+                        format!(
+                            "changed to `{}` after you opened this form: the schedule, start and end you typed are now read in it; check them",
+                            job_field(&current, "timezone")
+                        ),
+                    ),
+                    "target" => {
+                        // The URL or the path, whichever is set; named as the field typed.
+                        let text = |input: &JobInput| job_field(input, "target").trim().to_owned();
+                        let field = if typed.path.is_some() { "path" } else { "url" };
+                        conflict(field, &text(&current), &text(&typed))
+                    }
+                    other => conflict(other, &job_field(&current, other), &job_field(&typed, other)),
                 })
                 .collect();
             let review = merge_for_review(&job, &shown, &typed);
@@ -790,7 +822,7 @@ pub(crate) async fn edit_job(
                 current,
                 errors,
                 StatusCode::CONFLICT,
-                Some(changed_at("job", at)),
+                Some(changed_at("job", job.updated_at)),
                 base_url_of(&state, key.app.as_str()).await,
             )
         }
@@ -1130,4 +1162,46 @@ async fn base_url_of(state: &State, app: &str) -> Option<String> {
         .await
         .ok()
         .map(|a| a.base_url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_preview_runs_from_the_start_up_to_the_end_read_in_the_dates_zone() {
+        let now = DateTime::parse_from_rfc3339("2029-12-01T00:00:00Z")
+            .expect("now")
+            .with_timezone(&Utc);
+        let ny = |dates_zone| {
+            Preview::of(
+                "0 9 * * *",
+                "America/New_York",
+                ("2030-01-01T10:00", "2030-01-03T12:00", dates_zone),
+                now,
+            )
+        };
+        // Read in New York: 10:00 is after that day's 09:00 run.
+        let in_new_york = ny(None);
+        assert_eq!(
+            in_new_york.runs,
+            ["2030-01-02 09:00:00 EST", "2030-01-03 09:00:00 EST"]
+        );
+        // Kept from a form that showed Berlin: 10:00 Berlin is 04:00 in New York, and the
+        // end, 12:00 Berlin, is 06:00 there.
+        let kept = ny(Some("Europe/Berlin"));
+        assert_eq!(
+            kept.runs,
+            ["2030-01-01 09:00:00 EST", "2030-01-02 09:00:00 EST"]
+        );
+        assert_eq!(kept.reading.as_deref(), Some("At 09:00"));
+        let refused = Preview::of("0 9 * * *", "UTC", ("tomorrow", "", None), now);
+        assert!(
+            refused
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("Start: `tomorrow` is not accepted")),
+            "{refused:?}"
+        );
+    }
 }

@@ -1562,7 +1562,7 @@ async fn the_job_page_pauses_resumes_runs_now_and_deletes_after_asking_with_a_cs
 }
 
 /// A form body, `application/x-www-form-urlencoded`, as a browser sends it.
-fn urlencoded(pairs: &[(&str, String)]) -> String {
+fn urlencoded<K: AsRef<str>>(pairs: &[(K, String)]) -> String {
     let encode = |text: &str| -> String {
         text.bytes()
             .map(|b| match b {
@@ -1576,9 +1576,32 @@ fn urlencoded(pairs: &[(&str, String)]) -> String {
     };
     pairs
         .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .map(|(k, v)| format!("{}={}", encode(k.as_ref()), encode(v)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// A job's form fields as a browser posts them, each name after `prefix`.
+fn form_pairs(prefix: &str, input: &JobInput) -> Vec<(String, String)> {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let named = |name: &str| format!("{prefix}{name}");
+    vec![
+        (named("url"), text(&input.url)),
+        (named("path"), text(&input.path)),
+        (named("method"), text(&input.method)),
+        (named("schedule"), text(&input.schedule.cron)),
+        (named("timezone"), text(&input.timezone)),
+        (named("start"), text(&input.start)),
+        (named("end"), text(&input.end)),
+        (named("timeout"), text(&input.timeout)),
+        (named("retries"), text(&input.retries)),
+        (named("max_lateness"), text(&input.max_lateness)),
+        (
+            named("overlap"),
+            shared::ops::overlap_name(input.overlap.unwrap_or_default()).to_owned(),
+        ),
+        (named("description"), text(&input.description)),
+    ]
 }
 
 /// GETs a page with the session; its body.
@@ -1594,12 +1617,12 @@ async fn page_text(http: &reqwest::Client, base: &str, cookie: &str, path: &str)
 }
 
 /// POSTs a form as the admin's own page does: with the session, its Origin, urlencoded.
-async fn post_form(
+async fn post_form<K: AsRef<str>>(
     http: &reqwest::Client,
     base: &str,
     cookie: &str,
     path: &str,
-    pairs: &[(&str, String)],
+    pairs: &[(K, String)],
 ) -> reqwest::Response {
     http.post(format!("{base}{path}"))
         .header("cookie", cookie)
@@ -2086,6 +2109,36 @@ async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_ba
     .await;
     assert_eq!(saved.status(), 303);
     assert!(stored(&ops, "shop", "later").await.is_some());
+
+    // A start typed while someone else moves the job to another zone: refused (409) on
+    // the zone, which the page says the start would now be read in; nothing written.
+    let later = stored(&ops, "shop", "later").await.expect("later");
+    let mut pairs = vec![("csrf".to_owned(), csrf.clone())];
+    pairs.extend(form_pairs("shown-", &JobInput::of(&later)));
+    let mut typed = JobInput::of(&later);
+    typed.start = Some("2030-01-01T08:00".into());
+    pairs.extend(form_pairs("", &typed));
+    ops.update(
+        &JobKey::parse("shop", "later").expect("key"),
+        &JobInput {
+            timezone: Some("America/New_York".into()),
+            ..Default::default()
+        },
+        Utc::now(),
+    )
+    .await
+    .expect("a change from elsewhere");
+    let refused = post_form(&http, &base, &cookie, "/apps/shop/jobs/later/edit", &pairs).await;
+    assert_eq!(refused.status(), 409);
+    let body = refused.text().await.expect("body");
+    assert!(
+        body.contains("changed to `America/New_York` after you opened this form: the schedule, start and end you typed are now read in it"),
+        "{body}"
+    );
+    assert_eq!(
+        stored(&ops, "shop", "later").await.expect("later").start,
+        None
+    );
     // The app's form over a change made meanwhile: a field changed by both is refused
     // with 409 and nothing written; the other field's change is kept.
     let billing = ops.app("billing").await.expect("billing");
