@@ -38,6 +38,8 @@ pub struct CallRequest<'a> {
     /// The generations of the app's signing key in use, current first: two while the app
     /// rotates its key (`[1]` for an app without a record).
     pub key_generations: &'a [u32],
+    /// The app record's key salt (`None`: a record written before salts).
+    pub key_salt: Option<&'a str>,
     /// The slot.
     pub scheduled_for: DateTime<Utc>,
     /// The attempt.
@@ -374,8 +376,12 @@ impl Dispatch for HttpDispatcher {
                 &protocol::path_and_query(request.url),
                 b"",
             );
-            let keys =
-                signing::signing_keys(&self.options.signing_secrets, app, request.key_generations);
+            let keys = signing::signing_keys(
+                &self.options.signing_secrets,
+                app,
+                request.key_generations,
+                request.key_salt,
+            );
             builder.header(
                 HEADER_SIGNATURE,
                 signing::signature_header(&keys, t, &signed),

@@ -2,8 +2,11 @@
 //! a request signed for one app never verifies at another (`docs/verifying-requests.md`).
 //!
 //! - The key of app `A` at generation `g` is the hex HMAC-SHA256, keyed with the deployment
-//!   secret, of `psu-sched/app-key/v2\n<A>\n<g>` ([`app_key`]). The scheduler stores no key:
-//!   the app's record keeps only its generation.
+//!   secret, of `psu-sched/app-key/v2\n<A>\n<g>\n<salt>` ([`app_key`]), where the salt is
+//!   random per app record, so an app deleted and created again under its name never gets a
+//!   retired key back. Records written before salts existed have none: their keys are derived
+//!   without the last line, as before. The scheduler stores no key: the app's record keeps
+//!   only its generation and salt.
 //! - A call carries `X-Psu-Sched-Signature: t=<unix seconds>,kid=<app>:<generation>,v2=<hex>`,
 //!   one `kid`/`v2` pair per key in use (two generations during an app's rotation, two
 //!   deployment secrets during the deployment's).
@@ -36,14 +39,16 @@ fn hmac_hex(key: &[u8], message: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// The signing key of `app` at `generation` under the deployment secret: 64 hex characters,
-/// which the app keeps in its settings and uses as they are (their ASCII bytes are the HMAC
-/// key).
-pub fn app_key(deployment_secret: &str, app: &str, generation: u32) -> String {
-    hmac_hex(
-        deployment_secret.as_bytes(),
-        format!("{KEY_LABEL}\n{app}\n{generation}").as_bytes(),
-    )
+/// The signing key of `app` at `generation` under the deployment secret, for an app record
+/// with `salt` (`None`: a record written before salts, whose keys stay as deployed): 64 hex
+/// characters, which the app keeps in its settings and uses as they are (their ASCII bytes are
+/// the HMAC key).
+pub fn app_key(deployment_secret: &str, app: &str, generation: u32, salt: Option<&str>) -> String {
+    let message = match salt {
+        Some(salt) => format!("{KEY_LABEL}\n{app}\n{generation}\n{salt}"),
+        None => format!("{KEY_LABEL}\n{app}\n{generation}"),
+    };
+    hmac_hex(deployment_secret.as_bytes(), message.as_bytes())
 }
 
 /// Which key signed: the app and the generation of its key (`kid=<app>:<generation>`).
@@ -104,11 +109,12 @@ pub fn signed_string(
 }
 
 /// The keys one call is signed with: each deployment secret (newest first) times each of the
-/// app's key generations in use (current first).
+/// app's key generations in use (current first), under the app record's salt.
 pub fn signing_keys(
     deployment_secrets: &[String],
     app: &str,
     generations: &[u32],
+    salt: Option<&str>,
 ) -> Vec<(KeyId, String)> {
     let mut keys = Vec::new();
     for generation in generations {
@@ -118,7 +124,7 @@ pub fn signing_keys(
                     app: app.to_owned(),
                     generation: *generation,
                 },
-                app_key(secret, app, *generation),
+                app_key(secret, app, *generation, salt),
             ));
         }
     }

@@ -333,7 +333,7 @@ async fn a_django_view_runs_once_per_slot_of_a_simulated_tick_and_refuses_replay
         );
         let printed = psu_sched(store, &["app", "key", "--app", APP]);
         let key = printed["key"].as_str().expect("key").to_owned();
-        assert_eq!(key, app_key(SECRET, APP, 1), "{printed}");
+        assert_eq!(key, app_key(SECRET, APP, 1, None), "{printed}");
         let site = Site::start(&venv, APP, &key).await;
         psu_sched(
             store,
@@ -469,7 +469,7 @@ async fn the_lambda_under_cargo_lambda_calls_the_django_view_once_per_slot() {
     for (n, venv) in venvs().into_iter().enumerate() {
         // One psu-sched app per site, each with its own key.
         let app = format!("{APP}{n}");
-        let key = app_key(SECRET, &app, 1);
+        let key = app_key(SECRET, &app, 1, None);
         let site = Site::start(&venv, &app, &key).await;
         let created = Utc::now() - chrono::Duration::minutes(2);
         let record = App::new(

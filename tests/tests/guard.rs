@@ -614,7 +614,7 @@ async fn a_signed_request_verifies_in_rust_only_at_its_own_app_with_its_own_keys
     };
     for secret in &secrets {
         for generation in [2, 1] {
-            let key = app_key(secret, "testapp", generation);
+            let key = app_key(secret, "testapp", generation, None);
             let verified = rust("testapp", &[key], &path).expect("verifies");
             assert_eq!(
                 (verified.job.as_str(), verified.generation),
@@ -622,9 +622,9 @@ async fn a_signed_request_verifies_in_rust_only_at_its_own_app_with_its_own_keys
             );
         }
     }
-    let key = app_key(&secrets[0], "testapp", 2);
+    let key = app_key(&secrets[0], "testapp", 2, None);
     // Captured at testapp, replayed at another app: refused, whatever that app's keys.
-    let other = app_key(&secrets[0], "payroll", 2);
+    let other = app_key(&secrets[0], "payroll", 2, None);
     assert_eq!(
         rust("payroll", std::slice::from_ref(&other), &path),
         Err(SignatureError::WrongApp)
@@ -634,7 +634,11 @@ async fn a_signed_request_verifies_in_rust_only_at_its_own_app_with_its_own_keys
         Err(SignatureError::Mismatch)
     );
     assert_eq!(
-        rust("testapp", &[app_key(&secrets[0], "testapp", 3)], &path),
+        rust(
+            "testapp",
+            &[app_key(&secrets[0], "testapp", 3, None)],
+            &path
+        ),
         Err(SignatureError::Mismatch)
     );
     assert_eq!(
@@ -661,8 +665,8 @@ async fn the_documented_python_verifier_accepts_a_genuine_request_and_refuses_an
             )
         })
         .collect();
-    let key = |app: &str, generation| app_key(&secrets[0], app, generation);
-    let old_secret = app_key(&secrets[1], "testapp", 1);
+    let key = |app: &str, generation| app_key(&secrets[0], app, generation, None);
+    let old_secret = app_key(&secrets[1], "testapp", 1, None);
     let cases = serde_json::json!([
         {"name": "genuine, generation 2", "app": "testapp", "keys": [key("testapp", 2)], "path": path, "body": "", "now": t + 5, "want": "ok:2"},
         {"name": "genuine, generation 1", "app": "testapp", "keys": [key("testapp", 1)], "path": path, "body": "", "now": t + 5, "want": "ok:1"},
@@ -862,7 +866,10 @@ fn no_log_line_at_any_level_contains_a_key_or_a_secret() {
         "{finished}"
     );
     assert_eq!(keys.len(), 1);
-    let app_keys: Vec<String> = secrets.iter().map(|s| app_key(s, "testapp", 1)).collect();
+    let app_keys: Vec<String> = secrets
+        .iter()
+        .map(|s| app_key(s, "testapp", 1, None))
+        .collect();
     for secret in keys.iter().chain(&secrets).chain(&app_keys) {
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs");
     }

@@ -125,7 +125,7 @@ async fn during_a_rotation_both_generations_verify_and_after_finish_only_the_new
     // The key alone on stdout, for a script; the same as the derivation says.
     let printed = signed(&cli, &["app", "key", "--app", "web"]).await.ok();
     let first = printed.stdout.trim().to_owned();
-    assert_eq!(first, app_key(SECRET, "web", 1));
+    assert_eq!(first, app_key(SECRET, "web", 1, None));
     assert!(printed.stderr.contains("generation 1"), "{printed:?}");
 
     let request = run_now(&cli, &server).await;
@@ -134,7 +134,7 @@ async fn during_a_rotation_both_generations_verify_and_after_finish_only_the_new
         Ok(1)
     );
     assert_eq!(
-        verify("payroll", &[app_key(SECRET, "payroll", 1)], &request),
+        verify("payroll", &[app_key(SECRET, "payroll", 1, None)], &request),
         Err(SignatureError::WrongApp),
         "captured at web, refused at payroll"
     );

@@ -102,7 +102,7 @@ async fn with_a_signing_secret_run_and_a_simulated_tick_send_signatures_the_docu
             request.header("x-psu-sched-signature").is_some(),
             "signed: {request:?}"
         );
-        let key = |secret: &str| vec![app_key(secret, "safe", 1)];
+        let key = |secret: &str| vec![app_key(secret, "safe", 1, None)];
         assert!(
             python_verifies(request, "safe", &key("s3cret-new")),
             "new secret"

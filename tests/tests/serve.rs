@@ -81,7 +81,7 @@ async fn serve_calls_a_due_slot_once_on_time_and_stops_cleanly_with_a_call_in_fl
         crate::protections::python_verifies(
             &quick[0],
             "demo",
-            &[shared::signing::app_key("serve-secret", "demo", 1)]
+            &[shared::signing::app_key("serve-secret", "demo", 1, None)]
         ),
         "serve signs with PSU_SCHED_SIGNING_SECRET, as the Lambda does"
     );

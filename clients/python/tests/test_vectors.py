@@ -34,9 +34,12 @@ def test_the_vectors_have_cases_of_both_outcomes_and_every_reason():
     assert DATA["derivation"]
 
 
-@pytest.mark.parametrize("d", DATA["derivation"], ids=lambda d: f"{d['app']}:{d['generation']}")
+@pytest.mark.parametrize(
+    "d", DATA["derivation"], ids=lambda d: f"{d['app']}:{d['generation']}:{d.get('salt', '')}"
+)
 def test_derivation(d):
-    assert psu_sched.app_key(d["deployment_secret"], d["app"], d["generation"]) == d["key"]
+    key = psu_sched.app_key(d["deployment_secret"], d["app"], d["generation"], d.get("salt"))
+    assert key == d["key"]
 
 
 @pytest.mark.parametrize("case", DATA["cases"], ids=lambda c: c["name"])

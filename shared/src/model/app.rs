@@ -141,6 +141,12 @@ pub struct App {
     /// with until the rotation is finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_key_generation: Option<u32>,
+    /// Random per record (32 hex characters): part of its keys' derivation, so that an app
+    /// deleted and created again under its name never signs with a key retired before
+    /// ([`crate::signing::app_key`]). `None` for records written before salts existed, whose
+    /// keys stay as deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_salt: Option<String>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -152,6 +158,13 @@ pub struct App {
 
 fn first_generation() -> u32 {
     1
+}
+
+/// A new record's key salt: 16 random bytes, hex.
+fn new_key_salt() -> String {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    hex::encode(bytes)
 }
 
 /// The key generations of an app without a record: the first.
@@ -171,6 +184,7 @@ impl App {
             budget: validate_budget(budget)?,
             key_generation: 1,
             previous_key_generation: None,
+            key_salt: None,
             created_at: now,
             updated_at: now,
             version: 1,

@@ -71,7 +71,7 @@ impl Ops {
             app: name.to_string(),
             keys: generations
                 .into_iter()
-                .map(|g| (g, app_key(secret, name.as_str(), g)))
+                .map(|g| (g, app_key(secret, name.as_str(), g, None)))
                 .collect(),
             without_record,
         })
@@ -140,7 +140,10 @@ mod tests {
         let ops = ops_with_app().await;
         let secrets = vec!["deployment".to_owned()];
         let first = ops.app_keys("finance", &secrets).await.expect("keys");
-        assert_eq!(first.keys, vec![(1, app_key("deployment", "finance", 1))]);
+        assert_eq!(
+            first.keys,
+            vec![(1, app_key("deployment", "finance", 1, None))]
+        );
         let rotating = ops
             .rotate_key("finance", Rotation::Start, now())
             .await

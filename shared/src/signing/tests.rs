@@ -12,6 +12,9 @@ const VECTORS: &str = concat!(
 const SECRET: &str = "test-deployment-secret-not-for-use";
 const OLD_SECRET: &str = "old-deployment-secret-not-for-use";
 const T: i64 = 1_800_000_000;
+/// Two app records' salts (an app deleted and created again under its name).
+const SALT: &str = "5f0c1e7a9b2d4c6e8f1a3b5c7d9e0f21";
+const OTHER_SALT: &str = "c3a9e1f7b5d2048e6a1c3f5b7d9e2a40";
 const EXECUTION: &str = "0123456789abcdef0123456789abcdef.20270115T080000Z.s1";
 
 /// What the scheduler signs for one case.
@@ -71,7 +74,7 @@ fn case(name: &str, sign: Sign<'_>, check: Check<'_>) -> Value {
                         app: sign.key_app.to_owned(),
                         generation: *g,
                     },
-                    app_key(s, sign.key_app, *g),
+                    app_key(s, sign.key_app, *g, None),
                 )
             })
         })
@@ -113,7 +116,7 @@ fn case(name: &str, sign: Sign<'_>, check: Check<'_>) -> Value {
     });
     let verifier = json!({
         "app": app,
-        "keys": held.iter().map(|(s, g)| app_key(s, app, *g)).collect::<Vec<_>>(),
+        "keys": held.iter().map(|(s, g)| app_key(s, app, *g, None)).collect::<Vec<_>>(),
         "now": check.now.unwrap_or(T),
         "tolerance": DEFAULT_TOLERANCE.as_secs(),
     });
@@ -178,7 +181,7 @@ fn forged(kid_app: &str, key_app: &str, job: &str) -> String {
                 app: kid_app.to_owned(),
                 generation: 1,
             },
-            app_key(SECRET, key_app, 1),
+            app_key(SECRET, key_app, 1, None),
         )],
         T,
         &signed_string(
@@ -205,7 +208,10 @@ fn by_hand(t: &str, kid: &str, signed_t: &str) -> String {
     );
     format!(
         "t={t},kid={kid},v2={}",
-        hmac_hex(app_key(SECRET, "finance", 1).as_bytes(), signed.as_bytes())
+        hmac_hex(
+            app_key(SECRET, "finance", 1, None).as_bytes(),
+            signed.as_bytes()
+        )
     )
 }
 
@@ -550,20 +556,29 @@ fn vectors() -> Value {
             Check::default(),
         ),
     ];
+    // Records written before salts first (their keys as deployed), then salted records'
+    // (appended: the entries above stay byte-identical).
     let derivation: Vec<Value> = [
-        (SECRET, "finance", 1),
-        (SECRET, "finance", 2),
-        (OLD_SECRET, "finance", 1),
-        (SECRET, "payroll", 1),
+        (SECRET, "finance", 1, None),
+        (SECRET, "finance", 2, None),
+        (OLD_SECRET, "finance", 1, None),
+        (SECRET, "payroll", 1, None),
+        (SECRET, "finance", 1, Some(SALT)),
+        (SECRET, "finance", 1, Some(OTHER_SALT)),
+        (SECRET, "finance", 2, Some(SALT)),
     ]
     .iter()
-    .map(|(secret, app, generation)| {
-        json!({
+    .map(|(secret, app, generation, salt)| {
+        let mut entry = json!({
             "deployment_secret": secret,
             "app": app,
             "generation": generation,
-            "key": app_key(secret, app, *generation),
-        })
+        });
+        if let Some(salt) = salt {
+            entry["salt"] = json!(salt);
+        }
+        entry["key"] = json!(app_key(secret, app, *generation, *salt));
+        entry
     })
     .collect();
     json!({
@@ -598,7 +613,8 @@ fn every_vector_verifies_as_the_file_says() {
             app_key(
                 entry["deployment_secret"].as_str().expect("secret"),
                 entry["app"].as_str().expect("app"),
-                generation
+                generation,
+                entry["salt"].as_str(),
             ),
             entry["key"].as_str().expect("key")
         );
@@ -703,13 +719,19 @@ fn the_expected_outcomes_are_the_ones_the_cases_describe() {
 
 #[test]
 fn keys_differ_by_app_generation_and_secret_and_are_64_hex() {
-    let a1 = app_key(SECRET, "finance", 1);
+    let a1 = app_key(SECRET, "finance", 1, None);
     assert_eq!(a1.len(), 64);
     assert!(
         a1.bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     );
-    assert_ne!(a1, app_key(SECRET, "finance", 2));
-    assert_ne!(a1, app_key(SECRET, "payroll", 1));
-    assert_ne!(a1, app_key(OLD_SECRET, "finance", 1));
+    assert_ne!(a1, app_key(SECRET, "finance", 2, None));
+    assert_ne!(a1, app_key(SECRET, "payroll", 1, None));
+    assert_ne!(a1, app_key(OLD_SECRET, "finance", 1, None));
+    // A record's salt makes its keys its own: the same name and generation under another
+    // record (deleted and created again) or without a salt give other keys.
+    let salted = app_key(SECRET, "finance", 1, Some(SALT));
+    assert_eq!(salted.len(), 64);
+    assert_ne!(salted, a1);
+    assert_ne!(salted, app_key(SECRET, "finance", 1, Some(OTHER_SALT)));
 }

@@ -178,6 +178,10 @@ impl Ctx<'_> {
                         key: &key,
                         job: &job_label,
                         key_generations: &key_generations,
+                        key_salt: self
+                            .apps
+                            .get(&execution.app)
+                            .and_then(|a| a.key_salt.as_deref()),
                         scheduled_for: execution.scheduled_for,
                         attempt: execution.attempt,
                     })

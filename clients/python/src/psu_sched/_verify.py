@@ -76,12 +76,17 @@ class Verified:
     timestamp: int
 
 
-def app_key(deployment_secret: str, app: str, generation: int) -> str:
+def app_key(deployment_secret: str, app: str, generation: int, salt: str | None = None) -> str:
     """The key of `app` at `generation`, as `psu-sched app key --app APP` prints it.
 
-    Only the scheduler holds the deployment secret; this is here for tests and tooling.
+    `salt` is the app record's (random per record, so an app created again under its name gets
+    new keys); records written before salts existed have none. Only the scheduler holds the
+    deployment secret; this is here for tests and tooling.
     """
-    message = f"{_KEY_LABEL}\n{app}\n{generation}".encode()
+    message = f"{_KEY_LABEL}\n{app}\n{generation}"
+    if salt is not None:
+        message += f"\n{salt}"
+    message = message.encode()
     return hmac.new(deployment_secret.encode(), message, hashlib.sha256).hexdigest()
 
 
