@@ -26,6 +26,7 @@ mod lambda;
 mod lost_answers;
 mod ops;
 mod protections;
+mod retired_keys;
 mod serve;
 mod sqlite_race;
 mod sqlite_scale;
