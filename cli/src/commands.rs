@@ -493,11 +493,6 @@ async fn app(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode> {
                         previous.generation, view.app, previous.key
                     ));
                 }
-                if keys.without_record {
-                    note.push_str(
-                        "; the app has no record, so its jobs are signed with the first generation",
-                    );
-                }
                 if secrets.len() > 1 {
                     note.push_str("; derived from the first of the PSU_SCHED_SIGNING_SECRET values (the new one)");
                 }

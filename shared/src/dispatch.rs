@@ -36,7 +36,8 @@ pub struct CallRequest<'a> {
     /// `app/name`.
     pub job: &'a str,
     /// The generations of the app's signing key in use, current first: two while the app
-    /// rotates its key (`[1]` for an app without a record).
+    /// rotates its key; none for an app without a record, which a signing dispatcher does not
+    /// call (no key of a deleted record signs again).
     pub key_generations: &'a [u32],
     /// The app record's key salt (`None`: a record written before salts).
     pub key_salt: Option<&'a str>,
@@ -317,6 +318,16 @@ impl HttpDispatcher {
     }
 }
 
+/// Why a call of an app without a record is not made while calls are signed: its key would
+/// have to come from somewhere, and the only keys without a record are ones a deleted record
+/// may have retired.
+fn unsigned_refusal(job: &str) -> String {
+    let app = job.split_once('/').map_or(job, |(app, _)| app);
+    format!(
+        "not called: the app {app} has no record, so no key signs its calls; create it (psu-sched app create --app {app} --base-url https://host) and give the app its key (psu-sched app key --app {app})"
+    )
+}
+
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
@@ -341,6 +352,15 @@ impl Dispatch for HttpDispatcher {
                 http_status: None,
                 output: None,
                 error: Some(refusal),
+                duration: started.elapsed(),
+            };
+        }
+        if !self.options.signing_secrets.is_empty() && request.key_generations.is_empty() {
+            return CallResult {
+                status: Status::Failed,
+                http_status: None,
+                output: None,
+                error: Some(unsigned_refusal(request.job)),
                 duration: started.elapsed(),
             };
         }

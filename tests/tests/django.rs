@@ -333,7 +333,9 @@ async fn a_django_view_runs_once_per_slot_of_a_simulated_tick_and_refuses_replay
         );
         let printed = psu_sched(store, &["app", "key", "--app", APP]);
         let key = printed["key"].as_str().expect("key").to_owned();
-        assert_eq!(key, app_key(SECRET, APP, 1, None), "{printed}");
+        // The derivation under the record's own salt (an app created again gets new keys).
+        assert_eq!(key.len(), 64, "{printed}");
+        assert_ne!(key, app_key(SECRET, APP, 1, None), "{printed}");
         let site = Site::start(&venv, APP, &key).await;
         psu_sched(
             store,
@@ -469,16 +471,20 @@ async fn the_lambda_under_cargo_lambda_calls_the_django_view_once_per_slot() {
     for (n, venv) in venvs().into_iter().enumerate() {
         // One psu-sched app per site, each with its own key.
         let app = format!("{APP}{n}");
-        let key = app_key(SECRET, &app, 1, None);
+        // The record's salt drawn first: the site needs its key before the record can name
+        // the site's address.
+        let salt = uuid::Uuid::new_v4().simple().to_string();
+        let key = app_key(SECRET, &app, 1, Some(&salt));
         let site = Site::start(&venv, &app, &key).await;
         let created = Utc::now() - chrono::Duration::minutes(2);
-        let record = App::new(
+        let mut record = App::new(
             AppName::parse(&app).expect("app"),
             BaseUrl::parse(&site.base_url(0)).expect("base url"),
             4,
             created,
         )
         .expect("app record");
+        record.key_salt = Some(salt);
         store.create_app(&record).await.expect("create the app");
         let path = JobPath::parse("/scheduled/report").expect("path");
         let mut spec = NewJob::new(

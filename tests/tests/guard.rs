@@ -524,6 +524,8 @@ struct SignedRequest {
     path: String,
     /// The `t=` of its signature.
     t: i64,
+    /// The app record's key salt.
+    salt: Option<String>,
 }
 
 /// Ticks a job at /jobs/signed?app=finance of the rotating app, and captures the call.
@@ -546,6 +548,7 @@ async fn signed_request() -> SignedRequest {
     app.key_generation = 2;
     app.previous_key_generation = Some(1);
     world.store.create_app(&app).await.expect("app record");
+    let salt = app.key_salt.clone();
     world
         .create(world.spec("signed", "/jobs/signed?app=finance", "0 9 * * *"))
         .await;
@@ -571,6 +574,7 @@ async fn signed_request() -> SignedRequest {
         secrets,
         path,
         t,
+        salt,
     }
 }
 
@@ -598,6 +602,7 @@ async fn a_signed_request_verifies_in_rust_only_at_its_own_app_with_its_own_keys
         secrets,
         path,
         t,
+        salt,
     } = signed_request().await;
     let now = chrono::DateTime::from_timestamp(t + 5, 0).expect("now");
     let rust = |app: &str, keys: &[String], path: &str| {
@@ -614,7 +619,7 @@ async fn a_signed_request_verifies_in_rust_only_at_its_own_app_with_its_own_keys
     };
     for secret in &secrets {
         for generation in [2, 1] {
-            let key = app_key(secret, "testapp", generation, None);
+            let key = app_key(secret, "testapp", generation, salt.as_deref());
             let verified = rust("testapp", &[key], &path).expect("verifies");
             assert_eq!(
                 (verified.job.as_str(), verified.generation),
@@ -622,7 +627,7 @@ async fn a_signed_request_verifies_in_rust_only_at_its_own_app_with_its_own_keys
             );
         }
     }
-    let key = app_key(&secrets[0], "testapp", 2, None);
+    let key = app_key(&secrets[0], "testapp", 2, salt.as_deref());
     // Captured at testapp, replayed at another app: refused, whatever that app's keys.
     let other = app_key(&secrets[0], "payroll", 2, None);
     assert_eq!(
@@ -636,7 +641,7 @@ async fn a_signed_request_verifies_in_rust_only_at_its_own_app_with_its_own_keys
     assert_eq!(
         rust(
             "testapp",
-            &[app_key(&secrets[0], "testapp", 3, None)],
+            &[app_key(&secrets[0], "testapp", 3, salt.as_deref())],
             &path
         ),
         Err(SignatureError::Mismatch)
@@ -654,6 +659,7 @@ async fn the_documented_python_verifier_accepts_a_genuine_request_and_refuses_an
         secrets,
         path,
         t,
+        salt,
     } = signed_request().await;
     let headers: serde_json::Map<String, serde_json::Value> = request
         .headers
@@ -665,8 +671,15 @@ async fn the_documented_python_verifier_accepts_a_genuine_request_and_refuses_an
             )
         })
         .collect();
-    let key = |app: &str, generation| app_key(&secrets[0], app, generation, None);
-    let old_secret = app_key(&secrets[1], "testapp", 1, None);
+    let key = |app: &str, generation| {
+        let salt = if app == "testapp" {
+            salt.as_deref()
+        } else {
+            None
+        };
+        app_key(&secrets[0], app, generation, salt)
+    };
+    let old_secret = app_key(&secrets[1], "testapp", 1, salt.as_deref());
     let cases = serde_json::json!([
         {"name": "genuine, generation 2", "app": "testapp", "keys": [key("testapp", 2)], "path": path, "body": "", "now": t + 5, "want": "ok:2"},
         {"name": "genuine, generation 1", "app": "testapp", "keys": [key("testapp", 1)], "path": path, "body": "", "now": t + 5, "want": "ok:1"},
@@ -793,6 +806,7 @@ fn no_log_line_at_any_level_contains_a_key_or_a_secret() {
         "s3cr3t-signing-value-new".to_owned(),
         "s3cr3t-signing-value-old".to_owned(),
     ];
+    let salt: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     let keys: Vec<String> = runtime.block_on(async {
         let at = utc(2026, 7, 5, 9, 0);
         let world = World::new(at - chrono::Duration::seconds(30)).await;
@@ -816,6 +830,16 @@ fn no_log_line_at_any_level_contains_a_key_or_a_secret() {
         let mut spec = world.spec("logged", "/unused", "0 9 * * *");
         spec.url = shared::model::JobUrl::parse(&format!("{base}/report")).expect("url");
         world.create(spec).await;
+        // Only an app's record signs its calls.
+        let record = App::new(
+            AppName::parse("testapp").expect("app"),
+            BaseUrl::parse(&base).expect("base"),
+            4,
+            at,
+        )
+        .expect("app");
+        world.store.create_app(&record).await.expect("app record");
+        *salt.lock().expect("salt") = record.key_salt.clone();
         let dispatcher = HttpDispatcher::with_options(DispatchOptions {
             private_targets: PrivateTargets::AllowAll,
             signing_secrets: secrets.clone(),
@@ -868,7 +892,7 @@ fn no_log_line_at_any_level_contains_a_key_or_a_secret() {
     assert_eq!(keys.len(), 1);
     let app_keys: Vec<String> = secrets
         .iter()
-        .map(|s| app_key(s, "testapp", 1, None))
+        .map(|s| app_key(s, "testapp", 1, salt.lock().expect("salt").as_deref()))
         .collect();
     for secret in keys.iter().chain(&secrets).chain(&app_keys) {
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs");

@@ -6,10 +6,14 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use shared::model::AppName;
 use shared::signing::app_key;
+use shared::store::Store;
+use shared::store::dynamodb::DynamoStore;
 
 use crate::cli::{Cli, instant};
 use crate::helpers::jobserver::{JobServer, Recorded};
+use crate::helpers::moto;
 use crate::helpers::python::run_with_documented_verifier;
 
 const SECRET: (&str, &str) = ("PSU_SCHED_SIGNING_SECRET", "s3cret-new,s3cret-old");
@@ -73,6 +77,24 @@ async fn with_a_signing_secret_run_and_a_simulated_tick_send_signatures_the_docu
  {
     let cli = Cli::new().await;
     let server = JobServer::start().await;
+    // Only an app's record signs its calls: its keys are derived under the record's salt.
+    cli.run(&[
+        "app",
+        "create",
+        "--app",
+        "safe",
+        "--base-url",
+        &server.url(""),
+    ])
+    .await
+    .ok();
+    let store = DynamoStore::new(&moto::sdk_config(&cli.endpoint).await, &cli.table);
+    let salt = store
+        .get_app(&AppName::parse("safe").expect("app"))
+        .await
+        .expect("read the app")
+        .expect("the app")
+        .key_salt;
     let url = server.url("/jobs/signed?app=safe");
     let next = every_minute(&cli, &[SECRET], "signed", &url).await;
 
@@ -102,7 +124,7 @@ async fn with_a_signing_secret_run_and_a_simulated_tick_send_signatures_the_docu
             request.header("x-psu-sched-signature").is_some(),
             "signed: {request:?}"
         );
-        let key = |secret: &str| vec![app_key(secret, "safe", 1, None)];
+        let key = |secret: &str| vec![app_key(secret, "safe", 1, salt.as_deref())];
         assert!(
             python_verifies(request, "safe", &key("s3cret-new")),
             "new secret"

@@ -167,9 +167,6 @@ fn new_key_salt() -> String {
     hex::encode(bytes)
 }
 
-/// The key generations of an app without a record: the first.
-pub const FIRST_KEY_GENERATIONS: &[u32] = &[1];
-
 impl App {
     /// A new app record at `now`, its budget validated.
     pub fn new(
@@ -184,7 +181,7 @@ impl App {
             budget: validate_budget(budget)?,
             key_generation: 1,
             previous_key_generation: None,
-            key_salt: None,
+            key_salt: Some(new_key_salt()),
             created_at: now,
             updated_at: now,
             version: 1,

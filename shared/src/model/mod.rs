@@ -11,10 +11,7 @@ mod names;
 mod tests;
 mod text;
 
-pub use app::{
-    App, BaseUrl, DEFAULT_APP_BUDGET, FIRST_KEY_GENERATIONS, JobPath, MAX_APP_BUDGET,
-    validate_budget,
-};
+pub use app::{App, BaseUrl, DEFAULT_APP_BUDGET, JobPath, MAX_APP_BUDGET, validate_budget};
 pub use execution::{Execution, ExecutionId, Status, Trigger};
 pub use job::{
     DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, InFlight, Job, JobState, LastRun, MAX_RETRIES,

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 
 use super::Ops;
-use super::apps::{change_app, parse_app};
+use super::apps::{change_app, parse_app, read_app};
 use super::error::OpsError;
 use crate::config::ENV_SIGNING_SECRET;
-use crate::model::{App, FIRST_KEY_GENERATIONS};
+use crate::model::App;
 use crate::signing::app_key;
 
 /// The keys an app verifies calls with, current first (two while it rotates).
@@ -17,8 +17,6 @@ pub struct AppKeys {
     pub app: String,
     /// `(generation, key)`, current first; the previous one while the app rotates.
     pub keys: Vec<(u32, String)>,
-    /// True when the app has no record: its jobs are signed with the first generation.
-    pub without_record: bool,
 }
 
 /// The deployment's signing secrets (`PSU_SCHED_SIGNING_SECRET`, newest first), refused when
@@ -44,36 +42,25 @@ pub enum Rotation {
 
 impl Ops {
     /// The app's current key (and its previous one while it rotates), derived from the first
-    /// of the deployment's `secrets`. An app without a record but with jobs has the first
-    /// generation.
+    /// of the deployment's `secrets` and its record's salt. An app without a record has no key:
+    /// its calls are not signed by any (the dispatcher does not call them while it signs), so
+    /// that no key of a deleted record ever signs again.
     pub async fn app_keys(&self, name: &str, secrets: &[String]) -> Result<AppKeys, OpsError> {
         let name = parse_app(name)?;
         let secret = require_secrets(secrets)?;
-        let store = self.store().await?;
-        let record = store
-            .get_app(&name)
-            .await
-            .map_err(OpsError::store("read the app"))?;
-        let (generations, without_record) = match record {
-            Some(app) => (app.key_generations(), false),
-            None => {
-                let jobs = store
-                    .list_jobs(Some(&name))
-                    .await
-                    .map_err(OpsError::store("list the app's jobs"))?;
-                if jobs.is_empty() {
-                    return Err(OpsError::AppNotFound(name));
-                }
-                (FIRST_KEY_GENERATIONS.to_vec(), true)
-            }
-        };
+        let app = read_app(self.store().await?, &name).await?;
         Ok(AppKeys {
             app: name.to_string(),
-            keys: generations
+            keys: app
+                .key_generations()
                 .into_iter()
-                .map(|g| (g, app_key(secret, name.as_str(), g, None)))
+                .map(|g| {
+                    (
+                        g,
+                        app_key(secret, name.as_str(), g, app.key_salt.as_deref()),
+                    )
+                })
                 .collect(),
-            without_record,
         })
     }
 
@@ -140,9 +127,11 @@ mod tests {
         let ops = ops_with_app().await;
         let secrets = vec!["deployment".to_owned()];
         let first = ops.app_keys("finance", &secrets).await.expect("keys");
+        let salt = ops.app("finance").await.expect("app").key_salt;
+        assert!(salt.is_some(), "a new record has a salt");
         assert_eq!(
             first.keys,
-            vec![(1, app_key("deployment", "finance", 1, None))]
+            vec![(1, app_key("deployment", "finance", 1, salt.as_deref()))]
         );
         let rotating = ops
             .rotate_key("finance", Rotation::Start, now())

@@ -515,7 +515,6 @@ async fn every_json_field_is_documented_in_the_cli_guide() {
         serde_json::to_value(views::AppKeyView::from(&crate::ops::AppKeys {
             app: "a".into(),
             keys: vec![(2, "k2".into()), (1, "k1".into())],
-            without_record: false,
         }))
         .expect("keys"),
     ];

@@ -31,7 +31,7 @@ use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::dispatch::Dispatch;
-use crate::model::{App, AppName, FIRST_KEY_GENERATIONS, Job, JobUrl, Status};
+use crate::model::{App, AppName, Job, JobUrl, Status};
 use crate::store::{DueItem, Store, StoreError};
 
 mod manual;
@@ -330,12 +330,13 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// The generations of `app`'s signing key a call is signed with: from its record, or the
-    /// first for an app without one.
+    /// The generations of `app`'s signing key a call is signed with, from its record; none for
+    /// an app without one (a signing dispatcher does not call it: no key of a deleted record
+    /// may sign again).
     fn key_generations(&self, app: &AppName) -> Vec<u32> {
         self.apps
             .get(app)
-            .map_or_else(|| FIRST_KEY_GENERATIONS.to_vec(), App::key_generations)
+            .map_or_else(Vec::new, App::key_generations)
     }
 
     /// Where a job is called now: for a job by path, its app's current base URL followed by
