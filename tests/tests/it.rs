@@ -12,6 +12,7 @@ mod selftest;
 
 mod admin;
 mod apply;
+mod app_delete_race;
 mod apps;
 mod bruteforce;
 mod cli;
