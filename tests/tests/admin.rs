@@ -309,6 +309,11 @@ struct Admin {
 
 impl Admin {
     async fn start(db: &Path, extra: &[&str]) -> Admin {
+        Admin::start_with(db, extra, &[]).await
+    }
+
+    /// As `start`, with more environment variables.
+    async fn start_with(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> Admin {
         let port = free_port();
         let dir = db.parent().expect("db dir");
         let token_file = dir.join("token");
@@ -327,6 +332,7 @@ impl Admin {
             .args(extra)
             .env_remove("PSU_SCHED_STORE")
             .env_remove("PSU_SCHED_TABLE")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -1035,6 +1041,62 @@ async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_wh
         body.contains("read-only") && !body.contains("<form method=\"post\""),
         "a read-only page offers no action"
     );
+    admin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_refuses_a_malformed_host_even_when_it_starts_with_an_allowed_name() {
+    let dir = temp_dir("host");
+    let seeded = seed(&dir).await;
+    let admin = Admin::start(&seeded.db, &[]).await;
+    let client = http();
+    let base = &admin.base;
+    let cookie = sign_in(&client, base).await;
+    let port = base.rsplit(':').next().expect("port");
+
+    // Each is refused with 421, the session notwithstanding.
+    for host in [
+        format!("[::1].attacker.com:{port}"),
+        "[::1].attacker.com".to_owned(),
+        format!("[::1]x:{port}"),
+        "localhost:".to_owned(),
+        "localhost:http".to_owned(),
+        format!("localhost:{port}:{port}"),
+        "localhost:99999".to_owned(),
+        format!("127.0.0.1.attacker.com:{port}"),
+        format!("localhost@attacker.com:{port}"),
+        "[::1".to_owned(),
+    ] {
+        let answer = client
+            .get(format!("{base}/"))
+            .header("host", &host)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(answer.status(), 421, "Host: {host}");
+        assert!(
+            !answer.text().await.expect("body").contains("invoices"),
+            "Host {host} was shown the store"
+        );
+    }
+    // The loopback names, with the port, without it, in any case: accepted.
+    for host in [
+        format!("localhost:{port}"),
+        format!("LocalHost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_owned(),
+    ] {
+        let answer = client
+            .get(format!("{base}/"))
+            .header("host", &host)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(answer.status(), 200, "Host: {host}");
+    }
     admin.stop().await;
 }
 
