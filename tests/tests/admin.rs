@@ -1100,6 +1100,61 @@ async fn the_admin_refuses_a_malformed_host_even_when_it_starts_with_an_allowed_
     admin.stop().await;
 }
 
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_session_only_the_admins_own_assets_are_served_and_no_csrf_token() {
+    let dir = temp_dir("assets");
+    let seeded = seed(&dir).await;
+    let admin = Admin::start(&seeded.db, &[]).await;
+    let client = http();
+    let base = &admin.base;
+    let cookie = sign_in(&client, base).await;
+    let csrf = csrf_of(&page_text(&client, base, &cookie, "/").await);
+
+    // The stylesheet and the script: served to anyone (the sign-in page uses them).
+    for (path, kind) in [
+        ("/assets/admin.css", "text/css"),
+        ("/assets/admin.js", "javascript"),
+    ] {
+        let answer = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(answer.status(), 200, "{path}");
+        let content_type = answer.headers()["content-type"].to_str().expect("ascii");
+        assert!(content_type.contains(kind), "{path}: {content_type}");
+    }
+    // Any other path under /assets/, or another method: the sign-in page, no CSRF token.
+    for path in [
+        "/assets/",
+        "/assets/nothing.css",
+        "/assets/admin.css/x",
+        "/assets/admin.css.map",
+    ] {
+        let answer = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(answer.status(), 401, "{path} without a session");
+        let body = answer.text().await.expect("body");
+        assert!(body.contains("Sign in"), "{path}: {body}");
+        assert!(!body.contains(&csrf), "{path} shows the CSRF token: {body}");
+    }
+    let posted = client
+        .post(format!("{base}/assets/admin.css"))
+        .header("origin", base.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("x=1")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(posted.status(), 401, "a POST to an asset without a session");
+    let body = posted.text().await.expect("body");
+    assert!(body.contains("Sign in") && !body.contains(&csrf), "{body}");
+    admin.stop().await;
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_will_not_listen_beyond_loopback_without_tls_or_behind_proxy() {
     let dir = temp_dir("listen");
