@@ -1100,7 +1100,6 @@ async fn the_admin_refuses_a_malformed_host_even_when_it_starts_with_an_allowed_
     admin.stop().await;
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_session_only_the_admins_own_assets_are_served_and_no_csrf_token() {
     let dir = temp_dir("assets");
@@ -1207,13 +1206,26 @@ async fn each_sign_in_is_its_own_session_with_its_own_csrf_token_and_sign_out_en
     let ops = Ops::new(
         StoreSpec::from_setting(Some(&format!("sqlite:{}", seeded.db.display()))).expect("store"),
     );
-    assert!(enabled(&ops, "billing", "invoices").await, "the job was paused");
+    assert!(
+        enabled(&ops, "billing", "invoices").await,
+        "the job was paused"
+    );
 
     // Signing out ends that session on the server: its cookie, replayed, gets the sign-in
     // page, even for an action with its own token. The other session goes on.
-    let out = post_form(&client, base, &first, "/logout", &[("csrf", first_csrf.clone())]).await;
+    let out = post_form(
+        &client,
+        base,
+        &first,
+        "/logout",
+        &[("csrf", first_csrf.clone())],
+    )
+    .await;
     assert_eq!(out.status(), 303);
-    assert!(!signed_in(&client, base, &first).await, "the cookie still works after sign-out");
+    assert!(
+        !signed_in(&client, base, &first).await,
+        "the cookie still works after sign-out"
+    );
     let replayed = post_form(
         &client,
         base,
@@ -1223,8 +1235,14 @@ async fn each_sign_in_is_its_own_session_with_its_own_csrf_token_and_sign_out_en
     )
     .await;
     assert_eq!(replayed.status(), 401, "an action with a signed-out cookie");
-    assert!(enabled(&ops, "billing", "invoices").await, "the job was paused");
-    assert!(signed_in(&client, base, &second).await, "sign-out ended the other session");
+    assert!(
+        enabled(&ops, "billing", "invoices").await,
+        "the job was paused"
+    );
+    assert!(
+        signed_in(&client, base, &second).await,
+        "sign-out ended the other session"
+    );
 
     let stderr = admin.stop().await.join("\n");
     for secret in [&first, &second, &first_csrf, &second_csrf] {
