@@ -101,7 +101,7 @@ pub struct Settings {
     read_only: bool,
     behind_proxy: bool,
     tls: Option<(PathBuf, PathBuf)>,
-    allow_hosts: Vec<String>,
+    allow_hosts: Vec<security::HostName>,
 }
 
 impl Settings {
@@ -146,17 +146,13 @@ impl Settings {
         };
         let mut allow_hosts = Vec::new();
         for host in &options.allow_hosts {
-            let host = host.trim().to_ascii_lowercase();
-            let valid = !host.is_empty()
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
-            if !valid {
+            let host = host.trim();
+            let Some(parsed) = security::HostName::parse(host) else {
                 return Err(AdminError::AllowHost(format!(
                     "`{host}` is not accepted; use a host name or address as the browser sends it in Host (admin.example.edu, or admin.example.edu:8443)"
                 )));
-            }
-            allow_hosts.push(host);
+            };
+            allow_hosts.push(parsed);
         }
         Ok(Self {
             listen,

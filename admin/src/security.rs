@@ -83,22 +83,22 @@ pub(crate) struct Guard {
     csrf: Token,
     secure: bool,
     read_only: bool,
-    hosts: Vec<String>,
+    hosts: Vec<HostName>,
 }
 
 impl Guard {
     pub(crate) fn new(settings: &Settings, local: SocketAddr, csrf: Token) -> Self {
-        let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+        let ip = local.ip();
+        let listen = (!ip.is_unspecified()).then(|| match ip {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        });
+        let mut hosts: Vec<HostName> = ["localhost", "127.0.0.1", "[::1]"]
             .into_iter()
             .map(str::to_owned)
+            .chain(listen)
+            .filter_map(|h| HostName::parse(&h))
             .collect();
-        let ip = local.ip();
-        if !ip.is_unspecified() {
-            hosts.push(match ip {
-                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-                v4 => v4.to_string(),
-            });
-        }
         hosts.extend(settings.allow_hosts.iter().cloned());
         Self {
             token: settings.token.clone(),
@@ -111,12 +111,14 @@ impl Guard {
         }
     }
 
-    /// Whether the `Host` header names this admin: an allowed name, with any port, or an
-    /// allowed `name:port` exactly.
+    /// Whether the `Host` header names this admin: it parses ([`HostName::parse`]) to an
+    /// allowed name with any port, or to an allowed `name:port` exactly.
     fn host_allowed(&self, host: &str) -> bool {
-        let host = host.to_ascii_lowercase();
-        let name = strip_port(&host);
-        self.hosts.iter().any(|h| *h == host || h == name)
+        HostName::parse(host).is_some_and(|given| {
+            self.hosts
+                .iter()
+                .any(|h| h.name == given.name && (h.port.is_none() || h.port == given.port))
+        })
     }
 
     fn has_session(&self, headers: &HeaderMap) -> bool {
@@ -141,14 +143,56 @@ impl Guard {
     }
 }
 
-/// `name` of `name:port`, `[v6]` of `[v6]:port`.
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.split_inclusive(']').next().unwrap_or(host);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
-        _ => host,
+/// A `Host` header's value, parsed strictly (RFC 9110's `uri-host [ ":" port ]`, less what
+/// a browser never sends): a DNS name (letters, digits and hyphens in dot-separated labels),
+/// an IPv4 address or a bracketed IPv6 address, then nothing or `:` and a port of 1 to 5
+/// digits below 65536. `[::1].attacker.com:8710` and `localhost:` are not one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostName {
+    /// Lowercase; an IPv6 address in brackets, in its canonical form.
+    name: String,
+    port: Option<u16>,
+}
+
+impl HostName {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let (name, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (address, after) = rest.split_once(']')?;
+            let address = address.parse::<std::net::Ipv6Addr>().ok()?;
+            let port = match after {
+                "" => None,
+                _ => Some(after.strip_prefix(':')?),
+            };
+            (format!("[{address}]"), port)
+        } else {
+            let (name, port) = match text.split_once(':') {
+                Some((name, port)) => (name, Some(port)),
+                None => (text, None),
+            };
+            let label = |l: &str| {
+                (1..=63).contains(&l.len())
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            };
+            if name.len() > 253 || !name.split('.').all(label) {
+                return None;
+            }
+            (name.to_ascii_lowercase(), port)
+        };
+        let port = match port {
+            None => None,
+            Some(digits) => {
+                if digits.is_empty()
+                    || digits.len() > 5
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return None;
+                }
+                Some(digits.parse::<u16>().ok()?)
+            }
+        };
+        Some(Self { name, port })
     }
 }
 
@@ -324,12 +368,57 @@ async fn csrf_checked(guard: &Guard, request: Request) -> Result<Request, Respon
 mod tests {
     use super::*;
 
+    fn host(name: &str, port: Option<u16>) -> Option<HostName> {
+        Some(HostName {
+            name: name.to_owned(),
+            port,
+        })
+    }
+
     #[test]
-    fn a_port_is_stripped_from_names_and_bracketed_addresses() {
-        assert_eq!(strip_port("localhost:8710"), "localhost");
-        assert_eq!(strip_port("[::1]:8710"), "[::1]");
-        assert_eq!(strip_port("[::1]"), "[::1]");
-        assert_eq!(strip_port("admin.example.edu"), "admin.example.edu");
+    fn a_host_is_a_name_or_address_and_an_optional_port() {
+        assert_eq!(HostName::parse("localhost"), host("localhost", None));
+        assert_eq!(
+            HostName::parse("LocalHost:8710"),
+            host("localhost", Some(8710))
+        );
+        assert_eq!(
+            HostName::parse("127.0.0.1:8710"),
+            host("127.0.0.1", Some(8710))
+        );
+        assert_eq!(HostName::parse("[::1]:8710"), host("[::1]", Some(8710)));
+        assert_eq!(HostName::parse("[0:0::1]"), host("[::1]", None));
+        assert_eq!(
+            HostName::parse("admin.example.edu:443"),
+            host("admin.example.edu", Some(443))
+        );
+    }
+
+    #[test]
+    fn a_malformed_host_is_none() {
+        for text in [
+            "",
+            "[::1].attacker.com:8710",
+            "[::1].attacker.com",
+            "[::1]x",
+            "[::1]:",
+            "[::1",
+            "[localhost]",
+            "localhost:",
+            "localhost:http",
+            "localhost:8710:8710",
+            "localhost:65536",
+            "localhost:000008710",
+            "localhost.",
+            ".localhost",
+            "local host",
+            "localhost@attacker.com",
+            "-admin.example.edu",
+            "admin..example.edu",
+            "::1",
+        ] {
+            assert_eq!(HostName::parse(text), None, "{text:?}");
+        }
     }
 
     #[test]
