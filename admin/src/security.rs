@@ -18,6 +18,11 @@ use crate::{AdminError, Settings};
 /// The session cookie's name.
 pub(crate) const COOKIE: &str = "psu_sched_admin";
 
+/// What is served without a session, on GET only: the admin's stylesheet (the sign-in page
+/// uses it) and script, routed in pages.rs. Any other path, under `/assets/` too, needs
+/// the session.
+const PUBLIC_ASSETS: [&str; 2] = ["/assets/admin.css", "/assets/admin.js"];
+
 /// The shortest token a `--token-file` may hold.
 const MIN_TOKEN: usize = 16;
 
@@ -274,7 +279,7 @@ async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
     }
     let path = request.uri().path().to_owned();
     let path = path.as_str();
-    if path.starts_with("/assets/") {
+    if request.method() == Method::GET && PUBLIC_ASSETS.contains(&path) {
         return next.run(request).await;
     }
     if path == "/login" && request.method() == Method::GET {
