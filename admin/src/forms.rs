@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Form, Path, Query, State as Extract};
+use axum::extract::{Form, Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
@@ -26,7 +26,7 @@ use shared::ops::{
 };
 
 use crate::format;
-use crate::pages::{Frame, State, action_failed, error_page, job_href, not_done, render};
+use crate::pages::{Extract, Frame, State, action_failed, error_page, job_href, not_done, render};
 
 /// The runs a preview lists.
 pub(crate) const PREVIEW_RUNS: usize = 5;

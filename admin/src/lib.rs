@@ -10,8 +10,10 @@
 //! The security model (docs/admin.md): a token is always required (a login link exchanges it
 //! for an `HttpOnly; SameSite=Strict` cookie), the `Host` header is checked against an
 //! allow-list, every POST must come from the admin's own origin and carry the session's CSRF
-//! token in a hidden field (and is refused under `--read-only`), and every response carries a restrictive Content-Security-Policy. It binds
-//! to loopback unless TLS or an explicit `--behind-proxy` is given.
+//! token in a hidden field (and is refused under `--read-only`), and every response carries a
+//! restrictive Content-Security-Policy. Sessions are held on the server: each has its own CSRF
+//! token and ends at sign-out or after [`SESSION_IDLE`] unused. It binds to loopback unless
+//! TLS or an explicit `--behind-proxy` is given.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -41,7 +43,7 @@ use std::sync::Arc;
 use axum::Router;
 use shared::ops::Ops;
 
-pub use security::Token;
+pub use security::{SESSION_IDLE, Token};
 
 /// The address the admin listens on by default.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8710);
@@ -63,6 +65,8 @@ pub struct Options {
     pub tls_key: Option<PathBuf>,
     /// More host names the `Host` header may carry (the proxy's public name...).
     pub allow_hosts: Vec<String>,
+    /// How long a session lasts unused ([`SESSION_IDLE`] when `None`): shorter in tests.
+    pub session_idle: Option<std::time::Duration>,
 }
 
 /// Why the admin could not start: bad options (exit 2) or a runtime failure.
@@ -101,7 +105,8 @@ pub struct Settings {
     read_only: bool,
     behind_proxy: bool,
     tls: Option<(PathBuf, PathBuf)>,
-    allow_hosts: Vec<String>,
+    allow_hosts: Vec<security::HostName>,
+    session_idle: std::time::Duration,
 }
 
 impl Settings {
@@ -146,17 +151,13 @@ impl Settings {
         };
         let mut allow_hosts = Vec::new();
         for host in &options.allow_hosts {
-            let host = host.trim().to_ascii_lowercase();
-            let valid = !host.is_empty()
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
-            if !valid {
+            let host = host.trim();
+            let Some(parsed) = security::HostName::parse(host) else {
                 return Err(AdminError::AllowHost(format!(
                     "`{host}` is not accepted; use a host name or address as the browser sends it in Host (admin.example.edu, or admin.example.edu:8443)"
                 )));
-            }
-            allow_hosts.push(host);
+            };
+            allow_hosts.push(parsed);
         }
         Ok(Self {
             listen,
@@ -166,6 +167,7 @@ impl Settings {
             behind_proxy: options.behind_proxy,
             tls,
             allow_hosts,
+            session_idle: options.session_idle.unwrap_or(SESSION_IDLE),
         })
     }
 }
@@ -267,13 +269,12 @@ impl Server {
 }
 
 fn router(ops: Arc<Ops>, settings: &Settings, local: SocketAddr) -> Router {
-    // One session per process, so one CSRF token: random, held by the guard and the pages.
-    let csrf = Token::generate();
-    let guard = Arc::new(security::Guard::new(settings, local, csrf.clone()));
+    let guard = Arc::new(security::Guard::new(settings, local));
     pages::routes(pages::State {
         ops,
         read_only: settings.read_only,
-        csrf,
+        // Each request's own, from its session (pages::Extract).
+        csrf: None,
     })
     .layer(axum::middleware::from_fn_with_state(guard, security::check))
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State as Extract};
+use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -37,8 +37,29 @@ const NEXT_RUNS: usize = 10;
 pub(crate) struct State {
     pub ops: Arc<Ops>,
     pub read_only: bool,
-    /// The CSRF token every POST form carries (docs/admin.md, Security).
-    pub csrf: crate::Token,
+    /// The CSRF token of the request's session, which every POST form carries
+    /// (docs/admin.md, Security): filled in per request by [`Extract`].
+    pub csrf: Option<crate::Token>,
+}
+
+/// The handlers' [`State`] for one request: the shared one, with the CSRF token of the
+/// request's session (put in the request's extensions by the security checks).
+pub(crate) struct Extract<T>(pub T);
+
+impl FromRequestParts<State> for Extract<State> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &State,
+    ) -> Result<Self, Self::Rejection> {
+        let mut state = state.clone();
+        state.csrf = parts
+            .extensions
+            .get::<crate::security::SessionCsrf>()
+            .map(|csrf| csrf.0.clone());
+        Ok(Self(state))
+    }
 }
 
 const CSS: &str = include_str!("../assets/admin.css");
@@ -102,7 +123,11 @@ impl Frame {
         Self {
             title: title.into(),
             read_only: state.read_only,
-            csrf: state.csrf.reveal().to_owned(),
+            csrf: state
+                .csrf
+                .as_ref()
+                .map(|csrf| csrf.reveal().to_owned())
+                .unwrap_or_default(),
             built: format::utc(built),
         }
     }

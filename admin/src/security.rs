@@ -4,7 +4,8 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -17,6 +18,18 @@ use crate::{AdminError, Settings};
 
 /// The session cookie's name.
 pub(crate) const COOKIE: &str = "psu_sched_admin";
+
+/// What is served without a session, on GET only: the admin's stylesheet (the sign-in page
+/// uses it) and script, routed in pages.rs. Any other path, under `/assets/` too, needs
+/// the session.
+const PUBLIC_ASSETS: [&str; 2] = ["/assets/admin.css", "/assets/admin.js"];
+
+/// How long a session lasts unused: 12 hours. Every request of the session renews it but an
+/// execution's status, which a running execution's page polls by itself.
+pub const SESSION_IDLE: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// The most sessions held at once: a sign-in beyond them ends the one unused the longest.
+const MAX_SESSIONS: usize = 64;
 
 /// The shortest token a `--token-file` may hold.
 const MIN_TOKEN: usize = 16;
@@ -73,37 +86,118 @@ impl Token {
     }
 }
 
+/// A signed-in browser: the cookie's value and the CSRF token every POST of it carries in its
+/// `csrf` field, both random, unrelated to each other and to the login token.
+struct Session {
+    id: Token,
+    csrf: Token,
+    /// When a request of the session (not the status polling) last came.
+    used: Instant,
+}
+
+/// The CSRF token of the request's session: put in the request's extensions by the checks,
+/// for the pages' forms.
+#[derive(Clone)]
+pub(crate) struct SessionCsrf(pub(crate) Token);
+
+/// The sessions held on the server. Only the login link's exchange creates one; one ends
+/// at sign-out, after `idle` unused, or when [`MAX_SESSIONS`] newer ones are held; a
+/// restart ends them all. The time is a parameter of each call.
+struct Sessions {
+    idle: Duration,
+    held: Mutex<Vec<Session>>,
+}
+
+impl Sessions {
+    fn new(idle: Duration) -> Self {
+        Self {
+            idle,
+            held: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Vec<Session>> {
+        // A panic while holding the lock leaves the list whole (each change is one call).
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new session, used at `now`: its cookie value. The expired ones are dropped, and the
+    /// one unused the longest when [`MAX_SESSIONS`] are held.
+    fn create(&self, now: Instant) -> Token {
+        let mut held = self.held();
+        held.retain(|s| now.saturating_duration_since(s.used) < self.idle);
+        if held.len() >= MAX_SESSIONS
+            && let Some(oldest) = held
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.used)
+                .map(|(i, _)| i)
+        {
+            held.swap_remove(oldest);
+        }
+        let id = Token::generate();
+        held.push(Session {
+            id: id.clone(),
+            csrf: Token::generate(),
+            used: now,
+        });
+        id
+    }
+
+    /// The CSRF token of the session whose cookie value is `id`, when it has not been unused
+    /// for `idle` at `now`; `renew` marks it used at `now`. Every held session is compared
+    /// (in constant time), so the time taken says nothing of which matched.
+    fn find(&self, id: &str, now: Instant, renew: bool) -> Option<Token> {
+        let mut held = self.held();
+        let mut found = None;
+        for (i, session) in held.iter().enumerate() {
+            if session.id.matches(id) {
+                found = Some(i);
+            }
+        }
+        let i = found?;
+        if now.saturating_duration_since(held[i].used) >= self.idle {
+            held.swap_remove(i);
+            return None;
+        }
+        if renew {
+            held[i].used = now;
+        }
+        Some(held[i].csrf.clone())
+    }
+
+    /// Ends the session whose cookie value is `id`, if it is held.
+    fn end(&self, id: &str) {
+        self.held().retain(|s| !s.id.matches(id));
+    }
+}
+
 /// What the checks need, built once.
 pub(crate) struct Guard {
     token: Token,
-    /// The session cookie's value: random per process, unrelated to the token.
-    session: Token,
-    /// The CSRF token every POST carries in its `csrf` field: random per process (one
-    /// session per process), unrelated to the session and the login token.
-    csrf: Token,
+    sessions: Sessions,
     secure: bool,
     read_only: bool,
-    hosts: Vec<String>,
+    hosts: Vec<HostName>,
 }
 
 impl Guard {
-    pub(crate) fn new(settings: &Settings, local: SocketAddr, csrf: Token) -> Self {
-        let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+    pub(crate) fn new(settings: &Settings, local: SocketAddr) -> Self {
+        let ip = local.ip();
+        let listen = (!ip.is_unspecified()).then(|| match ip {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        });
+        let mut hosts: Vec<HostName> = ["localhost", "127.0.0.1", "[::1]"]
             .into_iter()
             .map(str::to_owned)
+            .chain(listen)
+            .filter_map(|h| HostName::parse(&h))
             .collect();
-        let ip = local.ip();
-        if !ip.is_unspecified() {
-            hosts.push(match ip {
-                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-                v4 => v4.to_string(),
-            });
-        }
         hosts.extend(settings.allow_hosts.iter().cloned());
         Self {
             token: settings.token.clone(),
-            session: Token::generate(),
-            csrf,
+            sessions: Sessions::new(settings.session_idle),
             // The browser sees HTTPS under TLS, and behind the TLS-terminating proxy.
             secure: settings.tls.is_some() || settings.behind_proxy,
             read_only: settings.read_only,
@@ -111,22 +205,31 @@ impl Guard {
         }
     }
 
-    /// Whether the `Host` header names this admin: an allowed name, with any port, or an
-    /// allowed `name:port` exactly.
+    /// Whether the `Host` header names this admin: it parses ([`HostName::parse`]) to an
+    /// allowed name with any port, or to an allowed `name:port` exactly.
     fn host_allowed(&self, host: &str) -> bool {
-        let host = host.to_ascii_lowercase();
-        let name = strip_port(&host);
-        self.hosts.iter().any(|h| *h == host || h == name)
+        HostName::parse(host).is_some_and(|given| {
+            self.hosts
+                .iter()
+                .any(|h| h.name == given.name && (h.port.is_none() || h.port == given.port))
+        })
     }
 
-    fn has_session(&self, headers: &HeaderMap) -> bool {
+    /// The session the request's cookie names, if it is live at `now`: its cookie value and
+    /// CSRF token; `renew` marks it used.
+    fn session(&self, headers: &HeaderMap, now: Instant, renew: bool) -> Option<(String, Token)> {
         headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .any(|(name, value)| name == COOKIE && self.session.matches(value))
+            .filter(|(name, _)| *name == COOKIE)
+            .find_map(|(_, value)| {
+                self.sessions
+                    .find(value, now, renew)
+                    .map(|csrf| (value.to_owned(), csrf))
+            })
     }
 
     fn cookie(&self, value: &str, max_age: Option<u32>) -> String {
@@ -141,14 +244,56 @@ impl Guard {
     }
 }
 
-/// `name` of `name:port`, `[v6]` of `[v6]:port`.
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.split_inclusive(']').next().unwrap_or(host);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
-        _ => host,
+/// A `Host` header's value, parsed strictly (RFC 9110's `uri-host [ ":" port ]`, less what
+/// a browser never sends): a DNS name (letters, digits and hyphens in dot-separated labels),
+/// an IPv4 address or a bracketed IPv6 address, then nothing or `:` and a port of 1 to 5
+/// digits below 65536. `[::1].attacker.com:8710` and `localhost:` are not one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostName {
+    /// Lowercase; an IPv6 address in brackets, in its canonical form.
+    name: String,
+    port: Option<u16>,
+}
+
+impl HostName {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let (name, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (address, after) = rest.split_once(']')?;
+            let address = address.parse::<std::net::Ipv6Addr>().ok()?;
+            let port = match after {
+                "" => None,
+                _ => Some(after.strip_prefix(':')?),
+            };
+            (format!("[{address}]"), port)
+        } else {
+            let (name, port) = match text.split_once(':') {
+                Some((name, port)) => (name, Some(port)),
+                None => (text, None),
+            };
+            let label = |l: &str| {
+                (1..=63).contains(&l.len())
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            };
+            if name.len() > 253 || !name.split('.').all(label) {
+                return None;
+            }
+            (name.to_ascii_lowercase(), port)
+        };
+        let port = match port {
+            None => None,
+            Some(digits) => {
+                if digits.is_empty()
+                    || digits.len() > 5
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return None;
+                }
+                Some(digits.parse::<u16>().ok()?)
+            }
+        };
+        Some(Self { name, port })
     }
 }
 
@@ -230,21 +375,25 @@ async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
     }
     let path = request.uri().path().to_owned();
     let path = path.as_str();
-    if path.starts_with("/assets/") {
+    if request.method() == Method::GET && PUBLIC_ASSETS.contains(&path) {
         return next.run(request).await;
     }
+    let now = Instant::now();
     if path == "/login" && request.method() == Method::GET {
         let token = axum::extract::Query::<Login>::try_from_uri(request.uri())
             .ok()
             .and_then(|q| q.0.token);
         return match token {
             Some(token) if guard.token.matches(&token) => {
+                // A session this browser held is replaced, not kept beside the new one.
+                if let Some((old, _)) = guard.session(headers, now, false) {
+                    guard.sessions.end(&old);
+                }
+                let id = guard.sessions.create(now);
                 // The token leaves the address bar at once: the cookie carries the session.
                 let mut response =
                     (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
-                if let Ok(cookie) =
-                    HeaderValue::from_str(&guard.cookie(guard.session.reveal(), None))
-                {
+                if let Ok(cookie) = HeaderValue::from_str(&guard.cookie(id.reveal(), None)) {
                     response.headers_mut().insert(header::SET_COOKIE, cookie);
                 }
                 response
@@ -253,17 +402,18 @@ async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
                 tracing::warn!("admin: refused a login with a wrong token");
                 crate::pages::login_page(StatusCode::UNAUTHORIZED, true)
             }
-            None if guard.has_session(headers) => {
+            None if guard.session(headers, now, true).is_some() => {
                 (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()
             }
             None => crate::pages::login_page(StatusCode::UNAUTHORIZED, false),
         };
     }
-    if !guard.has_session(headers) {
+    let renew = !(request.method() == Method::GET && is_status_polling(path));
+    let Some((id, csrf)) = guard.session(headers, now, renew) else {
         return crate::pages::login_page(StatusCode::UNAUTHORIZED, false);
-    }
-    let request = if request.method() == Method::POST {
-        match csrf_checked(guard, request).await {
+    };
+    let mut request = if request.method() == Method::POST {
+        match csrf_checked(&csrf, request).await {
             Ok(request) => request,
             Err(refusal) => return refusal,
         }
@@ -271,13 +421,23 @@ async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
         request
     };
     if path == "/logout" && request.method() == Method::POST {
+        guard.sessions.end(&id);
         let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
         if let Ok(cookie) = HeaderValue::from_str(&guard.cookie("", Some(0))) {
             response.headers_mut().insert(header::SET_COOKIE, cookie);
         }
         return response;
     }
+    request.extensions_mut().insert(SessionCsrf(csrf));
     next.run(request).await
+}
+
+/// Whether `path` is an execution's status (`/executions/{id}/status`), which a running
+/// execution's page polls by itself: it does not renew the session.
+fn is_status_polling(path: &str) -> bool {
+    path.strip_prefix("/executions/")
+        .and_then(|rest| rest.strip_suffix("/status"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// The largest POST body read: the admin's forms send a few short fields.
@@ -289,9 +449,9 @@ struct CsrfField {
     csrf: Option<String>,
 }
 
-/// The POST `request` back, its body read, when its form's `csrf` field is this session's
-/// token (compared in constant time); else a 403 and nothing reaches a handler.
-async fn csrf_checked(guard: &Guard, request: Request) -> Result<Request, Response> {
+/// The POST `request` back, its body read, when its form's `csrf` field is `csrf`, its
+/// session's token (compared in constant time); else a 403 and nothing reaches a handler.
+async fn csrf_checked(csrf: &Token, request: Request) -> Result<Request, Response> {
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| {
         refuse(
@@ -307,7 +467,7 @@ async fn csrf_checked(guard: &Guard, request: Request) -> Result<Request, Respon
     .ok()
     .and_then(|form| form.0.csrf);
     match given {
-        Some(token) if guard.csrf.matches(&token) => {
+        Some(token) if csrf.matches(&token) => {
             Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
         }
         _ => {
@@ -324,12 +484,139 @@ async fn csrf_checked(guard: &Guard, request: Request) -> Result<Request, Respon
 mod tests {
     use super::*;
 
+    fn host(name: &str, port: Option<u16>) -> Option<HostName> {
+        Some(HostName {
+            name: name.to_owned(),
+            port,
+        })
+    }
+
     #[test]
-    fn a_port_is_stripped_from_names_and_bracketed_addresses() {
-        assert_eq!(strip_port("localhost:8710"), "localhost");
-        assert_eq!(strip_port("[::1]:8710"), "[::1]");
-        assert_eq!(strip_port("[::1]"), "[::1]");
-        assert_eq!(strip_port("admin.example.edu"), "admin.example.edu");
+    fn a_host_is_a_name_or_address_and_an_optional_port() {
+        assert_eq!(HostName::parse("localhost"), host("localhost", None));
+        assert_eq!(
+            HostName::parse("LocalHost:8710"),
+            host("localhost", Some(8710))
+        );
+        assert_eq!(
+            HostName::parse("127.0.0.1:8710"),
+            host("127.0.0.1", Some(8710))
+        );
+        assert_eq!(HostName::parse("[::1]:8710"), host("[::1]", Some(8710)));
+        assert_eq!(HostName::parse("[0:0::1]"), host("[::1]", None));
+        assert_eq!(
+            HostName::parse("admin.example.edu:443"),
+            host("admin.example.edu", Some(443))
+        );
+    }
+
+    #[test]
+    fn a_malformed_host_is_none() {
+        for text in [
+            "",
+            "[::1].attacker.com:8710",
+            "[::1].attacker.com",
+            "[::1]x",
+            "[::1]:",
+            "[::1",
+            "[localhost]",
+            "localhost:",
+            "localhost:http",
+            "localhost:8710:8710",
+            "localhost:65536",
+            "localhost:000008710",
+            "localhost.",
+            ".localhost",
+            "local host",
+            "localhost@attacker.com",
+            "-admin.example.edu",
+            "admin..example.edu",
+            "::1",
+        ] {
+            assert_eq!(HostName::parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_session_ends_after_its_idle_time_unused_and_only_a_renewal_extends_it() {
+        let sessions = Sessions::new(Duration::from_secs(60));
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        let used = sessions.create(start);
+        let polled = sessions.create(start);
+        let csrf = sessions.find(used.reveal(), at(50), true);
+        assert!(csrf.is_some());
+        // Looked at without renewal (the status polling), up to its last use + 60 s.
+        assert!(sessions.find(polled.reveal(), at(50), false).is_some());
+        assert!(sessions.find(polled.reveal(), at(59), false).is_some());
+        assert!(sessions.find(polled.reveal(), at(60), false).is_none());
+        assert!(
+            sessions.find(polled.reveal(), at(1), true).is_none(),
+            "ended"
+        );
+        // Renewed at 50 s: alive until 110 s, with the same CSRF token.
+        let again = sessions.find(used.reveal(), at(109), false);
+        assert_eq!(
+            again.map(|t| t.reveal().to_owned()),
+            csrf.map(|t| t.reveal().to_owned())
+        );
+        assert!(sessions.find(used.reveal(), at(110), true).is_none());
+    }
+
+    #[test]
+    fn each_session_has_its_own_csrf_token_and_ends_alone() {
+        let sessions = Sessions::new(SESSION_IDLE);
+        let now = Instant::now();
+        let (a, b) = (sessions.create(now), sessions.create(now));
+        assert!(!a.matches(b.reveal()));
+        let csrf_a = sessions
+            .find(a.reveal(), now, true)
+            .map(|t| t.reveal().to_owned());
+        let csrf_b = sessions
+            .find(b.reveal(), now, true)
+            .map(|t| t.reveal().to_owned());
+        assert!(csrf_a.is_some() && csrf_a != csrf_b);
+        assert!(sessions.find("", now, true).is_none());
+        assert!(
+            sessions
+                .find(&csrf_a.unwrap_or_default(), now, true)
+                .is_none()
+        );
+        sessions.end(a.reveal());
+        assert!(sessions.find(a.reveal(), now, true).is_none());
+        assert!(sessions.find(b.reveal(), now, true).is_some());
+    }
+
+    #[test]
+    fn the_sessions_held_are_capped_and_the_one_unused_longest_goes_first() {
+        let sessions = Sessions::new(SESSION_IDLE);
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        let ids: Vec<Token> = (0..MAX_SESSIONS as u64)
+            .map(|i| sessions.create(at(i)))
+            .collect();
+        // The first is used again: the second is now unused the longest.
+        assert!(sessions.find(ids[0].reveal(), at(100), true).is_some());
+        let newest = sessions.create(at(101));
+        assert_eq!(sessions.held().len(), MAX_SESSIONS);
+        assert!(sessions.find(ids[1].reveal(), at(102), false).is_none());
+        for id in [&ids[0], &ids[2], &newest] {
+            assert!(sessions.find(id.reveal(), at(102), false).is_some());
+        }
+    }
+
+    #[test]
+    fn only_an_executions_status_is_the_polling() {
+        assert!(is_status_polling("/executions/01J9/status"));
+        for path in [
+            "/executions/01J9",
+            "/executions//status",
+            "/executions/a/b/status",
+            "/apps/billing/jobs/status",
+            "/status",
+        ] {
+            assert!(!is_status_polling(path), "{path}");
+        }
     }
 
     #[test]

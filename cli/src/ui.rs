@@ -43,6 +43,16 @@ pub struct UiArgs {
     /// Another host name the browser may use in Host (repeatable): the proxy's public name.
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
+
+    /// Seconds a session lasts unused (12 hours by default). Hidden: for tests.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "PSU_SCHED_UI_SESSION_IDLE",
+        hide = true,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub session_idle: Option<u64>,
 }
 
 impl UiArgs {
@@ -55,6 +65,7 @@ impl UiArgs {
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             allow_hosts: self.allow_hosts.clone(),
+            session_idle: self.session_idle.map(std::time::Duration::from_secs),
         }
     }
 }

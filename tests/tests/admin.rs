@@ -309,6 +309,11 @@ struct Admin {
 
 impl Admin {
     async fn start(db: &Path, extra: &[&str]) -> Admin {
+        Admin::start_with(db, extra, &[]).await
+    }
+
+    /// As `start`, with more environment variables.
+    async fn start_with(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> Admin {
         let port = free_port();
         let dir = db.parent().expect("db dir");
         let token_file = dir.join("token");
@@ -327,6 +332,7 @@ impl Admin {
             .args(extra)
             .env_remove("PSU_SCHED_STORE")
             .env_remove("PSU_SCHED_TABLE")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -1038,6 +1044,260 @@ async fn the_admin_refuses_no_token_a_foreign_host_a_foreign_origin_and_posts_wh
     admin.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_refuses_a_malformed_host_even_when_it_starts_with_an_allowed_name() {
+    let dir = temp_dir("host");
+    let seeded = seed(&dir).await;
+    let admin = Admin::start(&seeded.db, &[]).await;
+    let client = http();
+    let base = &admin.base;
+    let cookie = sign_in(&client, base).await;
+    let port = base.rsplit(':').next().expect("port");
+
+    // Each is refused with 421, the session notwithstanding.
+    for host in [
+        format!("[::1].attacker.com:{port}"),
+        "[::1].attacker.com".to_owned(),
+        format!("[::1]x:{port}"),
+        "localhost:".to_owned(),
+        "localhost:http".to_owned(),
+        format!("localhost:{port}:{port}"),
+        "localhost:99999".to_owned(),
+        format!("127.0.0.1.attacker.com:{port}"),
+        format!("localhost@attacker.com:{port}"),
+        "[::1".to_owned(),
+    ] {
+        let answer = client
+            .get(format!("{base}/"))
+            .header("host", &host)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(answer.status(), 421, "Host: {host}");
+        assert!(
+            !answer.text().await.expect("body").contains("invoices"),
+            "Host {host} was shown the store"
+        );
+    }
+    // The loopback names, with the port, without it, in any case: accepted.
+    for host in [
+        format!("localhost:{port}"),
+        format!("LocalHost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_owned(),
+    ] {
+        let answer = client
+            .get(format!("{base}/"))
+            .header("host", &host)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(answer.status(), 200, "Host: {host}");
+    }
+    admin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_session_only_the_admins_own_assets_are_served_and_no_csrf_token() {
+    let dir = temp_dir("assets");
+    let seeded = seed(&dir).await;
+    let admin = Admin::start(&seeded.db, &[]).await;
+    let client = http();
+    let base = &admin.base;
+    let cookie = sign_in(&client, base).await;
+    let csrf = csrf_of(&page_text(&client, base, &cookie, "/").await);
+
+    // The stylesheet and the script: served to anyone (the sign-in page uses them).
+    for (path, kind) in [
+        ("/assets/admin.css", "text/css"),
+        ("/assets/admin.js", "javascript"),
+    ] {
+        let answer = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(answer.status(), 200, "{path}");
+        let content_type = answer.headers()["content-type"].to_str().expect("ascii");
+        assert!(content_type.contains(kind), "{path}: {content_type}");
+    }
+    // Any other path under /assets/, or another method: the sign-in page, no CSRF token.
+    for path in [
+        "/assets/",
+        "/assets/nothing.css",
+        "/assets/admin.css/x",
+        "/assets/admin.css.map",
+    ] {
+        let answer = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(answer.status(), 401, "{path} without a session");
+        let body = answer.text().await.expect("body");
+        assert!(body.contains("Sign in"), "{path}: {body}");
+        assert!(!body.contains(&csrf), "{path} shows the CSRF token: {body}");
+    }
+    let posted = client
+        .post(format!("{base}/assets/admin.css"))
+        .header("origin", base.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("x=1")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(posted.status(), 401, "a POST to an asset without a session");
+    let body = posted.text().await.expect("body");
+    assert!(body.contains("Sign in") && !body.contains(&csrf), "{body}");
+    admin.stop().await;
+}
+
+/// Whether `cookie` is still a session: `/` answers the overview, not the sign-in page.
+async fn signed_in(client: &reqwest::Client, base: &str, cookie: &str) -> bool {
+    let answer = client
+        .get(format!("{base}/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("get");
+    let status = answer.status();
+    let body = answer.text().await.expect("body");
+    match status.as_u16() {
+        200 if body.contains("invoices") => true,
+        401 if body.contains("Sign in") && !body.contains("invoices") => false,
+        _ => panic!("neither the overview nor the sign-in page ({status}): {body}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_sign_in_is_its_own_session_with_its_own_csrf_token_and_sign_out_ends_it() {
+    let dir = temp_dir("sessions");
+    let seeded = seed(&dir).await;
+    let admin = Admin::start(&seeded.db, &[]).await;
+    let client = http();
+    let base = &admin.base;
+
+    // Two sign-ins (two browsers): two sessions, two CSRF tokens.
+    let first = sign_in(&client, base).await;
+    let second = sign_in(&client, base).await;
+    // (assert!, not assert_ne!: a failure must not print a session or a token)
+    assert!(first != second, "two sign-ins share a session cookie");
+    let first_csrf = csrf_of(&page_text(&client, base, &first, "/").await);
+    let second_csrf = csrf_of(&page_text(&client, base, &second, "/").await);
+    assert!(first_csrf != second_csrf, "two sessions share a CSRF token");
+    assert!(
+        first_csrf == csrf_of(&page_text(&client, base, &first, "/apps/billing").await),
+        "a session's pages carry one CSRF token"
+    );
+
+    // One session's token does not serve the other: refused, nothing changed.
+    let crossed = post_form(
+        &client,
+        base,
+        &first,
+        "/apps/billing/jobs/invoices/pause",
+        &[("csrf", second_csrf.clone())],
+    )
+    .await;
+    assert_eq!(crossed.status(), 403, "a POST with another session's token");
+    let ops = Ops::new(
+        StoreSpec::from_setting(Some(&format!("sqlite:{}", seeded.db.display()))).expect("store"),
+    );
+    assert!(
+        enabled(&ops, "billing", "invoices").await,
+        "the job was paused"
+    );
+
+    // Signing out ends that session on the server: its cookie, replayed, gets the sign-in
+    // page, even for an action with its own token. The other session goes on.
+    let out = post_form(
+        &client,
+        base,
+        &first,
+        "/logout",
+        &[("csrf", first_csrf.clone())],
+    )
+    .await;
+    assert_eq!(out.status(), 303);
+    assert!(
+        !signed_in(&client, base, &first).await,
+        "the cookie still works after sign-out"
+    );
+    let replayed = post_form(
+        &client,
+        base,
+        &first,
+        "/apps/billing/jobs/invoices/pause",
+        &[("csrf", first_csrf.clone())],
+    )
+    .await;
+    assert_eq!(replayed.status(), 401, "an action with a signed-out cookie");
+    assert!(
+        enabled(&ops, "billing", "invoices").await,
+        "the job was paused"
+    );
+    assert!(
+        signed_in(&client, base, &second).await,
+        "sign-out ended the other session"
+    );
+
+    let stderr = admin.stop().await.join("\n");
+    for secret in [&first, &second, &first_csrf, &second_csrf] {
+        let value = secret.rsplit('=').next().expect("a value");
+        assert!(!stderr.contains(value), "a secret in the log:\n{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_idle_past_its_expiry_ends_and_the_status_polling_does_not_keep_it() {
+    let dir = temp_dir("idle");
+    let seeded = seed(&dir).await;
+    // An idle expiry of 3 s instead of 12 h (a hidden setting, for this test).
+    let admin = Admin::start_with(&seeded.db, &[], &[("PSU_SCHED_UI_SESSION_IDLE", "3")]).await;
+    let client = http();
+    let base = &admin.base;
+    let polling = sign_in(&client, base).await;
+    let browsing = sign_in(&client, base).await;
+
+    // For 5 s, one session only polls an execution's status (as a running execution's page
+    // does), the other opens a page, each every 250 ms.
+    let status = format!("{base}/executions/{}/status", seeded.failed);
+    let started = std::time::Instant::now();
+    let mut polled = 0;
+    while started.elapsed() < Duration::from_secs(5) {
+        let answer = client
+            .get(&status)
+            .header("cookie", &polling)
+            .send()
+            .await
+            .expect("get");
+        if answer.status() == 200 {
+            polled += 1;
+        }
+        assert!(
+            signed_in(&client, base, &browsing).await,
+            "a session in use expired after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(polled > 0, "the status was never answered");
+    assert!(
+        !signed_in(&client, base, &polling).await,
+        "a session that only polled for 5 s outlived its 3 s idle expiry"
+    );
+    let after = client
+        .get(&status)
+        .header("cookie", &polling)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(after.status(), 401, "the polling after the session ended");
+    admin.stop().await;
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_will_not_listen_beyond_loopback_without_tls_or_behind_proxy() {
     let dir = temp_dir("listen");
