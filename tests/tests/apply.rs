@@ -37,7 +37,7 @@ async fn dynamodb() -> (Ops, Arc<dyn Store>) {
     (Ops::with_store("dynamodb", store.clone()), store)
 }
 
-/// The variables the files use, as one environment sets them.
+/// The variables the files use, as one environment gives them (`file_var`).
 fn env(name: &str) -> Option<String> {
     (name == "BILLING_URL").then(|| "https://billing.example.edu".to_owned())
 }
@@ -145,6 +145,7 @@ async fn a_file_creates_then_two_changed_fields_are_exactly_the_plan_and_a_secon
         field,
         old: Some(old.to_owned()),
         new: Some(new.to_owned()),
+        from_variables: false,
     };
     assert_eq!(
         updates,
@@ -337,6 +338,7 @@ async fn a_paused_job_stays_paused_unless_the_file_says_paused_false(ops: Ops) {
             field: "paused",
             old: Some("true".into()),
             new: Some("false".into()),
+            from_variables: false,
         }]
     );
     let job = ops.job(&key).await.expect("job");
@@ -563,14 +565,20 @@ async fn apply_from_the_command_line_plans_asks_for_yes_writes_and_exports() {
     let file = folder.join("schedules.toml");
     std::fs::write(&file, FILE).expect("write");
     let path = file.display().to_string();
-    let env = [("BILLING_URL", "https://billing.example.edu")];
+    let env = [("PSU_SCHED_VAR_BILLING_URL", "https://billing.example.edu")];
 
-    // A missing variable: named, with its field and place; nothing written.
-    let run = cli.run_with(&["apply", "-f", &path, "--yes"], &[]).await;
+    // A missing variable: named, with its field and place; nothing written. The variable of
+    // that name itself is not given to a file.
+    let run = cli
+        .run_with(
+            &["apply", "-f", &path, "--yes"],
+            &[("BILLING_URL", "https://billing.example.edu")],
+        )
+        .await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains(&format!(
-            "{path}:4:12: apps[0].base_url: the environment variable BILLING_URL is not set"
+            "{path}:4:12: apps[0].base_url: ${{BILLING_URL}} is not given to the file; set PSU_SCHED_VAR_BILLING_URL"
         )),
         "{}",
         run.stderr
@@ -731,7 +739,7 @@ async fn on_a_terminal_apply_asks_and_writes_only_on_yes() {
     let file = folder.join("schedules.toml");
     std::fs::write(&file, FILE).expect("write");
     let path = file.display().to_string();
-    let env = [("BILLING_URL", "https://billing.example.edu")];
+    let env = [("PSU_SCHED_VAR_BILLING_URL", "https://billing.example.edu")];
 
     let run = cli
         .run_on_terminal(&["apply", "-f", &path], &env, "n\n")
@@ -879,7 +887,7 @@ at = "08:00"
         ("PSU_SCHED_VAR_PARTNER_TOKEN", token),
         ("PSU_SCHED_VAR_BILLING_URL", "https://old.example.edu"),
     ];
-    let args = [
+    let args: [&str; 5] = [
         "apply",
         "-f",
         &path,
