@@ -12,16 +12,29 @@ use crate::commands::ops;
 use crate::output::Out;
 use crate::{Failure, Result};
 
-/// `apply -f FILE [--dry-run] [--prune] [--yes] [--json]`.
+/// `apply -f FILE [--var NAME=VALUE]... [--dry-run] [--prune] [--yes] [--json]`.
 pub async fn apply(cli: &Cli, args: &ApplyArgs, out: &Out) -> Result<ExitCode> {
+    let mut given: Vec<(String, String)> = Vec::new();
+    for arg in &args.vars {
+        let (var, value) = shared::ops::parse_var(arg)
+            .map_err(|e| Failure::Input(format!("{e}; nothing was written")))?;
+        if given.iter().any(|(n, _)| *n == var) {
+            return Err(Failure::Input(format!(
+                "var: {var} is given twice; give each variable once; nothing was written"
+            )));
+        }
+        given.push((var, value));
+    }
     let name = args.file.display().to_string();
     let text = std::fs::read_to_string(&args.file).map_err(|e| {
         Failure::Input(format!(
             "file: could not read {name} ({e}); nothing was written"
         ))
     })?;
-    let desired = shared::ops::parse_file(&name, &text, &|var| std::env::var(var).ok())
-        .map_err(file_failure)?;
+    // Only what is given to the file: --var, else PSU_SCHED_VAR_<NAME>.
+    let env = |key: &str| std::env::var(key).ok();
+    let vars = |var: &str| shared::ops::file_var(var, &given, &env);
+    let desired = shared::ops::parse_file(&name, &text, &vars).map_err(file_failure)?;
     let ops = ops(cli)?;
     let plan = ops.plan(&desired, args.prune).await?;
     if !args.json {
@@ -146,6 +159,15 @@ fn value(v: &Option<String>) -> String {
     }
 }
 
+/// The value before, `(not shown)` for a field the file gives from a variable.
+fn old_value(change: &Change) -> String {
+    if change.from_variables {
+        "(not shown)".to_owned()
+    } else {
+        value(&change.old)
+    }
+}
+
 /// The plan as `terraform plan` shows one: a line a step, the changed fields under it, and a
 /// count line.
 fn print_plan(out: &Out, plan: &Plan, prune: bool) {
@@ -160,12 +182,13 @@ fn print_plan(out: &Out, plan: &Plan, prune: bool) {
             _ => "",
         };
         out.line(&format!("{} {}{note}", symbol(step), target(step)));
-        for Change { field, old, new } in &step.changes {
+        for change in &step.changes {
+            let (field, new) = (change.field, &change.new);
             let line = match step.action {
                 Action::Create => format!("    {field} = {}", value(new)),
-                _ => format!("    {field}: {} -> {}", value(old), value(new)),
+                _ => format!("    {field}: {} -> {}", old_value(change), value(new)),
             };
-            let line = match (*field, new.as_deref()) {
+            let line = match (field, new.as_deref()) {
                 ("paused", Some("false")) => format!("{line} (resumes it)"),
                 ("paused", Some("true")) => format!("{line} (pauses it)"),
                 _ => line,

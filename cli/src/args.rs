@@ -187,12 +187,13 @@ pub enum Command {
     /// The plan lists each app record and job to create (+), update (~, the fields old ->
     /// new), delete (-) or leave unchanged (=). On a terminal it asks before writing;
     /// elsewhere it needs --yes. Each write is conditional on what the plan read: a job
-    /// someone changed since is refused and reported, never overwritten. The file format:
-    /// docs/schedules-as-code.md.
+    /// someone changed since is refused and reported, never overwritten. A file's ${NAME}
+    /// is --var NAME=VALUE or the environment's PSU_SCHED_VAR_NAME, nothing else; the plan
+    /// shows such values as written. The file format: docs/schedules-as-code.md.
     ///
     /// Example:
-    ///   psu-sched apply -f schedules.toml --dry-run
-    ///   BILLING_URL=https://billing.example.edu psu-sched apply -f schedules.toml --prune --yes
+    ///   psu-sched apply -f schedules.toml --dry-run --var BILLING_URL=https://billing.example.edu
+    ///   PSU_SCHED_VAR_BILLING_URL=https://billing.example.edu psu-sched apply -f schedules.toml --prune --yes
     #[command(verbatim_doc_comment)]
     Apply(ApplyArgs),
 
@@ -528,6 +529,11 @@ pub struct ApplyArgs {
     /// Show the plan; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// A value for the file's ${NAME} (repeatable); wins over PSU_SCHED_VAR_NAME. For a
+    /// secret, prefer PSU_SCHED_VAR_NAME: a command line is visible to other processes.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
 
     /// Delete the jobs of the apps the file names that it does not list (never anything of
     /// an app the file does not name).

@@ -37,7 +37,7 @@ async fn dynamodb() -> (Ops, Arc<dyn Store>) {
     (Ops::with_store("dynamodb", store.clone()), store)
 }
 
-/// The variables the files use, as one environment sets them.
+/// The variables the files use, as one environment gives them (`file_var`).
 fn env(name: &str) -> Option<String> {
     (name == "BILLING_URL").then(|| "https://billing.example.edu".to_owned())
 }
@@ -145,6 +145,7 @@ async fn a_file_creates_then_two_changed_fields_are_exactly_the_plan_and_a_secon
         field,
         old: Some(old.to_owned()),
         new: Some(new.to_owned()),
+        from_variables: false,
     };
     assert_eq!(
         updates,
@@ -337,6 +338,7 @@ async fn a_paused_job_stays_paused_unless_the_file_says_paused_false(ops: Ops) {
             field: "paused",
             old: Some("true".into()),
             new: Some("false".into()),
+            from_variables: false,
         }]
     );
     let job = ops.job(&key).await.expect("job");
@@ -563,14 +565,20 @@ async fn apply_from_the_command_line_plans_asks_for_yes_writes_and_exports() {
     let file = folder.join("schedules.toml");
     std::fs::write(&file, FILE).expect("write");
     let path = file.display().to_string();
-    let env = [("BILLING_URL", "https://billing.example.edu")];
+    let env = [("PSU_SCHED_VAR_BILLING_URL", "https://billing.example.edu")];
 
-    // A missing variable: named, with its field and place; nothing written.
-    let run = cli.run_with(&["apply", "-f", &path, "--yes"], &[]).await;
+    // A missing variable: named, with its field and place; nothing written. The variable of
+    // that name itself is not given to a file.
+    let run = cli
+        .run_with(
+            &["apply", "-f", &path, "--yes"],
+            &[("BILLING_URL", "https://billing.example.edu")],
+        )
+        .await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains(&format!(
-            "{path}:4:12: apps[0].base_url: the environment variable BILLING_URL is not set"
+            "{path}:4:12: apps[0].base_url: ${{BILLING_URL}} is not given to the file; set PSU_SCHED_VAR_BILLING_URL"
         )),
         "{}",
         run.stderr
@@ -731,7 +739,7 @@ async fn on_a_terminal_apply_asks_and_writes_only_on_yes() {
     let file = folder.join("schedules.toml");
     std::fs::write(&file, FILE).expect("write");
     let path = file.display().to_string();
-    let env = [("BILLING_URL", "https://billing.example.edu")];
+    let env = [("PSU_SCHED_VAR_BILLING_URL", "https://billing.example.edu")];
 
     let run = cli
         .run_on_terminal(&["apply", "-f", &path], &env, "n\n")
@@ -752,4 +760,222 @@ async fn on_a_terminal_apply_asks_and_writes_only_on_yes() {
     );
     let listed = cli.run(&["list", "--json"]).await.ok().json();
     assert_eq!(listed.as_array().map(Vec::len), Some(3));
+}
+
+/// Values no file may read, as a CI job of a pull request has them in its environment.
+const AWS_SECRET: &str = "aws-secret-7Hq2LmX9pR4tZ8vB";
+const SIGNING_SECRET: &str = "signing-secret-Kd83JsQ1nW5yE0uT";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_never_prints_the_scheduler_s_secrets_a_file_names() {
+    let cli = Cli::new().await;
+    let dir = tempdb::TempDb::new();
+    let folder = dir.0.parent().expect("dir").to_owned();
+    std::fs::create_dir_all(&folder).expect("dir");
+    let env = [
+        ("AWS_SECRET_ACCESS_KEY", AWS_SECRET),
+        ("PSU_SCHED_SIGNING_SECRET", SIGNING_SECRET),
+    ];
+    // A file a pull request could propose: valid, so that a plan would print the values.
+    let valid = r#"
+[[apps]]
+name = "billing"
+
+[[apps.jobs]]
+name = "leak"
+url = "https://billing.example.edu/hook?key=${AWS_SECRET_ACCESS_KEY}"
+every = "15m"
+description = "${PSU_SCHED_SIGNING_SECRET}"
+"#;
+    // One whose values are refused, so that an error line would print them.
+    let refused = r#"
+[[apps]]
+name = "billing"
+
+[[apps.jobs]]
+name = "leak"
+url = "${PSU_SCHED_SIGNING_SECRET}"
+every = "15m"
+timezone = "${AWS_SECRET_ACCESS_KEY}"
+"#;
+    for (what, text) in [("valid", valid), ("refused", refused)] {
+        let file = folder.join(format!("{what}.toml"));
+        std::fs::write(&file, text).expect("write");
+        let path = file.display().to_string();
+        for json in [false, true] {
+            let mut args = vec!["apply", "-f", &path, "--dry-run"];
+            if json {
+                args.push("--json");
+            }
+            let run = cli.run_with(&args, &env).await;
+            for secret in [AWS_SECRET, SIGNING_SECRET] {
+                assert!(
+                    !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                    "{what} file, json {json}: a secret printed: {run:?}"
+                );
+            }
+            // Refused, each use named with its place and how to give a file a value.
+            assert_eq!(run.code, 2, "{what} file, json {json}: {run:?}");
+            let lines: Vec<&str> = run.stderr.lines().filter(|l| l.contains("${")).collect();
+            assert_eq!(lines.len(), 2, "{what} file: {}", run.stderr);
+            for line in lines {
+                assert!(
+                    line.contains(&format!("{path}:"))
+                        && line.contains("not available to a file")
+                        && line.contains("PSU_SCHED_VAR_"),
+                    "{what} file: {line}"
+                );
+            }
+        }
+    }
+    let listed = cli.run(&["list", "--json"]).await.ok().json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "nothing written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_reads_psu_sched_var_and_var_values_and_the_plan_shows_them_as_written() {
+    let cli = Cli::new().await;
+    let dir = tempdb::TempDb::new();
+    let folder = dir.0.parent().expect("dir").to_owned();
+    std::fs::create_dir_all(&folder).expect("dir");
+    let file = folder.join("schedules.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[apps]]
+name = "billing"
+base_url = "${BILLING_URL}"
+
+[[apps.jobs]]
+name = "sync"
+url = "https://partner.example.com/sync?token=${PARTNER_TOKEN}"
+every = "15m"
+
+[[apps.jobs]]
+name = "invoices"
+path = "/scheduled/invoices"
+at = "08:00"
+"#,
+    )
+    .expect("write");
+    let path = file.display().to_string();
+    let token = "partner-token-Vb7Nc2Xq9Lw4";
+
+    // A variable given neither way: refused, named, with how to give it; the others' values
+    // are not printed.
+    let run = cli
+        .run_with(
+            &["apply", "-f", &path, "--dry-run"],
+            &[
+                ("PSU_SCHED_VAR_PARTNER_TOKEN", token),
+                ("BILLING_URL", "https://billing.example.edu"),
+            ],
+        )
+        .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "{path}:4:12: apps[0].base_url: ${{BILLING_URL}} is not given to the file; set PSU_SCHED_VAR_BILLING_URL in the environment, or pass --var BILLING_URL=VALUE"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains(token) && !run.stderr.contains(token));
+
+    // Given: by PSU_SCHED_VAR_<NAME>, and by --var (which wins over the environment).
+    let env = [
+        ("PSU_SCHED_VAR_PARTNER_TOKEN", token),
+        ("PSU_SCHED_VAR_BILLING_URL", "https://old.example.edu"),
+    ];
+    let args: [&str; 5] = [
+        "apply",
+        "-f",
+        &path,
+        "--var",
+        "BILLING_URL=https://billing.example.edu",
+    ];
+    let run = cli
+        .run_with(&[&args[..], &["--dry-run"]].concat(), &env)
+        .await
+        .ok();
+    assert!(!run.stdout.contains(token), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("+ app billing\n    base_url = \"${BILLING_URL}\""),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "+ job billing/sync\n    url = \"https://partner.example.com/sync?token=${PARTNER_TOKEN}\""
+        ),
+        "{}",
+        run.stdout
+    );
+    let plan = cli
+        .run_with(&[&args[..], &["--dry-run", "--json"]].concat(), &env)
+        .await
+        .ok();
+    assert!(!plan.stdout.contains(token), "{}", plan.stdout);
+    let plan = plan.json();
+    assert_eq!(plan["steps"][1]["changes"][0]["field"], "url");
+    assert_eq!(
+        plan["steps"][1]["changes"][0]["new"],
+        "https://partner.example.com/sync?token=${PARTNER_TOKEN}"
+    );
+    assert_eq!(plan["steps"][1]["changes"][0]["from_variables"], true);
+
+    // Applied: the job holds the values; applying again plans no change.
+    cli.run_with(&[&args[..], &["--yes"]].concat(), &env)
+        .await
+        .ok();
+    let listed = cli.run(&["list", "--json"]).await.ok().json();
+    let urls: Vec<&str> = listed
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["url"].as_str())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "https://billing.example.edu/scheduled/invoices",
+            &format!("https://partner.example.com/sync?token={token}")[..],
+        ]
+    );
+    let run = cli
+        .run_with(&[&args[..], &["--dry-run"]].concat(), &env)
+        .await
+        .ok();
+    assert!(
+        run.stdout
+            .contains("No changes: the store is as the file says."),
+        "{}",
+        run.stdout
+    );
+
+    // A secret that changes: the plan says the field changes, and shows neither value.
+    let rotated = "partner-token-Rt5Yu8Io1Pa3";
+    let run = cli
+        .run_with(
+            &[&args[..], &["--dry-run"]].concat(),
+            &[
+                ("PSU_SCHED_VAR_PARTNER_TOKEN", rotated),
+                ("PSU_SCHED_VAR_BILLING_URL", "https://old.example.edu"),
+            ],
+        )
+        .await
+        .ok();
+    assert!(
+        run.stdout.contains(
+            "~ job billing/sync\n    url: (not shown) -> \"https://partner.example.com/sync?token=${PARTNER_TOKEN}\""
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains(token) && !run.stdout.contains(rotated),
+        "{}",
+        run.stdout
+    );
 }

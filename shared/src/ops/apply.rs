@@ -9,8 +9,11 @@
 //! reports every error (serde stops at the first).
 //!
 //! A job in the file takes exactly the options `create` takes, checked by the same functions
-//! ([`JobInput`], [`ScheduleForm`], [`AppInput`]); a value may use `${VAR}` from the
-//! environment, a name may not (so that `--prune` never reaches across environments).
+//! ([`JobInput`], [`ScheduleForm`], [`AppInput`]); a value may use `${NAME}`, a name may not
+//! (so that `--prune` never reaches across environments). A file sees only the variables
+//! given to it ([`file_var`]: `--var NAME=VALUE`, else `PSU_SCHED_VAR_<NAME>`), never the
+//! scheduler's own settings nor AWS credentials; a value that came from a variable is never
+//! printed, in an error line nor in the plan (which shows it as written, `${NAME}` kept).
 
 use std::fmt;
 use std::ops::Range;
@@ -83,6 +86,8 @@ struct DesiredApp {
     /// The app's record (base URL, budget), when the file gives a base URL.
     record: Option<(BaseUrl, u32)>,
     jobs: Vec<DesiredJob>,
+    /// The fields given from a variable, as the file writes them ([`mask`]).
+    written: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +96,8 @@ struct DesiredJob {
     def: Definition,
     /// `None`: the file does not say, a paused job stays paused.
     paused: Option<bool>,
+    /// The fields (as the plan names them) given from a variable, as the file writes them.
+    written: Vec<(&'static str, String)>,
 }
 
 /// A job's settings as a plan, an export and an edit name them ([`Change::field`]).
@@ -199,7 +206,12 @@ impl Definition {
             .into_iter()
             .zip(new.texts())
             .filter(|((_, old), (_, new))| old != new)
-            .map(|((field, old), (_, new))| Change { field, old, new })
+            .map(|((field, old), (_, new))| Change {
+                field,
+                old,
+                new,
+                from_variables: false,
+            })
             .collect()
     }
 
@@ -227,6 +239,7 @@ impl Definition {
                 field,
                 old: None,
                 new,
+                from_variables: false,
             })
             .collect()
     }
@@ -269,6 +282,9 @@ pub struct Change {
     pub old: Option<String>,
     /// The value after the step, `None` when unset or for a deletion.
     pub new: Option<String>,
+    /// The file gives the field from a variable: `new` is the value as the file writes it
+    /// (`${NAME}` kept) and `old` is not shown (`None`), so that no secret is printed.
+    pub from_variables: bool,
 }
 
 /// What a step does.
@@ -456,10 +472,30 @@ struct Errors<'a> {
     file: &'a str,
     text: &'a str,
     list: Vec<(usize, FileError)>,
+    /// The values given from a variable: their place, key and text as written.
+    hidden: Vec<(Range<usize>, &'static str, String)>,
 }
 
 impl<'a> Errors<'a> {
+    /// Reports `error` at `span`. At a value given from a variable, the check's message
+    /// (which may quote the value, or a part of it) is replaced by one that shows the value
+    /// as written and what the key accepts: a value from a variable is never printed.
     fn add(&mut self, span: Range<usize>, error: FieldError) {
+        let error = match self.hidden.iter().find(|(s, _, _)| *s == span) {
+            Some((_, key, written)) => FieldError {
+                path: error.path,
+                message: Message::text(format!(
+                    "`{written}` is refused once its variables are given (the value is not shown: it came from a variable); use {}",
+                    accepted(key)
+                )),
+            },
+            None => error,
+        };
+        self.add_plain(span, error);
+    }
+
+    /// Reports `error` as it is: for a message that quotes no value.
+    fn add_plain(&mut self, span: Range<usize>, error: FieldError) {
         let at = span.start.min(self.text.len());
         let before = self.text.get(..at).unwrap_or(self.text);
         let line = before.matches('\n').count() + 1;
@@ -473,6 +509,30 @@ impl<'a> Errors<'a> {
                 error,
             },
         ));
+    }
+}
+
+/// What a key accepts, for a refused value that is not shown (the table of
+/// docs/schedules-as-code.md).
+fn accepted(key: &str) -> &'static str {
+    match key {
+        "base_url" => "https://host[:port][/prefix]",
+        "budget" => "a whole number from 1 to 64",
+        "url" => "http://host/path or https://host/path",
+        "path" => "a path under the app's base_url, starting with /",
+        "method" => "GET or POST",
+        "cron" => "a 5-field cron expression or macro (@daily...)",
+        "at" => "HH:MM[,HH:MM...]",
+        "every" => "a duration in whole minutes, 1m to 24h (15m, 2h)",
+        "between" => "HH:MM-HH:MM, with every",
+        "days" => "mon,wed or mon-fri",
+        "timezone" => "an IANA time zone (America/Los_Angeles)",
+        "start" | "end" => "a date, a local date and time, or RFC 3339",
+        "timeout" => "a duration, at most 14m",
+        "retries" => "a whole number from 0 to 5",
+        "max_lateness" => "a duration",
+        "overlap" => "\"forbid\" or \"allow\"",
+        _ => "what `psu-sched create` accepts (docs/schedules-as-code.md)",
     }
 }
 
@@ -521,6 +581,9 @@ const JOB_KEYS: &[(&str, Kind)] = &[
     ("paused", Kind::Flag),
 ];
 
+/// The keys of a job's schedule.
+const SCHEDULE_KEYS: [&str; 5] = ["cron", "at", "every", "between", "days"];
+
 /// A value read from a table.
 enum Got<'a, 'i> {
     Text(String),
@@ -534,6 +597,8 @@ struct Fields<'a, 'i> {
     values: Vec<(&'static str, Got<'a, 'i>, Range<usize>)>,
     /// Keys present whose value was refused (already reported).
     refused: Vec<&'static str>,
+    /// Keys whose value is given from a variable, with the value as written.
+    written: Vec<(&'static str, String)>,
 }
 
 impl<'a, 'i> Fields<'a, 'i> {
@@ -608,20 +673,43 @@ impl<'a, 'i> Fields<'a, 'i> {
     fn refused(&self, key: &str) -> bool {
         self.refused.contains(&key)
     }
+
+    /// The refusal of a check of several `keys`, which may quote any of them: when one is
+    /// given from a variable, a message that quotes none (the keys as the file writes them).
+    fn hide(&self, keys: &[&str], e: FieldError) -> FieldError {
+        let from: Vec<String> = self
+            .written
+            .iter()
+            .filter(|(k, _)| keys.contains(k))
+            .map(|(k, w)| format!("{k} = \"{w}\""))
+            .collect();
+        if from.is_empty() {
+            return e;
+        }
+        FieldError {
+            path: e.path,
+            message: Message::text(format!(
+                "refused once the variables of {} are given (the values are not shown: they came from variables); see what each key accepts in docs/schedules-as-code.md",
+                from.join(", ")
+            )),
+        }
+    }
 }
 
 /// Reads and checks a schedules file: every error (syntax, an unknown key, a bad value, a
 /// duplicate name, a job by path in an app without a base URL, a missing variable) with its
-/// line and column. `env` looks up the variables `${VAR}` names.
+/// line and column. `vars` gives the value of each `${NAME}`: [`file_var`], never the
+/// environment as a whole.
 pub fn parse_file(
     file: &str,
     text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
+    vars: &dyn Fn(&str) -> Option<String>,
 ) -> Result<DesiredState, OpsError> {
     let mut errors = Errors {
         file,
         text,
         list: Vec::new(),
+        hidden: Vec::new(),
     };
     let (doc, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
@@ -644,7 +732,7 @@ pub fn parse_file(
             match value.get_ref() {
                 DeValue::Array(list) if list.iter().all(|v| v.get_ref().is_table()) => {
                     for (i, item) in list.iter().enumerate() {
-                        if let Some((name, span, app)) = read_app(i, item, env, &mut errors) {
+                        if let Some((name, span, app)) = read_app(i, item, vars, &mut errors) {
                             names.push((i, name, span));
                             apps.extend(app);
                         }
@@ -741,6 +829,7 @@ fn read_table<'a, 'i>(
         span: item.span(),
         values: Vec::new(),
         refused: Vec::new(),
+        written: Vec::new(),
     };
     for (key, value) in table {
         let Some(&(name, kind)) = keys.iter().find(|(k, _)| *k == key.get_ref().as_ref()) else {
@@ -776,7 +865,13 @@ fn read_table<'a, 'i>(
             }
             (Kind::Text | Kind::Instant | Kind::Number, DeValue::String(s)) => {
                 match interpolate(s, env) {
-                    Ok(text) => Got::Text(text),
+                    Ok((text, from_variables)) => {
+                        if from_variables {
+                            fields.written.push((name, s.to_string()));
+                            errors.hidden.push((value.span(), name, s.to_string()));
+                        }
+                        Got::Text(text)
+                    }
                     Err(message) => {
                         errors.add(value.span(), loc.error(FieldError::plain(name, message)));
                         continue;
@@ -815,9 +910,81 @@ fn read_table<'a, 'i>(
     Some(fields)
 }
 
-/// Replaces each `${VAR}` with the variable's value (`$$` is a literal `$`).
-fn interpolate(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+/// The prefix that gives an environment variable to a file: `PSU_SCHED_VAR_BILLING_URL` is
+/// its `${BILLING_URL}`.
+pub const VAR_PREFIX: &str = "PSU_SCHED_VAR_";
+
+/// Names a file may never use, in any case: the scheduler's own settings (its signing secret)
+/// and the AWS SDK's (its credentials).
+const RESERVED: [&str; 2] = ["AWS_", "PSU_SCHED_"];
+
+fn reserved(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    RESERVED.iter().any(|p| upper.starts_with(p))
+}
+
+fn is_var_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The value of a file's `${name}`: given on the command line (`given`, from `--var
+/// NAME=VALUE`), else the environment's `PSU_SCHED_VAR_<name>` (`env` reads the
+/// environment). Nothing else of the environment is visible to a file, and a reserved name
+/// (`AWS_*`, `PSU_SCHED_*`) has no value.
+pub fn file_var(
+    name: &str,
+    given: &[(String, String)],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    if reserved(name) || !is_var_name(name) {
+        return None;
+    }
+    match given.iter().find(|(n, _)| n == name) {
+        Some((_, value)) => Some(value.clone()),
+        None => env(&format!("{VAR_PREFIX}{name}")),
+    }
+}
+
+/// Reads a `--var NAME=VALUE` into its name and value. The error (`var: ...`, one line)
+/// never shows the value, nor an argument without `=`, which may be a value alone.
+pub fn parse_var(arg: &str) -> Result<(String, String), FieldError> {
+    let Some((name, value)) = arg.split_once('=') else {
+        return Err(FieldError::plain(
+            "var",
+            "expected NAME=VALUE (the argument is not shown: it may be a secret), e.g. --var BILLING_URL=https://billing.example.edu",
+        ));
+    };
+    if !is_var_name(name) {
+        return Err(FieldError::plain(
+            "var",
+            format!(
+                "`{name}` is not a variable name; use NAME=VALUE, the name of letters, digits and _ (not starting with a digit)"
+            ),
+        ));
+    }
+    if reserved(name) {
+        return Err(FieldError::plain("var", reserved_message(name)));
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+fn reserved_message(name: &str) -> String {
+    format!(
+        "${{{name}}} is not available to a file: names starting with AWS_ or PSU_SCHED_ are the scheduler's own settings and credentials; give the value another name, set as {VAR_PREFIX}<NAME> or passed as --var NAME=VALUE"
+    )
+}
+
+/// Replaces each `${NAME}` with the variable's value (`$$` is a literal `$`); `vars` gives
+/// the file's variables ([`file_var`]). With the text, true when a variable was used.
+fn interpolate(
+    value: &str,
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, bool), String> {
     let mut out = String::with_capacity(value.len());
+    let mut used = false;
     let mut rest = value;
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
@@ -832,24 +999,23 @@ fn interpolate(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Stri
                 );
             };
             let name = &r[..end];
-            let valid = name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
+            if !is_var_name(name) {
                 return Err(format!(
                     "`${{{name}}}` is not a variable name; use letters, digits and _ (not starting with a digit)"
                 ));
             }
-            match env(name) {
+            if reserved(name) {
+                return Err(reserved_message(name));
+            }
+            match vars(name) {
                 Some(v) => out.push_str(&v),
                 None => {
                     return Err(format!(
-                        "the environment variable {name} is not set; set it, or write the value itself"
+                        "${{{name}}} is not given to the file; set {VAR_PREFIX}{name} in the environment, or pass --var {name}=VALUE"
                     ));
                 }
             }
+            used = true;
             rest = &r[end + 1..];
         } else {
             out.push('$');
@@ -857,7 +1023,7 @@ fn interpolate(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Stri
         }
     }
     out.push_str(rest);
-    Ok(out)
+    Ok((out, used))
 }
 
 fn read_app(
@@ -902,7 +1068,7 @@ fn read_app(
         .as_deref()
         .and_then(|b| BaseUrl::parse(b).ok());
     if input.budget.is_some() && input.base_url.is_none() {
-        errors.add(
+        errors.add_plain(
             fields.span("budget"),
             loc.error(FieldError::new(
                 "budget",
@@ -956,6 +1122,7 @@ fn read_app(
         name: name.clone(),
         record: base_url.map(|b| (b, budget)),
         jobs,
+        written: fields.written,
     };
     Some((name, span, Some(app)))
 }
@@ -1038,16 +1205,14 @@ fn read_job(
             errors.add(fields.span(key), loc.error(e));
         }
     }
-    let schedule_refused = ["cron", "at", "every", "between", "days"]
-        .iter()
-        .any(|k| fields.refused(k));
+    let schedule_refused = SCHEDULE_KEYS.iter().any(|k| fields.refused(k));
     if !schedule_refused && let Err(e) = input.schedule.build(true) {
-        let key = ["cron", "at", "every", "between", "days"]
+        let key = SCHEDULE_KEYS
             .into_iter()
             .find(|k| Some(*k) == e.path.leaf() && fields.has(k))
             .or_else(|| ["cron", "at", "every"].into_iter().find(|k| fields.has(k)))
             .unwrap_or("name");
-        errors.add(fields.span(key), loc.error(e));
+        errors.add(fields.span(key), loc.error(fields.hide(&SCHEDULE_KEYS, e)));
     }
     if let Ok(tz) = input
         .timezone
@@ -1056,10 +1221,11 @@ fn read_job(
         && let Err(e) = input.dates(tz)
     {
         let key = e.path.leaf().unwrap_or("start").to_owned();
+        let e = fields.hide(&["start", "end", "timezone"], e);
         errors.add(fields.span(&key), loc.error(e));
     }
     if fields.has("path") && !has_base {
-        errors.add(
+        errors.add_plain(
             fields.span("path"),
             loc.error(FieldError::new(
                 "path",
@@ -1080,7 +1246,8 @@ fn read_job(
         Ok(def) => def,
         Err(e) => {
             let key = e.path.leaf().unwrap_or("name").to_owned();
-            errors.add(fields.span(&key), loc.error(e));
+            let all: Vec<&str> = JOB_KEYS.iter().map(|(k, _)| *k).collect();
+            errors.add(fields.span(&key), loc.error(fields.hide(&all, e)));
             return Some((name, span, None));
         }
     };
@@ -1088,8 +1255,44 @@ fn read_job(
         name: name.clone(),
         def,
         paused: fields.flag("paused"),
+        written: written(&fields),
     };
     Some((name, span, Some(job)))
+}
+
+/// A job's fields given from a variable, as the plan names them, each as the file writes it;
+/// the schedule's keys as one (`every ${EVERY} between 08:00-17:00`).
+fn written(fields: &Fields<'_, '_>) -> Vec<(&'static str, String)> {
+    let mut written: Vec<(&'static str, String)> = fields
+        .written
+        .iter()
+        .filter(|(k, _)| !SCHEDULE_KEYS.contains(k))
+        .cloned()
+        .collect();
+    if fields
+        .written
+        .iter()
+        .any(|(k, _)| SCHEDULE_KEYS.contains(k))
+    {
+        let parts: Vec<String> = SCHEDULE_KEYS
+            .iter()
+            .filter_map(|key| {
+                let text = fields
+                    .written
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, w)| w.as_str())
+                    .or_else(|| fields.text(key))?;
+                Some(match *key {
+                    "cron" => text.to_owned(),
+                    "days" => format!("on {text}"),
+                    key => format!("{key} {text}"),
+                })
+            })
+            .collect();
+        written.push(("schedule", parts.join(" ")));
+    }
+    written
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1177,13 +1380,16 @@ impl Ops {
                 .get_app(&app.name)
                 .await
                 .map_err(OpsError::store("read the app"))?;
-            let step = |action, changes, write| Step {
-                app: app.name.clone(),
-                job: None,
-                action,
-                changes,
-                stays_paused: false,
-                write,
+            let step = |action, mut changes: Vec<Change>, write| {
+                mask(&mut changes, &app.written);
+                Step {
+                    app: app.name.clone(),
+                    job: None,
+                    action,
+                    changes,
+                    stays_paused: false,
+                    write,
+                }
             };
             match (&app.record, record) {
                 (Some((base, budget)), None) => steps.push(step(
@@ -1193,11 +1399,13 @@ impl Ops {
                             field: "base_url",
                             old: None,
                             new: Some(base.to_string()),
+                            from_variables: false,
                         },
                         Change {
                             field: "budget",
                             old: None,
                             new: Some(budget.to_string()),
+                            from_variables: false,
                         },
                     ],
                     Write::CreateApp(base.clone(), *budget),
@@ -1209,6 +1417,7 @@ impl Ops {
                             field: "base_url",
                             old: Some(read.base_url.to_string()),
                             new: Some(base.to_string()),
+                            from_variables: false,
                         });
                     }
                     if read.budget != *budget {
@@ -1216,6 +1425,7 @@ impl Ops {
                             field: "budget",
                             old: Some(read.budget.to_string()),
                             new: Some(budget.to_string()),
+                            from_variables: false,
                         });
                     }
                     steps.push(if changes.is_empty() {
@@ -1441,9 +1651,11 @@ fn plan_job(
                 field: "paused",
                 old: None,
                 new: Some("true".to_owned()),
+                from_variables: false,
             });
         }
         step.write = Write::CreateJob(Box::new(spec));
+        mask(&mut step.changes, &job.written);
         return Ok(step);
     };
     let old = Definition::of(read);
@@ -1457,6 +1669,7 @@ fn plan_job(
             field: "paused",
             old: Some(paused_now.to_string()),
             new: Some(paused.to_string()),
+            from_variables: false,
         });
         changes.enabled = Some(!paused);
     }
@@ -1466,7 +1679,21 @@ fn plan_job(
         let resume = changes.enabled == Some(true);
         step.write = Write::UpdateJob(Box::new(read.clone()), Box::new(changes), resume);
     }
+    mask(&mut step.changes, &job.written);
     Ok(step)
+}
+
+/// Shows each change of a field given from a variable as the file writes it (`${NAME}`
+/// kept), its old value not shown: the plan is printed where many can read it (a pull
+/// request's CI log), and a variable may hold a secret, in a URL's query for instance.
+fn mask(changes: &mut [Change], written: &[(&'static str, String)]) {
+    for change in changes {
+        if let Some((_, text)) = written.iter().find(|(f, _)| *f == change.field) {
+            change.old = None;
+            change.new = Some(text.clone());
+            change.from_variables = true;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ impl Ops {
         );
         for name in names {
             out.push_str("\n[[apps]]\n");
-            line(&mut out, "name", name.as_str());
+            name_line(&mut out, name.as_str());
             if let Some(record) = records.iter().find(|r| r.name == *name) {
                 write_record(&mut out, record);
             }
@@ -59,9 +59,16 @@ impl Ops {
     }
 }
 
-/// `key = "value"`, quoted as TOML quotes it.
+/// `key = "value"`, quoted as TOML quotes it, each `$` doubled: `apply -f` reads `$$` as
+/// `$`, so a stored `${NAME}` comes back as it is, never as a variable.
 fn line(out: &mut String, key: &str, value: &str) {
-    let _ = writeln!(out, "{key} = {}", toml::Value::String(value.to_owned()));
+    let value = value.replace('$', "$$");
+    let _ = writeln!(out, "{key} = {}", toml::Value::String(value));
+}
+
+/// `name = "..."`: names take no variables (and no `$`), so they are written as they are.
+fn name_line(out: &mut String, value: &str) {
+    let _ = writeln!(out, "name = {}", toml::Value::String(value.to_owned()));
 }
 
 fn write_record(out: &mut String, record: &App) {
@@ -73,7 +80,7 @@ fn write_record(out: &mut String, record: &App) {
 
 fn write_job(out: &mut String, job: &Job) {
     let def = Definition::of(job);
-    line(out, "name", job.name.as_str());
+    name_line(out, job.name.as_str());
     match (&def.url, &def.path) {
         (_, Some(path)) => line(out, "path", path.as_str()),
         (Some(url), None) => line(out, "url", url.as_str()),

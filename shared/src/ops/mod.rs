@@ -43,7 +43,7 @@ use chrono_tz::Tz;
 
 pub use apply::{
     Action, Applied, Change, DesiredState, FileError, JOB_SETTINGS, Plan, PlanView, Step,
-    parse_file,
+    VAR_PREFIX, file_var, parse_file, parse_var,
 };
 pub use apps::{AppDetails, AppInput, parse_app};
 pub use browse::{

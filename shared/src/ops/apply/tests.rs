@@ -17,6 +17,7 @@ fn now() -> DateTime<Utc> {
 fn env(name: &str) -> Option<String> {
     match name {
         "BILLING_URL" => Some("https://billing.example.edu".to_owned()),
+        "DOLLAR" => Some("$".to_owned()),
         _ => None,
     }
 }
@@ -126,7 +127,7 @@ at = "09:00"
     assert_eq!(
         errors(text),
         [
-            "jobs.toml:3:12: apps[0].base_url: the environment variable BILLING_HOST is not set; set it, or write the value itself",
+            "jobs.toml:3:12: apps[0].base_url: ${BILLING_HOST} is not given to the file; set PSU_SCHED_VAR_BILLING_HOST in the environment, or pass --var BILLING_HOST=VALUE",
             "jobs.toml:9:1: apps[0].jobs[0].timeot: unknown key; did you mean `timeout`? the keys of a job are name, url, path, method, cron, at, every, between, days, timezone, start, end, timeout, retries, max_lateness, overlap, description, paused",
             "jobs.toml:12:8: apps[0].jobs[1].name: duplicate: a job named a is already declared in this app at line 6",
         ]
@@ -195,9 +196,10 @@ timezone = "America/Los_Angles"
 #[test]
 fn interpolation_replaces_variables_and_keeps_a_doubled_dollar() {
     assert_eq!(
-        interpolate("${BILLING_URL}/x?a=$$b&c=$d", &env).as_deref(),
-        Ok("https://billing.example.edu/x?a=$b&c=$d")
+        interpolate("${BILLING_URL}/x?a=$$b&c=$d", &env),
+        Ok(("https://billing.example.edu/x?a=$b&c=$d".to_owned(), true))
     );
+    assert_eq!(interpolate("a$$b", &env), Ok(("a$b".to_owned(), false)));
     assert!(interpolate("${NOPE}", &env).is_err());
     assert!(interpolate("${1X}", &env).is_err());
     assert!(interpolate("${OPEN", &env).is_err());
@@ -259,6 +261,7 @@ async fn a_second_apply_plans_no_change_and_two_changed_fields_are_exactly_those
         field,
         old: Some(old.to_owned()),
         new: Some(new.to_owned()),
+        from_variables: false,
     };
     assert_eq!(
         updates,
@@ -286,7 +289,7 @@ end = "2027-06-30T17:00"
 timezone = "Europe/London"
 max_lateness = "1h30m"
 overlap = "allow"
-description = "Weekly \"report\""
+description = "Weekly \"report\", $$5 a ${DOLLAR}{NOT_A_VAR}"
 paused = true
 
 [[apps]]
@@ -317,6 +320,7 @@ fn the_plan_view_fields_are_documented_in_the_cli_guide() {
             field: "timeout",
             old: Some("30s".into()),
             new: Some("1m".into()),
+            from_variables: true,
         }],
         stays_paused: false,
         result: Some("refused"),
@@ -357,4 +361,257 @@ name = "billing"
             "jobs.toml:8:8: apps[1].name: the app billing is already declared at line 2; declare each app once, with all its jobs",
         ]
     );
+}
+
+/// A process environment as a CI job of a pull request has it.
+fn process_env(key: &str) -> Option<String> {
+    match key {
+        "AWS_SECRET_ACCESS_KEY" => Some("aws-secret-value".to_owned()),
+        "PSU_SCHED_SIGNING_SECRET" => Some("signing-secret-value".to_owned()),
+        "GITHUB_TOKEN" => Some("github-token-value".to_owned()),
+        "PSU_SCHED_VAR_HOST" => Some("env.example.edu".to_owned()),
+        "PSU_SCHED_VAR_AWS_SECRET_ACCESS_KEY" => Some("prefixed-aws-value".to_owned()),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_file_sees_only_var_and_psu_sched_var_values_never_aws_nor_the_scheduler_s_own() {
+    let given = vec![("TOKEN".to_owned(), "given-token".to_owned())];
+    let var = |name: &str| file_var(name, &given, &process_env);
+    assert_eq!(var("HOST").as_deref(), Some("env.example.edu"));
+    assert_eq!(var("TOKEN").as_deref(), Some("given-token"));
+    for name in [
+        "GITHUB_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "aws_secret_access_key",
+        "PSU_SCHED_SIGNING_SECRET",
+        "PSU_SCHED_VAR_HOST",
+    ] {
+        assert_eq!(var(name), None, "{name}");
+    }
+    // --var wins over the environment.
+    let given = vec![("HOST".to_owned(), "given.example.edu".to_owned())];
+    assert_eq!(
+        file_var("HOST", &given, &process_env).as_deref(),
+        Some("given.example.edu")
+    );
+}
+
+#[test]
+fn a_reserved_or_undeclared_variable_is_refused_with_how_to_give_it_and_no_value() {
+    // Even a lookup that would answer (the process environment itself) is not asked.
+    let text = r#"[[apps]]
+name = "billing"
+base_url = "https://billing.example.edu"
+
+[[apps.jobs]]
+name = "a"
+url = "https://x.example.edu/?k=${AWS_SECRET_ACCESS_KEY}"
+every = "15m"
+description = "${PSU_SCHED_SIGNING_SECRET} ${GITHUB_TOKEN}"
+"#;
+    let errs = match parse_file("jobs.toml", text, &process_env) {
+        Err(OpsError::InvalidFile(list)) => {
+            list.iter().map(ToString::to_string).collect::<Vec<_>>()
+        }
+        other => panic!("expected errors, got {other:?}"),
+    };
+    assert_eq!(
+        errs,
+        [
+            "jobs.toml:7:7: apps[0].jobs[0].url: ${AWS_SECRET_ACCESS_KEY} is not available to a file: names starting with AWS_ or PSU_SCHED_ are the scheduler's own settings and credentials; give the value another name, set as PSU_SCHED_VAR_<NAME> or passed as --var NAME=VALUE",
+            "jobs.toml:9:15: apps[0].jobs[0].description: ${PSU_SCHED_SIGNING_SECRET} is not available to a file: names starting with AWS_ or PSU_SCHED_ are the scheduler's own settings and credentials; give the value another name, set as PSU_SCHED_VAR_<NAME> or passed as --var NAME=VALUE",
+        ]
+    );
+    let vars = |name: &str| file_var(name, &[], &process_env);
+    let errs = match parse_file(
+        "jobs.toml",
+        &text
+            .replace("${AWS_SECRET_ACCESS_KEY}", "${MISSING}")
+            .replace("${PSU_SCHED_SIGNING_SECRET} ", ""),
+        &vars,
+    ) {
+        Err(OpsError::InvalidFile(list)) => {
+            list.iter().map(ToString::to_string).collect::<Vec<_>>()
+        }
+        other => panic!("expected errors, got {other:?}"),
+    };
+    assert_eq!(
+        errs,
+        [
+            "jobs.toml:7:7: apps[0].jobs[0].url: ${MISSING} is not given to the file; set PSU_SCHED_VAR_MISSING in the environment, or pass --var MISSING=VALUE",
+            "jobs.toml:9:15: apps[0].jobs[0].description: ${GITHUB_TOKEN} is not given to the file; set PSU_SCHED_VAR_GITHUB_TOKEN in the environment, or pass --var GITHUB_TOKEN=VALUE",
+        ]
+    );
+}
+
+#[test]
+fn a_refused_value_from_a_variable_is_shown_as_written_never_expanded() {
+    let secret = "s3cret-Value_9";
+    let given = [
+        ("BAD_URL".to_owned(), format!("not a url {secret}")),
+        ("ZONE".to_owned(), format!("Mars/{secret}")),
+        ("EVERY".to_owned(), format!("{secret}m")),
+        ("WHEN".to_owned(), format!("2026-13-{secret}")),
+        ("LATER".to_owned(), "2031-07-09".to_owned()),
+    ];
+    let vars = |name: &str| file_var(name, &given, &|_| None);
+    let text = r#"[[apps]]
+name = "billing"
+
+[[apps.jobs]]
+name = "a"
+url = "${BAD_URL}"
+every = "${EVERY}"
+timezone = "${ZONE}"
+start = "${WHEN}"
+
+[[apps.jobs]]
+name = "b"
+url = "https://billing.example.edu/b"
+every = "15m"
+start = "${LATER}"
+end = "2030-01-01"
+"#;
+    let errs = match parse_file("jobs.toml", text, &vars) {
+        Err(OpsError::InvalidFile(list)) => {
+            list.iter().map(ToString::to_string).collect::<Vec<_>>()
+        }
+        other => panic!("expected errors, got {other:?}"),
+    };
+    assert!(!errs.is_empty());
+    for e in &errs {
+        assert!(!e.contains(secret) && !e.contains("2031"), "{e}");
+    }
+    // A check of two keys (the end after the start) quotes neither when one is a variable.
+    assert_eq!(
+        errs.last().map(String::as_str),
+        Some(
+            "jobs.toml:16:7: apps[0].jobs[1].end: refused once the variables of start = \"${LATER}\" are given (the values are not shown: they came from variables); see what each key accepts in docs/schedules-as-code.md"
+        ),
+        "{errs:#?}"
+    );
+    assert_eq!(
+        errs[0],
+        "jobs.toml:6:7: apps[0].jobs[0].url: `${BAD_URL}` is refused once its variables are given (the value is not shown: it came from a variable); use http://host/path or https://host/path"
+    );
+    assert!(
+        errs.iter().any(|e| e.starts_with(
+            "jobs.toml:8:12: apps[0].jobs[0].timezone: `${ZONE}` is refused once its variables are given"
+        ) && e.ends_with("use an IANA time zone (America/Los_Angeles)")),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn var_arguments_are_read_and_a_refused_one_never_shows_its_value() {
+    assert_eq!(
+        parse_var("HOST=a=b.example.edu").map_err(|e| e.to_string()),
+        Ok(("HOST".to_owned(), "a=b.example.edu".to_owned()))
+    );
+    assert_eq!(
+        parse_var("EMPTY=").map_err(|e| e.to_string()),
+        Ok(("EMPTY".to_owned(), String::new()))
+    );
+    for (arg, refusal) in [
+        ("s3cret-alone", "var: expected NAME=VALUE"),
+        ("1X=s3cret", "var: `1X` is not a variable name"),
+        (
+            "AWS_SECRET_ACCESS_KEY=s3cret",
+            "var: ${AWS_SECRET_ACCESS_KEY} is not available to a file",
+        ),
+        (
+            "psu_sched_signing_secret=s3cret",
+            "var: ${psu_sched_signing_secret} is not available to a file",
+        ),
+    ] {
+        let e = parse_var(arg).expect_err(arg).to_string();
+        assert!(e.starts_with(refusal), "{arg}: {e}");
+        assert!(!e.contains("s3cret"), "{arg}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn the_plan_shows_a_value_from_a_variable_as_written_and_never_its_old_value() {
+    let (ops, _) = setup();
+    let text = r#"[[apps]]
+name = "billing"
+base_url = "https://${HOST}"
+
+[[apps.jobs]]
+name = "sync"
+url = "https://partner.example.edu/sync?token=${TOKEN}"
+every = "${EVERY}"
+between = "08:00-17:00"
+timeout = "2m"
+"#;
+    let read = |token: &str| {
+        let given = [
+            ("HOST".to_owned(), "billing.example.edu".to_owned()),
+            ("TOKEN".to_owned(), token.to_owned()),
+            ("EVERY".to_owned(), "15m".to_owned()),
+        ];
+        parse_file("jobs.toml", text, &|n| file_var(n, &given, &|_| None)).expect("valid")
+    };
+    let plan = ops.plan(&read("first-token"), false).await.expect("plan");
+    let shown = |plan: &Plan| -> Vec<(String, Option<String>, Option<String>, bool)> {
+        plan.steps
+            .iter()
+            .flat_map(|s| s.changes.iter())
+            .map(|c| {
+                (
+                    c.field.to_owned(),
+                    c.old.clone(),
+                    c.new.clone(),
+                    c.from_variables,
+                )
+            })
+            .collect()
+    };
+    let row = |f: &str, old: Option<&str>, new: &str, v: bool| {
+        (
+            f.to_owned(),
+            old.map(str::to_owned),
+            Some(new.to_owned()),
+            v,
+        )
+    };
+    assert_eq!(
+        shown(&plan),
+        [
+            row("base_url", None, "https://${HOST}", true),
+            row("budget", None, "4", false),
+            row(
+                "url",
+                None,
+                "https://partner.example.edu/sync?token=${TOKEN}",
+                true
+            ),
+            row("schedule", None, "every ${EVERY} between 08:00-17:00", true),
+            row("timeout", None, "2m", false),
+        ]
+    );
+    ops.apply_plan(&plan, now(), |_, _| {})
+        .await
+        .expect("apply");
+    // The values were written; the same values plan no change.
+    assert!(
+        ops.plan(&read("first-token"), false)
+            .await
+            .expect("plan")
+            .is_empty()
+    );
+    // A new token: the field changes, shown as written, the old value not shown.
+    let plan = ops.plan(&read("second-token"), false).await.expect("plan");
+    assert_eq!(
+        shown(&plan),
+        [row(
+            "url",
+            None,
+            "https://partner.example.edu/sync?token=${TOKEN}",
+            true
+        )]
+    );
+    assert_eq!(plan.count(Action::Update), 1);
 }
