@@ -685,6 +685,19 @@ pub(crate) async fn create_job(
                 base_url_of(&state, &app).await,
             )
         }
+        Err(e)
+            if matches!(
+                e.store_error(),
+                Some(shared::store::StoreError::AppDeleting(..))
+            ) =>
+        {
+            let reason = e.store_error().map(ToString::to_string).unwrap_or_default();
+            again(
+                vec![FieldError::plain("app", reason)],
+                StatusCode::CONFLICT,
+                base_url_of(&state, &app).await,
+            )
+        }
         Err(e) => action_failed(&state, &e),
     }
 }

@@ -160,6 +160,7 @@ fn explain(err: &anyhow::Error) -> String {
         Some(e @ StoreError::AppExists(..)) => {
             format!("{e}; nothing changed (use `psu-sched app update` to change it)")
         }
+        Some(e @ StoreError::AppDeleting(..)) => format!("{e}; nothing changed"),
         Some(StoreError::Credentials { .. }) => {
             "no AWS credentials found, or they were refused as unknown or expired: set AWS_PROFILE (and sign in again if it uses SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for a local table, any dummy values)".to_owned()
         }

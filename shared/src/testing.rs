@@ -238,6 +238,9 @@ impl Store for FailingStore {
     async fn delete_app(&self, name: &AppName) -> Result<Option<App>, StoreError> {
         self.inner.delete_app(name).await
     }
+    async fn delete_app_at(&self, read: &App) -> Result<crate::store::DeleteIf, StoreError> {
+        self.inner.delete_app_at(read).await
+    }
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {
         self.inner.due(now).await
     }

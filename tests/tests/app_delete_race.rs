@@ -9,8 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use shared::model::AppName;
 use shared::ops::{AppInput, JobInput, JobKey, Ops, OpsError, ScheduleForm};
-use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
+use shared::store::{Store, StoreError};
 
 use crate::cli::Cli;
 use crate::conformance::open_sqlite;
@@ -58,9 +58,11 @@ async fn race(ops: Arc<Ops>, store: Arc<dyn Store>) -> (usize, usize) {
             (Ok(_), Ok(_)) => panic!("round {round}: both the delete and the create succeeded"),
             (Ok(_), Err(e)) => {
                 deleted += 1;
+                // Refused at its read of the record (gone) or at its write (being deleted).
                 assert!(
-                    matches!(e, OpsError::AppNotFound(_)) || e.to_string().contains("deleted"),
-                    "round {round}: the create is refused naming the deletion: {e}"
+                    matches!(e, OpsError::Invalid(_))
+                        || matches!(e.store_error(), Some(StoreError::AppDeleting(_))),
+                    "round {round}: the create is refused naming the deletion: {e:?}"
                 );
             }
             (Err(_), Ok(_)) => created += 1,
@@ -118,7 +120,15 @@ async fn the_binarys_app_delete_and_create_raced_never_leave_a_job_without_its_a
             tokio::spawn(async move { a.run(&["app", "delete", "--app", &x, "--yes"]).await });
         let create = tokio::spawn(async move {
             b.run(&[
-                "create", "--app", &y, "--name", "sync", "--path", "/jobs/sync", "--at", "03:00",
+                "create",
+                "--app",
+                &y,
+                "--name",
+                "sync",
+                "--path",
+                "/jobs/sync",
+                "--at",
+                "03:00",
             ])
             .await
         });
@@ -128,7 +138,11 @@ async fn the_binarys_app_delete_and_create_raced_never_leave_a_job_without_its_a
             "round {round}: both succeeded: {delete:?} {create:?}"
         );
         let shown = cli.run(&["app", "show", "--app", &app, "--json"]).await;
-        let jobs = cli.run(&["list", "--app", &app, "--json"]).await.ok().json();
+        let jobs = cli
+            .run(&["list", "--app", &app, "--json"])
+            .await
+            .ok()
+            .json();
         assert!(
             shown.code == 0 || jobs.as_array().is_none_or(Vec::is_empty),
             "round {round}: a job without its app: {jobs}"

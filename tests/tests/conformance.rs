@@ -19,8 +19,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use shared::clock::FixedClock;
 use shared::model::{
-    App, AppName, BaseUrl, Execution, ExecutionId, Job, JobName, JobUrl, NewJob, PendingRetry,
-    Status, Trigger,
+    App, AppName, BaseUrl, Execution, ExecutionId, Job, JobName, JobPath, JobUrl, NewJob,
+    PendingRetry, Status, Trigger,
 };
 use shared::store::dynamodb::DynamoStore;
 use shared::store::memory::MemoryStore;
@@ -630,13 +630,16 @@ async fn a_delete_if_unchanged_ignores_the_ticks_bookkeeping_and_keeps_a_job_a_p
 /// An app record named `name`, base URL `https://<name>.example.edu/prefix`, budget 4,
 /// created at 08:00 and a fraction of a second (the instant must read back to the nanosecond).
 fn app(name: &str) -> App {
-    App::new(
+    let mut app = App::new(
         AppName::parse(name).expect("app name"),
         BaseUrl::parse(&format!("https://{name}.example.edu/prefix")).expect("base url"),
         4,
         at(8, 0) + chrono::Duration::nanoseconds(123_456_789),
     )
-    .expect("valid app")
+    .expect("valid app");
+    // One salt for every call, so that two calls describe the same record.
+    app.key_salt = Some("00112233445566778899aabbccddeeff".to_owned());
+    app
 }
 
 /// `app` as edited: budget `budget`, a minute later, the next version.
@@ -799,6 +802,72 @@ async fn delete_app_returns_the_app_once_then_none(store: &Adapter) {
     assert_eq!(stored_app(store, &a.name).await, None);
     assert_eq!(store.delete_app(&a.name).await.expect("delete app"), None);
     assert_eq!(store.list_apps().await.expect("list apps"), vec![kept]);
+}
+
+contract!(no_job_is_created_for_an_app_whose_record_is_being_deleted);
+async fn no_job_is_created_for_an_app_whose_record_is_being_deleted(store: &Adapter) {
+    let a = app("billing");
+    store.create_app(&a).await.expect("create app");
+    let mut marked = a.clone();
+    marked.deleting = true;
+    marked.version = a.version + 1;
+    assert!(store.put_app(&marked, a.version).await.expect("mark"));
+    let j = job_in("billing", "nightly");
+    assert!(matches!(
+        store.create_job(&j).await,
+        Err(StoreError::AppDeleting(ref name)) if name == &a.name
+    ));
+    assert!(
+        store
+            .list_jobs(Some(&a.name))
+            .await
+            .expect("list")
+            .is_empty(),
+        "nothing written"
+    );
+    // A job by URL of an app without a record may be created; one by path may not (it was
+    // resolved at a record that is gone).
+    store
+        .create_job(&job_in("reports", "nightly"))
+        .await
+        .expect("an app without a record");
+    let mut by_path = job_in("payroll", "nightly");
+    by_path.path = Some(JobPath::parse("/nightly").expect("path"));
+    assert!(matches!(
+        store.create_job(&by_path).await,
+        Err(StoreError::AppDeleting(_))
+    ));
+    // The mark taken back: the job may be created.
+    let mut kept = marked.clone();
+    kept.deleting = false;
+    kept.version = marked.version + 1;
+    assert!(store.put_app(&kept, marked.version).await.expect("unmark"));
+    store.create_job(&j).await.expect("created once unmarked");
+    // Its own earlier create, retried after a lost answer, is still recognised.
+    store.create_job(&j).await.expect("a retry");
+}
+
+contract!(delete_app_at_deletes_only_the_record_as_read);
+async fn delete_app_at_deletes_only_the_record_as_read(store: &Adapter) {
+    let a = app("billing");
+    store.create_app(&a).await.expect("create app");
+    let changed = edited(&a, 9);
+    assert!(store.put_app(&changed, a.version).await.expect("put app"));
+    assert_eq!(
+        store.delete_app_at(&a).await.expect("delete"),
+        DeleteIf::Changed,
+        "written since it was read: kept"
+    );
+    assert_eq!(stored_app(store, &a.name).await, Some(changed.clone()));
+    assert_eq!(
+        store.delete_app_at(&changed).await.expect("delete"),
+        DeleteIf::Deleted
+    );
+    assert_eq!(stored_app(store, &a.name).await, None);
+    assert_eq!(
+        store.delete_app_at(&changed).await.expect("delete again"),
+        DeleteIf::Gone
+    );
 }
 
 contract!(app_records_never_show_in_job_listings_nor_in_due);

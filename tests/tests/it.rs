@@ -11,8 +11,8 @@ mod helpers;
 mod selftest;
 
 mod admin;
-mod apply;
 mod app_delete_race;
+mod apply;
 mod apps;
 mod bruteforce;
 mod cli;

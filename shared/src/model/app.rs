@@ -147,6 +147,11 @@ pub struct App {
     /// keys stay as deployed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_salt: Option<String>,
+    /// True while `app delete` deletes it: from the moment it checks the app's jobs until the
+    /// record is gone, no job of the app may be created ([`crate::store::rules::may_create_job`]).
+    /// Any other write of the record clears it (and so makes that delete start again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleting: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -182,6 +187,7 @@ impl App {
             key_generation: 1,
             previous_key_generation: None,
             key_salt: Some(new_key_salt()),
+            deleting: false,
             created_at: now,
             updated_at: now,
             version: 1,

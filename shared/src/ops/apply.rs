@@ -1520,6 +1520,7 @@ impl Ops {
                 let mut next = (**read).clone();
                 next.base_url = base.clone();
                 next.budget = *budget;
+                next.deleting = false;
                 next.updated_at = now;
                 next.version = read.version + 1;
                 if store

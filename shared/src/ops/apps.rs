@@ -9,7 +9,7 @@ use crate::model::{
     App, AppName, BaseUrl, DEFAULT_APP_BUDGET, Job, JobPath, JobUrl, MAX_APP_BUDGET,
     validate_budget,
 };
-use crate::store::Store;
+use crate::store::{DeleteIf, Store};
 
 /// An app's settings as typed; `None` leaves one at its default (create) or as it is
 /// (update).
@@ -137,24 +137,55 @@ impl Ops {
             .map_err(OpsError::store("list the apps"))
     }
 
-    /// Deletes an app record; refused while the app still has jobs.
+    /// Deletes an app record; refused while the app still has jobs. Three writes, so that a
+    /// job created meanwhile never outlives the record ([`rules::may_create_job`]): the record
+    /// is marked `deleting` (no job of the app may be created from then on), its jobs are
+    /// listed with a consistent read (one created before the mark is seen), and the record is
+    /// deleted only at the version marked. With jobs, the mark is taken back.
+    ///
+    /// [`rules::may_create_job`]: crate::store::rules::may_create_job
     pub async fn delete_app(&self, name: &str) -> Result<App, OpsError> {
         let name = parse_app(name)?;
         let store = self.store().await?;
-        read_app(store, &name).await?;
-        let jobs = store
-            .list_jobs(Some(&name))
-            .await
-            .map_err(OpsError::store("list the app's jobs"))?
-            .len();
-        if jobs > 0 {
-            return Err(OpsError::AppHasJobs { app: name, jobs });
+        for _ in 0..UPDATE_ATTEMPTS {
+            let app = read_app(store, &name).await?;
+            let mut marked = app.clone();
+            marked.deleting = true;
+            marked.version = app.version + 1;
+            if !store
+                .put_app(&marked, app.version)
+                .await
+                .map_err(OpsError::store("mark the app as being deleted"))?
+            {
+                continue;
+            }
+            let jobs = store
+                .list_jobs(Some(&name))
+                .await
+                .map_err(OpsError::store("list the app's jobs"))?
+                .len();
+            if jobs > 0 {
+                let mut kept = marked.clone();
+                kept.deleting = false;
+                kept.version = marked.version + 1;
+                // Refused: someone wrote the record since, which clears the mark too.
+                store
+                    .put_app(&kept, marked.version)
+                    .await
+                    .map_err(OpsError::store("take back the app's deletion mark"))?;
+                return Err(OpsError::AppHasJobs { app: name, jobs });
+            }
+            match store
+                .delete_app_at(&marked)
+                .await
+                .map_err(OpsError::store("delete the app"))?
+            {
+                DeleteIf::Deleted | DeleteIf::Gone => return Ok(app),
+                // Written since the mark (an update, a rotation): check the jobs again.
+                DeleteIf::Changed => {}
+            }
         }
-        store
-            .delete_app(&name)
-            .await
-            .map_err(OpsError::store("delete the app"))?
-            .ok_or(OpsError::AppNotFound(name))
+        Err(OpsError::AppConflict(name))
     }
 }
 
@@ -169,6 +200,9 @@ pub(super) async fn change_app(
     for _ in 0..UPDATE_ATTEMPTS {
         let app = read_app(store, name).await?;
         let mut next = change(&app)?;
+        // A change keeps the app: a delete that marked it starts again (and so checks its
+        // jobs again), or stays undone if it was interrupted.
+        next.deleting = false;
         next.updated_at = now;
         next.version = app.version + 1;
         if store

@@ -77,6 +77,11 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         let key = job_key(&job.app, &job.name);
         match rules::create_job(inner.jobs.get(&key), job) {
+            rules::Create::Write
+                if !rules::may_create_job(inner.apps.get(job.app.as_str()), job) =>
+            {
+                Err(StoreError::AppDeleting(job.app.clone()))
+            }
             rules::Create::Write => {
                 inner.jobs.insert(key, job.clone());
                 Ok(())
@@ -174,6 +179,18 @@ impl Store for MemoryStore {
 
     async fn delete_app(&self, name: &AppName) -> Result<Option<App>, StoreError> {
         Ok(self.lock().apps.remove(name.as_str()))
+    }
+
+    async fn delete_app_at(&self, read: &App) -> Result<DeleteIf, StoreError> {
+        let mut inner = self.lock();
+        Ok(match inner.apps.get(read.name.as_str()) {
+            None => DeleteIf::Gone,
+            Some(stored) if rules::may_delete_app(stored, read) => {
+                inner.apps.remove(read.name.as_str());
+                DeleteIf::Deleted
+            }
+            Some(_) => DeleteIf::Changed,
+        })
     }
 
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {

@@ -126,6 +126,12 @@ pub enum StoreError {
     /// create_app found the name taken.
     #[error("an app named {0} already exists")]
     AppExists(AppName),
+    /// create_job found its app's record being deleted, or (a job by path) gone
+    /// ([`rules::may_create_job`]).
+    #[error(
+        "the app {0} is being deleted (or was deleted meanwhile); if no `psu-sched app delete --app {0}` is running, run it again to finish, or keep the app by updating it (psu-sched app update --app {0} ...)"
+    )]
+    AppDeleting(AppName),
     /// The store could not be reached: no connection, a time-out, a DNS failure (after the
     /// client's own retries).
     #[error("the store's {operation} request could not reach the store")]
@@ -208,7 +214,9 @@ pub enum DeleteIf {
 pub trait Store: Send + Sync {
     /// Creates a job. Fails with [`StoreError::AlreadyExists`] if (app, name) is taken by
     /// another job; a stored job with this job's id is this very create, retried after its
-    /// answer was lost, and answers `Ok` ([`rules::create_job`]).
+    /// answer was lost, and answers `Ok` ([`rules::create_job`]). Fails with
+    /// [`StoreError::AppDeleting`] while the app's record is being deleted, or for a job by path
+    /// when its app has no record, in the same atomic write ([`rules::may_create_job`]).
     async fn create_job(&self, job: &Job) -> Result<(), StoreError>;
 
     /// Writes many jobs at once (seeding, imports); existing (app, name) are overwritten.
@@ -263,6 +271,11 @@ pub trait Store: Send + Sync {
     /// are not touched. Like [`Store::delete_job`], a delete that finds the record it read gone
     /// returns it, and a record created again under the name meanwhile is never deleted.
     async fn delete_app(&self, name: &AppName) -> Result<Option<App>, StoreError>;
+
+    /// Deletes the app record `read` only if the stored record is still exactly it (same
+    /// `created_at` and version, [`rules::may_delete_app`]), in one conditional write: how
+    /// `app delete` deletes the record it marked, after finding the app without jobs.
+    async fn delete_app_at(&self, read: &App) -> Result<DeleteIf, StoreError>;
 
     /// True when the store lives on this machine (an embedded file, memory, or DynamoDB at a
     /// loopback endpoint): a test or development store, the only kind a simulated tick

@@ -87,6 +87,34 @@ pub fn create_app(stored: Option<&App>, new: &App) -> Create {
     }
 }
 
+/// `create_job`, the app's half: a job by path (resolved at its app's record) may be created
+/// only while that record exists and is not being deleted; a job by URL when its app has no
+/// record, or one not being deleted. `app delete` marks the record (`deleting`, a write of its
+/// own), then lists the app's jobs with a consistent read, then deletes the record only at the
+/// version it marked: a job created before the mark is in that list (the delete is refused),
+/// one created after it is refused here, so a job by path never outlives its app's record and
+/// no job is created while the record is being deleted.
+///
+/// DynamoDB: the job's create is one TransactWriteItems: a `ConditionCheck` on the app's key
+/// (`APPS`/`APP#<app>`) under `attribute_exists(pk) AND attribute_not_exists(deleting)` for a
+/// job by path, `attribute_not_exists(pk) OR attribute_not_exists(deleting)` for one by URL
+/// (the flag is stored only while true), and the job's `Put` under `attribute_not_exists(pk)`.
+pub fn may_create_job(app: Option<&App>, job: &Job) -> bool {
+    match app {
+        Some(app) => !app.deleting,
+        None => job.path.is_none(),
+    }
+}
+
+/// `delete_app_at`: the record `read` (as `app delete` marked it) is deleted only if the stored
+/// record is still it: the same record (`created_at`) at the same version. Anything written
+/// since (an update, a rotation, another delete's mark) keeps it.
+///
+/// DynamoDB: `DeleteItem` under `created_at = :created AND version = :v`.
+pub fn may_delete_app(stored: &App, read: &App) -> bool {
+    stored.created_at == read.created_at && stored.version == read.version
+}
+
 /// `put_app`: `new` may replace `stored` when it is the same record (same `created_at`: an app
 /// deleted and created again under its name is another record, whose version may well be the
 /// one an old writer expects) and the stored version is the one the writer read (`expected`),

@@ -5,12 +5,19 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 
-use super::codec::{APPS_PK, Item, app_item, app_sk, from_item, n, s, strip_keys, ts};
+use super::codec::{APPS_PK, Item, app_item, app_sk, from_item, job_item, n, s, strip_keys, ts};
+use super::transact::Transacted;
 use super::{DynamoStore, is_condition_failure};
-use crate::model::{App, AppName};
-use crate::store::{StoreError, rules};
+use crate::model::{App, AppName, Job};
+use crate::store::{DeleteIf, Store, StoreError, rules};
+
+/// How many times a job's create is sent when its transaction was refused but neither of its
+/// conditions is found failing when read back (the app's record changed in between).
+const CREATE_ATTEMPTS: usize = 3;
 
 impl DynamoStore {
     /// `Store::create_app`: a PutItem under `attribute_not_exists(pk)`; a refusal's old item is
@@ -26,6 +33,94 @@ impl DynamoStore {
             rules::Create::Taken | rules::Create::Write => {
                 Err(StoreError::AppExists(app.name.clone()))
             }
+        }
+    }
+
+    /// `Store::create_job`: one TransactWriteItems ([`rules::may_create_job`]): a
+    /// `ConditionCheck` that the app's record is there and not being deleted (a job by path:
+    /// `attribute_exists(pk) AND attribute_not_exists(deleting)`), or absent or not being
+    /// deleted (a job by URL: `attribute_not_exists(pk) OR attribute_not_exists(deleting)`),
+    /// and the job's `Put` under
+    /// `attribute_not_exists(pk)`. Refused, consistent reads tell which: the job by that name
+    /// (this very create, applied before and its answer lost, is `Done`; another is `Taken`, by
+    /// [`rules::create_job`]), else the app's record being deleted.
+    pub(super) async fn write_job_created(&self, job: &Job) -> Result<(), StoreError> {
+        let built = |e| StoreError::Backend {
+            operation: "TransactWriteItems",
+            source: Box::new(e),
+        };
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(APPS_PK))
+            .key("sk", s(app_sk(&job.app)))
+            .condition_expression(if job.path.is_some() {
+                "attribute_exists(pk) AND attribute_not_exists(#deleting)"
+            } else {
+                "attribute_not_exists(pk) OR attribute_not_exists(#deleting)"
+            })
+            .expression_attribute_names("#deleting", "deleting")
+            .build()
+            .map_err(built)?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(job_item(job)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(built)?;
+        for attempt in 1..=CREATE_ATTEMPTS {
+            let request = self
+                .client
+                .transact_write_items()
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .condition_check(check.clone())
+                        .build(),
+                )
+                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
+                // A retry of this very request (the SDK's, after a lost answer) is the same
+                // transaction to DynamoDB; each of our own attempts is a new one.
+                .client_request_token(format!("{}-{attempt}", job.id));
+            if self.transact(request).await? == Transacted::Applied {
+                return Ok(());
+            }
+            let stored = self.get_job(&job.app, &job.name).await?;
+            match rules::create_job(stored.as_ref(), job) {
+                rules::Create::Done => return Ok(()),
+                rules::Create::Taken => {
+                    return Err(StoreError::AlreadyExists(job.app.clone(), job.name.clone()));
+                }
+                rules::Create::Write => {}
+            }
+            if !rules::may_create_job(self.read_app(&job.app).await?.as_ref(), job) {
+                return Err(StoreError::AppDeleting(job.app.clone()));
+            }
+        }
+        Err(StoreError::AppDeleting(job.app.clone()))
+    }
+
+    /// `Store::delete_app_at`: a DeleteItem under `#created = :created AND #version = :v`
+    /// ([`rules::may_delete_app`]); refused, a consistent read tells `Gone` from `Changed`.
+    pub(super) async fn write_app_deleted_at(&self, read: &App) -> Result<DeleteIf, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(APPS_PK))
+            .key("sk", s(app_sk(&read.name)))
+            .condition_expression("#created = :created AND #version = :v")
+            .expression_attribute_names("#created", "created_at")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":created", ts(read.created_at))
+            .expression_attribute_values(":v", n(read.version as i64))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(DeleteIf::Deleted),
+            Err(e) if is_condition_failure(&e) => Ok(match self.read_app(&read.name).await? {
+                None => DeleteIf::Gone,
+                Some(_) => DeleteIf::Changed,
+            }),
+            Err(e) => Err(self.failed("DeleteItem", e)),
         }
     }
 

@@ -41,7 +41,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store,
-    StoreError, rules,
+    StoreError,
 };
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 use codec::{
@@ -319,19 +319,7 @@ impl Store for DynamoStore {
     }
 
     async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
-        // When refused, the item that was there: this very job (a retry after a lost answer)
-        // or another one (rules::create_job).
-        let Some(there) = self.put_if_absent(job_item(job)?).await? else {
-            return Ok(());
-        };
-        let there: Option<Job> = there.map(from_item).transpose()?;
-        match rules::create_job(there.as_ref(), job) {
-            rules::Create::Done => Ok(()),
-            // Refused without the item: the name was taken when the condition was checked.
-            rules::Create::Taken | rules::Create::Write => {
-                Err(StoreError::AlreadyExists(job.app.clone(), job.name.clone()))
-            }
-        }
+        self.write_job_created(job).await
     }
 
     async fn import_jobs(&self, jobs: &[Job]) -> Result<(), StoreError> {
@@ -514,6 +502,10 @@ impl Store for DynamoStore {
 
     async fn delete_app(&self, name: &AppName) -> Result<Option<App>, StoreError> {
         self.write_app_deleted(name).await
+    }
+
+    async fn delete_app_at(&self, read: &App) -> Result<DeleteIf, StoreError> {
+        self.write_app_deleted_at(read).await
     }
 
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {

@@ -64,6 +64,14 @@ pub const OPERATIONS: &[Operation] = &[
         tick: true,
         read_only: false,
     },
+    // A job's create: a ConditionCheck of its app's record (not being deleted) and a Put of
+    // the job (`rules::may_create_job`); the CLI's, not the tick's.
+    Operation {
+        name: "TransactWriteItems",
+        actions: &["dynamodb:ConditionCheckItem", "dynamodb:PutItem"],
+        tick: false,
+        read_only: false,
+    },
     Operation {
         name: "DeleteItem",
         actions: &["dynamodb:DeleteItem"],

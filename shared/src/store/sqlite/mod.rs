@@ -239,6 +239,11 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let stored = read_job(conn, job.app.as_str(), job.name.as_str())?;
             match rules::create_job(stored.as_ref(), &job) {
+                rules::Create::Write
+                    if !rules::may_create_job(read_app(conn, &job.app)?.as_ref(), &job) =>
+                {
+                    Err(StoreError::AppDeleting(job.app.clone()))
+                }
                 rules::Create::Write => write_job(conn, &job),
                 rules::Create::Done => Ok(()),
                 rules::Create::Taken => {
@@ -381,6 +386,21 @@ impl Store for SqliteStore {
                     .map_err(|e| backend("SQLite DELETE app", e))?;
             }
             Ok(old)
+        })
+        .await
+    }
+
+    async fn delete_app_at(&self, read: &App) -> Result<DeleteIf, StoreError> {
+        let read = read.clone();
+        self.write(move |conn| match read_app(conn, &read.name)? {
+            None => Ok(DeleteIf::Gone),
+            Some(stored) if rules::may_delete_app(&stored, &read) => {
+                conn.prepare_cached("DELETE FROM apps WHERE name = ?1")
+                    .and_then(|mut st| st.execute(params![read.name.as_str()]))
+                    .map_err(|e| backend("SQLite DELETE app", e))?;
+                Ok(DeleteIf::Deleted)
+            }
+            Some(_) => Ok(DeleteIf::Changed),
         })
         .await
     }
