@@ -307,6 +307,29 @@ async fn refusals_get_403_and_do_not_run_the_view(site: &Site, key: &str) {
         403
     );
     assert!(site.log(0).contains(": malformed: "), "{}", site.log(0));
+    // Numbers no key is needed to send, too large to convert: a bare 403, not a server error.
+    let now = Utc::now().timestamp().to_string();
+    let huge = "9".repeat(5000);
+    for (t, kid) in [
+        ("9".repeat(400), format!("{}:1", site.app)),
+        (huge.clone(), format!("{}:1", site.app)),
+        (now.clone(), format!("{}:{huge}", site.app)),
+    ] {
+        let signature = format!("t={t},kid={kid},v2={}", "0".repeat(64));
+        let headers = [
+            ("X-Psu-Sched-Execution", fresh.as_str()),
+            ("X-Psu-Sched-Job", job.as_str()),
+            ("X-Psu-Sched-Signature", signature.as_str()),
+        ];
+        assert_eq!(
+            site.get(1, "/scheduled/report", &headers).await,
+            403,
+            "t of {} digits, kid {} characters long:\n{}",
+            t.len(),
+            kid.len(),
+            site.log(1)
+        );
+    }
     assert_eq!(
         site.runs().await.len(),
         before,

@@ -705,7 +705,7 @@ for case in data["cases"]:
     headers = Headers({k.lower(): v for k, v in raw.items()})
     try:
         _, _, generation = verify(case["app"], case["keys"], headers, case.get("method", "GET"),
-                                  case["path"], case["body"].encode(), now=case["now"],
+                                  case["path"], case["body"].encode(), now=float(case["now"]),
                                   tolerance=case.get("tolerance", 300))
         got = "ok:%d" % generation
     except SignatureError as e:

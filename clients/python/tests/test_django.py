@@ -96,6 +96,35 @@ def test_a_refused_call_gets_a_bare_403_and_the_view_does_not_run(client, cache_
     assert f": {reason}: " in caplog.text
 
 
+def unsigned(t, kid):
+    """Headers with a hand-written signature header: no key is needed to send these."""
+    return {
+        "HTTP_X_PSU_SCHED_SIGNATURE": f"t={t},kid={kid},v2={'0' * 64}",
+        "HTTP_X_PSU_SCHED_EXECUTION": execution(),
+        "HTTP_X_PSU_SCHED_JOB": "finance/report",
+    }
+
+
+@pytest.mark.parametrize(
+    "reason, headers",
+    [
+        ("stale", unsigned("9" * 400, "finance:1")),
+        ("stale", unsigned("9" * 5000, "finance:1")),
+        ("malformed", unsigned(int(time.time()), "finance:" + "9" * 5000)),
+        ("malformed", unsigned(int(time.time()), "finance:4294967296")),
+    ],
+    ids=["t of 400 digits", "t of 5000 digits", "generation of 5000 digits", "generation beyond 32 bits"],
+)
+def test_a_number_too_large_to_convert_gets_a_bare_403_not_a_server_error(client, cache_table, caplog, reason, headers):
+    # Django's test client raises what the view raised (an OverflowError, a ValueError).
+    with caplog.at_level(logging.WARNING, logger="psu_sched"):
+        response = get(client, "/scheduled/report", headers)
+    assert response.status_code == 403
+    assert response.content == b""
+    assert f": {reason}: " in caplog.text
+    assert Run.objects.count() == 0
+
+
 @pytest.mark.parametrize("path, view", [("/cbv/class", "class"), ("/cbv/method", "method"), ("/cbv/as-view", "as-view")])
 def test_class_based_views_are_guarded_three_ways(client, cache_table, path, view):
     assert client.get(path).status_code == 403

@@ -61,6 +61,8 @@ struct Check<'a> {
     drop: &'a [&'a str],
     /// The signature's app in the job header replaced (a request naming another app).
     job: Option<&'a str>,
+    /// The execution header replaced (the signature still covers [`EXECUTION`]).
+    execution: Option<&'a str>,
 }
 
 fn case(name: &str, sign: Sign<'_>, check: Check<'_>) -> Value {
@@ -93,7 +95,10 @@ fn case(name: &str, sign: Sign<'_>, check: Check<'_>) -> Value {
     };
     let mut headers = serde_json::Map::new();
     for (name, value) in [
-        ("X-Psu-Sched-Execution", Some(EXECUTION.to_owned())),
+        (
+            "X-Psu-Sched-Execution",
+            Some(check.execution.unwrap_or(EXECUTION).to_owned()),
+        ),
         (
             "X-Psu-Sched-Job",
             Some(check.job.unwrap_or(sign.job).to_owned()),
@@ -556,6 +561,74 @@ fn vectors() -> Value {
             Check::default(),
         ),
     ];
+    // Numbers beyond their bounds (issue 27, item 4): appended, so the cases above stay
+    // byte-identical. One rule in Rust and Python: a `t` beyond 64 bits is as stale as can be,
+    // a `kid` generation beyond 32 bits is malformed, an attempt beyond 32 bits or a slot that
+    // is no date is a malformed execution header; leading zeros are only zeros.
+    let mut cases = cases;
+    let nines = |n: usize| "9".repeat(n);
+    let padded_t = format!("{}{T}", "0".repeat(5000 - T.to_string().len()));
+    let padded_generation = format!("finance:{}1", "0".repeat(4999));
+    let big_kid = format!("finance:{}", nines(5000));
+    let long_attempt = format!("{}.20270115T080000Z.s{}", &EXECUTION[..32], nines(5000));
+    let numbers = [
+        (
+            "a t of 400 digits",
+            by_hand(&nines(400), "finance:1", &nines(400)),
+            None,
+        ),
+        (
+            "a t of 5,000 digits",
+            by_hand(&nines(5000), "finance:1", &nines(5000)),
+            None,
+        ),
+        (
+            "a t of 5,000 digits, leading zeros then the time, signed as written",
+            by_hand(&padded_t, "finance:1", &padded_t),
+            None,
+        ),
+        (
+            "a kid generation of 5,000 digits",
+            by_hand(&T.to_string(), &big_kid, &T.to_string()),
+            None,
+        ),
+        (
+            "a kid generation beyond 32 bits",
+            by_hand(&T.to_string(), "finance:4294967297", &T.to_string()),
+            None,
+        ),
+        (
+            "a kid generation of 5,000 digits, leading zeros then 1",
+            by_hand(&T.to_string(), &padded_generation, &T.to_string()),
+            None,
+        ),
+        (
+            "an attempt beyond 32 bits",
+            by_hand(&T.to_string(), "finance:1", &T.to_string()),
+            Some(format!("{}.20270115T080000Z.s4294967296", &EXECUTION[..32])),
+        ),
+        (
+            "an attempt of 5,000 digits",
+            by_hand(&T.to_string(), "finance:1", &T.to_string()),
+            Some(long_attempt),
+        ),
+        (
+            "a slot that is no date (month 13)",
+            by_hand(&T.to_string(), "finance:1", &T.to_string()),
+            Some(format!("{}.20271315T080000Z.s1", &EXECUTION[..32])),
+        ),
+    ];
+    for (name, header, execution) in &numbers {
+        cases.push(case(
+            name,
+            Sign::default(),
+            Check {
+                header: Some(Some(header.clone())),
+                execution: execution.as_deref(),
+                ..Check::default()
+            },
+        ));
+    }
     // Records written before salts first (their keys as deployed), then salted records'
     // (appended: the entries above stay byte-identical).
     let derivation: Vec<Value> = [
@@ -710,6 +783,16 @@ fn the_expected_outcomes_are_the_ones_the_cases_describe() {
         "malformed",
         "ok:1",
         "stale",
+        "missing_header",
+        "missing_header",
+        // Numbers beyond their bounds.
+        "stale",
+        "stale",
+        "ok:1",
+        "malformed",
+        "malformed",
+        "ok:1",
+        "missing_header",
         "missing_header",
         "missing_header",
     ];
