@@ -33,8 +33,14 @@ REASONS = ("malformed", "missing_header", "wrong_app", "stale", "mismatch", "rep
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _KEY = re.compile(r"[0-9a-f]{64}")
-_EXECUTION = re.compile(r"([0-9a-f]{32})\.(\d{8}T\d{6}Z)\.([sm])([1-9]\d*)")
+_EXECUTION = re.compile(r"([0-9a-f]{32})\.([0-9]{8}T[0-9]{6}Z)\.([sm])([1-9][0-9]*)")
 _TRIGGERS = {"s": "schedule", "m": "manual"}
+
+#: The largest `t` (a signed 64-bit integer, as the scheduler's verifier reads it): beyond it
+#: a timestamp is as stale as can be.
+_T_MAX = 2**63 - 1
+#: The largest key generation and attempt (unsigned 32 bits, as the scheduler's).
+_U32_MAX = 2**32 - 1
 
 
 class VerificationError(Exception):
@@ -179,7 +185,10 @@ def verify(
     if execution is None:
         raise VerificationError("missing_header", f"no {HEADER_EXECUTION} header")
     parsed = _EXECUTION.fullmatch(execution)
-    if parsed is None:
+    job_id, slot_text, trigger, attempt_text = parsed.groups() if parsed else (None,) * 4
+    attempt = None if parsed is None else _bounded(attempt_text, _U32_MAX)
+    slot = None if attempt is None else _slot(slot_text)
+    if slot is None:
         raise VerificationError(
             "missing_header",
             f"{HEADER_EXECUTION} is not <job id>.<YYYYMMDDTHHMMSSZ>.<s|m><attempt>",
@@ -198,8 +207,10 @@ def verify(
     if not ours:
         raise VerificationError("wrong_app", f"no kid names app {app!r}")
 
-    # 4. Fresh.
-    t = int(t_text)
+    # 4. Fresh. A t beyond 64 bits is never converted: it is as stale as can be.
+    t = _bounded(t_text, _T_MAX)
+    if t is None:
+        raise VerificationError("stale", "t is beyond 64 bits")
     now = time.time() if now is None else now
     if abs(now - t) > tolerance:
         raise VerificationError("stale", f"t is {int(now - t)} s from this clock (tolerance {tolerance} s)")
@@ -210,13 +221,12 @@ def verify(
         expected = hmac.new(key.encode("ascii"), payload, hashlib.sha256).hexdigest().encode()
         for generation, v2 in ours:
             if hmac.compare_digest(expected, v2.encode("utf-8", "surrogateescape")):
-                job_id, slot, trigger, attempt = parsed.groups()
                 return Verified(
                     execution=execution,
                     job_id=job_id,
-                    slot=datetime.strptime(slot, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc),
+                    slot=slot,
                     trigger=_TRIGGERS[trigger],
-                    attempt=int(attempt),
+                    attempt=attempt,
                     job=job,
                     app=job_app,
                     name=job_name,
@@ -240,11 +250,35 @@ def valid_name(name: object) -> bool:
     return isinstance(name, str) and _NAME.fullmatch(name) is not None
 
 
+def _bounded(digits: str, limit: int) -> int | None:
+    """The value of `digits` (ASCII digits only), or None when it is above `limit`.
+
+    Leading zeros are only zeros; the rest is converted only when it has no more digits than
+    `limit`, so no input reaches int()'s 4,300-digit limit or a float's range.
+    """
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > len(str(limit)):
+        return None
+    value = int(significant)
+    return value if value <= limit else None
+
+
+def _slot(text: str) -> datetime | None:
+    """The slot of an execution id (`YYYYMMDDTHHMMSSZ`) in UTC, or None when it is no date."""
+    try:
+        return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
 def _kid(value: str) -> tuple[str, int]:
     kid_app, colon, generation = value.rpartition(":")
     if not (colon and kid_app and generation.isascii() and generation.isdigit()):
         raise VerificationError("malformed", "a kid is not <app>:<generation>")
-    return kid_app, int(generation)
+    number = _bounded(generation, _U32_MAX)
+    if number is None:
+        raise VerificationError("malformed", "a kid's generation is beyond 32 bits")
+    return kid_app, number
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
