@@ -547,3 +547,45 @@ async fn the_lambda_under_cargo_lambda_calls_the_django_view_once_per_slot() {
         refusals_get_403_and_do_not_run_the_view(site, key).await;
     }
 }
+
+/// `manage.py check` on the project, with `PSU_SCHED_TEST_CACHE` set to `cache` (or not):
+/// whether it succeeded, and what it printed.
+fn manage_py_check(venv: &Path, cache: Option<&str>) -> (bool, String) {
+    let mut command = Command::new(venv.join("bin/python"));
+    command
+        .current_dir(project_dir())
+        .args(["manage.py", "check"])
+        .env("DJANGO_SETTINGS_MODULE", "project.settings")
+        .env("PSU_SCHED_KEYS", app_key(SECRET, APP, 1, None))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("PSU_SCHED_TEST_CACHE")
+        .stdin(Stdio::null());
+    if let Some(cache) = cache {
+        command.env("PSU_SCHED_TEST_CACHE", cache);
+    }
+    let out = command.output().expect("run manage.py check");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), printed)
+}
+
+#[test]
+fn manage_py_check_warns_that_a_file_based_cache_does_not_hold_replays_across_workers() {
+    for venv in venvs() {
+        // The project's own settings (a DatabaseCache): nothing to say.
+        let (ok, printed) = manage_py_check(&venv, None);
+        assert!(ok && !printed.contains("psu_sched."), "{printed}");
+        // A FileBasedCache: its add checks, then sets, so two workers can both accept one
+        // execution id. A warning: check still succeeds.
+        let (ok, printed) = manage_py_check(&venv, Some("file"));
+        assert!(ok, "{printed}");
+        assert!(
+            printed.contains("psu_sched.W002") && printed.contains("FileBasedCache"),
+            "{}: {printed}",
+            venv.display()
+        );
+    }
+}

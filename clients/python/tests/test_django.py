@@ -210,6 +210,18 @@ def test_a_locmem_cache_is_a_warning(settings):
     assert ids(settings) == ["psu_sched.W001"]
 
 
+def test_a_file_based_cache_is_a_warning_that_manage_py_check_prints(settings, tmp_path, capsys):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}
+    }
+    assert ids(settings) == ["psu_sched.W002"]
+    # A warning: manage.py check prints it and does not stop.
+    call_command("check")
+    printed = capsys.readouterr()
+    assert "psu_sched.W002" in printed.out + printed.err
+    assert "FileBasedCache" in printed.out + printed.err
+
+
 def test_bad_settings_are_errors_naming_the_setting(settings):
     settings.PSU_SCHED_APP = "fin ance"
     settings.PSU_SCHED_KEYS = ["not a key"]
