@@ -22,10 +22,11 @@ Views::
     class Cleanup(View): ...
 
 A refused request gets a bare 403; the reason is logged on the `psu_sched` logger (never a
-key). Each execution id is accepted once: the cache's atomic ``add`` remembers it for twice the
-tolerance, so the cache must be shared by every worker (database, Redis, Memcached). A system
-check reports DummyCache (an error: it remembers nothing) and LocMemCache (a warning: one
-process only).
+key). Each execution id is accepted once: the cache's ``add`` remembers it for twice the
+tolerance, so the cache must be shared by every worker and its ``add`` atomic (DatabaseCache,
+Redis, Memcached). A system check reports DummyCache (an error: it remembers nothing),
+LocMemCache (a warning: one process only) and FileBasedCache (a warning: its ``add`` checks,
+then writes, so two workers can both accept one id).
 """
 
 from __future__ import annotations
@@ -258,6 +259,16 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 "own, so a request replayed to another worker would run again.",
                 hint="Use a cache every worker shares: DatabaseCache, Redis or Memcached.",
                 id="psu_sched.W001",
+            )
+        )
+    elif backend == "django.core.cache.backends.filebased.FileBasedCache":
+        errors.append(
+            checks.Warning(
+                f"The cache {alias!r} (PSU_SCHED_CACHE) is a FileBasedCache: its add() checks for "
+                "the file, then writes it, so two workers receiving the same request at once "
+                "could both run it.",
+                hint="Use a cache whose add() is atomic: DatabaseCache, Redis or Memcached.",
+                id="psu_sched.W002",
             )
         )
     return errors
