@@ -178,18 +178,27 @@ impl Site {
         std::fs::read_to_string(&self.workers[worker].log).unwrap_or_default()
     }
 
-    /// A signature header made with the package's own signer (`psu_sched.sign`).
-    fn forge(&self, key: &str, t: i64, execution: &str, job: &str, path: &str) -> String {
+    /// A signature header made with the package's own signer (`psu_sched.sign`), its `kid`
+    /// labelled with `generation` (any label: nothing signs it).
+    fn forge(
+        &self,
+        (key, generation): (&str, u32),
+        t: i64,
+        execution: &str,
+        job: &str,
+        path: &str,
+    ) -> String {
         let code = "import sys, psu_sched\n\
-                    app, key, t, execution, job, path = sys.argv[1:]\n\
-                    print(psu_sched.sign([(app, 1, key)], t=int(t), execution=execution, \
-                    job=job, method='GET', path=path))";
+                    app, generation, key, t, execution, job, path = sys.argv[1:]\n\
+                    print(psu_sched.sign([(app, int(generation), key)], t=int(t), \
+                    execution=execution, job=job, method='GET', path=path))";
         let out = self
             .python(key)
             .args([
                 "-c",
                 code,
                 &self.app,
+                &generation.to_string(),
                 key,
                 &t.to_string(),
                 execution,
@@ -288,7 +297,7 @@ async fn refusals_get_403_and_do_not_run_the_view(site: &Site, key: &str) {
     let fresh = format!("{}.20261126T093000Z.s1", uuid::Uuid::new_v4().simple());
     let job = format!("{}/report", site.app);
     let stale = site.forge(
-        key,
+        (key, 1),
         Utc::now().timestamp() - 1200,
         &fresh,
         &job,
@@ -357,7 +366,9 @@ async fn a_django_view_runs_once_per_slot_of_a_simulated_tick_and_refuses_replay
         let printed = psu_sched(store, &["app", "key", "--app", APP]);
         let key = printed["key"].as_str().expect("key").to_owned();
         assert_eq!(key, app_key(SECRET, APP, 1, None), "{printed}");
-        let site = Site::start(&venv, APP, &key).await;
+        // Held labelled with its generation (`PSU_SCHED_KEYS` entries `<generation>:<key>`),
+        // so the view is told which generation's key verified.
+        let site = Site::start(&venv, APP, &format!("1:{key}")).await;
         psu_sched(
             store,
             &[
@@ -480,7 +491,35 @@ async fn a_django_view_runs_once_per_slot_of_a_simulated_tick_and_refuses_replay
         );
         let runs = site.runs().await;
         assert_eq!(runs.len(), 6, "{runs:#?}");
-        assert!(runs.iter().all(|r| r["generation"] == 1), "{runs:#?}");
+        assert!(
+            runs.iter()
+                .all(|r| r["generation"] == 1 && r["kid_generation"] == 1),
+            "{runs:#?}"
+        );
+        // Signed with generation 1's key, its kid labelled 7 (as anyone holding the key could):
+        // it runs, and the view is told generation 1, the label of the key the site holds.
+        let execution = format!("{}.20261126T093000Z.s1", uuid::Uuid::new_v4().simple());
+        let job = format!("{APP}/report");
+        let relabelled = site.forge(
+            (&key, 7),
+            Utc::now().timestamp(),
+            &execution,
+            &job,
+            "/scheduled/report",
+        );
+        let headers = [
+            ("X-Psu-Sched-Execution", execution.as_str()),
+            ("X-Psu-Sched-Job", job.as_str()),
+            ("X-Psu-Sched-Signature", relabelled.as_str()),
+        ];
+        assert_eq!(site.get(0, "/scheduled/report", &headers).await, 201);
+        let runs = site.runs().await;
+        let last = &runs[runs.len() - 1];
+        assert_eq!(
+            (&last["generation"], &last["kid_generation"]),
+            (&Value::from(1), &Value::from(7)),
+            "{last}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

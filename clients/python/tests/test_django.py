@@ -59,8 +59,9 @@ def test_a_signed_call_runs_the_view_once_and_its_answer_is_unchanged(client, ca
     assert response["X-Job-Answer"] == "unchanged"
     assert response.content.decode() == f"ran {headers['HTTP_X_PSU_SCHED_EXECUTION']}"
     run = Run.objects.get()
-    assert (run.view, run.execution, run.job, run.generation) == (
-        "report", headers["HTTP_X_PSU_SCHED_EXECUTION"], "finance/report", 1)
+    assert (run.view, run.execution, run.job) == ("report", headers["HTTP_X_PSU_SCHED_EXECUTION"], "finance/report")
+    # The project's key is unlabelled: no generation is known, whatever the kid says.
+    assert (run.generation, run.kid_generation) == (None, 1)
 
 
 def test_a_replayed_call_gets_a_bare_403_and_the_log_says_why_without_the_key(client, cache_table, caplog):
@@ -175,12 +176,30 @@ def test_behind_a_proxy_that_strips_a_prefix_the_prefix_is_put_back(client, cach
 
 def test_two_keys_during_a_rotation(client, cache_table, settings):
     new = psu_sched.app_key(SECRET, "finance", 2)
-    settings.PSU_SCHED_KEYS = f"{new},{KEY}"
+    settings.PSU_SCHED_KEYS = f"2:{new},1:{KEY}"
     assert get(client, "/scheduled/report", signed("/scheduled/report")).status_code == 201
     assert get(client, "/scheduled/report", signed("/scheduled/report", key=new, generation=2)).status_code == 201
     settings.PSU_SCHED_KEYS = [new]
     assert get(client, "/scheduled/report", signed("/scheduled/report")).status_code == 403
     assert list(Run.objects.values_list("generation", flat=True)) == [1, 2]
+
+
+def test_the_generation_recorded_is_the_held_keys_label_never_the_callers(client, cache_table, settings):
+    # Generation 1's key signs, the kid says 7: the view is told 1, the label of the key held.
+    for held in ([f"1:{KEY}"], [{"generation": 1, "key": KEY}], [(1, KEY)]):
+        settings.PSU_SCHED_KEYS = held
+        assert get(client, "/scheduled/report", signed("/scheduled/report", generation=7)).status_code == 201
+    assert list(Run.objects.values_list("generation", "kid_generation")) == [(1, 7)] * 3
+
+
+def test_labelled_keys_pass_the_system_checks_and_a_bad_label_is_an_error_without_the_key(settings):
+    new = psu_sched.app_key(SECRET, "finance", 2)
+    for held in (f"2:{new},1:{KEY}", [f"2:{new}", f"1:{KEY}"], [{"generation": 2, "key": new}, (1, KEY)]):
+        settings.PSU_SCHED_KEYS = held
+        assert check_settings() == [], held
+    settings.PSU_SCHED_KEYS = f"two:{new}"
+    (message,) = check_settings()
+    assert message.id == "psu_sched.E002" and new not in message.msg + (message.hint or "")
 
 
 def test_a_locmem_cache_refuses_a_replay_within_its_process(client, db, settings):
