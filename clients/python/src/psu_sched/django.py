@@ -5,7 +5,8 @@ Settings (read once, again after ``override_settings``)::
     INSTALLED_APPS = [..., "psu_sched"]        # the system checks
     PSU_SCHED_APP = "finance"                  # the app's name in psu-sched
     PSU_SCHED_KEYS = [os.environ["PSU_SCHED_KEY"]]   # `psu-sched app key --app finance`;
-                                               # two during a rotation (a "new,old" string works)
+                                               # two during a rotation (a "new,old" string works);
+                                               # "2:<key>" labels a key with its generation
     PSU_SCHED_TOLERANCE = 300                  # seconds (optional)
     PSU_SCHED_CACHE = "default"                # the cache that remembers execution ids (optional)
 
@@ -42,7 +43,7 @@ from django.core.cache import caches
 from django.core.signals import setting_changed
 from django.http import HttpResponseForbidden
 
-from ._verify import DEFAULT_TOLERANCE, VerificationError, valid_key, valid_name, verify
+from ._verify import DEFAULT_TOLERANCE, VerificationError, held_key, valid_key, valid_name, verify
 
 __all__ = ["scheduled_job", "request_path", "check_settings"]
 
@@ -55,7 +56,7 @@ _CACHE_KEY_PREFIX = "psu-sched:execution:"
 @dataclass(frozen=True)
 class _Config:
     app: str
-    keys: tuple[str, ...]
+    keys: tuple[object, ...]
     tolerance: int
     cache: str
 
@@ -63,12 +64,22 @@ class _Config:
 _config: _Config | None = None
 
 
-def _keys(value: object) -> tuple[str, ...]:
+def _keys(value: object) -> tuple[object, ...]:
+    """The entries of PSU_SCHED_KEYS: a "new,old" string (each "<key>" or "<generation>:<key>"),
+    or a list or tuple of keys, "<generation>:<key>" strings, (generation, key) pairs or
+    {"generation": ..., "key": ...} dicts."""
     if isinstance(value, str):
         return tuple(k.strip() for k in value.split(",") if k.strip())
     if isinstance(value, (list, tuple)):
         return tuple(value)
     return ()
+
+
+def _valid_held_key(entry: object) -> bool:
+    try:
+        return valid_key(held_key(entry)[0])
+    except (TypeError, ValueError):
+        return False
 
 
 def _read_config() -> _Config:
@@ -220,10 +231,11 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         )
     keys = _keys(getattr(settings, "PSU_SCHED_KEYS", None))
-    if not 1 <= len(keys) <= 2 or not all(valid_key(k) for k in keys):
+    if not 1 <= len(keys) <= 2 or not all(_valid_held_key(k) for k in keys):
         errors.append(
             checks.Error(
-                "PSU_SCHED_KEYS must hold one or two app keys (64 lowercase hex digits each).",
+                "PSU_SCHED_KEYS must hold one or two app keys (64 lowercase hex digits each), "
+                'each optionally labelled with its generation ("2:<key>").',
                 hint="Print the key with `psu-sched app key --app APP`; two during a rotation.",
                 id="psu_sched.E002",
             )
