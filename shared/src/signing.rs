@@ -12,6 +12,11 @@
 //!   deployment secrets during the deployment's).
 //! - The signed string binds the timestamp, the execution (job, slot, attempt), the job's
 //!   `app/name`, the method, the path and query as sent, and the body ([`signed_string`]).
+//! - The `kid` is not signed: it says which key to try, not which key signed. A verifier
+//!   reports the generation the app gave the key that verified ([`HeldKey`]), never the
+//!   request's label ([`Verified::kid_generation`] keeps it, for logs).
+//! - Numbers in the header are bounded before use: a `t` beyond 64 bits is stale, a `kid`
+//!   generation beyond 32 bits malformed (the Python package follows the same rule).
 
 use std::time::Duration;
 
@@ -89,6 +94,119 @@ impl KeyId {
 impl std::fmt::Display for KeyId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.app, self.generation)
+    }
+}
+
+/// A key an app holds, labelled with the generation it was issued at when the app knows it.
+///
+/// The `kid` of a request is not signed: anyone holding generation 1's key can label its
+/// signature `kid=app:7`. So the generation a verifier reports is the label the app itself gave
+/// the key that verified ([`Verified::generation`]), never the request's. Written as the key
+/// alone (unlabelled) or `<generation>:<key>` ([`FromStr`](std::str::FromStr)), as the Python
+/// package's `PSU_SCHED_KEYS` entries are. Its `Debug` never shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HeldKey {
+    key: String,
+    generation: Option<u32>,
+}
+
+impl HeldKey {
+    /// A key held without a label: a request it verifies reports no generation.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            generation: None,
+        }
+    }
+
+    /// A key held with the generation it was issued at (`psu-sched app key` prints both).
+    pub fn labelled(key: impl Into<String>, generation: u32) -> Self {
+        Self {
+            key: key.into(),
+            generation: Some(generation),
+        }
+    }
+}
+
+impl std::fmt::Debug for HeldKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldKey")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A held key written neither as `<key>` nor as `<generation>:<key>` with a 32-bit generation.
+/// Its message never contains the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a held key is <key> or <generation>:<key>, the generation 0 to 4294967295")]
+pub struct HeldKeyError;
+
+impl std::str::FromStr for HeldKey {
+    type Err = HeldKeyError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.rsplit_once(':') {
+            None => Ok(Self::new(text)),
+            Some((label, key)) if digits(label) && !key.is_empty() => label
+                .parse()
+                .map(|generation| Self::labelled(key, generation))
+                .map_err(|_| HeldKeyError),
+            Some(_) => Err(HeldKeyError),
+        }
+    }
+}
+
+impl From<String> for HeldKey {
+    fn from(key: String) -> Self {
+        Self::new(key)
+    }
+}
+
+impl From<&str> for HeldKey {
+    fn from(key: &str) -> Self {
+        Self::new(key)
+    }
+}
+
+/// What [`verify_signature`] needs of a held key: the key, and its generation label if any.
+/// Implemented for [`HeldKey`] and for a bare key (`String`, `str`), which has no label.
+pub trait AsHeldKey {
+    /// The key (64 hex characters; their ASCII bytes are the HMAC key).
+    fn key(&self) -> &str;
+    /// The generation the app labelled the key with (`None`: unlabelled).
+    fn generation(&self) -> Option<u32> {
+        None
+    }
+}
+
+impl AsHeldKey for HeldKey {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn generation(&self) -> Option<u32> {
+        self.generation
+    }
+}
+
+impl AsHeldKey for String {
+    fn key(&self) -> &str {
+        self
+    }
+}
+
+impl AsHeldKey for str {
+    fn key(&self) -> &str {
+        self
+    }
+}
+
+impl<T: AsHeldKey + ?Sized> AsHeldKey for &T {
+    fn key(&self) -> &str {
+        (**self).key()
+    }
+    fn generation(&self) -> Option<u32> {
+        (**self).generation()
     }
 }
 
@@ -184,8 +302,12 @@ pub struct Verified {
     pub execution: ExecutionId,
     /// The job, `app/name`.
     pub job: String,
-    /// The generation of the key that matched.
-    pub generation: u32,
+    /// The generation of the key that verified: the label the app gave it ([`HeldKey`]), or
+    /// `None` for a key held without one. Never taken from the request.
+    pub generation: Option<u32>,
+    /// The generation the matching signature's `kid` names. Nothing signs the `kid`: this is
+    /// the caller's label, for logs, not proof of which key signed.
+    pub kid_generation: u32,
 }
 
 /// The `kid`/`v2` pairs of a signature header, in order.
@@ -220,13 +342,14 @@ fn parse_header(value: &str) -> Result<(&str, Pairs), SignatureError> {
 }
 
 /// Verifies a signed request at app `app`, which holds `keys` (its current key, and the
-/// previous one while it rotates). `path_and_query` is the request target as sent (undecoded;
+/// previous one while it rotates): bare keys (`&[String]`) or [`HeldKey`]s labelled with their
+/// generation, which [`Verified::generation`] then reports. `path_and_query` is the request target as sent (undecoded;
 /// behind a proxy that strips a prefix, the prefix and then what the app received). A replay
 /// inside the window passes this check: refuse it by remembering the execution ids seen.
 #[allow(clippy::too_many_arguments)]
-pub fn verify_signature(
+pub fn verify_signature<K: AsHeldKey>(
     app: &str,
-    keys: &[String],
+    keys: &[K],
     headers: &http::HeaderMap,
     method: &str,
     path_and_query: &str,
@@ -265,13 +388,14 @@ pub fn verify_signature(
     }
     let signed = signed_string(t, execution, job, method, path_and_query, body);
     for key in keys {
-        let expected = hmac_hex(key.as_bytes(), signed.as_bytes());
+        let expected = hmac_hex(key.key().as_bytes(), signed.as_bytes());
         for (kid, signature) in &ours {
             if constant_time_eq(signature.as_bytes(), expected.as_bytes()) {
                 return Ok(Verified {
                     execution: execution_id,
                     job: job.to_owned(),
-                    generation: kid.generation,
+                    generation: key.generation(),
+                    kid_generation: kid.generation,
                 });
             }
         }

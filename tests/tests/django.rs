@@ -178,18 +178,27 @@ impl Site {
         std::fs::read_to_string(&self.workers[worker].log).unwrap_or_default()
     }
 
-    /// A signature header made with the package's own signer (`psu_sched.sign`).
-    fn forge(&self, key: &str, t: i64, execution: &str, job: &str, path: &str) -> String {
+    /// A signature header made with the package's own signer (`psu_sched.sign`), its `kid`
+    /// labelled with `generation` (any label: nothing signs it).
+    fn forge(
+        &self,
+        (key, generation): (&str, u32),
+        t: i64,
+        execution: &str,
+        job: &str,
+        path: &str,
+    ) -> String {
         let code = "import sys, psu_sched\n\
-                    app, key, t, execution, job, path = sys.argv[1:]\n\
-                    print(psu_sched.sign([(app, 1, key)], t=int(t), execution=execution, \
-                    job=job, method='GET', path=path))";
+                    app, generation, key, t, execution, job, path = sys.argv[1:]\n\
+                    print(psu_sched.sign([(app, int(generation), key)], t=int(t), \
+                    execution=execution, job=job, method='GET', path=path))";
         let out = self
             .python(key)
             .args([
                 "-c",
                 code,
                 &self.app,
+                &generation.to_string(),
                 key,
                 &t.to_string(),
                 execution,
@@ -288,7 +297,7 @@ async fn refusals_get_403_and_do_not_run_the_view(site: &Site, key: &str) {
     let fresh = format!("{}.20261126T093000Z.s1", uuid::Uuid::new_v4().simple());
     let job = format!("{}/report", site.app);
     let stale = site.forge(
-        key,
+        (key, 1),
         Utc::now().timestamp() - 1200,
         &fresh,
         &job,
@@ -307,6 +316,29 @@ async fn refusals_get_403_and_do_not_run_the_view(site: &Site, key: &str) {
         403
     );
     assert!(site.log(0).contains(": malformed: "), "{}", site.log(0));
+    // Numbers no key is needed to send, too large to convert: a bare 403, not a server error.
+    let now = Utc::now().timestamp().to_string();
+    let huge = "9".repeat(5000);
+    for (t, kid) in [
+        ("9".repeat(400), format!("{}:1", site.app)),
+        (huge.clone(), format!("{}:1", site.app)),
+        (now.clone(), format!("{}:{huge}", site.app)),
+    ] {
+        let signature = format!("t={t},kid={kid},v2={}", "0".repeat(64));
+        let headers = [
+            ("X-Psu-Sched-Execution", fresh.as_str()),
+            ("X-Psu-Sched-Job", job.as_str()),
+            ("X-Psu-Sched-Signature", signature.as_str()),
+        ];
+        assert_eq!(
+            site.get(1, "/scheduled/report", &headers).await,
+            403,
+            "t of {} digits, kid {} characters long:\n{}",
+            t.len(),
+            kid.len(),
+            site.log(1)
+        );
+    }
     assert_eq!(
         site.runs().await.len(),
         before,
@@ -336,7 +368,9 @@ async fn a_django_view_runs_once_per_slot_of_a_simulated_tick_and_refuses_replay
         // The derivation under the record's own salt (an app created again gets new keys).
         assert_eq!(key.len(), 64, "{printed}");
         assert_ne!(key, app_key(SECRET, APP, 1, None), "{printed}");
-        let site = Site::start(&venv, APP, &key).await;
+        // Held labelled with its generation (`PSU_SCHED_KEYS` entries `<generation>:<key>`),
+        // so the view is told which generation's key verified.
+        let site = Site::start(&venv, APP, &format!("1:{key}")).await;
         psu_sched(
             store,
             &[
@@ -459,7 +493,35 @@ async fn a_django_view_runs_once_per_slot_of_a_simulated_tick_and_refuses_replay
         );
         let runs = site.runs().await;
         assert_eq!(runs.len(), 6, "{runs:#?}");
-        assert!(runs.iter().all(|r| r["generation"] == 1), "{runs:#?}");
+        assert!(
+            runs.iter()
+                .all(|r| r["generation"] == 1 && r["kid_generation"] == 1),
+            "{runs:#?}"
+        );
+        // Signed with generation 1's key, its kid labelled 7 (as anyone holding the key could):
+        // it runs, and the view is told generation 1, the label of the key the site holds.
+        let execution = format!("{}.20261126T093000Z.s1", uuid::Uuid::new_v4().simple());
+        let job = format!("{APP}/report");
+        let relabelled = site.forge(
+            (&key, 7),
+            Utc::now().timestamp(),
+            &execution,
+            &job,
+            "/scheduled/report",
+        );
+        let headers = [
+            ("X-Psu-Sched-Execution", execution.as_str()),
+            ("X-Psu-Sched-Job", job.as_str()),
+            ("X-Psu-Sched-Signature", relabelled.as_str()),
+        ];
+        assert_eq!(site.get(0, "/scheduled/report", &headers).await, 201);
+        let runs = site.runs().await;
+        let last = &runs[runs.len() - 1];
+        assert_eq!(
+            (&last["generation"], &last["kid_generation"]),
+            (&Value::from(1), &Value::from(7)),
+            "{last}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -528,5 +590,47 @@ async fn the_lambda_under_cargo_lambda_calls_the_django_view_once_per_slot() {
             site.venv.display()
         );
         refusals_get_403_and_do_not_run_the_view(site, key).await;
+    }
+}
+
+/// `manage.py check` on the project, with `PSU_SCHED_TEST_CACHE` set to `cache` (or not):
+/// whether it succeeded, and what it printed.
+fn manage_py_check(venv: &Path, cache: Option<&str>) -> (bool, String) {
+    let mut command = Command::new(venv.join("bin/python"));
+    command
+        .current_dir(project_dir())
+        .args(["manage.py", "check"])
+        .env("DJANGO_SETTINGS_MODULE", "project.settings")
+        .env("PSU_SCHED_KEYS", app_key(SECRET, APP, 1, None))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("PSU_SCHED_TEST_CACHE")
+        .stdin(Stdio::null());
+    if let Some(cache) = cache {
+        command.env("PSU_SCHED_TEST_CACHE", cache);
+    }
+    let out = command.output().expect("run manage.py check");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), printed)
+}
+
+#[test]
+fn manage_py_check_warns_that_a_file_based_cache_does_not_hold_replays_across_workers() {
+    for venv in venvs() {
+        // The project's own settings (a DatabaseCache): nothing to say.
+        let (ok, printed) = manage_py_check(&venv, None);
+        assert!(ok && !printed.contains("psu_sched."), "{printed}");
+        // A FileBasedCache: its add checks, then sets, so two workers can both accept one
+        // execution id. A warning: check still succeeds.
+        let (ok, printed) = manage_py_check(&venv, Some("file"));
+        assert!(ok, "{printed}");
+        assert!(
+            printed.contains("psu_sched.W002") && printed.contains("FileBasedCache"),
+            "{}: {printed}",
+            venv.display()
+        );
     }
 }

@@ -141,7 +141,7 @@ async fn during_a_rotation_both_generations_verify_and_after_finish_only_the_new
 
     let request = run_now(&cli, &server).await;
     assert_eq!(
-        verify("web", std::slice::from_ref(&first), &request).map(|v| v.generation),
+        verify("web", std::slice::from_ref(&first), &request).map(|v| v.kid_generation),
         Ok(1)
     );
     assert_eq!(
@@ -175,11 +175,11 @@ async fn during_a_rotation_both_generations_verify_and_after_finish_only_the_new
 
     let request = run_now(&cli, &server).await;
     assert_eq!(
-        verify("web", std::slice::from_ref(&first), &request).map(|v| v.generation),
+        verify("web", std::slice::from_ref(&first), &request).map(|v| v.kid_generation),
         Ok(1)
     );
     assert_eq!(
-        verify("web", std::slice::from_ref(&second), &request).map(|v| v.generation),
+        verify("web", std::slice::from_ref(&second), &request).map(|v| v.kid_generation),
         Ok(2)
     );
 
@@ -188,7 +188,7 @@ async fn during_a_rotation_both_generations_verify_and_after_finish_only_the_new
         .ok();
     let request = run_now(&cli, &server).await;
     assert_eq!(
-        verify("web", std::slice::from_ref(&second), &request).map(|v| v.generation),
+        verify("web", std::slice::from_ref(&second), &request).map(|v| v.kid_generation),
         Ok(2)
     );
     assert_eq!(

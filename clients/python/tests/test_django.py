@@ -59,8 +59,9 @@ def test_a_signed_call_runs_the_view_once_and_its_answer_is_unchanged(client, ca
     assert response["X-Job-Answer"] == "unchanged"
     assert response.content.decode() == f"ran {headers['HTTP_X_PSU_SCHED_EXECUTION']}"
     run = Run.objects.get()
-    assert (run.view, run.execution, run.job, run.generation) == (
-        "report", headers["HTTP_X_PSU_SCHED_EXECUTION"], "finance/report", 1)
+    assert (run.view, run.execution, run.job) == ("report", headers["HTTP_X_PSU_SCHED_EXECUTION"], "finance/report")
+    # The project's key is unlabelled: no generation is known, whatever the kid says.
+    assert (run.generation, run.kid_generation) == (None, 1)
 
 
 def test_a_replayed_call_gets_a_bare_403_and_the_log_says_why_without_the_key(client, cache_table, caplog):
@@ -94,6 +95,35 @@ def test_a_refused_call_gets_a_bare_403_and_the_view_does_not_run(client, cache_
     assert response.content == b""
     assert Run.objects.count() == 0
     assert f": {reason}: " in caplog.text
+
+
+def unsigned(t, kid):
+    """Headers with a hand-written signature header: no key is needed to send these."""
+    return {
+        "HTTP_X_PSU_SCHED_SIGNATURE": f"t={t},kid={kid},v2={'0' * 64}",
+        "HTTP_X_PSU_SCHED_EXECUTION": execution(),
+        "HTTP_X_PSU_SCHED_JOB": "finance/report",
+    }
+
+
+@pytest.mark.parametrize(
+    "reason, headers",
+    [
+        ("stale", unsigned("9" * 400, "finance:1")),
+        ("stale", unsigned("9" * 5000, "finance:1")),
+        ("malformed", unsigned(int(time.time()), "finance:" + "9" * 5000)),
+        ("malformed", unsigned(int(time.time()), "finance:4294967296")),
+    ],
+    ids=["t of 400 digits", "t of 5000 digits", "generation of 5000 digits", "generation beyond 32 bits"],
+)
+def test_a_number_too_large_to_convert_gets_a_bare_403_not_a_server_error(client, cache_table, caplog, reason, headers):
+    # Django's test client raises what the view raised (an OverflowError, a ValueError).
+    with caplog.at_level(logging.WARNING, logger="psu_sched"):
+        response = get(client, "/scheduled/report", headers)
+    assert response.status_code == 403
+    assert response.content == b""
+    assert f": {reason}: " in caplog.text
+    assert Run.objects.count() == 0
 
 
 @pytest.mark.parametrize("path, view", [("/cbv/class", "class"), ("/cbv/method", "method"), ("/cbv/as-view", "as-view")])
@@ -146,12 +176,30 @@ def test_behind_a_proxy_that_strips_a_prefix_the_prefix_is_put_back(client, cach
 
 def test_two_keys_during_a_rotation(client, cache_table, settings):
     new = psu_sched.app_key(SECRET, "finance", 2)
-    settings.PSU_SCHED_KEYS = f"{new},{KEY}"
+    settings.PSU_SCHED_KEYS = f"2:{new},1:{KEY}"
     assert get(client, "/scheduled/report", signed("/scheduled/report")).status_code == 201
     assert get(client, "/scheduled/report", signed("/scheduled/report", key=new, generation=2)).status_code == 201
     settings.PSU_SCHED_KEYS = [new]
     assert get(client, "/scheduled/report", signed("/scheduled/report")).status_code == 403
     assert list(Run.objects.values_list("generation", flat=True)) == [1, 2]
+
+
+def test_the_generation_recorded_is_the_held_keys_label_never_the_callers(client, cache_table, settings):
+    # Generation 1's key signs, the kid says 7: the view is told 1, the label of the key held.
+    for held in ([f"1:{KEY}"], [{"generation": 1, "key": KEY}], [(1, KEY)]):
+        settings.PSU_SCHED_KEYS = held
+        assert get(client, "/scheduled/report", signed("/scheduled/report", generation=7)).status_code == 201
+    assert list(Run.objects.values_list("generation", "kid_generation")) == [(1, 7)] * 3
+
+
+def test_labelled_keys_pass_the_system_checks_and_a_bad_label_is_an_error_without_the_key(settings):
+    new = psu_sched.app_key(SECRET, "finance", 2)
+    for held in (f"2:{new},1:{KEY}", [f"2:{new}", f"1:{KEY}"], [{"generation": 2, "key": new}, (1, KEY)]):
+        settings.PSU_SCHED_KEYS = held
+        assert check_settings() == [], held
+    settings.PSU_SCHED_KEYS = f"two:{new}"
+    (message,) = check_settings()
+    assert message.id == "psu_sched.E002" and new not in message.msg + (message.hint or "")
 
 
 def test_a_locmem_cache_refuses_a_replay_within_its_process(client, db, settings):
@@ -179,6 +227,18 @@ def test_a_dummy_cache_is_an_error_that_stops_manage_py_check(settings):
 def test_a_locmem_cache_is_a_warning(settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     assert ids(settings) == ["psu_sched.W001"]
+
+
+def test_a_file_based_cache_is_a_warning_that_manage_py_check_prints(settings, tmp_path, capsys):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}
+    }
+    assert ids(settings) == ["psu_sched.W002"]
+    # A warning: manage.py check prints it and does not stop.
+    call_command("check")
+    printed = capsys.readouterr()
+    assert "psu_sched.W002" in printed.out + printed.err
+    assert "FileBasedCache" in printed.out + printed.err
 
 
 def test_bad_settings_are_errors_naming_the_setting(settings):

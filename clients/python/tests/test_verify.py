@@ -81,7 +81,9 @@ def test_a_signed_get_verifies_and_gives_the_executions_parts():
     assert run.slot == datetime(2026, 11, 26, 9, 30, tzinfo=timezone.utc)
     assert run.trigger == "schedule"
     assert run.attempt == 1
-    assert (run.job, run.app, run.name, run.generation) == ("finance/report", "finance", "report", 1)
+    assert (run.job, run.app, run.name) == ("finance/report", "finance", "report")
+    # An unlabelled key: which generation it is, nothing says; the kid's label is the caller's.
+    assert (run.generation, run.kid_generation) == (None, 1)
 
 
 def test_header_names_are_case_insensitive():
@@ -102,15 +104,45 @@ def test_a_post_body_is_covered_by_its_hash():
 def test_during_a_rotation_either_generation_verifies_and_names_itself():
     old, new = key(generation=1), key(generation=2)
     h = headers(f"t={NOW},kid=finance:2,v2={mac(new, SIGNED)},kid=finance:1,v2={mac(old, SIGNED)}")
-    assert call(h, keys=[new]).generation == 2
-    assert call(h, keys=[old]).generation == 1
-    assert call(h, keys=[new, old]).generation == 2
+    assert call(h, keys=[f"2:{new}"]).generation == 2
+    assert call(h, keys=[f"1:{old}"]).generation == 1
+    assert call(h, keys=[f"2:{new}", f"1:{old}"]).generation == 2
+    assert call(h, keys=[new, old]).generation is None
     assert refused(h, keys=[key(generation=3)]) == "mismatch"
+
+
+def test_the_generation_reported_is_the_held_keys_label_never_the_kids():
+    # Signed with generation 1's key, but labelled 7: nothing signs the kid.
+    h = headers(f"t={NOW},kid=finance:7,v2={mac(key(), SIGNED)}")
+    for held in ([f"1:{key()}"], f"1:{key()}", [(1, key())], [{"generation": 1, "key": key()}]):
+        run = call(h, keys=held)
+        assert (run.generation, run.kid_generation) == (1, 7), held
+    # A key held without a label: no generation is reported, and the kid's is not taken for one.
+    run = call(h, keys=[key()])
+    assert (run.generation, run.kid_generation) == (None, 7)
+    # Both generations held, labelled: the one whose key matched, whatever the kid says.
+    run = call(h, keys=[f"2:{key(generation=2)}", f"1:{key()}"])
+    assert (run.generation, run.kid_generation) == (1, 7)
+
+
+@pytest.mark.parametrize(
+    "held",
+    [f"x:{key()}", f"-1:{key()}", f"+1:{key()}", f"{'9' * 5000}:{key()}", f"4294967296:{key()}",
+     "2:", (1,), ("1", key()), {"key": key()}, {"generation": True, "key": key()}, 7],
+    ids=["letters", "negative", "plus", "5000 digits", "beyond 32 bits", "no key", "short tuple",
+         "string generation", "no generation", "bool", "not a key"],
+)
+def test_a_held_key_whose_label_is_not_a_generation_is_an_error_that_does_not_show_the_key(held):
+    h = headers(f"t={NOW},kid=finance:1,v2={mac(key(), SIGNED)}")
+    with pytest.raises((TypeError, ValueError)) as caught:
+        call(h, keys=[held])
+    assert key() not in str(caught.value)
+    assert not isinstance(caught.value, psu_sched.VerificationError)
 
 
 def test_unknown_parts_are_ignored():
     h = headers(f"t={NOW},v9=zzz,kid=finance:1,x=1,v2={mac(key(), SIGNED)}")
-    assert call(h).generation == 1
+    assert call(h).kid_generation == 1
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,25 @@ struct Check<'a> {
     drop: &'a [&'a str],
     /// The signature's app in the job header replaced (a request naming another app).
     job: Option<&'a str>,
+    /// The execution header replaced (the signature still covers [`EXECUTION`]).
+    execution: Option<&'a str>,
+    /// How the verifier's keys are written, and whether the expectation names the generation
+    /// of the held key that verified (`key_generation`; cases from issue 27 item 5 on).
+    labels: Labels,
+}
+
+/// How a case writes the keys its verifier holds.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Labels {
+    /// Bare keys, and no `key_generation` in the expectation (the cases written before labels).
+    #[default]
+    Bare,
+    /// Bare keys; the expectation says `key_generation: null`.
+    Unlabelled,
+    /// `{"generation": g, "key": k}`.
+    Objects,
+    /// `"<g>:<k>"`.
+    Text,
 }
 
 fn case(name: &str, sign: Sign<'_>, check: Check<'_>) -> Value {
@@ -93,7 +112,10 @@ fn case(name: &str, sign: Sign<'_>, check: Check<'_>) -> Value {
     };
     let mut headers = serde_json::Map::new();
     for (name, value) in [
-        ("X-Psu-Sched-Execution", Some(EXECUTION.to_owned())),
+        (
+            "X-Psu-Sched-Execution",
+            Some(check.execution.unwrap_or(EXECUTION).to_owned()),
+        ),
         (
             "X-Psu-Sched-Job",
             Some(check.job.unwrap_or(sign.job).to_owned()),
@@ -114,31 +136,49 @@ fn case(name: &str, sign: Sign<'_>, check: Check<'_>) -> Value {
         "body": check.body.unwrap_or(sign.body),
         "headers": headers,
     });
+    let keys: Vec<Value> = held
+        .iter()
+        .map(|(s, g)| {
+            let key = app_key(s, app, *g, None);
+            match check.labels {
+                Labels::Bare | Labels::Unlabelled => json!(key),
+                Labels::Objects => json!({ "generation": g, "key": key }),
+                Labels::Text => json!(format!("{g}:{key}")),
+            }
+        })
+        .collect();
     let verifier = json!({
         "app": app,
-        "keys": held.iter().map(|(s, g)| app_key(s, app, *g, None)).collect::<Vec<_>>(),
+        "keys": keys,
         "now": check.now.unwrap_or(T),
         "tolerance": DEFAULT_TOLERANCE.as_secs(),
     });
     let expect = match run(&request, &verifier) {
-        Ok(v) => json!({
-            "ok": true,
-            "execution": v.execution.to_string(),
-            "job": v.job,
-            "generation": v.generation,
-            // What the verifier signed: `t` as the header writes it.
-            "signed": signed_string(
-                request["headers"]["X-Psu-Sched-Signature"]
-                    .as_str()
-                    .and_then(|h| h.split(',').find_map(|p| p.strip_prefix("t=")))
-                    .expect("t"),
-                EXECUTION,
-                &v.job,
-                request["method"].as_str().expect("method"),
-                request["path"].as_str().expect("path"),
-                request["body"].as_str().expect("body").as_bytes(),
-            ),
-        }),
+        Ok(v) => {
+            let mut expect = json!({
+                "ok": true,
+                "execution": v.execution.to_string(),
+                "job": v.job,
+                // The kid's label, as sent (unverified): what the cases before labels recorded.
+                "generation": v.kid_generation,
+                // What the verifier signed: `t` as the header writes it.
+                "signed": signed_string(
+                    request["headers"]["X-Psu-Sched-Signature"]
+                        .as_str()
+                        .and_then(|h| h.split(',').find_map(|p| p.strip_prefix("t=")))
+                        .expect("t"),
+                    EXECUTION,
+                    &v.job,
+                    request["method"].as_str().expect("method"),
+                    request["path"].as_str().expect("path"),
+                    request["body"].as_str().expect("body").as_bytes(),
+                ),
+            });
+            if check.labels != Labels::Bare {
+                expect["key_generation"] = json!(v.generation);
+            }
+            expect
+        }
         Err(e) => json!({ "ok": false, "error": e.code() }),
     };
     json!({ "name": name, "request": request, "verifier": verifier, "expect": expect })
@@ -154,11 +194,18 @@ fn run(request: &Value, verifier: &Value) -> Result<Verified, SignatureError> {
             text(value).parse().expect("value"),
         );
     }
-    let keys: Vec<String> = verifier["keys"]
+    // A key is a string (`<key>` or `<generation>:<key>`) or `{"generation", "key"}`.
+    let keys: Vec<HeldKey> = verifier["keys"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(text)
+        .map(|k| match k.as_str() {
+            Some(written) => written.parse().expect("a held key"),
+            None => HeldKey::labelled(
+                text(&k["key"]),
+                u32::try_from(k["generation"].as_u64().expect("generation")).expect("u32"),
+            ),
+        })
         .collect();
     verify_signature(
         &text(&verifier["app"]),
@@ -556,6 +603,119 @@ fn vectors() -> Value {
             Check::default(),
         ),
     ];
+    // Numbers beyond their bounds (issue 27, item 4): appended, so the cases above stay
+    // byte-identical. One rule in Rust and Python: a `t` beyond 64 bits is as stale as can be,
+    // a `kid` generation beyond 32 bits is malformed, an attempt beyond 32 bits or a slot that
+    // is no date is a malformed execution header; leading zeros are only zeros.
+    let mut cases = cases;
+    let nines = |n: usize| "9".repeat(n);
+    let padded_t = format!("{}{T}", "0".repeat(5000 - T.to_string().len()));
+    let padded_generation = format!("finance:{}1", "0".repeat(4999));
+    let big_kid = format!("finance:{}", nines(5000));
+    let long_attempt = format!("{}.20270115T080000Z.s{}", &EXECUTION[..32], nines(5000));
+    let numbers = [
+        (
+            "a t of 400 digits",
+            by_hand(&nines(400), "finance:1", &nines(400)),
+            None,
+        ),
+        (
+            "a t of 5,000 digits",
+            by_hand(&nines(5000), "finance:1", &nines(5000)),
+            None,
+        ),
+        (
+            "a t of 5,000 digits, leading zeros then the time, signed as written",
+            by_hand(&padded_t, "finance:1", &padded_t),
+            None,
+        ),
+        (
+            "a kid generation of 5,000 digits",
+            by_hand(&T.to_string(), &big_kid, &T.to_string()),
+            None,
+        ),
+        (
+            "a kid generation beyond 32 bits",
+            by_hand(&T.to_string(), "finance:4294967297", &T.to_string()),
+            None,
+        ),
+        (
+            "a kid generation of 5,000 digits, leading zeros then 1",
+            by_hand(&T.to_string(), &padded_generation, &T.to_string()),
+            None,
+        ),
+        (
+            "an attempt beyond 32 bits",
+            by_hand(&T.to_string(), "finance:1", &T.to_string()),
+            Some(format!("{}.20270115T080000Z.s4294967296", &EXECUTION[..32])),
+        ),
+        (
+            "an attempt of 5,000 digits",
+            by_hand(&T.to_string(), "finance:1", &T.to_string()),
+            Some(long_attempt),
+        ),
+        (
+            "a slot that is no date (month 13)",
+            by_hand(&T.to_string(), "finance:1", &T.to_string()),
+            Some(format!("{}.20271315T080000Z.s1", &EXECUTION[..32])),
+        ),
+    ];
+    for (name, header, execution) in &numbers {
+        cases.push(case(
+            name,
+            Sign::default(),
+            Check {
+                header: Some(Some(header.clone())),
+                execution: execution.as_deref(),
+                ..Check::default()
+            },
+        ));
+    }
+    // The generation reported is the held key's label, never the kid's (issue 27, item 5):
+    // appended. Each is signed with generation 1's key and labelled `kid=finance:7`, or as
+    // the scheduler signs during a rotation.
+    let relabelled = || by_hand(&T.to_string(), "finance:7", &T.to_string());
+    let both: &[(&str, u32)] = &[(SECRET, 2), (SECRET, 1)];
+    for (name, header, keys, labels) in [
+        (
+            "generation 1's key, its kid labelled 7; the app holds generation 1's key, labelled",
+            Some(relabelled()),
+            None,
+            Labels::Objects,
+        ),
+        (
+            "generation 1's key, its kid labelled 7; the app holds both generations, labelled as text",
+            Some(relabelled()),
+            Some(both),
+            Labels::Text,
+        ),
+        (
+            "generation 1's key, its kid labelled 7; the app holds the key unlabelled",
+            Some(relabelled()),
+            None,
+            Labels::Unlabelled,
+        ),
+        (
+            "during a rotation, the app holding both generations, labelled",
+            None,
+            Some(both),
+            Labels::Objects,
+        ),
+    ] {
+        cases.push(case(
+            name,
+            Sign {
+                generations: if header.is_none() { &[2, 1] } else { &[1] },
+                ..Sign::default()
+            },
+            Check {
+                header: header.map(Some),
+                keys,
+                labels,
+                ..Check::default()
+            },
+        ));
+    }
     // Records written before salts first (their keys as deployed), then salted records'
     // (appended: the entries above stay byte-identical).
     let derivation: Vec<Value> = [
@@ -633,7 +793,12 @@ fn every_vector_verifies_as_the_file_says() {
                     "{name}"
                 );
                 assert_eq!(expect["job"], json!(v.job), "{name}");
-                assert_eq!(expect["generation"], json!(v.generation), "{name}");
+                assert_eq!(expect["generation"], json!(v.kid_generation), "{name}");
+                assert_eq!(
+                    expect.get("key_generation").unwrap_or(&Value::Null),
+                    &json!(v.generation),
+                    "{name}"
+                );
                 seen.insert("ok");
             }
             Err(e) => {
@@ -667,7 +832,10 @@ fn the_expected_outcomes_are_the_ones_the_cases_describe() {
         .map(|c| {
             let e = &c["expect"];
             let outcome = if e["ok"] == json!(true) {
-                format!("ok:{}", e["generation"])
+                match e.get("key_generation") {
+                    Some(key) => format!("ok:{} key:{key}", e["generation"]),
+                    None => format!("ok:{}", e["generation"]),
+                }
             } else {
                 e["error"].as_str().expect("error").to_owned()
             };
@@ -712,6 +880,21 @@ fn the_expected_outcomes_are_the_ones_the_cases_describe() {
         "stale",
         "missing_header",
         "missing_header",
+        // Numbers beyond their bounds.
+        "stale",
+        "stale",
+        "ok:1",
+        "malformed",
+        "malformed",
+        "ok:1",
+        "missing_header",
+        "missing_header",
+        "missing_header",
+        // The held key's label, never the kid's.
+        "ok:7 key:1",
+        "ok:7 key:1",
+        "ok:7 key:null",
+        "ok:2 key:2",
     ];
     let got: Vec<&str> = outcomes.iter().map(|(_, o)| o.as_str()).collect();
     assert_eq!(got, expected, "{outcomes:#?}");
@@ -734,4 +917,76 @@ fn keys_differ_by_app_generation_and_secret_and_are_64_hex() {
     assert_eq!(salted.len(), 64);
     assert_ne!(salted, a1);
     assert_ne!(salted, app_key(SECRET, "finance", 1, Some(OTHER_SALT)));
+}
+
+#[test]
+fn a_held_key_is_written_bare_or_labelled_and_its_debug_hides_it() {
+    let key = app_key(SECRET, "finance", 1, None);
+    assert_eq!(key.parse(), Ok(HeldKey::new(key.clone())));
+    assert_eq!(
+        format!("2:{key}").parse(),
+        Ok(HeldKey::labelled(key.clone(), 2))
+    );
+    for bad in [
+        format!("x:{key}"),
+        format!("-1:{key}"),
+        format!("4294967296:{key}"),
+        "2:".to_owned(),
+    ] {
+        let refused = bad.parse::<HeldKey>().expect_err(&bad);
+        assert!(!refused.to_string().contains(&key));
+    }
+    let shown = format!("{:?}", HeldKey::labelled(key.clone(), 2));
+    assert!(
+        !shown.contains(&key) && shown.contains("Some(2)"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_generation_reported_is_the_held_keys_label_never_the_kids() {
+    // Signed with generation 1's key, labelled kid=finance:7.
+    let key = app_key(SECRET, "finance", 1, None);
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in [
+        (HEADER_EXECUTION, EXECUTION.to_owned()),
+        (HEADER_JOB, "finance/report".to_owned()),
+        (
+            HEADER_SIGNATURE,
+            by_hand(&T.to_string(), "finance:7", &T.to_string()),
+        ),
+    ] {
+        headers.insert(name, value.parse().expect("header"));
+    }
+    let verify = |keys: &[HeldKey]| {
+        verify_signature(
+            "finance",
+            keys,
+            &headers,
+            "GET",
+            "/scheduled/report",
+            b"",
+            DateTime::from_timestamp(T, 0).expect("now"),
+            DEFAULT_TOLERANCE,
+        )
+        .map(|v| (v.generation, v.kid_generation))
+    };
+    let second = HeldKey::labelled(app_key(SECRET, "finance", 2, None), 2);
+    assert_eq!(
+        verify(&[second, HeldKey::labelled(key.clone(), 1)]),
+        Ok((Some(1), 7))
+    );
+    assert_eq!(verify(&[HeldKey::new(key.clone())]), Ok((None, 7)));
+    // Bare keys as before: `&[String]` still verifies.
+    let bare = verify_signature(
+        "finance",
+        std::slice::from_ref(&key),
+        &headers,
+        "GET",
+        "/scheduled/report",
+        b"",
+        DateTime::from_timestamp(T, 0).expect("now"),
+        DEFAULT_TOLERANCE,
+    );
+    assert_eq!(bare.map(|v| v.generation), Ok(None));
 }

@@ -5,7 +5,8 @@ Settings (read once, again after ``override_settings``)::
     INSTALLED_APPS = [..., "psu_sched"]        # the system checks
     PSU_SCHED_APP = "finance"                  # the app's name in psu-sched
     PSU_SCHED_KEYS = [os.environ["PSU_SCHED_KEY"]]   # `psu-sched app key --app finance`;
-                                               # two during a rotation (a "new,old" string works)
+                                               # two during a rotation (a "new,old" string works);
+                                               # "2:<key>" labels a key with its generation
     PSU_SCHED_TOLERANCE = 300                  # seconds (optional)
     PSU_SCHED_CACHE = "default"                # the cache that remembers execution ids (optional)
 
@@ -22,10 +23,11 @@ Views::
     class Cleanup(View): ...
 
 A refused request gets a bare 403; the reason is logged on the `psu_sched` logger (never a
-key). Each execution id is accepted once: the cache's atomic ``add`` remembers it for twice the
-tolerance, so the cache must be shared by every worker (database, Redis, Memcached). A system
-check reports DummyCache (an error: it remembers nothing) and LocMemCache (a warning: one
-process only).
+key). Each execution id is accepted once: the cache's ``add`` remembers it for twice the
+tolerance, so the cache must be shared by every worker and its ``add`` atomic (DatabaseCache,
+Redis, Memcached). A system check reports DummyCache (an error: it remembers nothing),
+LocMemCache (a warning: one process only) and FileBasedCache (a warning: its ``add`` checks,
+then writes, so two workers can both accept one id).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from django.core.cache import caches
 from django.core.signals import setting_changed
 from django.http import HttpResponseForbidden
 
-from ._verify import DEFAULT_TOLERANCE, VerificationError, valid_key, valid_name, verify
+from ._verify import DEFAULT_TOLERANCE, VerificationError, held_key, valid_key, valid_name, verify
 
 __all__ = ["scheduled_job", "request_path", "check_settings"]
 
@@ -54,7 +56,7 @@ _CACHE_KEY_PREFIX = "psu-sched:execution:"
 @dataclass(frozen=True)
 class _Config:
     app: str
-    keys: tuple[str, ...]
+    keys: tuple[object, ...]
     tolerance: int
     cache: str
 
@@ -62,12 +64,22 @@ class _Config:
 _config: _Config | None = None
 
 
-def _keys(value: object) -> tuple[str, ...]:
+def _keys(value: object) -> tuple[object, ...]:
+    """The entries of PSU_SCHED_KEYS: a "new,old" string (each "<key>" or "<generation>:<key>"),
+    or a list or tuple of keys, "<generation>:<key>" strings, (generation, key) pairs or
+    {"generation": ..., "key": ...} dicts."""
     if isinstance(value, str):
         return tuple(k.strip() for k in value.split(",") if k.strip())
     if isinstance(value, (list, tuple)):
         return tuple(value)
     return ()
+
+
+def _valid_held_key(entry: object) -> bool:
+    try:
+        return valid_key(held_key(entry)[0])
+    except (TypeError, ValueError):
+        return False
 
 
 def _read_config() -> _Config:
@@ -219,10 +231,11 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         )
     keys = _keys(getattr(settings, "PSU_SCHED_KEYS", None))
-    if not 1 <= len(keys) <= 2 or not all(valid_key(k) for k in keys):
+    if not 1 <= len(keys) <= 2 or not all(_valid_held_key(k) for k in keys):
         errors.append(
             checks.Error(
-                "PSU_SCHED_KEYS must hold one or two app keys (64 lowercase hex digits each).",
+                "PSU_SCHED_KEYS must hold one or two app keys (64 lowercase hex digits each), "
+                'each optionally labelled with its generation ("2:<key>").',
                 hint="Print the key with `psu-sched app key --app APP`; two during a rotation.",
                 id="psu_sched.E002",
             )
@@ -258,6 +271,16 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 "own, so a request replayed to another worker would run again.",
                 hint="Use a cache every worker shares: DatabaseCache, Redis or Memcached.",
                 id="psu_sched.W001",
+            )
+        )
+    elif backend == "django.core.cache.backends.filebased.FileBasedCache":
+        errors.append(
+            checks.Warning(
+                f"The cache {alias!r} (PSU_SCHED_CACHE) is a FileBasedCache: its add() checks for "
+                "the file, then writes it, so two workers receiving the same request at once "
+                "could both run it.",
+                hint="Use a cache whose add() is atomic: DatabaseCache, Redis or Memcached.",
+                id="psu_sched.W002",
             )
         )
     return errors

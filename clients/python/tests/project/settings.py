@@ -3,7 +3,8 @@
 
 The environment decides what differs between runs: PSU_SCHED_TEST_DB (the SQLite file holding
 the runs and the cache table, shared by the worker processes), PSU_SCHED_TEST_APP (the app's
-name), PSU_SCHED_KEYS ("new,old"), PSU_SCHED_TOLERANCE.
+name), PSU_SCHED_KEYS ("new,old"), PSU_SCHED_TOLERANCE, PSU_SCHED_TEST_CACHE ("file": a
+FileBasedCache).
 """
 
 import os
@@ -51,6 +52,15 @@ CACHES = {
         "LOCATION": "psu_sched_cache",
     }
 }
+
+# PSU_SCHED_TEST_CACHE=file: a FileBasedCache in this directory instead (for the system check).
+if os.environ.get("PSU_SCHED_TEST_CACHE") == "file":
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": os.path.join(tempfile.gettempdir(), "psu-sched-django-file-cache"),
+        }
+    }
 
 PSU_SCHED_APP = os.environ.get("PSU_SCHED_TEST_APP", "finance")
 PSU_SCHED_KEYS = os.environ.get("PSU_SCHED_KEYS", TEST_KEY)
