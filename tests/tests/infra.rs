@@ -366,7 +366,8 @@ fn the_tick_role_and_the_operator_may_read_the_signing_secret_only_and_the_viewe
         );
         assert!(
             resources == &arn_ref
-                || resources.as_sequence().map(Vec::as_slice) == Some(&[arn_ref.clone()]),
+                || resources.as_sequence().map(Vec::as_slice)
+                    == Some(std::slice::from_ref(&arn_ref)),
             "{name}: GetSecretValue on the secret's ARN alone: {resources:?}"
         );
         assert_eq!(

@@ -613,7 +613,11 @@ async fn relay_mode_calls_the_old_apps_scheduler_run_once_per_tick_minute() {
 /// Whether `call` carries a signature that the app `relayapp` (no record: generation 1) holding
 /// the key derived from `secret` accepts, checked as the app checks it.
 fn signed_with(call: &Recorded, secret: &str) -> bool {
-    let key = shared::signing::app_key(secret, "relayapp", 1, None);
+    verifies_with(call, shared::signing::app_key(secret, "relayapp", 1, None))
+}
+
+/// Whether the app `relayapp` holding `key` accepts `call`'s signature.
+fn verifies_with(call: &Recorded, key: String) -> bool {
     let target = match &call.query {
         Some(query) => format!("{}?{query}", call.path),
         None => call.path.clone(),
@@ -739,6 +743,27 @@ async fn the_function_signs_with_the_secret_it_reads_at_run_time_and_with_a_chan
         only_execution(&store, &after).await.status,
         Status::Succeeded
     );
+
+    // The CLI reads the same secret by its ARN: the key `app key` prints, with no secret typed,
+    // is the one the app needs to accept the function's call.
+    let cli = crate::cli::Cli {
+        endpoint: endpoint.clone(),
+        table: table.clone(),
+    };
+    let printed = cli
+        .run(&[
+            "app",
+            "key",
+            "--app",
+            "relayapp",
+            "--json",
+            "--signing-secret-arn",
+            &arn,
+        ])
+        .await
+        .ok();
+    let key = printed.json()["key"].as_str().expect("a key").to_owned();
+    assert!(verifies_with(&call, key), "{printed:?}");
 
     let log = std::fs::read_to_string(&watch.log).unwrap_or_default();
     assert!(
