@@ -26,6 +26,17 @@ pub struct Cli {
     #[arg(long, global = true, env = "PSU_SCHED_TZ", value_name = "ZONE")]
     pub tz: Option<String>,
 
+    /// The ARN of the Secrets Manager secret holding the deployment's signing secret(s): read
+    /// when a command signs (run, tick, serve) or derives keys (app key), as the tick function
+    /// reads it; needs secretsmanager:GetSecretValue on it. Instead of PSU_SCHED_SIGNING_SECRET.
+    #[arg(
+        long,
+        global = true,
+        env = "PSU_SCHED_SIGNING_SECRET_ARN",
+        value_name = "ARN"
+    )]
+    pub signing_secret_arn: Option<String>,
+
     /// More detail: -v adds the error chain and info logs, -vv debug logs (on stderr).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -463,8 +474,9 @@ pub enum AppCommand {
     List(JsonArgs),
     /// Delete an app record (refused while the app has jobs).
     Delete(YesArgs),
-    /// Print the app's signing key for its settings (derived from PSU_SCHED_SIGNING_SECRET,
-    /// which must be set); while the app rotates, its previous key too.
+    /// Print the app's signing key for its settings (derived from the secret in
+    /// --signing-secret-arn or PSU_SCHED_SIGNING_SECRET, one of which must be set); while the
+    /// app rotates, its previous key too.
     Key(JsonArgs),
     /// Start a new generation of the app's signing key: calls carry signatures for both
     /// generations until --finish, so the app can deploy its new key first.

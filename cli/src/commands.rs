@@ -16,6 +16,7 @@ use shared::ops::{
     self, AppInput, Init, JobInput, JobKey, Ops, OpsError, Rotation, ScheduleForm, StoreSpec,
     TickAt,
 };
+use shared::secrets::{RefreshingSecrets, SecretsManagerSource};
 use shared::tick::NowUse;
 
 use crate::args::{
@@ -51,12 +52,26 @@ pub async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
     }
 }
 
-/// The deployment's signing secrets as set in `PSU_SCHED_SIGNING_SECRET` (comma-separated,
-/// newest first), read as the scheduler reads them.
-fn signing_secrets() -> Vec<String> {
-    shared::config::split_secrets(
-        &std::env::var(shared::config::ENV_SIGNING_SECRET).unwrap_or_default(),
-    )
+/// The configuration from the environment. With `--signing-secret-arn` (or
+/// `PSU_SCHED_SIGNING_SECRET_ARN`) the signing secrets are read from that Secrets Manager
+/// secret, as the tick function reads them, so no secret is pasted into a shell.
+async fn config(cli: &Cli) -> Result<Config> {
+    let mut config = Config::from_env().map_err(ops::OpsError::from)?;
+    if let Some(arn) = cli.signing_secret_arn.as_deref().map(str::trim)
+        && !arn.is_empty()
+        && config.signing_secret_arn.as_deref() != Some(arn)
+    {
+        config = config
+            .with_signing_secret_arn(arn)
+            .map_err(ops::OpsError::from)?;
+    }
+    if let Some(arn) = &config.signing_secret_arn {
+        let source = SecretsManagerSource::from_env(arn.clone()).await;
+        config.signing_secrets = shared::secrets::read_secrets(&source)
+            .await
+            .map_err(|e| Failure::Runtime(e.into()))?;
+    }
+    Ok(config)
 }
 
 /// The operations over the store `--store` names.
@@ -278,7 +293,7 @@ async fn delete(cli: &Cli, args: &DeleteArgs, out: &Out) -> Result<ExitCode> {
 async fn run_now(cli: &Cli, args: &NameJsonArgs, out: &Out) -> Result<ExitCode> {
     let key = key(cli, &args.name)?;
     let ops = ops(cli)?;
-    let config = Config::from_env().map_err(ops::OpsError::from)?;
+    let config = config(cli).await?;
     let dispatcher = config
         .dispatcher(Runner::Cli)
         .context("could not build the HTTP client")?;
@@ -324,7 +339,7 @@ async fn tick(cli: &Cli, args: &TickArgs, out: &Out) -> Result<ExitCode> {
         NowUse::Write
     };
     let at = TickAt::parse(args.now.as_deref(), cli.tz.as_deref(), mode, Utc::now())?;
-    let config = Config::from_env().map_err(ops::OpsError::from)?;
+    let config = config(cli).await?;
     let ops = ops(cli)?;
     let dispatcher = config
         .dispatcher(Runner::Cli)
@@ -352,11 +367,28 @@ async fn tick(cli: &Cli, args: &TickArgs, out: &Out) -> Result<ExitCode> {
 }
 
 async fn serve(cli: &Cli, args: &ServeArgs, out: &Out) -> Result<ExitCode> {
-    let config = Config::from_env().map_err(ops::OpsError::from)?;
+    let config = config(cli).await?;
     let ops = std::sync::Arc::new(ops(cli)?);
     let dispatcher = config
         .dispatcher(Runner::Cli)
         .context("could not build the HTTP client")?;
+    if let Some(arn) = config.signing_secret_arn.clone() {
+        // serve runs for days: read the secret again every interval, as the function does.
+        let every = config.secret_refresh;
+        let secrets = RefreshingSecrets::new(
+            Box::new(SecretsManagerSource::from_env(arn).await),
+            dispatcher.signing_secrets(),
+            every,
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = secrets.ensure(Utc::now()).await {
+                    eprintln!("psu-sched: {e}; signing with the secret read before");
+                }
+            }
+        });
+    }
     let admin = match args.ui {
         true => {
             let server = crate::ui::start(&args.admin).await?;
@@ -476,7 +508,7 @@ async fn app(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode> {
             }
         }
         AppCommand::Key(args) => {
-            let secrets = signing_secrets();
+            let secrets = config(cli).await?.signing_secrets;
             let keys = ops.app_keys(name, &secrets).await?;
             let view = AppKeyView::from(&keys);
             if args.json {

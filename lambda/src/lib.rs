@@ -31,6 +31,12 @@
 //! [`TickSummary`](shared::tick::TickSummary) (with `dry_run: true` for a dry run, which
 //! writes and calls nothing); each real tick also prints one CloudWatch EMF line ([`metrics`]).
 //!
+//! Signing secret: given `PSU_SCHED_SIGNING_SECRET_ARN`, the function reads the secret from
+//! Secrets Manager at its first real tick, keeps it, and reads it again once
+//! `PSU_SCHED_SECRET_REFRESH_SECONDS` have passed ([`Function::with_secrets`],
+//! [`shared::secrets`]). A first read that fails fails the invocation before anything is
+//! claimed (`SigningSecretUnreadable`); a later one keeps the secret in hand.
+//!
 //! Deadline: the tick gets the invocation's deadline ([`TickConfig::deadline`]) and claims a
 //! slot only if its call and the recording of its outcome fit before it; the rest stay due
 //! (`deferred`). As a last resort, the function stops the tick [`BACKSTOP_MARGIN`] before the
@@ -47,6 +53,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use shared::clock::{Clock, ShiftedClock};
 use shared::dispatch::Dispatch;
+use shared::secrets::{RefreshingSecrets, SecretError};
 use shared::store::Store;
 use shared::tick::{NowError, NowUse, TickConfig, TickError, TickSummary, check_now, tick};
 
@@ -90,6 +97,10 @@ pub enum HandlerError {
         /// The clock's.
         clock: DateTime<Utc>,
     },
+    /// The signing secret could not be read at a cold start: the tick did not start, so
+    /// nothing was claimed or called (the platform retries the invocation).
+    #[error("the tick did not start (nothing was claimed)")]
+    SigningSecret(#[source] SecretError),
     /// The tick was stopped just before the deadline.
     #[error(
         "the tick was stopped {margin_ms} ms before the invocation's deadline: a claim not yet sent is sent by a later tick once its lease expires, and a call without a recorded outcome is reconciled"
@@ -118,6 +129,7 @@ impl HandlerError {
             HandlerError::BadPayload(_) => "BadPayload",
             HandlerError::NowAhead { .. } => "NowAhead",
             HandlerError::NowTooOld { .. } => "NowTooOld",
+            HandlerError::SigningSecret(_) => "SigningSecretUnreadable",
             HandlerError::DeadlineReached { .. } => "DeadlineReached",
             HandlerError::Tick { .. } => "StoreFailure",
         }
@@ -192,6 +204,7 @@ pub struct Function<S, D> {
     clock: Arc<dyn Clock>,
     tick: TickConfig,
     margin: Duration,
+    secrets: Option<RefreshingSecrets>,
 }
 
 impl<S: Store, D: Dispatch> Function<S, D> {
@@ -203,7 +216,16 @@ impl<S: Store, D: Dispatch> Function<S, D> {
             clock,
             tick,
             margin: BACKSTOP_MARGIN,
+            secrets: None,
         }
+    }
+
+    /// Makes `secrets` current (at the function's clock) before each real tick: the
+    /// dispatcher's secrets read from Secrets Manager, read again once their interval has
+    /// passed. Without them the function signs with what the dispatcher was built with.
+    pub fn with_secrets(mut self, secrets: RefreshingSecrets) -> Self {
+        self.secrets = Some(secrets);
+        self
     }
 
     /// Stops the tick `margin` before the deadline instead of [`BACKSTOP_MARGIN`].
@@ -262,6 +284,15 @@ impl<S: Store, D: Dispatch> Function<S, D> {
                         reason: format!("now: {out_of_range}"),
                     })
                 }
+            })?;
+        }
+        // Before anything is claimed: a tick without its secret would send unsigned calls,
+        // each refused by its app. A dry run calls nothing, so it does not need it.
+        if let (Some(secrets), false) = (&self.secrets, dry_run) {
+            secrets.ensure(clock_now).await.map_err(|source| {
+                let err = HandlerError::SigningSecret(source);
+                tracing::error!(error = %chain(&err), "no signing secret");
+                err
             })?;
         }
         let mut config = self.tick.clone();
@@ -453,6 +484,45 @@ mod tests {
             metrics["DeliveryDelayMs"], 2_000,
             "from the event's time to the tick"
         );
+    }
+
+    /// A secret that cannot be read (no such secret, or not allowed).
+    struct Unreadable;
+
+    #[async_trait::async_trait]
+    impl shared::secrets::SecretSource for Unreadable {
+        fn name(&self) -> &str {
+            "arn:aws:secretsmanager:us-west-2:123456789012:secret:psu-sched-AbCdEf"
+        }
+        async fn read(&self) -> Result<String, shared::secrets::ReadError> {
+            Err("AccessDeniedException: not authorized to perform GetSecretValue".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_signing_secret_at_a_cold_start_fails_the_invocation_before_any_claim() {
+        let (function, job) = function(at(9, 30, 0), Status::Succeeded).await;
+        let function = function.with_secrets(RefreshingSecrets::new(
+            Box::new(Unreadable),
+            shared::dispatch::SigningSecrets::default(),
+            Duration::from_secs(300),
+        ));
+        let err = function
+            .invoke(fixture("operator-tick.json"), None)
+            .await
+            .expect_err("no secret, no tick");
+        assert_eq!(err.type_name(), "SigningSecretUnreadable");
+        assert_eq!(
+            chain(&err),
+            "the tick did not start (nothing was claimed): could not read the signing secret arn:aws:secretsmanager:us-west-2:123456789012:secret:psu-sched-AbCdEf: AccessDeniedException: not authorized to perform GetSecretValue"
+        );
+        assert!(function.dispatcher.calls().is_empty());
+        assert!(history(&function, &job).await.is_empty(), "nothing claimed");
+        // A dry run calls nothing and needs no secret.
+        function
+            .invoke(fixture("operator-dry-run.json"), None)
+            .await
+            .expect("a dry run");
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ use lambda_runtime::{Error, service_fn};
 use psu_sched_lambda::Function;
 use shared::clock::SystemClock;
 use shared::config::{Config, Runner};
+use shared::secrets::{RefreshingSecrets, SecretsManagerSource};
 use shared::store::dynamodb::DynamoStore;
 use tracing_subscriber::EnvFilter;
 
@@ -29,12 +30,25 @@ async fn main() -> Result<(), Error> {
         table = %config.table,
         concurrency = config.tick.concurrency,
         private_targets = ?config.private_targets(Runner::Lambda),
+        signing_secret_arn = config.signing_secret_arn.as_deref(),
         "starting"
     );
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(&sdk, config.table.clone());
     let dispatcher = config.dispatcher(Runner::Lambda)?;
-    let function = Function::new(store, dispatcher, Arc::new(SystemClock), config.tick);
+    // The secret is read by the first tick, not here: an init failure would only be retried
+    // as a new cold start, and a tick's failure names the secret in the invocation's error.
+    let secrets = config.signing_secret_arn.as_ref().map(|arn| {
+        RefreshingSecrets::new(
+            Box::new(SecretsManagerSource::new(&sdk, arn)),
+            dispatcher.signing_secrets(),
+            config.secret_refresh,
+        )
+    });
+    let mut function = Function::new(store, dispatcher, Arc::new(SystemClock), config.tick);
+    if let Some(secrets) = secrets {
+        function = function.with_secrets(secrets);
+    }
     tracing::info!(
         init_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "ready"

@@ -21,8 +21,18 @@ pub const ENV_RETENTION_DAYS: &str = "PSU_SCHED_RETENTION_DAYS";
 /// Lambda refuses them all, the CLI allows loopback only (see [`Config::private_targets`]).
 pub const ENV_ALLOW_PRIVATE_TARGETS: &str = "PSU_SCHED_ALLOW_PRIVATE_TARGETS";
 /// `PSU_SCHED_SIGNING_SECRET`: the secret(s) requests are signed with, comma-separated so a
-/// new one can be added before the old one is removed (rotation). Optional.
+/// new one can be added before the old one is removed (rotation). Optional; for local use (a
+/// deployment gives [`ENV_SIGNING_SECRET_ARN`] instead, so the value is in no configuration).
 pub const ENV_SIGNING_SECRET: &str = "PSU_SCHED_SIGNING_SECRET";
+/// `PSU_SCHED_SIGNING_SECRET_ARN`: the ARN of the Secrets Manager secret holding the signing
+/// secret(s) (same format as `PSU_SCHED_SIGNING_SECRET`), read at run time
+/// ([`crate::secrets`]). Optional; not together with `PSU_SCHED_SIGNING_SECRET`.
+pub const ENV_SIGNING_SECRET_ARN: &str = "PSU_SCHED_SIGNING_SECRET_ARN";
+/// `PSU_SCHED_SECRET_REFRESH_SECONDS`: how long a secret read from Secrets Manager is used
+/// before it is read again (default 300): a changed secret is in use within this time.
+pub const ENV_SECRET_REFRESH: &str = "PSU_SCHED_SECRET_REFRESH_SECONDS";
+/// The default of `PSU_SCHED_SECRET_REFRESH_SECONDS`: five minutes.
+pub const DEFAULT_SECRET_REFRESH: Duration = Duration::from_secs(300);
 
 /// Every environment variable the tick function reads (`RUST_LOG` sets its log level). The
 /// infrastructure template sets exactly these; a test checks it.
@@ -31,7 +41,8 @@ pub const FUNCTION_ENV: &[&str] = &[
     ENV_CONCURRENCY,
     ENV_RETENTION_DAYS,
     ENV_ALLOW_PRIVATE_TARGETS,
-    ENV_SIGNING_SECRET,
+    ENV_SIGNING_SECRET_ARN,
+    ENV_SECRET_REFRESH,
     "RUST_LOG",
 ];
 
@@ -71,6 +82,11 @@ pub struct Config {
     /// The request-signing secrets, newest first as given (empty when unset). Never printed:
     /// `Debug` shows only how many there are.
     pub signing_secrets: Vec<String>,
+    /// The ARN of the Secrets Manager secret to read the signing secrets from at run time
+    /// (`PSU_SCHED_SIGNING_SECRET_ARN`); `signing_secrets` is then empty until it is read.
+    pub signing_secret_arn: Option<String>,
+    /// How long a secret read from Secrets Manager is used before it is read again.
+    pub secret_refresh: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -83,6 +99,8 @@ impl std::fmt::Debug for Config {
                 "signing_secrets",
                 &format_args!("[{} redacted]", self.signing_secrets.len()),
             )
+            .field("signing_secret_arn", &self.signing_secret_arn)
+            .field("secret_refresh", &self.secret_refresh)
             .finish()
     }
 }
@@ -144,12 +162,56 @@ impl Config {
         let signing_secrets = get(ENV_SIGNING_SECRET)
             .map(|value| split_secrets(&value))
             .unwrap_or_default();
-        Ok(Self {
+        let secret_refresh = match get(ENV_SECRET_REFRESH) {
+            None => DEFAULT_SECRET_REFRESH,
+            Some(value) => value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=86_400).contains(s))
+                .map(Duration::from_secs)
+                .ok_or(ConfigError {
+                    variable: ENV_SECRET_REFRESH,
+                    value,
+                    accepted: "a whole number of seconds from 1 to 86400",
+                })?,
+        };
+        let config = Self {
             table,
             tick,
             allow_private_targets,
             signing_secrets,
-        })
+            signing_secret_arn: None,
+            secret_refresh,
+        };
+        match get(ENV_SIGNING_SECRET_ARN) {
+            Some(arn) => config.with_signing_secret_arn(&arn),
+            None => Ok(config),
+        }
+    }
+
+    /// The configuration reading its signing secrets from the Secrets Manager secret `arn`
+    /// (the CLI's `--signing-secret-arn`). Refused when it is not an ARN (its value is then not
+    /// repeated: it may be a secret pasted in the wrong place) or when
+    /// `PSU_SCHED_SIGNING_SECRET` is set too.
+    pub fn with_signing_secret_arn(mut self, arn: &str) -> Result<Self, ConfigError> {
+        let arn = arn.trim();
+        if !(arn.starts_with("arn:") && arn.contains(":secretsmanager:")) {
+            return Err(ConfigError {
+                variable: ENV_SIGNING_SECRET_ARN,
+                value: "(not shown)".to_owned(),
+                accepted: "the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX)",
+            });
+        }
+        if !self.signing_secrets.is_empty() {
+            return Err(ConfigError {
+                variable: ENV_SIGNING_SECRET_ARN,
+                value: arn.to_owned(),
+                accepted: "unset while PSU_SCHED_SIGNING_SECRET is set: give the secret one way",
+            });
+        }
+        self.signing_secret_arn = Some(arn.to_owned());
+        Ok(self)
     }
 }
 
@@ -215,6 +277,43 @@ mod tests {
         assert_eq!(config.tick.retention, Duration::from_secs(30 * 24 * 3600));
         assert_eq!(config.allow_private_targets, None);
         assert!(config.signing_secrets.is_empty());
+        assert_eq!(config.signing_secret_arn, None);
+        assert_eq!(config.secret_refresh, Duration::from_secs(300));
+    }
+
+    const ARN: &str = "arn:aws:secretsmanager:us-west-2:123456789012:secret:psu-sched-AbCdEf";
+
+    #[test]
+    fn the_signing_secret_arn_and_its_refresh_interval_are_read_and_checked() {
+        let config =
+            read(&[(ENV_SIGNING_SECRET_ARN, ARN), (ENV_SECRET_REFRESH, "60")]).expect("valid");
+        assert_eq!(config.signing_secret_arn.as_deref(), Some(ARN));
+        assert_eq!(config.secret_refresh, Duration::from_secs(60));
+        assert!(config.signing_secrets.is_empty(), "read at run time");
+        assert!(format!("{config:?}").contains(ARN));
+
+        let err = read(&[(ENV_SIGNING_SECRET_ARN, "s3cret-pasted-here")]).expect_err("no ARN");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(
+            err.to_string().starts_with("PSU_SCHED_SIGNING_SECRET_ARN="),
+            "{err}"
+        );
+        let err = read(&[
+            (ENV_SIGNING_SECRET_ARN, ARN),
+            (ENV_SIGNING_SECRET, "s3cret"),
+        ])
+        .expect_err("one way");
+        assert!(err.to_string().contains("give the secret one way"), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        for bad in ["0", "86401", "5m"] {
+            let err = read(&[(ENV_SECRET_REFRESH, bad)]).expect_err("refused");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "PSU_SCHED_SECRET_REFRESH_SECONDS=`{bad}`: a whole number of seconds from 1 to 86400"
+                )
+            );
+        }
     }
 
     #[test]

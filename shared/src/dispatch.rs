@@ -4,6 +4,7 @@
 //! never in a log line. Redirects are not followed (following one would hand the key to
 //! another host): a 3xx is a failure with its `Location` in the error.
 
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -195,6 +196,37 @@ fn refusal_text(host: &str, ip: std::net::IpAddr, range: Refused) -> String {
     )
 }
 
+/// The deployment's signing secrets a dispatcher signs with, newest first, shared with what
+/// refreshes them ([`crate::secrets::RefreshingSecrets`]): a secret read again from Secrets
+/// Manager is in use from the next call on, without rebuilding the HTTP client. Clones share
+/// one value. `Debug` shows only how many there are.
+#[derive(Clone, Default)]
+pub struct SigningSecrets(Arc<RwLock<Arc<[String]>>>);
+
+impl SigningSecrets {
+    /// Holds `secrets` (newest first; empty: calls are not signed).
+    pub fn new(secrets: Vec<String>) -> Self {
+        Self(Arc::new(RwLock::new(secrets.into())))
+    }
+
+    /// The secrets now.
+    pub fn current(&self) -> Arc<[String]> {
+        // A poisoned lock still holds a whole value: only a replacement is ever written.
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts `secrets` in place of the held ones, for every clone.
+    pub fn replace(&self, secrets: Vec<String>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = secrets.into();
+    }
+}
+
+impl std::fmt::Debug for SigningSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningSecrets([{} redacted])", self.current().len())
+    }
+}
+
 /// How an [`HttpDispatcher`] behaves beyond the defaults.
 #[derive(Clone, Default)]
 pub struct DispatchOptions {
@@ -202,7 +234,8 @@ pub struct DispatchOptions {
     pub private_targets: PrivateTargets,
     /// The deployment's secrets, newest first (two during its rotation): each call is signed
     /// with its app's keys derived from them (`X-Psu-Sched-Signature`, [`signing`]). Empty:
-    /// requests are not signed.
+    /// requests are not signed. The dispatcher's starting value: the secrets read at run time
+    /// replace it through [`HttpDispatcher::signing_secrets`].
     pub signing_secrets: Vec<String>,
 }
 
@@ -223,9 +256,11 @@ impl std::fmt::Debug for DispatchOptions {
 pub struct HttpDispatcher {
     client: reqwest::Client,
     options: DispatchOptions,
+    /// The secrets each call is signed with (`options.signing_secrets` at first).
+    secrets: SigningSecrets,
     /// The clock of the signature's timestamp: always the wall clock in production, whatever
     /// instant the tick runs for (a simulated tick's calls must still verify at the app).
-    signing_clock: std::sync::Arc<dyn Clock>,
+    signing_clock: Arc<dyn Clock>,
 }
 
 /// Resolves host names and drops refused addresses, so the address connected to is the
@@ -286,20 +321,26 @@ impl HttpDispatcher {
             // itself, past the resolver that checks the address.
             builder = builder
                 .no_proxy()
-                .dns_resolver(std::sync::Arc::new(GuardedResolver(
-                    options.private_targets,
-                )));
+                .dns_resolver(Arc::new(GuardedResolver(options.private_targets)));
         }
         let client = builder.build().map_err(BuildError)?;
+        let secrets = SigningSecrets::new(options.signing_secrets.clone());
         Ok(Self {
             client,
             options,
-            signing_clock: std::sync::Arc::new(SystemClock),
+            secrets,
+            signing_clock: Arc::new(SystemClock),
         })
     }
 
+    /// The secrets this dispatcher (and its clones) signs with: replace them to sign with
+    /// others from the next call on.
+    pub fn signing_secrets(&self) -> SigningSecrets {
+        self.secrets.clone()
+    }
+
     /// Signs with this clock's time instead of the wall clock's (tests of stale signatures).
-    pub fn with_signing_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+    pub fn with_signing_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.signing_clock = clock;
         self
     }
@@ -380,7 +421,8 @@ impl Dispatch for HttpDispatcher {
             Method::Post => builder.header(reqwest::header::CONTENT_LENGTH, "0"),
             Method::Get => builder,
         };
-        let builder = if self.options.signing_secrets.is_empty() {
+        let secrets = self.secrets.current();
+        let builder = if secrets.is_empty() {
             builder
         } else {
             let t = self.signing_clock.now().timestamp();
@@ -396,12 +438,8 @@ impl Dispatch for HttpDispatcher {
                 &protocol::path_and_query(request.url),
                 b"",
             );
-            let keys = signing::signing_keys(
-                &self.options.signing_secrets,
-                app,
-                request.key_generations,
-                request.key_salt,
-            );
+            let keys =
+                signing::signing_keys(&secrets, app, request.key_generations, request.key_salt);
             builder.header(
                 HEADER_SIGNATURE,
                 signing::signature_header(&keys, t, &signed),

@@ -30,6 +30,7 @@ pub mod model;
 pub mod ops;
 pub mod protocol;
 pub mod schedule;
+pub mod secrets;
 pub mod signing;
 pub mod store;
 #[cfg(any(test, feature = "test-util"))]

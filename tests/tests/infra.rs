@@ -289,3 +289,93 @@ fn the_timed_out_alarm_claims_only_the_calls_that_timed_out() {
         "{name}: {description}"
     );
 }
+
+/// The `secretsmanager:*` statements of a policy document, a conditional one (`Fn::If: [cond,
+/// statement, AWS::NoValue]`) as its statement: (condition, actions, resource).
+fn secret_statements(document: &Value) -> Vec<(Option<String>, BTreeSet<String>, Value)> {
+    let mut out = Vec::new();
+    for item in document["Statement"].as_sequence().expect("statements") {
+        let (condition, statement) = match item.get("Fn::If") {
+            Some(branches) => (branches[0].as_str().map(str::to_owned), &branches[1]),
+            None => (None, item),
+        };
+        let actions: BTreeSet<String> = match &statement["Action"] {
+            Value::Sequence(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            Value::String(a) => BTreeSet::from([a.clone()]),
+            _ => BTreeSet::new(),
+        };
+        if actions.iter().any(|a| a.starts_with("secretsmanager:")) {
+            out.push((condition, actions, statement["Resource"].clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_signing_secret_is_read_at_run_time_by_its_arn_never_resolved_into_the_environment() {
+    let t = template();
+    let function = resource(&t, "TickFunction");
+    let vars = &function["Properties"]["Environment"]["Variables"];
+    let text = serde_norway::to_string(&function).expect("the function");
+    assert!(
+        !text.contains("resolve:secretsmanager"),
+        "no secret is resolved into the function's configuration: {text}"
+    );
+    assert!(
+        vars.get(shared::config::ENV_SIGNING_SECRET).is_none(),
+        "{} is not set by the template: {vars:?}",
+        shared::config::ENV_SIGNING_SECRET
+    );
+    let arn_ref: Value = serde_norway::from_str("{ Ref: SigningSecretArn }").expect("yaml");
+    assert_eq!(
+        vars.get("PSU_SCHED_SIGNING_SECRET_ARN"),
+        Some(&arn_ref),
+        "the function gets the secret's ARN: {vars:?}"
+    );
+}
+
+#[test]
+fn the_tick_role_and_the_operator_may_read_the_signing_secret_only_and_the_viewer_not() {
+    let t = template();
+    let arn_ref: Value = serde_norway::from_str("{ Ref: SigningSecretArn }").expect("yaml");
+    let mut documents: Vec<(&str, &Value)> = resource(&t, "TickRole")["Properties"]["Policies"]
+        .as_sequence()
+        .expect("policies")
+        .iter()
+        .map(|p| ("TickRole", &p["PolicyDocument"]))
+        .collect();
+    documents.push((
+        "OperatorPolicy",
+        &resource(&t, "OperatorPolicy")["Properties"]["PolicyDocument"],
+    ));
+    for name in ["TickRole", "OperatorPolicy"] {
+        let statements: Vec<_> = documents
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .flat_map(|(_, d)| secret_statements(d))
+            .collect();
+        assert_eq!(statements.len(), 1, "{name}: {statements:?}");
+        let (condition, actions, resources) = &statements[0];
+        assert_eq!(
+            actions,
+            &BTreeSet::from(["secretsmanager:GetSecretValue".to_owned()]),
+            "{name}"
+        );
+        assert!(
+            resources == &arn_ref
+                || resources.as_sequence().map(Vec::as_slice)
+                    == Some(std::slice::from_ref(&arn_ref)),
+            "{name}: GetSecretValue on the secret's ARN alone: {resources:?}"
+        );
+        assert_eq!(
+            condition.as_deref(),
+            Some("HasSigningSecret"),
+            "{name}: only when a secret is given (an empty ARN is no resource)"
+        );
+    }
+    let viewer = secret_statements(&resource(&t, "ViewerPolicy")["Properties"]["PolicyDocument"]);
+    assert!(viewer.is_empty(), "the viewer reads no secret: {viewer:?}");
+}

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use shared::model::{AppName, Execution, Job, JobName, JobUrl, NewJob, Status};
-use shared::protocol::{HEADER_EXECUTION, HEADER_KEY, HEADER_SCHEDULED_FOR};
+use shared::protocol::{HEADER_EXECUTION, HEADER_KEY, HEADER_SCHEDULED_FOR, HEADER_SIGNATURE};
 use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
 use shared::tick::TickSummary;
 
 use crate::helpers::faultproxy::{Fault, FaultProxy};
-use crate::helpers::jobserver::{Behavior, JobServer};
+use crate::helpers::jobserver::{Behavior, JobServer, Recorded};
 use crate::helpers::moto;
 use crate::world::{World, init_tracing, utc};
 
@@ -607,5 +607,167 @@ async fn relay_mode_calls_the_old_apps_scheduler_run_once_per_tick_minute() {
             .iter()
             .all(|e| e.status == Status::Succeeded && e.output.as_deref() == Some("2")),
         "{history:?}"
+    );
+}
+
+/// Whether `call` carries a signature that the app `relayapp` (no record: generation 1) holding
+/// the key derived from `secret` accepts, checked as the app checks it.
+fn signed_with(call: &Recorded, secret: &str) -> bool {
+    verifies_with(call, shared::signing::app_key(secret, "relayapp", 1, None))
+}
+
+/// Whether the app `relayapp` holding `key` accepts `call`'s signature.
+fn verifies_with(call: &Recorded, key: String) -> bool {
+    let target = match &call.query {
+        Some(query) => format!("{}?{query}", call.path),
+        None => call.path.clone(),
+    };
+    shared::signing::verify_signature(
+        "relayapp",
+        &[key],
+        &call.headers,
+        &call.method,
+        &target,
+        &call.body,
+        Utc::now(),
+        shared::signing::DEFAULT_TOLERANCE,
+    )
+    .is_ok()
+}
+
+/// The one call made to `path`.
+async fn only_call(server: &JobServer, path: &str) -> Recorded {
+    let calls = server.wait_for(path, 1, Duration::from_secs(5)).await;
+    assert_eq!(calls.len(), 1, "one call to {path}: {calls:?}");
+    calls.into_iter().next().expect("one")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_function_signs_with_the_secret_it_reads_at_run_time_and_with_a_changed_one_after_the_interval()
+ {
+    let (endpoint, table, store) = table().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&moto::sdk_config(&endpoint).await);
+    // A secret without a value yet: GetSecretValue on it fails, as for a secret the role may
+    // not read.
+    let arn = secrets
+        .create_secret()
+        .name(format!("psu-sched-test-{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await
+        .expect("create the secret")
+        .arn
+        .expect("its ARN");
+    let server = JobServer::start().await;
+    let before = every_minute_job(
+        &store,
+        "before",
+        &server.url("/before"),
+        Duration::from_secs(10),
+    )
+    .await;
+    let mut env = function_env(&endpoint, &table);
+    env.push(("PSU_SCHED_ALLOW_PRIVATE_TARGETS", "true".to_owned()));
+    env.push(("PSU_SCHED_SIGNING_SECRET_ARN", arn.clone()));
+    env.push(("PSU_SCHED_SECRET_REFRESH_SECONDS", "2".to_owned()));
+    let watch = Watch::start(&env).await;
+
+    // Unreadable at the cold start: the invocation fails, naming the secret, and claims
+    // nothing (an unsigned call would be refused by the app and burn the slot).
+    let err = watch
+        .invoke("scheduled-event.json")
+        .await
+        .expect_err("an unreadable secret fails the invocation");
+    assert!(err.contains(&arn), "the error names the secret: {err}");
+    assert!(server.requests().is_empty(), "nothing was called");
+    let history = store
+        .list_executions(&before.id, 10)
+        .await
+        .expect("history");
+    assert!(history.is_empty(), "nothing was claimed: {history:?}");
+
+    // Readable: the next invocation reads it and signs with it.
+    secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("first-deployment-secret")
+        .send()
+        .await
+        .expect("put the first value");
+    let answer = watch
+        .invoke("scheduled-event.json")
+        .await
+        .unwrap_or_else(|e| panic!("the invocation failed: {e}"));
+    let summary: TickSummary = serde_json::from_value(answer.clone())
+        .unwrap_or_else(|e| panic!("the answer is not a TickSummary ({e}): {answer}"));
+    assert_eq!(
+        (summary.triggered, summary.succeeded),
+        (1, 1),
+        "{summary:?}"
+    );
+    let call = only_call(&server, "/before").await;
+    assert!(
+        call.header(HEADER_SIGNATURE).is_some(),
+        "the call is signed: {call:?}"
+    );
+    assert!(signed_with(&call, "first-deployment-secret"), "{call:?}");
+    assert!(!signed_with(&call, "second-deployment-secret"), "{call:?}");
+
+    // Changed in Secrets Manager: once the interval has passed, the same process signs with
+    // the new value (no restart, no redeploy).
+    secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("second-deployment-secret")
+        .send()
+        .await
+        .expect("put the second value");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = every_minute_job(
+        &store,
+        "after",
+        &server.url("/after"),
+        Duration::from_secs(10),
+    )
+    .await;
+    let answer = watch
+        .invoke("scheduled-event.json")
+        .await
+        .unwrap_or_else(|e| panic!("the invocation failed: {e}"));
+    let call = only_call(&server, "/after").await;
+    assert!(
+        signed_with(&call, "second-deployment-secret"),
+        "{answer} {call:?}"
+    );
+    assert!(!signed_with(&call, "first-deployment-secret"), "{call:?}");
+    assert_eq!(
+        only_execution(&store, &after).await.status,
+        Status::Succeeded
+    );
+
+    // The CLI reads the same secret by its ARN: the key `app key` prints, with no secret typed,
+    // is the one the app needs to accept the function's call.
+    let cli = crate::cli::Cli {
+        endpoint: endpoint.clone(),
+        table: table.clone(),
+    };
+    let printed = cli
+        .run(&[
+            "app",
+            "key",
+            "--app",
+            "relayapp",
+            "--json",
+            "--signing-secret-arn",
+            &arn,
+        ])
+        .await
+        .ok();
+    let key = printed.json()["key"].as_str().expect("a key").to_owned();
+    assert!(verifies_with(&call, key), "{printed:?}");
+
+    let log = std::fs::read_to_string(&watch.log).unwrap_or_default();
+    assert!(
+        !log.contains("deployment-secret"),
+        "the secret's value never reaches the log:\n{log}"
     );
 }
