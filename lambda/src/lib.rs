@@ -53,6 +53,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use shared::clock::{Clock, ShiftedClock};
 use shared::dispatch::Dispatch;
+use shared::error_chain;
 use shared::secrets::{RefreshingSecrets, SecretError};
 use shared::store::Store;
 use shared::tick::{NowError, NowUse, TickConfig, TickError, TickSummary, check_now, tick};
@@ -147,23 +148,11 @@ impl HandlerError {
     }
 }
 
-/// The message and its sources, `: `-separated.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 impl From<HandlerError> for Diagnostic {
     fn from(err: HandlerError) -> Self {
         Diagnostic {
             error_type: err.type_name().to_owned(),
-            error_message: chain(&err),
+            error_message: error_chain(&err),
         }
     }
 }
@@ -291,7 +280,7 @@ impl<S: Store, D: Dispatch> Function<S, D> {
         if let (Some(secrets), false) = (&self.secrets, dry_run) {
             secrets.ensure(clock_now).await.map_err(|source| {
                 let err = HandlerError::SigningSecret(source);
-                tracing::error!(error = %chain(&err), "no signing secret");
+                tracing::error!(error = %error_chain(&err), "no signing secret");
                 err
             })?;
         }
@@ -329,7 +318,7 @@ impl<S: Store, D: Dispatch> Function<S, D> {
                     .filter(|s| !s.dry_run)
                     .map(|s| Box::new(self.report(s, delay)));
                 let err = HandlerError::Tick { source, metrics };
-                tracing::error!(error = %chain(&err), "tick failed");
+                tracing::error!(error = %error_chain(&err), "tick failed");
                 return Err(err);
             }
         };
@@ -513,7 +502,7 @@ mod tests {
             .expect_err("no secret, no tick");
         assert_eq!(err.type_name(), "SigningSecretUnreadable");
         assert_eq!(
-            chain(&err),
+            error_chain(&err),
             "the tick did not start (nothing was claimed): could not read the signing secret arn:aws:secretsmanager:us-west-2:123456789012:secret:psu-sched-AbCdEf: AccessDeniedException: not authorized to perform GetSecretValue"
         );
         assert!(function.dispatcher.calls().is_empty());

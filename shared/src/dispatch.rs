@@ -396,7 +396,9 @@ impl Dispatch for HttpDispatcher {
                 duration: started.elapsed(),
             };
         }
-        if !self.options.signing_secrets.is_empty() && request.key_generations.is_empty() {
+        // The secrets as they are now (read again at run time when they come from a store).
+        let secrets = self.secrets.current();
+        if !secrets.is_empty() && request.key_generations.is_empty() {
             return CallResult {
                 status: Status::Failed,
                 http_status: None,
@@ -421,7 +423,6 @@ impl Dispatch for HttpDispatcher {
             Method::Post => builder.header(reqwest::header::CONTENT_LENGTH, "0"),
             Method::Get => builder,
         };
-        let secrets = self.secrets.current();
         let builder = if secrets.is_empty() {
             builder
         } else {
@@ -522,6 +523,45 @@ impl Dispatch for HttpDispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A call of an app without a record is never made while calls are signed, whether the
+    /// secrets were given at start or read at run time into the dispatcher's holder (the
+    /// Lambda's Secrets Manager path). The URL is a closed loopback port: nothing answers there.
+    #[tokio::test]
+    async fn an_app_without_a_record_is_not_called_while_calls_are_signed() {
+        let dispatcher = HttpDispatcher::with_options(DispatchOptions {
+            private_targets: PrivateTargets::AllowLoopback,
+            signing_secrets: Vec::new(),
+        })
+        .expect("dispatcher");
+        dispatcher
+            .signing_secrets()
+            .replace(vec!["read-at-run-time".to_owned()]);
+        let execution =
+            ExecutionId::parse("0123456789abcdef0123456789abcdef.20270115T080000Z.s1").expect("id");
+        let result = dispatcher
+            .call(&CallRequest {
+                url: "http://127.0.0.1:9/jobs/x",
+                method: Method::Get,
+                timeout: Duration::from_secs(2),
+                execution: &execution,
+                key: "k",
+                job: "orphan/x",
+                key_generations: &[],
+                key_salt: None,
+                scheduled_for: Utc::now(),
+                attempt: 1,
+            })
+            .await;
+        assert_eq!(result.status, Status::Failed);
+        assert_eq!(result.http_status, None);
+        let error = result.error.unwrap_or_default();
+        assert!(
+            error.starts_with("not called: the app orphan has no record")
+                && error.contains("psu-sched app create --app orphan"),
+            "{error}"
+        );
+    }
 
     /// Every refused range, by policy. These addresses are only classified here: nothing is
     /// connected to.

@@ -36,3 +36,16 @@ pub mod store;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod tick;
+
+/// An error's message and its sources, `: `-separated: the one line the Lambda answers and the
+/// logs carry.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

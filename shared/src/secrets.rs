@@ -38,6 +38,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::split_secrets;
 use crate::dispatch::SigningSecrets;
+use crate::error_chain;
 
 /// Why a source could not give the secret: its own error, kept whole.
 pub type ReadError = Box<dyn std::error::Error + Send + Sync>;
@@ -122,18 +123,6 @@ impl std::fmt::Debug for RefreshingSecrets {
     }
 }
 
-/// The message and its sources, `: `-separated.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 impl RefreshingSecrets {
     /// Reads `source` into `secrets` (the dispatcher's, from
     /// [`HttpDispatcher::signing_secrets`](crate::dispatch::HttpDispatcher::signing_secrets))
@@ -183,7 +172,7 @@ impl RefreshingSecrets {
             Err(err) if last_read.is_none() => Err(err),
             Err(err) => {
                 tracing::warn!(
-                    error = %chain(&err),
+                    error = %error_chain(&err),
                     "kept the signing secret in hand: reading it again failed (tried again at the next tick)"
                 );
                 Ok(Refresh::KeptAfterFailure)
@@ -300,7 +289,7 @@ mod tests {
         // Unreadable at first use: an error naming the ARN, never the value; nothing held.
         let err = secrets.ensure(at(0)).await.expect_err("no secret yet");
         assert_eq!(
-            chain(&err),
+            error_chain(&err),
             "could not read the signing secret arn:aws:secretsmanager:us-west-2:123456789012:secret:psu-AbCdEf: AccessDeniedException: not allowed"
         );
         assert!(held.current().is_empty());

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use shared::model::{AppName, Execution, Job, JobName, JobUrl, NewJob, Status};
+use shared::model::{App, AppName, BaseUrl, Execution, Job, JobName, JobUrl, NewJob, Status};
 use shared::protocol::{HEADER_EXECUTION, HEADER_KEY, HEADER_SCHEDULED_FOR, HEADER_SIGNATURE};
 use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
@@ -610,10 +610,10 @@ async fn relay_mode_calls_the_old_apps_scheduler_run_once_per_tick_minute() {
     );
 }
 
-/// Whether `call` carries a signature that the app `relayapp` (no record: generation 1) holding
-/// the key derived from `secret` accepts, checked as the app checks it.
-fn signed_with(call: &Recorded, secret: &str) -> bool {
-    verifies_with(call, shared::signing::app_key(secret, "relayapp", 1, None))
+/// Whether `call` carries a signature that the app `relayapp` (its record: generation 1 under
+/// `salt`) holding the key derived from `secret` accepts, checked as the app checks it.
+fn signed_with(call: &Recorded, secret: &str, salt: Option<&str>) -> bool {
+    verifies_with(call, shared::signing::app_key(secret, "relayapp", 1, salt))
 }
 
 /// Whether the app `relayapp` holding `key` accepts `call`'s signature.
@@ -658,6 +658,16 @@ async fn the_function_signs_with_the_secret_it_reads_at_run_time_and_with_a_chan
         .arn
         .expect("its ARN");
     let server = JobServer::start().await;
+    // Only an app's record signs its calls.
+    let record = App::new(
+        AppName::parse("relayapp").expect("app"),
+        BaseUrl::parse(&server.url("")).expect("base URL"),
+        4,
+        Utc::now(),
+    )
+    .expect("app");
+    store.create_app(&record).await.expect("create the app");
+    let salt = record.key_salt.as_deref();
     let before = every_minute_job(
         &store,
         "before",
@@ -709,8 +719,14 @@ async fn the_function_signs_with_the_secret_it_reads_at_run_time_and_with_a_chan
         call.header(HEADER_SIGNATURE).is_some(),
         "the call is signed: {call:?}"
     );
-    assert!(signed_with(&call, "first-deployment-secret"), "{call:?}");
-    assert!(!signed_with(&call, "second-deployment-secret"), "{call:?}");
+    assert!(
+        signed_with(&call, "first-deployment-secret", salt),
+        "{call:?}"
+    );
+    assert!(
+        !signed_with(&call, "second-deployment-secret", salt),
+        "{call:?}"
+    );
 
     // Changed in Secrets Manager: once the interval has passed, the same process signs with
     // the new value (no restart, no redeploy).
@@ -735,10 +751,13 @@ async fn the_function_signs_with_the_secret_it_reads_at_run_time_and_with_a_chan
         .unwrap_or_else(|e| panic!("the invocation failed: {e}"));
     let call = only_call(&server, "/after").await;
     assert!(
-        signed_with(&call, "second-deployment-secret"),
+        signed_with(&call, "second-deployment-secret", salt),
         "{answer} {call:?}"
     );
-    assert!(!signed_with(&call, "first-deployment-secret"), "{call:?}");
+    assert!(
+        !signed_with(&call, "first-deployment-secret", salt),
+        "{call:?}"
+    );
     assert_eq!(
         only_execution(&store, &after).await.status,
         Status::Succeeded

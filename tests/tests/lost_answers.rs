@@ -54,12 +54,13 @@ fn job(name: &str) -> Job {
 async fn a_create_whose_answer_was_lost_is_recognised_as_its_own() {
     let t = Faulty::new().await;
     let j = job("created");
+    // A job's create is one transaction (its app's record checked with it).
     t.proxy
-        .set_plan_for("PutItem", vec![Some(Fault::DropAnswer)]);
+        .set_plan_for("TransactWriteItems", vec![Some(Fault::DropAnswer)]);
     let created = t.faulty.create_job(&j).await;
     let stats = t.proxy.stats();
     assert_eq!(
-        (stats.dropped_answers, stats.operation("PutItem")),
+        (stats.dropped_answers, stats.operation("TransactWriteItems")),
         (1, 2),
         "applied, its answer dropped, sent again by the SDK"
     );
@@ -77,7 +78,7 @@ async fn a_create_of_a_taken_name_is_still_refused_when_its_answer_was_lost() {
     t.direct.create_job(&first).await.expect("create");
     let second = job("taken");
     t.proxy
-        .set_plan_for("PutItem", vec![Some(Fault::DropAnswer)]);
+        .set_plan_for("TransactWriteItems", vec![Some(Fault::DropAnswer)]);
     match t.faulty.create_job(&second).await {
         Err(shared::store::StoreError::AlreadyExists(..)) => {}
         other => panic!("expected AlreadyExists, got {other:?}"),
