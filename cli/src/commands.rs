@@ -356,7 +356,11 @@ async fn tick(cli: &Cli, args: &TickArgs, out: &Out) -> Result<ExitCode> {
         .dispatcher(Runner::Cli)
         .context("could not build the HTTP client")?;
     let print = |summary: &shared::tick::TickSummary| {
-        warn_if_unsigned(&config, mode != NowUse::DryRun && summary.triggered > 0, out);
+        warn_if_unsigned(
+            &config,
+            mode != NowUse::DryRun && summary.triggered > 0,
+            out,
+        );
         if args.json {
             out.json(summary);
         } else {

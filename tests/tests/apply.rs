@@ -146,6 +146,7 @@ async fn a_file_creates_then_two_changed_fields_are_exactly_the_plan_and_a_secon
         old: Some(old.to_owned()),
         new: Some(new.to_owned()),
         from_variables: false,
+        old_hidden: false,
     };
     assert_eq!(
         updates,
@@ -339,6 +340,7 @@ async fn a_paused_job_stays_paused_unless_the_file_says_paused_false(ops: Ops) {
             old: Some("true".into()),
             new: Some("false".into()),
             from_variables: false,
+            old_hidden: false,
         }]
     );
     let job = ops.job(&key).await.expect("job");

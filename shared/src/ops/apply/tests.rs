@@ -262,6 +262,7 @@ async fn a_second_apply_plans_no_change_and_two_changed_fields_are_exactly_those
         old: Some(old.to_owned()),
         new: Some(new.to_owned()),
         from_variables: false,
+        old_hidden: false,
     };
     assert_eq!(
         updates,
@@ -321,6 +322,7 @@ fn the_plan_view_fields_are_documented_in_the_cli_guide() {
             old: Some("30s".into()),
             new: Some("1m".into()),
             from_variables: true,
+            old_hidden: true,
         }],
         stays_paused: false,
         result: Some("refused"),
