@@ -518,7 +518,19 @@ fn var_arguments_are_read_and_a_refused_one_never_shows_its_value() {
     );
     for (arg, refusal) in [
         ("s3cret-alone", "var: expected NAME=VALUE"),
-        ("1X=s3cret", "var: `1X` is not a variable name"),
+        (
+            "1X=s3cret",
+            "var: the name before `=` is not a variable name",
+        ),
+        // A secret with `=` padding passed without its name: the part before `=` is secret too.
+        (
+            "czNjcmV0/s3cret==",
+            "var: the name before `=` is not a variable name",
+        ),
+        (
+            "A\u{1b}[2Js3cret=x",
+            "var: the name before `=` is not a variable name",
+        ),
         (
             "AWS_SECRET_ACCESS_KEY=s3cret",
             "var: ${AWS_SECRET_ACCESS_KEY} is not available to a file",
