@@ -33,6 +33,8 @@ pub struct Cli {
         long,
         global = true,
         env = "PSU_SCHED_SIGNING_SECRET_ARN",
+        // Someone may paste the secret itself here: --help never prints the value.
+        hide_env_values = true,
         value_name = "ARN"
     )]
     pub signing_secret_arn: Option<String>,

@@ -504,6 +504,12 @@ async fn app(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode> {
                 out.line(&format!("app {}", view.name));
                 out.line(&format!("  {:<13}{}", "base url", view.base_url));
                 out.line(&format!("  {:<13}{}", "budget", view.budget));
+                if view.deleting {
+                    out.line(&format!(
+                        "  {:<13}being deleted: no job of it may be created; if no `app delete` is running, run it again to finish, or update the app to keep it",
+                        "state"
+                    ));
+                }
                 out.line(&format!("  {:<13}{}", "jobs", details.jobs.len()));
                 if !details.jobs.is_empty() {
                     out.job_table(&details.jobs);

@@ -159,9 +159,21 @@ impl Config {
                 }
             },
         };
-        let signing_secrets = get(ENV_SIGNING_SECRET)
-            .map(|value| split_secrets(&value))
-            .unwrap_or_default();
+        let signing_secrets = match get(ENV_SIGNING_SECRET) {
+            None => Vec::new(),
+            Some(value) => {
+                let secrets = split_secrets(&value);
+                if secrets.is_empty() {
+                    // Taken for unset, it would turn signing off without a word.
+                    return Err(ConfigError {
+                        variable: ENV_SIGNING_SECRET,
+                        value: "(not shown)".to_owned(),
+                        accepted: "holds no secret, only commas and blanks; give the secret (new,old while rotating), or unset it to send calls unsigned",
+                    });
+                }
+                secrets
+            }
+        };
         let secret_refresh = match get(ENV_SECRET_REFRESH) {
             None => DEFAULT_SECRET_REFRESH,
             Some(value) => value

@@ -969,11 +969,10 @@ pub fn parse_var(arg: &str) -> Result<(String, String), FieldError> {
         ));
     };
     if !is_var_name(name) {
+        // Not echoed: it may be a secret passed without its name (base64's `=` padding).
         return Err(FieldError::plain(
             "var",
-            format!(
-                "`{name}` is not a variable name; use NAME=VALUE, the name of letters, digits and _ (not starting with a digit)"
-            ),
+            "the name before `=` is not a variable name (the argument is not shown: it may be a secret); use NAME=VALUE, the name of letters, digits and _ (not starting with a digit)",
         ));
     }
     if reserved(name) {

@@ -250,6 +250,10 @@ pub struct AppView {
     /// While it rotates its key: the previous generation, which calls are still signed with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_key_generation: Option<u32>,
+    /// Only while an `app delete` is deleting it (or stopped part way): no job of the app may
+    /// be created; running `app delete` again finishes, updating the app keeps it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleting: bool,
     /// When it was created.
     pub created_at: String,
     /// When it last changed.
@@ -267,6 +271,7 @@ impl From<&crate::model::App> for AppView {
             budget: app.budget,
             key_generation: app.key_generation,
             previous_key_generation: app.previous_key_generation,
+            deleting: app.deleting,
             created_at: rfc3339(app.created_at),
             updated_at: rfc3339(app.updated_at),
             jobs: None,
