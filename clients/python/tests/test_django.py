@@ -241,6 +241,20 @@ def test_a_file_based_cache_is_a_warning_that_manage_py_check_prints(settings, t
     assert "FileBasedCache" in printed.out + printed.err
 
 
+@pytest.mark.parametrize(
+    "backend, expected",
+    [
+        ("jobs.caches.QuietDummyCache", "psu_sched.E005"),
+        ("jobs.caches.TracedLocMemCache", "psu_sched.W001"),
+        ("jobs.caches.TracedFileBasedCache", "psu_sched.W002"),
+    ],
+)
+def test_a_subclass_of_an_unsafe_cache_is_reported_as_its_base(settings, tmp_path, backend, expected):
+    # A project's own subclass keeps its base's add(): the replay check is as weak.
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": str(tmp_path)}}
+    assert ids(settings) == [expected]
+
+
 def test_bad_settings_are_errors_naming_the_setting(settings):
     settings.PSU_SCHED_APP = "fin ance"
     settings.PSU_SCHED_KEYS = ["not a key"]
