@@ -33,6 +33,7 @@ then writes, so two workers can both accept one id).
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import time
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from django.core import checks
 from django.core.cache import caches
 from django.core.signals import setting_changed
 from django.http import HttpResponseForbidden
+from django.utils.module_loading import import_string
 
 from ._verify import DEFAULT_TOLERANCE, VerificationError, held_key, valid_key, valid_name, verify
 
@@ -249,13 +251,15 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         )
     alias = getattr(settings, "PSU_SCHED_CACHE", "default")
     backend = settings.CACHES.get(alias, {}).get("BACKEND") if isinstance(alias, str) else None
+    # By class, not by name: a project's subclass keeps its base's add().
+    backend_class = _cache_class(backend) if backend is not None else None
     if backend is None:
         errors.append(
             checks.Error(
                 f"PSU_SCHED_CACHE names {alias!r}, which is not in CACHES.", id="psu_sched.E004"
             )
         )
-    elif backend == "django.core.cache.backends.dummy.DummyCache":
+    elif _is(backend_class, "django.core.cache.backends.dummy", "DummyCache"):
         errors.append(
             checks.Error(
                 f"The cache {alias!r} (PSU_SCHED_CACHE) is a DummyCache: it remembers no execution "
@@ -264,7 +268,7 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 id="psu_sched.E005",
             )
         )
-    elif backend == "django.core.cache.backends.locmem.LocMemCache":
+    elif _is(backend_class, "django.core.cache.backends.locmem", "LocMemCache"):
         errors.append(
             checks.Warning(
                 f"The cache {alias!r} (PSU_SCHED_CACHE) is a LocMemCache: each process has its "
@@ -273,7 +277,7 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 id="psu_sched.W001",
             )
         )
-    elif backend == "django.core.cache.backends.filebased.FileBasedCache":
+    elif _is(backend_class, "django.core.cache.backends.filebased", "FileBasedCache"):
         errors.append(
             checks.Warning(
                 f"The cache {alias!r} (PSU_SCHED_CACHE) is a FileBasedCache: its add() checks for "
@@ -284,3 +288,23 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         )
     return errors
+
+
+def _cache_class(path):
+    """The cache backend class at the dotted `path`, or None when it does not import (Django's
+    own checks report that)."""
+    try:
+        return import_string(path)
+    except ImportError:
+        return None
+
+
+def _is(cls, module, name):
+    """Whether `cls` is Django's `module.name` cache backend or a subclass of it."""
+    if cls is None:
+        return False
+    try:
+        base = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(cls, type) and issubclass(cls, base)
