@@ -2458,3 +2458,108 @@ async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_ba
         "a secret in the log:\n{stderr}"
     );
 }
+
+/// The status code of one raw HTTP/1.1 request `head` (its lines, without the blank line) to
+/// the admin at `base`.
+async fn raw_status(base: &str, head: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .expect("connect");
+    stream
+        .write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_host_headers_or_a_foreign_authority_in_the_target_are_refused() {
+    let dir = temp_dir("host2");
+    let seeded = seed(&dir).await;
+    let admin = Admin::start(&seeded.db, &[]).await;
+    let client = http();
+    let base = &admin.base;
+    let cookie = sign_in(&client, base).await;
+    let ours = base.trim_start_matches("http://");
+    let get = |target: &str, hosts: &[&str]| {
+        let mut head = format!("GET {target} HTTP/1.1");
+        for host in hosts {
+            head.push_str(&format!("\r\nHost: {host}"));
+        }
+        head.push_str(&format!("\r\nCookie: {cookie}"));
+        head
+    };
+    // Accepted: the admin's own address, as a path or in the target.
+    assert_eq!(raw_status(base, &get("/", &[ours])).await, 200);
+    assert_eq!(
+        raw_status(base, &get(&format!("http://{ours}/"), &[ours])).await,
+        200
+    );
+    // Refused: a second Host (in either order), a target naming another host (RFC 9112: the
+    // target's authority is the one that counts), or credentials in it.
+    for head in [
+        get("/", &[ours, "attacker.example"]),
+        get("/", &["attacker.example", ours]),
+        get("http://attacker.example/", &[ours]),
+        get(&format!("http://attacker.example@{ours}/"), &[ours]),
+    ] {
+        let status = raw_status(base, &head).await;
+        assert!(status == 400 || status == 421, "{status} for:\n{head}");
+    }
+    admin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_read_only_a_session_can_still_sign_out() {
+    let dir = temp_dir("ro-logout");
+    let seeded = seed(&dir).await;
+    let admin = Admin::start(&seeded.db, &["--read-only"]).await;
+    let client = http();
+    let base = &admin.base;
+    let cookie = sign_in(&client, base).await;
+    let page = client
+        .get(format!("{base}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(page.contains("Sign out"), "a sign-out button: {page}");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the session's CSRF token")
+        .to_owned();
+    let out = client
+        .post(format!("{base}/logout"))
+        .header("cookie", &cookie)
+        .header("origin", base.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .expect("post");
+    assert!(
+        out.status().is_redirection() || out.status().is_success(),
+        "{out:?}"
+    );
+    let after = client
+        .get(format!("{base}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(after.status(), 401, "the session ended");
+    admin.stop().await;
+}
