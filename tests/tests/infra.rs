@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_norway::Value;
 use shared::store::dynamodb::OPERATIONS;
 
-fn template() -> Value {
+pub(crate) fn template() -> Value {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../infra/template.yaml"
@@ -378,4 +378,103 @@ fn the_tick_role_and_the_operator_may_read_the_signing_secret_only_and_the_viewe
     }
     let viewer = secret_statements(&resource(&t, "ViewerPolicy")["Properties"]["PolicyDocument"]);
     assert!(viewer.is_empty(), "the viewer reads no secret: {viewer:?}");
+}
+
+/// The heartbeat alarm: the one alarm on the function's metrics that treats missing data as
+/// breaching (every other one is quiet when nothing happens). (resource name, properties)
+pub(crate) fn heartbeat_alarm(t: &Value) -> (&str, &Value) {
+    let breaching: Vec<_> = metric_alarms(t, psu_sched_lambda::metrics::NAMESPACE)
+        .into_iter()
+        .filter(|(_, a)| a["TreatMissingData"].as_str() == Some("breaching"))
+        .collect();
+    assert_eq!(
+        breaching.len(),
+        1,
+        "one alarm breaching on missing data: {:?}",
+        breaching.iter().map(|(n, _)| *n).collect::<Vec<_>>()
+    );
+    breaching[0]
+}
+
+#[test]
+fn a_heartbeat_alarm_fires_when_no_tick_completes_for_the_configured_minutes() {
+    let t = template();
+    let (name, alarm) = heartbeat_alarm(&t);
+    let minutes: Value = serde_norway::from_str("{ Ref: HeartbeatMinutes }").expect("yaml");
+    assert_eq!(
+        t["Parameters"]["HeartbeatMinutes"]["Default"].as_u64(),
+        Some(5),
+        "five minutes unless the operator says otherwise"
+    );
+    // One period a minute, and the alarm only after that many in a row without a completed
+    // tick (a missing minute counts as breaching).
+    assert_eq!(alarm["Period"].as_u64(), Some(60), "{name}");
+    assert_eq!(alarm["EvaluationPeriods"], minutes, "{name}");
+    assert_eq!(alarm["DatapointsToAlarm"], minutes, "{name}");
+    assert_eq!(alarm["Statistic"].as_str(), Some("Sum"), "{name}");
+    assert_eq!(alarm["Threshold"].as_u64(), Some(1), "{name}");
+    assert_eq!(
+        alarm["ComparisonOperator"].as_str(),
+        Some("LessThanThreshold"),
+        "{name}"
+    );
+    assert!(
+        serde_norway::to_string(&alarm["AlarmActions"])
+            .expect("actions")
+            .contains("AlarmTopic"),
+        "{name} notifies the alarm topic"
+    );
+}
+
+#[test]
+fn every_alarm_on_the_functions_metrics_filters_on_its_own_stack() {
+    let t = template();
+    let stack: Value = serde_norway::from_str("{ Ref: AWS::StackName }").expect("yaml");
+    let vars = &resource(&t, "TickFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        vars.get("PSU_SCHED_STACK"),
+        Some(&stack),
+        "the function names its stack in its metrics: {vars:?}"
+    );
+    let alarms = metric_alarms(&t, psu_sched_lambda::metrics::NAMESPACE);
+    assert!(alarms.len() >= 6, "{alarms:?}");
+    for (name, alarm) in &alarms {
+        let dimensions = alarm["Dimensions"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(dimensions.len(), 1, "{name}: {dimensions:?}");
+        assert_eq!(dimensions[0]["Name"].as_str(), Some("Stack"), "{name}");
+        assert_eq!(
+            dimensions[0]["Value"], stack,
+            "{name} watches this stack's figures, not another stack's in the same region"
+        );
+    }
+}
+
+#[test]
+fn a_deferred_alarm_fires_when_slots_stay_deferred_for_a_quarter_of_an_hour() {
+    let t = template();
+    let alarms = metric_alarms(&t, psu_sched_lambda::metrics::NAMESPACE);
+    let (name, alarm) = alarms
+        .iter()
+        .find(|(_, a)| a["MetricName"].as_str() == Some("Deferred"))
+        .expect("an alarm on Deferred (docs/lambda.md advises one)");
+    // Minimum over each period: every tick of the period deferred something, i.e. a job whose
+    // call never fits, not one busy tick.
+    assert_eq!(alarm["Statistic"].as_str(), Some("Minimum"), "{name}");
+    assert_eq!(alarm["Threshold"].as_u64(), Some(1), "{name}");
+    assert_eq!(
+        alarm["ComparisonOperator"].as_str(),
+        Some("GreaterThanOrEqualToThreshold"),
+        "{name}"
+    );
+    let window =
+        alarm["Period"].as_u64().unwrap_or(0) * alarm["EvaluationPeriods"].as_u64().unwrap_or(0);
+    assert_eq!(window, 900, "{name}: a quarter of an hour");
+    assert_eq!(
+        alarm["TreatMissingData"].as_str(),
+        Some("notBreaching"),
+        "{name}: no tick is the heartbeat's business"
+    );
 }
