@@ -196,22 +196,40 @@ fn alarm_dimensions(alarm: &Value) -> Vec<String> {
 #[test]
 fn a_reconciliation_alarm_watches_the_reconciled_metric_as_the_function_emits_it() {
     let t = template();
-    // What the function prints: its namespace, its metrics and its one dimension set.
+    // What the function prints after a completed tick: its namespace, its metrics (over its
+    // metric sets: the counts, and the heartbeat) and their one dimension set.
     let line = psu_sched_lambda::metrics::emf(
         &shared::tick::TickSummary::default(),
         None,
         chrono::Utc::now(),
+        "a-stack",
+        psu_sched_lambda::metrics::TickEnd::Completed,
     );
-    let directive = &line["_aws"]["CloudWatchMetrics"][0];
-    let namespace = directive["Namespace"].as_str().expect("a namespace");
-    assert_eq!(namespace, psu_sched_lambda::metrics::NAMESPACE);
-    let emitted: BTreeSet<&str> = directive["Metrics"]
+    let namespace = psu_sched_lambda::metrics::NAMESPACE;
+    let mut emitted: BTreeSet<&str> = BTreeSet::new();
+    let mut dimension_sets = BTreeSet::new();
+    for directive in line["_aws"]["CloudWatchMetrics"]
         .as_array()
-        .expect("metrics")
-        .iter()
-        .map(|m| m["Name"].as_str().expect("a metric name"))
-        .collect();
-    let dimension_sets = directive["Dimensions"].as_array().expect("dimension sets");
+        .expect("metric sets")
+    {
+        assert_eq!(directive["Namespace"].as_str(), Some(namespace));
+        emitted.extend(
+            directive["Metrics"]
+                .as_array()
+                .expect("metrics")
+                .iter()
+                .map(|m| m["Name"].as_str().expect("a metric name")),
+        );
+        dimension_sets.insert(directive["Dimensions"].to_string());
+    }
+    assert_eq!(
+        dimension_sets.len(),
+        1,
+        "one dimension set: {dimension_sets:?}"
+    );
+    let dimension_sets = line["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+        .as_array()
+        .expect("dimension sets");
     assert_eq!(
         dimension_sets.len(),
         1,
