@@ -159,9 +159,10 @@ fn value(v: &Option<String>) -> String {
     }
 }
 
-/// The value before, `(not shown)` for a field the file gives from a variable.
+/// The value before, `(not shown)` for a field the file gives from a variable and for the
+/// stored value of free text (which may have come from one).
 fn old_value(change: &Change) -> String {
-    if change.from_variables {
+    if change.old_hidden {
         "(not shown)".to_owned()
     } else {
         value(&change.old)

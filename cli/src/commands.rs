@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::Utc;
 use shared::clock::SystemClock;
-use shared::config::{Config, Runner};
+use shared::config::{Config, ENV_SIGNING_SECRET, Runner};
 use shared::model::{OverlapPolicy, Status};
 use shared::ops::views::{
     AppKeyView, AppView, ExecutionView, JobStatus, JobView, NextView, upcoming,
@@ -290,6 +290,16 @@ async fn delete(cli: &Cli, args: &DeleteArgs, out: &Out) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The one line `run` and a writing `tick` print on stderr when they sent calls unsigned: an
+/// app that verifies signatures refuses them (403), which history alone shows only as a 403.
+fn warn_if_unsigned(config: &Config, sent: bool, out: &Out) {
+    if sent && config.signing_secrets.is_empty() {
+        out.note(&format!(
+            "psu-sched: warning: calls are sent unsigned: no signing secret is configured ({ENV_SIGNING_SECRET}, or --signing-secret-arn); apps that verify signatures refuse them (403)"
+        ));
+    }
+}
+
 async fn run_now(cli: &Cli, args: &NameJsonArgs, out: &Out) -> Result<ExitCode> {
     let key = key(cli, &args.name)?;
     let ops = ops(cli)?;
@@ -300,6 +310,7 @@ async fn run_now(cli: &Cli, args: &NameJsonArgs, out: &Out) -> Result<ExitCode> 
     let execution = ops
         .run_now(&key, &dispatcher, &SystemClock, &config.tick)
         .await?;
+    warn_if_unsigned(&config, true, out);
     if args.json {
         out.json(&ExecutionView::from(&execution));
     } else {
@@ -345,6 +356,11 @@ async fn tick(cli: &Cli, args: &TickArgs, out: &Out) -> Result<ExitCode> {
         .dispatcher(Runner::Cli)
         .context("could not build the HTTP client")?;
     let print = |summary: &shared::tick::TickSummary| {
+        warn_if_unsigned(
+            &config,
+            mode != NowUse::DryRun && summary.triggered > 0,
+            out,
+        );
         if args.json {
             out.json(summary);
         } else {

@@ -398,6 +398,20 @@ mod tests {
     }
 
     #[test]
+    fn a_signing_secret_of_only_commas_and_blanks_is_refused_not_taken_for_unset() {
+        for value in [",", " , ", " ,, "] {
+            let err = read(&[(ENV_SIGNING_SECRET, value)]).expect_err(value);
+            assert_eq!(err.variable, ENV_SIGNING_SECRET, "{value:?}");
+            assert!(err.to_string().contains("holds no secret"), "{err}");
+        }
+        // Empty (or blank) is unset: calls are not signed.
+        for value in ["", "  "] {
+            let config = read(&[(ENV_SIGNING_SECRET, value)]).expect("unset");
+            assert!(config.signing_secrets.is_empty(), "{value:?}");
+        }
+    }
+
+    #[test]
     fn a_bad_value_names_the_variable_and_what_is_accepted() {
         let err = read(&[(ENV_CONCURRENCY, "zero")]).expect_err("rejected");
         assert_eq!(

@@ -146,6 +146,7 @@ async fn a_file_creates_then_two_changed_fields_are_exactly_the_plan_and_a_secon
         old: Some(old.to_owned()),
         new: Some(new.to_owned()),
         from_variables: false,
+        old_hidden: false,
     };
     assert_eq!(
         updates,
@@ -339,6 +340,7 @@ async fn a_paused_job_stays_paused_unless_the_file_says_paused_false(ops: Ops) {
             old: Some("true".into()),
             new: Some("false".into()),
             from_variables: false,
+            old_hidden: false,
         }]
     );
     let job = ops.job(&key).await.expect("job");
@@ -978,4 +980,73 @@ at = "08:00"
         "{}",
         run.stdout
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_never_prints_a_stored_value_a_pull_request_replaces_with_a_literal() {
+    let cli = Cli::new().await;
+    let dir = tempdb::TempDb::new();
+    let folder = dir.0.parent().expect("dir").to_owned();
+    std::fs::create_dir_all(&folder).expect("dir");
+    let secret = "stored-token-Qm81xZ";
+    let host = "billing-internal.example.edu";
+    let env = [
+        ("PSU_SCHED_VAR_TOKEN", secret),
+        ("PSU_SCHED_VAR_BASE", "https://billing-internal.example.edu"),
+    ];
+    let applied = r#"
+[[apps]]
+name = "billing"
+base_url = "${BASE}"
+
+[[apps.jobs]]
+name = "hook"
+url = "https://partner.example.com/hook?token=${TOKEN}"
+every = "15m"
+description = "${TOKEN}"
+
+[[apps.jobs]]
+name = "report"
+path = "/scheduled/report?token=${TOKEN}"
+every = "1h"
+"#;
+    let file = folder.join("applied.toml");
+    std::fs::write(&file, applied).expect("write");
+    cli.run_with(&["apply", "-f", &file.display().to_string(), "--yes"], &env)
+        .await
+        .ok();
+    // The pull request: every field that held a variable's value now a literal.
+    let proposed = r#"
+[[apps]]
+name = "billing"
+base_url = "https://billing.example.edu"
+
+[[apps.jobs]]
+name = "hook"
+url = "https://partner.example.com/hook?token=literal"
+every = "15m"
+description = "literal"
+
+[[apps.jobs]]
+name = "report"
+path = "/scheduled/report?token=literal"
+every = "1h"
+"#;
+    let file = folder.join("proposed.toml");
+    std::fs::write(&file, proposed).expect("write");
+    let path = file.display().to_string();
+    for json in [false, true] {
+        let mut args = vec!["apply", "-f", &path, "--dry-run"];
+        if json {
+            args.push("--json");
+        }
+        let run = cli.run_with(&args, &[]).await.ok();
+        for stored in [secret, host] {
+            assert!(
+                !run.stdout.contains(stored) && !run.stderr.contains(stored),
+                "json {json}: a stored value printed: {run:?}"
+            );
+        }
+        assert!(run.stdout.contains("literal"), "the new values: {run:?}");
+    }
 }

@@ -1379,3 +1379,24 @@ async fn apps_hold_the_base_url_their_jobs_by_path_follow() {
         "{deleted:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_never_prints_the_value_of_the_signing_secret_arn_setting() {
+    let cli = Cli::new().await;
+    // Someone may paste the secret itself where its ARN belongs.
+    let pasted = "pasted-secret-value-9f2c";
+    for args in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["app", "key", "--help"],
+    ] {
+        let run = cli
+            .run_with(&args, &[("PSU_SCHED_SIGNING_SECRET_ARN", pasted)])
+            .await
+            .ok();
+        assert!(
+            run.stdout.contains("PSU_SCHED_SIGNING_SECRET_ARN") && !run.stdout.contains(pasted),
+            "{args:?}: {run:?}"
+        );
+    }
+}

@@ -496,3 +496,44 @@ fn a_deferred_alarm_fires_when_slots_stay_deferred_for_a_quarter_of_an_hour() {
         "{name}: no tick is the heartbeat's business"
     );
 }
+
+#[test]
+fn the_schedule_invokes_the_published_alias_so_a_rollback_is_one_alias_update() {
+    let t = template();
+    let function = &resource(&t, "TickFunction")["Properties"];
+    // SAM publishes a version on each code change and points the alias `live` at it; the
+    // function's own event sources are attached to that alias, not to $LATEST.
+    assert_eq!(
+        function["AutoPublishAlias"].as_str(),
+        Some("live"),
+        "the function is published as versions behind the alias `live`"
+    );
+    let events = function["Events"]
+        .as_mapping()
+        .expect("the function's events");
+    let schedules: Vec<_> = events
+        .iter()
+        .filter(|(_, e)| e["Type"].as_str() == Some("Schedule"))
+        .collect();
+    assert_eq!(
+        schedules.len(),
+        1,
+        "one schedule, on the function: {events:?}"
+    );
+    // No rule or schedule elsewhere in the template invokes the function unqualified.
+    for (name, r) in t["Resources"].as_mapping().expect("resources") {
+        let kind = r["Type"].as_str().unwrap_or_default();
+        assert!(
+            !matches!(
+                kind,
+                "AWS::Events::Rule" | "AWS::Scheduler::Schedule" | "AWS::Lambda::Permission"
+            ),
+            "{name:?} ({kind}) would bypass the alias"
+        );
+    }
+    let alias_arn: Value = serde_norway::from_str("{ Ref: TickFunction.Alias }").expect("yaml");
+    assert_eq!(
+        t["Outputs"]["LiveAliasArn"]["Value"], alias_arn,
+        "the alias is an output, to invoke and to roll back"
+    );
+}

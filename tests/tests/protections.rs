@@ -359,3 +359,57 @@ async fn a_proxy_in_the_environment_does_not_carry_a_call_past_the_address_check
     assert_eq!(proxy.requests().len(), 0, "nothing went through the proxy");
     assert_eq!(target.requests().len(), 0, "nothing reached the target");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_and_tick_warn_on_stderr_when_they_send_calls_unsigned_and_only_then() {
+    let cli = Cli::new().await;
+    let server = JobServer::start().await;
+    cli.run(&[
+        "app",
+        "create",
+        "--app",
+        "safe",
+        "--base-url",
+        &server.url(""),
+    ])
+    .await
+    .ok();
+    let next = every_minute(&cli, &[], "plain", &server.url("/jobs/plain")).await;
+    let unset = ("PSU_SCHED_SIGNING_SECRET", "");
+    let warned = |run: &crate::cli::Run| {
+        run.stderr
+            .lines()
+            .filter(|l| l.contains("unsigned") && l.contains("PSU_SCHED_SIGNING_SECRET"))
+            .count()
+    };
+
+    let ran = cli
+        .run_with(&["run", "--app", "safe", "--name", "plain"], &[unset])
+        .await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(warned(&ran), 1, "one warning line: {ran:?}");
+    let ticked = cli
+        .run_with(
+            &["tick", "--now", &rfc3339(next), "--simulate", "--json"],
+            &[unset],
+        )
+        .await
+        .ok();
+    assert_eq!(warned(&ticked), 1, "one warning line: {ticked:?}");
+    // A dry run calls nothing: nothing to warn about.
+    let dry = cli
+        .run_with(&["tick", "--dry-run", "--json"], &[unset])
+        .await
+        .ok();
+    assert_eq!(warned(&dry), 0, "{dry:?}");
+
+    // With a secret, no warning, and nothing else on stderr either. (Manual runs are one per
+    // second.)
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let ran = cli
+        .run_with(&["run", "--app", "safe", "--name", "plain"], &[SECRET])
+        .await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(warned(&ran), 0, "{ran:?}");
+    assert!(ran.stderr.is_empty(), "{ran:?}");
+}

@@ -211,6 +211,7 @@ impl Definition {
                 old,
                 new,
                 from_variables: false,
+                old_hidden: false,
             })
             .collect()
     }
@@ -240,6 +241,7 @@ impl Definition {
                 old: None,
                 new,
                 from_variables: false,
+                old_hidden: false,
             })
             .collect()
     }
@@ -285,7 +287,16 @@ pub struct Change {
     /// The file gives the field from a variable: `new` is the value as the file writes it
     /// (`${NAME}` kept) and `old` is not shown (`None`), so that no secret is printed.
     pub from_variables: bool,
+    /// `old` is withheld (`None`): the field gives it from a variable, or it is free text whose
+    /// stored value may have come from one ([`STORED_TEXT`]).
+    pub old_hidden: bool,
 }
+
+/// The fields whose stored values a plan never prints: free text, which may hold what a
+/// variable gave when it was written (a token in a URL's query), and the store does not record
+/// where a value came from. A pull request that replaces `${TOKEN}` with a literal must not
+/// make its dry run print the stored token.
+pub const STORED_TEXT: [&str; 4] = ["url", "path", "description", "base_url"];
 
 /// What a step does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -1400,12 +1411,14 @@ impl Ops {
                             old: None,
                             new: Some(base.to_string()),
                             from_variables: false,
+                            old_hidden: false,
                         },
                         Change {
                             field: "budget",
                             old: None,
                             new: Some(budget.to_string()),
                             from_variables: false,
+                            old_hidden: false,
                         },
                     ],
                     Write::CreateApp(base.clone(), *budget),
@@ -1418,6 +1431,7 @@ impl Ops {
                             old: Some(read.base_url.to_string()),
                             new: Some(base.to_string()),
                             from_variables: false,
+                            old_hidden: false,
                         });
                     }
                     if read.budget != *budget {
@@ -1426,8 +1440,10 @@ impl Ops {
                             old: Some(read.budget.to_string()),
                             new: Some(budget.to_string()),
                             from_variables: false,
+                            old_hidden: false,
                         });
                     }
+                    withhold_stored_text(&mut changes);
                     steps.push(if changes.is_empty() {
                         step(Action::Unchanged, changes, Write::Nothing)
                     } else {
@@ -1653,6 +1669,7 @@ fn plan_job(
                 old: None,
                 new: Some("true".to_owned()),
                 from_variables: false,
+                old_hidden: false,
             });
         }
         step.write = Write::CreateJob(Box::new(spec));
@@ -1671,6 +1688,7 @@ fn plan_job(
             old: Some(paused_now.to_string()),
             new: Some(paused.to_string()),
             from_variables: false,
+            old_hidden: false,
         });
         changes.enabled = Some(!paused);
     }
@@ -1688,11 +1706,23 @@ fn plan_job(
 /// kept), its old value not shown: the plan is printed where many can read it (a pull
 /// request's CI log), and a variable may hold a secret, in a URL's query for instance.
 fn mask(changes: &mut [Change], written: &[(&'static str, String)]) {
-    for change in changes {
+    for change in changes.iter_mut() {
         if let Some((_, text)) = written.iter().find(|(f, _)| *f == change.field) {
             change.old = None;
             change.new = Some(text.clone());
             change.from_variables = true;
+            change.old_hidden = true;
+        }
+    }
+    withhold_stored_text(changes);
+}
+
+/// Withholds the stored value of each free-text field ([`STORED_TEXT`]).
+fn withhold_stored_text(changes: &mut [Change]) {
+    for change in changes {
+        if STORED_TEXT.contains(&change.field) && change.old.is_some() {
+            change.old = None;
+            change.old_hidden = true;
         }
     }
 }

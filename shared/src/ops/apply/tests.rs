@@ -262,6 +262,7 @@ async fn a_second_apply_plans_no_change_and_two_changed_fields_are_exactly_those
         old: Some(old.to_owned()),
         new: Some(new.to_owned()),
         from_variables: false,
+        old_hidden: false,
     };
     assert_eq!(
         updates,
@@ -321,6 +322,7 @@ fn the_plan_view_fields_are_documented_in_the_cli_guide() {
             old: Some("30s".into()),
             new: Some("1m".into()),
             from_variables: true,
+            old_hidden: true,
         }],
         stays_paused: false,
         result: Some("refused"),
@@ -516,7 +518,19 @@ fn var_arguments_are_read_and_a_refused_one_never_shows_its_value() {
     );
     for (arg, refusal) in [
         ("s3cret-alone", "var: expected NAME=VALUE"),
-        ("1X=s3cret", "var: `1X` is not a variable name"),
+        (
+            "1X=s3cret",
+            "var: the name before `=` is not a variable name",
+        ),
+        // A secret with `=` padding passed without its name: the part before `=` is secret too.
+        (
+            "czNjcmV0/s3cret==",
+            "var: the name before `=` is not a variable name",
+        ),
+        (
+            "A\u{1b}[2Js3cret=x",
+            "var: the name before `=` is not a variable name",
+        ),
         (
             "AWS_SECRET_ACCESS_KEY=s3cret",
             "var: ${AWS_SECRET_ACCESS_KEY} is not available to a file",
