@@ -537,3 +537,92 @@ fn the_schedule_invokes_the_published_alias_so_a_rollback_is_one_alias_update() 
         "the alias is an output, to invoke and to roll back"
     );
 }
+
+/// The `ec2:*` statements of the tick role: (the `Fn::If` condition they sit under, actions).
+fn network_interface_statements(t: &Value) -> Vec<(Option<String>, BTreeSet<String>)> {
+    let mut out = Vec::new();
+    for policy in resource(t, "TickRole")["Properties"]["Policies"]
+        .as_sequence()
+        .expect("policies")
+    {
+        for item in policy["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .expect("statements")
+        {
+            let (condition, statement) = match item.get("Fn::If") {
+                Some(branches) => (branches[0].as_str().map(str::to_owned), &branches[1]),
+                None => (None, item),
+            };
+            let actions: BTreeSet<String> = statement["Action"]
+                .as_sequence()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if actions.iter().any(|a| a.starts_with("ec2:")) {
+                out.push((condition, actions));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_vpc_parameters_reach_the_function_and_network_interface_rights_exist_only_in_a_vpc() {
+    let t = template();
+    for name in ["SubnetIds", "SecurityGroupIds"] {
+        let parameter = &t["Parameters"][name];
+        assert_eq!(
+            parameter["Type"].as_str(),
+            Some("CommaDelimitedList"),
+            "{name}"
+        );
+        assert_eq!(
+            parameter["Default"].as_str(),
+            Some(""),
+            "{name}: empty by default, no VPC (today's behaviour)"
+        );
+    }
+    let in_vpc = serde_norway::to_string(&t["Conditions"]["InVpc"]).expect("condition");
+    assert!(in_vpc.contains("SubnetIds"), "InVpc: {in_vpc}");
+
+    let vpc_config = &resource(&t, "TickFunction")["Properties"]["VpcConfig"]["Fn::If"];
+    let expected: Value = serde_norway::from_str(
+        "[InVpc, { SubnetIds: { Ref: SubnetIds }, SecurityGroupIds: { Ref: SecurityGroupIds } }, { Ref: AWS::NoValue }]",
+    )
+    .expect("yaml");
+    assert_eq!(
+        vpc_config, &expected,
+        "the function is in the VPC given, and in none without one"
+    );
+
+    let eni = network_interface_statements(&t);
+    assert_eq!(
+        eni.len(),
+        1,
+        "one statement for the network interfaces: {eni:?}"
+    );
+    let (condition, actions) = &eni[0];
+    assert_eq!(
+        condition.as_deref(),
+        Some("InVpc"),
+        "network interface rights only in a VPC"
+    );
+    for action in [
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DeleteNetworkInterface",
+    ] {
+        assert!(actions.contains(action), "{action}: {actions:?}");
+    }
+    let managed =
+        serde_norway::to_string(&resource(&t, "TickRole")["Properties"]["ManagedPolicyArns"])
+            .expect("managed policies");
+    assert!(
+        !managed.contains("AWSLambdaVPCAccessExecutionRole"),
+        "the managed VPC policy would also allow logs on every log group: {managed}"
+    );
+}
