@@ -194,6 +194,7 @@ pub struct Function<S, D> {
     tick: TickConfig,
     margin: Duration,
     secrets: Option<RefreshingSecrets>,
+    stack: String,
 }
 
 impl<S: Store, D: Dispatch> Function<S, D> {
@@ -206,7 +207,15 @@ impl<S: Store, D: Dispatch> Function<S, D> {
             tick,
             margin: BACKSTOP_MARGIN,
             secrets: None,
+            stack: shared::config::DEFAULT_STACK.to_owned(),
         }
+    }
+
+    /// Files the metrics under the stack `stack` (their `Stack` dimension) instead of
+    /// [`shared::config::DEFAULT_STACK`].
+    pub fn with_stack(mut self, stack: impl Into<String>) -> Self {
+        self.stack = stack.into();
+        self
     }
 
     /// Makes `secrets` current (at the function's clock) before each real tick: the
@@ -316,7 +325,7 @@ impl<S: Store, D: Dispatch> Function<S, D> {
                 let metrics = source
                     .summary()
                     .filter(|s| !s.dry_run)
-                    .map(|s| Box::new(self.report(s, delay)));
+                    .map(|s| Box::new(self.report(s, delay, metrics::TickEnd::Incomplete)));
                 let err = HandlerError::Tick { source, metrics };
                 tracing::error!(error = %error_chain(&err), "tick failed");
                 return Err(err);
@@ -343,12 +352,12 @@ impl<S: Store, D: Dispatch> Function<S, D> {
         let response = serde_json::to_value(&summary).unwrap_or(Value::Null);
         Ok(Answer {
             response,
-            metrics: Some(self.report(&summary, delay)),
+            metrics: Some(self.report(&summary, delay, metrics::TickEnd::Completed)),
         })
     }
 
     /// Logs a real tick's summary (one line) and returns its EMF line.
-    fn report(&self, summary: &TickSummary, delay: Option<u64>) -> Value {
+    fn report(&self, summary: &TickSummary, delay: Option<u64>, end: metrics::TickEnd) -> Value {
         tracing::info!(
             now = %summary.now,
             due = summary.due,
@@ -365,7 +374,7 @@ impl<S: Store, D: Dispatch> Function<S, D> {
             delivery_delay_ms = delay,
             "tick done"
         );
-        metrics::emf(summary, delay, self.clock.now())
+        metrics::emf(summary, delay, self.clock.now(), &self.stack, end)
     }
 }
 

@@ -31,6 +31,7 @@ async fn main() -> Result<(), Error> {
         concurrency = config.tick.concurrency,
         private_targets = ?config.private_targets(Runner::Lambda),
         signing_secret_arn = config.signing_secret_arn.as_deref(),
+        stack = %config.stack,
         "starting"
     );
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -45,7 +46,8 @@ async fn main() -> Result<(), Error> {
             config.secret_refresh,
         )
     });
-    let mut function = Function::new(store, dispatcher, Arc::new(SystemClock), config.tick);
+    let mut function = Function::new(store, dispatcher, Arc::new(SystemClock), config.tick)
+        .with_stack(config.stack.clone());
     if let Some(secrets) = secrets {
         function = function.with_secrets(secrets);
     }

@@ -7,7 +7,17 @@
 //! went away before it was sent), marked `timed_out` by the tick; `Retried` the retries
 //! scheduled; `GuardFinished` the outcomes an app's guard recorded after its call's answer
 //! (a 202), counted by the next tick (and in `Succeeded` or `Failed` too); `Errors` the due items whose work stopped at a store failure (the invocation
-//! then fails too, after printing the line). `infra/template.yaml` alarms on `Failed`, `TimedOut`, `Reconciled` and `Missed`.
+//! then fails too, after printing the line). `infra/template.yaml` alarms on `Failed`, `TimedOut`,
+//! `Reconciled`, `Missed` and `Deferred`.
+//!
+//! Every metric carries one dimension, [`STACK_DIMENSION`]: the stack that runs the function
+//! (`PSU_SCHED_STACK`, set by the template from `AWS::StackName`), so that two stacks in one
+//! account and region (development and test) keep their figures, and their alarms, apart.
+//!
+//! The heartbeat: a tick that completed adds a second metric set to its line, [`HEARTBEAT`]
+//! (`TickCompleted` = 1); the line an incomplete tick prints before the invocation fails does
+//! not carry it. The template alarms when it is missing for some minutes, whatever the
+//! reason (the rule disabled, the function failing to start or failing every tick, throttled).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -16,9 +26,31 @@ use shared::tick::TickSummary;
 /// The CloudWatch namespace of the metrics.
 pub const NAMESPACE: &str = "PsuScheduler";
 
-/// The EMF object for one tick. `delivery_delay_ms` (how long after the EventBridge event's
-/// `time` the tick started) is left out when unknown (an operator's invocation).
-pub fn emf(summary: &TickSummary, delivery_delay_ms: Option<u64>, at: DateTime<Utc>) -> Value {
+/// The dimension every metric carries: the stack's name (`shared::config::Config::stack`).
+pub const STACK_DIMENSION: &str = "Stack";
+
+/// The heartbeat metric: 1 in the line of a tick that completed, absent from any other.
+pub const HEARTBEAT: &str = "TickCompleted";
+
+/// How the tick whose line is printed ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickEnd {
+    /// It completed: the line carries the heartbeat.
+    Completed,
+    /// It stopped at a store failure (the invocation fails after the line): no heartbeat.
+    Incomplete,
+}
+
+/// The EMF object for one tick of the stack `stack`. `delivery_delay_ms` (how long after the
+/// EventBridge event's `time` the tick started) is left out when unknown (an operator's
+/// invocation); the heartbeat is there only when `end` is [`TickEnd::Completed`].
+pub fn emf(
+    summary: &TickSummary,
+    delivery_delay_ms: Option<u64>,
+    at: DateTime<Utc>,
+    stack: &str,
+    end: TickEnd,
+) -> Value {
     let mut values: Vec<(&str, &str, u64)> = vec![
         ("Due", "Count", summary.due),
         ("Triggered", "Count", summary.triggered),
@@ -41,20 +73,32 @@ pub fn emf(summary: &TickSummary, delivery_delay_ms: Option<u64>, at: DateTime<U
         .iter()
         .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
         .collect();
+    let mut sets = vec![json!({
+        "Namespace": NAMESPACE,
+        "Dimensions": [[STACK_DIMENSION]],
+        "Metrics": definitions,
+    })];
+    if end == TickEnd::Completed {
+        sets.push(json!({
+            "Namespace": NAMESPACE,
+            "Dimensions": [[STACK_DIMENSION]],
+            "Metrics": [{"Name": HEARTBEAT, "Unit": "Count"}],
+        }));
+    }
     let mut line = Map::new();
     line.insert(
         "_aws".into(),
         json!({
             "Timestamp": at.timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [[]],
-                "Metrics": definitions,
-            }],
+            "CloudWatchMetrics": sets,
         }),
     );
+    line.insert(STACK_DIMENSION.into(), stack.into());
     for (name, _, value) in values {
         line.insert(name.into(), value.into());
+    }
+    if end == TickEnd::Completed {
+        line.insert(HEARTBEAT.into(), 1.into());
     }
     Value::Object(line)
 }
@@ -89,9 +133,17 @@ mod tests {
             duration_ms: 42,
             ..TickSummary::default()
         };
-        let line = emf(&summary, Some(2_000), at);
+        let line = emf(
+            &summary,
+            Some(2_000),
+            at,
+            "psu-sched-prod",
+            TickEnd::Completed,
+        );
         let directive = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "PsuScheduler");
+        assert_eq!(directive["Dimensions"], json!([["Stack"]]));
+        assert_eq!(line["Stack"], "psu-sched-prod");
         assert_eq!(line["_aws"]["Timestamp"], at.timestamp_millis());
         let names: Vec<&str> = directive["Metrics"]
             .as_array()
@@ -133,7 +185,7 @@ mod tests {
         assert_eq!(line["Errors"], 0, "no store failure");
         assert_eq!(line["DeliveryDelayMs"], 2_000);
 
-        let without = emf(&summary, None, at);
+        let without = emf(&summary, None, at, "default", TickEnd::Completed);
         assert!(without.get("DeliveryDelayMs").is_none());
         assert_eq!(
             without["_aws"]["CloudWatchMetrics"][0]["Metrics"]
@@ -141,6 +193,59 @@ mod tests {
                 .map(Vec::len),
             Some(13)
         );
+    }
+
+    /// The metric names a line declares, over all its metric sets, with each set's dimensions.
+    fn declared(line: &Value) -> Vec<(String, Value)> {
+        line["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .expect("metric sets")
+            .iter()
+            .flat_map(|set| {
+                set["Metrics"]
+                    .as_array()
+                    .expect("metrics")
+                    .iter()
+                    .map(|m| {
+                        (
+                            m["Name"].as_str().expect("name").to_owned(),
+                            set["Dimensions"].clone(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_a_completed_tick_carries_the_heartbeat_and_every_metric_has_the_stack_dimension() {
+        let at = Utc
+            .with_ymd_and_hms(2026, 12, 6, 19, 0, 0)
+            .single()
+            .expect("valid");
+        let summary = TickSummary {
+            now: at,
+            errors: 1,
+            ..TickSummary::default()
+        };
+        let completed = emf(&summary, None, at, "psu-sched-test", TickEnd::Completed);
+        let incomplete = emf(&summary, None, at, "psu-sched-test", TickEnd::Incomplete);
+        let heartbeat = |line: &Value| {
+            declared(line)
+                .into_iter()
+                .filter(|(name, _)| name == "TickCompleted")
+                .count()
+        };
+        assert_eq!(heartbeat(&completed), 1, "{completed}");
+        assert_eq!(completed["TickCompleted"], 1);
+        assert_eq!(heartbeat(&incomplete), 0, "{incomplete}");
+        assert!(incomplete.get("TickCompleted").is_none(), "{incomplete}");
+        for line in [&completed, &incomplete] {
+            for (name, dimensions) in declared(line) {
+                assert_eq!(dimensions, json!([["Stack"]]), "{name}");
+            }
+            assert_eq!(line["Stack"], "psu-sched-test");
+        }
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub const ENV_SIGNING_SECRET_ARN: &str = "PSU_SCHED_SIGNING_SECRET_ARN";
 pub const ENV_SECRET_REFRESH: &str = "PSU_SCHED_SECRET_REFRESH_SECONDS";
 /// The default of `PSU_SCHED_SECRET_REFRESH_SECONDS`: five minutes.
 pub const DEFAULT_SECRET_REFRESH: Duration = Duration::from_secs(300);
+/// `PSU_SCHED_STACK`: the name of the stack the function runs in (the template sets it from
+/// `AWS::StackName`), the `Stack` dimension of its metrics (default `default`).
+pub const ENV_STACK: &str = "PSU_SCHED_STACK";
+/// The stack's name when `PSU_SCHED_STACK` is unset (a function run by hand, the CLI).
+pub const DEFAULT_STACK: &str = "default";
 
 /// Every environment variable the tick function reads (`RUST_LOG` sets its log level). The
 /// infrastructure template sets exactly these; a test checks it.
@@ -43,6 +48,7 @@ pub const FUNCTION_ENV: &[&str] = &[
     ENV_ALLOW_PRIVATE_TARGETS,
     ENV_SIGNING_SECRET_ARN,
     ENV_SECRET_REFRESH,
+    ENV_STACK,
     "RUST_LOG",
 ];
 
@@ -87,6 +93,9 @@ pub struct Config {
     pub signing_secret_arn: Option<String>,
     /// How long a secret read from Secrets Manager is used before it is read again.
     pub secret_refresh: Duration,
+    /// The stack's name (`PSU_SCHED_STACK`): the `Stack` dimension of the function's metrics,
+    /// which the stack's alarms filter on.
+    pub stack: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -101,6 +110,7 @@ impl std::fmt::Debug for Config {
             )
             .field("signing_secret_arn", &self.signing_secret_arn)
             .field("secret_refresh", &self.secret_refresh)
+            .field("stack", &self.stack)
             .finish()
     }
 }
@@ -188,6 +198,27 @@ impl Config {
                     accepted: "a whole number of seconds from 1 to 86400",
                 })?,
         };
+        // A CloudWatch dimension value: 1 to 1024 characters; a stack name is at most 128
+        // letters, digits and hyphens.
+        let stack = match get(ENV_STACK) {
+            None => DEFAULT_STACK.to_owned(),
+            Some(value) => {
+                let name = value.trim();
+                if name.len() <= 128
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    name.to_owned()
+                } else {
+                    return Err(ConfigError {
+                        variable: ENV_STACK,
+                        value,
+                        accepted: "a stack name: up to 128 letters, digits, hyphens and underscores",
+                    });
+                }
+            }
+        };
         let config = Self {
             table,
             tick,
@@ -195,6 +226,7 @@ impl Config {
             signing_secrets,
             signing_secret_arn: None,
             secret_refresh,
+            stack,
         };
         match get(ENV_SIGNING_SECRET_ARN) {
             Some(arn) => config.with_signing_secret_arn(&arn),
@@ -291,6 +323,19 @@ mod tests {
         assert!(config.signing_secrets.is_empty());
         assert_eq!(config.signing_secret_arn, None);
         assert_eq!(config.secret_refresh, Duration::from_secs(300));
+        assert_eq!(config.stack, "default");
+    }
+
+    #[test]
+    fn the_stack_name_is_read_and_checked() {
+        let config = read(&[(ENV_STACK, "psu-sched-prod")]).expect("valid");
+        assert_eq!(config.stack, "psu-sched-prod");
+        let err = read(&[(ENV_STACK, "prod stack")]).expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "PSU_SCHED_STACK=`prod stack`: a stack name: up to 128 letters, digits, hyphens and underscores"
+        );
+        assert!(read(&[(ENV_STACK, &"a".repeat(129))]).is_err());
     }
 
     const ARN: &str = "arn:aws:secretsmanager:us-west-2:123456789012:secret:psu-sched-AbCdEf";

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_norway::Value;
 use shared::store::dynamodb::OPERATIONS;
 
-fn template() -> Value {
+pub(crate) fn template() -> Value {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../infra/template.yaml"
@@ -196,22 +196,40 @@ fn alarm_dimensions(alarm: &Value) -> Vec<String> {
 #[test]
 fn a_reconciliation_alarm_watches_the_reconciled_metric_as_the_function_emits_it() {
     let t = template();
-    // What the function prints: its namespace, its metrics and its one dimension set.
+    // What the function prints after a completed tick: its namespace, its metrics (over its
+    // metric sets: the counts, and the heartbeat) and their one dimension set.
     let line = psu_sched_lambda::metrics::emf(
         &shared::tick::TickSummary::default(),
         None,
         chrono::Utc::now(),
+        "a-stack",
+        psu_sched_lambda::metrics::TickEnd::Completed,
     );
-    let directive = &line["_aws"]["CloudWatchMetrics"][0];
-    let namespace = directive["Namespace"].as_str().expect("a namespace");
-    assert_eq!(namespace, psu_sched_lambda::metrics::NAMESPACE);
-    let emitted: BTreeSet<&str> = directive["Metrics"]
+    let namespace = psu_sched_lambda::metrics::NAMESPACE;
+    let mut emitted: BTreeSet<&str> = BTreeSet::new();
+    let mut dimension_sets = BTreeSet::new();
+    for directive in line["_aws"]["CloudWatchMetrics"]
         .as_array()
-        .expect("metrics")
-        .iter()
-        .map(|m| m["Name"].as_str().expect("a metric name"))
-        .collect();
-    let dimension_sets = directive["Dimensions"].as_array().expect("dimension sets");
+        .expect("metric sets")
+    {
+        assert_eq!(directive["Namespace"].as_str(), Some(namespace));
+        emitted.extend(
+            directive["Metrics"]
+                .as_array()
+                .expect("metrics")
+                .iter()
+                .map(|m| m["Name"].as_str().expect("a metric name")),
+        );
+        dimension_sets.insert(directive["Dimensions"].to_string());
+    }
+    assert_eq!(
+        dimension_sets.len(),
+        1,
+        "one dimension set: {dimension_sets:?}"
+    );
+    let dimension_sets = line["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+        .as_array()
+        .expect("dimension sets");
     assert_eq!(
         dimension_sets.len(),
         1,
@@ -380,6 +398,105 @@ fn the_tick_role_and_the_operator_may_read_the_signing_secret_only_and_the_viewe
     assert!(viewer.is_empty(), "the viewer reads no secret: {viewer:?}");
 }
 
+/// The heartbeat alarm: the one alarm on the function's metrics that treats missing data as
+/// breaching (every other one is quiet when nothing happens). (resource name, properties)
+pub(crate) fn heartbeat_alarm(t: &Value) -> (&str, &Value) {
+    let breaching: Vec<_> = metric_alarms(t, psu_sched_lambda::metrics::NAMESPACE)
+        .into_iter()
+        .filter(|(_, a)| a["TreatMissingData"].as_str() == Some("breaching"))
+        .collect();
+    assert_eq!(
+        breaching.len(),
+        1,
+        "one alarm breaching on missing data: {:?}",
+        breaching.iter().map(|(n, _)| *n).collect::<Vec<_>>()
+    );
+    breaching[0]
+}
+
+#[test]
+fn a_heartbeat_alarm_fires_when_no_tick_completes_for_the_configured_minutes() {
+    let t = template();
+    let (name, alarm) = heartbeat_alarm(&t);
+    let minutes: Value = serde_norway::from_str("{ Ref: HeartbeatMinutes }").expect("yaml");
+    assert_eq!(
+        t["Parameters"]["HeartbeatMinutes"]["Default"].as_u64(),
+        Some(5),
+        "five minutes unless the operator says otherwise"
+    );
+    // One period a minute, and the alarm only after that many in a row without a completed
+    // tick (a missing minute counts as breaching).
+    assert_eq!(alarm["Period"].as_u64(), Some(60), "{name}");
+    assert_eq!(alarm["EvaluationPeriods"], minutes, "{name}");
+    assert_eq!(alarm["DatapointsToAlarm"], minutes, "{name}");
+    assert_eq!(alarm["Statistic"].as_str(), Some("Sum"), "{name}");
+    assert_eq!(alarm["Threshold"].as_u64(), Some(1), "{name}");
+    assert_eq!(
+        alarm["ComparisonOperator"].as_str(),
+        Some("LessThanThreshold"),
+        "{name}"
+    );
+    assert!(
+        serde_norway::to_string(&alarm["AlarmActions"])
+            .expect("actions")
+            .contains("AlarmTopic"),
+        "{name} notifies the alarm topic"
+    );
+}
+
+#[test]
+fn every_alarm_on_the_functions_metrics_filters_on_its_own_stack() {
+    let t = template();
+    let stack: Value = serde_norway::from_str("{ Ref: AWS::StackName }").expect("yaml");
+    let vars = &resource(&t, "TickFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        vars.get("PSU_SCHED_STACK"),
+        Some(&stack),
+        "the function names its stack in its metrics: {vars:?}"
+    );
+    let alarms = metric_alarms(&t, psu_sched_lambda::metrics::NAMESPACE);
+    assert!(alarms.len() >= 6, "{alarms:?}");
+    for (name, alarm) in &alarms {
+        let dimensions = alarm["Dimensions"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(dimensions.len(), 1, "{name}: {dimensions:?}");
+        assert_eq!(dimensions[0]["Name"].as_str(), Some("Stack"), "{name}");
+        assert_eq!(
+            dimensions[0]["Value"], stack,
+            "{name} watches this stack's figures, not another stack's in the same region"
+        );
+    }
+}
+
+#[test]
+fn a_deferred_alarm_fires_when_slots_stay_deferred_for_a_quarter_of_an_hour() {
+    let t = template();
+    let alarms = metric_alarms(&t, psu_sched_lambda::metrics::NAMESPACE);
+    let (name, alarm) = alarms
+        .iter()
+        .find(|(_, a)| a["MetricName"].as_str() == Some("Deferred"))
+        .expect("an alarm on Deferred (docs/lambda.md advises one)");
+    // Minimum over each period: every tick of the period deferred something, i.e. a job whose
+    // call never fits, not one busy tick.
+    assert_eq!(alarm["Statistic"].as_str(), Some("Minimum"), "{name}");
+    assert_eq!(alarm["Threshold"].as_u64(), Some(1), "{name}");
+    assert_eq!(
+        alarm["ComparisonOperator"].as_str(),
+        Some("GreaterThanOrEqualToThreshold"),
+        "{name}"
+    );
+    let window =
+        alarm["Period"].as_u64().unwrap_or(0) * alarm["EvaluationPeriods"].as_u64().unwrap_or(0);
+    assert_eq!(window, 900, "{name}: a quarter of an hour");
+    assert_eq!(
+        alarm["TreatMissingData"].as_str(),
+        Some("notBreaching"),
+        "{name}: no tick is the heartbeat's business"
+    );
+}
+
 #[test]
 fn the_schedule_invokes_the_published_alias_so_a_rollback_is_one_alias_update() {
     let t = template();
@@ -418,5 +535,94 @@ fn the_schedule_invokes_the_published_alias_so_a_rollback_is_one_alias_update() 
     assert_eq!(
         t["Outputs"]["LiveAliasArn"]["Value"], alias_arn,
         "the alias is an output, to invoke and to roll back"
+    );
+}
+
+/// The `ec2:*` statements of the tick role: (the `Fn::If` condition they sit under, actions).
+fn network_interface_statements(t: &Value) -> Vec<(Option<String>, BTreeSet<String>)> {
+    let mut out = Vec::new();
+    for policy in resource(t, "TickRole")["Properties"]["Policies"]
+        .as_sequence()
+        .expect("policies")
+    {
+        for item in policy["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .expect("statements")
+        {
+            let (condition, statement) = match item.get("Fn::If") {
+                Some(branches) => (branches[0].as_str().map(str::to_owned), &branches[1]),
+                None => (None, item),
+            };
+            let actions: BTreeSet<String> = statement["Action"]
+                .as_sequence()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if actions.iter().any(|a| a.starts_with("ec2:")) {
+                out.push((condition, actions));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_vpc_parameters_reach_the_function_and_network_interface_rights_exist_only_in_a_vpc() {
+    let t = template();
+    for name in ["SubnetIds", "SecurityGroupIds"] {
+        let parameter = &t["Parameters"][name];
+        assert_eq!(
+            parameter["Type"].as_str(),
+            Some("CommaDelimitedList"),
+            "{name}"
+        );
+        assert_eq!(
+            parameter["Default"].as_str(),
+            Some(""),
+            "{name}: empty by default, no VPC (today's behaviour)"
+        );
+    }
+    let in_vpc = serde_norway::to_string(&t["Conditions"]["InVpc"]).expect("condition");
+    assert!(in_vpc.contains("SubnetIds"), "InVpc: {in_vpc}");
+
+    let vpc_config = &resource(&t, "TickFunction")["Properties"]["VpcConfig"]["Fn::If"];
+    let expected: Value = serde_norway::from_str(
+        "[InVpc, { SubnetIds: { Ref: SubnetIds }, SecurityGroupIds: { Ref: SecurityGroupIds } }, { Ref: AWS::NoValue }]",
+    )
+    .expect("yaml");
+    assert_eq!(
+        vpc_config, &expected,
+        "the function is in the VPC given, and in none without one"
+    );
+
+    let eni = network_interface_statements(&t);
+    assert_eq!(
+        eni.len(),
+        1,
+        "one statement for the network interfaces: {eni:?}"
+    );
+    let (condition, actions) = &eni[0];
+    assert_eq!(
+        condition.as_deref(),
+        Some("InVpc"),
+        "network interface rights only in a VPC"
+    );
+    for action in [
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DeleteNetworkInterface",
+    ] {
+        assert!(actions.contains(action), "{action}: {actions:?}");
+    }
+    let managed =
+        serde_norway::to_string(&resource(&t, "TickRole")["Properties"]["ManagedPolicyArns"])
+            .expect("managed policies");
+    assert!(
+        !managed.contains("AWSLambdaVPCAccessExecutionRole"),
+        "the managed VPC policy would also allow logs on every log group: {managed}"
     );
 }

@@ -411,7 +411,9 @@ async fn the_function_under_cargo_lambda_counts_a_reconciled_call_and_its_retry_
 
     // Now, past the call's timeout plus grace, the function reconciles it and schedules the
     // retry the job allows (the next slot is tomorrow's: the retry is not superseded).
-    let watch = Watch::start(&function_env(&world.endpoint, &world.table)).await;
+    let mut env = function_env(&world.endpoint, &world.table);
+    env.push(("PSU_SCHED_STACK", "psu-sched-it".to_owned()));
+    let watch = Watch::start(&env).await;
     let answer = watch
         .invoke("scheduled-event.json")
         .await
@@ -441,22 +443,57 @@ async fn the_function_under_cargo_lambda_counts_a_reconciled_call_and_its_retry_
         tail(&watch.log)
     );
     let line = &lines[0];
-    let directive = &line["_aws"]["CloudWatchMetrics"][0];
-    assert_eq!(directive["Namespace"], psu_sched_lambda::metrics::NAMESPACE);
-    let declared: Vec<&str> = directive["Metrics"]
-        .as_array()
-        .expect("metrics")
-        .iter()
-        .filter_map(|m| m["Name"].as_str())
-        .collect();
+    let declared = declared_metrics(line);
     for name in ["Reconciled", "Retried"] {
-        assert!(declared.contains(&name), "{name} is declared: {line}");
+        assert!(
+            declared.iter().any(|(n, _)| n == name),
+            "{name} is declared: {line}"
+        );
     }
     assert_eq!(
         (line["Reconciled"].as_u64(), line["Retried"].as_u64()),
         (Some(1), Some(1)),
         "{line}"
     );
+
+    // A completed tick: its line carries the metric the template's heartbeat alarm watches,
+    // and every metric is filed under the stack the function was given.
+    let template = crate::infra::template();
+    let (alarm, heartbeat) = crate::infra::heartbeat_alarm(&template);
+    let heartbeat = heartbeat["MetricName"].as_str().expect("a metric name");
+    assert!(
+        declared.iter().any(|(n, _)| n == heartbeat),
+        "{alarm} watches {heartbeat}, declared by a completed tick's line: {line}"
+    );
+    assert_eq!(line[heartbeat].as_u64(), Some(1), "{line}");
+    for (name, dimensions) in &declared {
+        assert_eq!(
+            dimensions,
+            &serde_json::json!([["Stack"]]),
+            "{name} carries the stack dimension: {line}"
+        );
+    }
+    assert_eq!(line["Stack"], "psu-sched-it", "{line}");
+}
+
+/// The metrics an EMF line declares, over all its metric sets: (name, the set's dimensions).
+fn declared_metrics(line: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    let sets = line["_aws"]["CloudWatchMetrics"]
+        .as_array()
+        .unwrap_or_else(|| panic!("metric sets: {line}"));
+    let mut out = Vec::new();
+    for set in sets {
+        assert_eq!(
+            set["Namespace"],
+            psu_sched_lambda::metrics::NAMESPACE,
+            "{line}"
+        );
+        for metric in set["Metrics"].as_array().expect("metrics") {
+            let name = metric["Name"].as_str().expect("a metric name").to_owned();
+            out.push((name, set["Dimensions"].clone()));
+        }
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -504,6 +541,16 @@ async fn a_store_failure_mid_tick_fails_the_function_after_its_emf_line_counts_w
         (Some(1), Some(1), Some(1)),
         "{line}"
     );
+    // An incomplete tick is no heartbeat: the heartbeat alarm's metric is not in its line.
+    let template = crate::infra::template();
+    let (alarm, heartbeat) = crate::infra::heartbeat_alarm(&template);
+    let heartbeat = heartbeat["MetricName"].as_str().expect("a metric name");
+    assert!(
+        !declared_metrics(line).iter().any(|(n, _)| n == heartbeat)
+            && line.get(heartbeat).is_none(),
+        "{alarm}'s {heartbeat} is not in a failed tick's line: {line}"
+    );
+    assert_eq!(line["Stack"], "default", "no PSU_SCHED_STACK: {line}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
