@@ -339,11 +339,18 @@ pub(crate) async fn check(
 
 async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
     let headers = request.headers();
-    let host = headers
-        .get(header::HOST)
+    // One Host (RFC 9112, 3.2); with an absolute-form target, its authority is the host that
+    // counts, whatever Host says.
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let first = hosts
+        .next()
         .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
+        .map(str::to_owned);
+    let host = match (hosts.next(), request.uri().authority()) {
+        (Some(_), _) => None,
+        (None, Some(authority)) => Some(authority.as_str().to_owned()),
+        (None, None) => first,
+    };
     let Some(host) = host.filter(|h| guard.host_allowed(h)) else {
         tracing::warn!("admin: refused a request for a host not in the allow-list");
         return refuse(
@@ -352,7 +359,8 @@ async fn decide(guard: &Guard, request: Request, next: Next) -> Response {
         );
     };
     if request.method() == Method::POST {
-        if guard.read_only {
+        // Signing out changes nothing in the store: a read-only admin's session may end too.
+        if guard.read_only && request.uri().path() != "/logout" {
             return refuse(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "the admin runs with --read-only: it changes nothing",
