@@ -27,6 +27,7 @@ mod lambda;
 mod lost_answers;
 mod ops;
 mod protections;
+mod release;
 mod retired_keys;
 mod serve;
 mod sqlite_race;
