@@ -132,6 +132,10 @@ impl HandlerError {
             HandlerError::NowTooOld { .. } => "NowTooOld",
             HandlerError::SigningSecret(_) => "SigningSecretUnreadable",
             HandlerError::DeadlineReached { .. } => "DeadlineReached",
+            HandlerError::Tick {
+                source: TickError::TableFormat(_),
+                ..
+            } => "TableFormatTooNew",
             HandlerError::Tick { .. } => "StoreFailure",
         }
     }

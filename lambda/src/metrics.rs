@@ -8,7 +8,7 @@
 //! scheduled; `GuardFinished` the outcomes an app's guard recorded after its call's answer
 //! (a 202), counted by the next tick (and in `Succeeded` or `Failed` too); `Errors` the due items whose work stopped at a store failure (the invocation
 //! then fails too, after printing the line). `infra/template.yaml` alarms on `Failed`, `TimedOut`,
-//! `Reconciled`, `Missed` and `Deferred`.
+//! `Reconciled`, `Missed` and `Deferred`, and on the heartbeat's absence (below).
 //!
 //! Every metric carries one dimension, [`STACK_DIMENSION`]: the stack that runs the function
 //! (`PSU_SCHED_STACK`, set by the template from `AWS::StackName`), so that two stacks in one

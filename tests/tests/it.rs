@@ -33,5 +33,6 @@ mod serve;
 mod sqlite_race;
 mod sqlite_scale;
 mod stats;
+mod table_format;
 mod tick;
 mod world;

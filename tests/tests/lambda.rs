@@ -554,6 +554,60 @@ async fn a_store_failure_mid_tick_fails_the_function_after_its_emf_line_counts_w
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_meets_a_newer_table_format_refuses_to_tick_and_says_why() {
+    let (endpoint, table, store) = table().await;
+    let server = JobServer::start().await;
+    let job = every_minute_job(
+        &store,
+        "kept",
+        &server.url("/kept"),
+        Duration::from_secs(10),
+    )
+    .await;
+    // A later version raised the table's format (a one-way upgrade); this function, rolled
+    // back to, must not tick items it may misread.
+    crate::table_format::put_table_format(&endpoint, &table, 1000).await;
+    let mut env = function_env(&endpoint, &table);
+    env.push(("PSU_SCHED_ALLOW_PRIVATE_TARGETS", "true".to_owned()));
+    let watch = Watch::start(&env).await;
+
+    let err = watch
+        .invoke("scheduled-event.json")
+        .await
+        .expect_err("the invocation fails");
+    assert!(err.contains("TableFormatTooNew"), "{err}");
+    assert!(
+        err.contains("format 1000") && err.contains("format 1 "),
+        "the error names both formats: {err}"
+    );
+    let log = std::fs::read_to_string(&watch.log).unwrap_or_default();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains("format 1000")),
+        "a clear log line:\n{}",
+        tail(&watch.log)
+    );
+    assert_eq!(server.count("/kept"), 0, "nothing called");
+    assert!(
+        store
+            .list_executions(&job.id, 10)
+            .await
+            .expect("history")
+            .is_empty(),
+        "nothing claimed"
+    );
+    // No heartbeat: the alarm on its absence tells the operator.
+    let lines = watch.emf_lines(1).await;
+    let template = crate::infra::template();
+    let (_, heartbeat) = crate::infra::heartbeat_alarm(&template);
+    let heartbeat = heartbeat["MetricName"].as_str().expect("a metric name");
+    assert!(
+        lines.iter().all(|line| line.get(heartbeat).is_none()),
+        "no {heartbeat} from a refused tick: {lines:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_default_settings_the_function_refuses_loopback_metadata_and_names_resolving_to_loopback()
  {
     let (endpoint, table, store) = table().await;

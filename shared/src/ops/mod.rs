@@ -466,6 +466,10 @@ impl Ops {
                 doing: "finish the tick",
                 source,
             },
+            tick::TickError::TableFormat(source) => OpsError::Store {
+                doing: "tick",
+                source,
+            },
             tick::TickError::Incomplete { summary, source } => {
                 OpsError::TickIncomplete { summary, source }
             }

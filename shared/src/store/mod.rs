@@ -20,6 +20,12 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
 
+/// The table format this version reads and writes (docs/data-model.md, "The table's format").
+/// A version whose items an older one would misread raises it, and says so in CHANGELOG.md as
+/// a one-way upgrade; a tick refuses a table of a newer format ([`rules::check_table_format`]).
+/// A table without the marker (written before it existed) is format 1.
+pub const TABLE_FORMAT: u64 = 1;
+
 /// The `outcome_by` token of an outcome written by reconciliation (no answer was recorded).
 pub const RECONCILER: &str = "reconcile";
 
@@ -181,6 +187,17 @@ pub enum StoreError {
     /// A stored item could not be read as a job or an execution.
     #[error("a stored item is malformed: {0}")]
     Malformed(String),
+    /// The table's format marker names a format newer than [`TABLE_FORMAT`]: a later version
+    /// wrote items this one may misread ([`rules::check_table_format`]).
+    #[error(
+        "the table is format {found}, newer than format {known} that this psu-sched knows: it reads and writes nothing; use the version that raised the format or a later one (CHANGELOG.md)"
+    )]
+    FormatTooNew {
+        /// The format the table's marker names.
+        found: u64,
+        /// [`TABLE_FORMAT`].
+        known: u64,
+    },
 }
 
 impl StoreError {
@@ -212,6 +229,13 @@ pub enum DeleteIf {
 /// conditions documented on each method exactly: the tick's exactly-once guarantee rests on them.
 #[async_trait]
 pub trait Store: Send + Sync {
+    /// The table's format: its marker's, or 1 without one (a table written before the marker
+    /// existed). Stores whose format travels otherwise (SQLite's `user_version`, checked when
+    /// the file is opened; memory) answer [`TABLE_FORMAT`].
+    async fn table_format(&self) -> Result<u64, StoreError> {
+        Ok(TABLE_FORMAT)
+    }
+
     /// Creates a job. Fails with [`StoreError::AlreadyExists`] if (app, name) is taken by
     /// another job; a stored job with this job's id is this very create, retried after its
     /// answer was lost, and answers `Ok` ([`rules::create_job`]). Fails with

@@ -11,7 +11,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Claim, ClaimOutcome, GuardEnd, Outcome, RECONCILER, Recorded};
+use super::{
+    Claim, ClaimOutcome, GuardEnd, Outcome, RECONCILER, Recorded, StoreError, TABLE_FORMAT,
+};
 use crate::model::{App, Execution, Job, Status};
 
 /// What a rule decided: the answer for the caller, and the execution's new state when it
@@ -431,4 +433,35 @@ pub fn may_take_guard_end(seen: &Execution) -> bool {
 /// [`super::Store::delete_job_if_unchanged`].
 pub fn unchanged_by_a_person(stored: &Job, read: &Job) -> bool {
     stored.id == read.id && stored.updated_at == read.updated_at
+}
+
+/// A tick may work on a table of format `found` (its marker's, [`Store::table_format`]) only
+/// when this version knows it: an older format is read as written (no format has been retired
+/// yet), a newer one is refused before anything is read or written.
+///
+/// [`Store::table_format`]: super::Store::table_format
+pub fn check_table_format(found: u64) -> Result<(), StoreError> {
+    if found > TABLE_FORMAT {
+        return Err(StoreError::FormatTooNew {
+            found,
+            known: TABLE_FORMAT,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_format_up_to_this_versions_is_accepted_and_a_newer_one_refused() {
+        assert!(check_table_format(1).is_ok());
+        assert!(check_table_format(TABLE_FORMAT).is_ok());
+        let err = check_table_format(TABLE_FORMAT + 1).expect_err("newer");
+        assert!(matches!(
+            err,
+            StoreError::FormatTooNew { found, known } if found == TABLE_FORMAT + 1 && known == TABLE_FORMAT
+        ));
+    }
 }

@@ -32,7 +32,7 @@ use tracing::Instrument;
 use crate::clock::Clock;
 use crate::dispatch::Dispatch;
 use crate::model::{App, AppName, Job, JobUrl, Status};
-use crate::store::{DueItem, Store, StoreError};
+use crate::store::{DueItem, Store, StoreError, rules};
 
 mod manual;
 mod now;
@@ -165,6 +165,10 @@ async fn run_tick(
     now: DateTime<Utc>,
 ) -> Result<TickSummary, TickError> {
     let started = Instant::now();
+    // A later version may have written items this one would misread: refuse before reading
+    // or writing anything else (docs/data-model.md, "The table's format").
+    let format = store.table_format().await?;
+    rules::check_table_format(format).map_err(TickError::TableFormat)?;
     if !config.dry_run {
         // Retention is housekeeping: a busy store must not fail the tick over it.
         if let Err(e) = store.expire_history().await {
@@ -262,6 +266,10 @@ pub enum TickError {
     /// The store failed before anything was done (finding what is due).
     #[error("the store failed during the tick")]
     Store(#[from] StoreError),
+    /// The table's format is newer than this version knows
+    /// ([`StoreError::FormatTooNew`]): nothing was read or written.
+    #[error(transparent)]
+    TableFormat(StoreError),
     /// The store failed for some due items; the others completed. `summary` counts what
     /// completed, its `errors` the items whose work stopped at a failure.
     #[error(
@@ -281,7 +289,7 @@ impl TickError {
     /// What the tick completed, when it got past finding what is due.
     pub fn summary(&self) -> Option<&TickSummary> {
         match self {
-            TickError::Store(_) => None,
+            TickError::Store(_) | TickError::TableFormat(_) => None,
             TickError::Incomplete { summary, .. } => Some(summary),
         }
     }

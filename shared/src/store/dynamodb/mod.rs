@@ -5,7 +5,8 @@
 //! - execution: `pk = JOB#<job id>`, `sk = EXEC#<slot>#<s|m><attempt>`, `kind = exec`,
 //!   `expires` (epoch seconds, the table's TTL attribute);
 //! - app record: `pk = APPS`, `sk = APP#<name>`, `kind = app`: all in one partition, so
-//!   `list_apps` is one Query; never in the due index.
+//!   `list_apps` is one Query; never in the due index;
+//! - the table-format marker: `pk = META`, `sk = FORMAT`, `kind = meta`, `format` (a number).
 //!
 //! Jobs and executions carry `gsi1pk = DUE` and `gsi1sk = <epoch milliseconds>` while the tick has something to
 //! do with them (a job's next slot or retry; an execution's lease or deadline). Paused and
@@ -14,7 +15,7 @@
 //!
 //! Here: the store, its client and the [`Store`] impl's reads and job writes. Beside it:
 //! `codec.rs` (values to items and back, keys), `apps.rs` (app records), `table.rs` (table creation, the operations IAM
-//! must allow), `counter.rs` (requests counted), `endpoint.rs` (local endpoint or AWS's),
+//! must allow), `counter.rs` (requests counted), `endpoint.rs` (local endpoint or AWS's), `format.rs` (the table-format marker),
 //! `transact.rs` (TransactWriteItems and its cancellation reasons) and `transitions.rs` (an
 //! execution's conditional writes, each documented clause by clause against
 //! [`rules`](super::rules)).
@@ -24,6 +25,7 @@ mod codec;
 #[cfg(any(test, feature = "test-util"))]
 mod counter;
 mod endpoint;
+mod format;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -494,6 +496,10 @@ impl Store for DynamoStore {
 
     async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
         self.read_apps().await
+    }
+
+    async fn table_format(&self) -> Result<u64, StoreError> {
+        self.read_table_format().await
     }
 
     async fn put_app(&self, app: &App, expected_version: u64) -> Result<bool, StoreError> {

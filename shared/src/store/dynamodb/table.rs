@@ -111,8 +111,9 @@ pub const OPERATIONS: &[Operation] = &[
 ];
 
 impl DynamoStore {
-    /// Creates the table (keys, due index, TTL) and waits until it is active. For local and
-    /// development use; production tables come from the infrastructure template.
+    /// Creates the table (keys, due index, TTL), waits until it is active and writes its
+    /// format marker. For local and development use; production tables come from the
+    /// infrastructure template (without a marker: format 1).
     pub async fn create_table(&self) -> Result<(), StoreError> {
         let key = |name: &str, t: KeyType| {
             KeySchemaElement::builder()
@@ -185,6 +186,6 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| self.failed("UpdateTimeToLive", e))?;
-        Ok(())
+        self.write_table_format().await
     }
 }
