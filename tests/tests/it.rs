@@ -18,6 +18,7 @@ mod bruteforce;
 mod cli;
 mod conformance;
 mod django;
+mod docs_figures;
 mod edit;
 mod faults;
 mod guard;
