@@ -47,7 +47,7 @@ fn parameter_default(t: &Value, name: &str) -> String {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        other => panic!("the parameter {name} has no plain default: {other}"),
+        other => panic!("the parameter {name} has no plain default: {other:?}"),
     }
 }
 
