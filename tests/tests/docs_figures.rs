@@ -161,15 +161,19 @@ fn the_cost_per_million_called_jobs_is_one_figure_everywhere() {
     );
     let first = &found[0].1;
     for (file, said) in &found {
-        assert_eq!(said, first, "{file} says ${said}, {} says ${first}", found[0].0);
+        assert_eq!(
+            said, first,
+            "{file} says ${said}, {} says ${first}",
+            found[0].0
+        );
     }
 }
 
 #[test]
 fn every_sam_build_in_the_docs_puts_cargo_lambda_on_the_path() {
     let line = Regex::new(r"(?m)^\s*(?:PATH=\S+\s+)?sam build\b.*$").expect("pattern");
-    let good = Regex::new(r#"^\s*PATH="\$PWD/(?:\.\./)?\.venv/bin:\$PATH" sam build\b"#)
-        .expect("pattern");
+    let good =
+        Regex::new(r#"^\s*PATH="\$PWD/(?:\.\./)?\.venv/bin:\$PATH" sam build\b"#).expect("pattern");
     let mut seen = 0;
     for (file, text) in docs() {
         for m in line.find_iter(&text) {

@@ -96,7 +96,10 @@ async fn a_tick_refuses_a_table_of_a_newer_format_and_neither_claims_nor_calls()
         .await
         .expect("get")
         .expect("the job");
-    assert_eq!(read.state.version, job.state.version, "the job is untouched");
+    assert_eq!(
+        read.state.version, job.state.version,
+        "the job is untouched"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,10 @@ pub(super) const FORMAT_SK: &str = "FORMAT";
 impl DynamoStore {
     /// `Store::table_format`: one consistent GetItem of the marker; 1 without one.
     pub(super) async fn read_table_format(&self) -> Result<u64, StoreError> {
-        match self.get_item(META_PK.to_owned(), FORMAT_SK.to_owned()).await? {
+        match self
+            .get_item(META_PK.to_owned(), FORMAT_SK.to_owned())
+            .await?
+        {
             None => Ok(1),
             Some(item) => format_of(&item),
         }
