@@ -120,6 +120,8 @@ pub enum HandlerError {
         source: TickError,
         /// The EMF line of what an incomplete tick completed.
         metrics: Option<Box<Value>>,
+        /// Its per-app lines (`PSU_SCHED_APP_METRICS`), printed after it.
+        app_metrics: Vec<Value>,
     },
 }
 
@@ -137,6 +139,14 @@ impl HandlerError {
                 ..
             } => "TableFormatTooNew",
             HandlerError::Tick { .. } => "StoreFailure",
+        }
+    }
+
+    /// The per-app EMF lines to print after [`metrics`](Self::metrics)' line.
+    pub fn app_metrics(&self) -> &[Value] {
+        match self {
+            HandlerError::Tick { app_metrics, .. } => app_metrics,
+            _ => &[],
         }
     }
 
@@ -168,6 +178,8 @@ pub struct Answer {
     pub response: Value,
     /// The EMF object to print as one log line (a real tick only).
     pub metrics: Option<Value>,
+    /// One EMF object per app called, printed after `metrics` (with `PSU_SCHED_APP_METRICS`).
+    pub app_metrics: Vec<Value>,
 }
 
 /// Deadlines before this (2001-09-09, epoch ms) are not wall-clock instants.
@@ -199,6 +211,7 @@ pub struct Function<S, D> {
     margin: Duration,
     secrets: Option<RefreshingSecrets>,
     stack: String,
+    app_metrics: bool,
 }
 
 impl<S: Store, D: Dispatch> Function<S, D> {
@@ -212,7 +225,15 @@ impl<S: Store, D: Dispatch> Function<S, D> {
             margin: BACKSTOP_MARGIN,
             secrets: None,
             stack: shared::config::DEFAULT_STACK.to_owned(),
+            app_metrics: false,
         }
+    }
+
+    /// Prints, after each real tick's line, one EMF line per app it called
+    /// ([`metrics::app_lines`]): `PSU_SCHED_APP_METRICS`.
+    pub fn with_app_metrics(mut self, on: bool) -> Self {
+        self.app_metrics = on;
+        self
     }
 
     /// Files the metrics under the stack `stack` (their `Stack` dimension) instead of
@@ -248,11 +269,14 @@ impl<S: Store, D: Dispatch> Function<S, D> {
             "invocation"
         );
         let result = self.invoke(payload, remaining).await;
-        let metrics = match &result {
-            Ok(answer) => answer.metrics.as_ref(),
-            Err(err) => err.metrics(),
+        let (metrics, app_metrics) = match &result {
+            Ok(answer) => (answer.metrics.as_ref(), answer.app_metrics.as_slice()),
+            Err(err) => (err.metrics(), err.app_metrics()),
         };
         if let Some(line) = metrics {
+            println!("{line}");
+        }
+        for line in app_metrics {
             println!("{line}");
         }
         result.map(|answer| answer.response)
@@ -326,11 +350,15 @@ impl<S: Store, D: Dispatch> Function<S, D> {
             Err(source) => {
                 // An incomplete tick still reports what it completed: logged, and counted in
                 // the EMF line; the invocation fails all the same (see docs/lambda.md).
-                let metrics = source
-                    .summary()
-                    .filter(|s| !s.dry_run)
-                    .map(|s| Box::new(self.report(s, delay, metrics::TickEnd::Incomplete)));
-                let err = HandlerError::Tick { source, metrics };
+                let real = source.summary().filter(|s| !s.dry_run);
+                let metrics =
+                    real.map(|s| Box::new(self.report(s, delay, metrics::TickEnd::Incomplete)));
+                let app_metrics = real.map(|s| self.app_lines(s)).unwrap_or_default();
+                let err = HandlerError::Tick {
+                    source,
+                    metrics,
+                    app_metrics,
+                };
                 tracing::error!(error = %error_chain(&err), "tick failed");
                 return Err(err);
             }
@@ -345,19 +373,30 @@ impl<S: Store, D: Dispatch> Function<S, D> {
                 would_reconcile = summary.reconciled,
                 "dry run"
             );
-            // TickSummary is plain data (numbers and a timestamp): serialising it cannot fail.
+            // TickSummary is plain data (numbers, a timestamp, app names): serialising it cannot fail.
             let response = serde_json::to_value(&summary).unwrap_or(Value::Null);
             return Ok(Answer {
                 response,
                 metrics: None,
+                app_metrics: Vec::new(),
             });
         }
-        // TickSummary is plain data (numbers and a timestamp): serialising it cannot fail.
+        // TickSummary is plain data (numbers, a timestamp, app names): serialising it cannot fail.
         let response = serde_json::to_value(&summary).unwrap_or(Value::Null);
         Ok(Answer {
             response,
             metrics: Some(self.report(&summary, delay, metrics::TickEnd::Completed)),
+            app_metrics: self.app_lines(&summary),
         })
+    }
+
+    /// The per-app EMF lines of a real tick, when they are on.
+    fn app_lines(&self, summary: &TickSummary) -> Vec<Value> {
+        if self.app_metrics {
+            metrics::app_lines(summary, self.clock.now(), &self.stack)
+        } else {
+            Vec::new()
+        }
     }
 
     /// Logs a real tick's summary (one line) and returns its EMF line.
@@ -485,6 +524,32 @@ mod tests {
         assert_eq!(
             metrics["DeliveryDelayMs"], 2_000,
             "from the event's time to the tick"
+        );
+    }
+
+    #[tokio::test]
+    async fn per_app_lines_follow_the_ticks_line_only_when_they_are_on() {
+        let (off, _) = function(at(9, 30, 2), Status::Failed).await;
+        let answer = off
+            .invoke(fixture("scheduled-event.json"), None)
+            .await
+            .expect("tick");
+        assert!(answer.metrics.is_some());
+        assert!(answer.app_metrics.is_empty(), "off by default");
+
+        let (on, job) = function(at(9, 30, 2), Status::Failed).await;
+        let answer = on
+            .with_app_metrics(true)
+            .invoke(fixture("scheduled-event.json"), None)
+            .await
+            .expect("tick");
+        assert_eq!(answer.app_metrics.len(), 1, "{:?}", answer.app_metrics);
+        let line = &answer.app_metrics[0];
+        assert_eq!(line["App"], job.app.to_string());
+        assert_eq!(line["Stack"], shared::config::DEFAULT_STACK);
+        assert_eq!(
+            (&line["Triggered"], &line["Failed"]),
+            (&json!(1), &json!(1))
         );
     }
 
@@ -824,8 +889,9 @@ mod tests {
         assert!(
             diagnostic
                 .error_message
-                // Typed since the store errors were (Unavailable: nothing listens there).
-                .starts_with("the tick failed: the store failed during the tick: the store's Query request could not reach the store"),
+                // Typed since the store errors were (Unavailable: nothing listens there). The first
+                // request is the table-format marker's GetItem.
+                .starts_with("the tick failed: the store failed during the tick: the store's GetItem request could not reach the store"),
             "{}",
             diagnostic.error_message
         );

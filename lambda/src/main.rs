@@ -32,6 +32,7 @@ async fn main() -> Result<(), Error> {
         private_targets = ?config.private_targets(Runner::Lambda),
         signing_secret_arn = config.signing_secret_arn.as_deref(),
         stack = %config.stack,
+        app_metrics = config.app_metrics,
         "starting"
     );
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -47,7 +48,8 @@ async fn main() -> Result<(), Error> {
         )
     });
     let mut function = Function::new(store, dispatcher, Arc::new(SystemClock), config.tick)
-        .with_stack(config.stack.clone());
+        .with_stack(config.stack.clone())
+        .with_app_metrics(config.app_metrics);
     if let Some(secrets) = secrets {
         function = function.with_secrets(secrets);
     }

@@ -103,6 +103,44 @@ pub fn emf(
     Value::Object(line)
 }
 
+/// The dimension naming the app in the per-app lines ([`app_lines`]).
+pub const APP_DIMENSION: &str = "App";
+
+/// The per-app metrics of one tick (`PSU_SCHED_APP_METRICS`): one EMF object per app in
+/// [`TickSummary::apps`], with the dimensions `Stack` and `App` and its `Triggered`,
+/// `Succeeded`, `Failed` and `TimedOut`. They are other metrics than the stack's own (a metric
+/// is its name and its dimensions), so the stack's alarms are unchanged; an alarm on one app
+/// filters on both dimensions.
+pub fn app_lines(summary: &TickSummary, at: DateTime<Utc>, stack: &str) -> Vec<Value> {
+    summary
+        .apps
+        .iter()
+        .map(|(app, figures)| {
+            json!({
+                "_aws": {
+                    "Timestamp": at.timestamp_millis(),
+                    "CloudWatchMetrics": [{
+                        "Namespace": NAMESPACE,
+                        "Dimensions": [[STACK_DIMENSION, APP_DIMENSION]],
+                        "Metrics": [
+                            {"Name": "Triggered", "Unit": "Count"},
+                            {"Name": "Succeeded", "Unit": "Count"},
+                            {"Name": "Failed", "Unit": "Count"},
+                            {"Name": "TimedOut", "Unit": "Count"},
+                        ],
+                    }],
+                },
+                STACK_DIMENSION: stack,
+                APP_DIMENSION: app,
+                "Triggered": figures.triggered,
+                "Succeeded": figures.succeeded,
+                "Failed": figures.failed,
+                "TimedOut": figures.timed_out,
+            })
+        })
+        .collect()
+}
+
 /// How late a delivery was: from the event's `time` to `started`, never negative.
 pub fn delivery_delay_ms(event_time: DateTime<Utc>, started: DateTime<Utc>) -> u64 {
     u64::try_from(started.signed_duration_since(event_time).num_milliseconds()).unwrap_or(0)
@@ -111,8 +149,73 @@ pub fn delivery_delay_ms(event_time: DateTime<Utc>, started: DateTime<Utc>) -> u
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
+    use shared::tick::AppFigures;
 
     use super::*;
+
+    #[test]
+    fn each_app_gets_a_line_with_the_stack_and_the_app_as_dimensions() {
+        let at = Utc
+            .with_ymd_and_hms(2026, 11, 26, 9, 30, 2)
+            .single()
+            .expect("valid");
+        let mut summary = TickSummary {
+            now: at,
+            ..TickSummary::default()
+        };
+        assert!(
+            app_lines(&summary, at, "prod").is_empty(),
+            "no call, no line"
+        );
+        summary.apps.insert(
+            "billing".to_owned(),
+            AppFigures {
+                triggered: 3,
+                succeeded: 1,
+                failed: 1,
+                timed_out: 1,
+            },
+        );
+        summary.apps.insert(
+            "reports".to_owned(),
+            AppFigures {
+                triggered: 1,
+                succeeded: 1,
+                ..AppFigures::default()
+            },
+        );
+        let lines = app_lines(&summary, at, "prod");
+        assert_eq!(lines.len(), 2);
+        let billing = &lines[0];
+        let directive = &billing["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], NAMESPACE);
+        assert_eq!(directive["Dimensions"], json!([["Stack", "App"]]));
+        assert_eq!(
+            (&billing["Stack"], &billing["App"]),
+            (&json!("prod"), &json!("billing"))
+        );
+        for name in ["Triggered", "Succeeded", "Failed", "TimedOut"] {
+            assert!(
+                directive["Metrics"]
+                    .as_array()
+                    .expect("metrics")
+                    .iter()
+                    .any(|m| m["Name"] == name),
+                "{name} is declared"
+            );
+        }
+        assert_eq!(
+            (
+                &billing["Triggered"],
+                &billing["Succeeded"],
+                &billing["Failed"],
+                &billing["TimedOut"]
+            ),
+            (&json!(3), &json!(1), &json!(1), &json!(1))
+        );
+        assert_eq!(lines[1]["App"], "reports");
+        assert_eq!(lines[1]["Failed"], 0, "zeros are published, for a rate");
+    }
 
     #[test]
     fn the_emf_line_declares_every_metric_it_carries_in_the_namespace() {

@@ -38,6 +38,10 @@ pub const DEFAULT_SECRET_REFRESH: Duration = Duration::from_secs(300);
 pub const ENV_STACK: &str = "PSU_SCHED_STACK";
 /// The stack's name when `PSU_SCHED_STACK` is unset (a function run by hand, the CLI).
 pub const DEFAULT_STACK: &str = "default";
+/// `PSU_SCHED_APP_METRICS`: `true` makes the function print, besides its line per tick, one
+/// EMF line per app it called, with the dimensions `Stack` and `App` (default `false`: each
+/// app adds metrics to the bill; docs/lambda.md, "Per-app metrics").
+pub const ENV_APP_METRICS: &str = "PSU_SCHED_APP_METRICS";
 
 /// Every environment variable the tick function reads (`RUST_LOG` sets its log level). The
 /// infrastructure template sets exactly these; a test checks it.
@@ -49,6 +53,7 @@ pub const FUNCTION_ENV: &[&str] = &[
     ENV_SIGNING_SECRET_ARN,
     ENV_SECRET_REFRESH,
     ENV_STACK,
+    ENV_APP_METRICS,
     "RUST_LOG",
 ];
 
@@ -96,6 +101,8 @@ pub struct Config {
     /// The stack's name (`PSU_SCHED_STACK`): the `Stack` dimension of the function's metrics,
     /// which the stack's alarms filter on.
     pub stack: String,
+    /// `PSU_SCHED_APP_METRICS`: the function's per-app metrics are on.
+    pub app_metrics: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -111,6 +118,7 @@ impl std::fmt::Debug for Config {
             .field("signing_secret_arn", &self.signing_secret_arn)
             .field("secret_refresh", &self.secret_refresh)
             .field("stack", &self.stack)
+            .field("app_metrics", &self.app_metrics)
             .finish()
     }
 }
@@ -219,6 +227,20 @@ impl Config {
                 }
             }
         };
+        let app_metrics = match get(ENV_APP_METRICS) {
+            None => false,
+            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ConfigError {
+                        variable: ENV_APP_METRICS,
+                        value,
+                        accepted: "true or false",
+                    });
+                }
+            },
+        };
         let config = Self {
             table,
             tick,
@@ -227,6 +249,7 @@ impl Config {
             signing_secret_arn: None,
             secret_refresh,
             stack,
+            app_metrics,
         };
         match get(ENV_SIGNING_SECRET_ARN) {
             Some(arn) => config.with_signing_secret_arn(&arn),
@@ -395,6 +418,23 @@ mod tests {
             err.to_string(),
             "PSU_SCHED_ALLOW_PRIVATE_TARGETS=`yes`: true or false"
         );
+    }
+
+    #[test]
+    fn per_app_metrics_are_off_unless_set_to_true() {
+        assert!(!read(&[]).expect("valid").app_metrics);
+        assert!(
+            read(&[(ENV_APP_METRICS, "TRUE")])
+                .expect("valid")
+                .app_metrics
+        );
+        assert!(
+            !read(&[(ENV_APP_METRICS, "false")])
+                .expect("valid")
+                .app_metrics
+        );
+        let err = read(&[(ENV_APP_METRICS, "1")]).expect_err("rejected");
+        assert_eq!(err.to_string(), "PSU_SCHED_APP_METRICS=`1`: true or false");
     }
 
     #[test]

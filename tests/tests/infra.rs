@@ -626,3 +626,23 @@ fn the_vpc_parameters_reach_the_function_and_network_interface_rights_exist_only
         "the managed VPC policy would also allow logs on every log group: {managed}"
     );
 }
+
+#[test]
+fn per_app_metrics_are_a_parameter_off_by_default_that_reaches_the_function() {
+    let t = template();
+    let parameter = &t["Parameters"]["AppMetrics"];
+    assert_eq!(
+        parameter["Default"].as_str(),
+        Some("false"),
+        "off by default"
+    );
+    assert_eq!(
+        parameter["AllowedValues"],
+        serde_norway::from_str::<Value>(r#"["true", "false"]"#).expect("YAML")
+    );
+    let vars = &resource(&t, "TickFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        vars[shared::config::ENV_APP_METRICS]["Ref"].as_str(),
+        Some("AppMetrics")
+    );
+}

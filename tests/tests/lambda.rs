@@ -553,6 +553,72 @@ async fn a_store_failure_mid_tick_fails_the_function_after_its_emf_line_counts_w
     assert_eq!(line["Stack"], "default", "no PSU_SCHED_STACK: {line}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_per_app_metrics_on_the_function_prints_a_line_per_app_with_its_own_figures() {
+    let (endpoint, table, store) = table().await;
+    let server = JobServer::start().await;
+    server.set("/alpha", Behavior::Ok("done".into()));
+    server.set("/beta", Behavior::Status(500));
+    for (app, path) in [("alpha", "/alpha"), ("beta", "/beta")] {
+        let mut spec = NewJob::new(
+            AppName::parse(app).expect("app"),
+            JobName::parse("nightly").expect("name"),
+            JobUrl::parse(&server.url(path)).expect("url"),
+            "* * * * *".parse().expect("schedule"),
+        );
+        spec.timeout = Duration::from_secs(10);
+        let job = spec
+            .build(Utc::now() - chrono::Duration::minutes(2))
+            .expect("valid job");
+        store.create_job(&job).await.expect("create job");
+    }
+    let mut env = function_env(&endpoint, &table);
+    env.push(("PSU_SCHED_ALLOW_PRIVATE_TARGETS", "true".to_owned()));
+    env.push(("PSU_SCHED_APP_METRICS", "true".to_owned()));
+    env.push(("PSU_SCHED_STACK", "psu-sched-test".to_owned()));
+    let watch = Watch::start(&env).await;
+
+    watch
+        .invoke("scheduled-event.json")
+        .await
+        .unwrap_or_else(|e| panic!("the tick fails: {e}"));
+    let lines = watch.emf_lines(3).await;
+    assert_eq!(
+        lines.len(),
+        3,
+        "the tick's line and one per app:\n{}",
+        tail(&watch.log)
+    );
+    assert_eq!(
+        (&lines[0]["Triggered"], &lines[0]["Failed"]),
+        (&serde_json::json!(2), &serde_json::json!(1)),
+        "the tick's own line first: {}",
+        lines[0]
+    );
+    let per_app: Vec<(String, u64, u64, u64)> = lines[1..]
+        .iter()
+        .map(|line| {
+            let directive = &line["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(
+                directive["Dimensions"],
+                serde_json::json!([["Stack", "App"]]),
+                "{line}"
+            );
+            assert_eq!(line["Stack"], "psu-sched-test");
+            (
+                line["App"].as_str().expect("App").to_owned(),
+                line["Triggered"].as_u64().expect("Triggered"),
+                line["Succeeded"].as_u64().expect("Succeeded"),
+                line["Failed"].as_u64().expect("Failed"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        per_app,
+        [("alpha".to_owned(), 1, 1, 0), ("beta".to_owned(), 1, 0, 1)]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_that_meets_a_newer_table_format_refuses_to_tick_and_says_why() {
     let (endpoint, table, store) = table().await;

@@ -19,8 +19,9 @@
 //! its items worked on at once within this tick (docs/data-model.md, "Jobs by path and call
 //! budgets in the tick").
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -130,11 +131,34 @@ pub struct TickSummary {
     /// was not recorded, comes back to a later tick once its lease or deadline passes.
     #[serde(default)]
     pub errors: u64,
+    /// The calls of each app that had a call sent or an outcome counted, by app name:
+    /// `triggered`, `succeeded`, `failed` and `timed_out` counted as above (the Lambda's
+    /// per-app metrics, `PSU_SCHED_APP_METRICS`). Empty in a dry run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub apps: BTreeMap<String, AppFigures>,
     /// True when nothing was written or called (a dry run).
     #[serde(default)]
     pub dry_run: bool,
     /// Wall time of the tick.
     pub duration_ms: u64,
+}
+
+/// One app's share of a tick's calls ([`TickSummary::apps`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppFigures {
+    /// Calls sent to the app.
+    #[serde(default)]
+    pub triggered: u64,
+    /// Its calls that succeeded.
+    #[serde(default)]
+    pub succeeded: u64,
+    /// Its calls that failed (a job by path of an app without a usable record included: not
+    /// called, recorded failed).
+    #[serde(default)]
+    pub failed: u64,
+    /// Its calls that timed out.
+    #[serde(default)]
+    pub timed_out: u64,
 }
 
 /// Runs one tick at the clock's current instant.
@@ -247,6 +271,7 @@ async fn run_tick(
         guard_finished: get(&c.guard_finished),
         deferred: get(&c.deferred),
         errors,
+        apps: c.apps(),
         dry_run: config.dry_run,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
@@ -308,6 +333,7 @@ struct Counters {
     reconciled: AtomicU64,
     guard_finished: AtomicU64,
     deferred: AtomicU64,
+    by_app: Mutex<BTreeMap<String, AppFigures>>,
 }
 
 impl Counters {
@@ -316,13 +342,42 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn outcome(&self, status: Status) {
+    /// A call sent to `app`.
+    fn called(&self, app: &AppName) {
+        self.add(&self.triggered);
+        self.for_app(app, |f| f.triggered += 1);
+    }
+
+    /// A final outcome of one of `app`'s calls.
+    fn outcome(&self, app: &AppName, status: Status) {
         match status {
-            Status::Succeeded => self.add(&self.succeeded),
-            Status::Failed => self.add(&self.failed),
-            Status::TimedOut => self.add(&self.timed_out),
+            Status::Succeeded => {
+                self.add(&self.succeeded);
+                self.for_app(app, |f| f.succeeded += 1);
+            }
+            Status::Failed => {
+                self.add(&self.failed);
+                self.for_app(app, |f| f.failed += 1);
+            }
+            Status::TimedOut => {
+                self.add(&self.timed_out);
+                self.for_app(app, |f| f.timed_out += 1);
+            }
             _ => {}
         }
+    }
+
+    fn for_app(&self, app: &AppName, change: impl FnOnce(&mut AppFigures)) {
+        // A poisoned lock only means a panic elsewhere mid-update: the figures stay usable.
+        let mut by_app = self.by_app.lock().unwrap_or_else(PoisonError::into_inner);
+        change(by_app.entry(app.to_string()).or_default());
+    }
+
+    fn apps(&self) -> BTreeMap<String, AppFigures> {
+        self.by_app
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 

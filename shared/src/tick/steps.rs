@@ -168,7 +168,7 @@ impl Ctx<'_> {
                 if url != &execution.url {
                     tracing::info!(claimed = %execution.url, called = %url, "calling the app's base URL as this tick read it, not the URL the claim recorded");
                 }
-                self.counters.add(&self.counters.triggered);
+                self.counters.called(&execution.app);
                 self.dispatcher
                     .call(&CallRequest {
                         url: url.as_str(),
@@ -223,7 +223,7 @@ impl Ctx<'_> {
             Recorded::NotOurs => (None, false),
         };
         if let Some(status) = final_status {
-            self.counters.outcome(status);
+            self.counters.outcome(&execution.app, status);
         }
         // The guard still runs the job (our call timed out, its work goes on): it stays in
         // flight until its end is recorded or its marker's time is up.
@@ -533,7 +533,7 @@ impl Ctx<'_> {
         if self.store.take_guard_end(&execution, &token()).await? {
             tracing::info!(execution = %execution.id, %status, "counted the outcome the app's guard recorded");
             self.counters.add(&self.counters.guard_finished);
-            self.counters.outcome(status);
+            self.counters.outcome(&execution.app, status);
         }
         Ok(())
     }

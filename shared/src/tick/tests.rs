@@ -980,3 +980,70 @@ async fn a_claim_of_a_job_by_path_left_unsent_is_sent_at_its_apps_current_base_u
     let urls: Vec<String> = dispatch.calls().into_iter().map(|c| c.url).collect();
     assert_eq!(urls, ["http://now.invalid/nightly"], "never the stale URL");
 }
+
+// Issue 28: each app's share of the tick's calls (the Lambda's per-app metrics).
+
+fn figures(triggered: u64, succeeded: u64, failed: u64) -> AppFigures {
+    AppFigures {
+        triggered,
+        succeeded,
+        failed,
+        timed_out: 0,
+    }
+}
+
+#[tokio::test]
+async fn the_summary_counts_each_apps_calls_and_outcomes_apart() {
+    let store = MemoryStore::new();
+    let created = at(9, 59) + chrono::Duration::seconds(30);
+    store
+        .create_app(&app_record("billing", "http://billing.invalid", 4, created))
+        .await
+        .expect("app");
+    for name in ["invoices", "reminders"] {
+        let j = app_job("billing", name, Some(&format!("/{name}")), created);
+        store.create_job(&j).await.expect("create");
+    }
+    // A job by URL of an app without a record (calls unsigned here: it is called).
+    let reports = app_job("reports", "weekly", None, created);
+    store.create_job(&reports).await.expect("create");
+    let dispatch = FakeDispatch::answering(Status::Succeeded);
+    let config = TickConfig::default();
+
+    let first = tick(&store, &dispatch, &FixedClock::new(at(10, 0)), &config)
+        .await
+        .expect("tick");
+    assert_eq!((first.triggered, first.succeeded), (3, 3));
+    assert_eq!(
+        first.apps,
+        BTreeMap::from([
+            ("billing".to_owned(), figures(2, 2, 0)),
+            ("reports".to_owned(), figures(1, 1, 0)),
+        ])
+    );
+
+    dispatch.answer(Status::Failed);
+    let second = tick(&store, &dispatch, &FixedClock::new(at(10, 1)), &config)
+        .await
+        .expect("tick");
+    assert_eq!(
+        second.apps,
+        BTreeMap::from([
+            ("billing".to_owned(), figures(2, 0, 2)),
+            ("reports".to_owned(), figures(1, 0, 1)),
+        ])
+    );
+
+    let dry = tick(
+        &store,
+        &dispatch,
+        &FixedClock::new(at(10, 2)),
+        &TickConfig {
+            dry_run: true,
+            ..TickConfig::default()
+        },
+    )
+    .await
+    .expect("dry run");
+    assert!(dry.apps.is_empty(), "a dry run calls no app: {dry:?}");
+}
