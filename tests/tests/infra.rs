@@ -356,46 +356,61 @@ fn the_signing_secret_is_read_at_run_time_by_its_arn_never_resolved_into_the_env
 }
 
 #[test]
-fn the_tick_role_and_the_operator_may_read_the_signing_secret_only_and_the_viewer_not() {
+fn only_the_tick_role_and_the_signer_policy_read_the_signing_secret() {
     let t = template();
     let arn_ref: Value = serde_norway::from_str("{ Ref: SigningSecretArn }").expect("yaml");
-    let mut documents: Vec<(&str, &Value)> = resource(&t, "TickRole")["Properties"]["Policies"]
+    let on_the_arn_alone =
+        |name: &str, statements: &[(Option<String>, BTreeSet<String>, Value)]| {
+            assert_eq!(statements.len(), 1, "{name}: {statements:?}");
+            let (_, actions, resources) = &statements[0];
+            assert_eq!(
+                actions,
+                &BTreeSet::from(["secretsmanager:GetSecretValue".to_owned()]),
+                "{name}"
+            );
+            assert!(
+                resources == &arn_ref
+                    || resources.as_sequence().map(Vec::as_slice)
+                        == Some(std::slice::from_ref(&arn_ref)),
+                "{name}: GetSecretValue on the secret's ARN alone: {resources:?}"
+            );
+        };
+    let tick: Vec<_> = resource(&t, "TickRole")["Properties"]["Policies"]
         .as_sequence()
         .expect("policies")
         .iter()
-        .map(|p| ("TickRole", &p["PolicyDocument"]))
+        .flat_map(|p| secret_statements(&p["PolicyDocument"]))
         .collect();
-    documents.push((
-        "OperatorPolicy",
-        &resource(&t, "OperatorPolicy")["Properties"]["PolicyDocument"],
-    ));
-    for name in ["TickRole", "OperatorPolicy"] {
-        let statements: Vec<_> = documents
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .flat_map(|(_, d)| secret_statements(d))
-            .collect();
-        assert_eq!(statements.len(), 1, "{name}: {statements:?}");
-        let (condition, actions, resources) = &statements[0];
-        assert_eq!(
-            actions,
-            &BTreeSet::from(["secretsmanager:GetSecretValue".to_owned()]),
-            "{name}"
-        );
+    on_the_arn_alone("TickRole", &tick);
+    assert_eq!(
+        tick[0].0.as_deref(),
+        Some("HasSigningSecret"),
+        "TickRole: only when a secret is given (an empty ARN is no resource)"
+    );
+    // The signer: `app key` and signed `run`/`tick` read the secret, from which every app's
+    // key derives; a policy of its own, given to the few who hand out keys.
+    let signer = resource(&t, "SignerPolicy");
+    assert_eq!(
+        signer["Condition"].as_str(),
+        Some("HasSigningSecret"),
+        "SignerPolicy exists only when a secret is given"
+    );
+    on_the_arn_alone(
+        "SignerPolicy",
+        &secret_statements(&signer["Properties"]["PolicyDocument"]),
+    );
+    assert_eq!(
+        t["Outputs"]["SignerPolicyArn"]["Condition"].as_str(),
+        Some("HasSigningSecret")
+    );
+    // Whoever pauses or edits jobs must not be able to derive every app's key and forge calls.
+    for name in ["OperatorPolicy", "ViewerPolicy"] {
+        let statements = secret_statements(&resource(&t, name)["Properties"]["PolicyDocument"]);
         assert!(
-            resources == &arn_ref
-                || resources.as_sequence().map(Vec::as_slice)
-                    == Some(std::slice::from_ref(&arn_ref)),
-            "{name}: GetSecretValue on the secret's ARN alone: {resources:?}"
-        );
-        assert_eq!(
-            condition.as_deref(),
-            Some("HasSigningSecret"),
-            "{name}: only when a secret is given (an empty ARN is no resource)"
+            statements.is_empty(),
+            "{name} reads no secret: {statements:?}"
         );
     }
-    let viewer = secret_statements(&resource(&t, "ViewerPolicy")["Properties"]["PolicyDocument"]);
-    assert!(viewer.is_empty(), "the viewer reads no secret: {viewer:?}");
 }
 
 /// The heartbeat alarm: the one alarm on the function's metrics that treats missing data as
@@ -644,5 +659,140 @@ fn per_app_metrics_are_a_parameter_off_by_default_that_reaches_the_function() {
     assert_eq!(
         vars[shared::config::ENV_APP_METRICS]["Ref"].as_str(),
         Some("AppMetrics")
+    );
+}
+
+#[test]
+fn the_alarm_topic_is_one_cloudwatch_may_publish_to() {
+    // CloudWatch cannot use the AWS-managed key alias/aws/sns (its key policy cannot grant
+    // cloudwatch.amazonaws.com): alarms would go to ALARM and send nothing.
+    let t = template();
+    let topic = &resource(&t, "AlarmTopic")["Properties"];
+    assert_ne!(
+        topic["KmsMasterKeyId"].as_str(),
+        Some("alias/aws/sns"),
+        "the AWS-managed SNS key silences every alarm"
+    );
+}
+
+/// Every `Ref` and `${...}` in `value`: parameters and resources it reads.
+fn references(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Mapping(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    (Some("Ref"), Value::String(name)) => {
+                        out.insert(name.clone());
+                    }
+                    (Some("Fn::Sub"), Value::String(text)) => sub_names(text, out),
+                    (Some("Fn::Sub"), Value::Sequence(parts)) => {
+                        if let Some(text) = parts.first().and_then(Value::as_str) {
+                            sub_names(text, out);
+                        }
+                        for part in parts.iter().skip(1) {
+                            references(part, out);
+                        }
+                    }
+                    _ => references(inner, out),
+                }
+            }
+        }
+        Value::Sequence(items) => items.iter().for_each(|v| references(v, out)),
+        _ => {}
+    }
+}
+
+fn sub_names(text: &str, out: &mut BTreeSet<String>) {
+    for part in text.split("${").skip(1) {
+        if let Some(name) = part.split('}').next() {
+            out.insert(name.split('.').next().unwrap_or(name).to_owned());
+        }
+    }
+}
+
+#[test]
+fn a_change_of_any_setting_the_function_reads_publishes_a_new_version() {
+    // AutoPublishAlias publishes a version only when the code or the Version's own properties
+    // change: a deploy changing only a parameter (the VPC, the signing secret's ARN) would
+    // leave `live` on a version with the old settings. The Version's description names every
+    // setting, so changing one replaces the Version and moves `live`.
+    let t = template();
+    let properties = &resource(&t, "TickFunction")["Properties"];
+    let mut read = BTreeSet::new();
+    references(&properties["Environment"], &mut read);
+    references(&properties["VpcConfig"], &mut read);
+    read.remove("AWS::NoValue");
+    for expected in [
+        "SubnetIds",
+        "SecurityGroupIds",
+        "SigningSecretArn",
+        "Concurrency",
+    ] {
+        assert!(
+            read.contains(expected),
+            "the function reads {expected}: {read:?}"
+        );
+    }
+    let mut described = BTreeSet::new();
+    references(&properties["VersionDescription"], &mut described);
+    let missing: Vec<_> = read.difference(&described).collect();
+    assert!(
+        missing.is_empty(),
+        "VersionDescription leaves out {missing:?}: changing one would not publish a version"
+    );
+}
+
+#[test]
+fn a_failed_first_create_leaves_no_table_behind_and_later_ones_keep_it() {
+    let t = template();
+    let table = resource(&t, "Table");
+    assert_eq!(
+        table["DeletionPolicy"].as_str(),
+        Some("RetainExceptOnCreate")
+    );
+    assert_eq!(table["UpdateReplacePolicy"].as_str(), Some("Retain"));
+}
+
+#[test]
+fn a_secret_name_is_refused_for_its_arn_and_the_vpc_parameters_come_together() {
+    let t = template();
+    let pattern = t["Parameters"]["SigningSecretArn"]["AllowedPattern"]
+        .as_str()
+        .expect("SigningSecretArn has an AllowedPattern");
+    // CloudFormation matches the whole value.
+    let re = regex::Regex::new(&format!("^(?:{pattern})$")).expect("a regex");
+    for ok in [
+        "",
+        "arn:aws:secretsmanager:us-west-2:123456789012:secret:psu-sched/prod/signing-AbCdEf",
+        "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:x-AbCdEf",
+    ] {
+        assert!(re.is_match(ok), "{ok:?} is accepted");
+    }
+    for bad in [
+        "psu-sched/signing",
+        "arn:aws:secretsmanager:us-west-2:123456789012:secret:*",
+        "arn:aws:s3:::bucket",
+    ] {
+        assert!(!re.is_match(bad), "{bad:?} is refused");
+    }
+    // A Rules assertion: SubnetIds and SecurityGroupIds both given or both empty.
+    let rules = serde_norway::to_string(&t["Rules"]).expect("Rules");
+    assert!(
+        rules.contains("SubnetIds") && rules.contains("SecurityGroupIds"),
+        "a rule ties the VPC parameters together: {rules}"
+    );
+}
+
+#[test]
+fn the_dead_letter_queue_takes_messages_only_from_the_stacks_own_rule() {
+    let t = template();
+    let statements =
+        &resource(&t, "TickDeadLetterQueuePolicy")["Properties"]["PolicyDocument"]["Statement"];
+    let statements = statements.as_sequence().expect("statements");
+    assert_eq!(statements.len(), 1);
+    let condition = serde_norway::to_string(&statements[0]["Condition"]).expect("condition");
+    assert!(
+        condition.contains("aws:SourceArn") && condition.contains("TickFunctionEveryMinute"),
+        "only the schedule rule SAM generates for the function (TickFunctionEveryMinute): {condition}"
     );
 }
