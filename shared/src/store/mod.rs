@@ -10,6 +10,7 @@
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+pub mod layout;
 pub mod memory;
 pub mod rules;
 #[cfg(feature = "sqlite")]

@@ -1,0 +1,225 @@
+//! Where an item goes in the due index once the index is sharded (issue 29, docs/design/
+//! scale.md, 2.2 and 2.3): pure functions that every writer and reader must agree on, so that
+//! their results are pinned by test vectors and may never change.
+//!
+//! - An app's items (its jobs and their executions) are in one shard: [`shard_of`], a jump
+//!   consistent hash (Lamping and Veach, 2014) of the FNV-1a hash of the app's name. Raising
+//!   the shard count from S to S' moves only the apps whose shard changes, about 1 - S/S' of
+//!   them, and every shard k < S keeps its number.
+//! - Shard 0's index key is `DUE`, today's one key, so a table of one shard is exactly the
+//!   table written before shards existed; shard k > 0 is `DUE#k` ([`shard_key`]).
+//! - A tick invocation works on a group, "group g of G" ([`Group`]), never a fixed range of
+//!   shards: its shards are those k < S with k mod G = g, so every shard belongs to exactly one
+//!   group whatever S is when it runs.
+
+use std::fmt;
+
+use crate::model::AppName;
+
+/// The index key of shard 0: today's one due key.
+pub const FIRST_SHARD_KEY: &str = "DUE";
+
+/// The most groups a deployment may split its ticks into.
+pub const MAX_GROUPS: u32 = 64;
+
+/// FNV-1a, 64 bits: a fixed, well-known hash of a name (std's hasher may change between Rust
+/// versions, and the shard of an item must not).
+fn fnv1a_64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// Jump consistent hash: the bucket in `0..buckets` of `key` (`buckets` ≥ 1), as published
+/// (Lamping and Veach, "A Fast, Minimal Memory, Consistent Hash Algorithm", 2014).
+fn jump_hash(mut key: u64, buckets: u32) -> u32 {
+    let (mut b, mut j): (i64, i64) = (-1, 0);
+    while j < i64::from(buckets) {
+        b = j;
+        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+        // The published algorithm computes in doubles; these conversions are exact for the
+        // values involved ((key >> 33) + 1 ≤ 2^31, b + 1 ≤ 2^32).
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        {
+            j = ((b + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+        }
+    }
+    u32::try_from(b).unwrap_or(0)
+}
+
+/// The shard (in `0..shards`) that holds `app`'s items. `shards` 0 is taken as 1.
+pub fn shard_of(app: &AppName, shards: u32) -> u32 {
+    jump_hash(fnv1a_64(app.as_str().as_bytes()), shards.max(1))
+}
+
+/// The due index's partition key of shard `shard`: `DUE` for shard 0, `DUE#<k>` otherwise.
+pub fn shard_key(shard: u32) -> String {
+    if shard == 0 {
+        FIRST_SHARD_KEY.to_owned()
+    } else {
+        format!("{FIRST_SHARD_KEY}#{shard}")
+    }
+}
+
+/// "Group g of G": the share of the shards one tick invocation works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group {
+    index: u32,
+    of: u32,
+}
+
+/// A group that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("group `{0}`: expected g/G, two whole numbers with 0 <= g < G <= 64 (for instance 0/4)")]
+pub struct GroupError(String);
+
+impl Group {
+    /// Every shard: group 0 of 1 (one invocation, `serve` and `tick` without a group).
+    pub const ALL: Group = Group { index: 0, of: 1 };
+
+    /// Group `index` of `of`, when `index < of <= MAX_GROUPS`.
+    pub fn new(index: u32, of: u32) -> Result<Group, GroupError> {
+        if index < of && of <= MAX_GROUPS {
+            Ok(Group { index, of })
+        } else {
+            Err(GroupError(format!("{index}/{of}")))
+        }
+    }
+
+    /// Parses `g/G`.
+    pub fn parse(text: &str) -> Result<Group, GroupError> {
+        let bad = || GroupError(text.to_owned());
+        let (g, of) = text.trim().split_once('/').ok_or_else(bad)?;
+        let number = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|_| s.trim().chars().all(|c| c.is_ascii_digit()))
+        };
+        let (g, of) = (number(g).ok_or_else(bad)?, number(of).ok_or_else(bad)?);
+        Group::new(g, of).map_err(|_| bad())
+    }
+
+    /// The group's index, g.
+    pub fn index(self) -> u32 {
+        self.index
+    }
+
+    /// How many groups there are, G.
+    pub fn of(self) -> u32 {
+        self.of
+    }
+
+    /// The group's shards among `shards`: each k < `shards` with k mod G = g (none when the
+    /// group's index is past the last shard).
+    pub fn shards(self, shards: u32) -> Vec<u32> {
+        (0..shards.max(1))
+            .filter(|k| k % self.of == self.index)
+            .collect()
+    }
+}
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.of)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(name: &str) -> AppName {
+        AppName::parse(name).expect("app")
+    }
+
+    #[test]
+    fn the_hashes_are_the_published_ones() {
+        // FNV-1a 64 of the empty string and of "a" (the offset basis; the FNV test suite).
+        assert_eq!(fnv1a_64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a_64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        // Computed with an independent implementation of the published algorithms (Python,
+        // doubles as in the paper's C++): they pin where every app's items go, forever.
+        let vectors = [
+            ("billing", 0x4005_5702_95af_d25c_u64, [0, 1, 2, 2, 12, 36]),
+            ("reports", 0x11ab_2d8b_a317_17e8, [0, 1, 1, 1, 1, 52]),
+            ("a", 0xaf63_dc4c_8601_ec8c, [0, 1, 2, 2, 12, 31]),
+            ("finance-prod", 0x0822_ebf8_1b50_7f5d, [0, 0, 3, 5, 8, 23]),
+        ];
+        for (name, hash, shards) in vectors {
+            assert_eq!(fnv1a_64(name.as_bytes()), hash, "{name}");
+            for (count, want) in [1, 2, 4, 8, 16, 64].into_iter().zip(shards) {
+                assert_eq!(shard_of(&app(name), count), want, "{name} over {count}");
+            }
+        }
+    }
+
+    #[test]
+    fn raising_the_shard_count_moves_only_the_apps_that_go_to_a_new_shard() {
+        let apps: Vec<AppName> = (0..2_000).map(|i| app(&format!("app-{i}"))).collect();
+        for (from, to) in [(1, 4), (4, 8), (8, 16), (3, 5)] {
+            let mut moved: usize = 0;
+            for a in &apps {
+                let (before, after) = (shard_of(a, from), shard_of(a, to));
+                assert!(before < from && after < to);
+                if before != after {
+                    assert!(after >= from, "{a} moves only to a new shard");
+                    moved += 1;
+                }
+            }
+            // About 1 - from/to of them.
+            let expected = apps.len() * usize::try_from(to - from).expect("small")
+                / usize::try_from(to).expect("small");
+            assert!(
+                moved.abs_diff(expected) < apps.len() / 20,
+                "{from} -> {to}: {moved} moved, about {expected} expected"
+            );
+        }
+    }
+
+    #[test]
+    fn shard_zero_is_todays_one_key() {
+        assert_eq!(shard_key(0), "DUE");
+        assert_eq!(shard_key(3), "DUE#3");
+        assert_eq!(shard_of(&app("billing"), 1), 0);
+        assert_eq!(shard_of(&app("billing"), 0), 0, "0 shards is read as 1");
+    }
+
+    #[test]
+    fn every_shard_belongs_to_exactly_one_group_whatever_the_counts() {
+        for groups in 1..=32 {
+            for shards in 1..=32 {
+                let mut seen = vec![0; usize::try_from(shards).expect("small")];
+                for g in 0..groups {
+                    for k in Group::new(g, groups).expect("group").shards(shards) {
+                        seen[usize::try_from(k).expect("small")] += 1;
+                    }
+                }
+                assert!(
+                    seen.iter().all(|&n| n == 1),
+                    "{shards} shards over {groups} groups: {seen:?}"
+                );
+            }
+        }
+        assert_eq!(Group::ALL.shards(4), [0, 1, 2, 3]);
+        assert!(Group::new(5, 8).expect("group").shards(4).is_empty());
+    }
+
+    #[test]
+    fn a_group_reads_as_g_of_g_and_anything_else_is_refused_naming_the_format() {
+        assert_eq!(Group::parse("2/4"), Ok(Group::new(2, 4).expect("group")));
+        assert_eq!(
+            Group::parse(" 0/1 ").map(|g| g.to_string()).as_deref(),
+            Ok("0/1")
+        );
+        for bad in [
+            "4/4", "0/0", "1", "a/4", "-1/4", "+1/4", "0/65", "1/2/3", "",
+        ] {
+            let err = Group::parse(bad).expect_err(bad);
+            assert!(err.to_string().contains("0 <= g < G <= 64"), "{err}");
+        }
+    }
+}
