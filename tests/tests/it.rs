@@ -25,6 +25,7 @@ mod guard;
 mod infra;
 mod keys;
 mod lambda;
+mod legacy;
 mod lost_answers;
 mod ops;
 mod protections;
