@@ -127,3 +127,61 @@ async fn a_table_without_a_marker_or_at_this_format_ticks() {
     assert_eq!(world.tick().await.succeeded, 1);
     assert_eq!(world.server.count("/nightly"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_writes_nothing_to_a_table_of_a_newer_format_and_still_reads_it() {
+    let cli = crate::cli::Cli::new().await;
+    cli.run(&[
+        "create",
+        "--app",
+        "billing",
+        "--name",
+        "nightly",
+        "--url",
+        "http://127.0.0.1:9/nightly",
+        "--every",
+        "1h",
+    ])
+    .await
+    .ok();
+    put_table_format(&cli.endpoint, &cli.table, 1000).await;
+
+    for args in [
+        &[
+            "create",
+            "--app",
+            "billing",
+            "--name",
+            "hourly",
+            "--url",
+            "http://127.0.0.1:9/hourly",
+            "--every",
+            "1h",
+        ][..],
+        &["pause", "--app", "billing", "--name", "nightly"][..],
+        &["delete", "--app", "billing", "--name", "nightly", "--yes"][..],
+        &[
+            "app",
+            "create",
+            "--app",
+            "reports",
+            "--base-url",
+            "http://127.0.0.1:9",
+        ][..],
+    ] {
+        let run = cli.run(args).await;
+        assert_ne!(run.code, 0, "{args:?} is refused: {run:?}");
+        assert!(
+            run.stderr.contains("format 1000") && run.stderr.lines().count() <= 2,
+            "{args:?}: one clear line naming the table's format: {run:?}"
+        );
+    }
+    // Nothing was written: the one job, still enabled, and no app record.
+    let jobs = cli.list().await;
+    let jobs = jobs.as_array().expect("a list");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["name"], "nightly");
+    assert_ne!(jobs[0]["state"], "paused", "{jobs:?}");
+    let apps = cli.run(&["app", "list", "--json"]).await.ok();
+    assert!(!apps.stdout.contains("reports"), "{apps:?}");
+}
