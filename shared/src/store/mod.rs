@@ -191,7 +191,7 @@ pub enum StoreError {
     /// The table's format marker names a format newer than [`TABLE_FORMAT`]: a later version
     /// wrote items this one may misread ([`rules::check_table_format`]).
     #[error(
-        "the table is format {found}, newer than format {known} that this psu-sched knows: it reads and writes nothing; use the version that raised the format or a later one (CHANGELOG.md)"
+        "the table is format {found}, newer than format {known} that this psu-sched knows, so it writes nothing to it (and does not tick it); use the version that raised the format or a later one (CHANGELOG.md)"
     )]
     FormatTooNew {
         /// The format the table's marker names.

@@ -33,7 +33,8 @@ mod transact;
 mod transitions;
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -69,6 +70,9 @@ pub struct DynamoStore {
     endpoint: Option<String>,
     /// No region in the configuration: every request fails before it is sent.
     region_missing: bool,
+    /// When this process last read a table format it knows (`format.rs`): writes read the
+    /// marker again once that is older than `FORMAT_RECHECK`.
+    format_known_at: Arc<Mutex<Option<Instant>>>,
 }
 
 /// What kind of failure an SDK error is, read from its type and its error code (never from
@@ -137,6 +141,7 @@ impl DynamoStore {
             counter,
             endpoint: endpoint_of(sdk_config),
             region_missing: sdk_config.region().is_none(),
+            format_known_at: Arc::default(),
         }
     }
 
@@ -321,10 +326,12 @@ impl Store for DynamoStore {
     }
 
     async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.ensure_format().await?;
         self.write_job_created(job).await
     }
 
     async fn import_jobs(&self, jobs: &[Job]) -> Result<(), StoreError> {
+        self.ensure_format().await?;
         for chunk in jobs.chunks(25) {
             let mut requests = Vec::with_capacity(chunk.len());
             for job in chunk {
@@ -403,6 +410,7 @@ impl Store for DynamoStore {
     }
 
     async fn put_job(&self, job: &Job, expected_version: u64) -> Result<bool, StoreError> {
+        self.ensure_format().await?;
         let (cond, values) = Self::job_condition(job, expected_version);
         let result = self
             .client
@@ -422,6 +430,7 @@ impl Store for DynamoStore {
     }
 
     async fn delete_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
+        self.ensure_format().await?;
         // Read first: an unconditional DeleteItem whose answer is lost is sent again by the
         // SDK, finds nothing and answers nothing, and the deleted job (its id, to purge its
         // history) would be lost with the answer. The delete is conditioned on the id read,
@@ -457,6 +466,7 @@ impl Store for DynamoStore {
     }
 
     async fn delete_job_if_unchanged(&self, read: &Job) -> Result<DeleteIf, StoreError> {
+        self.ensure_format().await?;
         let updated_at = serde_dynamo::to_attribute_value(read.updated_at)
             .map_err(|e| StoreError::Malformed(format!("updated_at: {e}")))?;
         let result = self
@@ -487,6 +497,7 @@ impl Store for DynamoStore {
     }
 
     async fn create_app(&self, app: &App) -> Result<(), StoreError> {
+        self.ensure_format().await?;
         self.write_app_created(app).await
     }
 
@@ -503,14 +514,17 @@ impl Store for DynamoStore {
     }
 
     async fn put_app(&self, app: &App, expected_version: u64) -> Result<bool, StoreError> {
+        self.ensure_format().await?;
         self.write_app_put(app, expected_version).await
     }
 
     async fn delete_app(&self, name: &AppName) -> Result<Option<App>, StoreError> {
+        self.ensure_format().await?;
         self.write_app_deleted(name).await
     }
 
     async fn delete_app_at(&self, read: &App) -> Result<DeleteIf, StoreError> {
+        self.ensure_format().await?;
         self.write_app_deleted_at(read).await
     }
 
@@ -554,6 +568,7 @@ impl Store for DynamoStore {
     }
 
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError> {
+        self.ensure_format().await?;
         self.write_claim(claim).await
     }
 
@@ -627,6 +642,7 @@ impl Store for DynamoStore {
     }
 
     async fn delete_executions(&self, job: &JobId) -> Result<usize, StoreError> {
+        self.ensure_format().await?;
         let items = self
             .query_all(
                 "Query",

@@ -33,6 +33,10 @@ fn mocked(rules: &[&Rule]) -> DynamoStore {
         counter: RequestCounter::default(),
         endpoint: None,
         region_missing: false,
+        // The marker read just now: the mocked requests are the method's own.
+        format_known_at: std::sync::Arc::new(std::sync::Mutex::new(
+            Some(std::time::Instant::now()),
+        )),
     }
 }
 
