@@ -263,8 +263,19 @@ pub(crate) fn function_env(endpoint: &str, table: &str) -> Vec<(&'static str, St
 /// An every-minute job calling `url`, created two minutes ago so that its current minute's
 /// slot is due now (the function ticks on the system clock).
 async fn every_minute_job(store: &DynamoStore, name: &str, url: &str, timeout: Duration) -> Job {
+    every_minute_job_of(store, "relayapp", name, url, timeout).await
+}
+
+/// The same for a job of `app`.
+async fn every_minute_job_of(
+    store: &DynamoStore,
+    app: &str,
+    name: &str,
+    url: &str,
+    timeout: Duration,
+) -> Job {
     let mut spec = NewJob::new(
-        AppName::parse("relayapp").expect("app"),
+        AppName::parse(app).expect("app"),
         JobName::parse(name).expect("name"),
         JobUrl::parse(url).expect("url"),
         "* * * * *".parse().expect("schedule"),
@@ -560,17 +571,14 @@ async fn with_per_app_metrics_on_the_function_prints_a_line_per_app_with_its_own
     server.set("/alpha", Behavior::Ok("done".into()));
     server.set("/beta", Behavior::Status(500));
     for (app, path) in [("alpha", "/alpha"), ("beta", "/beta")] {
-        let mut spec = NewJob::new(
-            AppName::parse(app).expect("app"),
-            JobName::parse("nightly").expect("name"),
-            JobUrl::parse(&server.url(path)).expect("url"),
-            "* * * * *".parse().expect("schedule"),
-        );
-        spec.timeout = Duration::from_secs(10);
-        let job = spec
-            .build(Utc::now() - chrono::Duration::minutes(2))
-            .expect("valid job");
-        store.create_job(&job).await.expect("create job");
+        every_minute_job_of(
+            &store,
+            app,
+            "nightly",
+            &server.url(path),
+            Duration::from_secs(10),
+        )
+        .await;
     }
     let mut env = function_env(&endpoint, &table);
     env.push(("PSU_SCHED_ALLOW_PRIVATE_TARGETS", "true".to_owned()));
