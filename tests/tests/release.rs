@@ -237,3 +237,17 @@ fn scripts_release_refuses_uncommitted_changes_and_a_tag_of_another_version() {
     );
     assert!(!repo.0.join("out").exists(), "nothing may be written");
 }
+
+#[test]
+fn scripts_release_refuses_an_untagged_commit_unless_it_is_a_snapshot() {
+    // A build of an untagged commit must never pass for the release of its version.
+    let version = workspace_version();
+    let repo = ReleaseRepo::new(&version);
+    let (code, stderr) = repo.release(&["--out", "out"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("HEAD has no tag v{version}")) && stderr.contains("--snapshot"),
+        "{stderr}"
+    );
+    assert!(!repo.0.join("out").exists(), "nothing may be written");
+}
