@@ -72,13 +72,39 @@ impl DynamoStore {
 
 fn format_of(item: &Item) -> Result<u64, StoreError> {
     match item.get("format") {
-        Some(AV::N(value)) => value.parse().map_err(|_| {
+        Some(AV::N(value)) => value.parse().ok().filter(|f| *f >= 1).ok_or_else(|| {
             StoreError::Malformed(format!(
-                "the table-format marker's format `{value}` is not a whole number"
+                "the table-format marker's format `{value}` is not a format: a whole number from 1 to {}",
+                u64::MAX
             ))
         }),
         _ => Err(StoreError::Malformed(
             "the table-format marker (pk META, sk FORMAT) has no numeric `format`".to_owned(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marker(format: AV) -> Item {
+        Item::from([("format".to_owned(), format)])
+    }
+
+    #[test]
+    fn a_marker_names_a_format_from_1_or_it_is_malformed() {
+        assert_eq!(format_of(&marker(AV::N("1".into()))).ok(), Some(1));
+        assert_eq!(format_of(&marker(AV::N("1000".into()))).ok(), Some(1000));
+        for bad in ["0", "-1", "1.5", "99999999999999999999999999"] {
+            let err = format_of(&marker(AV::N(bad.into()))).expect_err(bad);
+            assert!(
+                err.to_string()
+                    .contains("is not a format: a whole number from 1"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(format_of(&marker(AV::S("2".into()))).is_err());
+        assert!(format_of(&Item::new()).is_err());
     }
 }
