@@ -100,7 +100,10 @@ pub struct TickSummary {
     pub now: DateTime<Utc>,
     /// Jobs and left-over claims that were due.
     pub due: u64,
-    /// Calls sent.
+    /// Calls made: sent, or refused by the dispatcher before anything was sent (an address
+    /// the address guard refuses; a job of an app without a record while calls are signed),
+    /// which are then counted `failed` too. A job by path of an app without a usable record is
+    /// not counted here, only in `failed`.
     pub triggered: u64,
     /// Calls that succeeded: their outcome recorded by this tick, or by the app's guard since
     /// an earlier tick sent them (those are in `guard_finished` too).
@@ -146,7 +149,7 @@ pub struct TickSummary {
 /// One app's share of a tick's calls ([`TickSummary::apps`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppFigures {
-    /// Calls sent to the app.
+    /// Calls made to the app (as [`TickSummary::triggered`]).
     #[serde(default)]
     pub triggered: u64,
     /// Its calls that succeeded.
