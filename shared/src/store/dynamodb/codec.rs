@@ -8,16 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::table::TTL_ATTRIBUTE;
+use super::keys::TTL_ATTRIBUTE;
+pub(super) use super::keys::{APPS_PK, DUE, GSI_PK, GSI_SK};
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 use crate::store::StoreError;
-
-/// The due index's partition key attribute: [`DUE`] on every item the tick has to look at.
-pub(super) const GSI_PK: &str = "gsi1pk";
-/// The due index's sort key attribute: when the item is due (epoch milliseconds).
-pub(super) const GSI_SK: &str = "gsi1sk";
-/// The due index's one partition.
-pub(super) const DUE: &str = "DUE";
 
 /// A DynamoDB item.
 pub(super) type Item = HashMap<String, AV>;
@@ -64,10 +58,6 @@ pub(super) fn exec_pk(job: &JobId) -> String {
 pub(super) fn exec_sk(id: &ExecutionId) -> String {
     format!("EXEC#{}", id.slot_key())
 }
-
-/// The one partition of every app record: `list_apps` is one Query of it. Job partitions are
-/// `APP#<app>` and execution partitions `JOB#<id>`, so no other item can fall in it.
-pub const APPS_PK: &str = "APPS";
 
 pub(super) fn app_sk(name: &AppName) -> String {
     format!("APP#{name}")

@@ -15,7 +15,7 @@
 //!
 //! Here: the store, its client and the [`Store`] impl's reads and job writes. Beside it:
 //! `codec.rs` (values to items and back, keys), `apps.rs` (app records), `table.rs` (table creation, the operations IAM
-//! must allow), `counter.rs` (requests counted), `endpoint.rs` (local endpoint or AWS's), `format.rs` (the table-format marker),
+//! must allow), `counter.rs` (requests counted), `endpoint.rs` (local endpoint or AWS's), `format.rs` (the table-format marker), `keys.rs` (the names codec and table share),
 //! `transact.rs` (TransactWriteItems and its cancellation reasons) and `transitions.rs` (an
 //! execution's conditional writes, each documented clause by clause against
 //! [`rules`](super::rules)).
@@ -26,6 +26,7 @@ mod codec;
 mod counter;
 mod endpoint;
 mod format;
+mod keys;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -53,11 +54,12 @@ use codec::{
 };
 use endpoint::endpoint_of;
 
-pub use codec::APPS_PK;
 #[cfg(any(test, feature = "test-util"))]
 pub use counter::RequestCounter;
 pub use endpoint::is_loopback_endpoint;
-pub use table::{DUE_INDEX, OPERATIONS, Operation, TTL_ATTRIBUTE};
+pub use keys::APPS_PK;
+pub use keys::{DUE_INDEX, TTL_ATTRIBUTE};
+pub use table::{OPERATIONS, Operation};
 
 /// The DynamoDB store.
 #[derive(Clone)]

@@ -9,13 +9,9 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::DynamoStore;
-use super::codec::{GSI_PK, GSI_SK};
+use super::keys::{DUE_INDEX, TTL_ATTRIBUTE};
+use super::keys::{GSI_PK, GSI_SK};
 use crate::store::StoreError;
-
-/// The due index's name.
-pub const DUE_INDEX: &str = "due";
-/// The TTL attribute (epoch seconds) on executions.
-pub const TTL_ATTRIBUTE: &str = "expires";
 
 /// A DynamoDB operation the adapter calls, with the IAM actions it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
