@@ -28,6 +28,7 @@ mod lambda;
 mod legacy;
 mod lost_answers;
 mod ops;
+mod private_ca;
 mod protections;
 mod release;
 mod retired_keys;
