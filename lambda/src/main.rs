@@ -33,6 +33,7 @@ async fn main() -> Result<(), Error> {
         signing_secret_arn = config.signing_secret_arn.as_deref(),
         stack = %config.stack,
         app_metrics = config.app_metrics,
+        private_ca = config.ca_certs_pem.is_some(),
         "starting"
     );
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;

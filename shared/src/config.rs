@@ -43,6 +43,11 @@ pub const DEFAULT_STACK: &str = "default";
 /// app adds metrics to the bill; docs/lambda.md, "Per-app metrics").
 pub const ENV_APP_METRICS: &str = "PSU_SCHED_APP_METRICS";
 
+/// `PSU_SCHED_CA_CERTS_FILE`: a file of PEM certificates of the CAs to trust besides the
+/// system's roots, for apps whose HTTPS certificate a private CA signed (unset: the system's
+/// roots only). The template sets it when a layer holds the file (docs/deploy.md).
+pub const ENV_CA_CERTS_FILE: &str = "PSU_SCHED_CA_CERTS_FILE";
+
 /// Every environment variable the tick function reads (`RUST_LOG` sets its log level). The
 /// infrastructure template sets exactly these; a test checks it.
 pub const FUNCTION_ENV: &[&str] = &[
@@ -54,6 +59,7 @@ pub const FUNCTION_ENV: &[&str] = &[
     ENV_SECRET_REFRESH,
     ENV_STACK,
     ENV_APP_METRICS,
+    ENV_CA_CERTS_FILE,
     "RUST_LOG",
 ];
 
@@ -66,6 +72,13 @@ pub fn split_secrets(value: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// The file at `path` when it holds at least one PEM certificate that parses.
+fn read_ca_certs(path: &str) -> Option<Vec<u8>> {
+    let pem = std::fs::read(path).ok()?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).ok()?;
+    (!certs.is_empty()).then_some(pem)
 }
 
 /// A configuration value that does not parse.
@@ -103,6 +116,9 @@ pub struct Config {
     pub stack: String,
     /// `PSU_SCHED_APP_METRICS`: the function's per-app metrics are on.
     pub app_metrics: bool,
+    /// The PEM certificates read from `PSU_SCHED_CA_CERTS_FILE` (checked to hold at least
+    /// one certificate), trusted besides the system's roots.
+    pub ca_certs_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -119,6 +135,7 @@ impl std::fmt::Debug for Config {
             .field("secret_refresh", &self.secret_refresh)
             .field("stack", &self.stack)
             .field("app_metrics", &self.app_metrics)
+            .field("ca_certs_pem", &self.ca_certs_pem.as_ref().map(Vec::len))
             .finish()
     }
 }
@@ -241,6 +258,14 @@ impl Config {
                 }
             },
         };
+        let ca_certs_pem = match get(ENV_CA_CERTS_FILE) {
+            None => None,
+            Some(value) => Some(read_ca_certs(value.trim()).ok_or(ConfigError {
+                variable: ENV_CA_CERTS_FILE,
+                value,
+                accepted: "a readable file of one or more PEM certificates (-----BEGIN CERTIFICATE-----)",
+            })?),
+        };
         let config = Self {
             table,
             tick,
@@ -250,6 +275,7 @@ impl Config {
             secret_refresh,
             stack,
             app_metrics,
+            ca_certs_pem,
         };
         match get(ENV_SIGNING_SECRET_ARN) {
             Some(arn) => config.with_signing_secret_arn(&arn),
@@ -312,6 +338,7 @@ impl Config {
         DispatchOptions {
             private_targets: self.private_targets(runner),
             signing_secrets: self.signing_secrets.clone(),
+            ca_certs_pem: self.ca_certs_pem.clone(),
         }
     }
 
@@ -418,6 +445,26 @@ mod tests {
             err.to_string(),
             "PSU_SCHED_ALLOW_PRIVATE_TARGETS=`yes`: true or false"
         );
+    }
+
+    #[test]
+    fn a_ca_file_must_be_readable_and_hold_a_certificate() {
+        assert!(read(&[]).expect("valid").ca_certs_pem.is_none());
+        let dir = std::env::temp_dir().join(format!("psu-sched-config-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&not_pem, "hello").expect("write");
+        for path in [not_pem, dir.join("missing.pem")] {
+            let path = path.to_str().expect("UTF-8").to_owned();
+            let err = read(&[(ENV_CA_CERTS_FILE, &path)]).expect_err("refused");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "PSU_SCHED_CA_CERTS_FILE=`{path}`: a readable file of one or more PEM certificates (-----BEGIN CERTIFICATE-----)"
+                )
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -237,6 +237,9 @@ pub struct DispatchOptions {
     /// requests are not signed. The dispatcher's starting value: the secrets read at run time
     /// replace it through [`HttpDispatcher::signing_secrets`].
     pub signing_secrets: Vec<String>,
+    /// PEM certificates of CAs to trust besides the system's roots (apps behind a private CA;
+    /// `PSU_SCHED_CA_CERTS_FILE`). `None`: the system's roots only.
+    pub ca_certs_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for DispatchOptions {
@@ -247,6 +250,7 @@ impl std::fmt::Debug for DispatchOptions {
                 "signing_secrets",
                 &format_args!("[{} redacted]", self.signing_secrets.len()),
             )
+            .field("ca_certs_pem", &self.ca_certs_pem.as_ref().map(Vec::len))
             .finish()
     }
 }
@@ -322,6 +326,10 @@ impl HttpDispatcher {
             builder = builder
                 .no_proxy()
                 .dns_resolver(Arc::new(GuardedResolver(options.private_targets)));
+        }
+        if let Some(pem) = &options.ca_certs_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(BuildError)?;
+            builder = builder.tls_certs_merge(certs);
         }
         let client = builder.build().map_err(BuildError)?;
         let secrets = SigningSecrets::new(options.signing_secrets.clone());
@@ -532,6 +540,7 @@ mod tests {
         let dispatcher = HttpDispatcher::with_options(DispatchOptions {
             private_targets: PrivateTargets::AllowLoopback,
             signing_secrets: Vec::new(),
+            ca_certs_pem: None,
         })
         .expect("dispatcher");
         dispatcher

@@ -537,6 +537,7 @@ async fn signed_request() -> SignedRequest {
     world.dispatcher = HttpDispatcher::with_options(DispatchOptions {
         private_targets: PrivateTargets::AllowAll,
         signing_secrets: secrets.clone(),
+        ca_certs_pem: None,
     })
     .expect("dispatcher");
     let mut app = App::new(
@@ -858,6 +859,7 @@ fn no_log_line_at_any_level_contains_a_key_or_a_secret() {
         let dispatcher = HttpDispatcher::with_options(DispatchOptions {
             private_targets: PrivateTargets::AllowAll,
             signing_secrets: secrets.clone(),
+            ca_certs_pem: None,
         })
         .expect("dispatcher");
         let other = world.store.clone();

@@ -724,6 +724,7 @@ fn a_change_of_any_setting_the_function_reads_publishes_a_new_version() {
     let mut read = BTreeSet::new();
     references(&properties["Environment"], &mut read);
     references(&properties["VpcConfig"], &mut read);
+    references(&properties["Layers"], &mut read);
     // Pseudo parameters: AWS::NoValue, and AWS::StackName, which a stack never changes.
     read.retain(|name| !name.starts_with("AWS::"));
     for expected in [
@@ -731,6 +732,7 @@ fn a_change_of_any_setting_the_function_reads_publishes_a_new_version() {
         "SecurityGroupIds",
         "SigningSecretArn",
         "Concurrency",
+        "CaCertificatesLayerArn",
     ] {
         assert!(
             read.contains(expected),
@@ -798,5 +800,40 @@ fn the_dead_letter_queue_takes_messages_only_from_the_stacks_own_rule() {
     assert!(
         condition.contains("aws:SourceArn") && condition.contains("TickFunctionEveryMinute"),
         "only the schedule rule SAM generates for the function (TickFunctionEveryMinute): {condition}"
+    );
+}
+
+#[test]
+fn a_private_cas_certificates_come_from_a_layer_only_when_one_is_given() {
+    let t = template();
+    let parameter = &t["Parameters"]["CaCertificatesLayerArn"];
+    assert_eq!(parameter["Default"].as_str(), Some(""), "none by default");
+    let pattern = parameter["AllowedPattern"]
+        .as_str()
+        .expect("an AllowedPattern");
+    let re = regex::Regex::new(&format!("^(?:{pattern})$")).expect("a regex");
+    assert!(re.is_match(""));
+    assert!(re.is_match("arn:aws:lambda:us-west-2:123456789012:layer:psu-sched-ca:3"));
+    assert!(
+        !re.is_match("psu-sched-ca"),
+        "a layer version's ARN, not its name"
+    );
+    assert!(
+        !re.is_match("arn:aws:lambda:us-west-2:123456789012:layer:psu-sched-ca"),
+        "a version of the layer"
+    );
+    let properties = &resource(&t, "TickFunction")["Properties"];
+    let layers = serde_norway::to_string(&properties["Layers"]).expect("Layers");
+    assert!(
+        layers.contains("HasCaLayer") && layers.contains("CaCertificatesLayerArn"),
+        "the layer only when given: {layers}"
+    );
+    let file = serde_norway::to_string(
+        &properties["Environment"]["Variables"][shared::config::ENV_CA_CERTS_FILE],
+    )
+    .expect("the variable");
+    assert!(
+        file.contains("HasCaLayer") && file.contains("/opt/psu-sched/ca.pem"),
+        "the file in the layer, only with it: {file}"
     );
 }

@@ -96,6 +96,7 @@ fn signing_dispatcher() -> HttpDispatcher {
     HttpDispatcher::with_options(DispatchOptions {
         private_targets: PrivateTargets::AllowAll,
         signing_secrets: vec![SIGNING_SECRET.to_owned()],
+        ca_certs_pem: None,
     })
     .expect("http client")
 }

@@ -42,6 +42,7 @@ fn dispatcher() -> HttpDispatcher {
     HttpDispatcher::with_options(DispatchOptions {
         private_targets: PrivateTargets::AllowLoopback,
         signing_secrets: Vec::new(),
+        ca_certs_pem: None,
     })
     .expect("client")
 }
