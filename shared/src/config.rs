@@ -74,9 +74,23 @@ pub fn split_secrets(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// The file at `path` when it holds at least one PEM certificate that parses.
+/// The largest CA file read: a bundle of a few hundred certificates (Mozilla's whole store is
+/// about 220 KB). A path to something endless (`/dev/zero`) is refused, not read forever.
+const MAX_CA_FILE: u64 = 1 << 20;
+
+/// The file at `path` when it holds at least one PEM certificate that parses, within
+/// [`MAX_CA_FILE`].
 fn read_ca_certs(path: &str) -> Option<Vec<u8>> {
-    let pem = std::fs::read(path).ok()?;
+    use std::io::Read;
+    let mut pem = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_CA_FILE + 1)
+        .read_to_end(&mut pem)
+        .ok()?;
+    if pem.len() as u64 > MAX_CA_FILE {
+        return None;
+    }
     let certs = reqwest::Certificate::from_pem_bundle(&pem).ok()?;
     (!certs.is_empty()).then_some(pem)
 }
@@ -263,7 +277,7 @@ impl Config {
             Some(value) => Some(read_ca_certs(value.trim()).ok_or(ConfigError {
                 variable: ENV_CA_CERTS_FILE,
                 value,
-                accepted: "a readable file of one or more PEM certificates (-----BEGIN CERTIFICATE-----)",
+                accepted: "a readable file of one or more PEM certificates (-----BEGIN CERTIFICATE-----), up to 1 MiB",
             })?),
         };
         let config = Self {
@@ -454,13 +468,13 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("a directory");
         let not_pem = dir.join("not.pem");
         std::fs::write(&not_pem, "hello").expect("write");
-        for path in [not_pem, dir.join("missing.pem")] {
+        for path in [not_pem, dir.join("missing.pem"), "/dev/zero".into()] {
             let path = path.to_str().expect("UTF-8").to_owned();
             let err = read(&[(ENV_CA_CERTS_FILE, &path)]).expect_err("refused");
             assert_eq!(
                 err.to_string(),
                 format!(
-                    "PSU_SCHED_CA_CERTS_FILE=`{path}`: a readable file of one or more PEM certificates (-----BEGIN CERTIFICATE-----)"
+                    "PSU_SCHED_CA_CERTS_FILE=`{path}`: a readable file of one or more PEM certificates (-----BEGIN CERTIFICATE-----), up to 1 MiB"
                 )
             );
         }
