@@ -82,6 +82,10 @@ const MAX_CA_FILE: u64 = 1 << 20;
 /// [`MAX_CA_FILE`].
 fn read_ca_certs(path: &str) -> Option<Vec<u8>> {
     use std::io::Read;
+    // A regular file only: opening a FIFO would wait for a writer forever.
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
     let mut pem = Vec::new();
     std::fs::File::open(path)
         .ok()?
@@ -468,7 +472,19 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("a directory");
         let not_pem = dir.join("not.pem");
         std::fs::write(&not_pem, "hello").expect("write");
-        for path in [not_pem, dir.join("missing.pem"), "/dev/zero".into()] {
+        let fifo = dir.join("fifo.pem");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        for path in [
+            not_pem,
+            dir.join("missing.pem"),
+            "/dev/zero".into(),
+            dir.clone(),
+            fifo,
+        ] {
             let path = path.to_str().expect("UTF-8").to_owned();
             let err = read(&[(ENV_CA_CERTS_FILE, &path)]).expect_err("refused");
             assert_eq!(
