@@ -78,25 +78,48 @@ pub fn split_secrets(value: &str) -> Vec<String> {
 /// about 220 KB). A path to something endless (`/dev/zero`) is refused, not read forever.
 const MAX_CA_FILE: u64 = 1 << 20;
 
-/// The file at `path` when it holds at least one PEM certificate that parses, within
-/// [`MAX_CA_FILE`].
-fn read_ca_certs(path: &str) -> Option<Vec<u8>> {
+/// What a CA file must be, for its error line.
+const CA_FILE_ACCEPTED: &str =
+    "a readable file of one or more PEM certificates (-----BEGIN CERTIFICATE-----), up to 1 MiB";
+
+/// The file at `path` when it holds one or more PEM certificates that decode, within
+/// [`MAX_CA_FILE`], and no private key; else what is wrong with it.
+fn read_ca_certs(path: &str) -> Result<Vec<u8>, &'static str> {
     use std::io::Read;
     // A regular file only: opening a FIFO would wait for a writer forever.
-    if !std::fs::metadata(path).ok()?.is_file() {
-        return None;
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    if !regular {
+        return Err(CA_FILE_ACCEPTED);
     }
     let mut pem = Vec::new();
     std::fs::File::open(path)
-        .ok()?
-        .take(MAX_CA_FILE + 1)
-        .read_to_end(&mut pem)
-        .ok()?;
+        .and_then(|f| f.take(MAX_CA_FILE + 1).read_to_end(&mut pem))
+        .map_err(|_| CA_FILE_ACCEPTED)?;
     if pem.len() as u64 > MAX_CA_FILE {
-        return None;
+        return Err(CA_FILE_ACCEPTED);
     }
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).ok()?;
-    (!certs.is_empty()).then_some(pem)
+    // A key has no business in a trust store, and this file is deployed (a Lambda layer).
+    if pem
+        .windows(b"PRIVATE KEY".len())
+        .any(|w| w == b"PRIVATE KEY")
+    {
+        return Err(
+            "certificates only: the file holds a private key, which must not be deployed; keep the CA's certificate and remove its key",
+        );
+    }
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| CA_FILE_ACCEPTED)?;
+    if certs.is_empty() {
+        return Err(CA_FILE_ACCEPTED);
+    }
+    // The PEM framing is not all: the TLS layer decodes each certificate when the client is
+    // built, and a damaged one must be refused here, naming the variable.
+    reqwest::Client::builder()
+        .tls_certs_merge(certs)
+        .build()
+        .map_err(
+            |_| "one of its PEM certificates does not decode (a damaged or cut-off certificate)",
+        )?;
+    Ok(pem)
 }
 
 /// A configuration value that does not parse.
@@ -278,10 +301,10 @@ impl Config {
         };
         let ca_certs_pem = match get(ENV_CA_CERTS_FILE) {
             None => None,
-            Some(value) => Some(read_ca_certs(value.trim()).ok_or(ConfigError {
+            Some(value) => Some(read_ca_certs(value.trim()).map_err(|accepted| ConfigError {
                 variable: ENV_CA_CERTS_FILE,
                 value,
-                accepted: "a readable file of one or more PEM certificates (-----BEGIN CERTIFICATE-----), up to 1 MiB",
+                accepted,
             })?),
         };
         let config = Self {
@@ -494,6 +517,23 @@ mod tests {
                 )
             );
         }
+        let key = dir.join("key.pem");
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+        )
+        .expect("write");
+        let err = read(&[(ENV_CA_CERTS_FILE, key.to_str().expect("UTF-8"))]).expect_err("a key");
+        assert!(err.to_string().contains("holds a private key"), "{err}");
+        let damaged = dir.join("damaged.pem");
+        std::fs::write(
+            &damaged,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let err =
+            read(&[(ENV_CA_CERTS_FILE, damaged.to_str().expect("UTF-8"))]).expect_err("damaged");
+        assert!(err.to_string().contains("does not decode"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
