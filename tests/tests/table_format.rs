@@ -58,6 +58,23 @@ async fn a_new_table_records_the_format_this_version_writes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_table_and_a_table_without_meta_are_one_shard_of_format_1() {
+    let world = World::new(utc(2026, 6, 6, 9, 0)).await;
+    let legacy = shared::store::layout::TableMeta::LEGACY;
+    assert_eq!(world.store.table_meta().await.expect("meta"), legacy);
+    moto::client(&world.endpoint)
+        .await
+        .delete_item()
+        .table_name(&world.table)
+        .key("pk", AttributeValue::S(MARKER_PK.into()))
+        .key("sk", AttributeValue::S(MARKER_SK.into()))
+        .send()
+        .await
+        .expect("delete the marker");
+    assert_eq!(world.store.table_meta().await.expect("meta"), legacy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tick_refuses_a_table_of_a_newer_format_and_neither_claims_nor_calls() {
     let at = utc(2026, 6, 6, 9, 0);
     let world = World::new(at - chrono::Duration::seconds(30)).await;

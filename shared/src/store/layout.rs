@@ -14,7 +14,95 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+
 use crate::model::AppName;
+
+/// The most shards a table's due index may have.
+pub const MAX_SHARDS: u32 = 1024;
+
+/// The table's layout as its `META` item records it (docs/design/scale.md, 2.1): the format,
+/// and the due index's shard count with the raise under way, if any. A table without the item
+/// (or without these attributes) is [`TableMeta::LEGACY`]: format 1, one shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableMeta {
+    /// The format of the table's items (`store::TABLE_FORMAT`).
+    pub format: u64,
+    /// The shard count readers query: every shard an item may be in, a new one included.
+    pub shards: u32,
+    /// The shard count writers use until `shards_from` (the count before the last raise).
+    pub shards_before: u32,
+    /// When writers start using `shards`; `None` once no raise is under way.
+    pub shards_from: Option<DateTime<Utc>>,
+    /// The item's version, which a raise's conditional write checks.
+    pub version: u64,
+}
+
+/// A shard count that may not be set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardsError {
+    /// Lower than today's: an item a stale writer puts in a shard past the new count would
+    /// never be read again.
+    #[error("the due index has {now} shards; the count never goes down (asked: {asked})")]
+    Lower {
+        /// The readers' count today.
+        now: u32,
+        /// The count asked for.
+        asked: u32,
+    },
+    /// Out of range.
+    #[error("shards: a whole number from 1 to {MAX_SHARDS} (asked: {0})")]
+    OutOfRange(u32),
+}
+
+impl TableMeta {
+    /// A table written before the `META` item had shards: format 1, one shard (`DUE`).
+    pub const LEGACY: TableMeta = TableMeta {
+        format: 1,
+        shards: 1,
+        shards_before: 1,
+        shards_from: None,
+        version: 0,
+    };
+
+    /// The shard count a write at `at` uses: `shards_before` until `shards_from`, `shards`
+    /// after. Readers query [`TableMeta::shards`], which is never lower, so every item a
+    /// writer indexes is in a shard some reader queries.
+    pub fn writer_shards(&self, at: DateTime<Utc>) -> u32 {
+        match self.shards_from {
+            Some(from) if at < from => self.shards_before,
+            _ => self.shards,
+        }
+    }
+
+    /// The layout after raising the shard count to `to` at `now`, writers switching at
+    /// `switch_at` (a little after `now`: every reader that read the old count has queried
+    /// by then). Refused when `to` is lower than today's readers' count or out of range.
+    pub fn raise(
+        &self,
+        to: u32,
+        switch_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<TableMeta, ShardsError> {
+        if !(1..=MAX_SHARDS).contains(&to) {
+            return Err(ShardsError::OutOfRange(to));
+        }
+        if to < self.shards {
+            return Err(ShardsError::Lower {
+                now: self.shards,
+                asked: to,
+            });
+        }
+        Ok(TableMeta {
+            shards: to,
+            // What writers may still use now: a raise under way keeps its old count.
+            shards_before: self.writer_shards(now),
+            shards_from: Some(switch_at),
+            version: self.version + 1,
+            ..*self
+        })
+    }
+}
 
 /// The index key of shard 0: today's one due key.
 pub const FIRST_SHARD_KEY: &str = "DUE";
@@ -178,6 +266,63 @@ mod tests {
                 "{from} -> {to}: {moved} moved, about {expected} expected"
             );
         }
+    }
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(2027, 1, 10, 9, minute, 0)
+            .single()
+            .expect("valid")
+    }
+
+    #[test]
+    fn writers_switch_to_a_raised_count_only_once_its_time_has_come() {
+        let legacy = TableMeta::LEGACY;
+        assert_eq!((legacy.shards, legacy.writer_shards(at(0))), (1, 1));
+        let raised = legacy.raise(4, at(2), at(0)).expect("raise");
+        assert_eq!(raised.shards, 4, "readers query the new shards at once");
+        assert_eq!(
+            raised.writer_shards(at(1)),
+            1,
+            "writers keep the old count until then"
+        );
+        assert_eq!(raised.writer_shards(at(2)), 4);
+        assert_eq!(raised.version, 1);
+        // Raised again before the first switch: writers may still be on 1 until then.
+        let again = raised.raise(8, at(3), at(1)).expect("raise");
+        assert_eq!(
+            (
+                again.shards,
+                again.shards_before,
+                again.writer_shards(at(2))
+            ),
+            (8, 1, 1)
+        );
+        assert_eq!(again.writer_shards(at(3)), 8);
+        // Readers always query at least what any writer uses.
+        for meta in [legacy, raised, again] {
+            for minute in 0..5 {
+                assert!(meta.writer_shards(at(minute)) <= meta.shards);
+            }
+        }
+    }
+
+    #[test]
+    fn the_shard_count_never_goes_down_and_stays_in_range() {
+        let four = TableMeta::LEGACY.raise(4, at(2), at(0)).expect("raise");
+        assert_eq!(
+            four.raise(2, at(5), at(4)),
+            Err(ShardsError::Lower { now: 4, asked: 2 })
+        );
+        assert_eq!(four.raise(0, at(5), at(4)), Err(ShardsError::OutOfRange(0)));
+        assert_eq!(
+            four.raise(MAX_SHARDS + 1, at(5), at(4)),
+            Err(ShardsError::OutOfRange(MAX_SHARDS + 1))
+        );
+        assert!(
+            four.raise(4, at(5), at(4)).is_ok(),
+            "the same count is no change"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue as AV;
 
 use super::DynamoStore;
 use super::codec::{Item, n, s};
+use crate::store::layout::{MAX_SHARDS, TableMeta};
 use crate::store::{StoreError, TABLE_FORMAT, rules};
 
 /// How long a process trusts a format it read before its next write reads the marker again:
@@ -24,18 +25,24 @@ impl DynamoStore {
     /// this version knows is remembered for [`FORMAT_RECHECK`], so the writes that follow (a
     /// tick's) read it no second time.
     pub(super) async fn read_table_format(&self) -> Result<u64, StoreError> {
-        let found = match self
-            .get_item(META_PK.to_owned(), FORMAT_SK.to_owned())
-            .await?
-        {
-            None => 1,
-            Some(item) => format_of(&item)?,
-        };
+        let found = self.table_meta().await?.format;
         *self
             .format_known_at
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = (found <= TABLE_FORMAT).then(Instant::now);
         Ok(found)
+    }
+
+    /// The table's layout as its `META` item records it: one consistent GetItem;
+    /// [`TableMeta::LEGACY`] without the item (docs/design/scale.md, 2.1).
+    pub async fn table_meta(&self) -> Result<TableMeta, StoreError> {
+        match self
+            .get_item(META_PK.to_owned(), FORMAT_SK.to_owned())
+            .await?
+        {
+            None => Ok(TableMeta::LEGACY),
+            Some(item) => meta_of(&item),
+        }
     }
 
     /// Before a write: refuses a table of a newer format ([`rules::check_table_format`]), from
@@ -70,6 +77,54 @@ impl DynamoStore {
     }
 }
 
+/// The `META` item as a [`TableMeta`]: absent shard attributes are one shard, no raise.
+fn meta_of(item: &Item) -> Result<TableMeta, StoreError> {
+    let malformed = |what: &str| StoreError::Malformed(format!("the table's META item: {what}"));
+    let number = |name: &str| -> Result<Option<u64>, StoreError> {
+        match item.get(name) {
+            None => Ok(None),
+            Some(AV::N(v)) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| malformed(&format!("`{name}` = `{v}` is not a whole number"))),
+            Some(_) => Err(malformed(&format!("`{name}` is not a number"))),
+        }
+    };
+    let count = |name: &str| -> Result<Option<u32>, StoreError> {
+        number(name)?
+            .map(|n| {
+                u32::try_from(n)
+                    .ok()
+                    .filter(|n| (1..=MAX_SHARDS).contains(n))
+                    .ok_or_else(|| {
+                        malformed(&format!("`{name}` = {n} is not from 1 to {MAX_SHARDS}"))
+                    })
+            })
+            .transpose()
+    };
+    let shards = count("shards")?.unwrap_or(1);
+    let shards_before = count("shards_before")?.unwrap_or(shards);
+    if shards_before > shards {
+        return Err(malformed("`shards_before` is more than `shards`"));
+    }
+    let shards_from = match item.get("shards_from") {
+        None => None,
+        Some(AV::S(text)) => Some(
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|_| malformed(&format!("`shards_from` = `{text}` is not RFC 3339")))?
+                .with_timezone(&chrono::Utc),
+        ),
+        Some(_) => return Err(malformed("`shards_from` is not a string")),
+    };
+    Ok(TableMeta {
+        format: format_of(item)?,
+        shards,
+        shards_before,
+        shards_from,
+        version: number("version")?.unwrap_or(0),
+    })
+}
+
 fn format_of(item: &Item) -> Result<u64, StoreError> {
     match item.get("format") {
         Some(AV::N(value)) => value.parse().ok().filter(|f| *f >= 1).ok_or_else(|| {
@@ -90,6 +145,34 @@ mod tests {
 
     fn marker(format: AV) -> Item {
         Item::from([("format".to_owned(), format)])
+    }
+
+    #[test]
+    fn the_meta_item_reads_as_one_shard_unless_it_says_more() {
+        let mut item = marker(AV::N("1".into()));
+        assert_eq!(meta_of(&item).ok(), Some(TableMeta::LEGACY));
+        item.insert("shards".into(), AV::N("8".into()));
+        item.insert("shards_before".into(), AV::N("4".into()));
+        item.insert("shards_from".into(), AV::S("2027-01-10T09:02:00Z".into()));
+        item.insert("version".into(), AV::N("7".into()));
+        let meta = meta_of(&item).expect("a layout");
+        assert_eq!((meta.shards, meta.shards_before, meta.version), (8, 4, 7));
+        assert_eq!(
+            meta.shards_from.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2027-01-10T09:02:00+00:00")
+        );
+        for (name, bad) in [
+            ("shards", AV::N("0".into())),
+            ("shards", AV::N("2000".into())),
+            ("shards_before", AV::N("9".into())),
+            ("shards_from", AV::S("soon".into())),
+            ("version", AV::S("7".into())),
+        ] {
+            let mut broken = item.clone();
+            broken.insert(name.into(), bad);
+            let err = meta_of(&broken).expect_err(name);
+            assert!(err.to_string().contains("META item"), "{name}: {err}");
+        }
     }
 
     #[test]
