@@ -8,9 +8,8 @@ use chrono::Utc;
 use shared::ops::{Action, Applied, Change, OpsError, Plan, PlanView, Step};
 
 use crate::args::{ApplyArgs, Cli};
-use crate::commands::ops;
 use crate::output::Out;
-use crate::{Failure, Result};
+use crate::{Failure, Result, ops};
 
 /// `apply -f FILE [--var NAME=VALUE]... [--dry-run] [--prune] [--yes] [--json]`.
 pub async fn apply(cli: &Cli, args: &ApplyArgs, out: &Out) -> Result<ExitCode> {

@@ -13,8 +13,7 @@ use shared::ops::views::{
     AppKeyView, AppView, ExecutionView, JobStatus, JobView, NextView, upcoming,
 };
 use shared::ops::{
-    self, AppInput, Init, JobInput, JobKey, Ops, OpsError, Rotation, ScheduleForm, StoreSpec,
-    TickAt,
+    self, AppInput, Init, JobInput, JobKey, OpsError, Rotation, ScheduleForm, TickAt,
 };
 use shared::secrets::{RefreshingSecrets, SecretsManagerSource};
 use shared::tick::NowUse;
@@ -24,7 +23,7 @@ use crate::args::{
     NameJsonArgs, NextArgs, ServeArgs, Shell, TickArgs, UpdateArgs,
 };
 use crate::output::{self, Out};
-use crate::{Failure, Result};
+use crate::{Failure, Result, ops};
 
 /// Runs the command.
 pub async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
@@ -72,11 +71,6 @@ async fn config(cli: &Cli) -> Result<Config> {
             .map_err(|e| Failure::Runtime(e.into()))?;
     }
     Ok(config)
-}
-
-/// The operations over the store `--store` names.
-pub(crate) fn ops(cli: &Cli) -> Result<Ops> {
-    Ok(Ops::new(StoreSpec::from_setting(cli.store.as_deref())?))
 }
 
 /// The job `--app` and `--name` name.

@@ -17,7 +17,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
-use shared::ops::{FieldError, OpsError, Segment};
+use shared::ops::{FieldError, Ops, OpsError, Segment, StoreSpec};
 use shared::store::StoreError;
 
 use args::Cli;
@@ -56,6 +56,12 @@ impl From<anyhow::Error> for Failure {
 }
 
 type Result<T, E = Failure> = std::result::Result<T, E>;
+
+/// The operations over the store `--store` names (every command's, `apply` and `export`
+/// included).
+fn ops(cli: &Cli) -> Result<Ops> {
+    Ok(Ops::new(StoreSpec::from_setting(cli.store.as_deref())?))
+}
 
 /// A refused input as one line, the field named as on this command line: `max-lateness:
 /// ...`, with the other fields it mentions written as flags (`--every`).

@@ -26,6 +26,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+pub use super::views::lag_ms;
 use super::views::rfc3339;
 use super::{FieldError, JobKey, Ops, OpsError, parse_duration, read_job};
 use crate::clock::{Clock, SystemClock};
@@ -130,12 +131,6 @@ pub fn nearest_rank(sorted: &[i64], p: u32) -> Option<i64> {
     let n = sorted.len();
     let rank = (p as usize * n).div_ceil(100).max(1);
     sorted.get(rank - 1).copied()
-}
-
-/// How late a call started after its slot, in milliseconds; None when it never started.
-pub fn lag_ms(e: &Execution) -> Option<i64> {
-    e.started_at
-        .map(|started| (started - e.scheduled_for).num_milliseconds())
 }
 
 /// Whether `e` is a lag sample: the first attempt of a scheduled slot, called.

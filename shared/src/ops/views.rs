@@ -47,6 +47,14 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// How late a call started after its slot, in milliseconds; None when it never started.
+/// (The per-execution figure of [`ExecutionView::lag_ms`]; [`super::stats`] counts it over a
+/// window.)
+pub fn lag_ms(e: &Execution) -> Option<i64> {
+    e.started_at
+        .map(|started| (started - e.scheduled_for).num_milliseconds())
+}
+
 /// A job as the front ends show it (`list`, `show`, `create` and `update` with `--json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobView {
@@ -190,7 +198,7 @@ impl From<&Execution> for ExecutionView {
             finished_at: e.finished_at.map(rfc3339),
             output: e.output.clone(),
             error: e.error.clone(),
-            lag_ms: super::stats::lag_ms(e),
+            lag_ms: lag_ms(e),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::calendar::DayRule;
-use super::forms::DAY_NAMES;
+use super::text::{DAY_NAMES, hhmm};
 use super::{ALL_DAYS, MINUTES_PER_DAY, Schedule, Spec};
 
 /// Day names for descriptions, Monday first.
@@ -92,11 +92,6 @@ impl Schedule {
             (_, DayRule::Weekdays(_)) => self.to_string(),
         }
     }
-}
-
-/// `HH:MM` for a minute of the day.
-pub(super) fn hhmm(minute: u16) -> String {
-    format!("{:02}:{:02}", minute / 60, minute % 60)
 }
 
 /// Runs of consecutive days, Monday first, as inclusive index pairs.

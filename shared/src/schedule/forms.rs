@@ -4,13 +4,10 @@
 use std::sync::Arc;
 
 use super::calendar::{DayRule, MinuteSet};
-use super::describe::hhmm;
+use super::text::{DAY_NAMES, hhmm};
 use super::{
     ALL_DAYS, AT_GRAMMAR, EVERY_GRAMMAR, Inner, MINUTES_PER_DAY, Schedule, ScheduleError, Spec,
 };
-
-/// Day names of the `on DAYS` clause, Monday first.
-pub(super) const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /// The `at` form as written (`lower` is `text` lower-cased).
 pub(super) fn parse_at(text: &str, lower: &str) -> Result<Schedule, ScheduleError> {

@@ -30,7 +30,8 @@
 //! * `calendar`: what a parsed schedule is made of (the minutes of a day, the rule for which
 //!   dates match) and the date arithmetic behind it;
 //! * `next`: the next slot, and daylight saving time;
-//! * `describe`: the canonical text (`Display`) and the English description.
+//! * `describe`: the canonical text (`Display`) and the English description;
+//! * `text`: the day names and `HH:MM` times that `forms` reads and `describe` writes.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -50,6 +51,7 @@ mod forms;
 mod next;
 #[cfg(test)]
 mod tests;
+mod text;
 
 /// Minutes in a day.
 const MINUTES_PER_DAY: usize = 1440;
