@@ -78,6 +78,19 @@ pub fn split_secrets(value: &str) -> Vec<String> {
 /// about 220 KB). A path to something endless (`/dev/zero`) is refused, not read forever.
 const MAX_CA_FILE: u64 = 1 << 20;
 
+/// `true` or `false`, in any case, around blanks.
+fn boolean(variable: &'static str, value: String) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError {
+            variable,
+            value,
+            accepted: "true or false",
+        }),
+    }
+}
+
 /// What a CA file must be, for its error line.
 const CA_FILE_ACCEPTED: &str =
     "a readable file of one or more PEM certificates (-----BEGIN CERTIFICATE-----), up to 1 MiB";
@@ -221,20 +234,9 @@ impl Config {
         } else {
             tick.retention = DEFAULT_RETENTION;
         }
-        let allow_private_targets = match get(ENV_ALLOW_PRIVATE_TARGETS) {
-            None => None,
-            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
-                "true" => Some(true),
-                "false" => Some(false),
-                _ => {
-                    return Err(ConfigError {
-                        variable: ENV_ALLOW_PRIVATE_TARGETS,
-                        value,
-                        accepted: "true or false",
-                    });
-                }
-            },
-        };
+        let allow_private_targets = get(ENV_ALLOW_PRIVATE_TARGETS)
+            .map(|value| boolean(ENV_ALLOW_PRIVATE_TARGETS, value))
+            .transpose()?;
         let signing_secrets = match get(ENV_SIGNING_SECRET) {
             None => Vec::new(),
             Some(value) => {
@@ -285,20 +287,10 @@ impl Config {
                 }
             }
         };
-        let app_metrics = match get(ENV_APP_METRICS) {
-            None => false,
-            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
-                "true" => true,
-                "false" => false,
-                _ => {
-                    return Err(ConfigError {
-                        variable: ENV_APP_METRICS,
-                        value,
-                        accepted: "true or false",
-                    });
-                }
-            },
-        };
+        let app_metrics = get(ENV_APP_METRICS)
+            .map(|value| boolean(ENV_APP_METRICS, value))
+            .transpose()?
+            .unwrap_or(false);
         let ca_certs_pem = match get(ENV_CA_CERTS_FILE) {
             None => None,
             Some(value) => Some(read_ca_certs(value.trim()).map_err(|accepted| ConfigError {
