@@ -195,6 +195,16 @@ pub enum Command {
     #[command(verbatim_doc_comment, subcommand)]
     App(AppCommand),
 
+    /// The table's layout: its format and the due index's shards (docs/data-model.md,
+    /// "Shards of the due index"). For operators of a DynamoDB table that outgrows one shard.
+    ///
+    /// Example:
+    ///   psu-sched table show
+    ///   psu-sched table shards --set 4      # ticks read 4 shards now, writers use them in 2 min
+    ///   psu-sched table reshard             # after that: move items written before to their shard
+    #[command(verbatim_doc_comment, subcommand)]
+    Table(TableCommand),
+
     /// Bring apps and jobs to what a schedules file declares: a plan first, then the writes.
     ///
     /// The plan lists each app record and job to create (+), update (~, the fields old ->
@@ -487,6 +497,31 @@ pub enum AppCommand {
   psu-sched app key --app billing          # deploy the app with the new key, then:
   psu-sched app rotate-key --app billing --finish")]
     RotateKey(RotateKeyArgs),
+}
+
+/// `table ...`.
+#[derive(Debug, Subcommand)]
+pub enum TableCommand {
+    /// Show the table's format and the due index's shards.
+    Show(JsonArgs),
+    /// Raise the due index's shard count (it never goes down). Ticks read every new shard at
+    /// once; writers start using them 2 minutes later, so no tick misses an item.
+    Shards(ShardsArgs),
+    /// Move every due-index entry that is not in its app's shard to it (items written before
+    /// a raise, or by an older version): re-runnable, and safe while ticks run.
+    Reshard(JsonArgs),
+}
+
+/// `table shards`.
+#[derive(Debug, Args)]
+pub struct ShardsArgs {
+    /// The new shard count: a whole number from the table's count to 1024.
+    #[arg(long, value_name = "N")]
+    pub set: String,
+
+    /// JSON output (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `app rotate-key`.

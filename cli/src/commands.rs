@@ -45,6 +45,7 @@ pub async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
         Command::Ui(args) => crate::ui::ui(ops(&cli)?, args).await,
         Command::Init => init(&cli, &out).await,
         Command::App(command) => app(&cli, command, &out).await,
+        Command::Table(command) => crate::table::run(&ops(&cli)?, command, &out).await,
         Command::Apply(args) => crate::apply::apply(&cli, args, &out).await,
         Command::Export => crate::apply::export(&cli, &out).await,
         Command::Completions(args) => completions(args.shell, &out),

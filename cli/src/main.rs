@@ -11,6 +11,7 @@ mod args;
 mod commands;
 mod output;
 mod stats;
+mod table;
 mod ui;
 
 use std::io::IsTerminal;

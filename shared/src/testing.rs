@@ -11,9 +11,11 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::dispatch::{CallRequest, CallResult, Dispatch};
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
+use crate::store::layout::TableMeta;
 use crate::store::memory::MemoryStore;
 use crate::store::{
-    Claim, ClaimOutcome, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store, StoreError,
+    Claim, ClaimOutcome, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Resharded, Store,
+    StoreError,
 };
 
 /// One call a [`FakeDispatch`] received.
@@ -241,8 +243,21 @@ impl Store for FailingStore {
     async fn delete_app_at(&self, read: &App) -> Result<crate::store::DeleteIf, StoreError> {
         self.inner.delete_app_at(read).await
     }
-    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {
-        self.inner.due(now).await
+    async fn table_meta(&self) -> Result<TableMeta, StoreError> {
+        self.inner.table_meta().await
+    }
+    async fn put_table_meta(
+        &self,
+        meta: &TableMeta,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        self.inner.put_table_meta(meta, expected_version).await
+    }
+    async fn reshard(&self) -> Result<Resharded, StoreError> {
+        self.inner.reshard().await
+    }
+    async fn due_in(&self, now: DateTime<Utc>, shards: &[u32]) -> Result<Vec<DueItem>, StoreError> {
+        self.inner.due_in(now, shards).await
     }
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError> {
         self.inner.claim(claim).await

@@ -23,11 +23,12 @@ use shared::model::{
     PendingRetry, Status, Trigger,
 };
 use shared::store::dynamodb::DynamoStore;
+use shared::store::layout::{TableMeta, shard_of};
 use shared::store::memory::MemoryStore;
 use shared::store::sqlite::SqliteStore;
 use shared::store::{
-    Claim, ClaimOutcome, DeleteIf, DueItem, GuardEnd, Outcome, RECONCILER, Recorded, Store,
-    StoreError,
+    Claim, ClaimOutcome, DeleteIf, DueItem, GuardEnd, Outcome, RECONCILER, Recorded,
+    SHARDED_FORMAT, Store, StoreError,
 };
 use shared::testing::FakeDispatch;
 use shared::tick::{TickConfig, TickSummary, tick};
@@ -2271,4 +2272,218 @@ async fn delete_executions_removes_only_that_jobs_history(store: &Adapter) {
     );
     assert_eq!(exec(store, &kept.execution.id).await, kept.execution);
     assert_eq!(stored(store, &j).await, j, "the job itself stays");
+}
+
+// ---------------------------------------------------------------------------------------
+// Shards of the due index (docs/data-model.md, "Shards of the due index")
+
+/// Like [`contract!`], on the adapters whose due index can have several shards: memory and
+/// DynamoDB. SQLite keeps one shard by design (its own test below says so).
+macro_rules! sharded_contract {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_memory() {
+                super::$name(&super::Adapter::memory().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_dynamodb() {
+                super::$name(&super::Adapter::dynamodb().await).await;
+            }
+        }
+    };
+}
+
+/// Raises `store`'s due index to `shards`, writers switching at `switch_at`.
+async fn raise_at(store: &dyn Store, shards: u32, switch_at: DateTime<Utc>) -> TableMeta {
+    let before = store.table_meta().await.expect("the layout");
+    let mut after = before
+        .raise(shards, switch_at, Utc::now())
+        .expect("a raise");
+    after.format = SHARDED_FORMAT;
+    assert!(
+        store
+            .put_table_meta(&after, before.version)
+            .await
+            .expect("write the layout"),
+        "nobody else raised it"
+    );
+    assert_eq!(store.table_meta().await.expect("the layout"), after);
+    after
+}
+
+/// Raises `store`'s due index to `shards`, writers switching at once.
+async fn raise(store: &dyn Store, shards: u32) -> TableMeta {
+    raise_at(store, shards, Utc::now()).await
+}
+
+/// The name of an app whose items go to shard `k` of `of` (by the layout's fixed hash).
+fn app_in_shard(k: u32, of: u32) -> String {
+    (0..1000)
+        .map(|i| format!("app-{i}"))
+        .find(|name| shard_of(&AppName::parse(name).expect("app"), of) == k)
+        .expect("an app in every shard")
+}
+
+/// What `due_in(now, shards)` returned, as [`due_set`] does.
+async fn due_in_set(store: &dyn Store, now: DateTime<Utc>, shards: &[u32]) -> BTreeSet<String> {
+    store
+        .due_in(now, shards)
+        .await
+        .expect("due_in")
+        .iter()
+        .map(describe)
+        .collect()
+}
+
+contract!(a_new_store_is_format_1_with_one_shard);
+async fn a_new_store_is_format_1_with_one_shard(store: &Adapter) {
+    assert_eq!(store.table_meta().await.expect("layout"), TableMeta::LEGACY);
+    assert_eq!(store.table_format().await.expect("format"), 1);
+    let j = job("one-shard");
+    store.create_job(&j).await.expect("create");
+    assert_eq!(
+        due_in_set(&**store, at(9, 0), &[0]).await,
+        set(["job:one-shard"])
+    );
+    assert_eq!(due_in_set(&**store, at(9, 0), &[1]).await, set([]));
+}
+
+sharded_contract!(due_reads_only_the_shards_asked);
+async fn due_reads_only_the_shards_asked(store: &Adapter) {
+    raise(&**store, 4).await;
+    for k in 0..4 {
+        let j = job_in(&app_in_shard(k, 4), &format!("in-{k}"));
+        store.create_job(&j).await.expect("create");
+    }
+    for k in 0..4 {
+        assert_eq!(
+            due_in_set(&**store, at(9, 0), &[k]).await,
+            set([format!("job:in-{k}").as_str()]),
+            "shard {k}"
+        );
+    }
+    assert_eq!(
+        due_in_set(&**store, at(9, 0), &[0, 2]).await,
+        set(["job:in-0", "job:in-2"])
+    );
+    assert_eq!(
+        due_set(store, at(9, 0)).await,
+        set(["job:in-0", "job:in-1", "job:in-2", "job:in-3"]),
+        "due() reads every shard"
+    );
+    // A claim puts the job and its execution in the app's shard.
+    let j1 = stored(store, &job_in(&app_in_shard(1, 4), "in-1")).await;
+    let claim = claim_of(&j1, at(9, 0), "t1");
+    assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+    let lease_over = at(9, 5);
+    assert_eq!(
+        due_in_set(&**store, lease_over, &[1]).await,
+        set([format!("exec:{}", claim.execution.id).as_str()])
+    );
+    assert!(
+        !due_in_set(&**store, lease_over, &[0, 2, 3])
+            .await
+            .iter()
+            .any(|d| d.starts_with("exec:"))
+    );
+}
+
+sharded_contract!(an_item_under_a_lower_shard_is_found_after_a_raise_and_reshard_moves_it);
+async fn an_item_under_a_lower_shard_is_found_after_a_raise_and_reshard_moves_it(store: &Adapter) {
+    let mut jobs = Vec::new();
+    for k in 0..4 {
+        let j = job_in(&app_in_shard(k, 4), &format!("old-{k}"));
+        store.create_job(&j).await.expect("create");
+        jobs.push(j);
+    }
+    raise(&**store, 4).await;
+    let all = set(["job:old-0", "job:old-1", "job:old-2", "job:old-3"]);
+    assert_eq!(
+        due_in_set(&**store, at(9, 0), &[0]).await,
+        all,
+        "still under DUE"
+    );
+    assert_eq!(due_in_set(&**store, at(9, 0), &[1, 2, 3]).await, set([]));
+    assert_eq!(due_set(store, at(9, 0)).await, all);
+    // A write after the raise puts the job in its shard.
+    let moved = next_version(&jobs[2], "w");
+    assert!(store.put_job(&moved, 0).await.expect("put"));
+    assert_eq!(
+        due_in_set(&**store, at(9, 0), &[2]).await,
+        set(["job:old-2"])
+    );
+    // The operators' pass moves the rest; run again, it moves nothing.
+    let done = store.reshard().await.expect("reshard");
+    assert_eq!(
+        (done.moved, done.changed, done.in_place),
+        (2, 0, 2),
+        "{done:?}"
+    );
+    for k in 0..4 {
+        assert_eq!(
+            due_in_set(&**store, at(9, 0), &[k]).await,
+            set([format!("job:old-{k}").as_str()]),
+            "shard {k}"
+        );
+    }
+    let again = store.reshard().await.expect("reshard again");
+    assert_eq!((again.moved, again.in_place), (0, 4), "{again:?}");
+}
+
+sharded_contract!(writers_keep_the_old_count_until_the_switch_while_readers_read_the_new);
+async fn writers_keep_the_old_count_until_the_switch_while_readers_read_the_new(store: &Adapter) {
+    raise_at(&**store, 4, Utc::now() + chrono::Duration::hours(1)).await;
+    let other = store.another().await;
+    let meta = other.table_meta().await.expect("layout");
+    assert_eq!((meta.shards, meta.shards_before), (4, 1));
+    let app = app_in_shard(3, 4);
+    other
+        .create_job(&job_in(&app, "early"))
+        .await
+        .expect("create");
+    assert_eq!(
+        due_in_set(&**store, at(9, 0), &[0]).await,
+        set(["job:early"])
+    );
+    assert_eq!(due_in_set(&**store, at(9, 0), &[3]).await, set([]));
+}
+
+sharded_contract!(a_raise_is_conditional_on_the_layout_it_read);
+async fn a_raise_is_conditional_on_the_layout_it_read(store: &Adapter) {
+    let read = store.table_meta().await.expect("layout");
+    let two = read.raise(2, Utc::now(), Utc::now()).expect("raise");
+    let four = read.raise(4, Utc::now(), Utc::now()).expect("raise");
+    assert!(store.put_table_meta(&two, read.version).await.expect("put"));
+    assert!(
+        !store
+            .put_table_meta(&four, read.version)
+            .await
+            .expect("put"),
+        "a raise from a stale read loses"
+    );
+    assert_eq!(store.table_meta().await.expect("layout"), two);
+    assert!(
+        two.raise(1, Utc::now(), Utc::now()).is_err(),
+        "the count never goes down"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_store_keeps_one_shard_and_says_so() {
+    let store = Adapter::sqlite().await;
+    let meta = store.table_meta().await.expect("layout");
+    assert_eq!(meta, TableMeta::LEGACY);
+    let raised = meta.raise(4, Utc::now(), Utc::now()).expect("raise");
+    let err = store
+        .put_table_meta(&raised, meta.version)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, StoreError::OneShardOnly), "{err:?}");
+    assert!(err.to_string().contains("one due-index shard"), "{err}");
+    store.create_job(&job("kept")).await.expect("create");
+    assert_eq!(store.reshard().await.expect("reshard").moved, 0);
+    assert_eq!(due_in_set(&*store, at(9, 0), &[0]).await, set(["job:kept"]));
+    assert_eq!(due_in_set(&*store, at(9, 0), &[1]).await, set([]));
 }

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use shared::model::{App, AppName, BaseUrl, Execution, Job, JobName, JobUrl, NewJob, Status};
 use shared::protocol::{HEADER_EXECUTION, HEADER_KEY, HEADER_SCHEDULED_FOR, HEADER_SIGNATURE};
-use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
+use shared::store::{Store, TABLE_FORMAT};
 use shared::tick::TickSummary;
 
 use crate::helpers::faultproxy::{Fault, FaultProxy};
@@ -651,7 +651,7 @@ async fn a_function_that_meets_a_newer_table_format_refuses_to_tick_and_says_why
         .expect_err("the invocation fails");
     assert!(err.contains("TableFormatTooNew"), "{err}");
     assert!(
-        err.contains("format 1000") && err.contains("format 1 "),
+        err.contains("format 1000") && err.contains(&format!("format {TABLE_FORMAT} ")),
         "the error names both formats: {err}"
     );
     let log = std::fs::read_to_string(&watch.log).unwrap_or_default();

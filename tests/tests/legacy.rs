@@ -58,7 +58,8 @@ use shared::protocol::{
 };
 use shared::signing::{DEFAULT_TOLERANCE, app_key, verify_signature};
 use shared::store::dynamodb::DynamoStore;
-use shared::store::{DueItem, GuardEnd, Store};
+use shared::store::layout::{TableMeta, shard_key, shard_of};
+use shared::store::{DueItem, GuardEnd, SHARDED_FORMAT, Store};
 use shared::tick::{AppFigures, TickConfig, TickError, TickSummary, tick};
 
 use crate::helpers::faultproxy::{Fault, FaultProxy};
@@ -504,6 +505,35 @@ fn app_figures(rows: &[(&str, u64, u64, u64)]) -> BTreeMap<String, AppFigures> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_written_before_shards_ticks_every_due_slot_once() {
+    tick_the_fixture(1).await;
+}
+
+/// Acceptance 1 of issue 29, second half: the same table with its due index raised to 4
+/// shards before the first tick (writers switching at once), every item still under `DUE`;
+/// the ticks move what they write to its app's shard, `reshard` after the first one moves the
+/// rest, and the calls and history are exactly those at one shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_written_before_shards_raised_to_four_ticks_every_due_slot_once() {
+    tick_the_fixture(4).await;
+}
+
+/// Every `gsi1pk` of the table's items that are in the due index.
+async fn index_keys(client: &aws_sdk_dynamodb::Client, table: &str) -> BTreeMap<String, String> {
+    scan_all(client, table)
+        .await
+        .into_iter()
+        .filter_map(|item| {
+            let key = item.get("gsi1pk")?.as_s().ok()?.clone();
+            let app = item.get("app")?.as_s().ok()?.clone();
+            let sk = item.get("sk")?.as_s().ok()?.clone();
+            Some((format!("{app} {sk}"), key))
+        })
+        .collect()
+}
+
+/// Loads the fixture, raises the table to `shards` (when more than 1), ticks it at N + 1, 2
+/// and 3 minutes and checks every call and the history.
+async fn tick_the_fixture(shards: u32) {
     init_tracing();
     let fixture = read_fixture();
     let n = fixture.now;
@@ -518,6 +548,21 @@ async fn a_table_written_before_shards_ticks_every_due_slot_once() {
     let dispatcher = signing_dispatcher();
     let clock = FixedClock::new(n);
     let config = TickConfig::default();
+    if shards > 1 {
+        let before = store.table_meta().await.expect("the layout");
+        assert_eq!(
+            before,
+            TableMeta::LEGACY,
+            "a table without META is one shard"
+        );
+        let mut raised = before
+            .raise(shards, Utc::now(), Utc::now())
+            .expect("a raise");
+        raised.format = SHARDED_FORMAT;
+        assert!(store.put_table_meta(&raised, 0).await.expect("raise"));
+        let keys = index_keys(&client, &table).await;
+        assert!(!keys.is_empty() && keys.values().all(|k| k == "DUE"));
+    }
 
     let mut summaries = Vec::new();
     for minute in 1..=3 {
@@ -527,6 +572,24 @@ async fn a_table_written_before_shards_ticks_every_due_slot_once() {
             .unwrap_or_else(|e| panic!("the tick at N + {minute} min: {e:?}"));
         assert_eq!(summary.now, n + minutes(minute));
         summaries.push(summary);
+        if shards > 1 && minute == 1 {
+            // Some items were rewritten into their shard by the tick; the rest still under
+            // `DUE` (a job not due yet), which `reshard` moves.
+            let keys = index_keys(&client, &table).await;
+            assert!(keys.values().any(|k| k == "DUE"), "{keys:?}");
+            assert!(keys.values().any(|k| k != "DUE"), "{keys:?}");
+            let moved = store.reshard().await.expect("reshard");
+            assert!(moved.moved > 0, "{moved:?}");
+            let again = store.reshard().await.expect("reshard again");
+            assert_eq!(again.moved, 0, "re-running moves nothing: {again:?}");
+        }
+    }
+    if shards > 1 {
+        // Every entry is in its app's shard.
+        for (item, key) in index_keys(&client, &table).await {
+            let app = AppName::parse(item.split(' ').next().expect("app")).expect("app");
+            assert_eq!(key, shard_key(shard_of(&app, shards)), "{item}");
+        }
     }
 
     // 09:31: the every-minute jobs (billing's two, reports', legacy's refused by the

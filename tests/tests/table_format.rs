@@ -5,7 +5,7 @@
 //! the marker existed) is format 1.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use shared::store::Store;
+use shared::store::{Store, TABLE_FORMAT};
 use shared::tick::tick;
 
 use crate::helpers::moto;
@@ -94,7 +94,7 @@ async fn a_tick_refuses_a_table_of_a_newer_format_and_neither_claims_nor_calls()
     .expect_err("a table of a newer format is refused");
     let text = shared::error_chain(&err);
     assert!(
-        text.contains("format 1000") && text.contains("format 1 "),
+        text.contains("format 1000") && text.contains(&format!("format {TABLE_FORMAT} ")),
         "the error names the table's format and the one this version knows: {text}"
     );
     assert_eq!(world.server.count("/nightly"), 0, "nothing called");

@@ -221,6 +221,9 @@ pub enum OpsError {
     /// Other writers kept changing the job.
     #[error("the job {0}/{1} kept changing while it was being updated; try again")]
     Conflict(AppName, JobName),
+    /// Other operators kept raising the table's shard count at the same time.
+    #[error("the table's layout kept changing while the shard count was being raised; try again")]
+    TableConflict,
     /// A manual run lost to another run started in the same second or to a change.
     #[error(
         "the job {0}/{1} changed while starting the run (or was run in the same second); try again"

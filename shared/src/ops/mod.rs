@@ -34,6 +34,7 @@ mod input;
 mod keys;
 pub mod stats;
 mod stores;
+mod table;
 #[cfg(test)]
 mod tests;
 pub mod views;
@@ -61,6 +62,7 @@ pub use input::{
 pub use keys::{AppKeys, Rotation};
 pub use stats::{JobStatsView, Percentiles, StatsView, parse_since};
 pub use stores::{Init, StoreSpec};
+pub use table::{SWITCH_AFTER, ShardsRaised, TableView, parse_shards};
 
 use crate::clock::{Clock, ShiftedClock};
 use crate::dispatch::Dispatch;

@@ -7,9 +7,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::layout::{TableMeta, shard_of};
 use super::{
-    Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store,
-    StoreError, rules,
+    Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Resharded,
+    Store, StoreError, rules,
 };
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 
@@ -18,6 +19,29 @@ struct Inner {
     jobs: BTreeMap<(String, String), Job>,
     apps: BTreeMap<String, App>,
     executions: BTreeMap<(JobId, String), Execution>,
+    /// The layout, as DynamoDB's `META` item holds it ([`TableMeta::LEGACY`] until raised).
+    meta: Option<TableMeta>,
+    /// The due-index shard each job and execution was last put in by a write that indexes
+    /// it (as DynamoDB's `gsi1pk`); absent is shard 0.
+    job_shards: BTreeMap<(String, String), u32>,
+    exec_shards: BTreeMap<(JobId, String), u32>,
+}
+
+impl Inner {
+    fn meta(&self) -> TableMeta {
+        self.meta.unwrap_or(TableMeta::LEGACY)
+    }
+
+    /// The shard a write made now puts an item of `app` in.
+    fn writer_shard(&self, app: &AppName) -> u32 {
+        shard_of(app, self.meta().writer_shards(Utc::now()))
+    }
+
+    fn put_job(&mut self, key: (String, String), job: &Job) {
+        let shard = self.writer_shard(&job.app);
+        self.job_shards.insert(key.clone(), shard);
+        self.jobs.insert(key, job.clone());
+    }
 }
 
 /// The in-memory adapter.
@@ -83,7 +107,7 @@ impl Store for MemoryStore {
                 Err(StoreError::AppDeleting(job.app.clone()))
             }
             rules::Create::Write => {
-                inner.jobs.insert(key, job.clone());
+                inner.put_job(key, job);
                 Ok(())
             }
             rules::Create::Done => Ok(()),
@@ -96,7 +120,7 @@ impl Store for MemoryStore {
     async fn import_jobs(&self, jobs: &[Job]) -> Result<(), StoreError> {
         let mut inner = self.lock();
         for job in jobs {
-            inner.jobs.insert(job_key(&job.app, &job.name), job.clone());
+            inner.put_job(job_key(&job.app, &job.name), job);
         }
         Ok(())
     }
@@ -120,7 +144,7 @@ impl Store for MemoryStore {
         let key = job_key(&job.app, &job.name);
         match inner.jobs.get(&key) {
             Some(stored) if rules::may_replace_job(stored, job, expected_version) => {
-                inner.jobs.insert(key, job.clone());
+                inner.put_job(key, job);
                 Ok(true)
             }
             _ => Ok(false),
@@ -193,16 +217,61 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {
+    async fn table_meta(&self) -> Result<TableMeta, StoreError> {
+        Ok(self.lock().meta())
+    }
+
+    async fn put_table_meta(
+        &self,
+        meta: &TableMeta,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        if inner.meta().version != expected_version {
+            return Ok(false);
+        }
+        inner.meta = Some(*meta);
+        Ok(true)
+    }
+
+    async fn reshard(&self) -> Result<Resharded, StoreError> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let writers = inner.meta().writer_shards(Utc::now());
+        let mut done = Resharded::default();
+        let mut count = |from: &mut u32, app: &AppName| {
+            let to = shard_of(app, writers);
+            if *from == to {
+                done.in_place += 1;
+            } else {
+                *from = to;
+                done.moved += 1;
+            }
+        };
+        for (key, job) in inner.jobs.iter().filter(|(_, job)| job.due_at().is_some()) {
+            count(inner.job_shards.entry(key.clone()).or_default(), &job.app);
+        }
+        for (key, exec) in inner.executions.iter().filter(|(_, e)| e.due_at.is_some()) {
+            count(inner.exec_shards.entry(key.clone()).or_default(), &exec.app);
+        }
+        Ok(done)
+    }
+
+    async fn due_in(&self, now: DateTime<Utc>, shards: &[u32]) -> Result<Vec<DueItem>, StoreError> {
         let inner = self.lock();
+        let wanted = |shard: Option<&u32>| shards.contains(shard.unwrap_or(&0));
         let mut items: Vec<(DateTime<Utc>, DueItem)> = Vec::new();
-        for job in inner.jobs.values() {
-            if let Some(at) = job.due_at().filter(|at| *at <= now) {
+        for (key, job) in &inner.jobs {
+            if let Some(at) = job.due_at().filter(|at| *at <= now)
+                && wanted(inner.job_shards.get(key))
+            {
                 items.push((at, DueItem::Job(Box::new(job.clone()))));
             }
         }
-        for exec in inner.executions.values() {
-            if let Some(at) = exec.due_at.filter(|at| *at <= now) {
+        for (key, exec) in &inner.executions {
+            if let Some(at) = exec.due_at.filter(|at| *at <= now)
+                && wanted(inner.exec_shards.get(key))
+            {
                 items.push((at, DueItem::Execution(Box::new(exec.clone()))));
             }
         }
@@ -217,7 +286,9 @@ impl Store for MemoryStore {
         let (outcome, write) =
             rules::claim(inner.jobs.get(&key), inner.executions.get(&ekey), claim);
         if write {
-            inner.jobs.insert(key, claim.job.clone());
+            let shard = inner.writer_shard(&claim.job.app);
+            inner.put_job(key, &claim.job);
+            inner.exec_shards.insert(ekey.clone(), shard);
             inner.executions.insert(ekey, claim.execution.clone());
         }
         Ok(outcome)
@@ -281,7 +352,13 @@ impl Store for MemoryStore {
         nonce: &str,
         end: &GuardEnd,
     ) -> Result<bool, StoreError> {
-        Ok(self.apply(id, false, |e| rules::guard_end(e, nonce, end)))
+        let ended = self.apply(id, false, |e| rules::guard_end(e, nonce, end));
+        if ended {
+            // As on DynamoDB: a guard, in the app's process, puts the execution back in the
+            // due index under shard 0 (`DUE`), where the tick of shard 0's group counts it.
+            self.lock().exec_shards.insert(exec_key(id), 0);
+        }
+        Ok(ended)
     }
 
     async fn take_guard_end(&self, seen: &Execution, token: &str) -> Result<bool, StoreError> {

@@ -20,12 +20,37 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
+use layout::{Group, TableMeta};
+
+/// What [`Store::reshard`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resharded {
+    /// Items moved to their app's shard.
+    pub moved: usize,
+    /// Items found in another shard than their app's but changed meanwhile (their writer put
+    /// them where they belong, or they left the index): not touched.
+    pub changed: usize,
+    /// Items already in their app's shard.
+    pub in_place: usize,
+}
 
 /// The table format this version reads and writes (docs/data-model.md, "The table's format").
 /// A version whose items an older one would misread raises it, and says so in CHANGELOG.md as
 /// a one-way upgrade; a tick refuses a table of a newer format ([`rules::check_table_format`]).
 /// A table without the marker (written before it existed) is format 1.
-pub const TABLE_FORMAT: u64 = 1;
+///
+/// - 1: one due-index key (`DUE`); what every table is until its shards are raised.
+/// - 2: the due index spread over the shards the `META` item names ([`layout`]); written by
+///   `psu-sched table shards --set N` (N > 1), so that a version that reads only `DUE` stops
+///   rather than leave the other shards' jobs uncalled.
+pub const TABLE_FORMAT: u64 = 2;
+
+/// The format a new table is written at: the oldest that holds what it needs, so that a new
+/// table can still be ticked by the previous release (a rollback) until its shards are raised.
+pub const NEW_TABLE_FORMAT: u64 = 1;
+
+/// The format of a table whose due index has more than one shard.
+pub const SHARDED_FORMAT: u64 = 2;
 
 /// The `outcome_by` token of an outcome written by reconciliation (no answer was recorded).
 pub const RECONCILER: &str = "reconcile";
@@ -199,6 +224,11 @@ pub enum StoreError {
         /// [`TABLE_FORMAT`].
         known: u64,
     },
+    /// The store keeps its due index in one shard (SQLite, one machine): raising it is refused.
+    #[error(
+        "this store has one due-index shard and keeps it: shards spread a DynamoDB table's writes, and a SQLite file has one writer"
+    )]
+    OneShardOnly,
 }
 
 impl StoreError {
@@ -232,9 +262,37 @@ pub enum DeleteIf {
 pub trait Store: Send + Sync {
     /// The table's format: its marker's, or 1 without one (a table written before the marker
     /// existed). Stores whose format travels otherwise (SQLite's `user_version`, checked when
-    /// the file is opened; memory) answer [`TABLE_FORMAT`].
+    /// the file is opened; memory) answer from [`Store::table_meta`].
     async fn table_format(&self) -> Result<u64, StoreError> {
-        Ok(TABLE_FORMAT)
+        Ok(self.table_meta().await?.format)
+    }
+
+    /// The table's layout: its format and its due index's shards ([`layout::TableMeta`]), read
+    /// consistently. A store with no `META` item (SQLite, a table written before it) has one
+    /// shard.
+    async fn table_meta(&self) -> Result<TableMeta, StoreError> {
+        Ok(TableMeta::LEGACY)
+    }
+
+    /// Replaces the table's layout with `meta` if the stored one is still at
+    /// `expected_version` (`meta.version` is `expected_version + 1`); false when another
+    /// writer raised it first. Stores of one shard only refuse with
+    /// [`StoreError::OneShardOnly`].
+    async fn put_table_meta(
+        &self,
+        meta: &TableMeta,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        let _ = (meta, expected_version);
+        Err(StoreError::OneShardOnly)
+    }
+
+    /// Moves every indexed item that is not in its app's shard (written before a raise, or by
+    /// a version that knows only `DUE`) to it, each by a write conditional on the shard it was
+    /// found in: re-runnable, and never undoing a write made meanwhile. Stores of one shard
+    /// have nothing to move.
+    async fn reshard(&self) -> Result<Resharded, StoreError> {
+        Ok(Resharded::default())
     }
 
     /// Creates a job. Fails with [`StoreError::AlreadyExists`] if (app, name) is taken by
@@ -317,9 +375,20 @@ pub trait Store: Send + Sync {
         Ok(0)
     }
 
-    /// Everything due at `now`: jobs whose next slot or retry is at or before `now`, and
-    /// executions whose lease or deadline has passed. Never scans the table.
-    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError>;
+    /// Everything due at `now` in every shard of the due index: jobs whose next slot or retry
+    /// is at or before `now`, and executions whose lease or deadline has passed. Never scans
+    /// the table.
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {
+        let meta = self.table_meta().await?;
+        self.due_in(now, &Group::ALL.shards(meta.shards)).await
+    }
+
+    /// What [`Store::due`] returns, from the due index's `shards` only (a tick's group's, from
+    /// the [`TableMeta`] it read just before), oldest first within each shard. An item is in
+    /// the shard its last writer put it in; the index is eventually consistent, so an item
+    /// moving between shards may be seen in both or in neither for a moment: nothing may rely
+    /// on it for more than a hint (the claim's conditions keep a slot once).
+    async fn due_in(&self, now: DateTime<Utc>, shards: &[u32]) -> Result<Vec<DueItem>, StoreError>;
 
     /// Writes the job's advanced state and creates the execution, atomically, if the job is
     /// still the same job (same id) at `expected_version` and the execution does not exist.

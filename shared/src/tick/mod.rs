@@ -33,6 +33,7 @@ use tracing::Instrument;
 use crate::clock::Clock;
 use crate::dispatch::Dispatch;
 use crate::model::{App, AppName, Job, JobUrl, Status};
+use crate::store::layout::Group;
 use crate::store::{DueItem, Store, StoreError, rules};
 
 mod manual;
@@ -194,15 +195,17 @@ async fn run_tick(
     let started = Instant::now();
     // A later version may have written items this one would misread: refuse before reading
     // or writing anything else (docs/data-model.md, "The table's format").
-    let format = store.table_format().await?;
-    rules::check_table_format(format).map_err(TickError::TableFormat)?;
+    // The same read gives the due index's shards, every one of which this tick reads (its
+    // writers may already use a shard a raise just added: TableMeta::shards).
+    let meta = store.table_meta().await?;
+    rules::check_table_format(meta.format).map_err(TickError::TableFormat)?;
     if !config.dry_run {
         // Retention is housekeeping: a busy store must not fail the tick over it.
         if let Err(e) = store.expire_history().await {
             tracing::warn!(error = %e, "could not delete expired executions; the next tick tries again");
         }
     }
-    let items = store.due(now).await?;
+    let items = store.due_in(now, &Group::ALL.shards(meta.shards)).await?;
     // The app records (base URLs, call budgets), read once per tick and only when a due
     // item may call: one Query on DynamoDB (docs/data-model.md, "What a tick costs").
     let apps: HashMap<AppName, App> = if items.iter().any(may_call) {

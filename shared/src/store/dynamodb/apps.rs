@@ -63,7 +63,7 @@ impl DynamoStore {
             .map_err(built)?;
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(job_item(job)?))
+            .set_item(Some(job_item(job, &self.index_key(&job.app))?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(built)?;

@@ -73,26 +73,29 @@ pub(super) fn app_item(app: &App) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-pub(super) fn job_item(job: &Job) -> Result<Item, StoreError> {
+/// A job's item, in the due index under `index_key` (its app's shard: `DynamoStore::index_key`)
+/// while it is due at some time.
+pub(super) fn job_item(job: &Job, index_key: &str) -> Result<Item, StoreError> {
     let mut item = to_item(job)?;
     item.insert("pk".into(), s(job_pk(&job.app)));
     item.insert("sk".into(), s(job_sk(&job.name)));
     item.insert("kind".into(), s("job"));
     if let Some(at) = job.due_at() {
-        item.insert(GSI_PK.into(), s(DUE));
+        item.insert(GSI_PK.into(), s(index_key));
         item.insert(GSI_SK.into(), n(at.timestamp_millis()));
     }
     Ok(item)
 }
 
-pub(super) fn exec_item(exec: &Execution) -> Result<Item, StoreError> {
+/// An execution's item, in the due index under `index_key` while it is unfinished.
+pub(super) fn exec_item(exec: &Execution, index_key: &str) -> Result<Item, StoreError> {
     let mut item = to_item(exec)?;
     item.insert("pk".into(), s(exec_pk(exec.id.job_id())));
     item.insert("sk".into(), s(exec_sk(&exec.id)));
     item.insert("kind".into(), s("exec"));
     item.insert(TTL_ATTRIBUTE.into(), n(exec.expires_at.timestamp()));
     if let Some(at) = exec.due_at {
-        item.insert(GSI_PK.into(), s(DUE));
+        item.insert(GSI_PK.into(), s(index_key));
         item.insert(GSI_SK.into(), n(at.timestamp_millis()));
     }
     Ok(item)

@@ -6,10 +6,13 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 
-use super::DynamoStore;
-use super::codec::{Item, n, s};
-use crate::store::layout::{MAX_SHARDS, TableMeta};
-use crate::store::{StoreError, TABLE_FORMAT, rules};
+use chrono::Utc;
+
+use super::codec::{Item, n, s, ts};
+use super::{DynamoStore, is_condition_failure};
+use crate::model::AppName;
+use crate::store::layout::{MAX_SHARDS, TableMeta, shard_key, shard_of};
+use crate::store::{NEW_TABLE_FORMAT, StoreError, TABLE_FORMAT, rules};
 
 /// How long a process trusts a format it read before its next write reads the marker again:
 /// a long-lived admin or `serve` notices an upgrade within a minute.
@@ -25,44 +28,61 @@ impl DynamoStore {
     /// this version knows is remembered for [`FORMAT_RECHECK`], so the writes that follow (a
     /// tick's) read it no second time.
     pub(super) async fn read_table_format(&self) -> Result<u64, StoreError> {
-        let found = self.table_meta().await?.format;
-        *self
-            .format_known_at
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = (found <= TABLE_FORMAT).then(Instant::now);
-        Ok(found)
+        Ok(self.read_table_meta().await?.format)
     }
 
-    /// The table's layout as its `META` item records it: one consistent GetItem;
-    /// [`TableMeta::LEGACY`] without the item (docs/design/scale.md, 2.1).
-    pub async fn table_meta(&self) -> Result<TableMeta, StoreError> {
-        match self
+    /// `Store::table_meta`: the table's layout as its `META` item records it, one consistent
+    /// GetItem; [`TableMeta::LEGACY`] without the item (docs/design/scale.md, 2.1). A layout of
+    /// a format this version knows is kept for the writes of the next [`FORMAT_RECHECK`].
+    pub(super) async fn read_table_meta(&self) -> Result<TableMeta, StoreError> {
+        let meta = match self
             .get_item(META_PK.to_owned(), FORMAT_SK.to_owned())
             .await?
         {
-            None => Ok(TableMeta::LEGACY),
-            Some(item) => meta_of(&item),
-        }
+            None => TableMeta::LEGACY,
+            Some(item) => meta_of(&item)?,
+        };
+        *self
+            .meta_known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            (meta.format <= TABLE_FORMAT).then(|| (Instant::now(), meta));
+        Ok(meta)
     }
 
     /// Before a write: refuses a table of a newer format ([`rules::check_table_format`]), from
     /// the marker read at most [`FORMAT_RECHECK`] ago or read now. An older CLI, admin or
     /// `run` thus writes nothing to a table a later version upgraded, as an older tick does.
+    /// Also what [`DynamoStore::index_key`] reads the shard count from.
     pub(super) async fn ensure_format(&self) -> Result<(), StoreError> {
         let fresh = self
-            .format_known_at
+            .meta_known
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .is_some_and(|at| at.elapsed() < FORMAT_RECHECK);
+            .is_some_and(|(at, _)| at.elapsed() < FORMAT_RECHECK);
         if fresh {
             return Ok(());
         }
         rules::check_table_format(self.read_table_format().await?)
     }
 
-    /// Writes the marker at [`TABLE_FORMAT`]: a new table's, written by `create_table`.
+    /// The due index's partition key for an item of `app` written now: its app's shard among
+    /// the shards writers use at this instant ([`TableMeta::writer_shards`]), by the layout
+    /// last read ([`DynamoStore::ensure_format`], before every write); `DUE` when none was
+    /// read. A layout read before a raise gives the old, smaller count: readers query every
+    /// shard of the new one, so the item is found either way.
+    pub(super) fn index_key(&self, app: &AppName) -> String {
+        let meta = self
+            .meta_known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map_or(TableMeta::LEGACY, |(_, meta)| meta);
+        shard_key(shard_of(app, meta.writer_shards(Utc::now())))
+    }
+
+    /// Writes the marker at [`NEW_TABLE_FORMAT`]: a new table's, written by `create_table`.
     pub(super) async fn write_table_format(&self) -> Result<(), StoreError> {
-        let format = i64::try_from(TABLE_FORMAT).unwrap_or(i64::MAX);
+        let format = i64::try_from(NEW_TABLE_FORMAT).unwrap_or(i64::MAX);
         self.client
             .put_item()
             .table_name(&self.table)
@@ -74,6 +94,66 @@ impl DynamoStore {
             .await
             .map_err(|e| self.failed("PutItem", e))?;
         Ok(())
+    }
+
+    /// `Store::put_table_meta`: one UpdateItem of the `META` item, conditional on its version
+    /// (an item without one, or no item, is version 0). Attributes it does not name (a later
+    /// version's) are kept.
+    pub(super) async fn write_table_meta(
+        &self,
+        meta: &TableMeta,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        let number = |v: u64| n(i64::try_from(v).unwrap_or(i64::MAX));
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(META_PK))
+            .key("sk", s(FORMAT_SK))
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_names("#format", "format")
+            .expression_attribute_names("#shards", "shards")
+            .expression_attribute_names("#before", "shards_before")
+            .expression_attribute_names("#from", "shards_from")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":kind", s("meta"))
+            .expression_attribute_values(":format", number(meta.format))
+            .expression_attribute_values(":shards", number(u64::from(meta.shards)))
+            .expression_attribute_values(":before", number(u64::from(meta.shards_before)))
+            .expression_attribute_values(":version", number(meta.version))
+            .expression_attribute_values(":read", number(expected_version));
+        let mut set = "SET #kind = :kind, #format = :format, #shards = :shards, \
+                       #before = :before, #version = :version"
+            .to_owned();
+        match meta.shards_from {
+            Some(from) => {
+                set.push_str(", #from = :from");
+                update = update.expression_attribute_values(":from", ts(from));
+            }
+            None => set.push_str(" REMOVE #from"),
+        }
+        let condition = if expected_version == 0 {
+            "attribute_not_exists(#version) OR #version = :read"
+        } else {
+            "#version = :read"
+        };
+        let result = update
+            .update_expression(set)
+            .condition_expression(condition)
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                *self
+                    .meta_known
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), *meta));
+                Ok(true)
+            }
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(self.failed("UpdateItem", e)),
+        }
     }
 }
 

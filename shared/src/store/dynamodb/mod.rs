@@ -27,6 +27,7 @@ mod counter;
 mod endpoint;
 mod format;
 mod keys;
+mod shards;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -43,15 +44,14 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
+use super::Resharded;
+use super::layout::TableMeta;
 use super::{
     Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store,
     StoreError,
 };
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
-use codec::{
-    DUE, GSI_PK, GSI_SK, Item, exec_pk, exec_sk, from_item, job_item, job_pk, job_sk, n, s,
-    strip_keys,
-};
+use codec::{Item, exec_pk, exec_sk, from_item, job_item, job_pk, job_sk, n, s, strip_keys};
 use endpoint::endpoint_of;
 
 #[cfg(any(test, feature = "test-util"))]
@@ -72,9 +72,10 @@ pub struct DynamoStore {
     endpoint: Option<String>,
     /// No region in the configuration: every request fails before it is sent.
     region_missing: bool,
-    /// When this process last read a table format it knows (`format.rs`): writes read the
-    /// marker again once that is older than `FORMAT_RECHECK`.
-    format_known_at: Arc<Mutex<Option<Instant>>>,
+    /// When this process last read the layout of a table whose format it knows, and that
+    /// layout (`format.rs`): writes read the `META` item again once it is older than
+    /// `FORMAT_RECHECK`, and put items in the due index's shards it names.
+    meta_known: Arc<Mutex<Option<(Instant, TableMeta)>>>,
 }
 
 /// What kind of failure an SDK error is, read from its type and its error code (never from
@@ -143,7 +144,7 @@ impl DynamoStore {
             counter,
             endpoint: endpoint_of(sdk_config),
             region_missing: sdk_config.region().is_none(),
-            format_known_at: Arc::default(),
+            meta_known: Arc::default(),
         }
     }
 
@@ -338,7 +339,7 @@ impl Store for DynamoStore {
             let mut requests = Vec::with_capacity(chunk.len());
             for job in chunk {
                 let put = PutRequest::builder()
-                    .set_item(Some(job_item(job)?))
+                    .set_item(Some(job_item(job, &self.index_key(&job.app))?))
                     .build()
                     .map_err(|e| StoreError::Backend {
                         operation: "BatchWriteItem",
@@ -418,7 +419,7 @@ impl Store for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(job_item(job)?))
+            .set_item(Some(job_item(job, &self.index_key(&job.app))?))
             .condition_expression(cond)
             .set_expression_attribute_names(Some(job_names(job)))
             .set_expression_attribute_values(Some(values))
@@ -515,6 +516,23 @@ impl Store for DynamoStore {
         self.read_table_format().await
     }
 
+    async fn table_meta(&self) -> Result<TableMeta, StoreError> {
+        self.read_table_meta().await
+    }
+
+    async fn put_table_meta(
+        &self,
+        meta: &TableMeta,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        self.write_table_meta(meta, expected_version).await
+    }
+
+    async fn reshard(&self) -> Result<Resharded, StoreError> {
+        self.ensure_format().await?;
+        self.move_to_shards().await
+    }
+
     async fn put_app(&self, app: &App, expected_version: u64) -> Result<bool, StoreError> {
         self.ensure_format().await?;
         self.write_app_put(app, expected_version).await
@@ -530,43 +548,8 @@ impl Store for DynamoStore {
         self.write_app_deleted_at(read).await
     }
 
-    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {
-        let items = self
-            .query_all(
-                "Query",
-                || {
-                    self.client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(DUE_INDEX)
-                        .key_condition_expression("#pk = :due AND #sk <= :now")
-                        .expression_attribute_names("#pk", GSI_PK)
-                        .expression_attribute_names("#sk", GSI_SK)
-                        .expression_attribute_values(":due", s(DUE))
-                        .expression_attribute_values(":now", n(now.timestamp_millis()))
-                },
-                None,
-            )
-            .await?;
-        let mut due = Vec::with_capacity(items.len());
-        for item in items {
-            let kind = item
-                .get("kind")
-                .and_then(|k| k.as_s().ok())
-                .cloned()
-                .unwrap_or_default();
-            let item = strip_keys(item);
-            match kind.as_str() {
-                "job" => due.push(DueItem::Job(Box::new(from_item(item)?))),
-                "exec" => due.push(DueItem::Execution(Box::new(from_item(item)?))),
-                other => {
-                    return Err(StoreError::Malformed(format!(
-                        "unknown item kind `{other}` in the due index"
-                    )));
-                }
-            }
-        }
-        Ok(due)
+    async fn due_in(&self, now: DateTime<Utc>, shards: &[u32]) -> Result<Vec<DueItem>, StoreError> {
+        self.query_due(now, shards).await
     }
 
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError> {

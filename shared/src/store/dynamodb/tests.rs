@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::codec::{Item, exec_item, job_item};
+use super::codec::{DUE, Item, exec_item, job_item};
 use super::{DynamoStore, RequestCounter};
 use crate::model::{
     AppName, Execution, ExecutionId, Job, JobName, JobUrl, NewJob, Status, Trigger,
@@ -34,9 +34,10 @@ fn mocked(rules: &[&Rule]) -> DynamoStore {
         endpoint: None,
         region_missing: false,
         // The marker read just now: the mocked requests are the method's own.
-        format_known_at: std::sync::Arc::new(std::sync::Mutex::new(
-            Some(std::time::Instant::now()),
-        )),
+        meta_known: std::sync::Arc::new(std::sync::Mutex::new(Some((
+            std::time::Instant::now(),
+            crate::store::layout::TableMeta::LEGACY,
+        )))),
     }
 }
 
@@ -161,7 +162,7 @@ fn claim(job: &Job, token: &str) -> Claim {
 fn execution_claimed_by(claim: &Claim, token: &str) -> Rule {
     let mut execution = claim.execution.clone();
     execution.claimed_by = Some(token.to_owned());
-    let item = exec_item(&execution).expect("an item");
+    let item = exec_item(&execution, DUE).expect("an item");
     mock!(Client::get_item).then_output(move || {
         GetItemOutput::builder()
             .set_item(Some(item.clone()))
@@ -342,8 +343,8 @@ fn delete_of(job: &Job) -> DeleteRule {
 async fn a_delete_returns_the_job_as_it_was_deleted_when_a_tick_wrote_it_since_the_read() {
     let read = job();
     let changed = moved_on(&read);
-    let read_item = wire_item(&job_item(&read).expect("item"));
-    let changed_item = wire_item(&job_item(&changed).expect("item"));
+    let read_item = wire_item(&job_item(&read, DUE).expect("item"));
+    let changed_item = wire_item(&job_item(&changed, DUE).expect("item"));
     let get = mock!(Client::get_item)
         .sequence()
         .http_response(move || answer(200, serde_json::json!({ "Item": read_item.clone() })))
@@ -374,8 +375,8 @@ async fn a_delete_never_deletes_a_job_created_again_under_the_name_since_its_rea
     let read = job();
     let mut again = job();
     again.url = JobUrl::parse("https://example.edu/again").expect("url");
-    let read_item = wire_item(&job_item(&read).expect("item"));
-    let again_item = wire_item(&job_item(&again).expect("item"));
+    let read_item = wire_item(&job_item(&read, DUE).expect("item"));
+    let again_item = wire_item(&job_item(&again, DUE).expect("item"));
     let get = mock!(Client::get_item)
         .sequence()
         .http_response(move || answer(200, serde_json::json!({ "Item": read_item.clone() })))
@@ -400,7 +401,7 @@ async fn a_delete_never_deletes_a_job_created_again_under_the_name_since_its_rea
 #[tokio::test]
 async fn a_delete_that_finds_the_job_gone_since_its_read_returns_the_job_it_read() {
     let read = job();
-    let item = wire_item(&job_item(&read).expect("item"));
+    let item = wire_item(&job_item(&read, DUE).expect("item"));
     let get = mock!(Client::get_item)
         .sequence()
         .http_response(move || answer(200, serde_json::json!({ "Item": item.clone() })))

@@ -24,9 +24,11 @@ impl DynamoStore {
     /// [`rules::claim`].
     pub(super) async fn write_claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError> {
         let (job_cond, job_values) = Self::job_condition(&claim.job, claim.expected_version);
+        // The job and its execution go in the app's shard of the due index.
+        let index_key = self.index_key(&claim.job.app);
         let put_job = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(job_item(&claim.job)?))
+            .set_item(Some(job_item(&claim.job, &index_key)?))
             .condition_expression(job_cond)
             .set_expression_attribute_names(Some(job_names(&claim.job)))
             .set_expression_attribute_values(Some(job_values))
@@ -37,7 +39,7 @@ impl DynamoStore {
             })?;
         let put_exec = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(exec_item(&claim.execution)?))
+            .set_item(Some(exec_item(&claim.execution, &index_key)?))
             .condition_expression(
                 "attribute_not_exists(pk) OR (claimed_by = :tok AND attribute_not_exists(dispatched_by))",
             )
@@ -87,7 +89,7 @@ impl DynamoStore {
         let result = self
             .update_execution(id)
             .update_expression(
-                "SET dispatched_by = :tok, key_hash = :kh, started_at = :at, due_at = :dl, #gpk = :due, #gsk = :dln",
+                "SET dispatched_by = :tok, key_hash = :kh, started_at = :at, due_at = :dl, #gpk = if_not_exists(#gpk, :due), #gsk = :dln",
             )
             .condition_expression(
                 "attribute_exists(pk) AND #st = :pending AND (attribute_not_exists(dispatched_by) OR dispatched_by = :tok)",
@@ -122,7 +124,7 @@ impl DynamoStore {
         let result = self
             .update_execution(id)
             .update_expression(
-                "SET due_at = :due_at, #gpk = :due, #gsk = :due_ms REMOVE dispatched_by, key_hash, started_at",
+                "SET due_at = :due_at, #gpk = if_not_exists(#gpk, :due), #gsk = :due_ms REMOVE dispatched_by, key_hash, started_at",
             )
             // Pending and sent by this token; or already released by this very request (a
             // retry after a lost answer): not sent, due at the same instant.

@@ -414,7 +414,11 @@ impl Store for SqliteStore {
         self.purge_expired(wall).await
     }
 
-    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<DueItem>, StoreError> {
+    /// One shard: shard 0 holds everything, any other shard nothing.
+    async fn due_in(&self, now: DateTime<Utc>, shards: &[u32]) -> Result<Vec<DueItem>, StoreError> {
+        if !shards.contains(&0) {
+            return Ok(Vec::new());
+        }
         let mut items: Vec<(DateTime<Utc>, DueItem)> = self
             .run(move |conn| {
                 // One read transaction: a consistent snapshot of both indexes.
