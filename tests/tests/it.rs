@@ -33,6 +33,7 @@ mod protections;
 mod release;
 mod retired_keys;
 mod serve;
+mod shards;
 mod sqlite_race;
 mod sqlite_scale;
 mod stats;

@@ -1,0 +1,185 @@
+//! Raising the due index's shard count while ticks run (issue 29, acceptance 2; docs/data-
+//! model.md, "Shards of the due index"): 400 every-minute jobs of 20 apps, the count raised
+//! from 1 to 4 between two ticks and from 4 to 8 while a tick's calls are in flight; every
+//! slot called exactly once and none lost, on DynamoDB (moto) and on the memory store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use shared::clock::FixedClock;
+use shared::dispatch::HttpDispatcher;
+use shared::model::{AppName, Job, JobName, JobUrl, NewJob};
+use shared::protocol::{HEADER_EXECUTION, HEADER_SCHEDULED_FOR, format_slot};
+use shared::store::memory::MemoryStore;
+use shared::store::{SHARDED_FORMAT, Store};
+use shared::tick::{TickConfig, TickSummary, tick};
+
+use crate::helpers::jobserver::{Behavior, JobServer};
+use crate::helpers::moto;
+use crate::world::{init_tracing, utc};
+
+/// How many jobs, and over how many apps.
+const JOBS: usize = 400;
+const APPS: usize = 20;
+
+/// The jobs: `* * * * *`, created half a minute before `start`, each calling its own path.
+fn jobs(server: &JobServer, start: DateTime<Utc>) -> Vec<Job> {
+    (0..JOBS)
+        .map(|i| {
+            NewJob::new(
+                AppName::parse(&format!("app-{}", i % APPS)).expect("app"),
+                JobName::parse(&format!("job-{i:03}")).expect("name"),
+                JobUrl::parse(&server.url(&format!("/job-{i:03}"))).expect("url"),
+                "* * * * *".parse().expect("schedule"),
+            )
+            .build(start - chrono::Duration::seconds(30))
+            .expect("a job")
+        })
+        .collect()
+}
+
+/// Raises `store`'s due index to `shards`, writers switching at once (the CLI waits
+/// `ops::SWITCH_AFTER`; here the harder case: writers move while ticks run).
+async fn raise(store: &dyn Store, shards: u32) {
+    let before = store.table_meta().await.expect("the layout");
+    let mut after = before
+        .raise(shards, Utc::now(), Utc::now())
+        .expect("a raise");
+    after.format = SHARDED_FORMAT;
+    assert!(
+        store
+            .put_table_meta(&after, before.version)
+            .await
+            .expect("raise")
+    );
+}
+
+async fn tick_at(store: &dyn Store, dispatcher: &HttpDispatcher, at: DateTime<Utc>) -> TickSummary {
+    tick(
+        store,
+        dispatcher,
+        &FixedClock::new(at),
+        &TickConfig::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the tick at {at}: {e:?}"))
+}
+
+/// The scenario, on `store` and `other` (a second handle on the same data: the raise's
+/// writer, as an operator's CLI would be).
+async fn four_hundred_jobs_while_shards_rise(store: Arc<dyn Store>, other: Arc<dyn Store>) {
+    init_tracing();
+    let start = utc(2026, 6, 12, 9, 0);
+    let server = JobServer::start().await;
+    let dispatcher = Arc::new(HttpDispatcher::new().expect("http client"));
+    store
+        .import_jobs(&jobs(&server, start))
+        .await
+        .expect("seed the jobs");
+    let minute = move |n: i64| start + chrono::Duration::minutes(n);
+
+    // 09:01 at one shard; then 4 shards before 09:02.
+    let first = tick_at(store.as_ref(), &dispatcher, minute(1)).await;
+    raise(other.as_ref(), 4).await;
+    let second = tick_at(store.as_ref(), &dispatcher, minute(2)).await;
+
+    // 09:03: every call takes a moment, and the count goes to 8 while they are in flight.
+    for i in 0..JOBS {
+        server.set(
+            &format!("/job-{i:03}"),
+            Behavior::Sleep(Duration::from_millis(150)),
+        );
+    }
+    let running = {
+        let (store, dispatcher) = (store.clone(), dispatcher.clone());
+        tokio::spawn(async move { tick_at(store.as_ref(), &dispatcher, minute(3)).await })
+    };
+    let mut waited = 0;
+    while server
+        .requests()
+        .iter()
+        .filter(|r| is_slot(r, minute(3)))
+        .count()
+        < 20
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+        assert!(waited < 1500, "the 09:03 tick sent no calls in 30 s");
+    }
+    raise(other.as_ref(), 8).await;
+    let in_flight = server
+        .requests()
+        .iter()
+        .filter(|r| is_slot(r, minute(3)))
+        .count();
+    let third = running.await.expect("join");
+    assert!(
+        in_flight < JOBS,
+        "the raise came while the 09:03 calls were still being sent ({in_flight} sent)"
+    );
+    // The same minute again (a duplicate invocation), then 09:04 at 8 shards.
+    let again = tick_at(store.as_ref(), &dispatcher, minute(3)).await;
+    let fourth = tick_at(store.as_ref(), &dispatcher, minute(4)).await;
+
+    let n = u64::try_from(JOBS).expect("small");
+    for (at, summary) in [(1, &first), (2, &second), (3, &third), (4, &fourth)] {
+        assert_eq!(
+            (summary.triggered, summary.succeeded, summary.errors),
+            (n, n, 0),
+            "09:0{at}: every job called once: {summary:?}"
+        );
+    }
+    assert_eq!(
+        again.triggered, 0,
+        "the duplicate tick calls nothing: {again:?}"
+    );
+
+    // Each job called exactly once per slot, with one execution id per call.
+    let mut calls: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in server.requests() {
+        calls.entry(r.path.clone()).or_default().push(
+            r.header(HEADER_SCHEDULED_FOR)
+                .expect("the slot header")
+                .to_owned(),
+        );
+    }
+    let slots: Vec<String> = (1..=4).map(|m| format_slot(minute(m))).collect();
+    assert_eq!(calls.len(), JOBS, "every job called");
+    for (path, mut got) in calls {
+        got.sort();
+        assert_eq!(got, slots, "{path}: each slot once");
+    }
+    let ids: std::collections::BTreeSet<String> = server
+        .requests()
+        .iter()
+        .filter_map(|r| r.header(HEADER_EXECUTION).map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), JOBS * 4, "no execution called twice");
+    let meta = store.table_meta().await.expect("layout");
+    assert_eq!((meta.shards, meta.format), (8, SHARDED_FORMAT));
+}
+
+fn is_slot(r: &crate::helpers::jobserver::Recorded, slot: DateTime<Utc>) -> bool {
+    r.header(HEADER_SCHEDULED_FOR) == Some(format_slot(slot).as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_hundred_jobs_called_once_while_shards_rise_from_1_to_4_and_to_8_in_flight_on_dynamodb()
+ {
+    let endpoint = moto::endpoint().await;
+    let table = moto::unique_table_name();
+    let config = moto::sdk_config(&endpoint).await;
+    let store = shared::store::dynamodb::DynamoStore::new(&config, &table);
+    store.create_table().await.expect("create the table");
+    let other = shared::store::dynamodb::DynamoStore::new(&config, &table);
+    four_hundred_jobs_while_shards_rise(Arc::new(store), Arc::new(other)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_hundred_jobs_called_once_while_shards_rise_from_1_to_4_and_to_8_in_flight_in_memory()
+{
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    four_hundred_jobs_while_shards_rise(store.clone(), store).await;
+}
