@@ -183,3 +183,103 @@ async fn four_hundred_jobs_called_once_while_shards_rise_from_1_to_4_and_to_8_in
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     four_hundred_jobs_while_shards_rise(store.clone(), store).await;
 }
+
+/// `psu-sched table` as an operator uses it: the layout shown, a raise explained, bad counts
+/// refused in one line naming the field, and nothing written by a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_commands_show_raise_and_refuse_in_one_line() {
+    let cli = crate::cli::Cli::new().await;
+    let show = cli.run(&["table", "show", "--json"]).await.ok().json();
+    assert_eq!(show["format"], 1);
+    assert_eq!(show["shards"], 1);
+    assert_eq!(show.get("shards_from"), None);
+
+    for (set, says) in [
+        (
+            "0",
+            "shards: `0` is not accepted; use a whole number from 1 to 1024",
+        ),
+        (
+            "4x",
+            "shards: `4x` is not accepted; use a whole number from 1 to 1024",
+        ),
+        (
+            "2000",
+            "shards: `2000` is not accepted; use a whole number from 1 to 1024",
+        ),
+    ] {
+        let run = cli.run(&["table", "shards", "--set", set]).await;
+        assert_eq!(run.code, 2, "{set}: {run:?}");
+        assert_eq!(run.stderr.trim(), format!("psu-sched: {says}"), "{set}");
+    }
+
+    let raised = cli.run(&["table", "shards", "--set", "4"]).await.ok();
+    assert!(
+        raised
+            .stdout
+            .starts_with("raised the due index from 1 to 4 shards: ticks read all 4 now; writers use them from 20"),
+        "{raised:?}"
+    );
+    let show = cli.run(&["table", "show", "--json"]).await.ok().json();
+    assert_eq!(
+        (&show["format"], &show["shards"], &show["shards_before"]),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(4),
+            &serde_json::json!(1)
+        )
+    );
+    let from = chrono::DateTime::parse_from_rfc3339(show["shards_from"].as_str().expect("from"))
+        .expect("RFC 3339");
+    let wait = from.with_timezone(&Utc) - Utc::now();
+    assert!(
+        wait > chrono::Duration::seconds(100) && wait <= chrono::Duration::minutes(2),
+        "writers switch about 2 minutes later: {wait}"
+    );
+
+    let lower = cli.run(&["table", "shards", "--set", "2"]).await;
+    assert_eq!(lower.code, 2, "{lower:?}");
+    assert_eq!(
+        lower.stderr.trim(),
+        "psu-sched: shards: the due index has 4 shards; the count never goes down (asked: 2)"
+    );
+    let same = cli.run(&["table", "shards", "--set", "4"]).await.ok();
+    assert_eq!(
+        same.stdout.trim(),
+        "the due index already has 4 shards; nothing changed"
+    );
+    assert_eq!(
+        cli.run(&["table", "show", "--json"]).await.ok().json(),
+        show,
+        "refusals and a repeat write nothing"
+    );
+
+    let reshard = cli.run(&["table", "reshard"]).await.ok();
+    assert!(
+        reshard
+            .stdout
+            .contains("moved 0 items to their app's shard of 1")
+            && reshard.stdout.contains("writers use 4 shards only from")
+            && reshard.stdout.contains("run it again after that instant"),
+        "{reshard:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_store_refuses_more_shards_in_one_line() {
+    let cli = crate::cli::Cli::new().await;
+    let dir = crate::helpers::tempdb::temp_db_path();
+    let store = format!("sqlite:{}", dir.display());
+    let env = [("PSU_SCHED_STORE", store.as_str())];
+    cli.run_with(&["init"], &env).await.ok();
+    let run = cli.run_with(&["table", "shards", "--set", "2"], &env).await;
+    assert_ne!(run.code, 0, "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(run.stderr.contains("one due-index shard"), "{run:?}");
+    let show = cli
+        .run_with(&["table", "show", "--json"], &env)
+        .await
+        .ok()
+        .json();
+    assert_eq!(show["shards"], 1);
+}

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::Ops;
 use super::error::{FieldError, OpsError};
 use crate::store::layout::{MAX_SHARDS, ShardsError, TableMeta};
-use crate::store::{Resharded, SHARDED_FORMAT};
+use crate::store::{Resharded, SHARDED_FORMAT, rules};
 
 /// How long after a raise writers start using the new shards: longer than a tick takes from
 /// reading the layout to querying the due index, so that no tick that read the old count
@@ -111,6 +111,9 @@ impl Ops {
                 .table_meta()
                 .await
                 .map_err(OpsError::store("read the table's layout"))?;
+            // A later version's layout may mean more than this one knows: leave it alone.
+            rules::check_table_format(before.format)
+                .map_err(OpsError::store("raise the shard count"))?;
             if before.shards == to {
                 return Ok(ShardsRaised {
                     before,
