@@ -203,7 +203,7 @@ pub enum Command {
     ///   psu-sched table shards --set 4      # ticks read 4 shards now, writers use them in 2 min
     ///   psu-sched table reshard             # after that: move items written before to their shard
     #[command(verbatim_doc_comment, subcommand)]
-    Table(TableCommand),
+    Table(crate::table::TableCommand),
 
     /// Bring apps and jobs to what a schedules file declares: a plan first, then the writes.
     ///
@@ -497,31 +497,6 @@ pub enum AppCommand {
   psu-sched app key --app billing          # deploy the app with the new key, then:
   psu-sched app rotate-key --app billing --finish")]
     RotateKey(RotateKeyArgs),
-}
-
-/// `table ...`.
-#[derive(Debug, Subcommand)]
-pub enum TableCommand {
-    /// Show the table's format and the due index's shards.
-    Show(JsonArgs),
-    /// Raise the due index's shard count (it never goes down). Ticks read every new shard at
-    /// once; writers start using them 2 minutes later, so no tick misses an item.
-    Shards(ShardsArgs),
-    /// Move every due-index entry that is not in its app's shard to it (items written before
-    /// a raise, or by an older version): re-runnable, and safe while ticks run.
-    Reshard(JsonArgs),
-}
-
-/// `table shards`.
-#[derive(Debug, Args)]
-pub struct ShardsArgs {
-    /// The new shard count: a whole number from the table's count to 1024.
-    #[arg(long, value_name = "N")]
-    pub set: String,
-
-    /// JSON output (see docs/cli.md).
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `app rotate-key`.

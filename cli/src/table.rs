@@ -6,9 +6,44 @@ use std::process::ExitCode;
 use chrono::Utc;
 use shared::ops::{Ops, SWITCH_AFTER, TableView};
 
+use clap::{Args, Subcommand};
+
 use crate::Result;
-use crate::args::TableCommand;
 use crate::output::Out;
+
+/// `table ...`.
+#[derive(Debug, Subcommand)]
+pub enum TableCommand {
+    /// Show the table's format and the due index's shards.
+    Show(JsonFlag),
+    /// Raise the due index's shard count (it never goes down). Ticks read every new shard at
+    /// once; writers start using them 2 minutes later, so no tick misses an item.
+    Shards(ShardsArgs),
+    /// Move every due-index entry that is not in its app's shard to it (items written before
+    /// a raise, or by an older version): re-runnable, and safe while ticks run.
+    Reshard(JsonFlag),
+}
+
+/// `--json` alone (the `table` commands' own, so that this module and `args` do not name
+/// each other).
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// JSON output (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `table shards`.
+#[derive(Debug, Args)]
+pub struct ShardsArgs {
+    /// The new shard count: a whole number from the table's count to 1024.
+    #[arg(long, value_name = "N")]
+    pub set: String,
+
+    /// JSON output (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Runs a `table` subcommand.
 pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCode> {

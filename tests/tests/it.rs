@@ -24,6 +24,7 @@ mod faults;
 mod guard;
 mod infra;
 mod keys;
+mod lagging;
 mod lambda;
 mod legacy;
 mod lost_answers;

@@ -56,22 +56,34 @@ async fn raise(store: &dyn Store, shards: u32) {
     );
 }
 
-async fn tick_at(store: &dyn Store, dispatcher: &HttpDispatcher, at: DateTime<Utc>) -> TickSummary {
-    tick(
-        store,
-        dispatcher,
-        &FixedClock::new(at),
-        &TickConfig::default(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("the tick at {at}: {e:?}"))
+/// A tick at `at`, `clock` (which a lagging store stamps its writes by) set to it.
+async fn tick_at(
+    store: &dyn Store,
+    dispatcher: &HttpDispatcher,
+    clock: &FixedClock,
+    at: DateTime<Utc>,
+) -> TickSummary {
+    clock.set(at);
+    tick(store, dispatcher, clock, &TickConfig::default())
+        .await
+        .unwrap_or_else(|e| panic!("the tick at {at}: {e:?}"))
+}
+
+/// The first minute of the scenario.
+pub(crate) fn scenario_start() -> DateTime<Utc> {
+    utc(2026, 6, 12, 9, 0)
 }
 
 /// The scenario, on `store` and `other` (a second handle on the same data: the raise's
-/// writer, as an operator's CLI would be).
-async fn four_hundred_jobs_while_shards_rise(store: Arc<dyn Store>, other: Arc<dyn Store>) {
+/// writer, as an operator's CLI would be), the ticks' instants set on `clock` (at
+/// [`scenario_start`] when called).
+pub(crate) async fn four_hundred_jobs_while_shards_rise(
+    store: Arc<dyn Store>,
+    other: Arc<dyn Store>,
+    clock: Arc<FixedClock>,
+) {
     init_tracing();
-    let start = utc(2026, 6, 12, 9, 0);
+    let start = scenario_start();
     let server = JobServer::start().await;
     let dispatcher = Arc::new(HttpDispatcher::new().expect("http client"));
     store
@@ -81,9 +93,9 @@ async fn four_hundred_jobs_while_shards_rise(store: Arc<dyn Store>, other: Arc<d
     let minute = move |n: i64| start + chrono::Duration::minutes(n);
 
     // 09:01 at one shard; then 4 shards before 09:02.
-    let first = tick_at(store.as_ref(), &dispatcher, minute(1)).await;
+    let first = tick_at(store.as_ref(), &dispatcher, &clock, minute(1)).await;
     raise(other.as_ref(), 4).await;
-    let second = tick_at(store.as_ref(), &dispatcher, minute(2)).await;
+    let second = tick_at(store.as_ref(), &dispatcher, &clock, minute(2)).await;
 
     // 09:03: every call takes a moment, and the count goes to 8 while they are in flight.
     for i in 0..JOBS {
@@ -93,8 +105,8 @@ async fn four_hundred_jobs_while_shards_rise(store: Arc<dyn Store>, other: Arc<d
         );
     }
     let running = {
-        let (store, dispatcher) = (store.clone(), dispatcher.clone());
-        tokio::spawn(async move { tick_at(store.as_ref(), &dispatcher, minute(3)).await })
+        let (store, dispatcher, clock) = (store.clone(), dispatcher.clone(), clock.clone());
+        tokio::spawn(async move { tick_at(store.as_ref(), &dispatcher, &clock, minute(3)).await })
     };
     let mut waited = 0;
     while server
@@ -120,8 +132,8 @@ async fn four_hundred_jobs_while_shards_rise(store: Arc<dyn Store>, other: Arc<d
         "the raise came while the 09:03 calls were still being sent ({in_flight} sent)"
     );
     // The same minute again (a duplicate invocation), then 09:04 at 8 shards.
-    let again = tick_at(store.as_ref(), &dispatcher, minute(3)).await;
-    let fourth = tick_at(store.as_ref(), &dispatcher, minute(4)).await;
+    let again = tick_at(store.as_ref(), &dispatcher, &clock, minute(3)).await;
+    let fourth = tick_at(store.as_ref(), &dispatcher, &clock, minute(4)).await;
 
     let n = u64::try_from(JOBS).expect("small");
     for (at, summary) in [(1, &first), (2, &second), (3, &third), (4, &fourth)] {
@@ -174,14 +186,16 @@ async fn four_hundred_jobs_called_once_while_shards_rise_from_1_to_4_and_to_8_in
     let store = shared::store::dynamodb::DynamoStore::new(&config, &table);
     store.create_table().await.expect("create the table");
     let other = shared::store::dynamodb::DynamoStore::new(&config, &table);
-    four_hundred_jobs_while_shards_rise(Arc::new(store), Arc::new(other)).await;
+    let clock = Arc::new(FixedClock::new(scenario_start()));
+    four_hundred_jobs_while_shards_rise(Arc::new(store), Arc::new(other), clock).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_hundred_jobs_called_once_while_shards_rise_from_1_to_4_and_to_8_in_flight_in_memory()
 {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    four_hundred_jobs_while_shards_rise(store.clone(), store).await;
+    let clock = Arc::new(FixedClock::new(scenario_start()));
+    four_hundred_jobs_while_shards_rise(store.clone(), store, clock).await;
 }
 
 /// `psu-sched table` as an operator uses it: the layout shown, a raise explained, bad counts

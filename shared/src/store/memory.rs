@@ -75,6 +75,23 @@ impl MemoryStore {
         decision.answer
     }
 
+    /// The due-index entry of the job `(app, name)` as DynamoDB's index would hold it: its
+    /// shard and when it is due; `None` when it is not in the index (paused, ended, gone).
+    pub fn job_index_entry(&self, app: &AppName, name: &JobName) -> Option<(u32, DateTime<Utc>)> {
+        let inner = self.lock();
+        let key = job_key(app, name);
+        let at = inner.jobs.get(&key)?.due_at()?;
+        Some((inner.job_shards.get(&key).copied().unwrap_or(0), at))
+    }
+
+    /// The due-index entry of the execution `id`, as [`MemoryStore::job_index_entry`].
+    pub fn execution_index_entry(&self, id: &ExecutionId) -> Option<(u32, DateTime<Utc>)> {
+        let inner = self.lock();
+        let key = exec_key(id);
+        let at = inner.executions.get(&key)?.due_at?;
+        Some((inner.exec_shards.get(&key).copied().unwrap_or(0), at))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data behind; keep using it.
         self.inner

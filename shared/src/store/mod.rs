@@ -10,6 +10,8 @@
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(any(test, feature = "test-util"))]
+pub mod lagging;
 pub mod layout;
 pub mod memory;
 pub mod rules;
