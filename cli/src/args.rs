@@ -456,6 +456,9 @@ pub struct TickArgs {
     /// Print the TickSummary as JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub group: crate::group::GroupArgs,
 }
 
 /// `serve`.
@@ -468,6 +471,9 @@ pub struct ServeArgs {
     /// Serve the web admin too, in the same process (its options as for `psu-sched ui`).
     #[arg(long)]
     pub ui: bool,
+
+    #[command(flatten)]
+    pub group: crate::group::GroupArgs,
 
     #[command(flatten)]
     pub admin: crate::ui::UiArgs,

@@ -345,7 +345,9 @@ async fn tick(cli: &Cli, args: &TickArgs, out: &Out) -> Result<ExitCode> {
         NowUse::Write
     };
     let at = TickAt::parse(args.now.as_deref(), cli.tz.as_deref(), mode, Utc::now())?;
-    let config = config(cli).await?;
+    let group = args.group.group()?;
+    let mut config = config(cli).await?;
+    config.tick.group = group;
     let ops = ops(cli)?;
     let dispatcher = config
         .dispatcher(Runner::Cli)
@@ -378,7 +380,12 @@ async fn tick(cli: &Cli, args: &TickArgs, out: &Out) -> Result<ExitCode> {
 }
 
 async fn serve(cli: &Cli, args: &ServeArgs, out: &Out) -> Result<ExitCode> {
-    let config = config(cli).await?;
+    let group = args.group.group()?;
+    let mut config = config(cli).await?;
+    // serve is the scheduler: its ticks lease each shard for their minute, so that two
+    // processes of one group (or a restart within a minute) never work a shard at once.
+    config.tick.group = group;
+    config.tick.lease_shards = true;
     let ops = std::sync::Arc::new(ops(cli)?);
     let dispatcher = config
         .dispatcher(Runner::Cli)
@@ -410,8 +417,13 @@ async fn serve(cli: &Cli, args: &ServeArgs, out: &Out) -> Result<ExitCode> {
         false => None,
     };
     eprintln!(
-        "psu-sched: serving {}: a tick at the top of every minute (Ctrl-C stops)",
-        ops.spec()
+        "psu-sched: serving {}{}: a tick at the top of every minute (Ctrl-C stops)",
+        ops.spec(),
+        if group == shared::store::layout::Group::ALL {
+            String::new()
+        } else {
+            format!(", group {group} of the due index's shards")
+        }
     );
     let json = args.json;
     ops.serve(

@@ -9,6 +9,7 @@
 mod apply;
 mod args;
 mod commands;
+mod group;
 mod output;
 mod stats;
 mod table;

@@ -14,8 +14,8 @@ use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName, St
 use crate::store::layout::TableMeta;
 use crate::store::memory::MemoryStore;
 use crate::store::{
-    Claim, ClaimOutcome, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Resharded, Store,
-    StoreError,
+    Claim, ClaimOutcome, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Resharded,
+    ShardLease, Store, StoreError,
 };
 
 /// One call a [`FakeDispatch`] received.
@@ -255,6 +255,16 @@ impl Store for FailingStore {
     }
     async fn reshard(&self) -> Result<Resharded, StoreError> {
         self.inner.reshard().await
+    }
+    async fn lease_shard(
+        &self,
+        lease: &ShardLease,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.lease_shard(lease, now).await
+    }
+    async fn release_shard(&self, lease: &ShardLease) -> Result<(), StoreError> {
+        self.inner.release_shard(lease).await
     }
     async fn due_in(&self, now: DateTime<Utc>, shards: &[u32]) -> Result<Vec<DueItem>, StoreError> {
         self.inner.due_in(now, shards).await

@@ -28,7 +28,7 @@ use shared::store::memory::MemoryStore;
 use shared::store::sqlite::SqliteStore;
 use shared::store::{
     Claim, ClaimOutcome, DeleteIf, DueItem, GuardEnd, Outcome, RECONCILER, Recorded,
-    SHARDED_FORMAT, Store, StoreError,
+    SHARDED_FORMAT, ShardLease, Store, StoreError,
 };
 use shared::testing::FakeDispatch;
 use shared::tick::{TickConfig, TickSummary, tick};
@@ -2486,4 +2486,66 @@ async fn a_sqlite_store_keeps_one_shard_and_says_so() {
     assert_eq!(store.reshard().await.expect("reshard").moved, 0);
     assert_eq!(due_in_set(&*store, at(9, 0), &[0]).await, set(["job:kept"]));
     assert_eq!(due_in_set(&*store, at(9, 0), &[1]).await, set([]));
+}
+
+sharded_contract!(a_shard_lease_is_held_by_one_tick_per_minute_until_it_lapses_or_is_given_back);
+async fn a_shard_lease_is_held_by_one_tick_per_minute_until_it_lapses_or_is_given_back(
+    store: &Adapter,
+) {
+    let now = Utc::now();
+    let lease = |holder: &str, minute: DateTime<Utc>, until: DateTime<Utc>| ShardLease {
+        shard: 2,
+        minute,
+        holder: holder.to_owned(),
+        until,
+    };
+    let until = now + secs(600);
+    let a = lease("a", at(9, 0), until);
+    assert!(
+        store.lease_shard(&a, now).await.expect("lease"),
+        "free: taken"
+    );
+    assert!(
+        store.lease_shard(&a, now).await.expect("lease"),
+        "the same holder again (a retry): held"
+    );
+    let b = lease("b", at(9, 0), until);
+    assert!(
+        !store.lease_shard(&b, now).await.expect("lease"),
+        "held by a"
+    );
+    let other_minute = lease("b", at(9, 1), until);
+    assert!(
+        store.lease_shard(&other_minute, now).await.expect("lease"),
+        "another minute is another lease"
+    );
+    let other_shard = ShardLease {
+        shard: 3,
+        ..b.clone()
+    };
+    assert!(
+        store.lease_shard(&other_shard, now).await.expect("lease"),
+        "another shard is another lease"
+    );
+    // Lapsed: a's time is over.
+    assert!(
+        store.lease_shard(&b, until + secs(1)).await.expect("lease"),
+        "a lease whose holder's time ran out is taken"
+    );
+    // Given back: another may take it at once.
+    store.release_shard(&b).await.expect("release");
+    store
+        .release_shard(&a)
+        .await
+        .expect("a's release of b's lease does nothing");
+    let c = lease("c", at(9, 0), until);
+    assert!(
+        store.lease_shard(&c, now).await.expect("lease"),
+        "given back: taken"
+    );
+    store.release_shard(&b).await.expect("b no longer holds it");
+    assert!(
+        !store.lease_shard(&a, now).await.expect("lease"),
+        "a release by a former holder gives back nothing"
+    );
 }

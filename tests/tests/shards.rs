@@ -10,8 +10,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use shared::clock::FixedClock;
 use shared::dispatch::HttpDispatcher;
-use shared::model::{AppName, Job, JobName, JobUrl, NewJob};
+use shared::model::{App, AppName, BaseUrl, Job, JobName, JobPath, JobUrl, NewJob};
 use shared::protocol::{HEADER_EXECUTION, HEADER_SCHEDULED_FOR, format_slot};
+use shared::store::layout::{Group, shard_of};
 use shared::store::memory::MemoryStore;
 use shared::store::{SHARDED_FORMAT, Store};
 use shared::tick::{TickConfig, TickSummary, tick};
@@ -296,4 +297,131 @@ async fn a_sqlite_store_refuses_more_shards_in_one_line() {
         .ok()
         .json();
     assert_eq!(show["shards"], 1);
+}
+
+/// Issue 29, acceptance 3: at 4 shards, the four group invocations of one minute and a
+/// duplicate of one of them, released together: each due slot is called exactly once, the
+/// duplicate finds its shard leased and leaves it, and no app (budget 4) ever has more than 4
+/// calls in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_group_invocations_and_a_duplicate_call_each_slot_once_within_each_apps_budget() {
+    init_tracing();
+    let start = utc(2026, 6, 13, 9, 0);
+    let endpoint = moto::endpoint().await;
+    let table = moto::unique_table_name();
+    let sdk = moto::sdk_config(&endpoint).await;
+    let store = shared::store::dynamodb::DynamoStore::new(&sdk, &table);
+    store.create_table().await.expect("create the table");
+    raise(&store, 4).await;
+    let server = JobServer::start().await;
+    // Two apps in each shard, 10 jobs each by path, every call 600 ms: without the leases,
+    // group 2's two invocations would have up to 8 calls of one app in flight.
+    let mut apps = Vec::new();
+    for shard in 0..4 {
+        let mut found = (0..1000)
+            .map(|i| format!("app-{i}"))
+            .filter(|name| shard_of(&AppName::parse(name).expect("app"), 4) == shard);
+        apps.push(found.next().expect("an app"));
+        apps.push(found.next().expect("another app"));
+    }
+    let mut jobs = Vec::new();
+    for app in &apps {
+        let record = App::new(
+            AppName::parse(app).expect("app"),
+            BaseUrl::parse(&server.url("")).expect("base URL"),
+            4,
+            start - chrono::Duration::minutes(5),
+        )
+        .expect("an app record");
+        store.create_app(&record).await.expect("create the app");
+        for j in 0..10 {
+            let path = format!("/{app}/job-{j}");
+            server.set(&path, Behavior::Sleep(Duration::from_millis(600)));
+            let mut spec = NewJob::new(
+                AppName::parse(app).expect("app"),
+                JobName::parse(&format!("job-{j}")).expect("name"),
+                JobUrl::parse(&server.url("/stale")).expect("url"),
+                "* * * * *".parse().expect("schedule"),
+            );
+            spec.path = Some(JobPath::parse(&path).expect("path"));
+            let job = spec
+                .build(start - chrono::Duration::seconds(30))
+                .expect("a job");
+            store.create_job(&job).await.expect("create the job");
+            jobs.push(path);
+        }
+    }
+
+    let dispatcher = Arc::new(HttpDispatcher::new().expect("http client"));
+    let duplicate = Group::new(2, 4).expect("a group");
+    let invocations: Vec<Group> = (0..4)
+        .map(|g| Group::new(g, 4).expect("a group"))
+        .chain([duplicate])
+        .collect();
+    let barrier = Arc::new(tokio::sync::Barrier::new(invocations.len()));
+    let mut handles = Vec::new();
+    for group in invocations {
+        let store = shared::store::dynamodb::DynamoStore::new(&sdk, &table);
+        let (dispatcher, barrier) = (dispatcher.clone(), barrier.clone());
+        handles.push(tokio::spawn(async move {
+            let config = TickConfig {
+                group,
+                lease_shards: true,
+                ..TickConfig::default()
+            };
+            barrier.wait().await;
+            let summary = tick(
+                &store,
+                dispatcher.as_ref(),
+                &FixedClock::new(start),
+                &config,
+            )
+            .await
+            .expect("the tick");
+            (group, summary)
+        }));
+    }
+    let mut summaries = Vec::new();
+    for handle in handles {
+        summaries.push(handle.await.expect("join"));
+    }
+
+    let triggered: u64 = summaries.iter().map(|(_, s)| s.triggered).sum();
+    assert_eq!(triggered, 80, "{summaries:#?}");
+    for (group, summary) in &summaries {
+        if *group != duplicate {
+            assert_eq!(
+                summary.triggered, 20,
+                "group {group}: its two apps' ten jobs"
+            );
+        }
+    }
+    let of_group_2: Vec<&TickSummary> = summaries
+        .iter()
+        .filter(|(g, _)| *g == duplicate)
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(
+        (
+            of_group_2.iter().map(|s| s.triggered).sum::<u64>(),
+            of_group_2.iter().map(|s| s.busy_shards).sum::<u64>()
+        ),
+        (20, 1),
+        "one of group 2's two invocations worked its shard, the other left it: {of_group_2:#?}"
+    );
+    for path in &jobs {
+        let slots: Vec<String> = server
+            .requests_to(path)
+            .iter()
+            .filter_map(|r| r.header(HEADER_SCHEDULED_FOR).map(str::to_owned))
+            .collect();
+        assert_eq!(slots, [format_slot(start)], "{path}: its slot once");
+    }
+    for app in &apps {
+        let most = server.max_in_flight_under(app);
+        assert!(
+            (1..=4).contains(&most),
+            "{app}: at most its budget of 4 calls at once, saw {most}"
+        );
+    }
 }

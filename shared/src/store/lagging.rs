@@ -32,7 +32,7 @@ use super::layout::TableMeta;
 use super::memory::MemoryStore;
 use super::{
     Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Resharded,
-    Store, StoreError,
+    ShardLease, Store, StoreError,
 };
 use crate::clock::Clock;
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
@@ -273,6 +273,18 @@ impl Store for LaggingIndex {
         expected_version: u64,
     ) -> Result<bool, StoreError> {
         self.inner.put_table_meta(meta, expected_version).await
+    }
+
+    async fn lease_shard(
+        &self,
+        lease: &ShardLease,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.lease_shard(lease, now).await
+    }
+
+    async fn release_shard(&self, lease: &ShardLease) -> Result<(), StoreError> {
+        self.inner.release_shard(lease).await
     }
 
     async fn reshard(&self) -> Result<Resharded, StoreError> {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::layout::{TableMeta, shard_of};
 use super::{
     Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Resharded,
-    Store, StoreError, rules,
+    ShardLease, Store, StoreError, rules,
 };
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 
@@ -25,6 +25,8 @@ struct Inner {
     /// it (as DynamoDB's `gsi1pk`); absent is shard 0.
     job_shards: BTreeMap<(String, String), u32>,
     exec_shards: BTreeMap<(JobId, String), u32>,
+    /// Shard leases by (shard, minute).
+    leases: BTreeMap<(u32, DateTime<Utc>), ShardLease>,
 }
 
 impl Inner {
@@ -249,6 +251,33 @@ impl Store for MemoryStore {
         }
         inner.meta = Some(*meta);
         Ok(true)
+    }
+
+    async fn lease_shard(
+        &self,
+        lease: &ShardLease,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let key = (lease.shard, lease.minute);
+        if !rules::may_take_lease(inner.leases.get(&key), lease, now) {
+            return Ok(false);
+        }
+        inner.leases.insert(key, lease.clone());
+        Ok(true)
+    }
+
+    async fn release_shard(&self, lease: &ShardLease) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = (lease.shard, lease.minute);
+        if inner
+            .leases
+            .get(&key)
+            .is_some_and(|s| s.holder == lease.holder)
+        {
+            inner.leases.remove(&key);
+        }
+        Ok(())
     }
 
     async fn reshard(&self) -> Result<Resharded, StoreError> {

@@ -24,6 +24,22 @@ use chrono::{DateTime, Utc};
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName, Status};
 use layout::{Group, TableMeta};
 
+/// A tick invocation's claim on working one shard of the due index for one minute
+/// ([`Store::lease_shard`]): a duplicate invocation of the same group and minute finds the
+/// shard taken and leaves it, so an app's call budget holds across the two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardLease {
+    /// The shard.
+    pub shard: u32,
+    /// The minute the tick runs for (its instant, to the minute).
+    pub minute: DateTime<Utc>,
+    /// The invocation holding it (a random token per tick).
+    pub holder: String,
+    /// Until when (wall clock) the holder may still be working it: another holder may take a
+    /// lease whose `until` has passed (its holder died).
+    pub until: DateTime<Utc>,
+}
+
 /// What [`Store::reshard`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Resharded {
@@ -375,6 +391,26 @@ pub trait Store: Send + Sync {
     /// default does nothing.
     async fn expire_history(&self) -> Result<usize, StoreError> {
         Ok(0)
+    }
+
+    /// Takes `lease` (wall-clock `now`) unless another holder's lease on the same shard and
+    /// minute is still running ([`rules::may_take_lease`]); true when taken (or already
+    /// held by `lease.holder`: a retry). Stores without leases (SQLite: one process ticks a
+    /// file) always grant it.
+    async fn lease_shard(
+        &self,
+        lease: &ShardLease,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let _ = (lease, now);
+        Ok(true)
+    }
+
+    /// Gives back `lease` if its holder still has it (a failed tick, so that the platform's
+    /// retry can work the shard at once); nothing otherwise.
+    async fn release_shard(&self, lease: &ShardLease) -> Result<(), StoreError> {
+        let _ = lease;
+        Ok(())
     }
 
     /// Everything due at `now` in every shard of the due index: jobs whose next slot or retry

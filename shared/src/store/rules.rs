@@ -12,7 +12,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    Claim, ClaimOutcome, GuardEnd, Outcome, RECONCILER, Recorded, StoreError, TABLE_FORMAT,
+    Claim, ClaimOutcome, GuardEnd, Outcome, RECONCILER, Recorded, ShardLease, StoreError,
+    TABLE_FORMAT,
 };
 use crate::model::{App, Execution, Job, Status};
 
@@ -433,6 +434,13 @@ pub fn may_take_guard_end(seen: &Execution) -> bool {
 /// [`super::Store::delete_job_if_unchanged`].
 pub fn unchanged_by_a_person(stored: &Job, read: &Job) -> bool {
     stored.id == read.id && stored.updated_at == read.updated_at
+}
+
+/// Whether `lease` may be taken at wall-clock `now` when `stored` is the lease on its shard
+/// and minute: none yet, the same holder's (a retry), or one whose holder's time ran out.
+/// The condition of [`super::Store::lease_shard`].
+pub fn may_take_lease(stored: Option<&ShardLease>, lease: &ShardLease, now: DateTime<Utc>) -> bool {
+    stored.is_none_or(|s| s.holder == lease.holder || s.until < now)
 }
 
 /// A tick may work on a table of format `found` (its marker's, [`Store::table_format`]) only

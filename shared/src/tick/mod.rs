@@ -36,6 +36,7 @@ use crate::model::{App, AppName, Job, JobUrl, Status};
 use crate::store::layout::Group;
 use crate::store::{DueItem, Store, StoreError, rules};
 
+mod group;
 mod manual;
 mod now;
 mod plan;
@@ -69,6 +70,14 @@ pub struct TickConfig {
     pub deadline_margin: Duration,
     /// Work out what would run and write nothing, call nothing.
     pub dry_run: bool,
+    /// The share of the due index's shards this tick works on: all of them (group 0 of 1),
+    /// or "group g of G" when several invocations split the work (docs/data-model.md).
+    pub group: Group,
+    /// Take each shard's lease for the tick's minute before working it
+    /// ([`crate::store::Store::lease_shard`]): on for the scheduler's own ticks (the Lambda's
+    /// scheduled events, `serve`), whose platform may deliver one minute twice; off for a
+    /// tick a person runs.
+    pub lease_shards: bool,
 }
 
 /// The default number of calls in flight. Chosen from the benchmarks (docs/benchmarks.md,
@@ -90,6 +99,8 @@ impl Default for TickConfig {
             deadline: None,
             deadline_margin: Duration::from_secs(5),
             dry_run: false,
+            group: Group::ALL,
+            lease_shards: false,
         }
     }
 }
@@ -143,6 +154,10 @@ pub struct TickSummary {
     /// True when nothing was written or called (a dry run).
     #[serde(default)]
     pub dry_run: bool,
+    /// Shards with due items that another tick held for this minute (a duplicate
+    /// invocation): left to it.
+    #[serde(default)]
+    pub busy_shards: u64,
     /// Wall time of the tick.
     pub duration_ms: u64,
 }
@@ -205,7 +220,29 @@ async fn run_tick(
             tracing::warn!(error = %e, "could not delete expired executions; the next tick tries again");
         }
     }
-    let items = store.due_in(now, &Group::ALL.shards(meta.shards)).await?;
+    let work = group::due_of_group(store, config, &meta, now).await?;
+    let result = work_on(
+        store, dispatcher, clock, config, now, started, work.items, work.busy,
+    )
+    .await;
+    if result.is_err() {
+        group::release(store, &work.leases).await;
+    }
+    result
+}
+
+/// The tick's work on its due `items`, once found.
+#[allow(clippy::too_many_arguments)]
+async fn work_on(
+    store: &dyn Store,
+    dispatcher: &dyn Dispatch,
+    clock: &dyn Clock,
+    config: &TickConfig,
+    now: DateTime<Utc>,
+    started: Instant,
+    items: Vec<DueItem>,
+    busy_shards: u64,
+) -> Result<TickSummary, TickError> {
     // The app records (base URLs, call budgets), read once per tick and only when a due
     // item may call: one Query on DynamoDB (docs/data-model.md, "What a tick costs").
     let apps: HashMap<AppName, App> = if items.iter().any(may_call) {
@@ -279,6 +316,7 @@ async fn run_tick(
         errors,
         apps: c.apps(),
         dry_run: config.dry_run,
+        busy_shards,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
     match first_error {

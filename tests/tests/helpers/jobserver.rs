@@ -60,24 +60,43 @@ struct Shared {
     arrived: Notify,
     /// Requests being answered now, and the most there ever were at once.
     in_flight: Mutex<(usize, usize)>,
+    /// The same, per first path segment (`/billing/x` counts under `billing`).
+    in_flight_by_prefix: Mutex<HashMap<String, (usize, usize)>>,
 }
 
 /// Counts a request in flight until it is answered (or its connection dropped).
-struct InFlight(Arc<Shared>);
+struct InFlight(Arc<Shared>, String);
 
 impl InFlight {
-    fn start(shared: &Arc<Shared>) -> InFlight {
+    fn start(shared: &Arc<Shared>, path: &str) -> InFlight {
         let mut n = lock(&shared.in_flight);
         n.0 += 1;
         n.1 = n.1.max(n.0);
-        InFlight(Arc::clone(shared))
+        let prefix = first_segment(path);
+        let mut by_prefix = lock(&shared.in_flight_by_prefix);
+        let n = by_prefix.entry(prefix.clone()).or_default();
+        n.0 += 1;
+        n.1 = n.1.max(n.0);
+        InFlight(Arc::clone(shared), prefix)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         lock(&self.0.in_flight).0 -= 1;
+        if let Some(n) = lock(&self.0.in_flight_by_prefix).get_mut(&self.1) {
+            n.0 -= 1;
+        }
     }
+}
+
+/// `billing` of `/billing/invoices`.
+fn first_segment(path: &str) -> String {
+    path.trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The job server. Dropping it shuts it down: it stops accepting, closes idle connections and
@@ -149,6 +168,13 @@ impl JobServer {
         lock(&self.shared.in_flight).1
     }
 
+    /// The most requests under `/<prefix>/` the server was answering at once so far.
+    pub fn max_in_flight_under(&self, prefix: &str) -> usize {
+        lock(&self.shared.in_flight_by_prefix)
+            .get(prefix)
+            .map_or(0, |n| n.1)
+    }
+
     /// How many requests `path` has received so far.
     pub fn count(&self, path: &str) -> usize {
         lock(&self.shared.requests)
@@ -186,7 +212,7 @@ impl Drop for JobServer {
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let received_at = SystemTime::now();
-    let _in_flight = InFlight::start(&shared);
+    let _in_flight = InFlight::start(&shared, request.uri().path());
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(body) => body,

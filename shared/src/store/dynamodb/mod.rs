@@ -44,12 +44,12 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
-use super::Resharded;
 use super::layout::TableMeta;
 use super::{
     Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store,
     StoreError,
 };
+use super::{Resharded, ShardLease};
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 use codec::{Item, exec_pk, exec_sk, from_item, job_item, job_pk, job_sk, n, s, strip_keys};
 use endpoint::endpoint_of;
@@ -526,6 +526,18 @@ impl Store for DynamoStore {
         expected_version: u64,
     ) -> Result<bool, StoreError> {
         self.write_table_meta(meta, expected_version).await
+    }
+
+    async fn lease_shard(
+        &self,
+        lease: &ShardLease,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.write_lease(lease, now).await
+    }
+
+    async fn release_shard(&self, lease: &ShardLease) -> Result<(), StoreError> {
+        self.write_lease_released(lease).await
     }
 
     async fn reshard(&self) -> Result<Resharded, StoreError> {

@@ -5,11 +5,11 @@ use aws_sdk_dynamodb::types::AttributeValue as AV;
 use chrono::{DateTime, Utc};
 
 use super::codec::{GSI_PK, GSI_SK, Item, from_item, n, s, strip_keys};
-use super::keys::DUE_INDEX;
+use super::keys::{DUE_INDEX, TTL_ATTRIBUTE};
 use super::{DynamoStore, is_condition_failure};
 use crate::model::AppName;
 use crate::store::layout::{shard_key, shard_of};
-use crate::store::{DueItem, Resharded, StoreError};
+use crate::store::{DueItem, Resharded, ShardLease, StoreError};
 
 impl DynamoStore {
     /// `Store::due_in`: one `Query` of the due index per shard (more when a shard's answer
@@ -102,6 +102,64 @@ impl DynamoStore {
         Ok(done)
     }
 
+    /// `Store::lease_shard`: one UpdateItem of `pk = LEASES, sk = <shard>#<minute>`, its
+    /// condition [`rules::may_take_lease`] clause by clause (no lease, the same holder, or one
+    /// whose `until` passed). The item expires a day after its minute.
+    pub(super) async fn write_lease(
+        &self,
+        lease: &ShardLease,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(LEASES_PK))
+            .key("sk", s(lease_sk(lease)))
+            .update_expression("SET #kind = :kind, holder = :me, #until = :until, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(pk) OR holder = :me OR #until < :now")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":kind", s("lease"))
+            .expression_attribute_values(":me", s(lease.holder.clone()))
+            .expression_attribute_values(":until", n(lease.until.timestamp_millis()))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .expression_attribute_values(
+                ":ttl",
+                n((lease.minute + chrono::Duration::days(1)).timestamp()),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(self.failed("UpdateItem", e)),
+        }
+    }
+
+    /// `Store::release_shard`: `until` set to the past if the holder still has it.
+    pub(super) async fn write_lease_released(&self, lease: &ShardLease) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(LEASES_PK))
+            .key("sk", s(lease_sk(lease)))
+            .update_expression("SET #until = :past")
+            .condition_expression("holder = :me")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":me", s(lease.holder.clone()))
+            .expression_attribute_values(":past", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(self.failed("UpdateItem", e)),
+        }
+    }
+
     /// Moves one item's index entry from shard key `from` to `to` if it is still in `from`.
     async fn move_entry(&self, entry: &Item, from: &str, to: &str) -> Result<bool, StoreError> {
         let key = |name: &str| entry.get(name).cloned().unwrap_or(AV::S(String::new()));
@@ -124,6 +182,15 @@ impl DynamoStore {
             Err(e) => Err(self.failed("UpdateItem", e)),
         }
     }
+}
+
+/// The partition of the shard leases: no job (`APP#`), execution (`JOB#`), app record
+/// (`APPS`) or the `META` item shares it.
+const LEASES_PK: &str = "LEASES";
+
+/// A lease's sort key: `<shard>#<minute, epoch seconds>`.
+fn lease_sk(lease: &ShardLease) -> String {
+    format!("{}#{}", lease.shard, lease.minute.timestamp())
 }
 
 /// The index sort key of an item (epoch milliseconds); 0 if it has none (it then came from
