@@ -292,9 +292,13 @@ impl<S: Store, D: Dispatch> Function<S, D> {
         let request = request::parse(&payload).inspect_err(|e| {
             tracing::warn!(error = %e, "refused the payload");
         })?;
-        let (now, dry_run, event_time) = match request {
-            Request::Scheduled { time } => (None, false, time),
-            Request::Operator { now, dry_run } => (now, dry_run, None),
+        let (now, dry_run, event_time, group, scheduled) = match request {
+            Request::Scheduled { time, group } => (None, false, time, group, true),
+            Request::Operator {
+                now,
+                dry_run,
+                group,
+            } => (now, dry_run, None, group, false),
         };
         if let Some(now) = now {
             let using = if dry_run {
@@ -323,6 +327,12 @@ impl<S: Store, D: Dispatch> Function<S, D> {
         }
         let mut config = self.tick.clone();
         config.dry_run = dry_run;
+        config.group = group;
+        // The rules' invocations lease each shard for the minute they fired for: a duplicate
+        // delivery (EventBridge delivers at least once), or the old rule and the new ones in
+        // the minute of a stack update, leaves a shard another invocation works.
+        config.lease_shards = scheduled;
+        config.lease_minute = event_time;
         config.deadline = remaining.map(|left| Instant::now() + left);
         let clock: Arc<dyn Clock> = match now {
             Some(now) => Arc::new(ShiftedClock::starting_at(self.clock.clone(), now)),

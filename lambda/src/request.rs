@@ -4,11 +4,15 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
+use shared::store::layout::Group;
 
 /// The shapes the function accepts, as named in every rejection.
-pub const ACCEPTED_SHAPES: &str = "accepted payloads: an EventBridge Scheduled Event \
-({\"detail-type\": \"Scheduled Event\", \"source\": \"aws.events\", \"time\": \"<RFC 3339>\", ...}) \
-or an operator payload {\"now\": \"<RFC 3339>\", \"dry_run\": true|false} (both fields optional)";
+pub const ACCEPTED_SHAPES: &str = "accepted payloads: a group's scheduled tick \
+{\"tick\": {\"group\": g, \"of\": G, \"time\": \"<RFC 3339>\"}} (0 <= g < G <= 64), \
+an EventBridge Scheduled Event \
+({\"detail-type\": \"Scheduled Event\", \"source\": \"aws.events\", \"time\": \"<RFC 3339>\", ...}), \
+or an operator payload {\"now\": \"<RFC 3339>\", \"dry_run\": true|false, \"group\": g, \"of\": G} \
+(all optional; group and of together)";
 
 /// The `detail-type` of the event an EventBridge schedule rule sends.
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
@@ -16,11 +20,15 @@ pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 /// One invocation's request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// The EventBridge rule's event. The tick runs on the system clock; `time` (the minute
-    /// the rule fired for) only measures how late the delivery was.
+    /// A schedule rule's invocation: a group's (`{"tick": {...}}`, the template's rules), or
+    /// EventBridge's Scheduled Event (every shard: group 0 of 1). The tick runs on the system
+    /// clock; `time` (the minute the rule fired for) names the minute whose shard leases it
+    /// takes and measures how late the delivery was.
     Scheduled {
         /// The event's `time`, when present.
         time: Option<DateTime<Utc>>,
+        /// The shards to work on.
+        group: Group,
     },
     /// An operator's invocation.
     Operator {
@@ -28,6 +36,8 @@ pub enum Request {
         now: Option<DateTime<Utc>>,
         /// Report what would run; write nothing and call nothing.
         dry_run: bool,
+        /// The shards to work on (default: every one).
+        group: Group,
     },
 }
 
@@ -46,6 +56,26 @@ struct OperatorPayload {
     now: Option<DateTime<Utc>>,
     #[serde(default)]
     dry_run: bool,
+    #[serde(default)]
+    group: Option<u32>,
+    #[serde(default)]
+    of: Option<u32>,
+}
+
+/// `{"tick": {"group": g, "of": G, "time": "..."}}`, what the template's rule for group g
+/// sends (its input transformer keeps the rule's `time`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupEvent {
+    tick: GroupTick,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupTick {
+    group: u32,
+    of: u32,
+    time: DateTime<Utc>,
 }
 
 fn bad(reason: impl Into<String>) -> BadPayload {
@@ -69,6 +99,16 @@ pub fn parse(payload: &Value) -> Result<Request, BadPayload> {
         };
         return Err(bad(format!("the payload is {kind}, not a JSON object")));
     };
+    if map.contains_key("tick") {
+        let event: GroupEvent = serde_json::from_value(payload.clone())
+            .map_err(|e| bad(format!("a group's tick that does not parse ({e})")))?;
+        let group = Group::new(event.tick.group, event.tick.of)
+            .map_err(|e| bad(format!("a group's tick of {e}")))?;
+        return Ok(Request::Scheduled {
+            time: Some(event.tick.time),
+            group,
+        });
+    }
     if map.contains_key("detail-type") || map.contains_key("source") {
         let event: EventBridgeEvent = serde_json::from_value(payload.clone())
             .map_err(|e| bad(format!("an EventBridge event that does not parse ({e})")))?;
@@ -78,13 +118,28 @@ pub fn parse(payload: &Value) -> Result<Request, BadPayload> {
                 event.detail_type, event.source
             )));
         }
-        return Ok(Request::Scheduled { time: event.time });
+        return Ok(Request::Scheduled {
+            time: event.time,
+            group: Group::ALL,
+        });
     }
     let operator: OperatorPayload = serde_json::from_value(payload.clone())
         .map_err(|e| bad(format!("not an operator payload ({e})")))?;
+    let group = match (operator.group, operator.of) {
+        (None, None) => Group::ALL,
+        (Some(g), Some(of)) => {
+            Group::new(g, of).map_err(|e| bad(format!("an operator payload with {e}")))?
+        }
+        _ => {
+            return Err(bad(
+                "an operator payload with `group` without `of` or `of` without `group`: give both",
+            ));
+        }
+    };
     Ok(Request::Operator {
         now: operator.now,
         dry_run: operator.dry_run,
+        group,
     })
 }
 
@@ -111,7 +166,8 @@ mod tests {
                     Utc.with_ymd_and_hms(2026, 11, 26, 9, 30, 0)
                         .single()
                         .expect("valid")
-                )
+                ),
+                group: Group::ALL,
             }
         );
     }
@@ -126,14 +182,16 @@ mod tests {
                         .single()
                         .expect("valid")
                 ),
-                dry_run: true
+                dry_run: true,
+                group: Group::ALL,
             }
         );
         assert_eq!(
             parse(&json!({})).expect("accepted"),
             Request::Operator {
                 now: None,
-                dry_run: false
+                dry_run: false,
+                group: Group::ALL,
             }
         );
         assert_eq!(
@@ -144,9 +202,61 @@ mod tests {
                         .single()
                         .expect("valid")
                 ),
-                dry_run: false
+                dry_run: false,
+                group: Group::ALL,
             }
         );
+    }
+
+    #[test]
+    fn a_groups_tick_names_its_group_and_keeps_the_rules_time() {
+        assert_eq!(
+            parse(&fixture("group-event.json")).expect("accepted"),
+            Request::Scheduled {
+                time: Some(
+                    Utc.with_ymd_and_hms(2026, 11, 26, 9, 30, 0)
+                        .single()
+                        .expect("valid")
+                ),
+                group: Group::new(2, 4).expect("a group"),
+            }
+        );
+        assert_eq!(
+            parse(&json!({"dry_run": true, "group": 1, "of": 2})).expect("accepted"),
+            Request::Operator {
+                now: None,
+                dry_run: true,
+                group: Group::new(1, 2).expect("a group"),
+            }
+        );
+        for (payload, reason) in [
+            (
+                json!({"tick": {"group": 4, "of": 4, "time": "2026-11-26T09:30:00Z"}}),
+                "a group's tick of group `4/4`: expected g/G",
+            ),
+            (
+                json!({"tick": {"group": 0, "of": 65, "time": "2026-11-26T09:30:00Z"}}),
+                "0 <= g < G <= 64",
+            ),
+            (
+                json!({"tick": {"group": 0, "of": 4}}),
+                "a group's tick that does not parse (missing field `time`",
+            ),
+            (
+                json!({"tick": {"group": 0, "of": 4, "time": "2026-11-26T09:30:00Z", "dry_run": true}}),
+                "unknown field `dry_run`",
+            ),
+            (json!({"group": 1}), "give both"),
+            (json!({"of": 2}), "give both"),
+            (
+                json!({"group": 2, "of": 2}),
+                "an operator payload with group `2/2`",
+            ),
+        ] {
+            let text = parse(&payload).expect_err("refused").to_string();
+            assert!(text.contains(reason), "{payload}: {text}");
+            assert!(text.contains("{\"tick\": {\"group\": g"), "{text}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use chrono::TimeZone;
 use serde_json::json;
 use shared::clock::FixedClock;
 use shared::model::{AppName, Job, JobName, JobUrl, NewJob, Status};
+use shared::store::ShardLease;
 use shared::store::memory::MemoryStore;
 use shared::testing::FakeDispatch;
 use shared::tick::TickSummary;
@@ -471,5 +472,53 @@ async fn a_store_failure_fails_the_invocation_with_a_typed_diagnostic() {
             .starts_with("the tick failed: the store failed during the tick: the store's GetItem request could not reach the store"),
         "{}",
         diagnostic.error_message
+    );
+}
+
+/// Issue 29: a rule's invocation leases its shards for the minute the rule fired for, so a
+/// duplicate delivery of that minute, arriving while the first one still holds the shard,
+/// leaves it and calls nothing; an operator's invocation takes no lease.
+#[tokio::test]
+async fn a_scheduled_invocation_leaves_a_shard_another_holds_for_its_minute() {
+    let (function, job) = function(at(9, 31, 5), Status::Succeeded).await;
+    // Another invocation of the 09:30 event holds shard 0, the job's, for that minute; this
+    // duplicate is delivered late, at 09:31:05 by the clock.
+    let held = ShardLease {
+        shard: 0,
+        minute: at(9, 30, 0),
+        holder: "the first delivery".to_owned(),
+        until: Utc::now() + chrono::Duration::minutes(15),
+    };
+    assert!(
+        function
+            .store
+            .lease_shard(&held, Utc::now())
+            .await
+            .expect("lease")
+    );
+    for payload in [
+        fixture("scheduled-event.json"),
+        json!({"tick": {"group": 0, "of": 1, "time": "2026-11-26T09:30:00Z"}}),
+    ] {
+        let answer = function.invoke(payload, None).await.expect("tick");
+        let summary: TickSummary = serde_json::from_value(answer.response).expect("a summary");
+        assert_eq!(
+            (summary.triggered, summary.busy_shards),
+            (0, 1),
+            "{summary:?}"
+        );
+    }
+    assert!(function.dispatcher.calls().is_empty());
+    assert!(history(&function, &job).await.is_empty());
+    // An operator's tick takes no lease: it works the shard.
+    let answer = function
+        .invoke(json!({}), None)
+        .await
+        .expect("an operator's tick");
+    let summary: TickSummary = serde_json::from_value(answer.response).expect("a summary");
+    assert_eq!(
+        (summary.triggered, summary.busy_shards),
+        (1, 0),
+        "{summary:?}"
     );
 }

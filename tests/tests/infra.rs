@@ -448,7 +448,9 @@ fn a_heartbeat_alarm_fires_when_no_tick_completes_for_the_configured_minutes() {
     assert_eq!(alarm["EvaluationPeriods"], minutes, "{name}");
     assert_eq!(alarm["DatapointsToAlarm"], minutes, "{name}");
     assert_eq!(alarm["Statistic"].as_str(), Some("Sum"), "{name}");
-    assert_eq!(alarm["Threshold"].as_u64(), Some(1), "{name}");
+    // A completed tick a minute per group: one group that stops fires it too.
+    let groups: Value = serde_norway::from_str("{ Ref: Groups }").expect("yaml");
+    assert_eq!(alarm["Threshold"], groups, "{name}");
     assert_eq!(
         alarm["ComparisonOperator"].as_str(),
         Some("LessThanThreshold"),
@@ -515,47 +517,151 @@ fn a_deferred_alarm_fires_when_slots_stay_deferred_for_a_quarter_of_an_hour() {
     );
 }
 
+/// Evaluates the template condition `name` for the parameter `Groups` = `groups`.
+fn groups_condition(t: &Value, name: &str, groups: u32) -> bool {
+    fn eval(t: &Value, v: &Value, groups: u32) -> bool {
+        if let Some(args) = v.get("Fn::Equals").and_then(Value::as_sequence) {
+            let side = |x: &Value| match x.get("Ref").and_then(Value::as_str) {
+                Some("Groups") => groups.to_string(),
+                _ => x
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("{x:?}")),
+            };
+            return side(&args[0]) == side(&args[1]);
+        }
+        if let Some(args) = v.get("Fn::Or").and_then(Value::as_sequence) {
+            return args.iter().any(|a| eval(t, a, groups));
+        }
+        if let Some(args) = v.get("Fn::Not").and_then(Value::as_sequence) {
+            return !eval(t, &args[0], groups);
+        }
+        if let Some(name) = v.get("Condition").and_then(Value::as_str) {
+            return eval(t, &t["Conditions"][name], groups);
+        }
+        panic!("a condition this test cannot evaluate: {v:?}");
+    }
+    eval(t, &t["Conditions"][name], groups)
+}
+
 #[test]
 fn the_schedule_invokes_the_published_alias_so_a_rollback_is_one_alias_update() {
     let t = template();
     let function = &resource(&t, "TickFunction")["Properties"];
     // SAM publishes a version on each code change and points the alias `live` at it; the
-    // function's own event sources are attached to that alias, not to $LATEST.
+    // schedule rules invoke that alias, not $LATEST.
     assert_eq!(
         function["AutoPublishAlias"].as_str(),
         Some("live"),
         "the function is published as versions behind the alias `live`"
     );
-    let events = function["Events"]
-        .as_mapping()
-        .expect("the function's events");
-    let schedules: Vec<_> = events
-        .iter()
-        .filter(|(_, e)| e["Type"].as_str() == Some("Schedule"))
-        .collect();
-    assert_eq!(
-        schedules.len(),
-        1,
-        "one schedule, on the function: {events:?}"
+    assert!(
+        function.get("Events").is_none(),
+        "no SAM event: the schedule is the group rules below"
     );
-    // No rule or schedule elsewhere in the template invokes the function unqualified.
+    let alias: Value = serde_norway::from_str("{ Ref: TickFunction.Alias }").expect("yaml");
+    let mut rules = 0;
     for (name, r) in t["Resources"].as_mapping().expect("resources") {
-        let kind = r["Type"].as_str().unwrap_or_default();
-        assert!(
-            !matches!(
-                kind,
-                "AWS::Events::Rule" | "AWS::Scheduler::Schedule" | "AWS::Lambda::Permission"
-            ),
-            "{name:?} ({kind}) would bypass the alias"
-        );
+        let name = name.as_str().unwrap_or_default();
+        match r["Type"].as_str().unwrap_or_default() {
+            "AWS::Events::Rule" => {
+                rules += 1;
+                let targets = r["Properties"]["Targets"].as_sequence().expect("targets");
+                assert_eq!(targets.len(), 1, "{name}");
+                assert_eq!(targets[0]["Arn"], alias, "{name} invokes the alias");
+            }
+            "AWS::Lambda::Permission" => {
+                assert_eq!(r["Properties"]["FunctionName"], alias, "{name}");
+                let source = serde_norway::to_string(&r["Properties"]["SourceArn"]).expect("arn");
+                assert!(
+                    source.contains(name.trim_end_matches("Permission")),
+                    "{name} lets only its own rule invoke: {source}"
+                );
+            }
+            "AWS::Scheduler::Schedule" => panic!("{name} would bypass the group rules"),
+            _ => {}
+        }
     }
-    let alias_arn: Value = serde_norway::from_str("{ Ref: TickFunction.Alias }").expect("yaml");
+    assert_eq!(rules, 16, "a rule for each group up to 16");
     assert_eq!(
-        t["Outputs"]["LiveAliasArn"]["Value"], alias_arn,
+        t["Outputs"]["LiveAliasArn"]["Value"], alias,
         "the alias is an output, to invoke and to roll back"
     );
 }
 
+/// Issue 29: rule k (and its permission) exists exactly when k < Groups, fires every minute,
+/// retries into the dead-letter queue, and sends {"tick": {"group": k, "of": Groups, "time":
+/// <the rule's time>}}, which the function reads as group k of Groups.
+#[test]
+fn one_rule_a_minute_per_group_sends_its_group_and_the_minute_it_fired_for() {
+    let t = template();
+    let allowed: Vec<u32> = t["Parameters"]["Groups"]["AllowedValues"]
+        .as_sequence()
+        .expect("allowed values")
+        .iter()
+        .map(|v| v.as_u64().expect("a number") as u32)
+        .collect();
+    assert_eq!(allowed, [1, 2, 4, 8, 16]);
+    assert_eq!(t["Parameters"]["Groups"]["Default"].as_u64(), Some(1));
+    for groups in allowed {
+        let mut present = Vec::new();
+        for k in 0..16u32 {
+            let rule = resource(&t, &format!("TickGroup{k}"));
+            let permission = resource(&t, &format!("TickGroup{k}Permission"));
+            assert_eq!(rule["Condition"], permission["Condition"], "group {k}");
+            let exists = match rule["Condition"].as_str() {
+                None => true,
+                Some(name) => groups_condition(&t, name, groups),
+            };
+            if !exists {
+                continue;
+            }
+            present.push(k);
+            let target = &rule["Properties"]["Targets"][0];
+            assert_eq!(
+                rule["Properties"]["ScheduleExpression"].as_str(),
+                Some("rate(1 minute)")
+            );
+            assert_eq!(
+                target["RetryPolicy"]["MaximumRetryAttempts"].as_u64(),
+                Some(2)
+            );
+            assert!(
+                serde_norway::to_string(&target["DeadLetterConfig"])
+                    .expect("dlq")
+                    .contains("TickDeadLetterQueue")
+            );
+            let transformer = &target["InputTransformer"];
+            assert_eq!(
+                transformer["InputPathsMap"]["time"].as_str(),
+                Some("$.time")
+            );
+            // EventBridge puts a string value in quotes where its placeholder stands unquoted
+            // in a JSON template; Fn::Sub puts the parameter's value.
+            let template = transformer["InputTemplate"]["Fn::Sub"]
+                .as_str()
+                .expect("a Fn::Sub of the input")
+                .replace("${Groups}", &groups.to_string())
+                .replace("<time>", "\"2026-11-26T09:30:00Z\"");
+            let payload: serde_json::Value =
+                serde_json::from_str(&template).expect("the input is JSON");
+            assert_eq!(
+                psu_sched_lambda::request::parse(&payload).expect("the function accepts it"),
+                psu_sched_lambda::request::Request::Scheduled {
+                    time: Some("2026-11-26T09:30:00Z".parse().expect("time")),
+                    group: shared::store::layout::Group::new(k, groups).expect("a group"),
+                },
+                "Groups = {groups}, rule {k}"
+            );
+        }
+        assert_eq!(
+            present,
+            (0..groups).collect::<Vec<_>>(),
+            "Groups = {groups}: rules 0 to {}",
+            groups - 1
+        );
+    }
+}
 /// The `ec2:*` statements of the tick role: (the `Fn::If` condition they sit under, actions).
 fn network_interface_statements(t: &Value) -> Vec<(Option<String>, BTreeSet<String>)> {
     let mut out = Vec::new();
@@ -796,11 +902,22 @@ fn the_dead_letter_queue_takes_messages_only_from_the_stacks_own_rule() {
         &resource(&t, "TickDeadLetterQueuePolicy")["Properties"]["PolicyDocument"]["Statement"];
     let statements = statements.as_sequence().expect("statements");
     assert_eq!(statements.len(), 1);
-    let condition = serde_norway::to_string(&statements[0]["Condition"]).expect("condition");
-    assert!(
-        condition.contains("aws:SourceArn") && condition.contains("TickFunctionEveryMinute"),
-        "only the schedule rule SAM generates for the function (TickFunctionEveryMinute): {condition}"
-    );
+    let arns = statements[0]["Condition"]["ArnEquals"]["aws:SourceArn"]
+        .as_sequence()
+        .expect("a list of the rules' ARNs");
+    assert_eq!(arns.len(), 16, "only the stack's 16 group rules");
+    for (k, arn) in arns.iter().enumerate() {
+        // Rule 0 always; rule k under its condition (Fn::If with AWS::NoValue otherwise).
+        let get_att = match arn.get("Fn::If") {
+            Some(branches) => &branches[1]["Fn::GetAtt"],
+            None => &arn["Fn::GetAtt"],
+        };
+        assert_eq!(
+            get_att[0].as_str(),
+            Some(format!("TickGroup{k}").as_str()),
+            "rule {k}: {arn:?}"
+        );
+    }
 }
 
 #[test]

@@ -920,8 +920,10 @@ async fn the_function_signs_with_the_secret_it_reads_at_run_time_and_with_a_chan
         Duration::from_secs(10),
     )
     .await;
+    // The next minute's event (the same event again would be a duplicate delivery of the
+    // minute already ticked, whose shard lease it would find taken).
     let answer = watch
-        .invoke("scheduled-event.json")
+        .invoke("scheduled-event-next-minute.json")
         .await
         .unwrap_or_else(|e| panic!("the invocation failed: {e}"));
     let call = only_call(&server, "/after").await;
@@ -963,5 +965,91 @@ async fn the_function_signs_with_the_secret_it_reads_at_run_time_and_with_a_chan
     assert!(
         !log.contains("deployment-secret"),
         "the secret's value never reaches the log:\n{log}"
+    );
+}
+
+/// Issue 29: the template's group rule's event under `cargo lambda watch`: group 2 of 4 works
+/// shard 2 only (an app there is called, an app in shard 0 is not), and the same event again
+/// (a duplicate delivery) calls nothing. (A duplicate racing the first finds the shard leased:
+/// lambda/src/tests.rs and tests/tests/shards.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_event_ticks_its_shards_once_and_a_duplicate_delivery_calls_nothing() {
+    let (endpoint, table, store) = table().await;
+    let before = store.table_meta().await.expect("the layout");
+    let mut four = before.raise(4, Utc::now(), Utc::now()).expect("a raise");
+    four.format = shared::store::SHARDED_FORMAT;
+    assert!(
+        store
+            .put_table_meta(&four, before.version)
+            .await
+            .expect("raise")
+    );
+    let app_in = |shard: u32| {
+        (0..1000)
+            .map(|i| format!("app-{i}"))
+            .find(|name| {
+                shared::store::layout::shard_of(&AppName::parse(name).expect("app"), 4) == shard
+            })
+            .expect("an app")
+    };
+    let server = JobServer::start().await;
+    let in_group = every_minute_job_of(
+        &store,
+        &app_in(2),
+        "in-group",
+        &server.url("/in-group"),
+        Duration::from_secs(10),
+    )
+    .await;
+    let elsewhere = every_minute_job_of(
+        &store,
+        &app_in(0),
+        "elsewhere",
+        &server.url("/elsewhere"),
+        Duration::from_secs(10),
+    )
+    .await;
+    let mut env = function_env(&endpoint, &table);
+    env.push(("PSU_SCHED_ALLOW_PRIVATE_TARGETS", "true".to_owned()));
+    let watch = Watch::start(&env).await;
+
+    let answer = watch
+        .invoke("group-event.json")
+        .await
+        .unwrap_or_else(|e| panic!("the invocation failed: {e}"));
+    let first: TickSummary = serde_json::from_value(answer.clone())
+        .unwrap_or_else(|e| panic!("the answer is not a TickSummary ({e}): {answer}"));
+    assert_eq!(
+        (first.due, first.triggered, first.busy_shards),
+        (1, 1, 0),
+        "{first:?}"
+    );
+    let again: TickSummary = serde_json::from_value(
+        watch
+            .invoke("group-event.json")
+            .await
+            .unwrap_or_else(|e| panic!("the duplicate failed: {e}")),
+    )
+    .expect("a TickSummary");
+    assert_eq!(
+        (again.due, again.triggered),
+        (0, 0),
+        "the duplicate finds nothing left to do: {again:?}"
+    );
+    only_call(&server, "/in-group").await;
+    assert_eq!(
+        only_execution(&store, &in_group).await.status,
+        Status::Succeeded
+    );
+    assert!(
+        server.requests_to("/elsewhere").is_empty(),
+        "shard 0 is group 0's"
+    );
+    assert!(
+        store
+            .list_executions(&elsewhere.id, 10)
+            .await
+            .expect("history")
+            .is_empty()
     );
 }

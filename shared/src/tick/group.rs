@@ -24,9 +24,10 @@ pub(super) struct GroupWork {
 
 /// Reads each of `config.group`'s shards among `meta`'s (one `Query` each on DynamoDB). With
 /// [`TickConfig::lease_shards`] (never in a dry run), a shard with due items is worked only
-/// once its lease for `now`'s minute is taken; another invocation's live lease leaves the
-/// shard to it (a duplicate delivery of the same group and minute), so that an app, whose
-/// items are in one shard, is called by one tick at a time within its budget.
+/// once its lease for the minute ([`TickConfig::lease_minute`], else `now`'s) is taken;
+/// another invocation's live lease leaves the shard to it (a duplicate delivery of the same
+/// group and minute), so that an app, whose items are in one shard, is called by one tick at
+/// a time within its budget.
 pub(super) async fn due_of_group(
     store: &dyn Store,
     config: &TickConfig,
@@ -38,9 +39,10 @@ pub(super) async fn due_of_group(
         leases: Vec::new(),
         busy: 0,
     };
-    let minute = now
+    let minute = config.lease_minute.unwrap_or(now);
+    let minute = minute
         .duration_trunc(chrono::TimeDelta::minutes(1))
-        .unwrap_or(now);
+        .unwrap_or(minute);
     let holder = token();
     for shard in config.group.shards(meta.shards) {
         let items = store.due_in(now, &[shard]).await?;

@@ -78,6 +78,9 @@ pub struct TickConfig {
     /// scheduled events, `serve`), whose platform may deliver one minute twice; off for a
     /// tick a person runs.
     pub lease_shards: bool,
+    /// The minute whose leases the tick takes (the schedule rule's `time`, so that a late
+    /// duplicate of the same minute finds them); default: the tick's own instant.
+    pub lease_minute: Option<DateTime<Utc>>,
 }
 
 /// The default number of calls in flight. Chosen from the benchmarks (docs/benchmarks.md,
@@ -101,6 +104,7 @@ impl Default for TickConfig {
             dry_run: false,
             group: Group::ALL,
             lease_shards: false,
+            lease_minute: None,
         }
     }
 }
