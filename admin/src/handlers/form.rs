@@ -1,6 +1,13 @@
 //! What the forms' handlers share: the posted form read as typed (each field trimmed, an
 //! empty one not given), and the lines a refused form shows.
 //!
+//! The forms (a job's and an app's, new and edit) go through the operations layer with the
+//! CLI's validation. A refused form comes back with what was typed, each error next to its
+//! field and listed above the form, and nothing written: the handler shows the form again
+//! (views/job_form.rs, views/app_form.rs) rather than returning an error. The schedule field
+//! previews its reading and next runs: live with the admin's small script, or with the
+//! form's Preview button without it.
+//!
 //! An edit form carries what it showed in hidden `shown-*` fields beside the visible ones:
 //! the operations layer writes only the fields the person changed ([`Ops::edit`]), over the
 //! record as it is when the form comes back.
@@ -54,6 +61,7 @@ pub(crate) fn job_input(form: &Posted, prefix: &str) -> JobInput {
     }
 }
 
+/// An app's form as posted, each name after `prefix` (as [`job_input`]).
 pub(crate) fn app_input(form: &Posted, prefix: &str) -> AppInput {
     AppInput {
         base_url: given(form, &format!("{prefix}base_url")),
@@ -61,10 +69,12 @@ pub(crate) fn app_input(form: &Posted, prefix: &str) -> AppInput {
     }
 }
 
+/// Whether the form was sent by its Preview button (show it again, write nothing).
 pub(crate) fn is_preview(form: &Posted) -> bool {
     form.get("action").is_some_and(|a| a == "preview")
 }
 
+/// An app record as its form shows it.
 pub(crate) fn app_as_form(app: &App) -> AppInput {
     AppInput {
         base_url: Some(app.base_url.to_string()),
