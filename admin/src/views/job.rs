@@ -177,154 +177,157 @@ pub(crate) fn punctuality(stats: &JobStatsView) -> Punctuality {
     }
 }
 
-pub(crate) fn job_page(
-    ctx: &Ctx,
-    job: &Job,
-    executions: &[Execution],
-    punctuality: Option<Punctuality>,
-    now: DateTime<Utc>,
-) -> JobPage {
-    let tz = job.timezone;
-    let status = JobStatus::of(job);
-    let mut settings = vec![
-        ("State", status.as_str().to_owned()),
-        ("URL", format!("{} {}", job.method.as_str(), job.url)),
-        (
-            "Schedule",
-            format!("{} — {}", job.schedule, job.schedule.describe()),
-        ),
-        (
-            "Time zone",
-            format!("{} (now {})", tz.name(), format::offset(now, tz)),
-        ),
-        ("Timeout", format::millis(job.timeout_ms as i64)),
-        ("Retries", job.retries.to_string()),
-        ("Max lateness", format::millis(job.max_lateness_ms as i64)),
-        (
-            "Overlap",
-            if job.overlap == OverlapPolicy::Allow {
-                "allowed".to_owned()
-            } else {
-                "not allowed: a slot is skipped while the previous call runs".to_owned()
-            },
-        ),
-    ];
-    if let Some(path) = &job.path {
-        settings.insert(2, ("Path", path.to_string()));
-    }
-    if let Some(start) = job.start {
-        settings.push(("Starts", format::local(start, tz)));
-    }
-    if let Some(end) = job.end {
-        settings.push(("Ends", format::local(end, tz)));
-    }
-    settings.push(("Created", format::local(job.created_at, tz)));
-    settings.push(("Last changed", format::local(job.updated_at, tz)));
-    let runs = if job.enabled {
-        upcoming(job, now, NEXT_RUNS)
-    } else {
-        Vec::new()
-    };
-    let mut before = format::offset(now, tz);
-    let mut dst_changes = 0;
-    let next_runs = runs
-        .into_iter()
-        .map(|t| {
-            let offset = format::offset(t, tz);
-            let note = (offset != before).then(|| {
-                dst_changes += 1;
-                format!("clocks change: {before} → {offset}")
-            });
-            before = offset.clone();
-            NextRun {
-                local: format::local(t, tz),
-                utc: format::utc(t),
-                offset,
-                note,
-            }
-        })
-        .collect();
-    let legend = [
-        Status::Succeeded,
-        Status::Failed,
-        Status::TimedOut,
-        Status::Missed,
-        Status::Skipped,
-        Status::Running,
-    ]
-    .into_iter()
-    .map(|s| Legend {
-        class: match s {
-            Status::Succeeded => "m-succeeded",
-            Status::Failed => "m-failed",
-            Status::TimedOut => "m-timed-out",
-            Status::Missed => "m-missed",
-            Status::Skipped => "m-skipped",
-            _ => "m-live",
-        },
-        d: timeline::shape(s, 10.0, 10.0),
-        word: if s == Status::Running {
-            "pending or running"
+impl JobPage {
+    /// The page of `job` with its newest `executions` and its punctuality, at `now`.
+    pub(crate) fn new(
+        ctx: &Ctx,
+        job: &Job,
+        executions: &[Execution],
+        punctuality: Option<Punctuality>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let tz = job.timezone;
+        let status = JobStatus::of(job);
+        let mut settings = vec![
+            ("State", status.as_str().to_owned()),
+            ("URL", format!("{} {}", job.method.as_str(), job.url)),
+            (
+                "Schedule",
+                format!("{} — {}", job.schedule, job.schedule.describe()),
+            ),
+            (
+                "Time zone",
+                format!("{} (now {})", tz.name(), format::offset(now, tz)),
+            ),
+            ("Timeout", format::millis(job.timeout_ms as i64)),
+            ("Retries", job.retries.to_string()),
+            ("Max lateness", format::millis(job.max_lateness_ms as i64)),
+            (
+                "Overlap",
+                if job.overlap == OverlapPolicy::Allow {
+                    "allowed".to_owned()
+                } else {
+                    "not allowed: a slot is skipped while the previous call runs".to_owned()
+                },
+            ),
+        ];
+        if let Some(path) = &job.path {
+            settings.insert(2, ("Path", path.to_string()));
+        }
+        if let Some(start) = job.start {
+            settings.push(("Starts", format::local(start, tz)));
+        }
+        if let Some(end) = job.end {
+            settings.push(("Ends", format::local(end, tz)));
+        }
+        settings.push(("Created", format::local(job.created_at, tz)));
+        settings.push(("Last changed", format::local(job.updated_at, tz)));
+        let runs = if job.enabled {
+            upcoming(job, now, NEXT_RUNS)
         } else {
-            format::word(s)
-        },
-    })
-    .collect();
-    let rows = executions
-        .iter()
-        .take(JOB_PAGE_TABLE)
-        .map(|e| ExecRow {
-            href: format!("/executions/{}", e.id),
-            slot: format::local(e.scheduled_for, tz),
-            status: e.status.into(),
-            http: e
-                .http_status
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "—".to_owned()),
-            duration: e
-                .duration_ms
-                .map(|ms| format::millis(ms as i64))
-                .unwrap_or_else(|| "—".to_owned()),
-            lag: lag_ms(e)
-                .map(format::millis)
-                .unwrap_or_else(|| "—".to_owned()),
-            attempt: e.attempt,
-            trigger: match e.trigger {
-                Trigger::Schedule => "schedule",
-                Trigger::Manual => "manual",
+            Vec::new()
+        };
+        let mut before = format::offset(now, tz);
+        let mut dst_changes = 0;
+        let next_runs = runs
+            .into_iter()
+            .map(|t| {
+                let offset = format::offset(t, tz);
+                let note = (offset != before).then(|| {
+                    dst_changes += 1;
+                    format!("clocks change: {before} → {offset}")
+                });
+                before = offset.clone();
+                NextRun {
+                    local: format::local(t, tz),
+                    utc: format::utc(t),
+                    offset,
+                    note,
+                }
+            })
+            .collect();
+        let legend = [
+            Status::Succeeded,
+            Status::Failed,
+            Status::TimedOut,
+            Status::Missed,
+            Status::Skipped,
+            Status::Running,
+        ]
+        .into_iter()
+        .map(|s| Legend {
+            class: match s {
+                Status::Succeeded => "m-succeeded",
+                Status::Failed => "m-failed",
+                Status::TimedOut => "m-timed-out",
+                Status::Missed => "m-missed",
+                Status::Skipped => "m-skipped",
+                _ => "m-live",
+            },
+            d: timeline::shape(s, 10.0, 10.0),
+            word: if s == Status::Running {
+                "pending or running"
+            } else {
+                format::word(s)
             },
         })
         .collect();
-    JobPage {
-        frame: Frame::new(ctx, format!("Job {}/{}", job.app, job.name), now),
-        app: job.app.to_string(),
-        app_href: format!("/apps/{}", job.app),
-        name: job.name.to_string(),
-        href: job_href(job.app.as_str(), job.name.as_str()),
-        description: job.description.clone(),
-        notice: None,
-        state: status.as_str(),
-        enabled: job.enabled,
-        zone: tz.name(),
-        settings,
-        next_runs,
-        utc: matches!(
-            tz.name(),
-            "UTC"
-                | "Etc/UTC"
-                | "Etc/UCT"
-                | "UCT"
-                | "Etc/Universal"
-                | "Universal"
-                | "Etc/Zulu"
-                | "Zulu"
-        ),
-        dst_changes,
-        timeline: Timeline::new(executions, tz),
-        width: timeline::WIDTH,
-        height: timeline::HEIGHT,
-        legend,
-        punctuality,
-        executions: rows,
+        let rows = executions
+            .iter()
+            .take(JOB_PAGE_TABLE)
+            .map(|e| ExecRow {
+                href: format!("/executions/{}", e.id),
+                slot: format::local(e.scheduled_for, tz),
+                status: e.status.into(),
+                http: e
+                    .http_status
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "—".to_owned()),
+                duration: e
+                    .duration_ms
+                    .map(|ms| format::millis(ms as i64))
+                    .unwrap_or_else(|| "—".to_owned()),
+                lag: lag_ms(e)
+                    .map(format::millis)
+                    .unwrap_or_else(|| "—".to_owned()),
+                attempt: e.attempt,
+                trigger: match e.trigger {
+                    Trigger::Schedule => "schedule",
+                    Trigger::Manual => "manual",
+                },
+            })
+            .collect();
+        Self {
+            frame: Frame::new(ctx, format!("Job {}/{}", job.app, job.name), now),
+            app: job.app.to_string(),
+            app_href: format!("/apps/{}", job.app),
+            name: job.name.to_string(),
+            href: job_href(job.app.as_str(), job.name.as_str()),
+            description: job.description.clone(),
+            notice: None,
+            state: status.as_str(),
+            enabled: job.enabled,
+            zone: tz.name(),
+            settings,
+            next_runs,
+            utc: matches!(
+                tz.name(),
+                "UTC"
+                    | "Etc/UTC"
+                    | "Etc/UCT"
+                    | "UCT"
+                    | "Etc/Universal"
+                    | "Universal"
+                    | "Etc/Zulu"
+                    | "Zulu"
+            ),
+            dst_changes,
+            timeline: Timeline::new(executions, tz),
+            width: timeline::WIDTH,
+            height: timeline::HEIGHT,
+            legend,
+            punctuality,
+            executions: rows,
+        }
     }
 }

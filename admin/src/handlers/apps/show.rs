@@ -9,7 +9,7 @@ use shared::ops::OpsError;
 use crate::context::Ctx;
 use crate::error::Error;
 use crate::paths::AppPath;
-use crate::views::app::{AppQuery, app_page};
+use crate::views::app::{AppPage, AppQuery};
 use crate::views::render;
 
 /// The app's record and jobs; an app without a record but with jobs still has a page.
@@ -29,6 +29,6 @@ pub(crate) async fn get(
         }
         Err(e) => return Err(e.into()),
     };
-    let page = app_page(&ctx, app.as_str(), record, jobs, &query, Utc::now());
+    let page = AppPage::new(&ctx, app.as_str(), record, jobs, &query, Utc::now());
     Ok(render(StatusCode::OK, &page))
 }

@@ -10,7 +10,7 @@ use chrono::Utc;
 use crate::context::Ctx;
 use crate::error::Error;
 use crate::paths::JobPath;
-use crate::views::job::{JOB_PAGE_EXECUTIONS, JobQuery, PUNCTUALITY_DAYS, job_page, punctuality};
+use crate::views::job::{JOB_PAGE_EXECUTIONS, JobPage, JobQuery, PUNCTUALITY_DAYS, punctuality};
 use crate::views::render;
 
 /// The job, its newest executions and its punctuality over the last days.
@@ -28,7 +28,7 @@ pub(crate) async fn get(
             Duration::from_secs(PUNCTUALITY_DAYS * 86_400),
         )
         .await?;
-    let mut page = job_page(
+    let mut page = JobPage::new(
         &ctx,
         &job,
         &executions,
