@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use shared::model::{Execution, Status, Trigger};
+use shared::model::Status;
 
 /// A symbol for a status, shown beside its word.
 pub(crate) fn glyph(status: Status) -> &'static str {
@@ -68,14 +68,6 @@ pub(crate) fn millis(ms: i64) -> String {
         format!("{} h {} min", ms / 3_600_000, (ms % 3_600_000) / 60_000)
     };
     format!("{sign}{text}")
-}
-
-/// How late the call started after its slot (a scheduled execution that was called).
-pub(crate) fn lag_ms(e: &Execution) -> Option<i64> {
-    match (e.trigger, e.started_at) {
-        (Trigger::Schedule, Some(started)) => Some((started - e.scheduled_for).num_milliseconds()),
-        _ => None,
-    }
 }
 
 /// The UTC offset of `t` in `tz`: `UTC−08:00`.

@@ -15,6 +15,23 @@
 //! token and ends at sign-out or after [`SESSION_IDLE`] unused. It binds to loopback unless
 //! TLS or an explicit `--behind-proxy` is given.
 //!
+//! # Where things go
+//!
+//! The admin is laid out by resource. Each module below names only those listed after it:
+//!
+//! | module | holds | a new ... goes |
+//! |---|---|---|
+//! | `security` (+ `security/tests.rs`) | the checks every request passes first | check: here |
+//! | `router` | every route, one line each, and nothing else | route: one line here |
+//! | `handlers/` | a folder per resource (`apps/`, `jobs/`, `executions/`), a file per verb (`show`, `new`, `edit`, `delete`, `actions`), and the overview, preview and assets; `handlers/form.rs` reads a posted form | page or action: a handler in its resource's folder; form: `get` and `post` there |
+//! | `paths` | extractors that parse the path parameters once (`AppPath`, `JobPath`, `ExecutionPath`) and answer 404 themselves | path parameter: an extractor here |
+//! | `error` | the one error every handler returns (`?` on the operations layer), its status mapping, and the layer that draws a refusal inside the page frame | error status: its one mapping here |
+//! | `views/` | the view models: one template struct per page (templates/NAME.html) and the function building it from the operations layer's data; `views/form.rs` the form's fields | page: its template and its struct here |
+//! | `context`, `format` | what a handler is given (the shared state, the request's session); how values read | |
+//!
+//! Handlers name paths, error and views; paths name error; error names views; views name
+//! context and format. So there is no module cycle (`scripts/check-structure` checks it).
+//!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
@@ -29,11 +46,14 @@
 //! # }
 //! ```
 
+mod context;
+mod error;
 mod format;
-mod forms;
-mod pages;
+mod handlers;
+mod paths;
+mod router;
 mod security;
-mod timeline;
+mod views;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -270,11 +290,9 @@ impl Server {
 
 fn router(ops: Arc<Ops>, settings: &Settings, local: SocketAddr) -> Router {
     let guard = Arc::new(security::Guard::new(settings, local));
-    pages::routes(pages::State {
+    router::routes(context::Shared {
         ops,
         read_only: settings.read_only,
-        // Each request's own, from its session (pages::Extract).
-        csrf: None,
     })
     .layer(axum::middleware::from_fn_with_state(guard, security::check))
 }

@@ -10,7 +10,8 @@
 //! - lag: `started_at - scheduled_for` of the first attempt of each scheduled slot that was
 //!   called. A run never called (missed, skipped, or claimed and not yet sent) has no start and
 //!   is not a lag sample; it is counted in its status. Retries and manual runs are not
-//!   samples either (a retry's lag is its backoff; a manual run's slot is its start);
+//!   samples either (a retry's lag is its backoff; a manual run's slot is its start). The
+//!   rule is [`lag_ms`]'s, the one the admin's pages and `history --json` show per execution;
 //! - duration: every run with a recorded duration;
 //! - percentiles by the nearest-rank method: the p-th percentile of n sorted samples is the
 //!   one at rank ⌈p·n/100⌉ (from 1); always a measured value, never interpolated.
@@ -133,11 +134,6 @@ pub fn nearest_rank(sorted: &[i64], p: u32) -> Option<i64> {
     sorted.get(rank - 1).copied()
 }
 
-/// Whether `e` is a lag sample: the first attempt of a scheduled slot, called.
-fn is_lag_sample(e: &Execution) -> bool {
-    e.trigger == Trigger::Schedule && e.attempt == 1
-}
-
 impl JobStatsView {
     /// The figures of one job from its executions in the window (any order); `truncated`
     /// when the read did not reach the window's start.
@@ -149,11 +145,8 @@ impl JobStatsView {
         let succeeded = of(Status::Succeeded);
         let in_flight = count(&|e: &Execution| !e.status.is_final());
         let finished = runs - in_flight;
-        let lags = executions
-            .iter()
-            .filter(|e| is_lag_sample(e))
-            .filter_map(lag_ms)
-            .collect();
+        // The lag rule is [`lag_ms`]'s alone: it is None for what is not a sample.
+        let lags = executions.iter().filter_map(lag_ms).collect();
         let durations = executions
             .iter()
             .filter_map(|e| e.duration_ms)

@@ -47,12 +47,24 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// How late a call started after its slot, in milliseconds; None when it never started.
-/// (The per-execution figure of [`ExecutionView::lag_ms`]; [`super::stats`] counts it over a
-/// window.)
+/// How late a scheduled slot's call started after the slot, in milliseconds: `started_at -
+/// scheduled_for` of the first attempt of a scheduled slot that was called; None for every
+/// other execution. A manual run has no slot (its `scheduled_for` is the second it was
+/// started, so the figure would only be noise around zero); a retry starts after its backoff
+/// by design (its start minus the slot is that backoff, not lateness: the slot's lag is its
+/// first attempt's); a run never called (missed, skipped, claimed and not yet sent) has no
+/// start.
+///
+/// The one lag rule: [`ExecutionView::lag_ms`], the punctuality figures of [`super::stats`]
+/// (its samples are exactly the executions this is `Some` for) and the admin's pages all use
+/// it (docs/cli.md, docs/admin.md).
 pub fn lag_ms(e: &Execution) -> Option<i64> {
-    e.started_at
-        .map(|started| (started - e.scheduled_for).num_milliseconds())
+    match (e.trigger, e.attempt, e.started_at) {
+        (Trigger::Schedule, 1, Some(started)) => {
+            Some((started - e.scheduled_for).num_milliseconds())
+        }
+        _ => None,
+    }
 }
 
 /// A job as the front ends show it (`list`, `show`, `create` and `update` with `--json`).
@@ -180,7 +192,8 @@ pub struct ExecutionView {
     /// Why it failed.
     pub error: Option<String>,
     /// How late the call started after the slot, in milliseconds (`started_at -
-    /// scheduled_for`, to the millisecond); null when it never started.
+    /// scheduled_for`, to the millisecond) for the first attempt of a scheduled slot that was
+    /// called; null otherwise ([`lag_ms`]).
     pub lag_ms: Option<i64>,
 }
 

@@ -145,7 +145,7 @@ fn title(e: &Execution, tz: Tz) -> String {
     if let Some(ms) = e.duration_ms {
         parts.push(format!("duration {}", format::millis(ms as i64)));
     }
-    if let Some(lag) = format::lag_ms(e) {
+    if let Some(lag) = shared::ops::views::lag_ms(e) {
         parts.push(format!("lag {}", format::millis(lag)));
     }
     if e.attempt > 1 {

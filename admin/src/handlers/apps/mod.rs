@@ -1,0 +1,6 @@
+//! An app record: its page, its form (new and edit), its delete.
+
+pub(crate) mod delete;
+pub(crate) mod edit;
+pub(crate) mod new;
+pub(crate) mod show;

@@ -1,0 +1,265 @@
+//! An app's page (`/apps/APP`): its record and its jobs, filtered and sorted by the query.
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use shared::model::{App, Job};
+use shared::ops::JobKey;
+use shared::ops::views::JobStatus;
+
+use super::{Frame, StatusCell, encode, job_href, next_run};
+use crate::context::Ctx;
+
+/// The app page's query: filters and sort, all optional.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AppQuery {
+    q: Option<String>,
+    state: Option<String>,
+    status: Option<String>,
+    sort: Option<String>,
+    dir: Option<String>,
+    /// The job just deleted from this page's job (the notice after a delete).
+    deleted: Option<String>,
+    /// After the app's form: `1` saved, `0` nothing changed.
+    changed: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "app.html")]
+pub(crate) struct AppPage {
+    frame: Frame,
+    name: String,
+    href: String,
+    base_url: Option<String>,
+    notice: Option<String>,
+    budget: Option<u32>,
+    total: usize,
+    q: String,
+    state_options: Vec<Opt>,
+    status_options: Vec<Opt>,
+    sort_options: Vec<Opt>,
+    dir_options: Vec<Opt>,
+    headers: Vec<Header>,
+    rows: Vec<AppRow>,
+}
+
+struct Opt {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+fn options(choices: &[(&'static str, &'static str)], chosen: &str) -> Vec<Opt> {
+    choices
+        .iter()
+        .map(|&(value, label)| Opt {
+            value,
+            label,
+            selected: value == chosen,
+        })
+        .collect()
+}
+
+struct Header {
+    label: &'static str,
+    link: Option<String>,
+    aria_sort: Option<&'static str>,
+}
+
+struct AppRow {
+    name: String,
+    href: String,
+    schedule: String,
+    words: String,
+    zone: &'static str,
+    next: String,
+    last: Option<StatusCell>,
+    state: &'static str,
+}
+
+const SORTS: [(&str, &str); 5] = [
+    ("name", "Name"),
+    ("schedule", "Schedule"),
+    ("next", "Next run"),
+    ("last", "Last status"),
+    ("state", "State"),
+];
+
+const STATUSES: [(&str, &str); 8] = [
+    ("", "any"),
+    ("succeeded", "succeeded"),
+    ("failed", "failed"),
+    ("timed_out", "timed out"),
+    ("missed", "missed"),
+    ("skipped", "skipped"),
+    ("pending", "pending"),
+    ("running", "running"),
+];
+
+impl AppPage {
+    /// The page of the app `name` (its record, when it has one) and its `jobs`, as `query`
+    /// filters and sorts them.
+    pub(crate) fn new(
+        ctx: &Ctx,
+        name: &str,
+        record: Option<App>,
+        jobs: Vec<Job>,
+        query: &AppQuery,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let jobs_names: Vec<String> = jobs.iter().map(|j| j.name.to_string()).collect();
+        let q = query.q.clone().unwrap_or_default();
+        let needle = q.trim().to_lowercase();
+        let want_state = query.state.as_deref().unwrap_or("");
+        let want_status = query.status.as_deref().unwrap_or("");
+        let sort = query
+            .sort
+            .as_deref()
+            .filter(|s| SORTS.iter().any(|(v, _)| v == s))
+            .unwrap_or("name");
+        let descending = query.dir.as_deref() == Some("desc");
+        let total = jobs.len();
+        let mut kept: Vec<&Job> = jobs
+            .iter()
+            .filter(|j| {
+                needle.is_empty()
+                    || j.name.as_str().to_lowercase().contains(&needle)
+                    || j.description.to_lowercase().contains(&needle)
+            })
+            .filter(|j| want_state.is_empty() || JobStatus::of(j).as_str() == want_state)
+            .filter(|j| {
+                want_status.is_empty()
+                    || j.state.last.as_ref().map(|l| l.status.as_str()) == Some(want_status)
+            })
+            .collect();
+        kept.sort_by(|a, b| {
+            let order = match sort {
+                "schedule" => a.schedule.to_string().cmp(&b.schedule.to_string()),
+                "next" => {
+                    let next = |j: &Job| match JobStatus::of(j) {
+                        JobStatus::Active => j.state.next_slot,
+                        _ => None,
+                    };
+                    // Jobs without a next run come last.
+                    (next(a).is_none(), next(a)).cmp(&(next(b).is_none(), next(b)))
+                }
+                "last" => {
+                    let last = |j: &Job| {
+                        j.state
+                            .last
+                            .as_ref()
+                            .map(|l| l.status.as_str())
+                            .unwrap_or("~")
+                    };
+                    last(a).cmp(last(b))
+                }
+                "state" => JobStatus::of(a).as_str().cmp(JobStatus::of(b).as_str()),
+                _ => std::cmp::Ordering::Equal,
+            };
+            let order = order.then_with(|| a.name.cmp(&b.name));
+            if descending { order.reverse() } else { order }
+        });
+        let href = format!("/apps/{name}");
+        let keep = |extra: &str| {
+            let mut pairs = Vec::new();
+            if !q.is_empty() {
+                pairs.push(format!("q={}", encode(&q)));
+            }
+            if !want_state.is_empty() {
+                pairs.push(format!("state={}", encode(want_state)));
+            }
+            if !want_status.is_empty() {
+                pairs.push(format!("status={}", encode(want_status)));
+            }
+            pairs.push(extra.to_owned());
+            format!("{href}?{}", pairs.join("&"))
+        };
+        let headers = [
+            ("name", "Job"),
+            ("schedule", "Schedule"),
+            ("", "Zone"),
+            ("next", "Next run"),
+            ("last", "Last status"),
+            ("state", "State"),
+        ]
+        .into_iter()
+        .map(|(key, label)| {
+            if key.is_empty() {
+                return Header {
+                    label,
+                    link: None,
+                    aria_sort: None,
+                };
+            }
+            let current = key == sort;
+            let dir = if current && !descending {
+                "desc"
+            } else {
+                "asc"
+            };
+            Header {
+                label,
+                link: Some(keep(&format!("sort={key}&dir={dir}"))),
+                aria_sort: current.then_some(if descending {
+                    "descending"
+                } else {
+                    "ascending"
+                }),
+            }
+        })
+        .collect();
+        let rows = kept
+            .iter()
+            .map(|j| AppRow {
+                name: j.name.to_string(),
+                href: job_href(j.app.as_str(), j.name.as_str()),
+                schedule: j.schedule.to_string(),
+                words: j.schedule.describe(),
+                zone: j.timezone.name(),
+                next: next_run(j),
+                last: j.state.last.as_ref().map(|l| l.status.into()),
+                state: JobStatus::of(j).as_str(),
+            })
+            .collect();
+        Self {
+            frame: Frame::new(ctx, format!("App {name}"), now),
+            name: name.to_owned(),
+            href,
+            base_url: record.as_ref().map(|r| r.base_url.to_string()),
+            // Only a name that is a job name and is not (any more) among the app's jobs.
+            notice: query
+                .deleted
+                .as_deref()
+                .filter(|d| JobKey::parse(name, d).is_ok() && !jobs_names.iter().any(|n| n == d))
+                .map(|d| format!("Deleted job {name}/{d}."))
+                .or_else(|| match query.changed.as_deref() {
+                    Some("1") => Some("Saved.".to_owned()),
+                    Some("0") => Some(
+                        "Nothing changed: the form held the app's settings as they were."
+                            .to_owned(),
+                    ),
+                    _ => None,
+                }),
+            budget: record.as_ref().map(|r| r.budget),
+            total,
+            q,
+            state_options: options(
+                &[
+                    ("", "any"),
+                    ("active", "active"),
+                    ("paused", "paused"),
+                    ("ended", "ended"),
+                ],
+                want_state,
+            ),
+            status_options: options(&STATUSES, want_status),
+            sort_options: options(&SORTS, sort),
+            dir_options: options(
+                &[("asc", "ascending"), ("desc", "descending")],
+                if descending { "desc" } else { "asc" },
+            ),
+            headers,
+            rows,
+        }
+    }
+}
