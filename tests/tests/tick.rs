@@ -521,6 +521,92 @@ async fn a_tick_over_ten_thousand_jobs_with_ten_due_makes_a_fixed_number_of_requ
     }
 }
 
+/// Issue 29, acceptance 4: at 4 shards and 4 groups, the group holding the due jobs' app
+/// makes exactly the documented requests over 10,000 jobs with 10 due, its shard's lease
+/// included; every other group reads the layout and its shard, and stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_groups_tick_over_ten_thousand_jobs_with_ten_due_makes_a_fixed_number_of_requests() {
+    let at = utc(2026, 6, 6, 9, 0);
+    let world = World::new(at - chrono::Duration::seconds(30)).await;
+    let before = world.store.table_meta().await.expect("layout");
+    let mut raised = before
+        .raise(4, chrono::Utc::now(), chrono::Utc::now())
+        .expect("a raise");
+    raised.format = shared::store::SHARDED_FORMAT;
+    assert!(
+        world
+            .store
+            .put_table_meta(&raised, before.version)
+            .await
+            .expect("raise")
+    );
+    seed(&world, 10_000, 10).await;
+    // The jobs are all of `testapp`, in one shard.
+    let shard =
+        shared::store::layout::shard_of(&shared::model::AppName::parse("testapp").expect("app"), 4);
+    world.set(at);
+    for g in 0..4 {
+        let group = shared::store::layout::Group::new(g, 4).expect("a group");
+        let config = shared::tick::TickConfig {
+            group,
+            lease_shards: true,
+            ..shared::tick::TickConfig::default()
+        };
+        world.store.requests().reset();
+        let summary = shared::tick::tick(
+            &world.store,
+            &world.dispatcher,
+            world.clock.as_ref(),
+            &config,
+        )
+        .await
+        .expect("tick");
+        let requests = world.store.requests().snapshot();
+        let expected: BTreeMap<String, u64> = if g == shard {
+            // docs/data-model.md: 1 GetItem (META), 1 Query (its one shard), 1 UpdateItem (the
+            // shard's lease), 1 Query (the app records), 4 per due job: 4 + 4 × 10 = 44.
+            assert_eq!((summary.due, summary.triggered), (10, 10), "{summary:?}");
+            BTreeMap::from([
+                ("GetItem".to_owned(), 1),
+                ("Query".to_owned(), 2),
+                ("TransactWriteItems".to_owned(), 10),
+                ("UpdateItem".to_owned(), 21),
+                ("PutItem".to_owned(), 10),
+            ])
+        } else {
+            assert_eq!(summary.due, 0, "group {group}: {summary:?}");
+            BTreeMap::from([("GetItem".to_owned(), 1), ("Query".to_owned(), 1)])
+        };
+        assert_eq!(
+            requests, expected,
+            "group {group} (the jobs' shard is {shard})"
+        );
+    }
+}
+
+/// Seeds `jobs` jobs of `testapp` of which `due` are due at 09:00 (the rest run once a year).
+async fn seed(world: &World, jobs: usize, due: usize) {
+    let every = jobs / due;
+    let seeded: Vec<_> = (0..jobs)
+        .map(|i| {
+            let schedule = if i % every == 0 {
+                "* * * * *"
+            } else {
+                "0 0 1 1 *"
+            };
+            world
+                .spec(&format!("n{i:05}"), &format!("/n{i}"), schedule)
+                .build(world.now())
+                .expect("job")
+        })
+        .collect();
+    world
+        .store
+        .import_jobs(&seeded)
+        .await
+        .expect("seed with BatchWriteItem");
+}
+
 /// Seeds `jobs` jobs of which `due` are due at the tick (the rest run once a year), runs
 /// one tick and returns the DynamoDB requests it made, by operation.
 async fn requests_of_one_tick(jobs: usize, due: usize) -> BTreeMap<String, u64> {
