@@ -19,6 +19,10 @@ pub enum TableCommand {
     /// Raise the due index's shard count (it never goes down). Ticks read every new shard at
     /// once; writers start using them 2 minutes later, so no tick misses an item.
     Shards(ShardsArgs),
+    /// Let listings of every job (list, export, stats, the admin's overview) read the app
+    /// directory instead of scanning the table: writes the missing entries once (one Scan)
+    /// and raises the table to format 2. Re-runnable.
+    Upgrade(JsonFlag),
     /// Move every due-index entry that is not in its app's shard to it (items written before
     /// a raise, or by an older version): re-runnable, and safe while ticks run.
     Reshard(JsonFlag),
@@ -83,6 +87,26 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
                 );
             }
         }
+        TableCommand::Upgrade(args) => match ops.upgrade_table().await? {
+            None => out.line(&format!(
+                "{} lists every job without a Scan already: nothing to upgrade",
+                ops.spec()
+            )),
+            Some((apps, meta)) => {
+                if args.json {
+                    out.json(&serde_json::json!({
+                        "apps": apps,
+                        "table": TableView::from(&meta),
+                    }));
+                } else {
+                    out.line(&format!(
+                        "the app directory names {apps} app{} with jobs; listing every job now reads it (no Scan); the table is format {}",
+                        plural_usize(apps),
+                        meta.format
+                    ));
+                }
+            }
+        },
         TableCommand::Reshard(args) => {
             let (done, meta) = ops.reshard().await?;
             if args.json {

@@ -27,6 +27,7 @@ mod keys;
 mod lagging;
 mod lambda;
 mod legacy;
+mod listing;
 mod lost_answers;
 mod ops;
 mod private_ca;

@@ -320,7 +320,8 @@ async fn stats_on_dynamodb_equal_a_computation_from_the_raw_history_in_one_query
     stats_equal_the_raw_history(&target).await;
 
     // The bound, counted: the app's jobs in one Query, then one Query per job; without an
-    // app, a Scan for the jobs.
+    // app, the app directory's Query, then (the directory not known complete before `table
+    // upgrade`: tests/tests/listing.rs) a Scan for the jobs.
     let store = DynamoStore::new(
         &moto::sdk_config(&target.cli.endpoint).await,
         target.cli.table.clone(),
@@ -339,7 +340,7 @@ async fn stats_on_dynamodb_equal_a_computation_from_the_raw_history_in_one_query
     assert_eq!(all.jobs.len(), 5);
     assert_eq!(
         requests.snapshot(),
-        std::collections::BTreeMap::from([("Query".to_owned(), 5), ("Scan".to_owned(), 1)])
+        std::collections::BTreeMap::from([("Query".to_owned(), 1 + 5), ("Scan".to_owned(), 1)])
     );
     requests.reset();
     let one = ops

@@ -141,6 +141,65 @@ impl Ops {
         Err(OpsError::TableConflict)
     }
 
+    /// Lets listings of every job read the app directory instead of scanning the table: raises
+    /// the table to [`SHARDED_FORMAT`] first (so that a version that writes no directory
+    /// entries stops creating jobs), then writes an entry for every app with jobs (one Scan,
+    /// once) and the directory's completion mark ([`Store::write_app_directory`]).
+    /// Re-runnable.
+    ///
+    /// [`Store::write_app_directory`]: crate::store::Store::write_app_directory Returns how many apps have entries
+    /// and the layout after; `None` for a store that lists without a Scan anyway (SQLite).
+    pub async fn upgrade_table(&self) -> Result<Option<(usize, TableMeta)>, OpsError> {
+        let store = self.store().await?;
+        if !store.has_app_directory() {
+            return Ok(None);
+        }
+        self.change_layout(|meta| TableMeta {
+            format: meta.format.max(SHARDED_FORMAT),
+            ..*meta
+        })
+        .await?;
+        let apps = store
+            .write_app_directory()
+            .await
+            .map_err(OpsError::store("write the app directory"))?;
+        let meta = store
+            .table_meta()
+            .await
+            .map_err(OpsError::store("read the table's layout"))?;
+        Ok(Some((apps, meta)))
+    }
+
+    /// Writes `change` of the layout, conditional on the version read, reading again after
+    /// losing a race; the layout as written (or as found, when `change` changes nothing).
+    async fn change_layout(
+        &self,
+        change: impl Fn(&TableMeta) -> TableMeta,
+    ) -> Result<TableMeta, OpsError> {
+        let store = self.store().await?;
+        for _ in 0..RAISE_ATTEMPTS {
+            let before = store
+                .table_meta()
+                .await
+                .map_err(OpsError::store("read the table's layout"))?;
+            rules::check_table_format(before.format)
+                .map_err(OpsError::store("change the table's layout"))?;
+            let mut after = change(&before);
+            if after == before {
+                return Ok(before);
+            }
+            after.version = before.version + 1;
+            let written = store
+                .put_table_meta(&after, before.version)
+                .await
+                .map_err(OpsError::store("change the table's layout"))?;
+            if written {
+                return Ok(after);
+            }
+        }
+        Err(OpsError::TableConflict)
+    }
+
     /// Moves every indexed item that is not in its app's shard to it ([`Store::reshard`]);
     /// re-runnable. Returns what it did and the layout it moved items by.
     ///

@@ -305,6 +305,19 @@ pub trait Store: Send + Sync {
         Err(StoreError::OneShardOnly)
     }
 
+    /// Writes the app directory's missing entries (an entry for every app with jobs, so that
+    /// listing every job is a Query per app, not a Scan): one pass over the jobs, returns how
+    /// many apps it found. Stores that list without a Scan anyway have nothing to write.
+    async fn write_app_directory(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
+    /// Whether listing every job may need a directory ([`Store::write_app_directory`]) to avoid
+    /// scanning: DynamoDB's tables. Others list without a Scan anyway.
+    fn has_app_directory(&self) -> bool {
+        false
+    }
+
     /// Moves every indexed item that is not in its app's shard (written before a raise, or by
     /// a version that knows only `DUE`) to it, each by a write conditional on the shard it was
     /// found in: re-runnable, and never undoing a write made meanwhile. Stores of one shard

@@ -7,9 +7,12 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 
-use super::codec::{APPS_PK, Item, app_item, app_sk, from_item, job_item, n, s, strip_keys, ts};
+use super::codec::{
+    APPS_PK, DIR_KIND, Item, app_item, app_sk, dir_sk, from_item, job_item, n, s, strip_keys, ts,
+};
 use super::transact::Transacted;
 use super::{DynamoStore, is_condition_failure};
 use crate::model::{App, AppName, Job};
@@ -67,6 +70,17 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(built)?;
+        // The app's entry in the directory, so that listing every job finds the app without a
+        // Scan (an app without a record included); unconditional, it is the same for every job.
+        let directory = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(APPS_PK))
+            .key("sk", s(dir_sk(&job.app)))
+            .update_expression("SET #kind = :dir")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":dir", s(DIR_KIND))
+            .build()
+            .map_err(built)?;
         for attempt in 1..=CREATE_ATTEMPTS {
             let request = self
                 .client
@@ -77,6 +91,11 @@ impl DynamoStore {
                         .build(),
                 )
                 .transact_items(TransactWriteItem::builder().put(put.clone()).build())
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(directory.clone())
+                        .build(),
+                )
                 // A retry of this very request (the SDK's, after a lost answer) is the same
                 // transaction to DynamoDB; each of our own attempts is a new one.
                 .client_request_token(format!("{}-{attempt}", job.id));

@@ -63,6 +63,14 @@ pub(super) fn app_sk(name: &AppName) -> String {
     format!("APP#{name}")
 }
 
+/// The `kind` of an app's directory entry (`pk = APPS`, `sk = DIR#<app>`): an app that has or
+/// had jobs, found by one Query of `APPS` (docs/data-model.md, "Listing every job").
+pub(super) const DIR_KIND: &str = "dir";
+
+pub(super) fn dir_sk(name: &AppName) -> String {
+    format!("DIR#{name}")
+}
+
 /// An app record's item: `pk = APPS`, `sk = APP#<name>`, `kind = app`, and never the due
 /// index's attributes (`gsi1pk`, `gsi1sk`): the due index and job listings never see it.
 pub(super) fn app_item(app: &App) -> Result<Item, StoreError> {

@@ -24,6 +24,7 @@ mod apps;
 mod codec;
 #[cfg(any(test, feature = "test-util"))]
 mod counter;
+mod directory;
 mod endpoint;
 mod format;
 mod keys;
@@ -328,6 +329,10 @@ impl Store for DynamoStore {
         self.endpoint.as_deref().is_some_and(is_loopback_endpoint)
     }
 
+    fn has_app_directory(&self) -> bool {
+        true
+    }
+
     async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
         self.ensure_format().await?;
         self.write_job_created(job).await
@@ -349,7 +354,8 @@ impl Store for DynamoStore {
             }
             self.batch_write(requests).await?;
         }
-        Ok(())
+        self.put_directory_entries(jobs.iter().map(|job| &job.app))
+            .await
     }
 
     async fn get_job(&self, app: &AppName, name: &JobName) -> Result<Option<Job>, StoreError> {
@@ -378,31 +384,7 @@ impl Store for DynamoStore {
                 )
                 .await?
             }
-            None => {
-                // Listing every app's jobs is an operator's command, not the tick's path:
-                // a filtered Scan is acceptable here (the tick never scans).
-                let mut items = Vec::new();
-                let mut start: Option<Item> = None;
-                loop {
-                    let out = self
-                        .client
-                        .scan()
-                        .table_name(&self.table)
-                        .filter_expression("kind = :job")
-                        .expression_attribute_values(":job", s("job"))
-                        .set_exclusive_start_key(start.take())
-                        .consistent_read(true)
-                        .send()
-                        .await
-                        .map_err(|e| self.failed("Scan", e))?;
-                    items.extend(out.items.unwrap_or_default());
-                    match out.last_evaluated_key {
-                        Some(k) if !k.is_empty() => start = Some(k),
-                        _ => break,
-                    }
-                }
-                items
-            }
+            None => self.query_every_job().await?,
         };
         let mut jobs: Vec<Job> = items
             .into_iter()
@@ -538,6 +520,11 @@ impl Store for DynamoStore {
 
     async fn release_shard(&self, lease: &ShardLease) -> Result<(), StoreError> {
         self.write_lease_released(lease).await
+    }
+
+    async fn write_app_directory(&self) -> Result<usize, StoreError> {
+        self.ensure_format().await?;
+        self.fill_directory().await
     }
 
     async fn reshard(&self) -> Result<Resharded, StoreError> {
