@@ -113,6 +113,30 @@ impl Index {
         Some((item.get(self.partition_key)?, item.get(self.sort_key)?))
     }
 
+    /// The index partition keys a table write charges, with the units of each: a delete is
+    /// charged to the old entry's key, a put to the new one's, a change in place to its key.
+    pub fn charges(&self, before: Option<&Item>, after: Option<&Item>) -> Vec<(String, u64)> {
+        let partition = |item: &Item| {
+            item.get(self.partition_key)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let old = before.filter(|i| self.key(i).is_some());
+        let new = after.filter(|i| self.key(i).is_some());
+        let units = |item: &Item| write_units(item_size(item));
+        match (old, new) {
+            (None, None) => Vec::new(),
+            (None, Some(new)) => vec![(partition(new), units(new))],
+            (Some(old), None) => vec![(partition(old), units(old))],
+            (Some(old), Some(new)) if self.key(old) != self.key(new) => {
+                vec![(partition(old), units(old)), (partition(new), units(new))]
+            }
+            (Some(old), Some(new)) if old == new => Vec::new(),
+            (Some(old), Some(new)) => vec![(partition(new), units(old).max(units(new)))],
+        }
+    }
+
     /// The index writes of a table write that turns `before` into `after` (`None`: no item).
     pub fn write(&self, before: Option<&Item>, after: Option<&Item>) -> IndexWrite {
         let old = before.filter(|i| self.key(i).is_some());
@@ -304,6 +328,15 @@ pub struct OperationCost {
     pub item_bytes: u64,
 }
 
+/// The write units one partition key took, under the two assumptions about the index writes a
+/// transaction causes: not doubled (`units`, the model's usual one), or doubled like the
+/// transaction's table writes (`units_doubled`, the pessimistic one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyLoad {
+    pub units: u64,
+    pub units_doubled: u64,
+}
+
 /// One write to one item, for following a single job through the tick.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -330,6 +363,8 @@ pub struct Ledger {
     pub events: Vec<Event>,
     /// Keys written during the replay.
     pub touched: Vec<(String, String)>,
+    /// Write units by partition key: `table <pk>` and `index <gsi1pk>`.
+    pub keys: BTreeMap<String, KeyLoad>,
     /// What could not be costed, and why.
     pub problems: Vec<String>,
 }
@@ -371,6 +406,7 @@ impl Ledger {
             stages: BTreeMap::new(),
             events: Vec::new(),
             touched: Vec::new(),
+            keys: BTreeMap::new(),
             problems: Vec::new(),
         }
     }
@@ -539,6 +575,16 @@ impl Ledger {
             table_units,
             index,
         });
+        let table = self.keys.entry(format!("table {}", key.0)).or_default();
+        table.units += table_units;
+        table.units_doubled += table_units;
+        if ok {
+            for (partition, units) in self.index.charges(before.as_ref(), after.as_ref()) {
+                let load = self.keys.entry(format!("index {partition}")).or_default();
+                load.units += units;
+                load.units_doubled += units * factor;
+            }
+        }
         if ok {
             match after {
                 Some(item) => {
@@ -767,6 +813,36 @@ mod tests {
             }
         );
         assert_eq!(DUE.write(Some(&old), Some(&old)), IndexWrite::default());
+    }
+
+    #[test]
+    fn a_moved_entry_charges_the_delete_to_its_old_key_and_the_put_to_its_new_one() {
+        let index = Index {
+            partition_key: "gsi1pk",
+            sort_key: "gsi1sk",
+        };
+        let at = |pk: &str, sk: &str| item(&[("gsi1pk", s(pk)), ("gsi1sk", n(sk))]);
+        assert_eq!(
+            index.charges(Some(&at("DUE", "1")), Some(&at("DUE#2", "1"))),
+            vec![("DUE".to_owned(), 1), ("DUE#2".to_owned(), 1)]
+        );
+        assert_eq!(
+            index.charges(Some(&at("DUE", "1")), Some(&at("DUE", "2"))),
+            vec![("DUE".to_owned(), 1), ("DUE".to_owned(), 1)]
+        );
+        assert_eq!(
+            index.charges(None, Some(&at("DUE#1", "5"))),
+            vec![("DUE#1".to_owned(), 1)]
+        );
+        assert_eq!(
+            index.charges(Some(&at("DUE", "5")), None),
+            vec![("DUE".to_owned(), 1)]
+        );
+        assert!(
+            index
+                .charges(Some(&at("DUE", "5")), Some(&at("DUE", "5")))
+                .is_empty()
+        );
     }
 
     #[test]
