@@ -50,7 +50,7 @@ mod definition;
 mod edit;
 mod error;
 mod export;
-pub mod field;
+mod field;
 mod input;
 mod jobs;
 mod keys;

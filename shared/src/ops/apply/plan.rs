@@ -189,42 +189,26 @@ impl Ops {
                 (Some((base, budget)), None) => steps.push(step(
                     Action::Create,
                     vec![
-                        Change {
-                            field: "base_url",
-                            old: None,
-                            new: Some(base.to_string()),
-                            from_variables: false,
-                            old_hidden: false,
-                        },
-                        Change {
-                            field: "budget",
-                            old: None,
-                            new: Some(budget.to_string()),
-                            from_variables: false,
-                            old_hidden: false,
-                        },
+                        Change::shown("base_url", None, Some(base.to_string())),
+                        Change::shown("budget", None, Some(budget.to_string())),
                     ],
                     Write::CreateApp(base.clone(), *budget),
                 )),
                 (Some((base, budget)), Some(read)) => {
                     let mut changes = Vec::new();
                     if read.base_url != *base {
-                        changes.push(Change {
-                            field: "base_url",
-                            old: Some(read.base_url.to_string()),
-                            new: Some(base.to_string()),
-                            from_variables: false,
-                            old_hidden: false,
-                        });
+                        changes.push(Change::shown(
+                            "base_url",
+                            Some(read.base_url.to_string()),
+                            Some(base.to_string()),
+                        ));
                     }
                     if read.budget != *budget {
-                        changes.push(Change {
-                            field: "budget",
-                            old: Some(read.budget.to_string()),
-                            new: Some(budget.to_string()),
-                            from_variables: false,
-                            old_hidden: false,
-                        });
+                        changes.push(Change::shown(
+                            "budget",
+                            Some(read.budget.to_string()),
+                            Some(budget.to_string()),
+                        ));
                     }
                     withhold_stored_text(&mut changes);
                     steps.push(if changes.is_empty() {
@@ -305,13 +289,8 @@ fn plan_job(
         step.action = Action::Create;
         step.changes = field::creation(def);
         if job.paused == Some(true) {
-            step.changes.push(Change {
-                field: "paused",
-                old: None,
-                new: Some("true".to_owned()),
-                from_variables: false,
-                old_hidden: false,
-            });
+            step.changes
+                .push(Change::shown("paused", None, Some("true".to_owned())));
         }
         step.write = Write::CreateJob(Box::new(spec));
         mask(&mut step.changes, &job.written);
@@ -324,13 +303,11 @@ fn plan_job(
     if let Some(paused) = job.paused
         && paused != paused_now
     {
-        step.changes.push(Change {
-            field: "paused",
-            old: Some(paused_now.to_string()),
-            new: Some(paused.to_string()),
-            from_variables: false,
-            old_hidden: false,
-        });
+        step.changes.push(Change::shown(
+            "paused",
+            Some(paused_now.to_string()),
+            Some(paused.to_string()),
+        ));
         changes.enabled = Some(!paused);
     }
     step.stays_paused = paused_now && job.paused.is_none();
