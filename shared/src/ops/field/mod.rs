@@ -32,7 +32,7 @@ pub struct JobField {
     pub form: &'static str,
     /// Its value is read in the job's zone (a schedule, a start, an end).
     pub read_in_zone: bool,
-    /// Free text whose stored value a plan never prints ([`stored_text`]).
+    /// Free text whose stored value a plan never prints (see `stored_text`).
     pub stored_text: bool,
     /// Checked on its own first, so that a whole form or a file reports every bad value.
     pub(super) alone: bool,
@@ -191,7 +191,7 @@ pub struct Change {
     /// (`${NAME}` kept) and `old` is not shown (`None`), so that no secret is printed.
     pub from_variables: bool,
     /// `old` is withheld (`None`): the field gives it from a variable, or it is free text whose
-    /// stored value may have come from one ([`stored_text`]).
+    /// stored value may have come from one (see `stored_text`).
     pub old_hidden: bool,
 }
 
