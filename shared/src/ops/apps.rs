@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::Ops;
 use super::error::{FieldError, Message, OpsError};
-use super::{Ops, UPDATE_ATTEMPTS};
+use super::write::{Attempt, retry};
 use crate::model::{
     App, AppName, BaseUrl, DEFAULT_APP_BUDGET, Job, JobPath, JobUrl, MAX_APP_BUDGET,
     validate_budget,
@@ -147,45 +148,53 @@ impl Ops {
     pub async fn delete_app(&self, name: &str) -> Result<App, OpsError> {
         let name = parse_app(name)?;
         let store = self.store().await?;
-        for _ in 0..UPDATE_ATTEMPTS {
-            let app = read_app(store, &name).await?;
-            let mut marked = app.clone();
-            marked.deleting = true;
-            marked.version = app.version + 1;
-            if !store
-                .put_app(&marked, app.version)
-                .await
-                .map_err(OpsError::store("mark the app as being deleted"))?
-            {
-                continue;
-            }
-            let jobs = store
-                .list_jobs(Some(&name))
-                .await
-                .map_err(OpsError::store("list the app's jobs"))?
-                .len();
-            if jobs > 0 {
-                let mut kept = marked.clone();
-                kept.deleting = false;
-                kept.version = marked.version + 1;
-                // Refused: someone wrote the record since, which clears the mark too.
-                store
-                    .put_app(&kept, marked.version)
+        let name = &name;
+        retry(
+            (),
+            |()| async move {
+                let app = read_app(store, name).await?;
+                let mut marked = app.clone();
+                marked.deleting = true;
+                marked.version = app.version + 1;
+                if !store
+                    .put_app(&marked, app.version)
                     .await
-                    .map_err(OpsError::store("take back the app's deletion mark"))?;
-                return Err(OpsError::AppHasJobs { app: name, jobs });
-            }
-            match store
-                .delete_app_at(&marked)
-                .await
-                .map_err(OpsError::store("delete the app"))?
-            {
-                DeleteIf::Deleted | DeleteIf::Gone => return Ok(app),
-                // Written since the mark (an update, a rotation): check the jobs again.
-                DeleteIf::Changed => {}
-            }
-        }
-        Err(OpsError::AppConflict(name))
+                    .map_err(OpsError::store("mark the app as being deleted"))?
+                {
+                    return Ok(Attempt::Again(()));
+                }
+                let jobs = store
+                    .list_jobs(Some(name))
+                    .await
+                    .map_err(OpsError::store("list the app's jobs"))?
+                    .len();
+                if jobs > 0 {
+                    let mut kept = marked.clone();
+                    kept.deleting = false;
+                    kept.version = marked.version + 1;
+                    // Refused: someone wrote the record since, which clears the mark too.
+                    store
+                        .put_app(&kept, marked.version)
+                        .await
+                        .map_err(OpsError::store("take back the app's deletion mark"))?;
+                    return Err(OpsError::AppHasJobs {
+                        app: name.clone(),
+                        jobs,
+                    });
+                }
+                match store
+                    .delete_app_at(&marked)
+                    .await
+                    .map_err(OpsError::store("delete the app"))?
+                {
+                    DeleteIf::Deleted | DeleteIf::Gone => Ok(Attempt::Done(app)),
+                    // Written since the mark (an update, a rotation): check the jobs again.
+                    DeleteIf::Changed => Ok(Attempt::Again(())),
+                }
+            },
+            || OpsError::AppConflict(name.clone()),
+        )
+        .await
     }
 }
 
@@ -197,23 +206,30 @@ pub(super) async fn change_app(
     now: DateTime<Utc>,
     change: impl Fn(&App) -> Result<App, OpsError>,
 ) -> Result<App, OpsError> {
-    for _ in 0..UPDATE_ATTEMPTS {
-        let app = read_app(store, name).await?;
-        let mut next = change(&app)?;
-        // A change keeps the app: a delete that marked it starts again (and so checks its
-        // jobs again), or stays undone if it was interrupted.
-        next.deleting = false;
-        next.updated_at = now;
-        next.version = app.version + 1;
-        if store
-            .put_app(&next, app.version)
-            .await
-            .map_err(OpsError::store("write the app"))?
-        {
-            return Ok(next);
-        }
-    }
-    Err(OpsError::AppConflict(name.clone()))
+    let change = &change;
+    retry(
+        (),
+        |()| async move {
+            let app = read_app(store, name).await?;
+            let mut next = change(&app)?;
+            // A change keeps the app: a delete that marked it starts again (and so checks its
+            // jobs again), or stays undone if it was interrupted.
+            next.deleting = false;
+            next.updated_at = now;
+            next.version = app.version + 1;
+            let written = store
+                .put_app(&next, app.version)
+                .await
+                .map_err(OpsError::store("write the app"))?;
+            Ok(if written {
+                Attempt::Done(next)
+            } else {
+                Attempt::Again(())
+            })
+        },
+        || OpsError::AppConflict(name.clone()),
+    )
+    .await
 }
 
 pub(super) async fn read_app(store: &dyn Store, name: &AppName) -> Result<App, OpsError> {

@@ -7,18 +7,18 @@
 //! A field the person changed that someone else also changed since, to another value, is a
 //! conflict: nothing is written, and the form comes back saying so.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::apply::{
-    Change, Definition, NotWritten, duration_text, overlap_text, write_if_unchanged,
-};
 use super::apps::{change_app, parse_app};
-use super::change::millis;
+use super::definition::Definition;
 use super::error::{FieldError, OpsError};
-use super::input::{JobInput, JobKey, ScheduleForm, missing_target, parse_instant};
-use super::{AppInput, Ops, UPDATE_ATTEMPTS, changes_for, read_job};
-use crate::model::{App, DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, Job, JobName};
+use super::field::{self, Change, FIELDS, JOB_FORM_FIELDS, ZONE, in_form, normal, overlap_text};
+use super::input::{JobInput, JobKey, ScheduleForm};
+use super::jobs::changes_for;
+use super::write::{Attempt, NotWritten, read_job, retry, write_if_unchanged};
+use super::{AppInput, Ops};
+use crate::model::{App, Job, JobName};
 
 /// A job edited from a whole form: the job as written and the fields that changed.
 #[derive(Debug, Clone)]
@@ -49,22 +49,14 @@ impl JobInput {
     /// date and time when that reads back to the same instant, otherwise RFC 3339 with the
     /// zone's offset (an hour the clocks repeat).
     pub fn of(job: &Job) -> Self {
-        let instant = |t: DateTime<Utc>| local_text(t, job.timezone);
-        Self {
-            url: job.path.is_none().then(|| job.url.as_str().to_owned()),
-            path: job.path.as_ref().map(|p| p.as_str().to_owned()),
-            method: Some(job.method.as_str().to_owned()),
-            schedule: ScheduleForm::written(job.schedule.to_string()),
-            timezone: Some(job.timezone.name().to_owned()),
-            start: job.start.map(instant),
-            end: job.end.map(instant),
-            timeout: Some(duration_text(job.timeout_ms)),
-            retries: Some(job.retries.to_string()),
-            max_lateness: Some(duration_text(job.max_lateness_ms)),
-            overlap: Some(job.overlap),
-            description: Some(job.description.clone()),
+        let mut input = Self {
             paused: !job.enabled,
+            ..Self::default()
+        };
+        for field in FIELDS {
+            (field.show)(job, &mut input);
         }
+        input
     }
 
     /// Every refusal of a whole form (a job's every option, the schedule required): each
@@ -78,24 +70,11 @@ impl JobInput {
     /// a change (only the options given are checked).
     pub(crate) fn errors_in(&self, new: bool) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        let only = |set: fn(&mut JobInput, &JobInput)| {
-            let mut single = JobInput::default();
-            set(&mut single, self);
-            single
-        };
-        let singles = [
-            only(|i, from| i.url = from.url.clone()),
-            only(|i, from| i.path = from.path.clone()),
-            only(|i, from| i.method = from.method.clone()),
-            only(|i, from| i.timezone = from.timezone.clone()),
-            only(|i, from| i.timeout = from.timeout.clone()),
-            only(|i, from| i.retries = from.retries.clone()),
-            only(|i, from| i.max_lateness = from.max_lateness.clone()),
-        ];
         errors.extend(
-            singles
+            FIELDS
                 .iter()
-                .filter_map(|single| single.parse(false).err()),
+                .filter(|f| f.alone)
+                .filter_map(|f| f.only(self).parse(false).err()),
         );
         if let Err(e) = self.schedule.build(new) {
             errors.push(e);
@@ -117,20 +96,6 @@ impl JobInput {
             errors.extend(together);
         }
         errors
-    }
-}
-
-/// `t` as a form shows it in `tz`: local when that reads back to `t`, else RFC 3339.
-fn local_text(t: DateTime<Utc>, tz: Tz) -> String {
-    let local = t.with_timezone(&tz);
-    let text = if t.timestamp_subsec_nanos() == 0 && local.format("%S").to_string() == "00" {
-        local.format("%Y-%m-%dT%H:%M").to_string()
-    } else {
-        local.format("%Y-%m-%dT%H:%M:%S").to_string()
-    };
-    match parse_instant("start", &text, tz) {
-        Ok(back) if back == t => text,
-        _ => local.to_rfc3339_opts(SecondsFormat::AutoSi, false),
     }
 }
 
@@ -192,48 +157,13 @@ pub fn check_new_app(
     }
 }
 
-/// The fields of a job's form as an edit compares them; `target` is the URL or path.
-pub const JOB_FORM_FIELDS: [&str; 11] = [
-    "target",
-    "method",
-    "schedule",
-    "timezone",
-    "start",
-    "end",
-    "timeout",
-    "retries",
-    "max_lateness",
-    "overlap",
-    "description",
-];
-
-/// A form's field as text, normalised as a browser sends it back: trimmed, CRLF as LF.
-fn normal(text: Option<&str>) -> String {
-    text.unwrap_or("").replace("\r\n", "\n").trim().to_owned()
-}
-
 /// The text of one of [`JOB_FORM_FIELDS`] in `input`, as an edit compares it (`target` is
 /// the URL and the path on two lines).
 pub fn job_field(input: &JobInput, field: &str) -> String {
-    let t = |v: &Option<String>| normal(v.as_deref());
-    match field {
-        "target" => format!("{}\n{}", t(&input.url), t(&input.path)),
-        "method" => t(&input.method).to_ascii_uppercase(),
-        "schedule" => t(&input.schedule.cron),
-        "timezone" => t(&input.timezone),
-        "start" => t(&input.start),
-        "end" => t(&input.end),
-        "timeout" => t(&input.timeout),
-        "retries" => t(&input.retries),
-        "max_lateness" => t(&input.max_lateness),
-        "overlap" => input
-            .overlap
-            .map(overlap_text)
-            .unwrap_or("forbid")
-            .to_owned(),
-        "description" => t(&input.description),
-        _ => String::new(),
-    }
+    in_form(field)
+        .map(|f| (f.typed)(input))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The fields of a job's form that were changed: `typed` differs from `shown`.
@@ -249,30 +179,10 @@ pub fn touched_fields(shown: &JobInput, typed: &JobInput) -> Vec<&'static str> {
 pub fn merge_for_review(job: &Job, shown: &JobInput, typed: &JobInput) -> JobInput {
     let touched = touched_fields(shown, typed);
     let mut form = JobInput::of(job);
-    for field in touched {
-        copy_field(&mut form, typed, field);
+    for field in touched.iter().flat_map(|f| in_form(f)) {
+        (field.copy)(&mut form, typed);
     }
     form
-}
-
-fn copy_field(to: &mut JobInput, from: &JobInput, field: &str) {
-    match field {
-        "target" => {
-            to.url = from.url.clone();
-            to.path = from.path.clone();
-        }
-        "method" => to.method = from.method.clone(),
-        "schedule" => to.schedule = from.schedule.clone(),
-        "timezone" => to.timezone = from.timezone.clone(),
-        "start" => to.start = from.start.clone(),
-        "end" => to.end = from.end.clone(),
-        "timeout" => to.timeout = from.timeout.clone(),
-        "retries" => to.retries = from.retries.clone(),
-        "max_lateness" => to.max_lateness = from.max_lateness.clone(),
-        "overlap" => to.overlap = from.overlap,
-        "description" => to.description = from.description.clone(),
-        _ => {}
-    }
 }
 
 /// The fields a form changed that someone else also changed since it was shown, to another
@@ -292,7 +202,7 @@ pub fn conflicts(job: &Job, shown: &JobInput, typed: &JobInput) -> Vec<&'static 
     };
     // Typed values read in the zone they will be read in: the typed one when the person
     // changed it, else the job's.
-    let typed_zone = if touched.contains(&"timezone") {
+    let typed_zone = if touched.contains(&ZONE) {
         zone(typed)
     } else {
         job.timezone
@@ -305,13 +215,12 @@ pub fn conflicts(job: &Job, shown: &JobInput, typed: &JobInput) -> Vec<&'static 
             now != job_field(shown, f) && now != canonical(typed, f, typed_zone)
         })
         .collect();
-    let zone_moved = job_field(&current, "timezone") != job_field(shown, "timezone");
-    let read_in_zone = ["schedule", "start", "end"]
+    let zone_moved = job_field(&current, ZONE) != job_field(shown, ZONE);
+    let read_in_zone = FIELDS
         .iter()
-        .any(|f| touched.contains(f));
-    if zone_moved && read_in_zone && !touched.contains(&"timezone") && !found.contains(&"timezone")
-    {
-        found.insert(0, "timezone");
+        .any(|f| f.read_in_zone && touched.contains(&f.form));
+    if zone_moved && read_in_zone && !touched.contains(&ZONE) && !found.contains(&ZONE) {
+        found.insert(0, ZONE);
     }
     found
 }
@@ -319,53 +228,11 @@ pub fn conflicts(job: &Job, shown: &JobInput, typed: &JobInput) -> Vec<&'static 
 /// A typed field as [`JobInput::of`] would show its value (an emptied one at its default);
 /// the raw text when it does not parse (the change is refused anyway).
 fn canonical(typed: &JobInput, field: &str, tz: Tz) -> String {
-    let raw = job_field(typed, field);
-    let text = raw.trim();
-    let shown = match field {
-        "target" => {
-            let url = typed
-                .url
-                .as_deref()
-                .map(|u| crate::model::JobUrl::parse(u).map(|u| u.as_str().to_owned()));
-            let path = typed
-                .path
-                .as_deref()
-                .map(|p| crate::model::JobPath::parse(p).map(|p| p.as_str().to_owned()));
-            match (url.transpose(), path.transpose()) {
-                (Ok(url), Ok(path)) => Some(format!(
-                    "{}\n{}",
-                    url.unwrap_or_default(),
-                    path.unwrap_or_default()
-                )),
-                _ => None,
-            }
-        }
-        "schedule" => super::parse_schedule(text).ok().map(|s| s.to_string()),
-        "timezone" if text.is_empty() => Some("UTC".to_owned()),
-        "timezone" => super::parse_zone(text).ok().map(|z| z.name().to_owned()),
-        "start" | "end" if text.is_empty() => Some(String::new()),
-        "start" | "end" => parse_instant("start", text, tz)
-            .ok()
-            .map(|t| local_text(t, tz)),
-        "timeout" | "max_lateness" => {
-            let default = if field == "timeout" {
-                DEFAULT_TIMEOUT
-            } else {
-                DEFAULT_MAX_LATENESS
-            };
-            if text.is_empty() {
-                Some(duration_text(millis(default)))
-            } else {
-                super::parse_duration("timeout", text)
-                    .ok()
-                    .map(|d| duration_text(millis(d)))
-            }
-        }
-        "retries" if text.is_empty() => Some("0".to_owned()),
-        "retries" => text.parse::<u32>().ok().map(|n| n.to_string()),
-        _ => None,
-    };
-    shown.unwrap_or(raw)
+    let shown: Option<Vec<String>> = in_form(field).map(|f| (f.canonical)(typed, tz)).collect();
+    match shown {
+        Some(shown) if !shown.is_empty() => shown.join("\n"),
+        _ => job_field(typed, field),
+    }
 }
 
 /// The change a form makes: only the `touched` fields of `typed`, an emptied one at its
@@ -373,43 +240,8 @@ fn canonical(typed: &JobInput, field: &str, tz: Tz) -> String {
 /// refused.
 fn change_of(typed: &JobInput, touched: &[&str]) -> Result<JobInput, FieldError> {
     let mut change = JobInput::default();
-    let or = |v: &Option<String>, default: String| Some(v.clone().unwrap_or(default));
-    for field in touched {
-        match *field {
-            "target" => {
-                if typed.url.is_none() && typed.path.is_none() {
-                    return Err(missing_target());
-                }
-                change.url = typed.url.clone();
-                change.path = typed.path.clone();
-            }
-            "schedule" => {
-                if typed.schedule.cron.is_none() {
-                    return Err(FieldError::plain(
-                        "schedule",
-                        "missing; give a cron expression, every DURATION or at HH:MM",
-                    ));
-                }
-                change.schedule = typed.schedule.clone();
-            }
-            "method" => change.method = or(&typed.method, "GET".to_owned()),
-            "timezone" => change.timezone = or(&typed.timezone, "UTC".to_owned()),
-            "start" => change.start = or(&typed.start, "none".to_owned()),
-            "end" => change.end = or(&typed.end, "none".to_owned()),
-            "timeout" => {
-                change.timeout = or(&typed.timeout, duration_text(millis(DEFAULT_TIMEOUT)))
-            }
-            "retries" => change.retries = or(&typed.retries, "0".to_owned()),
-            "max_lateness" => {
-                change.max_lateness = or(
-                    &typed.max_lateness,
-                    duration_text(millis(DEFAULT_MAX_LATENESS)),
-                )
-            }
-            "overlap" => change.overlap = Some(typed.overlap.unwrap_or_default()),
-            "description" => change.description = Some(normal(typed.description.as_deref())),
-            _ => {}
-        }
+    for field in touched.iter().flat_map(|f| in_form(f)) {
+        (field.take)(typed, &mut change)?;
     }
     Ok(change)
 }
@@ -447,37 +279,40 @@ impl Ops {
             return Err(first.into());
         }
         let store = self.store().await?;
-        for _ in 0..UPDATE_ATTEMPTS {
-            let job = read_job(store, key).await?;
-            let conflicts = conflicts(&job, shown, typed);
-            if !conflicts.is_empty() {
-                return Err(OpsError::ChangedSince {
-                    what: format!("the job {}/{}", key.app, key.name),
-                    at: job.updated_at,
-                    fields: conflicts,
-                });
-            }
-            let changes = changes_for(store, key, &change, change.parse(false)?, &job).await?;
-            let next = changes.apply(&job, now).map_err(FieldError::from)?;
-            let shown_changes = Definition::of(&job).diff(&Definition::of(&next));
-            if shown_changes.is_empty() {
-                return Err(OpsError::NothingToChange);
-            }
-            match write_if_unchanged(store, &job, &changes, now, false, &self.tick).await? {
-                Ok(job) => {
-                    return Ok(Edited {
-                        job,
-                        changes: shown_changes,
+        let change = &change;
+        retry(
+            (),
+            |()| async move {
+                let job = read_job(store, key).await?;
+                let conflicts = conflicts(&job, shown, typed);
+                if !conflicts.is_empty() {
+                    return Err(OpsError::ChangedSince {
+                        what: format!("the job {}/{}", key.app, key.name),
+                        at: job.updated_at,
+                        fields: conflicts,
                     });
                 }
-                Err(NotWritten::Deleted) => {
-                    return Err(OpsError::NotFound(key.app.clone(), key.name.clone()));
+                let changes = changes_for(store, key, change, change.parse(false)?, &job).await?;
+                let next = changes.apply(&job, now).map_err(FieldError::from)?;
+                let shown_changes = field::changes(&Definition::of(&job), &Definition::of(&next));
+                if shown_changes.is_empty() {
+                    return Err(OpsError::NothingToChange);
                 }
-                // A person's change came in between: merge again over it.
-                Err(NotWritten::Changed) => continue,
-            }
-        }
-        Err(OpsError::Conflict(key.app.clone(), key.name.clone()))
+                match write_if_unchanged(store, &job, &changes, now, false, &self.tick).await? {
+                    Ok(job) => Ok(Attempt::Done(Edited {
+                        job,
+                        changes: shown_changes,
+                    })),
+                    Err(NotWritten::Deleted) => {
+                        Err(OpsError::NotFound(key.app.clone(), key.name.clone()))
+                    }
+                    // A person's change came in between: merge again over it.
+                    Err(NotWritten::Changed) => Ok(Attempt::Again(())),
+                }
+            },
+            || OpsError::Conflict(key.app.clone(), key.name.clone()),
+        )
+        .await
     }
 
     /// Edits an app record from its form, as [`Ops::edit`] does a job: the fields the

@@ -1,5 +1,6 @@
 //! What an operation refuses or fails with: bad input named by its field path, a missing or
-//! contested job, or a store error kept with its source.
+//! contested job, a schedules file's errors each with its place, or a store error kept with
+//! its source.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -155,6 +156,31 @@ impl From<ValidationError> for FieldError {
     }
 }
 
+/// A refusal in a schedules file: where (file, 1-based line and column) and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct FileError {
+    /// The file, as it was named.
+    pub file: String,
+    /// The line, from 1.
+    pub line: usize,
+    /// The column, from 1 (in characters).
+    pub column: usize,
+    /// The field (`apps[0].jobs[2].timeout`) and what is accepted; a syntax error has an
+    /// empty path.
+    pub error: FieldError,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if self.error.path.segments().is_empty() {
+            write!(f, "{}", self.error.message)
+        } else {
+            write!(f, "{}", self.error)
+        }
+    }
+}
+
 /// Why an operation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -175,7 +201,7 @@ pub enum OpsError {
     /// A schedules file (`apply -f`) with errors, every one with its place; nothing was
     /// written.
     #[error("{} error{} in the file; nothing was written", .0.len(), if .0.len() == 1 { "" } else { "s" })]
-    InvalidFile(Vec<super::apply::FileError>),
+    InvalidFile(Vec<FileError>),
     /// An update that changes nothing.
     #[error("nothing to change")]
     NothingToChange,

@@ -8,11 +8,11 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::apply::{Definition, duration_text, overlap_text};
+use super::definition::Definition;
 use super::error::OpsError;
+use super::field::{Exported, FIELDS, JobField};
 use super::{Ops, parse_app};
-use crate::model::{App, AppName, DEFAULT_APP_BUDGET, Job, Method, OverlapPolicy};
-use crate::schedule::Schedule;
+use crate::model::{App, AppName, DEFAULT_APP_BUDGET, Job};
 
 impl Ops {
     /// The apps and jobs (of one app when `app` is given) as a schedules file. Only what the
@@ -81,70 +81,19 @@ fn write_record(out: &mut String, record: &App) {
 fn write_job(out: &mut String, job: &Job) {
     let def = Definition::of(job);
     name_line(out, job.name.as_str());
-    match (&def.url, &def.path) {
-        (_, Some(path)) => line(out, "path", path.as_str()),
-        (Some(url), None) => line(out, "url", url.as_str()),
-        (None, None) => {}
-    }
-    for (key, value) in schedule_keys(&def.schedule) {
-        line(out, key, &value);
-    }
-    if def.timezone != chrono_tz::Tz::UTC {
-        line(out, "timezone", def.timezone.name());
-    }
-    if def.method != Method::Get {
-        line(out, "method", def.method.as_str());
-    }
-    for (key, at) in [("start", def.start), ("end", def.end)] {
-        if let Some(at) = at {
-            line(
-                out,
-                key,
-                &at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            );
+    let mut fields: Vec<&JobField> = FIELDS.iter().collect();
+    fields.sort_by_key(|f| f.export_rank);
+    for field in fields {
+        for (key, value) in (field.export)(&def) {
+            match value {
+                Exported::Text(text) => line(out, key, &text),
+                Exported::Number(n) => {
+                    let _ = writeln!(out, "{key} = {n}");
+                }
+            }
         }
-    }
-    if job.timeout() != crate::model::DEFAULT_TIMEOUT {
-        line(out, "timeout", &duration_text(def.timeout_ms));
-    }
-    if def.retries != 0 {
-        let _ = writeln!(out, "retries = {}", def.retries);
-    }
-    if job.max_lateness() != crate::model::DEFAULT_MAX_LATENESS {
-        line(out, "max_lateness", &duration_text(def.max_lateness_ms));
-    }
-    if def.overlap != OverlapPolicy::Forbid {
-        line(out, "overlap", overlap_text(def.overlap));
-    }
-    if !def.description.is_empty() {
-        line(out, "description", &def.description);
     }
     if !job.enabled {
         out.push_str("paused = true\n");
     }
-}
-
-/// A schedule as the file's keys: `cron`, or `at`/`every` with `between` and `days`, from
-/// its canonical text (which parses back to an equal schedule).
-pub(super) fn schedule_keys(schedule: &Schedule) -> Vec<(&'static str, String)> {
-    let text = schedule.to_string();
-    let (form, rest) = if let Some(rest) = text.strip_prefix("at ") {
-        ("at", rest)
-    } else if let Some(rest) = text.strip_prefix("every ") {
-        ("every", rest)
-    } else {
-        return vec![("cron", text)];
-    };
-    let (rest, days) = match rest.split_once(" on ") {
-        Some((rest, days)) => (rest, Some(days)),
-        None => (rest, None),
-    };
-    let (value, between) = match rest.split_once(" between ") {
-        Some((value, between)) => (value, Some(between)),
-        None => (rest, None),
-    };
-    let mut keys = vec![(form, value.to_owned())];
-    keys.extend(between.map(|b| ("between", b.to_owned())));
-    keys.extend(days.map(|d| ("days", d.to_owned())));
-    keys
 }

@@ -22,15 +22,37 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Where things go
+//!
+//! - **A new field of a job**: one more [`JobField`] in [`FIELDS`] (`field.rs`: its name,
+//!   label, file keys, and how it is read, shown, compared, planned and exported), and its
+//!   member in the model's `Job` and `NewJob`, in [`JobInput`] (`input.rs`, with its check in
+//!   `JobInput::parse`), [`JobChanges`] (`change.rs`) and `Definition` (`definition.rs`). The
+//!   form, the edit merge, the schedules file, the plan and `export` walk [`FIELDS`]: they
+//!   need no change.
+//! - **A new operation**: a method of [`Ops`] in the file of what it acts on: `jobs.rs` (a
+//!   job), `apps.rs` (an app record), `keys.rs` (an app's signing keys), `browse.rs` (the
+//!   admin's overview), `stats.rs`; this file keeps only the store, the tick and `next`. A
+//!   change of a stored record goes through [`write`]'s one read-change-write loop
+//!   (`write::retry`), never a loop of its own.
+//! - **Schedules as code** is `apply/`: `file.rs` and `tables.rs` read a file, `vars.rs` its
+//!   `${NAME}` variables, `plan.rs` compares it with the store, `execute.rs` carries the plan
+//!   out.
+//! - What a person typed is parsed in `input.rs`; a refusal is an [`OpsError`] or a
+//!   [`FieldError`] (`error.rs`); what a front end prints is in [`views`].
 
 mod apply;
 mod apps;
 mod browse;
 mod change;
+mod definition;
 mod edit;
 mod error;
 mod export;
+mod field;
 mod input;
+mod jobs;
 mod keys;
 pub mod stats;
 mod stores;
@@ -38,13 +60,14 @@ mod table;
 #[cfg(test)]
 mod tests;
 pub mod views;
+mod write;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 pub use apply::{
-    Action, Applied, Change, DesiredState, FileError, JOB_SETTINGS, Plan, PlanView, Step,
-    VAR_PREFIX, file_var, parse_file, parse_var,
+    Action, Applied, DesiredState, Plan, PlanView, Step, VAR_PREFIX, file_var, parse_file,
+    parse_var,
 };
 pub use apps::{AppDetails, AppInput, parse_app};
 pub use browse::{
@@ -52,13 +75,15 @@ pub use browse::{
 };
 pub use change::JobChanges;
 pub use edit::{
-    Edited, JOB_FORM_FIELDS, check_new_app, check_new_job, conflicts, job_field, merge_for_review,
-    overlap_name, touched_fields,
+    Edited, check_new_app, check_new_job, conflicts, job_field, merge_for_review, overlap_name,
+    touched_fields,
 };
-pub use error::{FieldError, FieldPath, Message, OpsError, Piece, Segment};
+pub use error::{FieldError, FieldPath, FileError, Message, OpsError, Piece, Segment};
+pub use field::{Change, FIELDS, JOB_FORM_FIELDS, JOB_SETTINGS, JobField};
 pub use input::{
     JobInput, JobKey, ScheduleForm, parse_duration, parse_instant, parse_schedule, parse_zone,
 };
+pub use jobs::{Deleted, History};
 pub use keys::{AppKeys, Rotation};
 pub use stats::{JobStatsView, Percentiles, StatsView, parse_since};
 pub use stores::{Init, StoreSpec};
@@ -66,13 +91,11 @@ pub use table::{SWITCH_AFTER, ShardsRaised, TableView, parse_shards};
 
 use crate::clock::{Clock, ShiftedClock};
 use crate::dispatch::Dispatch;
-use crate::model::{AppName, Execution, Job, NewJob, Status};
-use crate::store::{Claim, ClaimOutcome, Store};
+use crate::model::Execution;
+use crate::store::Store;
 use crate::tick::{self, NowError, NowUse, RunNowError, TickConfig, TickSummary};
 use views::NextView;
-
-/// How many times an update re-reads the job after losing a race with another writer.
-const UPDATE_ATTEMPTS: usize = 5;
+use write::read_job;
 
 /// The most runs `next` previews.
 pub const MAX_PREVIEW: usize = 1000;
@@ -86,26 +109,6 @@ pub struct Ops {
     store: tokio::sync::OnceCell<stores::AnyStore>,
     /// The retention of what a change records (a due slot it drops, as `missed`).
     tick: TickConfig,
-}
-
-/// A deleted job, and how many executions were purged with it (when asked).
-#[derive(Debug)]
-pub struct Deleted {
-    /// The job as it was.
-    pub job: Job,
-    /// Executions purged, when the history was purged.
-    pub purged: Option<usize>,
-}
-
-/// A job's executions, newest slot first, and how far the search went.
-#[derive(Debug)]
-pub struct History {
-    /// The executions that matched, at most the limit.
-    pub executions: Vec<Execution>,
-    /// How many of the newest executions were read.
-    pub searched: usize,
-    /// Whether those were all of the job's executions.
-    pub complete: bool,
 }
 
 /// When a tick runs and what it may write, checked: see [`TickAt::parse`].
@@ -183,217 +186,6 @@ impl Ops {
             .get_or_try_init(|| stores::open(&self.spec))
             .await?;
         Ok(store.as_store())
-    }
-
-    /// Creates a job from what was typed; `now` is its creation time.
-    pub async fn create(
-        &self,
-        key: &JobKey,
-        input: &JobInput,
-        now: DateTime<Utc>,
-    ) -> Result<Job, OpsError> {
-        let parsed = input.parse(true)?;
-        let Some(schedule) = parsed.schedule else {
-            return Err(FieldError::plain("schedule", "missing").into());
-        };
-        let tz = parsed.timezone.unwrap_or(Tz::UTC);
-        let dates = input.dates(tz)?;
-        let url = match (parsed.url, &parsed.path) {
-            (Some(url), _) => url,
-            (None, Some(path)) => apps::resolve_path(self.store().await?, &key.app, path).await?,
-            (None, None) => return Err(FieldError::plain("url", "missing").into()),
-        };
-        let mut spec = NewJob::new(key.app.clone(), key.name.clone(), url, schedule);
-        spec.path = parsed.path;
-        spec.timezone = tz;
-        JobChanges {
-            start: dates.start,
-            end: dates.end,
-            ..parsed.rest
-        }
-        .apply_to_new(&mut spec);
-        spec.enabled = !input.paused;
-        let job = spec.build(now).map_err(FieldError::from)?;
-        self.store()
-            .await?
-            .create_job(&job)
-            .await
-            .map_err(OpsError::store("create the job"))?;
-        Ok(job)
-    }
-
-    /// Changes a job: the options given, the rest as they are; dates without a zone are read
-    /// in the job's (new) zone. `paused` pauses it. Retries when a tick writes in between.
-    pub async fn update(
-        &self,
-        key: &JobKey,
-        input: &JobInput,
-        now: DateTime<Utc>,
-    ) -> Result<Job, OpsError> {
-        let parsed = input.parse(false)?;
-        let untouched = parsed.url.is_none()
-            && parsed.path.is_none()
-            && parsed.schedule.is_none()
-            && parsed.timezone.is_none()
-            && input.start.is_none()
-            && input.end.is_none()
-            && !input.paused
-            && parsed.rest.is_empty();
-        if untouched {
-            return Err(OpsError::NothingToChange);
-        }
-        let store = self.store().await?;
-        let job = read_job(store, key).await?;
-        let changes = changes_for(store, key, input, parsed, &job).await?;
-        write_changes(store, key, &changes, Some(job), now, false, &self.tick).await
-    }
-
-    /// Pauses a job: it drops out of the due index until resumed.
-    pub async fn pause(&self, key: &JobKey, now: DateTime<Utc>) -> Result<Job, OpsError> {
-        let changes = JobChanges {
-            enabled: Some(false),
-            ..JobChanges::default()
-        };
-        write_changes(
-            self.store().await?,
-            key,
-            &changes,
-            None,
-            now,
-            false,
-            &self.tick,
-        )
-        .await
-    }
-
-    /// Resumes a job from `now`: its next slot is the first after `now` (no backlog runs).
-    pub async fn resume(&self, key: &JobKey, now: DateTime<Utc>) -> Result<Job, OpsError> {
-        let changes = JobChanges {
-            enabled: Some(true),
-            ..JobChanges::default()
-        };
-        write_changes(
-            self.store().await?,
-            key,
-            &changes,
-            None,
-            now,
-            true,
-            &self.tick,
-        )
-        .await
-    }
-
-    /// The job, or [`OpsError::NotFound`].
-    pub async fn job(&self, key: &JobKey) -> Result<Job, OpsError> {
-        read_job(self.store().await?, key).await
-    }
-
-    /// Deletes a job, and its executions when `purge_history`.
-    pub async fn delete(&self, key: &JobKey, purge_history: bool) -> Result<Deleted, OpsError> {
-        let store = self.store().await?;
-        let job = store
-            .delete_job(&key.app, &key.name)
-            .await
-            .map_err(OpsError::store("delete the job"))?
-            .ok_or_else(|| OpsError::NotFound(key.app.clone(), key.name.clone()))?;
-        let purged = if purge_history {
-            Some(
-                store
-                    .delete_executions(&job.id)
-                    .await
-                    .map_err(OpsError::Purge)?,
-            )
-        } else {
-            None
-        };
-        Ok(Deleted { job, purged })
-    }
-
-    /// The jobs, of one app when `app` is given, sorted by app and name.
-    pub async fn list(&self, app: Option<&str>) -> Result<Vec<Job>, OpsError> {
-        let app = app
-            .map(AppName::parse)
-            .transpose()
-            .map_err(FieldError::from)?;
-        let mut jobs = self
-            .store()
-            .await?
-            .list_jobs(app.as_ref())
-            .await
-            .map_err(OpsError::store("list the jobs"))?;
-        jobs.sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
-        if jobs.iter().any(|j| j.path.is_some()) {
-            let apps = self
-                .store()
-                .await?
-                .list_apps()
-                .await
-                .map_err(OpsError::store("list the apps"))?;
-            for job in &mut jobs {
-                resolve_for_display(job, apps.iter().find(|a| a.name == job.app));
-            }
-        }
-        Ok(jobs)
-    }
-
-    /// The job and its newest `n` executions.
-    pub async fn show(&self, key: &JobKey, n: usize) -> Result<(Job, Vec<Execution>), OpsError> {
-        let store = self.store().await?;
-        let mut job = read_job(store, key).await?;
-        if job.path.is_some() {
-            let app = store
-                .get_app(&job.app)
-                .await
-                .map_err(OpsError::store("read the app"))?;
-            resolve_for_display(&mut job, app.as_ref());
-        }
-        let executions = store
-            .list_executions(&job.id, n)
-            .await
-            .map_err(OpsError::store("read the job's history"))?;
-        Ok((job, executions))
-    }
-
-    /// The job's newest `limit` executions, of one status when given (searching the newest
-    /// [`HISTORY_SEARCH`]).
-    pub async fn history(
-        &self,
-        key: &JobKey,
-        status: Option<&str>,
-        limit: usize,
-    ) -> Result<(Job, History), OpsError> {
-        let status = status
-            .map(str::parse::<Status>)
-            .transpose()
-            .map_err(FieldError::from)?;
-        if limit == 0 {
-            return Err(
-                FieldError::plain("limit", "0 is not accepted; use a whole number from 1").into(),
-            );
-        }
-        let store = self.store().await?;
-        let job = read_job(store, key).await?;
-        let fetch = if status.is_some() {
-            limit.max(HISTORY_SEARCH)
-        } else {
-            limit
-        };
-        let mut executions = store
-            .list_executions(&job.id, fetch)
-            .await
-            .map_err(OpsError::store("read the job's history"))?;
-        let searched = executions.len();
-        if let Some(status) = status {
-            executions.retain(|e| e.status == status);
-        }
-        executions.truncate(limit);
-        let history = History {
-            executions,
-            searched,
-            complete: searched < fetch,
-        };
-        Ok((job, history))
     }
 
     /// Runs a job now (trigger `manual`) and waits for the outcome.
@@ -547,117 +339,4 @@ impl From<&Preview> for NextView {
             next: p.times.iter().copied().map(views::rfc3339).collect(),
         }
     }
-}
-
-async fn read_job(store: &dyn Store, key: &JobKey) -> Result<Job, OpsError> {
-    store
-        .get_job(&key.app, &key.name)
-        .await
-        .map_err(OpsError::store("read the job"))?
-        .ok_or_else(|| OpsError::NotFound(key.app.clone(), key.name.clone()))
-}
-
-/// The changes `input` (parsed as `parsed`) makes to `job`: dates without a zone read in the
-/// job's (new) zone, a path resolved against the app's record, `paused` as a pause.
-async fn changes_for(
-    store: &dyn Store,
-    key: &JobKey,
-    input: &JobInput,
-    parsed: input::Parsed,
-    job: &Job,
-) -> Result<JobChanges, OpsError> {
-    let dates = input.dates(parsed.timezone.unwrap_or(job.timezone))?;
-    // A path makes it a job by path (resolved now, for display); a URL, a job by URL.
-    let (url, path) = match (parsed.url, parsed.path) {
-        (Some(url), _) => (Some(url), Some(None)),
-        (None, Some(path)) => (
-            Some(apps::resolve_path(store, &key.app, &path).await?),
-            Some(Some(path)),
-        ),
-        (None, None) => (None, None),
-    };
-    Ok(JobChanges {
-        url,
-        path,
-        schedule: parsed.schedule,
-        timezone: parsed.timezone,
-        start: dates.start,
-        end: dates.end,
-        enabled: input.paused.then_some(false),
-        ..parsed.rest
-    })
-}
-
-/// A job for display: a job by path shows the URL its next call goes to, from its app's
-/// current record (without a record, the URL it had when last written).
-fn resolve_for_display(job: &mut Job, app: Option<&crate::model::App>) {
-    if let (Some(path), Some(app)) = (&job.path, app)
-        && let Ok(url) = app.base_url.join(path)
-    {
-        job.url = url;
-    }
-}
-
-/// Applies `changes` at `now` and writes the job with the optimistic version check,
-/// re-reading and retrying when another writer came in between. `first` is the job when it
-/// was just read. `from_now` recomputes the next slot from `now` whatever changed (resume).
-async fn write_changes(
-    store: &dyn Store,
-    key: &JobKey,
-    changes: &JobChanges,
-    mut first: Option<Job>,
-    now: DateTime<Utc>,
-    from_now: bool,
-    config: &TickConfig,
-) -> Result<Job, OpsError> {
-    for _ in 0..UPDATE_ATTEMPTS {
-        let job = match first.take() {
-            Some(job) => job,
-            None => read_job(store, key).await?,
-        };
-        if let Some(written) = write_once(store, &job, changes, now, from_now, config).await? {
-            return Ok(written);
-        }
-    }
-    Err(OpsError::Conflict(key.app.clone(), key.name.clone()))
-}
-
-/// One attempt of [`write_changes`]: `changes` applied to `job` as read, written only if the
-/// stored job is still at its version. `None` when another writer came in between.
-async fn write_once(
-    store: &dyn Store,
-    job: &Job,
-    changes: &JobChanges,
-    now: DateTime<Utc>,
-    from_now: bool,
-    config: &TickConfig,
-) -> Result<Option<Job>, OpsError> {
-    let mut next = changes.apply(job, now).map_err(FieldError::from)?;
-    if from_now {
-        next.state.next_slot = next.slot_after(now);
-    }
-    // A slot that came due but was not claimed yet is kept, or recorded missed in the
-    // same write: never dropped silently.
-    let written = match tick::slot_left_by_change(job, &mut next, now, config) {
-        None => store
-            .put_job(&next, job.state.version)
-            .await
-            .map_err(OpsError::store("write the job"))?,
-        Some(mut missed) => {
-            let token = next.state.writer.clone().unwrap_or_default();
-            missed.claimed_by = Some(token.clone());
-            let claim = Claim {
-                job: next.clone(),
-                expected_version: job.state.version,
-                execution: missed,
-                token,
-            };
-            store
-                .claim(&claim)
-                .await
-                .map_err(OpsError::store("write the job"))?
-                == ClaimOutcome::Won
-        }
-    };
-    Ok(written.then_some(next))
 }

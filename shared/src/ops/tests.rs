@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::*;
-use crate::model::{JobName, JobUrl, OverlapPolicy, Status};
+use crate::model::{Job, JobName, JobUrl, OverlapPolicy, Status};
 use crate::store::memory::MemoryStore;
 use crate::testing::FakeDispatch;
 

@@ -5,7 +5,14 @@ use std::sync::Arc;
 
 use chrono::TimeZone;
 
+use chrono::{DateTime, Utc};
+
+use super::execute::CHANGED;
+use super::plan::StepView;
+use super::vars::interpolate;
 use super::*;
+use crate::model::{DEFAULT_APP_BUDGET, JobPath};
+use crate::ops::{Change, Ops, OpsError};
 use crate::store::memory::MemoryStore;
 
 fn now() -> DateTime<Utc> {

@@ -2,11 +2,11 @@
 //! definition; every bad field is reported at once; an edit writes only what differs and
 //! never over a person's change made after the form was read.
 
-use super::super::apply::Definition;
 use super::*;
 use crate::clock::FixedClock;
 use crate::model::Job;
 use crate::model::{Method, OverlapPolicy, Status};
+use crate::ops::definition::Definition;
 use crate::ops::tests::{key, now, setup};
 use crate::ops::{NowUse, TickAt};
 use crate::store::Store;

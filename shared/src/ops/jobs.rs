@@ -1,0 +1,287 @@
+//! A job's operations: create, update, pause, resume, delete, and reading it (show, list,
+//! history). A new operation on jobs goes here, as one more method of [`Ops`].
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::change::JobChanges;
+use super::error::{FieldError, OpsError};
+use super::input::{self, JobInput, JobKey};
+use super::write::{read_job, write_changes};
+use super::{HISTORY_SEARCH, Ops, apps};
+use crate::model::{AppName, Execution, Job, NewJob, Status};
+use crate::store::Store;
+
+/// A deleted job, and how many executions were purged with it (when asked).
+#[derive(Debug)]
+pub struct Deleted {
+    /// The job as it was.
+    pub job: Job,
+    /// Executions purged, when the history was purged.
+    pub purged: Option<usize>,
+}
+
+/// A job's executions, newest slot first, and how far the search went.
+#[derive(Debug)]
+pub struct History {
+    /// The executions that matched, at most the limit.
+    pub executions: Vec<Execution>,
+    /// How many of the newest executions were read.
+    pub searched: usize,
+    /// Whether those were all of the job's executions.
+    pub complete: bool,
+}
+
+impl Ops {
+    /// Creates a job from what was typed; `now` is its creation time.
+    pub async fn create(
+        &self,
+        key: &JobKey,
+        input: &JobInput,
+        now: DateTime<Utc>,
+    ) -> Result<Job, OpsError> {
+        let parsed = input.parse(true)?;
+        let Some(schedule) = parsed.schedule else {
+            return Err(FieldError::plain("schedule", "missing").into());
+        };
+        let tz = parsed.timezone.unwrap_or(Tz::UTC);
+        let dates = input.dates(tz)?;
+        let url = match (parsed.url, &parsed.path) {
+            (Some(url), _) => url,
+            (None, Some(path)) => apps::resolve_path(self.store().await?, &key.app, path).await?,
+            (None, None) => return Err(FieldError::plain("url", "missing").into()),
+        };
+        let mut spec = NewJob::new(key.app.clone(), key.name.clone(), url, schedule);
+        spec.path = parsed.path;
+        spec.timezone = tz;
+        JobChanges {
+            start: dates.start,
+            end: dates.end,
+            ..parsed.rest
+        }
+        .apply_to_new(&mut spec);
+        spec.enabled = !input.paused;
+        let job = spec.build(now).map_err(FieldError::from)?;
+        self.store()
+            .await?
+            .create_job(&job)
+            .await
+            .map_err(OpsError::store("create the job"))?;
+        Ok(job)
+    }
+
+    /// Changes a job: the options given, the rest as they are; dates without a zone are read
+    /// in the job's (new) zone. `paused` pauses it. Retries when a tick writes in between.
+    pub async fn update(
+        &self,
+        key: &JobKey,
+        input: &JobInput,
+        now: DateTime<Utc>,
+    ) -> Result<Job, OpsError> {
+        let parsed = input.parse(false)?;
+        let untouched = parsed.url.is_none()
+            && parsed.path.is_none()
+            && parsed.schedule.is_none()
+            && parsed.timezone.is_none()
+            && input.start.is_none()
+            && input.end.is_none()
+            && !input.paused
+            && parsed.rest.is_empty();
+        if untouched {
+            return Err(OpsError::NothingToChange);
+        }
+        let store = self.store().await?;
+        let job = read_job(store, key).await?;
+        let changes = changes_for(store, key, input, parsed, &job).await?;
+        write_changes(store, key, &changes, Some(job), now, false, &self.tick).await
+    }
+
+    /// Pauses a job: it drops out of the due index until resumed.
+    pub async fn pause(&self, key: &JobKey, now: DateTime<Utc>) -> Result<Job, OpsError> {
+        let changes = JobChanges {
+            enabled: Some(false),
+            ..JobChanges::default()
+        };
+        write_changes(
+            self.store().await?,
+            key,
+            &changes,
+            None,
+            now,
+            false,
+            &self.tick,
+        )
+        .await
+    }
+
+    /// Resumes a job from `now`: its next slot is the first after `now` (no backlog runs).
+    pub async fn resume(&self, key: &JobKey, now: DateTime<Utc>) -> Result<Job, OpsError> {
+        let changes = JobChanges {
+            enabled: Some(true),
+            ..JobChanges::default()
+        };
+        write_changes(
+            self.store().await?,
+            key,
+            &changes,
+            None,
+            now,
+            true,
+            &self.tick,
+        )
+        .await
+    }
+
+    /// The job, or [`OpsError::NotFound`].
+    pub async fn job(&self, key: &JobKey) -> Result<Job, OpsError> {
+        read_job(self.store().await?, key).await
+    }
+
+    /// Deletes a job, and its executions when `purge_history`.
+    pub async fn delete(&self, key: &JobKey, purge_history: bool) -> Result<Deleted, OpsError> {
+        let store = self.store().await?;
+        let job = store
+            .delete_job(&key.app, &key.name)
+            .await
+            .map_err(OpsError::store("delete the job"))?
+            .ok_or_else(|| OpsError::NotFound(key.app.clone(), key.name.clone()))?;
+        let purged = if purge_history {
+            Some(
+                store
+                    .delete_executions(&job.id)
+                    .await
+                    .map_err(OpsError::Purge)?,
+            )
+        } else {
+            None
+        };
+        Ok(Deleted { job, purged })
+    }
+
+    /// The jobs, of one app when `app` is given, sorted by app and name.
+    pub async fn list(&self, app: Option<&str>) -> Result<Vec<Job>, OpsError> {
+        let app = app
+            .map(AppName::parse)
+            .transpose()
+            .map_err(FieldError::from)?;
+        let mut jobs = self
+            .store()
+            .await?
+            .list_jobs(app.as_ref())
+            .await
+            .map_err(OpsError::store("list the jobs"))?;
+        jobs.sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
+        if jobs.iter().any(|j| j.path.is_some()) {
+            let apps = self
+                .store()
+                .await?
+                .list_apps()
+                .await
+                .map_err(OpsError::store("list the apps"))?;
+            for job in &mut jobs {
+                resolve_for_display(job, apps.iter().find(|a| a.name == job.app));
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// The job and its newest `n` executions.
+    pub async fn show(&self, key: &JobKey, n: usize) -> Result<(Job, Vec<Execution>), OpsError> {
+        let store = self.store().await?;
+        let mut job = read_job(store, key).await?;
+        if job.path.is_some() {
+            let app = store
+                .get_app(&job.app)
+                .await
+                .map_err(OpsError::store("read the app"))?;
+            resolve_for_display(&mut job, app.as_ref());
+        }
+        let executions = store
+            .list_executions(&job.id, n)
+            .await
+            .map_err(OpsError::store("read the job's history"))?;
+        Ok((job, executions))
+    }
+
+    /// The job's newest `limit` executions, of one status when given (searching the newest
+    /// [`HISTORY_SEARCH`]).
+    pub async fn history(
+        &self,
+        key: &JobKey,
+        status: Option<&str>,
+        limit: usize,
+    ) -> Result<(Job, History), OpsError> {
+        let status = status
+            .map(str::parse::<Status>)
+            .transpose()
+            .map_err(FieldError::from)?;
+        if limit == 0 {
+            return Err(
+                FieldError::plain("limit", "0 is not accepted; use a whole number from 1").into(),
+            );
+        }
+        let store = self.store().await?;
+        let job = read_job(store, key).await?;
+        let fetch = if status.is_some() {
+            limit.max(HISTORY_SEARCH)
+        } else {
+            limit
+        };
+        let mut executions = store
+            .list_executions(&job.id, fetch)
+            .await
+            .map_err(OpsError::store("read the job's history"))?;
+        let searched = executions.len();
+        if let Some(status) = status {
+            executions.retain(|e| e.status == status);
+        }
+        executions.truncate(limit);
+        let history = History {
+            executions,
+            searched,
+            complete: searched < fetch,
+        };
+        Ok((job, history))
+    }
+}
+
+/// The changes `input` (parsed as `parsed`) makes to `job`: dates without a zone read in the
+/// job's (new) zone, a path resolved against the app's record, `paused` as a pause.
+pub(super) async fn changes_for(
+    store: &dyn Store,
+    key: &JobKey,
+    input: &JobInput,
+    parsed: input::Parsed,
+    job: &Job,
+) -> Result<JobChanges, OpsError> {
+    let dates = input.dates(parsed.timezone.unwrap_or(job.timezone))?;
+    // A path makes it a job by path (resolved now, for display); a URL, a job by URL.
+    let (url, path) = match (parsed.url, parsed.path) {
+        (Some(url), _) => (Some(url), Some(None)),
+        (None, Some(path)) => (
+            Some(apps::resolve_path(store, &key.app, &path).await?),
+            Some(Some(path)),
+        ),
+        (None, None) => (None, None),
+    };
+    Ok(JobChanges {
+        url,
+        path,
+        schedule: parsed.schedule,
+        timezone: parsed.timezone,
+        start: dates.start,
+        end: dates.end,
+        enabled: input.paused.then_some(false),
+        ..parsed.rest
+    })
+}
+
+/// A job for display: a job by path shows the URL its next call goes to, from its app's
+/// current record (without a record, the URL it had when last written).
+fn resolve_for_display(job: &mut Job, app: Option<&crate::model::App>) {
+    if let (Some(path), Some(app)) = (&job.path, app)
+        && let Ok(url) = app.base_url.join(path)
+    {
+        job.url = url;
+    }
+}
