@@ -1595,12 +1595,14 @@ async fn the_overview_on_dynamodb_reads_the_history_of_at_most_100_recent_jobs()
         overview.unread, 2,
         "the two oldest recent jobs are not read"
     );
-    // The apps (one Query), every job (one Scan page at this size), and one history Query
-    // for each of the 100 most recent jobs: never one per job.
+    // The apps (one Query), every job (the app directory's Query, then, the directory not
+    // known complete before `table upgrade`, one Scan page at this size: tests/tests/
+    // listing.rs counts it after), and one history Query for each of the 100 most recent
+    // jobs: never one per job.
     assert_eq!(
         requests.snapshot(),
         std::collections::BTreeMap::from([
-            ("Query".to_owned(), 1 + OVERVIEW_HISTORY_JOBS as u64),
+            ("Query".to_owned(), 1 + 1 + OVERVIEW_HISTORY_JOBS as u64),
             ("Scan".to_owned(), 1),
         ])
     );

@@ -29,6 +29,8 @@
 mod capacity;
 #[path = "bench_tick/dynamo.rs"]
 mod dynamo;
+#[path = "bench_tick/model.rs"]
+mod model;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -216,7 +216,8 @@ pub fn item_from_json(value: &Value) -> Result<Item, String> {
 }
 
 /// `before` with an update expression applied. Supports what the adapter sends:
-/// `SET a = :v, #b = :w` and `REMOVE c, #d` on top-level attributes.
+/// `SET a = :v, #b = :w, #c = if_not_exists(#c, :x)` and `REMOVE c, #d` on top-level
+/// attributes.
 pub fn apply_update(
     before: &Item,
     expression: &str,
@@ -249,22 +250,61 @@ pub fn apply_update(
             None => Ok(path.to_owned()),
         }
     };
+    // The clause's parts, split at the commas outside parentheses.
+    let parts = |body: &str| -> Vec<String> {
+        let (mut parts, mut part, mut depth) = (Vec::new(), String::new(), 0usize);
+        for c in body.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                ',' if depth == 0 => {
+                    parts.push(std::mem::take(&mut part));
+                    continue;
+                }
+                _ => {}
+            }
+            part.push(c);
+        }
+        parts.push(part);
+        parts
+            .into_iter()
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect()
+    };
     let mut after = before.clone();
     for (clause, body) in clauses {
-        for part in body.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in parts(&body) {
+            let part = part.as_str();
             match clause.as_str() {
                 "SET" => {
                     let (path, operand) = part
                         .split_once('=')
                         .ok_or_else(|| format!("SET `{part}` has no `=`"))?;
-                    let operand = operand.trim();
-                    if !operand.starts_with(':') || operand.contains([' ', '+', '-', '(']) {
+                    let operand = operand.trim().replace(' ', "");
+                    let (kept, operand) = match operand
+                        .strip_prefix("if_not_exists(")
+                        .and_then(|o| o.strip_suffix(')'))
+                    {
+                        Some(args) => {
+                            let (of, value) = args.split_once(',').ok_or_else(|| {
+                                format!("if_not_exists(`{args}`) needs two operands")
+                            })?;
+                            (before.get(&name(of)?).cloned(), value.to_owned())
+                        }
+                        None => (None, operand),
+                    };
+                    if !operand.starts_with(':') || operand.contains(['+', '-', '(']) {
                         return Err(format!("SET operand `{operand}` not supported"));
                     }
-                    let value = values
-                        .get(operand)
-                        .ok_or_else(|| format!("no value for `{operand}`"))?;
-                    after.insert(name(path)?, value.clone());
+                    let value = match kept {
+                        Some(kept) => kept,
+                        None => values
+                            .get(&operand)
+                            .cloned()
+                            .ok_or_else(|| format!("no value for `{operand}`"))?,
+                    };
+                    after.insert(name(path)?, value);
                 }
                 "REMOVE" => {
                     after.remove(&name(part)?);
@@ -813,6 +853,24 @@ mod tests {
             }
         );
         assert_eq!(DUE.write(Some(&old), Some(&old)), IndexWrite::default());
+    }
+
+    #[test]
+    fn if_not_exists_keeps_an_attribute_that_is_there_and_sets_one_that_is_not() {
+        let names = HashMap::from([("#g".to_owned(), "gsi1pk".to_owned())]);
+        let values = item(&[(":due", s("DUE")), (":t", n("5"))]);
+        let expression = "SET due = :t, #g = if_not_exists(#g, :due)";
+        let kept = apply_update(
+            &item(&[("gsi1pk", s("DUE#2"))]),
+            expression,
+            &names,
+            &values,
+        )
+        .expect("applied");
+        assert_eq!(kept.get("gsi1pk"), Some(&s("DUE#2")));
+        assert_eq!(kept.get("due"), Some(&n("5")));
+        let set = apply_update(&item(&[]), expression, &names, &values).expect("applied");
+        assert_eq!(set.get("gsi1pk"), Some(&s("DUE")));
     }
 
     #[test]

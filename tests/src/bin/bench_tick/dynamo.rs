@@ -753,6 +753,76 @@ fn report(
     for problem in &ledger.problems {
         println!("not costed            {problem}");
     }
+    print_model(&ledger, summary.triggered, args.concurrency);
+}
+
+/// Write units per called slot by kind of partition key, under both assumptions about a
+/// transaction's index writes, and the capacity model of a 10,000-slot minute at the shards and
+/// groups of docs/benchmarks.md ("Scaling out").
+fn print_model(ledger: &Ledger, called: u64, concurrency: usize) {
+    if called == 0 {
+        return;
+    }
+    let per = |doubled: bool| {
+        let mut sums = [0u64; 3];
+        for (key, load) in &ledger.keys {
+            let units = if doubled {
+                load.units_doubled
+            } else {
+                load.units
+            };
+            let class = if key.starts_with("table APP#") {
+                0
+            } else if key.starts_with("table JOB#") {
+                1
+            } else if key.starts_with("index DUE") {
+                2
+            } else {
+                continue;
+            };
+            sums[class] += units;
+        }
+        let per_slot = |units: u64| units as f64 / called as f64;
+        crate::model::PerSlot {
+            app: per_slot(sums[0]),
+            execution: per_slot(sums[1]),
+            shard: per_slot(sums[2]),
+        }
+    };
+    println!();
+    for (name, doubled) in [
+        ("index writes of a transaction once", false),
+        ("doubled", true),
+    ] {
+        let p = per(doubled);
+        println!(
+            "write units per called slot ({name}): app partition {:.2}, execution partition {:.2}, due-index shard {:.2}; total {:.2}",
+            p.app,
+            p.execution,
+            p.shard,
+            p.app + p.execution + p.shard
+        );
+    }
+    println!(
+        "model: 10,000 slots due in a minute, 100 apps of budget 4, concurrency {concurrency}, 30 ms of store requests per slot; busiest shard and app partition in write units a second (limit 1,000 per key)"
+    );
+    for latency_ms in [200.0, 2000.0] {
+        for (shards, groups) in [(1, 1), (4, 1), (4, 4), (8, 8), (16, 16)] {
+            let minute = crate::model::Minute {
+                due: 10_000,
+                apps: 100,
+                budget: 4,
+                concurrency: concurrency as u64,
+                latency_ms,
+                store_ms: 30.0,
+            };
+            let row = crate::model::model(per(true), minute, shards, groups);
+            println!(
+                "  calls of {latency_ms:>5.0} ms  S = {shards:>2}  G = {groups:>2}  tick {:>6.1} s  shard {:>6.0}  app {:>5.0}  runs out: {}",
+                row.wall_s, row.shard_wcu, row.app_wcu, row.limit
+            );
+        }
+    }
 }
 
 /// One row of the capacity table: requests, waits (total, mean, moto's own mean) and units.
