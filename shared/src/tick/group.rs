@@ -44,7 +44,15 @@ pub(super) async fn due_of_group(
         .duration_trunc(chrono::TimeDelta::minutes(1))
         .unwrap_or(minute);
     let holder = token();
-    for shard in config.group.shards(meta.shards) {
+    let shards = config.group.shards(meta.shards);
+    if shards.is_empty() {
+        tracing::warn!(
+            group = %config.group,
+            shards = meta.shards,
+            "this group has no shard of the due index: the table has fewer shards than groups (raise them: psu-sched table shards --set N)"
+        );
+    }
+    for shard in shards {
         let items = store.due_in(now, &[shard]).await?;
         if items.is_empty() {
             continue;
