@@ -383,3 +383,22 @@ fn summary_counts(s: &TickSummary) -> String {
         s.duration_ms
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticks_line_says_how_many_shards_it_left_to_another() {
+        let left = TickSummary {
+            busy_shards: 2,
+            ..TickSummary::default()
+        };
+        assert!(
+            summary_line(&left).contains(", 2 shards left to another tick"),
+            "{}",
+            summary_line(&left)
+        );
+        assert!(!summary_line(&TickSummary::default()).contains("left to another"));
+    }
+}

@@ -425,3 +425,61 @@ async fn four_group_invocations_and_a_duplicate_call_each_slot_once_within_each_
         );
     }
 }
+
+/// The review's findings on the `table` commands (each a defect the test failed on first):
+/// JSON where JSON was asked, a reshard before the switch saying it is not complete, the
+/// layout shown as it is now, a negative count refused in one line, SQLite's refusal an input
+/// error (exit 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_commands_answer_json_when_asked_and_say_what_is_not_done_yet() {
+    let cli = crate::cli::Cli::new().await;
+    let raised = cli
+        .run(&["table", "shards", "--set", "4", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(raised["changed"], true, "{raised}");
+    assert_eq!(raised["table"]["shards"], 4, "{raised}");
+    let again = cli
+        .run(&["table", "shards", "--set", "4", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(again["changed"], false, "{again}");
+
+    let reshard = cli.run(&["table", "reshard", "--json"]).await.ok().json();
+    assert_eq!(reshard["complete"], false, "before the switch: {reshard}");
+    assert!(reshard["writers_from"].is_string(), "{reshard}");
+
+    let negative = cli.run(&["table", "shards", "--set", "-1"]).await;
+    assert_eq!(negative.code, 2, "{negative:?}");
+    assert_eq!(
+        negative.stderr.trim(),
+        "psu-sched: shards: `-1` is not accepted; use a whole number from 1 to 1024"
+    );
+    let group = cli.run(&["tick", "--dry-run", "--group", "-1/2"]).await;
+    assert_eq!(group.code, 2, "{group:?}");
+    assert_eq!(group.stderr.lines().count(), 1, "{group:?}");
+
+    let dir = crate::helpers::tempdb::temp_db_path();
+    let store = format!("sqlite:{}", dir.display());
+    let env = [("PSU_SCHED_STORE", store.as_str())];
+    cli.run_with(&["init"], &env).await.ok();
+    let upgrade = cli
+        .run_with(&["table", "upgrade", "--json"], &env)
+        .await
+        .ok()
+        .json();
+    assert_eq!(upgrade["upgraded"], false, "{upgrade}");
+    let refused = cli.run_with(&["table", "shards", "--set", "2"], &env).await;
+    assert_eq!(
+        refused.code, 2,
+        "an input refusal, nothing written: {refused:?}"
+    );
+    let serve = cli.run_with(&["serve", "--group", "1/2"], &env).await;
+    assert_eq!(serve.code, 2, "{serve:?}");
+    assert!(
+        serve.stderr.contains("group") && serve.stderr.contains("one shard"),
+        "a SQLite store's one shard belongs to group 0/1: {serve:?}"
+    );
+}
