@@ -345,7 +345,7 @@ async fn tick(cli: &Cli, args: &TickArgs, out: &Out) -> Result<ExitCode> {
         NowUse::Write
     };
     let at = TickAt::parse(args.now.as_deref(), cli.tz.as_deref(), mode, Utc::now())?;
-    let group = args.group.group()?;
+    let group = args.group.group(ops(cli)?.spec())?;
     let mut config = config(cli).await?;
     config.tick.group = group;
     let ops = ops(cli)?;
@@ -380,7 +380,7 @@ async fn tick(cli: &Cli, args: &TickArgs, out: &Out) -> Result<ExitCode> {
 }
 
 async fn serve(cli: &Cli, args: &ServeArgs, out: &Out) -> Result<ExitCode> {
-    let group = args.group.group()?;
+    let group = args.group.group(ops(cli)?.spec())?;
     let mut config = config(cli).await?;
     // serve is the scheduler: its ticks lease each shard for their minute, so that two
     // processes of one group (or a restart within a minute) never work a shard at once.

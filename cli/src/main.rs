@@ -36,6 +36,10 @@ impl From<OpsError> for Failure {
             OpsError::Invalid(field) => Failure::Input(field_line(&field)),
             OpsError::Config(config) => Failure::Input(config.to_string()),
             e @ (OpsError::Unset { .. } | OpsError::Rotation(_)) => Failure::Input(e.to_string()),
+            e @ OpsError::Store {
+                source: shared::store::StoreError::OneShardOnly,
+                ..
+            } => Failure::Input(shared::error_chain(&e)),
             OpsError::NothingToChange => Failure::Input(
                 "update: nothing to change; give at least one option (see psu-sched update --help)"
                     .to_owned(),

@@ -366,8 +366,13 @@ pub fn summary_line(s: &TickSummary) -> String {
 }
 
 fn summary_counts(s: &TickSummary) -> String {
+    let left = match s.busy_shards {
+        0 => String::new(),
+        1 => ", 1 shard left to another tick".to_owned(),
+        n => format!(", {n} shards left to another tick"),
+    };
     format!(
-        "tick at {}: due {}, triggered {}, succeeded {}, failed {}, timed out {}, skipped {}, missed {}, retried {}, reconciled {}, finished by the app {}, errors {} ({} ms)",
+        "tick at {}: due {}, triggered {}, succeeded {}, failed {}, timed out {}, skipped {}, missed {}, retried {}, reconciled {}, finished by the app {}, errors {}{left} ({} ms)",
         rfc3339(s.now),
         s.due,
         s.triggered,

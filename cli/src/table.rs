@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use shared::ops::{Ops, SWITCH_AFTER, TableView};
+use shared::store::TABLE_FORMAT;
 
 use clap::{Args, Subcommand};
 
@@ -17,11 +18,13 @@ pub enum TableCommand {
     /// Show the table's format and the due index's shards.
     Show(JsonFlag),
     /// Raise the due index's shard count (it never goes down). Ticks read every new shard at
-    /// once; writers start using them 2 minutes later, so no tick misses an item.
+    /// once; writers start using them 2 minutes later, so no tick misses an item. One-way:
+    /// above one shard the table is format 2, which older functions and CLIs refuse.
     Shards(ShardsArgs),
     /// Let listings of every job (list, export, stats, the admin's overview) read the app
     /// directory instead of scanning the table: writes the missing entries once (one Scan)
-    /// and raises the table to format 2. Re-runnable.
+    /// and raises the table to format 2. Re-runnable. One-way: older functions and CLIs
+    /// refuse a format-2 table.
     Upgrade(JsonFlag),
     /// Move every due-index entry that is not in its app's shard to it (items written before
     /// a raise, or by an older version): re-runnable, and safe while ticks run.
@@ -41,7 +44,7 @@ pub struct JsonFlag {
 #[derive(Debug, Args)]
 pub struct ShardsArgs {
     /// The new shard count: a whole number from the table's count to 1024.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub set: String,
 
     /// JSON output (see docs/cli.md).
@@ -53,11 +56,16 @@ pub struct ShardsArgs {
 pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCode> {
     match command {
         TableCommand::Show(args) => {
-            let view = TableView::from(&ops.table_layout().await?);
+            let view = TableView::at(&ops.table_layout().await?, Utc::now());
             if args.json {
                 out.json(&view);
             } else {
                 layout(&view, out);
+                if view.format > TABLE_FORMAT {
+                    out.line(&format!(
+                        "this psu-sched knows formats up to {TABLE_FORMAT}: it writes nothing to this table and does not tick it (use the version that raised it)"
+                    ));
+                }
                 out.line(&format!("store: {}", ops.spec()));
             }
         }
@@ -65,9 +73,12 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
             let raised = ops
                 .raise_shards(&args.set, Utc::now(), SWITCH_AFTER)
                 .await?;
-            let view = TableView::from(&raised.after);
+            let view = TableView::at(&raised.after, Utc::now());
             if args.json {
-                out.json(&view);
+                out.json(&serde_json::json!({
+                    "changed": !raised.unchanged(),
+                    "table": view,
+                }));
             } else if raised.unchanged() {
                 out.line(&format!(
                     "the due index already has {} shard{}; nothing changed",
@@ -88,6 +99,7 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
             }
         }
         TableCommand::Upgrade(args) => match ops.upgrade_table().await? {
+            None if args.json => out.json(&serde_json::json!({"upgraded": false})),
             None => out.line(&format!(
                 "{} lists every job without a Scan already: nothing to upgrade",
                 ops.spec()
@@ -95,8 +107,9 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
             Some((apps, meta)) => {
                 if args.json {
                     out.json(&serde_json::json!({
+                        "upgraded": true,
                         "apps": apps,
-                        "table": TableView::from(&meta),
+                        "table": TableView::at(&meta, Utc::now()),
                     }));
                 } else {
                     out.line(&format!(
@@ -109,12 +122,17 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
         },
         TableCommand::Reshard(args) => {
             let (done, meta) = ops.reshard().await?;
+            let now = Utc::now();
+            let pending = meta.shards_from.filter(|from| now < *from);
             if args.json {
                 out.json(&serde_json::json!({
                     "moved": done.moved,
                     "changed": done.changed,
                     "in_place": done.in_place,
-                    "shards": meta.writer_shards(Utc::now()),
+                    "shards": meta.writer_shards(now),
+                    // Before the writers' switch, items were moved by the old count: run again.
+                    "complete": pending.is_none(),
+                    "writers_from": pending.map(|from| from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 }));
             } else {
                 out.line(&format!(

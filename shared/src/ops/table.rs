@@ -45,7 +45,7 @@ pub struct TableView {
     pub format: u64,
     /// The shards ticks read.
     pub shards: u32,
-    /// The shards writers use until `shards_from`.
+    /// The shards writers use now (until `shards_from`, when a raise is to take effect).
     pub shards_before: u32,
     /// When writers start using `shards` (RFC 3339), while a raise takes effect.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,15 +54,16 @@ pub struct TableView {
     pub version: u64,
 }
 
-impl From<&TableMeta> for TableView {
-    fn from(meta: &TableMeta) -> Self {
+impl TableView {
+    /// The layout as it is at `now`: `shards_from` (and the writers' old count) only while
+    /// the raise is still to take effect.
+    pub fn at(meta: &TableMeta, now: DateTime<Utc>) -> Self {
+        let pending = meta.shards_from.filter(|from| now < *from);
         Self {
             format: meta.format,
             shards: meta.shards,
-            shards_before: meta.shards_before,
-            shards_from: meta
-                .shards_from
-                .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            shards_before: meta.writer_shards(now),
+            shards_from: pending.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             version: meta.version,
         }
     }
