@@ -228,7 +228,21 @@ async fn the_table_commands_show_raise_and_refuse_in_one_line() {
         assert_eq!(run.stderr.trim(), format!("psu-sched: {says}"), "{set}");
     }
 
-    let raised = cli.run(&["table", "shards", "--set", "4"]).await.ok();
+    // One-way: off a terminal it needs --yes, and without it writes nothing.
+    let unasked = cli.run(&["table", "shards", "--set", "4"]).await;
+    assert_eq!(unasked.code, 2, "{unasked:?}");
+    assert_eq!(
+        unasked.stderr.trim(),
+        "psu-sched: table shards: raising the shards cannot be undone and makes the table format 2, which older functions and CLIs refuse; not a terminal, so not asking; nothing was written. Pass --yes to raise them"
+    );
+    assert_eq!(
+        cli.run(&["table", "show", "--json"]).await.ok().json()["shards"],
+        1
+    );
+    let raised = cli
+        .run(&["table", "shards", "--set", "4", "--yes"])
+        .await
+        .ok();
     assert!(
         raised
             .stdout
@@ -434,7 +448,7 @@ async fn four_group_invocations_and_a_duplicate_call_each_slot_once_within_each_
 async fn the_table_commands_answer_json_when_asked_and_say_what_is_not_done_yet() {
     let cli = crate::cli::Cli::new().await;
     let raised = cli
-        .run(&["table", "shards", "--set", "4", "--json"])
+        .run(&["table", "shards", "--set", "4", "--json", "--yes"])
         .await
         .ok()
         .json();
@@ -451,6 +465,18 @@ async fn the_table_commands_answer_json_when_asked_and_say_what_is_not_done_yet(
     assert_eq!(reshard["complete"], false, "before the switch: {reshard}");
     assert!(reshard["writers_from"].is_string(), "{reshard}");
 
+    let unasked = cli.run(&["table", "upgrade"]).await;
+    assert_eq!(unasked.code, 2, "{unasked:?}");
+    assert!(
+        unasked.stderr.contains("Pass --yes to upgrade it"),
+        "{unasked:?}"
+    );
+    let upgraded = cli
+        .run(&["table", "upgrade", "--json", "--yes"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(upgraded["upgraded"], true, "{upgraded}");
     let negative = cli.run(&["table", "shards", "--set", "-1"]).await;
     assert_eq!(negative.code, 2, "{negative:?}");
     assert_eq!(
