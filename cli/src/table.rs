@@ -9,8 +9,10 @@ use shared::store::TABLE_FORMAT;
 
 use clap::{Args, Subcommand};
 
-use crate::Result;
+use std::io::IsTerminal;
+
 use crate::output::Out;
+use crate::{Failure, Result};
 
 /// `table ...`.
 #[derive(Debug, Subcommand)]
@@ -19,13 +21,14 @@ pub enum TableCommand {
     Show(JsonFlag),
     /// Raise the due index's shard count (it never goes down). Ticks read every new shard at
     /// once; writers start using them 2 minutes later, so no tick misses an item. One-way:
-    /// above one shard the table is format 2, which older functions and CLIs refuse.
+    /// above one shard the table is format 2, which older functions and CLIs refuse. Asks on
+    /// a terminal; elsewhere needs --yes.
     Shards(ShardsArgs),
     /// Let listings of every job (list, export, stats, the admin's overview) read the app
     /// directory instead of scanning the table: writes the missing entries once (one Scan)
     /// and raises the table to format 2. Re-runnable. One-way: older functions and CLIs
-    /// refuse a format-2 table.
-    Upgrade(JsonFlag),
+    /// refuse a format-2 table. Asks on a terminal; elsewhere needs --yes.
+    Upgrade(UpgradeArgs),
     /// Move every due-index entry that is not in its app's shard to it (items written before
     /// a raise, or by an older version): re-runnable, and safe while ticks run.
     Reshard(JsonFlag),
@@ -50,6 +53,22 @@ pub struct ShardsArgs {
     /// JSON output (see docs/cli.md).
     #[arg(long)]
     pub json: bool,
+
+    /// Raise without asking (needed off a terminal): the change cannot be undone.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `table upgrade`.
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// JSON output (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Upgrade without asking (needed off a terminal): the change cannot be undone.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// Runs a `table` subcommand.
@@ -70,6 +89,19 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
             }
         }
         TableCommand::Shards(args) => {
+            // A raise cannot be undone: ask first, unless it would be refused or change nothing
+            // (a bad or lower count, the same count, a SQLite store: the operation says so).
+            let to = shared::ops::parse_shards(&args.set).ok();
+            let now_shards = ops.table_layout().await?.shards;
+            let one_way = ops.spec().is_dynamo() && to.is_some_and(|to| to > now_shards);
+            if one_way {
+                agree(
+                    args.yes,
+                    out,
+                    "table shards: raising the shards cannot be undone and makes the table format 2, which older functions and CLIs refuse",
+                    "raise them",
+                )?;
+            }
             let raised = ops
                 .raise_shards(&args.set, Utc::now(), SWITCH_AFTER)
                 .await?;
@@ -98,28 +130,38 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
                 );
             }
         }
-        TableCommand::Upgrade(args) => match ops.upgrade_table().await? {
-            None if args.json => out.json(&serde_json::json!({"upgraded": false})),
-            None => out.line(&format!(
-                "{} lists every job without a Scan already: nothing to upgrade",
-                ops.spec()
-            )),
-            Some((apps, meta)) => {
-                if args.json {
-                    out.json(&serde_json::json!({
-                        "upgraded": true,
-                        "apps": apps,
-                        "table": TableView::at(&meta, Utc::now()),
-                    }));
-                } else {
-                    out.line(&format!(
+        TableCommand::Upgrade(args) => {
+            if ops.spec().is_dynamo() {
+                agree(
+                    args.yes,
+                    out,
+                    "table upgrade: the upgrade cannot be undone: it makes the table format 2, which older functions and CLIs refuse",
+                    "upgrade it",
+                )?;
+            }
+            match ops.upgrade_table().await? {
+                None if args.json => out.json(&serde_json::json!({"upgraded": false})),
+                None => out.line(&format!(
+                    "{} lists every job without a Scan already: nothing to upgrade",
+                    ops.spec()
+                )),
+                Some((apps, meta)) => {
+                    if args.json {
+                        out.json(&serde_json::json!({
+                            "upgraded": true,
+                            "apps": apps,
+                            "table": TableView::at(&meta, Utc::now()),
+                        }));
+                    } else {
+                        out.line(&format!(
                         "the app directory names {apps} app{} with jobs; listing every job now reads it (no Scan); the table is format {}",
                         plural_usize(apps),
                         meta.format
                     ));
+                    }
                 }
             }
-        },
+        }
         TableCommand::Reshard(args) => {
             let (done, meta) = ops.reshard().await?;
             let now = Utc::now();
@@ -154,6 +196,29 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Goes on with a one-way change when `yes` was given or a person at the terminal says yes;
+/// refuses (nothing written) otherwise.
+fn agree(yes: bool, out: &Out, what: &str, verb: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::Input(format!(
+            "{what}; not a terminal, so not asking; nothing was written. Pass --yes to {verb}"
+        )));
+    }
+    if out
+        .confirm(&format!("{what}. Go on?"))
+        .map_err(Failure::Runtime)?
+    {
+        Ok(())
+    } else {
+        Err(Failure::Input(format!(
+            "{what}: not confirmed; nothing was written"
+        )))
+    }
 }
 
 fn layout(view: &TableView, out: &Out) {

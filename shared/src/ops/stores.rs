@@ -34,6 +34,11 @@ impl fmt::Display for StoreSpec {
 }
 
 impl StoreSpec {
+    /// True for a DynamoDB table (the only store with shards and an app directory).
+    pub fn is_dynamo(&self) -> bool {
+        matches!(self, StoreSpec::Dynamo(_))
+    }
+
     /// The store `setting` names (`sqlite:PATH` or `dynamodb:TABLE`); without one, the
     /// table in `PSU_SCHED_TABLE` when set, else the embedded file
     /// `$XDG_DATA_HOME/psu-sched/psu-sched.db` (the platform's data directory).
