@@ -5,14 +5,24 @@
 //!
 //! Exit codes: 0 success, 1 runtime failure (store, network, a manual run that did not
 //! succeed), 2 bad input (nothing was written).
+//!
+//! Where a new command goes: its arguments in `args.rs` (doc comments are the help text), its
+//! function in the file of its group (`jobs`, `apps`, `tick`, `setup`) or in a file of its own
+//! (as `stats`, `table`, `apply`), and one arm in `commands.rs`, the match that calls it. What
+//! several commands read from the environment is in `config.rs`; printing is in `output.rs`.
 
 mod apply;
+mod apps;
 mod args;
 mod commands;
+mod config;
 mod group;
+mod jobs;
 mod output;
+mod setup;
 mod stats;
 mod table;
+mod tick;
 mod ui;
 
 use std::io::IsTerminal;

@@ -1,0 +1,160 @@
+//! `psu-sched app ...`: create, update, show, list, key, rotate-key and delete an app.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use shared::ops::views::{AppKeyView, AppView};
+use shared::ops::{AppInput, OpsError, Rotation};
+
+use crate::args::{AppCommand, Cli};
+use crate::config::config;
+use crate::output::Out;
+use crate::{Failure, Result, ops};
+
+/// Runs `app SUBCOMMAND`; every subcommand but `list` needs `--app`.
+pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode> {
+    let name = match (cli.app.as_deref(), command) {
+        (Some(name), _) => name,
+        (None, AppCommand::List(_)) => "",
+        (None, _) => {
+            return Err(Failure::Input(
+                "app: missing; give --app APP or set PSU_SCHED_APP".to_owned(),
+            ));
+        }
+    };
+    let ops = ops(cli)?;
+    let now = Utc::now();
+    match command {
+        AppCommand::Create(settings) | AppCommand::Update(settings) => {
+            let input = AppInput {
+                base_url: settings.base_url.clone(),
+                budget: settings.budget.clone(),
+            };
+            let (verb, app) = if matches!(command, AppCommand::Create(_)) {
+                ("created", ops.create_app(name, &input, now).await?)
+            } else {
+                let app = ops
+                    .update_app(name, &input, now)
+                    .await
+                    .map_err(|e| match e {
+                        OpsError::NothingToChange => Failure::Input(
+                            "update: nothing to change; give --base-url or --budget".to_owned(),
+                        ),
+                        other => other.into(),
+                    })?;
+                ("updated", app)
+            };
+            if settings.json {
+                out.json(&AppView::from(&app));
+            } else {
+                out.line(&format!(
+                    "{verb} app {}: base URL {}, budget {} call{} at once",
+                    app.name,
+                    app.base_url,
+                    app.budget,
+                    if app.budget == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        AppCommand::Show(args) => {
+            let details = ops.show_app(name).await?;
+            let mut view = AppView::from(&details.app);
+            view.jobs = Some(details.jobs.iter().map(|j| j.name.to_string()).collect());
+            if args.json {
+                out.json(&view);
+            } else {
+                out.line(&format!("app {}", view.name));
+                out.line(&format!("  {:<13}{}", "base url", view.base_url));
+                out.line(&format!("  {:<13}{}", "budget", view.budget));
+                if view.deleting {
+                    out.line(&format!(
+                        "  {:<13}being deleted: no job of it may be created; if no `app delete` is running, run it again to finish, or update the app to keep it",
+                        "state"
+                    ));
+                }
+                out.line(&format!("  {:<13}{}", "jobs", details.jobs.len()));
+                if !details.jobs.is_empty() {
+                    out.job_table(&details.jobs);
+                }
+            }
+        }
+        AppCommand::List(args) => {
+            let apps = ops.list_apps().await?;
+            let views: Vec<AppView> = apps.iter().map(AppView::from).collect();
+            if args.json {
+                out.json(&views);
+            } else if views.is_empty() {
+                out.line(&format!("no apps (store: {})", ops.spec()));
+            } else {
+                for v in &views {
+                    out.line(&format!("{}  {}  budget {}", v.name, v.base_url, v.budget));
+                }
+            }
+        }
+        AppCommand::Key(args) => {
+            let secrets = config(cli).await?.signing_secrets;
+            let keys = ops.app_keys(name, &secrets).await?;
+            let view = AppKeyView::from(&keys);
+            if args.json {
+                out.json(&view);
+            } else {
+                out.line(&view.key);
+                let mut note = format!(
+                    "the key of the app {} (generation {}) for its settings",
+                    view.app, view.generation
+                );
+                if let Some(previous) = &view.previous {
+                    note.push_str(&format!(
+                        "; rotating: generation {} is still signed until `psu-sched app rotate-key --app {} --finish`, its key is {}",
+                        previous.generation, view.app, previous.key
+                    ));
+                }
+                if secrets.len() > 1 {
+                    note.push_str("; derived from the first of the PSU_SCHED_SIGNING_SECRET values (the new one)");
+                }
+                out.note(&note);
+            }
+        }
+        AppCommand::RotateKey(args) => {
+            let rotation = if args.finish {
+                Rotation::Finish
+            } else {
+                Rotation::Start
+            };
+            let app = ops.rotate_key(name, rotation, now).await?;
+            if args.json {
+                out.json(&AppView::from(&app));
+            } else if args.finish {
+                out.line(&format!(
+                    "finished the rotation of the app {}'s key: calls are signed with generation {} only",
+                    app.name, app.key_generation
+                ));
+            } else {
+                out.line(&format!(
+                    "started generation {} of the app {}'s key: calls are signed with generations {} and {} until `psu-sched app rotate-key --app {} --finish`; print the new key with `psu-sched app key --app {}`",
+                    app.key_generation,
+                    app.name,
+                    app.key_generation,
+                    app.previous_key_generation.unwrap_or_default(),
+                    app.name,
+                    app.name
+                ));
+            }
+        }
+        AppCommand::Delete(args) => {
+            if !args.yes && !std::io::stdin().is_terminal() {
+                return Err(Failure::Input(format!(
+                    "yes: not on a terminal, so not asking; nothing deleted. Pass --yes to delete the app {name}"
+                )));
+            }
+            if !args.yes && !out.confirm(&format!("Delete the app {name}?"))? {
+                out.line("not deleted");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let app = ops.delete_app(name).await?;
+            out.line(&format!("deleted the app {}", app.name));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,288 @@
+//! The job commands: `create`, `update`, `pause`, `resume`, `list`, `show`, `history`,
+//! `delete`, `run` and `next`. Each turns its arguments into the operation's input, calls
+//! `shared::ops` and prints the result.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::Utc;
+use shared::clock::SystemClock;
+use shared::config::{Config, Runner};
+use shared::model::{OverlapPolicy, Status};
+use shared::ops::views::{ExecutionView, JobStatus, JobView, NextView, upcoming};
+use shared::ops::{self, JobInput, JobKey, ScheduleForm};
+
+use crate::args::{
+    Cli, CreateArgs, DeleteArgs, HistoryArgs, JobOptions, ListArgs, NameArgs, NameJsonArgs,
+    NextArgs, UpdateArgs,
+};
+use crate::config::{config, warn_if_unsigned};
+use crate::output::{self, Out};
+use crate::{Failure, Result, ops};
+
+/// The job `--app` and `--name` name.
+fn key(cli: &Cli, name: &str) -> Result<JobKey> {
+    let Some(app) = &cli.app else {
+        return Err(Failure::Input(
+            "app: missing; give --app APP or set PSU_SCHED_APP".to_owned(),
+        ));
+    };
+    Ok(JobKey::parse(app, name)?)
+}
+
+/// The job options as typed; `timezone` is the zone given, if any.
+fn input(opts: &JobOptions, timezone: Option<String>, paused: bool) -> JobInput {
+    JobInput {
+        url: opts.url.clone(),
+        path: opts.path.clone(),
+        method: opts.method.clone(),
+        schedule: ScheduleForm {
+            cron: opts.cron.clone(),
+            at: opts.at.clone(),
+            every: opts.every.clone(),
+            between: opts.between.clone(),
+            days: opts.days.clone(),
+        },
+        timezone,
+        start: opts.start.clone(),
+        end: opts.end.clone(),
+        timeout: opts.timeout.clone(),
+        retries: opts.retries.clone(),
+        max_lateness: opts.max_lateness.clone(),
+        overlap: if opts.allow_overlap {
+            Some(OverlapPolicy::Allow)
+        } else if opts.forbid_overlap {
+            Some(OverlapPolicy::Forbid)
+        } else {
+            None
+        },
+        description: opts.description.clone(),
+        paused,
+    }
+}
+
+fn print_job(out: &Out, verb: &str, job: &shared::model::Job, json: bool) {
+    let now = Utc::now();
+    if json {
+        out.json(&JobView::new(job, now, 3));
+    } else {
+        out.line(&format!(
+            "{verb} {}/{} ({})",
+            job.app,
+            job.name,
+            out.state(JobStatus::of(job))
+        ));
+        out.job_details(job);
+        out.next_runs(job, &upcoming(job, now, 3));
+    }
+}
+
+/// `create NAME`: a new job.
+pub async fn create(cli: &Cli, args: &CreateArgs, out: &Out) -> Result<ExitCode> {
+    if args.options.forbid_overlap {
+        return Err(Failure::Input(
+            "forbid-overlap: only for update (a new job forbids overlap unless --allow-overlap)"
+                .to_owned(),
+        ));
+    }
+    let key = key(cli, &args.name)?;
+    let input = input(&args.options, cli.tz.clone(), args.paused);
+    let job = ops(cli)?.create(&key, &input, Utc::now()).await?;
+    print_job(out, "created", &job, args.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `update NAME`: changes the options given; `--tz` only when typed on this command line.
+pub async fn update(cli: &Cli, args: &UpdateArgs, tz_typed: bool, out: &Out) -> Result<ExitCode> {
+    let key = key(cli, &args.name)?;
+    let timezone = cli.tz.clone().filter(|_| tz_typed);
+    let input = input(&args.options, timezone, args.paused);
+    let job = ops(cli)?
+        .with_tick_config(Config::from_env().map_err(ops::OpsError::from)?.tick)
+        .update(&key, &input, Utc::now())
+        .await?;
+    print_job(out, "updated", &job, args.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pause NAME` (`pause` true) and `resume NAME`.
+pub async fn pause_or_resume(
+    cli: &Cli,
+    args: &NameArgs,
+    pause: bool,
+    out: &Out,
+) -> Result<ExitCode> {
+    let key = key(cli, &args.name)?;
+    let ops = ops(cli)?.with_tick_config(Config::from_env().map_err(ops::OpsError::from)?.tick);
+    let job = if pause {
+        ops.pause(&key, Utc::now()).await?
+    } else {
+        ops.resume(&key, Utc::now()).await?
+    };
+    let next = job
+        .state
+        .next_slot
+        .filter(|_| job.enabled)
+        .map(|t| format!("; next run {}", output::local(t, job.timezone)))
+        .unwrap_or_default();
+    let verb = if pause { "paused" } else { "resumed" };
+    out.line(&format!("{verb} {}/{}{next}", job.app, job.name));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `list`: the jobs of `--app`, or of every app.
+pub async fn list(cli: &Cli, args: &ListArgs, out: &Out) -> Result<ExitCode> {
+    let ops = ops(cli)?;
+    let jobs = ops.list(cli.app.as_deref()).await?;
+    if args.json {
+        let now = Utc::now();
+        let views: Vec<JobView> = jobs.iter().map(|j| JobView::new(j, now, 0)).collect();
+        out.json(&views);
+    } else if jobs.is_empty() {
+        out.line(&format!("no jobs (store: {})", ops.spec()));
+    } else {
+        out.job_table(&jobs);
+        out.line(&format!("store: {}", ops.spec()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `show NAME`: a job, its next runs and its last executions.
+pub async fn show(cli: &Cli, args: &NameJsonArgs, out: &Out) -> Result<ExitCode> {
+    let key = key(cli, &args.name)?;
+    let (job, history) = ops(cli)?.show(&key, 10).await?;
+    let now = Utc::now();
+    if args.json {
+        let mut view = JobView::new(&job, now, 5);
+        view.executions = Some(history.iter().map(ExecutionView::from).collect());
+        out.json(&view);
+    } else {
+        out.line(&format!(
+            "{}/{} ({})",
+            job.app,
+            job.name,
+            out.state(JobStatus::of(&job))
+        ));
+        out.job_details(&job);
+        out.next_runs(&job, &upcoming(&job, now, 5));
+        out.line("last executions:");
+        if history.is_empty() {
+            out.line("  none yet");
+        } else {
+            out.execution_table(&history, job.timezone);
+            out.execution_notes(&history, job.timezone);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `history NAME`: a job's executions, newest first.
+pub async fn history(cli: &Cli, args: &HistoryArgs, out: &Out) -> Result<ExitCode> {
+    let key = key(cli, &args.name)?;
+    let (job, history) = ops(cli)?
+        .history(&key, args.status.as_deref(), args.limit)
+        .await?;
+    if args.json {
+        let views: Vec<ExecutionView> =
+            history.executions.iter().map(ExecutionView::from).collect();
+        out.json(&views);
+    } else {
+        let searched = if history.complete {
+            format!("searched all {} of this job's executions", history.searched)
+        } else {
+            format!(
+                "searched this job's newest {} executions; older ones were not",
+                history.searched
+            )
+        };
+        match (&args.status, history.executions.is_empty()) {
+            (None, true) => out.line("no executions"),
+            (Some(status), true) => out.line(&format!("no {status} executions ({searched})")),
+            (status, false) => {
+                out.execution_table(&history.executions, job.timezone);
+                out.execution_notes(&history.executions, job.timezone);
+                if status.is_some() && !history.complete && history.executions.len() < args.limit {
+                    out.line(&format!("({searched})"));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `delete NAME`: asks first unless `--yes`.
+pub async fn delete(cli: &Cli, args: &DeleteArgs, out: &Out) -> Result<ExitCode> {
+    let key = key(cli, &args.name)?;
+    let ops = ops(cli)?;
+    let (app, name) = (&key.app, &key.name);
+    // The job must exist before anyone is asked about it.
+    ops.job(&key).await?;
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::Input(format!(
+                "yes: not on a terminal, so not asking; nothing deleted. Pass --yes to delete {app}/{name}"
+            )));
+        }
+        if !out.confirm(&format!("Delete {app}/{name}?"))? {
+            out.line("not deleted");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let deleted = ops.delete(&key, args.purge_history).await?;
+    match deleted.purged {
+        Some(n) => {
+            let plural = if n == 1 { "" } else { "s" };
+            out.line(&format!(
+                "deleted {app}/{name} and its history ({n} execution{plural})"
+            ));
+        }
+        None => out.line(&format!(
+            "deleted {app}/{name}; its history stays until it expires"
+        )),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `run NAME`: calls the job now; exit 1 unless the call succeeded.
+pub async fn run_now(cli: &Cli, args: &NameJsonArgs, out: &Out) -> Result<ExitCode> {
+    let key = key(cli, &args.name)?;
+    let ops = ops(cli)?;
+    let config = config(cli).await?;
+    let dispatcher = config
+        .dispatcher(Runner::Cli)
+        .context("could not build the HTTP client")?;
+    let execution = ops
+        .run_now(&key, &dispatcher, &SystemClock, &config.tick)
+        .await?;
+    warn_if_unsigned(&config, true, out);
+    if args.json {
+        out.json(&ExecutionView::from(&execution));
+    } else {
+        out.line(&output::outcome_line(&execution, out));
+    }
+    Ok(if execution.status == Status::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `next EXPR`: the next times a schedule gives, without a store.
+pub fn next(cli: &Cli, args: &NextArgs, out: &Out) -> Result<ExitCode> {
+    let preview = ops::next(&args.expr, cli.tz.as_deref(), args.count, Utc::now())?;
+    if args.json {
+        out.json(&NextView::from(&preview));
+    } else {
+        let schedule = &preview.schedule;
+        out.line(&format!("{schedule} ({})", schedule.describe()));
+        out.line(&format!("next runs ({}):", preview.timezone.name()));
+        for t in &preview.times {
+            out.line(&format!("  {}", output::local(*t, preview.timezone)));
+        }
+        if preview.times.is_empty() {
+            out.line("  none");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
