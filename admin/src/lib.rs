@@ -26,7 +26,7 @@
 //! | `handlers/` | a folder per resource (`apps/`, `jobs/`, `executions/`), a file per verb (`show`, `new`, `edit`, `delete`, `actions`), and the overview, preview and assets; `handlers/form.rs` reads a posted form | page or action: a handler in its resource's folder; form: `get` and `post` there |
 //! | `paths` | extractors that parse the path parameters once (`AppPath`, `JobPath`, `ExecutionPath`) and answer 404 themselves | path parameter: an extractor here |
 //! | `error` | the one error every handler returns (`?` on the operations layer), its status mapping, and the layer that draws a refusal inside the page frame | error status: its one mapping here |
-//! | `views/` | the view models: one template struct per page (templates/NAME.html) and the function building it from the operations layer's data; `views/form.rs` the form's fields | page: its template and its struct here |
+//! | `views/` | the view models: one template struct per page (templates/NAME.html) and the function building it from the operations layer's data; `views/form.rs` the form's fields | page: its template and its struct here; a job field's hint or widget: `job_field` in `views/job_form.rs` (the job form shows every field of `shared::ops::FIELDS` without it, as a text box) |
 //! | `context`, `format` | what a handler is given (the shared state, the request's session); how values read | |
 //!
 //! Handlers name paths, error and views; paths name error; error names views; views name

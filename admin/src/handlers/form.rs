@@ -17,8 +17,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use shared::model::{App, OverlapPolicy};
-use shared::ops::{AppInput, FieldError, JobInput, ScheduleForm};
+use shared::model::App;
+use shared::ops::{AppInput, FIELDS, FieldError, JobInput};
 
 use crate::context::Ctx;
 use crate::format;
@@ -34,31 +34,18 @@ fn given(form: &Posted, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// A job's form as posted: every field as typed (an empty one is not given), each name
-/// after `prefix` (`shown-` for what an edit form showed).
+/// A job's form as posted: every field of [`FIELDS`] as typed (an empty one is not given),
+/// each name after `prefix` (`shown-` for what an edit form showed).
 pub(crate) fn job_input(form: &Posted, prefix: &str) -> JobInput {
     let get = |k: &str| given(form, &format!("{prefix}{k}"));
-    JobInput {
-        url: get("url"),
-        path: get("path"),
-        method: get("method"),
-        schedule: get("schedule")
-            .map(ScheduleForm::written)
-            .unwrap_or_default(),
-        timezone: get("timezone"),
-        start: get("start"),
-        end: get("end"),
-        timeout: get("timeout"),
-        retries: get("retries"),
-        max_lateness: get("max_lateness"),
-        overlap: match get("overlap").as_deref() {
-            Some("allow") => Some(OverlapPolicy::Allow),
-            _ => Some(OverlapPolicy::Forbid),
-        },
-        // A text area sends CRLF; a description may be emptied: empty is a value here.
-        description: Some(get("description").unwrap_or_default().replace("\r\n", "\n")),
+    let mut input = JobInput {
         paused: get("paused").is_some_and(|v| v == "on"),
+        ..JobInput::default()
+    };
+    for f in FIELDS {
+        (f.from_form)(&mut input, get(f.name));
     }
+    input
 }
 
 /// An app's form as posted, each name after `prefix` (as [`job_input`]).

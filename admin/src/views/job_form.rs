@@ -2,7 +2,7 @@
 
 use askama::Template;
 use chrono::Utc;
-use shared::ops::{FieldError, JobInput, overlap_name};
+use shared::ops::{FIELDS, FieldError, JobField, JobInput};
 
 use super::form::{Field, Problem, place, shown_fields};
 use super::preview::Preview;
@@ -22,10 +22,9 @@ const OVERLAPS: [(&str, &str); 2] = [
     ),
 ];
 
-/// The fields of a job's form, filled with `input` (`new`: the name and "create paused");
-/// `base_url` is the app's, which a path is under.
+/// The fields of a job's form, filled with `input` (`new`: the name and "create paused"):
+/// those of [`FIELDS`], in its order; `base_url` is the app's, which a path is under.
 fn job_fields(name: &str, input: &JobInput, new: bool, base_url: Option<&str>) -> Vec<Field> {
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let mut fields = Vec::new();
     if new {
         fields.push(
@@ -38,100 +37,11 @@ fn job_fields(name: &str, input: &JobInput, new: bool, base_url: Option<&str>) -
             .required(),
         );
     }
-    fields.extend([
-        Field::text(
-            "url",
-            "URL",
-            "The address to call (https://billing.example.edu/jobs/invoices). Give it or a path.",
-            text(&input.url),
-        ),
-        Field::text(
-            "path",
-            "Path",
-            match base_url {
-                Some(base) => format!(
-                    "Or a path under the app's base URL, {base} (/scheduled/invoices): the job follows the app when its base URL changes."
-                ),
-                None => "Or a path under the app's base URL, once the app has one (its record): the job follows the app when its base URL changes.".to_owned(),
-            },
-            text(&input.path),
-        ),
-        Field::select(
-            "method",
-            "Method",
-            "How the URL is called.",
-            &METHODS,
-            input.method.as_deref().unwrap_or("GET"),
-        ),
-        Field {
-            described_by: Some("preview"),
-            ..Field::text(
-                "schedule",
-                "Schedule",
-                "A cron expression (0 9 * * mon-fri), every 15m [between 08:00-17:00] [on mon-fri], or at 08:00,13:30 [on mon,wed]. Its next runs are previewed below.",
-                text(&input.schedule.cron),
-            )
-            .required()
-        },
-        Field {
-            list: Some("zones"),
-            ..Field::text(
-                "timezone",
-                "Time zone",
-                "An IANA zone (America/Los_Angeles); the schedule, start and end are read in it. Empty: UTC.",
-                text(&input.timezone),
-            )
-        },
-        Field::text(
-            "start",
-            "Start",
-            "Optional: no run before it. A date (2026-12-01) or date and time (2026-12-01T08:00) in the job's zone, or RFC 3339.",
-            text(&input.start),
-        ),
-        Field::text(
-            "end",
-            "End",
-            "Optional: no run after it, in the same forms as the start.",
-            text(&input.end),
-        ),
-        Field::text(
-            "timeout",
-            "Timeout",
-            "How long a call may take before it counts as timed out: 30s, 2m (more than 0, at most 14m). Empty: 30s.",
-            text(&input.timeout),
-        ),
-        Field {
-            inputmode: Some("numeric"),
-            ..Field::text(
-                "retries",
-                "Retries",
-                "How many times a failed call is tried again: 0 to 5. Empty: 0.",
-                text(&input.retries),
-            )
-        },
-        Field::text(
-            "max_lateness",
-            "Max lateness",
-            "How late a slot may still be called (after an outage): 1h, 15m. Empty: 1h.",
-            text(&input.max_lateness),
-        ),
-        Field::select(
-            "overlap",
-            "Overlap",
-            "Whether a slot may start while the previous call still runs.",
-            &OVERLAPS,
-            overlap_name(input.overlap.unwrap_or_default()),
-        ),
-        Field {
-            textarea: true,
-            ..Field::text(
-                "description",
-                "Description",
-                "Optional: what the job does, for the people reading its page.",
-                text(&input.description),
-            )
-        },
-    ]);
+    fields.extend(
+        FIELDS
+            .iter()
+            .map(|f| job_field(f, (f.form_value)(input), base_url)),
+    );
     if new {
         fields.push(Field {
             checkbox: true,
@@ -144,6 +54,70 @@ fn job_fields(name: &str, input: &JobInput, new: bool, base_url: Option<&str>) -
         });
     }
     fields
+}
+
+/// One of [`FIELDS`] as the form shows it, holding `value`: its name and label from the list,
+/// its hint and widget from here (a field not named here is a text box without a hint).
+fn job_field(f: &JobField, value: Option<String>, base_url: Option<&str>) -> Field {
+    let text = |hint: &str| Field::text(f.name, f.label, hint, value.clone().unwrap_or_default());
+    // A choice shows the first option when the input holds none.
+    let select = |hint, options: &[(&'static str, &'static str)]| {
+        Field::select(
+            f.name,
+            f.label,
+            hint,
+            options,
+            value.as_deref().unwrap_or(options[0].0),
+        )
+    };
+    match f.name {
+        "url" => text(
+            "The address to call (https://billing.example.edu/jobs/invoices). Give it or a path.",
+        ),
+        "path" => text(&match base_url {
+            Some(base) => format!(
+                "Or a path under the app's base URL, {base} (/scheduled/invoices): the job follows the app when its base URL changes."
+            ),
+            None => "Or a path under the app's base URL, once the app has one (its record): the job follows the app when its base URL changes.".to_owned(),
+        }),
+        "method" => select("How the URL is called.", &METHODS),
+        "schedule" => Field {
+            described_by: Some("preview"),
+            ..text(
+                "A cron expression (0 9 * * mon-fri), every 15m [between 08:00-17:00] [on mon-fri], or at 08:00,13:30 [on mon,wed]. Its next runs are previewed below.",
+            )
+            .required()
+        },
+        "timezone" => Field {
+            list: Some("zones"),
+            ..text(
+                "An IANA zone (America/Los_Angeles); the schedule, start and end are read in it. Empty: UTC.",
+            )
+        },
+        "start" => text(
+            "Optional: no run before it. A date (2026-12-01) or date and time (2026-12-01T08:00) in the job's zone, or RFC 3339.",
+        ),
+        "end" => text("Optional: no run after it, in the same forms as the start."),
+        "timeout" => text(
+            "How long a call may take before it counts as timed out: 30s, 2m (more than 0, at most 14m). Empty: 30s.",
+        ),
+        "retries" => Field {
+            inputmode: Some("numeric"),
+            ..text("How many times a failed call is tried again: 0 to 5. Empty: 0.")
+        },
+        "max_lateness" => text(
+            "How late a slot may still be called (after an outage): 1h, 15m. Empty: 1h.",
+        ),
+        "overlap" => select(
+            "Whether a slot may start while the previous call still runs.",
+            &OVERLAPS,
+        ),
+        "description" => Field {
+            textarea: true,
+            ..text("Optional: what the job does, for the people reading its page.")
+        },
+        _ => text(""),
+    }
 }
 
 #[derive(Template)]

@@ -79,7 +79,7 @@ pub use edit::{
     touched_fields,
 };
 pub use error::{FieldError, FieldPath, FileError, Message, OpsError, Piece, Segment};
-pub use field::{Change, FIELDS, JOB_FORM_FIELDS, JOB_SETTINGS, JobField};
+pub use field::{Change, FIELDS, JOB_FORM_FIELDS, JOB_SETTINGS, JobField, TARGET, ZONE};
 pub use input::{
     JobInput, JobKey, ScheduleForm, parse_duration, parse_instant, parse_schedule, parse_zone,
 };

@@ -5,7 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use shared::ops::{
-    FieldError, JobInput, OpsError, conflicts, job_field, merge_for_review, touched_fields,
+    FieldError, JobInput, OpsError, TARGET, ZONE, conflicts, job_field, merge_for_review,
+    touched_fields,
 };
 
 use crate::context::Ctx;
@@ -94,20 +95,20 @@ pub(crate) async fn post(
                 now_fields
             };
             let current = JobInput::of(&job);
-            let zone_untouched = !touched_fields(&shown, &typed).contains(&"timezone");
+            let zone_untouched = !touched_fields(&shown, &typed).contains(&ZONE);
             let errors = fields
                 .iter()
                 .map(|f| match *f {
-                    "timezone" if zone_untouched => FieldError::plain(
-                        "timezone",
+                    ZONE if zone_untouched => FieldError::plain(
+                        ZONE,
                         format!(
                             "changed to `{}` after you opened this form: the schedule, start and end you typed are now read in it; check them",
-                            job_field(&current, "timezone")
+                            job_field(&current, ZONE)
                         ),
                     ),
-                    "target" => {
+                    TARGET => {
                         // The URL or the path, whichever is set; named as the field typed.
-                        let text = |input: &JobInput| job_field(input, "target").trim().to_owned();
+                        let text = |input: &JobInput| job_field(input, TARGET).trim().to_owned();
                         let field = if typed.path.is_some() { "path" } else { "url" };
                         conflict(field, &text(&current), &text(&typed))
                     }

@@ -3,7 +3,7 @@
 use chrono_tz::Tz;
 
 use super::text::{duration_text, instant_text, local_text, normal, overlap_text, schedule_keys};
-use super::{ACCEPTS_ANYTHING, Exported, FileKey, JobField, Kind};
+use super::{ACCEPTS_ANYTHING, Exported, FileKey, JobField, Kind, TARGET};
 use crate::model::{DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, JobPath, JobUrl, Method, OverlapPolicy};
 use crate::ops::change::millis;
 use crate::ops::error::FieldError;
@@ -42,7 +42,7 @@ pub const FIELDS: &[JobField] = &[
     JobField {
         name: "url",
         label: "URL",
-        form: "target",
+        form: TARGET,
         read_in_zone: false,
         stored_text: true,
         alone: true,
@@ -58,6 +58,8 @@ pub const FIELDS: &[JobField] = &[
         },
         copy: |to, from| to.url = from.url.clone(),
         show: |job, i| i.url = job.path.is_none().then(|| job.url.as_str().to_owned()),
+        form_value: |i| i.url.clone(),
+        from_form: |i, v| i.url = v,
         typed: |i| text_of(&i.url),
         canonical: |i, _| match i.url.as_deref() {
             None => Some(String::new()),
@@ -82,7 +84,7 @@ pub const FIELDS: &[JobField] = &[
     JobField {
         name: "path",
         label: "Path",
-        form: "target",
+        form: TARGET,
         read_in_zone: false,
         stored_text: true,
         alone: true,
@@ -98,6 +100,8 @@ pub const FIELDS: &[JobField] = &[
         },
         copy: |to, from| to.path = from.path.clone(),
         show: |job, i| i.path = job.path.as_ref().map(|p| p.as_str().to_owned()),
+        form_value: |i| i.path.clone(),
+        from_form: |i, v| i.path = v,
         typed: |i| text_of(&i.path),
         canonical: |i, _| match i.path.as_deref() {
             None => Some(String::new()),
@@ -130,6 +134,8 @@ pub const FIELDS: &[JobField] = &[
         },
         copy: |to, from| to.method = from.method.clone(),
         show: |job, i| i.method = Some(job.method.as_str().to_owned()),
+        form_value: |i| i.method.clone(),
+        from_form: |i, v| i.method = v,
         typed: |i| text_of(&i.method).to_ascii_uppercase(),
         canonical: |_, _| None,
         take: |typed, change| {
@@ -180,6 +186,8 @@ pub const FIELDS: &[JobField] = &[
         },
         copy: |to, from| to.schedule = from.schedule.clone(),
         show: |job, i| i.schedule = ScheduleForm::written(job.schedule.to_string()),
+        form_value: |i| i.schedule.cron.clone(),
+        from_form: |i, v| i.schedule = v.map(ScheduleForm::written).unwrap_or_default(),
         typed: |i| text_of(&i.schedule.cron),
         canonical: |i, _| {
             parse_schedule(&text_of(&i.schedule.cron))
@@ -223,6 +231,8 @@ pub const FIELDS: &[JobField] = &[
         },
         copy: |to, from| to.timezone = from.timezone.clone(),
         show: |job, i| i.timezone = Some(job.timezone.name().to_owned()),
+        form_value: |i| i.timezone.clone(),
+        from_form: |i, v| i.timezone = v,
         typed: |i| text_of(&i.timezone),
         canonical: |i, _| match text_of(&i.timezone).as_str() {
             "" => Some("UTC".to_owned()),
@@ -258,6 +268,8 @@ pub const FIELDS: &[JobField] = &[
         },
         copy: |to, from| to.start = from.start.clone(),
         show: |job, i| i.start = job.start.map(|t| local_text(t, job.timezone)),
+        form_value: |i| i.start.clone(),
+        from_form: |i, v| i.start = v,
         typed: |i| text_of(&i.start),
         canonical: |i, tz| instant_canonical(&i.start, tz),
         take: |typed, change| {
@@ -291,6 +303,8 @@ pub const FIELDS: &[JobField] = &[
         },
         copy: |to, from| to.end = from.end.clone(),
         show: |job, i| i.end = job.end.map(|t| local_text(t, job.timezone)),
+        form_value: |i| i.end.clone(),
+        from_form: |i, v| i.end = v,
         typed: |i| text_of(&i.end),
         canonical: |i, tz| instant_canonical(&i.end, tz),
         take: |typed, change| {
@@ -320,6 +334,8 @@ pub const FIELDS: &[JobField] = &[
         },
         copy: |to, from| to.timeout = from.timeout.clone(),
         show: |job, i| i.timeout = Some(duration_text(job.timeout_ms)),
+        form_value: |i| i.timeout.clone(),
+        from_form: |i, v| i.timeout = v,
         typed: |i| text_of(&i.timeout),
         canonical: |i, _| duration_canonical(&i.timeout, DEFAULT_TIMEOUT),
         take: |typed, change| {
@@ -353,6 +369,8 @@ pub const FIELDS: &[JobField] = &[
         },
         copy: |to, from| to.retries = from.retries.clone(),
         show: |job, i| i.retries = Some(job.retries.to_string()),
+        form_value: |i| i.retries.clone(),
+        from_form: |i, v| i.retries = v,
         typed: |i| text_of(&i.retries),
         canonical: |i, _| match text_of(&i.retries).as_str() {
             "" => Some("0".to_owned()),
@@ -380,6 +398,8 @@ pub const FIELDS: &[JobField] = &[
         },
         copy: |to, from| to.max_lateness = from.max_lateness.clone(),
         show: |job, i| i.max_lateness = Some(duration_text(job.max_lateness_ms)),
+        form_value: |i| i.max_lateness.clone(),
+        from_form: |i, v| i.max_lateness = v,
         typed: |i| text_of(&i.max_lateness),
         canonical: |i, _| duration_canonical(&i.max_lateness, DEFAULT_MAX_LATENESS),
         take: |typed, change| {
@@ -427,6 +447,14 @@ pub const FIELDS: &[JobField] = &[
         },
         copy: |to, from| to.overlap = from.overlap,
         show: |job, i| i.overlap = Some(job.overlap),
+        form_value: |i| i.overlap.map(|o| overlap_text(o).to_owned()),
+        // A form's choice is `allow` or, otherwise, `forbid`.
+        from_form: |i, v| {
+            i.overlap = Some(match v.as_deref() {
+                Some("allow") => OverlapPolicy::Allow,
+                _ => OverlapPolicy::Forbid,
+            });
+        },
         typed: |i| i.overlap.map(overlap_text).unwrap_or("forbid").to_owned(),
         canonical: |_, _| None,
         take: |typed, change| {
@@ -455,6 +483,9 @@ pub const FIELDS: &[JobField] = &[
         },
         copy: |to, from| to.description = from.description.clone(),
         show: |job, i| i.description = Some(job.description.clone()),
+        form_value: |i| i.description.clone(),
+        // A text area sends CRLF; a description may be emptied: empty is a value here.
+        from_form: |i, v| i.description = Some(v.unwrap_or_default().replace("\r\n", "\n")),
         typed: |i| text_of(&i.description),
         canonical: |_, _| None,
         take: |typed, change| {

@@ -47,6 +47,10 @@ pub struct JobField {
     pub(super) copy: fn(&mut JobInput, &JobInput),
     /// Shows a stored job's value in its form ([`JobInput::of`]).
     pub(super) show: fn(&Job, &mut JobInput),
+    /// The value a form shows, as the input holds it (`None`: not given).
+    pub form_value: fn(&JobInput) -> Option<String>,
+    /// Sets the value a form posted (trimmed; `None` when empty) in a job's input.
+    pub from_form: fn(&mut JobInput, Option<String>),
     /// The value typed, as an edit compares it (trimmed, CRLF as LF).
     pub(super) typed: fn(&JobInput) -> String,
     /// The typed value as [`JobInput::of`] would show it, read in the zone given; `None` when
@@ -111,6 +115,9 @@ pub(super) const ACCEPTS_ANYTHING: &str =
 
 /// The field that gives the zone the [`JobField::read_in_zone`] fields are read in.
 pub const ZONE: &str = "timezone";
+
+/// The form field of a job's URL and path ([`JobField::form`]): a job has one or the other.
+pub const TARGET: &str = "target";
 
 /// A job's settings as a plan, an export and an edit name them ([`Change::field`]): the
 /// names of [`FIELDS`].
