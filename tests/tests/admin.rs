@@ -2576,3 +2576,40 @@ async fn under_read_only_a_session_can_still_sign_out() {
     assert_eq!(after.status(), 401, "the session ended");
     admin.stop().await;
 }
+
+/// A malformed name in an address is no page: the same 404 and message as an unknown address,
+/// nothing of what was typed echoed back (the review found a NUL byte and a 5,000-character
+/// name written into the page).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_name_in_an_address_is_no_page_and_is_not_echoed() {
+    let dir = temp_dir("malformed");
+    let seeded = seed(&dir).await;
+    let admin = Admin::start(&seeded.db, &[]).await;
+    let client = http();
+    let base = &admin.base;
+    let cookie = sign_in(&client, base).await;
+    let long = "x".repeat(5000);
+    for path in [
+        "/apps/%00".to_owned(),
+        "/apps/billing/jobs/%00".to_owned(),
+        "/executions/%00".to_owned(),
+        format!("/apps/{long}"),
+        "/apps/%FF".to_owned(),
+        "/no/such/page".to_owned(),
+    ] {
+        let answer = client
+            .get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(answer.status(), 404, "{path}");
+        let body = answer.text().await.expect("body");
+        assert!(body.contains("There is no page at this address."), "{path}: {body}");
+        assert!(
+            !body.contains('\0') && !body.contains(&long) && !body.contains("is not valid"),
+            "{path}: the page echoes what was typed"
+        );
+    }
+    admin.stop().await;
+}
