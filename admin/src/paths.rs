@@ -27,12 +27,16 @@ where
     Path::<T>::from_request_parts(parts, state)
         .await
         .map(|Path(raw)| raw)
-        .map_err(|_| Error::NoPage("There is no page at this address.".to_owned()))
+        .map_err(|_| Error::NoPage(NO_PAGE.to_owned()))
 }
 
-fn no_page(e: FieldError) -> Error {
-    Error::NoPage(e.to_string())
+/// A parameter that is not a name: the unknown address's page, nothing of it echoed (it may
+/// hold control characters or be any length).
+fn no_page(_: FieldError) -> Error {
+    Error::NoPage(NO_PAGE.to_owned())
 }
+
+const NO_PAGE: &str = "There is no page at this address.";
 
 impl<S: Send + Sync> FromRequestParts<S> for AppPath {
     type Rejection = Error;

@@ -2605,7 +2605,10 @@ async fn a_malformed_name_in_an_address_is_no_page_and_is_not_echoed() {
             .expect("get");
         assert_eq!(answer.status(), 404, "{path}");
         let body = answer.text().await.expect("body");
-        assert!(body.contains("There is no page at this address."), "{path}: {body}");
+        assert!(
+            body.contains("There is no page at this address."),
+            "{path}: {body}"
+        );
         assert!(
             !body.contains('\0') && !body.contains(&long) && !body.contains("is not valid"),
             "{path}: the page echoes what was typed"
