@@ -612,25 +612,7 @@ async fn seed(world: &World, jobs: usize, due: usize) {
 async fn requests_of_one_tick(jobs: usize, due: usize) -> BTreeMap<String, u64> {
     let at = utc(2026, 6, 6, 9, 0);
     let world = World::new(at - chrono::Duration::seconds(30)).await;
-    let every = jobs / due;
-    let seeded: Vec<_> = (0..jobs)
-        .map(|i| {
-            let schedule = if i % every == 0 {
-                "* * * * *"
-            } else {
-                "0 0 1 1 *"
-            };
-            world
-                .spec(&format!("n{i:05}"), &format!("/n{i}"), schedule)
-                .build(world.now())
-                .expect("job")
-        })
-        .collect();
-    world
-        .store
-        .import_jobs(&seeded)
-        .await
-        .expect("seed with BatchWriteItem");
+    seed(&world, jobs, due).await;
     world.store.requests().reset();
     world.set(at);
     let summary = world.tick().await;

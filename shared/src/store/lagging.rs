@@ -502,9 +502,9 @@ mod tests {
         assert_eq!(names(&store, at(5, 0)).await, ["one@v0"]);
     }
 
-    /// Moves the job's key (a write of its next version due a minute later) and returns what
-    /// the index shows during the lag.
-    async fn during_a_move(seed: u64) -> Vec<String> {
+    /// Creates a job, then at 09:01:00 moves its key (a write of its next version due a
+    /// minute later), and returns what the index shows `after` seconds later.
+    async fn after_a_move(seed: u64, after: u32) -> Vec<String> {
         let clock = Arc::new(FixedClock::new(at(0, 30)));
         let store = LaggingIndex::new(clock.clone(), Duration::seconds(2), seed);
         let first = job("a", "moving");
@@ -514,7 +514,7 @@ mod tests {
         next.state.version = 1;
         next.state.next_slot = first.state.next_slot.map(|s| s + Duration::minutes(1));
         assert!(store.put_job(&next, 0).await.expect("put"));
-        clock.set(at(1, 3));
+        clock.set(at(1, after));
         names(&store, at(10, 0)).await
     }
 
@@ -522,8 +522,8 @@ mod tests {
     async fn a_moved_entry_is_seen_twice_or_not_at_all_by_seed_and_the_same_seed_replays() {
         let mut seen = std::collections::BTreeSet::new();
         for seed in 0..16 {
-            let view = during_a_move(seed).await;
-            assert_eq!(view, during_a_move(seed).await, "seed {seed} replays");
+            let view = after_a_move(seed, 3).await;
+            assert_eq!(view, after_a_move(seed, 3).await, "seed {seed} replays");
             seen.insert(view);
         }
         assert_eq!(
@@ -542,17 +542,7 @@ mod tests {
     async fn right_after_a_move_some_seeds_show_neither_entry() {
         let mut shown = std::collections::BTreeSet::new();
         for seed in 0..16 {
-            let clock = Arc::new(FixedClock::new(at(0, 30)));
-            let store = LaggingIndex::new(clock.clone(), Duration::seconds(2), seed);
-            let first = job("a", "moving");
-            store.create_job(&first).await.expect("create");
-            clock.set(at(1, 0));
-            let mut next = first.clone();
-            next.state.version = 1;
-            next.state.next_slot = first.state.next_slot.map(|s| s + Duration::minutes(1));
-            assert!(store.put_job(&next, 0).await.expect("put"));
-            clock.set(at(1, 1));
-            shown.insert(names(&store, at(10, 0)).await);
+            shown.insert(after_a_move(seed, 1).await);
         }
         assert_eq!(
             shown,
