@@ -41,4 +41,5 @@ mod sqlite_scale;
 mod stats;
 mod table_format;
 mod tick;
+mod tracked;
 mod world;
