@@ -24,10 +24,11 @@ pub enum TableCommand {
     /// above one shard the table is format 2, which older functions and CLIs refuse. Asks on
     /// a terminal; elsewhere needs --yes.
     Shards(ShardsArgs),
-    /// Let listings of every job (list, export, stats, the admin's overview) read the app
+    /// Track calls in flight by their job (half the due index's writes per call), and let
+    /// listings of every job (list, export, stats, the admin's overview) read the app
     /// directory instead of scanning the table: writes the missing entries once (one Scan)
-    /// and raises the table to format 2. Re-runnable. One-way: older functions and CLIs
-    /// refuse a format-2 table. Asks on a terminal; elsewhere needs --yes.
+    /// and raises the table to format 3. Re-runnable. One-way: older functions and CLIs
+    /// refuse a format-3 table. Asks on a terminal; elsewhere needs --yes.
     Upgrade(UpgradeArgs),
     /// Move every due-index entry that is not in its app's shard to it (items written before
     /// a raise, or by an older version): re-runnable, and safe while ticks run.
@@ -98,7 +99,7 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
                 agree(
                     args.yes,
                     out,
-                    "table shards: raising the shards cannot be undone and makes the table format 2, which older functions and CLIs refuse",
+                    "table shards: raising the shards cannot be undone and makes the table at least format 2, which older functions and CLIs refuse",
                     "raise them",
                 )?;
             }
@@ -135,7 +136,7 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
                 agree(
                     args.yes,
                     out,
-                    "table upgrade: the upgrade cannot be undone: it makes the table format 2, which older functions and CLIs refuse",
+                    "table upgrade: the upgrade cannot be undone: it makes the table format 3, which older functions and CLIs refuse",
                     "upgrade it",
                 )?;
             }

@@ -278,6 +278,7 @@ async fn add(
         outcome_by: None,
         counted_by: None,
         due_at: None,
+        tracked: false,
         expires_at: Utc::now() + chrono::Duration::days(30),
     };
     adjust(&mut execution);

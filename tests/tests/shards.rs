@@ -205,7 +205,7 @@ async fn four_hundred_jobs_called_once_while_shards_rise_from_1_to_4_and_to_8_in
 async fn the_table_commands_show_raise_and_refuse_in_one_line() {
     let cli = crate::cli::Cli::new().await;
     let show = cli.run(&["table", "show", "--json"]).await.ok().json();
-    assert_eq!(show["format"], 1);
+    assert_eq!(show["format"], 3, "a table made by init");
     assert_eq!(show["shards"], 1);
     assert_eq!(show.get("shards_from"), None);
 
@@ -233,7 +233,7 @@ async fn the_table_commands_show_raise_and_refuse_in_one_line() {
     assert_eq!(unasked.code, 2, "{unasked:?}");
     assert_eq!(
         unasked.stderr.trim(),
-        "psu-sched: table shards: raising the shards cannot be undone and makes the table format 2, which older functions and CLIs refuse; not a terminal, so not asking; nothing was written. Pass --yes to raise them"
+        "psu-sched: table shards: raising the shards cannot be undone and makes the table at least format 2, which older functions and CLIs refuse; not a terminal, so not asking; nothing was written. Pass --yes to raise them"
     );
     assert_eq!(
         cli.run(&["table", "show", "--json"]).await.ok().json()["shards"],
@@ -253,7 +253,7 @@ async fn the_table_commands_show_raise_and_refuse_in_one_line() {
     assert_eq!(
         (&show["format"], &show["shards"], &show["shards_before"]),
         (
-            &serde_json::json!(2),
+            &serde_json::json!(3),
             &serde_json::json!(4),
             &serde_json::json!(1)
         )

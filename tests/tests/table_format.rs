@@ -52,16 +52,22 @@ async fn a_new_table_records_the_format_this_version_writes() {
     let world = World::new(utc(2026, 6, 6, 9, 0)).await;
     assert_eq!(
         table_format(&world.endpoint, &world.table).await.as_deref(),
-        Some("1"),
-        "init writes the marker: format 1"
+        Some("3"),
+        "init writes the marker: format 3 (calls tracked by their job)"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_table_and_a_table_without_meta_are_one_shard_of_format_1() {
+async fn a_new_table_is_one_shard_of_format_3_and_a_table_without_meta_of_format_1() {
     let world = World::new(utc(2026, 6, 6, 9, 0)).await;
     let legacy = shared::store::layout::TableMeta::LEGACY;
-    assert_eq!(world.store.table_meta().await.expect("meta"), legacy);
+    assert_eq!(
+        world.store.table_meta().await.expect("meta"),
+        shared::store::layout::TableMeta {
+            format: 3,
+            ..legacy
+        }
+    );
     moto::client(&world.endpoint)
         .await
         .delete_item()

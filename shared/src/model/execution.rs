@@ -305,6 +305,10 @@ pub struct Execution {
     /// When the tick must look at it again (lease or deadline), while not final.
     #[serde(default)]
     pub due_at: Option<DateTime<Utc>>,
+    /// True when the job's in-flight marker tracks this execution ([`super::InFlight`]):
+    /// it then has no due-index entry of its own, whatever its `due_at`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tracked: bool,
     /// When the record expires (retention).
     pub expires_at: DateTime<Utc>,
 }
@@ -313,5 +317,11 @@ impl Execution {
     /// The call timeout.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The execution's key in the due index: its `due_at`, unless its job's marker tracks
+    /// it (then it is found through the job, never through an entry of its own).
+    pub fn index_at(&self) -> Option<DateTime<Utc>> {
+        self.due_at.filter(|_| !self.tracked)
     }
 }

@@ -227,12 +227,33 @@ pub struct PendingRetry {
 }
 
 /// The execution in flight for a job.
+///
+/// A marker with an `anchor` (written at table format 3, docs/data-model.md, "Calls in
+/// flight") is how a tick finds its execution again: the execution has no due-index entry of
+/// its own, and the job stays in the due index at the anchor until the marker is resolved
+/// ([`Job::index_at`]). A marker without one (older formats) only serves the overlap policy;
+/// its execution is in the due index itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InFlight {
     /// Its id.
     pub execution: ExecutionId,
     /// After this instant it is considered lost (and will be reconciled).
     pub until: DateTime<Utc>,
+    /// The job's due-index key when the claim read it (at most the claim's instant): the job
+    /// keeps that key while the marker stands, so the claim leaves its index entry in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<DateTime<Utc>>,
+    /// Before this instant (the claim's lease) nothing can need a later tick's attention;
+    /// from it on, each tick that reads the job reads the execution to see whether it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_at: Option<DateTime<Utc>>,
+}
+
+impl InFlight {
+    /// True for a marker that a tick resolves by reading its execution (see [`InFlight`]).
+    pub fn tracks(&self) -> bool {
+        self.anchor.is_some()
+    }
 }
 
 /// The newest finished execution of a job.
@@ -281,6 +302,14 @@ impl Job {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// The job's key in the due index: [`Self::due_at`], or earlier while a tracking
+    /// in-flight marker stands (its anchor), so that ticks keep reading the job until they
+    /// have resolved the call (a paused or ended job included). `None`: out of the index.
+    pub fn index_at(&self) -> Option<DateTime<Utc>> {
+        let anchors = self.state.inflight.iter().filter_map(|f| f.anchor);
+        self.due_at().into_iter().chain(anchors).min()
     }
 }
 

@@ -145,6 +145,9 @@ impl Ops {
             .await
             .map_err(OpsError::store("delete the job"))?
             .ok_or_else(|| OpsError::NotFound(key.app.clone(), key.name.clone()))?;
+        if !purge_history {
+            leave_unsent_claims(store, &job).await?;
+        }
         let purged = if purge_history {
             Some(
                 store
@@ -284,4 +287,29 @@ fn resolve_for_display(job: &mut Job, app: Option<&crate::model::App>) {
     {
         job.url = url;
     }
+}
+
+/// The claims of a deleted job that no tick sent, recorded as never called. A call tracked by
+/// its job's marker has no due-index entry of its own: with the job gone, no tick would ever
+/// look at it again (a claimed call being sent right now is then refused by its mark).
+async fn leave_unsent_claims(store: &dyn Store, job: &Job) -> Result<(), OpsError> {
+    for marker in job.state.inflight.iter().filter(|f| f.tracks()) {
+        let read = store
+            .get_execution(&marker.execution)
+            .await
+            .map_err(OpsError::store("read the deleted job's calls"))?;
+        if let Some(execution) =
+            read.filter(|e| e.status == Status::Pending && e.dispatched_by.is_none())
+        {
+            store
+                .reconcile(
+                    &execution,
+                    "not called: the job was deleted before the call was sent",
+                    Utc::now(),
+                )
+                .await
+                .map_err(OpsError::store("record the deleted job's unsent calls"))?;
+        }
+    }
+    Ok(())
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::Ops;
 use super::error::{FieldError, OpsError};
 use crate::store::layout::{MAX_SHARDS, ShardsError, TableMeta};
-use crate::store::{Resharded, SHARDED_FORMAT, rules};
+use crate::store::{NEW_TABLE_FORMAT, Resharded, SHARDED_FORMAT, rules};
 
 /// How long after a raise writers start using the new shards: longer than a tick takes from
 /// reading the layout to querying the due index, so that no tick that read the old count
@@ -143,7 +143,7 @@ impl Ops {
     }
 
     /// Lets listings of every job read the app directory instead of scanning the table: raises
-    /// the table to [`SHARDED_FORMAT`] first (so that a version that writes no directory
+    /// the table to [`NEW_TABLE_FORMAT`] first (so that a version that writes no directory
     /// entries stops creating jobs), then writes an entry for every app with jobs (one Scan,
     /// once) and the directory's completion mark ([`Store::write_app_directory`]).
     /// Re-runnable.
@@ -156,7 +156,7 @@ impl Ops {
             return Ok(None);
         }
         self.change_layout(|meta| TableMeta {
-            format: meta.format.max(SHARDED_FORMAT),
+            format: meta.format.max(NEW_TABLE_FORMAT),
             ..*meta
         })
         .await?;

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::layout::{TableMeta, shard_of};
 use super::{
-    Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Resharded,
-    ShardLease, Store, StoreError, rules,
+    Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, NEW_TABLE_FORMAT, Outcome,
+    Recorded, Resharded, ShardLease, Store, StoreError, rules,
 };
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 
@@ -31,7 +31,10 @@ struct Inner {
 
 impl Inner {
     fn meta(&self) -> TableMeta {
-        self.meta.unwrap_or(TableMeta::LEGACY)
+        self.meta.unwrap_or(TableMeta {
+            format: NEW_TABLE_FORMAT,
+            ..TableMeta::LEGACY
+        })
     }
 
     /// The shard a write made now puts an item of `app` in.
@@ -82,7 +85,7 @@ impl MemoryStore {
     pub fn job_index_entry(&self, app: &AppName, name: &JobName) -> Option<(u32, DateTime<Utc>)> {
         let inner = self.lock();
         let key = job_key(app, name);
-        let at = inner.jobs.get(&key)?.due_at()?;
+        let at = inner.jobs.get(&key)?.index_at()?;
         Some((inner.job_shards.get(&key).copied().unwrap_or(0), at))
     }
 
@@ -90,7 +93,7 @@ impl MemoryStore {
     pub fn execution_index_entry(&self, id: &ExecutionId) -> Option<(u32, DateTime<Utc>)> {
         let inner = self.lock();
         let key = exec_key(id);
-        let at = inner.executions.get(&key)?.due_at?;
+        let at = inner.executions.get(&key)?.index_at()?;
         Some((inner.exec_shards.get(&key).copied().unwrap_or(0), at))
     }
 
@@ -294,10 +297,18 @@ impl Store for MemoryStore {
                 done.moved += 1;
             }
         };
-        for (key, job) in inner.jobs.iter().filter(|(_, job)| job.due_at().is_some()) {
+        for (key, job) in inner
+            .jobs
+            .iter()
+            .filter(|(_, job)| job.index_at().is_some())
+        {
             count(inner.job_shards.entry(key.clone()).or_default(), &job.app);
         }
-        for (key, exec) in inner.executions.iter().filter(|(_, e)| e.due_at.is_some()) {
+        for (key, exec) in inner
+            .executions
+            .iter()
+            .filter(|(_, e)| e.index_at().is_some())
+        {
             count(inner.exec_shards.entry(key.clone()).or_default(), &exec.app);
         }
         Ok(done)
@@ -308,14 +319,14 @@ impl Store for MemoryStore {
         let wanted = |shard: Option<&u32>| shards.contains(shard.unwrap_or(&0));
         let mut items: Vec<(DateTime<Utc>, DueItem)> = Vec::new();
         for (key, job) in &inner.jobs {
-            if let Some(at) = job.due_at().filter(|at| *at <= now)
+            if let Some(at) = job.index_at().filter(|at| *at <= now)
                 && wanted(inner.job_shards.get(key))
             {
                 items.push((at, DueItem::Job(Box::new(job.clone()))));
             }
         }
         for (key, exec) in &inner.executions {
-            if let Some(at) = exec.due_at.filter(|at| *at <= now)
+            if let Some(at) = exec.index_at().filter(|at| *at <= now)
                 && wanted(inner.exec_shards.get(key))
             {
                 items.push((at, DueItem::Execution(Box::new(exec.clone()))));

@@ -61,11 +61,19 @@ pub struct Resharded {
 /// - 2: the due index spread over the shards the `META` item names ([`layout`]); written by
 ///   `psu-sched table shards --set N` (N > 1), so that a version that reads only `DUE` stops
 ///   rather than leave the other shards' jobs uncalled.
-pub const TABLE_FORMAT: u64 = 2;
+/// - 3: calls in flight tracked by their job's marker ([`crate::model::InFlight`]): a claimed
+///   execution has no due-index entry, and its job keeps its index key until the call is
+///   resolved. A version that finds unfinished executions only through the index would leave
+///   a crashed tick's claims unsent; it stops instead.
+pub const TABLE_FORMAT: u64 = 3;
 
-/// The format a new table is written at: the oldest that holds what it needs, so that a new
-/// table can still be ticked by the previous release (a rollback) until its shards are raised.
-pub const NEW_TABLE_FORMAT: u64 = 1;
+/// The format a new table is written at (and `table upgrade` raises a table to): calls
+/// tracked by their job, which halves the due index's writes per called slot
+/// (docs/benchmarks.md). A release before this format refuses such a table (a rollback: CHANGELOG.md).
+pub const NEW_TABLE_FORMAT: u64 = 3;
+
+/// The first format whose calls in flight are tracked by their job's marker.
+pub const TRACKED_FORMAT: u64 = 3;
 
 /// The format of a table whose due index has more than one shard.
 pub const SHARDED_FORMAT: u64 = 2;

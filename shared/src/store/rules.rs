@@ -386,6 +386,9 @@ pub fn guard_end(stored: &Execution, nonce: &str, end: &GuardEnd) -> Decision<bo
     next.finished_at = Some(end.finished_at);
     next.duration_ms = Some(end.duration_ms);
     next.due_at = Some(end.finished_at);
+    // The app's end is counted through the due index, as it always was: an execution its
+    // job's marker tracked gets an entry of its own (the marker may be gone by now).
+    next.tracked = false;
     Decision::write(true, next)
 }
 

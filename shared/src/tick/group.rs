@@ -98,7 +98,7 @@ pub(super) async fn release(store: &dyn Store, leases: &[ShardLease]) {
 
 fn due_instant(item: &DueItem) -> Option<DateTime<Utc>> {
     match item {
-        DueItem::Job(job) => job.due_at(),
-        DueItem::Execution(e) => e.due_at,
+        DueItem::Job(job) => job.index_at(),
+        DueItem::Execution(e) => e.index_at(),
     }
 }

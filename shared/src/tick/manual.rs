@@ -1,13 +1,14 @@
 //! Manual runs (`psu-sched run`): a job called now, whatever its schedule, claimed like a slot.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use super::plan::new_execution;
+use super::markers::tracks_calls;
+use super::plan::{in_flight, new_execution};
 use super::{Counters, Ctx, TickConfig, chrono, token};
 use crate::clock::Clock;
 use crate::dispatch::Dispatch;
-use crate::model::{Execution, ExecutionId, InFlight, Status, Trigger};
-use crate::store::{Claim, ClaimOutcome, Store, StoreError};
+use crate::model::{Execution, ExecutionId, Status, Trigger};
+use crate::store::{Claim, ClaimOutcome, Store, StoreError, rules};
 
 /// Why a manual run could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,11 @@ pub async fn run_now_then(
     let mut claimed = Some(claimed);
     let now = clock.now();
     let slot = now.with_nanosecond(0).unwrap_or(now);
+    // As a tick: a table of a newer format is left alone, and the format says whether the
+    // call's marker tracks it.
+    let meta = store.table_meta().await?;
+    rules::check_table_format(meta.format)?;
+    let tracks = tracks_calls(meta.format);
     for _ in 0..4 {
         let Some(job) = store.get_job(app, name).await? else {
             return Err(RunNowError::NotFound(app.clone(), name.clone()));
@@ -72,6 +78,8 @@ pub async fn run_now_then(
             now,
             apps,
             counters: Counters::default(),
+            tracks,
+            indexed: HashSet::new(),
         };
         let id = ExecutionId::new(job.id.clone(), slot, Trigger::Manual, 1);
         let claim_token = token();
@@ -82,11 +90,11 @@ pub async fn run_now_then(
         }
         execution.due_at = Some(now + chrono(config.lease));
         let mut next = job.clone();
-        next.state.inflight.retain(|f| f.until > now);
-        next.state.inflight.push(InFlight {
-            execution: id.clone(),
-            until: now + chrono(config.lease + job.timeout() + config.grace),
-        });
+        execution.tracked = ctx.tracks;
+        next.state.inflight.retain(|f| f.tracks() || f.until > now);
+        next.state
+            .inflight
+            .push(in_flight(&job, id.clone(), now, config, ctx.tracks));
         next.state.version = job.state.version + 1;
         next.state.writer = Some(claim_token.clone());
         let claim = Claim {

@@ -19,7 +19,7 @@
 //! its items worked on at once within this tick (docs/data-model.md, "Jobs by path and call
 //! budgets in the tick").
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -32,12 +32,13 @@ use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::dispatch::Dispatch;
-use crate::model::{App, AppName, Job, JobUrl, Status};
+use crate::model::{App, AppName, ExecutionId, Job, JobUrl, Status};
 use crate::store::layout::Group;
 use crate::store::{DueItem, Store, StoreError, rules};
 
 mod group;
 mod manual;
+mod markers;
 mod now;
 mod plan;
 mod retry;
@@ -226,7 +227,15 @@ async fn run_tick(
     }
     let work = group::due_of_group(store, config, &meta, now).await?;
     let result = work_on(
-        store, dispatcher, clock, config, now, started, work.items, work.busy,
+        store,
+        dispatcher,
+        clock,
+        config,
+        now,
+        started,
+        work.items,
+        work.busy,
+        markers::tracks_calls(meta.format),
     )
     .await;
     if result.is_err() {
@@ -246,7 +255,25 @@ async fn work_on(
     started: Instant,
     items: Vec<DueItem>,
     busy_shards: u64,
+    tracks: bool,
 ) -> Result<TickSummary, TickError> {
+    // Executions the index returned (of older formats, or whose end the app's guard recorded
+    // late) are worked as such, not through their job's marker; a job in the index only for
+    // markers that need nothing yet is left alone.
+    let indexed: HashSet<ExecutionId> = items
+        .iter()
+        .filter_map(|item| match item {
+            DueItem::Execution(e) => Some(e.id.clone()),
+            DueItem::Job(_) => None,
+        })
+        .collect();
+    let items: Vec<DueItem> = items
+        .into_iter()
+        .filter(|item| match item {
+            DueItem::Job(job) => markers::has_work(job, now, &indexed),
+            DueItem::Execution(_) => true,
+        })
+        .collect();
     // The app records (base URLs, call budgets), read once per tick and only when a due
     // item may call: one Query on DynamoDB (docs/data-model.md, "What a tick costs").
     let apps: HashMap<AppName, App> = if items.iter().any(may_call) {
@@ -267,6 +294,8 @@ async fn work_on(
         now,
         apps,
         counters: Counters::default(),
+        tracks,
+        indexed,
     };
     let mut lanes = Lanes::new(items, &ctx.apps);
     let mut running = FuturesUnordered::new();
@@ -438,6 +467,11 @@ struct Ctx<'a> {
     /// The app records read by this tick (by name).
     apps: HashMap<AppName, App>,
     counters: Counters,
+    /// Calls claimed here are tracked by their job's marker ([`markers::tracks_calls`]).
+    tracks: bool,
+    /// The executions the due index returned to this tick: their job's markers leave them to
+    /// it ([`markers`]).
+    indexed: HashSet<ExecutionId>,
 }
 
 impl Ctx<'_> {

@@ -57,8 +57,15 @@ pub(super) struct Plan {
     pub(super) execution: Execution,
 }
 
-/// Works out the execution a due job gets at `now`, and the job's state after it.
-pub(super) fn plan(job: &Job, now: DateTime<Utc>, config: &TickConfig) -> Option<Plan> {
+/// Works out the execution a due job gets at `now`, and the job's state after it. With
+/// `tracks` (a table of format 3 or later), a call's marker tracks its execution
+/// ([`InFlight`]): the claim leaves the job's index key where it was ([`in_flight`]).
+pub(super) fn plan(
+    job: &Job,
+    now: DateTime<Utc>,
+    config: &TickConfig,
+    tracks: bool,
+) -> Option<Plan> {
     if !job.enabled {
         return None;
     }
@@ -81,8 +88,9 @@ pub(super) fn plan(job: &Job, now: DateTime<Utc>, config: &TickConfig) -> Option
     let id = ExecutionId::new(job.id.clone(), slot, trigger, attempt);
     let late = now.signed_duration_since(slot) > chrono(job.max_lateness());
     let busy = job.overlap == OverlapPolicy::Forbid && job.state.busy_at(now);
-    // Markers whose time is up are dropped (their calls are reconciled by then).
-    next.state.inflight.retain(|f| f.until > now);
+    // Markers whose time is up are dropped (their calls are reconciled by then); a tracking
+    // marker only once a tick has resolved its execution (steps::resolve_markers).
+    next.state.inflight.retain(|f| f.tracks() || f.until > now);
     let status = if late && trigger == Trigger::Schedule && attempt == 1 {
         Status::Missed
     } else if busy {
@@ -94,10 +102,10 @@ pub(super) fn plan(job: &Job, now: DateTime<Utc>, config: &TickConfig) -> Option
     match status {
         Status::Pending => {
             execution.due_at = Some(now + chrono(config.lease));
-            next.state.inflight.push(InFlight {
-                execution: id,
-                until: now + chrono(config.lease + job.timeout() + config.grace),
-            });
+            execution.tracked = tracks;
+            next.state
+                .inflight
+                .push(in_flight(job, id, now, config, tracks));
         }
         Status::Missed => {
             execution.finished_at = Some(now);
@@ -129,6 +137,25 @@ pub(super) fn plan(job: &Job, now: DateTime<Utc>, config: &TickConfig) -> Option
         job: next,
         execution,
     })
+}
+
+/// The in-flight marker of a call of `job` (as read) claimed at `now`. A tracking one is
+/// anchored at the job's index key as read, capped at `now` (a manual run of a job due
+/// later): the claim then leaves the key where it was (unless it was later than `now`), and
+/// the bookkeeping that removes the marker moves it once.
+pub(super) fn in_flight(
+    job: &Job,
+    execution: ExecutionId,
+    now: DateTime<Utc>,
+    config: &TickConfig,
+    tracks: bool,
+) -> InFlight {
+    InFlight {
+        execution,
+        until: now + chrono(config.lease + job.timeout() + config.grace),
+        anchor: tracks.then(|| job.index_at().map_or(now, |at| at.min(now))),
+        check_at: tracks.then(|| now + chrono(config.lease)),
+    }
 }
 
 /// What a change to a job does to a slot that came due before it and that no tick has
@@ -205,6 +232,7 @@ pub(super) fn new_execution(
         outcome_by: None,
         counted_by: None,
         due_at: None,
+        tracked: false,
         expires_at: now + chrono(config.retention),
     }
 }

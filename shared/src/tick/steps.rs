@@ -26,9 +26,23 @@ const RELEASE_ATTEMPTS: u32 = 4;
 impl Ctx<'_> {
     /// Claims a due job's slot (retrying when only the job's bookkeeping moved), then sends it.
     pub(super) async fn run_job(&self, job: Job) -> Result<(), StoreError> {
-        let mut job = job;
+        // A store failure while resolving the markers does not hold up the job's next slot:
+        // the claim is conditional on the version read, so it plans from the job as read and
+        // reports the failure after.
+        let (mut job, resolving) = match self.resolve_markers(job.clone()).await {
+            Ok(Some(fresh)) => (fresh, Ok(())),
+            Ok(None) => return Ok(()),
+            Err(e) => (job, Err(e)),
+        };
+        let planned = self.claim_and_send(job).await;
+        resolving.and(planned)
+    }
+
+    /// Plans the job's due slot or retry, claims it (retrying when only the job's
+    /// bookkeeping moved) and sends it.
+    async fn claim_and_send(&self, mut job: Job) -> Result<(), StoreError> {
         for _ in 0..4 {
-            let Some(plan) = plan(&job, self.now, self.config) else {
+            let Some(plan) = plan(&job, self.now, self.config, self.tracks) else {
                 return Ok(());
             };
             if self.config.dry_run {
@@ -373,7 +387,7 @@ impl Ctx<'_> {
     /// Updates the job after an execution ended (at `at`): clears the in-flight marker,
     /// records the last run (unless a run that finished later is recorded: [`supersedes`]),
     /// and schedules a retry when one is due.
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         execution: &Execution,
         job: Option<Job>,
@@ -394,6 +408,16 @@ impl Ctx<'_> {
         for _ in 0..5 {
             if &job.id != execution.id.job_id() {
                 return Ok(()); // Deleted, or deleted and created again: not this job's history.
+            }
+            if execution.tracked
+                && !job
+                    .state
+                    .inflight
+                    .iter()
+                    .any(|f| f.execution == execution.id)
+            {
+                // Its marker is gone: another tick did this bookkeeping (markers::resolve).
+                return Ok(());
             }
             let mut next = job.clone();
             if !still_running {
@@ -521,7 +545,7 @@ impl Ctx<'_> {
     /// retried: the app owned the run), then counts it if this tick is the one that takes it
     /// out of the due index. The job is written first, so a tick that dies in between leaves
     /// the execution due, and a later tick finds the job already up to date.
-    async fn count_guard_end(&self, execution: Execution) -> Result<(), StoreError> {
+    pub(super) async fn count_guard_end(&self, execution: Execution) -> Result<(), StoreError> {
         if self.config.dry_run {
             self.counters.add(&self.counters.guard_finished);
             return Ok(());

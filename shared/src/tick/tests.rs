@@ -91,7 +91,7 @@ async fn a_claim_whose_tick_died_before_sending_is_sent_once_by_a_later_tick() {
     store.create_job(&j).await.expect("create");
     let config = TickConfig::default();
     // Claim as a tick would, then "crash" before sending.
-    let plan = plan(&j, at(10, 0), &config).expect("due");
+    let plan = plan(&j, at(10, 0), &config, false).expect("due");
     let mut claimed_job = plan.job;
     claimed_job.state.version = 1;
     claimed_job.state.writer = Some("dead-tick".into());
@@ -138,7 +138,7 @@ async fn a_call_with_no_recorded_outcome_is_reconciled_and_retried_when_allowed(
     j.retries = 1;
     store.create_job(&j).await.expect("create");
     let config = TickConfig::default();
-    let plan = plan(&j, at(10, 0), &config).expect("due");
+    let plan = plan(&j, at(10, 0), &config, false).expect("due");
     let mut claimed_job = plan.job;
     claimed_job.state.version = 1;
     claimed_job.state.writer = Some("t".into());
@@ -958,7 +958,7 @@ async fn a_claim_of_a_job_by_path_left_unsent_is_sent_at_its_apps_current_base_u
     store.create_job(&j).await.expect("create");
     let config = TickConfig::default();
     // Claimed by a tick that died before sending (its execution holds the stale URL here).
-    let plan = plan(&j, at(10, 0), &config).expect("due");
+    let plan = plan(&j, at(10, 0), &config, false).expect("due");
     let mut claimed_job = plan.job;
     claimed_job.state.version = 1;
     claimed_job.state.writer = Some("dead-tick".into());

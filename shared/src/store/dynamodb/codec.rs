@@ -88,7 +88,7 @@ pub(super) fn job_item(job: &Job, index_key: &str) -> Result<Item, StoreError> {
     item.insert("pk".into(), s(job_pk(&job.app)));
     item.insert("sk".into(), s(job_sk(&job.name)));
     item.insert("kind".into(), s("job"));
-    if let Some(at) = job.due_at() {
+    if let Some(at) = job.index_at() {
         item.insert(GSI_PK.into(), s(index_key));
         item.insert(GSI_SK.into(), n(at.timestamp_millis()));
     }
@@ -102,7 +102,7 @@ pub(super) fn exec_item(exec: &Execution, index_key: &str) -> Result<Item, Store
     item.insert("sk".into(), s(exec_sk(&exec.id)));
     item.insert("kind".into(), s("exec"));
     item.insert(TTL_ATTRIBUTE.into(), n(exec.expires_at.timestamp()));
-    if let Some(at) = exec.due_at {
+    if let Some(at) = exec.index_at() {
         item.insert(GSI_PK.into(), s(index_key));
         item.insert(GSI_SK.into(), n(at.timestamp_millis()));
     }

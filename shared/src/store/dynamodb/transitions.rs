@@ -86,22 +86,22 @@ impl DynamoStore {
         at: DateTime<Utc>,
         deadline: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        // Only the index's sort key moves: an execution its job's marker tracks has no
+        // partition key in the index, and stays out of it.
         let result = self
             .update_execution(id)
             .update_expression(
-                "SET dispatched_by = :tok, key_hash = :kh, started_at = :at, due_at = :dl, #gpk = if_not_exists(#gpk, :due), #gsk = :dln",
+                "SET dispatched_by = :tok, key_hash = :kh, started_at = :at, due_at = :dl, #gsk = :dln",
             )
             .condition_expression(
                 "attribute_exists(pk) AND #st = :pending AND (attribute_not_exists(dispatched_by) OR dispatched_by = :tok)",
             )
             .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#gpk", GSI_PK)
             .expression_attribute_names("#gsk", GSI_SK)
             .expression_attribute_values(":tok", s(token))
             .expression_attribute_values(":kh", s(key_hash))
             .expression_attribute_values(":at", ts(at))
             .expression_attribute_values(":dl", ts(deadline))
-            .expression_attribute_values(":due", s(DUE))
             .expression_attribute_values(":dln", n(deadline.timestamp_millis()))
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
             .send()
@@ -124,7 +124,7 @@ impl DynamoStore {
         let result = self
             .update_execution(id)
             .update_expression(
-                "SET due_at = :due_at, #gpk = if_not_exists(#gpk, :due), #gsk = :due_ms REMOVE dispatched_by, key_hash, started_at",
+                "SET due_at = :due_at, #gsk = :due_ms REMOVE dispatched_by, key_hash, started_at",
             )
             // Pending and sent by this token; or already released by this very request (a
             // retry after a lost answer): not sent, due at the same instant.
@@ -132,11 +132,9 @@ impl DynamoStore {
                 "attribute_exists(pk) AND #st = :pending AND (dispatched_by = :tok OR (attribute_not_exists(dispatched_by) AND due_at = :due_at))",
             )
             .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#gpk", GSI_PK)
             .expression_attribute_names("#gsk", GSI_SK)
             .expression_attribute_values(":tok", s(token))
             .expression_attribute_values(":due_at", ts(due_at))
-            .expression_attribute_values(":due", s(DUE))
             .expression_attribute_values(":due_ms", n(due_at.timestamp_millis()))
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
             .send()
@@ -358,7 +356,8 @@ impl DynamoStore {
             "#gpk = :due",
             "#gsk = :fin_ms",
         ];
-        let mut remove = Vec::new();
+        // An execution its job's marker tracked is counted through the index too.
+        let mut remove = vec!["tracked"];
         let mut values: Item = HashMap::from([
             (":st".to_owned(), s(end.status.as_str())),
             (":fin".to_owned(), ts(end.finished_at)),
@@ -395,10 +394,7 @@ impl DynamoStore {
             ("#gpk".to_owned(), GSI_PK.to_owned()),
             ("#gsk".to_owned(), GSI_SK.to_owned()),
         ]);
-        let mut expression = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
+        let expression = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
         let result = self
             .update_execution(id)
             .update_expression(expression)

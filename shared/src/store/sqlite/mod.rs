@@ -438,7 +438,7 @@ impl Store for SqliteStore {
                 for body in jobs {
                     let job: Job = from_json(&body)?;
                     // The column holds whole microseconds; compare the exact instant.
-                    if let Some(at) = job.due_at().filter(|at| *at <= now) {
+                    if let Some(at) = job.index_at().filter(|at| *at <= now) {
                         items.push((at, DueItem::Job(Box::new(job))));
                     }
                 }
@@ -450,7 +450,7 @@ impl Store for SqliteStore {
                     .map_err(|e| backend("SQLite SELECT due executions", e))?;
                 for body in execs {
                     let exec: Execution = from_json(&body)?;
-                    if let Some(at) = exec.due_at.filter(|at| *at <= now) {
+                    if let Some(at) = exec.index_at().filter(|at| *at <= now) {
                         items.push((at, DueItem::Execution(Box::new(exec))));
                     }
                 }

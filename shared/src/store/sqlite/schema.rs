@@ -145,7 +145,7 @@ pub(super) fn write_job(conn: &Connection, job: &Job) -> Result<(), StoreError> 
             job.app.as_str(),
             job.name.as_str(),
             job.id.as_str(),
-            job.due_at().map(micros),
+            job.index_at().map(micros),
             to_json(job).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
         ])
     })
@@ -176,7 +176,7 @@ pub(super) fn write_exec(conn: &Connection, exec: &Execution) -> Result<(), Stor
         st.execute(params![
             exec.id.job_id().as_str(),
             exec.id.slot_key(),
-            exec.due_at.map(micros),
+            exec.index_at().map(micros),
             micros(exec.expires_at),
             to_json(exec).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
         ])
