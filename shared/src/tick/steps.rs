@@ -29,7 +29,7 @@ impl Ctx<'_> {
         // A store failure while resolving the markers does not hold up the job's next slot:
         // the claim is conditional on the version read, so it plans from the job as read and
         // reports the failure after.
-        let (mut job, resolving) = match self.resolve_markers(job.clone()).await {
+        let (job, resolving) = match self.resolve_markers(job.clone()).await {
             Ok(Some(fresh)) => (fresh, Ok(())),
             Ok(None) => return Ok(()),
             Err(e) => (job, Err(e)),
