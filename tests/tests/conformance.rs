@@ -2302,7 +2302,7 @@ async fn raise_at(store: &dyn Store, shards: u32, switch_at: DateTime<Utc>) -> T
     let mut after = before
         .raise(shards, switch_at, Utc::now())
         .expect("a raise");
-    after.format = SHARDED_FORMAT;
+    after.format = after.format.max(SHARDED_FORMAT);
     assert!(
         store
             .put_table_meta(&after, before.version)

@@ -505,7 +505,7 @@ fn app_figures(rows: &[(&str, u64, u64, u64)]) -> BTreeMap<String, AppFigures> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_written_before_shards_ticks_every_due_slot_once() {
-    tick_the_fixture(1).await;
+    tick_the_fixture(1, 1).await;
 }
 
 /// Acceptance 1 of issue 29, second half: the same table with its due index raised to 4
@@ -514,7 +514,15 @@ async fn a_table_written_before_shards_ticks_every_due_slot_once() {
 /// rest, and the calls and history are exactly those at one shard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_written_before_shards_raised_to_four_ticks_every_due_slot_once() {
-    tick_the_fixture(4).await;
+    tick_the_fixture(4, SHARDED_FORMAT).await;
+}
+
+/// The same after `table upgrade`'s format 3 (calls in flight tracked by their job), at
+/// four shards: the fixture's claims, calls and guard ends in the index are finished as they
+/// were claimed, and the new claims are tracked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_written_before_upgraded_to_format_3_at_four_shards_ticks_every_due_slot_once() {
+    tick_the_fixture(4, shared::store::NEW_TABLE_FORMAT).await;
 }
 
 /// Every `gsi1pk` of the table's items that are in the due index.
@@ -531,9 +539,9 @@ async fn index_keys(client: &aws_sdk_dynamodb::Client, table: &str) -> BTreeMap<
         .collect()
 }
 
-/// Loads the fixture, raises the table to `shards` (when more than 1), ticks it at N + 1, 2
-/// and 3 minutes and checks every call and the history.
-async fn tick_the_fixture(shards: u32) {
+/// Loads the fixture, raises the table to `shards` (when more than 1) at `format`, ticks it
+/// at N + 1, 2 and 3 minutes and checks every call and the history.
+async fn tick_the_fixture(shards: u32, format: u64) {
     init_tracing();
     let fixture = read_fixture();
     let n = fixture.now;
@@ -558,7 +566,7 @@ async fn tick_the_fixture(shards: u32) {
         let mut raised = before
             .raise(shards, Utc::now(), Utc::now())
             .expect("a raise");
-        raised.format = SHARDED_FORMAT;
+        raised.format = format;
         assert!(store.put_table_meta(&raised, 0).await.expect("raise"));
         let keys = index_keys(&client, &table).await;
         assert!(!keys.is_empty() && keys.values().all(|k| k == "DUE"));

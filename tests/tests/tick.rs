@@ -532,7 +532,7 @@ async fn a_groups_tick_over_ten_thousand_jobs_with_ten_due_makes_a_fixed_number_
     let mut raised = before
         .raise(4, chrono::Utc::now(), chrono::Utc::now())
         .expect("a raise");
-    raised.format = shared::store::SHARDED_FORMAT;
+    raised.format = raised.format.max(shared::store::SHARDED_FORMAT);
     assert!(
         world
             .store
