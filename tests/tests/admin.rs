@@ -27,9 +27,9 @@ const HOSTILE_OUTPUT: &str = "<img src=x onerror=alert(1)>";
 const HOSTILE_DESCRIPTION: &str = "Nightly <script>alert(2)</script> invoices";
 
 /// The token the tests sign in with (through --token-file).
-const TOKEN: &str = "admin-test-token-0123456789abcdef";
+pub(crate) const TOKEN: &str = "admin-test-token-0123456789abcdef";
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind a free port")
         .local_addr()
@@ -37,7 +37,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
+pub(crate) fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "psu-sched-admin-{tag}-{}",
         uuid::Uuid::new_v4().simple()
@@ -46,7 +46,7 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -57,15 +57,15 @@ fn target_dir() -> PathBuf {
 }
 
 /// The seeded store's executions: one of every status for billing/invoices.
-struct Seeded {
-    db: PathBuf,
-    failed: ExecutionId,
-    timed_out: ExecutionId,
+pub(crate) struct Seeded {
+    pub(crate) db: PathBuf,
+    pub(crate) failed: ExecutionId,
+    pub(crate) timed_out: ExecutionId,
 }
 
 /// Two apps: billing (a record; jobs invoices, dst-sundays) and hr (no record; a paused
 /// job sync). invoices has an execution of every status, within the last 24 hours.
-async fn seed(dir: &Path) -> Seeded {
+pub(crate) async fn seed(dir: &Path) -> Seeded {
     let db = dir.join("jobs.db");
     let ops = Ops::new(
         StoreSpec::from_setting(Some(&format!("sqlite:{}", db.display()))).expect("store spec"),
@@ -235,7 +235,7 @@ async fn seed(dir: &Path) -> Seeded {
 /// Writes one execution of the job at `slot` with `status` (through a claim, as a tick
 /// writes), called 1.5 s late and taking 120 ms unless `adjust` says otherwise; a finished
 /// one becomes the job's last run.
-async fn add(
+pub(crate) async fn add(
     store: &SqliteStore,
     app: &str,
     name: &str,
@@ -301,19 +301,19 @@ async fn add(
 }
 
 /// A running `psu-sched ui`, stopped on drop.
-struct Admin {
+pub(crate) struct Admin {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     stderr: tokio::task::JoinHandle<Vec<String>>,
 }
 
 impl Admin {
-    async fn start(db: &Path, extra: &[&str]) -> Admin {
+    pub(crate) async fn start(db: &Path, extra: &[&str]) -> Admin {
         Admin::start_with(db, extra, &[]).await
     }
 
     /// As `start`, with more environment variables.
-    async fn start_with(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> Admin {
+    pub(crate) async fn start_with(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> Admin {
         let port = free_port();
         let dir = db.parent().expect("db dir");
         let token_file = dir.join("token");
@@ -356,13 +356,13 @@ impl Admin {
     }
 
     /// Stops the process; its stderr lines.
-    async fn stop(mut self) -> Vec<String> {
+    pub(crate) async fn stop(mut self) -> Vec<String> {
         let _ = self.child.kill().await;
         self.stderr.await.unwrap_or_default()
     }
 }
 
-async fn wait_for_port(port: u16) {
+pub(crate) async fn wait_for_port(port: u16) {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -376,13 +376,13 @@ async fn wait_for_port(port: u16) {
 }
 
 /// ChromeDriver on a free loopback port, and a headless Chromium session through it.
-struct Browser {
-    driver: Child,
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) driver: Child,
+    pub(crate) client: Client,
 }
 
 impl Browser {
-    async fn start() -> Browser {
+    pub(crate) async fn start() -> Browser {
         let chromium = which("chromium").unwrap_or_else(|| {
             panic!("chromium is not installed: scripts/test installs it (apt-get install chromium chromium-driver)")
         });
@@ -431,7 +431,7 @@ fn which(name: &str) -> Option<PathBuf> {
 
 /// axe-core's script: PSU_SCHED_TEST_AXE (scripts/test sets it), else where scripts/test
 /// puts it.
-fn axe_source() -> String {
+pub(crate) fn axe_source() -> String {
     let path = std::env::var_os("PSU_SCHED_TEST_AXE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -446,7 +446,7 @@ fn axe_source() -> String {
 }
 
 /// Runs axe-core in the page; the serious and critical violations, one line each.
-async fn serious_violations(client: &Client, axe: &str) -> Vec<String> {
+pub(crate) async fn serious_violations(client: &Client, axe: &str) -> Vec<String> {
     client.execute(axe, vec![]).await.expect("inject axe-core");
     let result = client
         .execute_async(
@@ -473,7 +473,7 @@ async fn serious_violations(client: &Client, axe: &str) -> Vec<String> {
         .collect()
 }
 
-async fn screenshot(client: &Client, name: &str) {
+pub(crate) async fn screenshot(client: &Client, name: &str) {
     let dir = target_dir().join("admin-screenshots");
     std::fs::create_dir_all(&dir).expect("create the screenshots directory");
     // Chromium may refuse a screenshot while it settles a page (seen once under load:
@@ -493,7 +493,7 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).expect("save the screenshot");
 }
 
-async fn text_of(client: &Client, css: &str) -> String {
+pub(crate) async fn text_of(client: &Client, css: &str) -> String {
     client
         .find(Locator::Css(css))
         .await
@@ -505,7 +505,13 @@ async fn text_of(client: &Client, css: &str) -> String {
 
 /// Visits `path`, saves a screenshot, checks axe-core and that no alert opened; the page's
 /// `main` text.
-async fn visit(client: &Client, base: &str, path: &str, name: &str, axe: &str) -> String {
+pub(crate) async fn visit(
+    client: &Client,
+    base: &str,
+    path: &str,
+    name: &str,
+    axe: &str,
+) -> String {
     client
         .goto(&format!("{base}{path}"))
         .await
@@ -776,7 +782,7 @@ async fn the_admin_shows_the_seeded_store_in_chromium_with_markup_inert_and_no_s
     );
 }
 
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -784,7 +790,7 @@ fn http() -> reqwest::Client {
 }
 
 /// The session cookie the login link sets (name=value).
-async fn sign_in(client: &reqwest::Client, base: &str) -> String {
+pub(crate) async fn sign_in(client: &reqwest::Client, base: &str) -> String {
     let answer = client
         .get(format!("{base}/login?token={TOKEN}"))
         .send()
@@ -812,7 +818,7 @@ async fn sign_in(client: &reqwest::Client, base: &str) -> String {
 }
 
 /// The CSRF token in a page's POST forms (every form carries the same one).
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
     let start = page.find(marker).expect("a form with the CSRF field") + marker.len();
     let token = &page[start..];

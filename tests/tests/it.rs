@@ -17,6 +17,7 @@ mod apps;
 mod bruteforce;
 mod cli;
 mod conformance;
+mod dashboard;
 mod django;
 mod docs_figures;
 mod edit;
