@@ -2,12 +2,13 @@
 
 use askama::Template;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::Deserialize;
 use shared::model::{App, Job};
 use shared::ops::JobKey;
 use shared::ops::views::JobStatus;
 
-use super::{Frame, StatusCell, encode, job_href, next_run};
+use super::{Frame, Moment, StatusCell, encode, job_href, next_run};
 use crate::context::Ctx;
 
 /// The app page's query: filters and sort, all optional.
@@ -72,8 +73,8 @@ struct AppRow {
     schedule: String,
     words: String,
     zone: &'static str,
-    next: String,
-    last: Option<StatusCell>,
+    next: Result<Moment, &'static str>,
+    last: Option<(StatusCell, Moment)>,
     state: &'static str,
 }
 
@@ -178,8 +179,8 @@ impl AppPage {
             ("name", "Job"),
             ("schedule", "Schedule"),
             ("", "Zone"),
-            ("next", "Next run"),
-            ("last", "Last status"),
+            ("next", "Next run (UTC)"),
+            ("last", "Last run (UTC)"),
             ("state", "State"),
         ]
         .into_iter()
@@ -216,8 +217,12 @@ impl AppPage {
                 schedule: j.schedule.to_string(),
                 words: j.schedule.describe(),
                 zone: j.timezone.name(),
-                next: next_run(j),
-                last: j.state.last.as_ref().map(|l| l.status.into()),
+                next: next_run(j, now, Tz::UTC),
+                last: j
+                    .state
+                    .last
+                    .as_ref()
+                    .map(|l| (l.status.into(), Moment::new(l.at, now, Tz::UTC))),
                 state: JobStatus::of(j).as_str(),
             })
             .collect();

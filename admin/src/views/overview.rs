@@ -2,12 +2,12 @@
 
 use askama::Template;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use shared::ops::views::JobStatus;
 use shared::ops::{OVERVIEW_HISTORY_JOBS, Overview, reconciled};
 
-use super::{Frame, StatusCell, job_href, next_run};
+use super::{Frame, Moment, StatusCell, job_href, next_run};
 use crate::context::Ctx;
-use crate::format;
 
 #[derive(Template)]
 #[template(path = "overview.html")]
@@ -34,9 +34,9 @@ struct OverviewRow {
     href: String,
     state: &'static str,
     late: bool,
-    last: Option<StatusCell>,
+    last: Option<(StatusCell, Moment)>,
     failures: String,
-    next: String,
+    next: Result<Moment, &'static str>,
 }
 
 struct Attention {
@@ -44,7 +44,7 @@ struct Attention {
     job_href: String,
     what: String,
     status: Option<StatusCell>,
-    slot: String,
+    slot: Option<Moment>,
     exec_href: Option<String>,
 }
 
@@ -95,11 +95,7 @@ impl OverviewPage {
                     job_href: href.clone(),
                     what: "late: its next run is past due and no tick has taken it".to_owned(),
                     status: None,
-                    slot: job
-                        .state
-                        .next_slot
-                        .map(|t| format::local(t, job.timezone))
-                        .unwrap_or_default(),
+                    slot: job.state.next_slot.map(|t| Moment::new(t, now, Tz::UTC)),
                     exec_href: None,
                 });
             }
@@ -113,7 +109,7 @@ impl OverviewPage {
                         String::new()
                     },
                     status: Some(e.status.into()),
-                    slot: format::local(e.scheduled_for, job.timezone),
+                    slot: Some(Moment::new(e.scheduled_for, now, Tz::UTC)),
                     exec_href: Some(format!("/executions/{}", e.id)),
                 });
             }
@@ -122,13 +118,17 @@ impl OverviewPage {
                 href,
                 state: JobStatus::of(job).as_str(),
                 late: health.late,
-                last: job.state.last.as_ref().map(|l| l.status.into()),
+                last: job
+                    .state
+                    .last
+                    .as_ref()
+                    .map(|l| (l.status.into(), Moment::new(l.at, now, Tz::UTC))),
                 failures: match health.failures_24h {
                     Some(n) if health.failures_capped => format!("{n} or more"),
                     Some(n) => n.to_string(),
                     None => "not read".to_owned(),
                 },
-                next: next_run(job),
+                next: next_run(job, now, Tz::UTC),
             });
         }
         groups.sort_by(|a, b| a.name.cmp(&b.name));
