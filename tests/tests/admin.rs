@@ -379,6 +379,8 @@ pub(crate) async fn wait_for_port(port: u16) {
 pub(crate) struct Browser {
     pub(crate) driver: Child,
     pub(crate) client: Client,
+    /// ChromeDriver's address (`http://127.0.0.1:PORT`), for its Chromium-only commands.
+    pub(crate) driver_url: String,
 }
 
 impl Browser {
@@ -417,7 +419,11 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .expect("open a Chromium session through chromedriver");
-        Browser { driver, client }
+        Browser {
+            driver,
+            client,
+            driver_url: format!("http://127.0.0.1:{port}"),
+        }
     }
 }
 

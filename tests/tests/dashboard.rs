@@ -2,7 +2,12 @@
 //! planned, times read in one named zone per column, every page fits a phone's width, and the
 //! overview shows each job's problems first.
 
-use crate::admin::{Admin, http, seed, sign_in, temp_dir};
+use fantoccini::Client;
+
+use crate::admin::{
+    Admin, Browser, TOKEN, axe_source, http, screenshot, seed, serious_violations, sign_in,
+    temp_dir,
+};
 
 /// Where `needle` first appears in `page`, or a failure naming it.
 fn at(page: &str, needle: &str) -> usize {
@@ -108,4 +113,127 @@ async fn the_overview_and_app_pages_show_relative_times_with_the_exact_utc_insta
         );
     }
     admin.stop().await;
+}
+
+/// Sets the page's viewport to `width` px (and 900 high) through the DevTools protocol:
+/// headless Chromium's windows are at least 500 px wide, so a phone's width is emulated.
+async fn set_width(browser: &Browser, width: u32) {
+    let session = browser
+        .client
+        .session_id()
+        .await
+        .expect("the session")
+        .expect("an id");
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "{}/session/{session}/goog/cdp/execute",
+            browser.driver_url
+        ))
+        .json(&serde_json::json!({
+            "cmd": "Emulation.setDeviceMetricsOverride",
+            "params": { "width": width, "height": 900, "deviceScaleFactor": 1, "mobile": false },
+        }))
+        .send()
+        .await
+        .expect("send the DevTools command");
+    assert!(
+        answer.status().is_success(),
+        "Emulation.setDeviceMetricsOverride: {}",
+        answer.text().await.unwrap_or_default()
+    );
+}
+
+/// What the page measures at its width: the window's inner width, the viewport's (that less
+/// a vertical scroll bar), the page's scroll width, and the
+/// visible elements that reach beyond the viewport or are cut off by a box that hides or
+/// scrolls its overflow (one line each).
+async fn measure(client: &Client) -> (u64, u64, u64, Vec<String>) {
+    let found = client
+        .execute(
+            "const iw = window.innerWidth, vw = document.documentElement.clientWidth;
+             const sw = document.documentElement.scrollWidth, bad = [];
+             const name = el => el.tagName.toLowerCase() + (typeof el.className === 'string' && el.className ? '.' + el.className.split(' ').join('.') : '');
+             for (const el of document.querySelectorAll('body *')) {
+               const r = el.getBoundingClientRect(), cs = getComputedStyle(el);
+               if (r.width <= 1 || r.height <= 1 || cs.visibility === 'hidden') continue;
+               if (el.closest('.visually-hidden, .skip')) continue;
+               const text = (el.textContent || '').trim().slice(0, 50);
+               if (r.right > vw + 0.5) bad.push(`${name(el)} ends at ${Math.round(r.right)} px: ${text}`);
+               if (cs.overflowX !== 'visible' && el.scrollWidth > el.clientWidth + 1)
+                 bad.push(`${name(el)} cuts off or scrolls ${el.scrollWidth - el.clientWidth} px (overflow-x ${cs.overflowX}): ${text}`);
+             }
+             return [iw, vw, sw, bad];",
+            vec![],
+        )
+        .await
+        .expect("measure the page");
+    let width = |v: &serde_json::Value| v.as_f64().expect("a number") as u64;
+    let bad = found[3]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .collect();
+    (width(&found[0]), width(&found[1]), width(&found[2]), bad)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_fits_a_phones_width_and_a_desktops_with_no_serious_axe_violation() {
+    let axe = axe_source();
+    let dir = temp_dir("widths");
+    let seeded = seed(&dir).await;
+    let admin = Admin::start(&seeded.db, &[]).await;
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    let base = admin.base.clone();
+    client
+        .goto(&format!("{base}/login?token={TOKEN}"))
+        .await
+        .expect("sign in");
+    let failed = format!("/executions/{}", seeded.failed);
+    let pages = [
+        ("overview", "/"),
+        ("app", "/apps/billing"),
+        ("app-without-record", "/apps/hr"),
+        ("job", "/apps/billing/jobs/invoices"),
+        ("job-dst", "/apps/billing/jobs/dst-sundays"),
+        ("execution", failed.as_str()),
+        ("new-job", "/apps/billing/new-job"),
+        ("edit-job", "/apps/billing/jobs/invoices/edit"),
+        ("delete-job", "/apps/billing/jobs/invoices/delete"),
+        ("new-app", "/new-app"),
+        ("edit-app", "/apps/billing/edit"),
+    ];
+    let mut problems = Vec::new();
+    for width in [1280, 390] {
+        set_width(&browser, width).await;
+        for (name, path) in pages {
+            client
+                .goto(&format!("{base}{path}"))
+                .await
+                .expect("open the page");
+            let (window, viewport, scroll, cut) = measure(client).await;
+            eprintln!("{width} px {path}: viewport {viewport}, page scroll width {scroll}");
+            screenshot(client, &format!("w{width}-{name}")).await;
+            if window != u64::from(width) {
+                problems.push(format!("{path} at {width}: the window is {window} px"));
+            }
+            if scroll != viewport {
+                problems.push(format!(
+                    "{path} at {width}: the page scrolls sideways ({scroll} px in {viewport})"
+                ));
+            }
+            problems.extend(cut.into_iter().map(|c| format!("{path} at {width}: {c}")));
+            problems.extend(
+                serious_violations(client, &axe)
+                    .await
+                    .into_iter()
+                    .map(|v| format!("{path} at {width}: axe-core: {v}")),
+            );
+        }
+    }
+    let _ = browser.client.close().await;
+    drop(browser.driver);
+    admin.stop().await;
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
