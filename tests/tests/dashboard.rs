@@ -2,12 +2,21 @@
 //! planned, times read in one named zone per column, every page fits a phone's width, and the
 //! overview shows each job's problems first.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use fantoccini::Client;
+use shared::model::{AppName, Job, JobName, JobUrl, NewJob};
+use shared::ops::Ops;
+use shared::store::Store;
+use shared::store::dynamodb::DynamoStore;
 
 use crate::admin::{
     Admin, Browser, TOKEN, axe_source, http, screenshot, seed, serious_violations, sign_in,
     temp_dir,
 };
+use crate::helpers::jobserver::{Behavior, JobServer};
+use crate::helpers::moto;
 
 /// Where `needle` first appears in `page`, or a failure naming it.
 fn at(page: &str, needle: &str) -> usize {
@@ -242,4 +251,164 @@ async fn every_page_fits_a_phones_width_and_a_desktops_with_no_serious_axe_viola
     drop(browser.driver);
     admin.stop().await;
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A DynamoDB table on moto holding `jobs` jobs of the app fleet: `nightly`, called every
+/// minute at `server`'s `/nightly` (which answers 500), and `jobs - 1` more that run once a
+/// year (written through the store at once, as an import does), after three ticks on the
+/// simulated clock from `start`. Its store, table and endpoint.
+async fn fleet(
+    jobs: usize,
+    server: &JobServer,
+    start: chrono::DateTime<chrono::Utc>,
+) -> (DynamoStore, String, String) {
+    let endpoint = moto::endpoint().await;
+    let table = moto::unique_table_name();
+    let store = DynamoStore::new(&moto::sdk_config(&endpoint).await, &table);
+    store.create_table().await.expect("create the table");
+    let app = AppName::parse("fleet").expect("app");
+    let built = start - chrono::Duration::seconds(30);
+    let mut all: Vec<Job> = (1..jobs)
+        .map(|i| {
+            NewJob::new(
+                app.clone(),
+                JobName::parse(&format!("yearly-{i:04}")).expect("name"),
+                JobUrl::parse(&server.url(&format!("/yearly/{i}"))).expect("url"),
+                "0 0 1 1 *".parse().expect("schedule"),
+            )
+            .build(built)
+            .expect("job")
+        })
+        .collect();
+    all.push(
+        NewJob::new(
+            app.clone(),
+            JobName::parse("nightly").expect("name"),
+            JobUrl::parse(&server.url("/nightly")).expect("url"),
+            "* * * * *".parse().expect("schedule"),
+        )
+        .build(built)
+        .expect("job"),
+    );
+    store.import_jobs(&all).await.expect("import the jobs");
+    let dispatcher = shared::dispatch::HttpDispatcher::new().expect("client");
+    for m in 0..3 {
+        let clock = shared::clock::FixedClock::new(start + chrono::Duration::minutes(m));
+        shared::tick::tick(
+            &store,
+            &dispatcher,
+            &clock,
+            &shared::tick::TickConfig::default(),
+        )
+        .await
+        .expect("tick");
+    }
+    (store, table, endpoint)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_failing_three_times_heads_the_attention_list_and_the_overview_reads_as_much_for_1000_jobs_as_for_10()
+ {
+    let server = JobServer::start().await;
+    server.set("/nightly", Behavior::Status(500));
+    // The next whole minute: the ticks call its slot and the two after it.
+    let now = chrono::Utc::now();
+    let start = now - chrono::Duration::seconds(chrono::Timelike::second(&now).into())
+        + chrono::Duration::minutes(1);
+    let mut counted: Vec<BTreeMap<String, u64>> = Vec::new();
+    for jobs in [10, 1000] {
+        let (store, table, endpoint) = fleet(jobs, &server, start).await;
+        let requests = store.requests().clone();
+        let ops = Ops::with_store("dynamodb", Arc::new(store.clone()));
+        // A table the template created is completed by `table upgrade`: the jobs are then
+        // listed by a Query per app, never a Scan of the history.
+        ops.upgrade_table()
+            .await
+            .expect("upgrade")
+            .expect("a directory");
+        requests.reset();
+        let overview = ops
+            .overview(start + chrono::Duration::minutes(3))
+            .await
+            .expect("overview");
+        counted.push(requests.snapshot());
+        assert_eq!(overview.jobs.len(), jobs);
+        let nightly = overview
+            .jobs
+            .iter()
+            .find(|h| h.job.name.as_str() == "nightly")
+            .expect("nightly");
+        assert_eq!(
+            (
+                nightly.job.state.streak,
+                nightly.job.state.outcomes.as_str()
+            ),
+            (3, "fff")
+        );
+        if jobs > 10 {
+            continue;
+        }
+        // The record stays small: what the outcomes and the streak add, as JSON (about what
+        // they add to the DynamoDB item).
+        let mut bare = nightly.job.clone();
+        bare.state.outcomes.clear();
+        bare.state.streak = 0;
+        let size = |j: &Job| serde_json::to_string(j).expect("json").len();
+        eprintln!(
+            "the job record: {} bytes as JSON, {} of them the outcomes and the streak",
+            size(&nightly.job),
+            size(&nightly.job) - size(&bare)
+        );
+        assert!(size(&nightly.job) - size(&bare) <= 40 && size(&nightly.job) < 1024);
+
+        // What a person sees: the admin over the same table.
+        let dir = temp_dir("attention");
+        let env = [
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_REGION", moto::REGION),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ];
+        let admin = Admin::start_on(&format!("dynamodb:{table}"), &dir, &[], &env).await;
+        let client = http();
+        let cookie = sign_in(&client, &admin.base).await;
+        let html = page(&client, &cookie, &format!("{}/", admin.base)).await;
+        let attention = &html[at(&html, "id=\"attention\"")..at(&html, "</section>")];
+        let last = nightly.job.state.last.as_ref().expect("a last run");
+        let line = attention
+            .split("<tr>")
+            .find(|r| r.contains("fleet/nightly"))
+            .unwrap_or_else(|| panic!("nightly is not in the attention list:\n{attention}"));
+        for expected in [
+            "failed",
+            "3 runs in a row",
+            "the job answered 500 Internal Server Error",
+            "href=\"/apps/fleet/jobs/nightly\"",
+            &format!("href=\"/executions/{}\"", last.execution),
+        ] {
+            assert!(
+                line.contains(expected),
+                "the line lacks `{expected}`: {line}"
+            );
+        }
+        assert!(
+            html.contains("latest 3 outcomes, oldest first: failed, failed, failed"),
+            "nightly's row shows its latest outcomes"
+        );
+        admin.stop().await;
+    }
+    eprintln!(
+        "the overview's store requests: 10 jobs {:?}, 1,000 jobs {:?}",
+        counted[0], counted[1]
+    );
+    assert_eq!(
+        counted[0], counted[1],
+        "as many requests for 1,000 jobs as for 10"
+    );
+    assert_eq!(
+        server.requests_to("/nightly").len(),
+        6,
+        "three calls of nightly per table"
+    );
 }

@@ -1,13 +1,18 @@
-//! The overview (`/`): every app and its jobs' health, and what needs attention.
+//! The overview (`/`): every app and its jobs' health, and what needs attention first.
 
 use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use shared::model::{Job, Status, outcome_of_letter};
 use shared::ops::views::JobStatus;
-use shared::ops::{OVERVIEW_HISTORY_JOBS, Overview, reconciled};
+use shared::ops::{OVERVIEW_ERRORS, Overview};
 
 use super::{Frame, Moment, StatusCell, job_href, next_run};
 use crate::context::Ctx;
+use crate::format;
+
+/// The most characters of a latest error the attention list shows.
+const ERROR_CHARS: usize = 120;
 
 #[derive(Template)]
 #[template(path = "overview.html")]
@@ -18,8 +23,8 @@ pub(crate) struct OverviewPage {
     failing: usize,
     apps: Vec<AppGroup>,
     attention: Vec<Attention>,
-    unread: usize,
-    history_jobs: usize,
+    errors_unread: usize,
+    errors_read: usize,
 }
 
 struct AppGroup {
@@ -35,16 +40,52 @@ struct OverviewRow {
     state: &'static str,
     late: bool,
     last: Option<(StatusCell, Moment)>,
-    failures: String,
+    strip: Strip,
     next: Result<Moment, &'static str>,
+}
+
+/// A job's latest outcomes, oldest first: a symbol each (colour and shape), and in words.
+pub(crate) struct Strip {
+    pub marks: Vec<StatusCell>,
+    pub words: String,
+}
+
+impl Strip {
+    pub(crate) fn of(job: &Job) -> Self {
+        let statuses: Vec<Status> = job
+            .state
+            .outcomes
+            .chars()
+            .filter_map(outcome_of_letter)
+            .collect();
+        let words = if statuses.is_empty() {
+            "no outcome recorded yet".to_owned()
+        } else {
+            format!(
+                "latest {} outcomes, oldest first: {}",
+                statuses.len(),
+                statuses
+                    .iter()
+                    .map(|s| format::word(*s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        Self {
+            marks: statuses.into_iter().map(StatusCell::from).collect(),
+            words,
+        }
+    }
 }
 
 struct Attention {
     job: String,
     job_href: String,
     what: String,
+    error: Option<String>,
     status: Option<StatusCell>,
-    slot: Option<Moment>,
+    when: Option<Moment>,
+    at: Option<DateTime<Utc>>,
     exec_href: Option<String>,
 }
 
@@ -86,32 +127,42 @@ impl OverviewPage {
             };
             let href = job_href(job.app.as_str(), job.name.as_str());
             let label = format!("{}/{}", job.app, job.name);
-            if health.failures_24h.is_some_and(|n| n > 0) {
-                failing += 1;
-            }
+            let line = |what: String, at: Option<DateTime<Utc>>| Attention {
+                job: label.clone(),
+                job_href: href.clone(),
+                what,
+                error: None,
+                status: None,
+                when: at.map(|t| Moment::new(t, now, Tz::UTC)),
+                at,
+                exec_href: None,
+            };
             if health.late {
-                attention.push(Attention {
-                    job: label.clone(),
-                    job_href: href.clone(),
-                    what: "late: its next run is past due and no tick has taken it".to_owned(),
-                    status: None,
-                    slot: job.state.next_slot.map(|t| Moment::new(t, now, Tz::UTC)),
-                    exec_href: None,
-                });
+                attention.push(line(
+                    "late: its next run is past due and no tick has taken it".to_owned(),
+                    job.state.next_slot,
+                ));
             }
-            for e in &health.problems {
-                attention.push(Attention {
-                    job: label.clone(),
-                    job_href: href.clone(),
-                    what: if reconciled(e) {
-                        "reconciled: no outcome came back before its deadline".to_owned()
-                    } else {
-                        String::new()
-                    },
-                    status: Some(e.status.into()),
-                    slot: Some(Moment::new(e.scheduled_for, now, Tz::UTC)),
-                    exec_href: Some(format!("/executions/{}", e.id)),
-                });
+            if let Some(last) = &job.state.last {
+                let streak = job.state.streak;
+                let what = if health.failing {
+                    failing += 1;
+                    Some(match streak {
+                        1 => "its last run".to_owned(),
+                        n => format!("{n} runs in a row"),
+                    })
+                } else if last.status == Status::Missed {
+                    Some("its last slot was not called".to_owned())
+                } else {
+                    None
+                };
+                if let Some(what) = what {
+                    let mut a = line(what, Some(last.at));
+                    a.status = Some(last.status.into());
+                    a.exec_href = Some(format!("/executions/{}", last.execution));
+                    a.error = health.latest_error.as_deref().map(cap);
+                    attention.push(a);
+                }
             }
             groups[i].jobs.push(OverviewRow {
                 name: job.name.to_string(),
@@ -123,14 +174,12 @@ impl OverviewPage {
                     .last
                     .as_ref()
                     .map(|l| (l.status.into(), Moment::new(l.at, now, Tz::UTC))),
-                failures: match health.failures_24h {
-                    Some(n) if health.failures_capped => format!("{n} or more"),
-                    Some(n) => n.to_string(),
-                    None => "not read".to_owned(),
-                },
+                strip: Strip::of(job),
                 next: next_run(job, now, Tz::UTC),
             });
         }
+        // The most recent problem first.
+        attention.sort_by_key(|a| std::cmp::Reverse(a.at));
         groups.sort_by(|a, b| a.name.cmp(&b.name));
         // Only an app name that is no longer listed (the query is anyone's to write).
         let notice = deleted_app
@@ -143,8 +192,16 @@ impl OverviewPage {
             failing,
             apps: groups,
             attention,
-            unread: overview.unread,
-            history_jobs: OVERVIEW_HISTORY_JOBS,
+            errors_unread: overview.errors_unread,
+            errors_read: OVERVIEW_ERRORS,
         }
+    }
+}
+
+/// `text`'s first [`ERROR_CHARS`] characters, with `…` when there were more.
+fn cap(text: &str) -> String {
+    match text.char_indices().nth(ERROR_CHARS) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
     }
 }

@@ -70,9 +70,7 @@ pub use apply::{
     parse_var,
 };
 pub use apps::{AppDetails, AppInput, parse_app};
-pub use browse::{
-    JobHealth, LATE_AFTER, OVERVIEW_HISTORY_JOBS, OVERVIEW_HISTORY_PER_JOB, Overview, reconciled,
-};
+pub use browse::{JobHealth, LATE_AFTER, OVERVIEW_ERRORS, Overview, reconciled};
 pub use change::JobChanges;
 pub use edit::{
     Edited, check_new_app, check_new_job, conflicts, job_field, merge_for_review, overlap_name,
