@@ -12,8 +12,8 @@ use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
 
 use crate::admin::{
-    Admin, Browser, TOKEN, axe_source, http, screenshot, seed, serious_violations, sign_in,
-    temp_dir,
+    Admin, Browser, TOKEN, axe_source, csrf_of, http, screenshot, seed, serious_violations,
+    sign_in, temp_dir,
 };
 use crate::helpers::jobserver::{Behavior, JobServer};
 use crate::helpers::moto;
@@ -411,4 +411,218 @@ async fn a_job_failing_three_times_heads_the_attention_list_and_the_overview_rea
         6,
         "three calls of nightly per table"
     );
+}
+
+/// The bulk form's checkbox values on `page`, by job (`app/name`).
+fn checkboxes(page: &str) -> BTreeMap<String, String> {
+    page.split("name=\"job\" value=\"")
+        .skip(1)
+        .map(|rest| {
+            let value = &rest[..rest.find('"').expect("the value's end")];
+            let mut parts = value.splitn(3, '/');
+            let job = format!(
+                "{}/{}",
+                parts.next().expect("app"),
+                parts.next().expect("name")
+            );
+            (job, value.to_owned())
+        })
+        .collect()
+}
+
+/// `value` percent-encoded for a form body.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Posts the bulk form as a browser does without JavaScript: `action` and the ticked `jobs`.
+async fn bulk(
+    client: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    csrf: Option<&str>,
+    action: &str,
+    jobs: &[&String],
+) -> (u16, String) {
+    let mut fields: Vec<(&str, &str)> = Vec::new();
+    if let Some(csrf) = csrf {
+        fields.push(("csrf", csrf));
+    }
+    fields.push(("action", action));
+    fields.extend(jobs.iter().map(|j| ("job", j.as_str())));
+    let answer = client
+        .post(format!("{base}/jobs/bulk"))
+        .header("cookie", cookie)
+        .header("origin", base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            fields
+                .iter()
+                .map(|(k, v)| format!("{k}={}", encode(v)))
+                .collect::<Vec<_>>()
+                .join("&"),
+        )
+        .send()
+        .await
+        .expect("post the bulk form");
+    (
+        answer.status().as_u16(),
+        answer.text().await.expect("its text"),
+    )
+}
+
+/// The result line of `job` on a bulk action's answer.
+fn result_of<'a>(page: &'a str, job: &str) -> &'a str {
+    let rows: Vec<&str> = page
+        .split("<tr>")
+        .filter(|r| r.contains(&format!(">{job}</a>")))
+        .collect();
+    assert_eq!(rows.len(), 1, "one result line for {job}:\n{page}");
+    rows[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_pause_resume_and_run_now_act_once_on_each_job_as_shown_and_leave_one_changed_since() {
+    use shared::ops::{JobInput, JobKey, ScheduleForm, StoreSpec};
+
+    let server = JobServer::start().await;
+    let dir = temp_dir("bulk");
+    let db = dir.join("jobs.db");
+    let ops =
+        Ops::new(StoreSpec::from_setting(Some(&format!("sqlite:{}", db.display()))).expect("spec"));
+    ops.init().await.expect("init");
+    let now = chrono::Utc::now();
+    for (app, name) in [("ops", "a"), ("ops", "b"), ("ops", "c"), ("other", "d")] {
+        let input = JobInput {
+            url: Some(server.url(&format!("/{app}/{name}"))),
+            schedule: ScheduleForm {
+                cron: Some("0 0 1 1 *".into()),
+                ..ScheduleForm::default()
+            },
+            ..JobInput::default()
+        };
+        ops.create(&JobKey::parse(app, name).expect("key"), &input, now)
+            .await
+            .expect("create");
+    }
+    let enabled = |name: &'static str| {
+        let ops = &ops;
+        async move {
+            ops.job(&JobKey::parse("ops", name).expect("key"))
+                .await
+                .expect("the job")
+                .enabled
+        }
+    };
+    let admin = Admin::start(&db, &[]).await;
+    let base = admin.base.clone();
+    let client = http();
+    let cookie = sign_in(&client, &base).await;
+
+    // Filters narrow the list, by query parameters alone.
+    let filtered = page(&client, &cookie, &format!("{base}/?app=ops")).await;
+    assert_eq!(checkboxes(&filtered).len(), 3, "app=ops keeps a, b and c");
+    let overview = page(&client, &cookie, &format!("{base}/")).await;
+    let shown = checkboxes(&overview);
+    assert_eq!(shown.len(), 4);
+    let csrf = csrf_of(&overview);
+    let three: Vec<&String> = ["ops/a", "ops/b", "ops/c"]
+        .iter()
+        .map(|j| &shown[*j])
+        .collect();
+
+    // c is changed by someone else after the page was shown.
+    ops.update(
+        &JobKey::parse("ops", "c").expect("key"),
+        &JobInput {
+            description: Some("changed meanwhile".into()),
+            ..JobInput::default()
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("update c");
+
+    // Without the CSRF token: refused, nothing paused.
+    let (status, _) = bulk(&client, &base, &cookie, None, "pause", &three).await;
+    assert_eq!(status, 403);
+    assert!(enabled("a").await && enabled("b").await);
+
+    let (status, answer) = bulk(&client, &base, &cookie, Some(&csrf), "pause", &three).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("2 done, 1 not done."), "{answer}");
+    assert!(result_of(&answer, "ops/a").contains("paused"));
+    assert!(result_of(&answer, "ops/b").contains("paused"));
+    let c = result_of(&answer, "ops/c");
+    assert!(
+        c.contains("not done:") && c.contains("after the page was shown"),
+        "{c}"
+    );
+    assert!(!enabled("a").await && !enabled("b").await);
+    assert!(enabled("c").await, "c, changed since, is untouched");
+    let c_job = ops
+        .job(&JobKey::parse("ops", "c").expect("key"))
+        .await
+        .expect("c");
+    assert_eq!(c_job.description, "changed meanwhile");
+
+    // The filter by state shows the two paused; resume them from that page.
+    let paused = page(&client, &cookie, &format!("{base}/?state=paused")).await;
+    let shown = checkboxes(&paused);
+    assert_eq!(shown.keys().collect::<Vec<_>>(), ["ops/a", "ops/b"]);
+    let two: Vec<&String> = shown.values().collect();
+    let (status, answer) = bulk(&client, &base, &cookie, Some(&csrf), "resume", &two).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("2 done, 0 not done."), "{answer}");
+    assert!(enabled("a").await && enabled("b").await);
+
+    // Run now, from a fresh page: each of the three called exactly once.
+    let shown = checkboxes(&page(&client, &cookie, &format!("{base}/")).await);
+    let three: Vec<&String> = ["ops/a", "ops/b", "ops/c"]
+        .iter()
+        .map(|j| &shown[*j])
+        .collect();
+    let (status, answer) = bulk(&client, &base, &cookie, Some(&csrf), "run", &three).await;
+    assert_eq!(status, 200, "{answer}");
+    for job in ["ops/a", "ops/b", "ops/c"] {
+        assert!(
+            result_of(&answer, job).contains("run started"),
+            "{job}: {answer}"
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.requests().len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for name in ["a", "b", "c"] {
+        assert_eq!(
+            server.requests_to(&format!("/ops/{name}")).len(),
+            1,
+            "ops/{name} called once"
+        );
+    }
+    assert!(
+        server.requests_to("/other/d").is_empty(),
+        "d was not ticked"
+    );
+    admin.stop().await;
+
+    // Read-only: no checkbox, no bulk form, and its POST refused.
+    let admin = Admin::start(&db, &["--read-only"]).await;
+    let cookie = sign_in(&client, &admin.base).await;
+    let overview = page(&client, &cookie, &format!("{}/", admin.base)).await;
+    assert!(!overview.contains("type=\"checkbox\"") && !overview.contains("/jobs/bulk"));
+    let (status, _) = bulk(&client, &admin.base, &cookie, Some(&csrf), "pause", &three).await;
+    assert_eq!(status, 405);
+    assert!(enabled("a").await);
+    admin.stop().await;
 }

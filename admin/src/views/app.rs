@@ -44,18 +44,18 @@ pub(crate) struct AppPage {
     rows: Vec<AppRow>,
 }
 
-struct Opt {
-    value: &'static str,
-    label: &'static str,
-    selected: bool,
+pub(crate) struct Opt {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
 }
 
-fn options(choices: &[(&'static str, &'static str)], chosen: &str) -> Vec<Opt> {
+pub(crate) fn options(choices: &[(&'static str, &'static str)], chosen: &str) -> Vec<Opt> {
     choices
         .iter()
         .map(|&(value, label)| Opt {
-            value,
-            label,
+            value: value.to_owned(),
+            label: label.to_owned(),
             selected: value == chosen,
         })
         .collect()
@@ -86,7 +86,14 @@ const SORTS: [(&str, &str); 5] = [
     ("state", "State"),
 ];
 
-const STATUSES: [(&str, &str); 8] = [
+pub(crate) const STATES: [(&str, &str); 4] = [
+    ("", "any"),
+    ("active", "active"),
+    ("paused", "paused"),
+    ("ended", "ended"),
+];
+
+pub(crate) const STATUSES: [(&str, &str); 8] = [
     ("", "any"),
     ("succeeded", "succeeded"),
     ("failed", "failed"),
@@ -248,15 +255,7 @@ impl AppPage {
             budget: record.as_ref().map(|r| r.budget),
             total,
             q,
-            state_options: options(
-                &[
-                    ("", "any"),
-                    ("active", "active"),
-                    ("paused", "paused"),
-                    ("ended", "ended"),
-                ],
-                want_state,
-            ),
+            state_options: options(&STATES, want_state),
             status_options: options(&STATUSES, want_status),
             sort_options: options(&SORTS, sort),
             dir_options: options(

@@ -3,10 +3,13 @@
 use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use serde::Deserialize;
 use shared::model::{Job, Status, outcome_of_letter};
+use shared::ops::ShownJob;
 use shared::ops::views::JobStatus;
 use shared::ops::{OVERVIEW_ERRORS, Overview};
 
+use super::app::{Opt, STATES, STATUSES, options};
 use super::{Frame, Moment, StatusCell, job_href, next_run};
 use crate::context::Ctx;
 use crate::format;
@@ -25,6 +28,32 @@ pub(crate) struct OverviewPage {
     attention: Vec<Attention>,
     errors_unread: usize,
     errors_read: usize,
+    app_options: Vec<Opt>,
+    state_options: Vec<Opt>,
+    status_options: Vec<Opt>,
+    /// Jobs left out by the filters.
+    hidden: usize,
+}
+
+/// The overview's filters (query parameters, so they work without JavaScript): an app, a
+/// state (`active`, `paused`, `ended`), a last status (`failed`...); empty is any.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Filters {
+    app: Option<String>,
+    state: Option<String>,
+    status: Option<String>,
+}
+
+impl Filters {
+    fn keeps(&self, job: &Job) -> bool {
+        fn want(v: &Option<String>) -> Option<&str> {
+            v.as_deref().filter(|v| !v.is_empty())
+        }
+        want(&self.app).is_none_or(|a| job.app.as_str() == a)
+            && want(&self.state).is_none_or(|s| JobStatus::of(job).as_str() == s)
+            && want(&self.status)
+                .is_none_or(|s| job.state.last.as_ref().map(|l| l.status.as_str()) == Some(s))
+    }
 }
 
 struct AppGroup {
@@ -35,6 +64,8 @@ struct AppGroup {
 }
 
 struct OverviewRow {
+    /// The bulk actions' checkbox value ([`ShownJob::encode`]).
+    shown: String,
     name: String,
     href: String,
     state: &'static str,
@@ -96,8 +127,21 @@ impl OverviewPage {
         ctx: &Ctx,
         overview: &Overview,
         deleted_app: Option<String>,
+        filters: &Filters,
         now: DateTime<Utc>,
     ) -> Self {
+        let app_names: Vec<String> = {
+            let mut names: Vec<String> = overview
+                .apps
+                .iter()
+                .map(|a| a.name.to_string())
+                .chain(overview.jobs.iter().map(|h| h.job.app.to_string()))
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        };
+        let mut hidden = 0;
         let mut groups: Vec<AppGroup> = overview
             .apps
             .iter()
@@ -164,7 +208,12 @@ impl OverviewPage {
                     attention.push(a);
                 }
             }
+            if !filters.keeps(job) {
+                hidden += 1;
+                continue;
+            }
             groups[i].jobs.push(OverviewRow {
+                shown: ShownJob::encode(job),
                 name: job.name.to_string(),
                 href,
                 state: JobStatus::of(job).as_str(),
@@ -181,6 +230,10 @@ impl OverviewPage {
         // The most recent problem first.
         attention.sort_by_key(|a| std::cmp::Reverse(a.at));
         groups.sort_by(|a, b| a.name.cmp(&b.name));
+        // A chosen app shows its group alone; a group the other filters emptied says so.
+        if let Some(app) = filters.app.as_deref().filter(|a| !a.is_empty()) {
+            groups.retain(|g| g.name == app);
+        }
         // Only an app name that is no longer listed (the query is anyone's to write).
         let notice = deleted_app
             .filter(|d| shared::ops::parse_app(d).is_ok() && !groups.iter().any(|g| &g.name == d))
@@ -194,6 +247,20 @@ impl OverviewPage {
             attention,
             errors_unread: overview.errors_unread,
             errors_read: OVERVIEW_ERRORS,
+            app_options: {
+                let chosen = filters.app.as_deref().unwrap_or("");
+                std::iter::once(("", "any"))
+                    .chain(app_names.iter().map(|n| (n.as_str(), n.as_str())))
+                    .map(|(value, label)| Opt {
+                        value: value.to_owned(),
+                        label: label.to_owned(),
+                        selected: value == chosen,
+                    })
+                    .collect()
+            },
+            state_options: options(&STATES, filters.state.as_deref().unwrap_or("")),
+            status_options: options(&STATUSES, filters.status.as_deref().unwrap_or("")),
+            hidden,
         }
     }
 }
