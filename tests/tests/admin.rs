@@ -77,6 +77,7 @@ pub(crate) async fn seed(dir: &Path) -> Seeded {
         &AppInput {
             base_url: Some("https://billing.example.edu".into()),
             budget: Some("3".into()),
+            timezone: None,
         },
         now,
     )
@@ -1847,7 +1848,7 @@ async fn page_text(http: &reqwest::Client, base: &str, cookie: &str, path: &str)
 }
 
 /// POSTs a form as the admin's own page does: with the session, its Origin, urlencoded.
-async fn post_form<K: AsRef<str>>(
+pub(crate) async fn post_form<K: AsRef<str>>(
     http: &reqwest::Client,
     base: &str,
     cookie: &str,
@@ -2390,6 +2391,7 @@ async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_ba
         &AppInput {
             base_url: None,
             budget: Some("11".into()),
+            timezone: None,
         },
         Utc::now(),
     )

@@ -12,6 +12,7 @@ mod selftest;
 
 mod admin;
 mod app_delete_race;
+mod app_zone;
 mod apply;
 mod apps;
 mod bruteforce;

@@ -34,6 +34,8 @@ pub(crate) struct AppPage {
     base_url: Option<String>,
     notice: Option<String>,
     budget: Option<u32>,
+    /// The zone its new jobs take when given none.
+    default_zone: Option<&'static str>,
     total: usize,
     q: String,
     state_options: Vec<Opt>,
@@ -253,6 +255,7 @@ impl AppPage {
                     _ => None,
                 }),
             budget: record.as_ref().map(|r| r.budget),
+            default_zone: record.as_ref().and_then(|r| r.timezone).map(|tz| tz.name()),
             total,
             q,
             state_options: options(&STATES, want_state),

@@ -172,6 +172,7 @@ fn read_app(
     let input = AppInput {
         base_url: fields.text("base_url").map(str::to_owned),
         budget: fields.text("budget").map(str::to_owned),
+        timezone: None,
     };
     for (key, single) in [
         (
@@ -179,6 +180,7 @@ fn read_app(
             AppInput {
                 base_url: input.base_url.clone(),
                 budget: None,
+                timezone: None,
             },
         ),
         (
@@ -186,6 +188,7 @@ fn read_app(
             AppInput {
                 base_url: None,
                 budget: input.budget.clone(),
+                timezone: None,
             },
         ),
     ] {
