@@ -185,3 +185,83 @@ async fn a_job_created_without_a_zone_takes_its_apps_default_through_the_cli_and
     }
     admin.stop().await;
 }
+
+/// An app declaring a default zone, a job without one and a job in UTC.
+const FILE: &str = r#"
+[[apps]]
+name = "fleet"
+base_url = "https://fleet.example.edu"
+timezone = "America/Los_Angeles"
+
+[[apps.jobs]]
+name = "local"
+path = "/local"
+cron = "0 9 * * *"
+
+[[apps.jobs]]
+name = "utc"
+path = "/utc"
+cron = "0 9 * * *"
+timezone = "UTC"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_reads_an_apps_zone_for_its_jobs_without_one_and_its_export_applies_with_no_change() {
+    let cli = Cli::new().await;
+    let folder = temp_dir("app-zone-apply");
+    let file = folder.join("schedules.toml");
+    std::fs::write(&file, FILE).expect("write");
+    let run = cli
+        .run(&["apply", "-f", &file.display().to_string(), "--yes"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("America/Los_Angeles"),
+        "the plan shows the app's zone: {}",
+        run.stdout
+    );
+    assert_eq!(zone_of(&cli, "fleet", "local").await, "America/Los_Angeles");
+    assert_eq!(zone_of(&cli, "fleet", "utc").await, "UTC");
+    let app = cli.run(&["--app", "fleet", "app", "show", "--json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&app.stdout).expect("json");
+    assert_eq!(json["timezone"], "America/Los_Angeles");
+
+    // A bad zone: its line and column, the field named, nothing written.
+    let bad = folder.join("bad.toml");
+    std::fs::write(&bad, FILE.replace("America/Los_Angeles", "Mars/Olympus")).expect("write");
+    let run = cli
+        .run(&["apply", "-f", &bad.display().to_string(), "--yes"])
+        .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(":5:") && run.stderr.contains("apps[0].timezone"),
+        "{}",
+        run.stderr
+    );
+
+    // export -> apply: no change. The export writes the app's zone and the UTC job's own.
+    let exported = cli.run(&["export"]).await.ok().stdout;
+    assert!(
+        exported.contains("timezone = \"America/Los_Angeles\"")
+            && exported.contains("timezone = \"UTC\""),
+        "{exported}"
+    );
+    let copy = folder.join("export.toml");
+    std::fs::write(&copy, &exported).expect("write");
+    let run = cli
+        .run(&[
+            "apply",
+            "-f",
+            &copy.display().to_string(),
+            "--prune",
+            "--dry-run",
+        ])
+        .await
+        .ok();
+    assert!(
+        run.stdout
+            .contains("No changes: the store is as the file says."),
+        "{exported}\n{}",
+        run.stdout
+    );
+}
