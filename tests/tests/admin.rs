@@ -1567,7 +1567,7 @@ async fn with_tls_the_admin_listens_beyond_loopback_serves_only_https_and_sets_a
 }
 
 /// Clicks the button labelled `label` and waits for the page it leads to.
-async fn click(client: &Client, label: &str) {
+pub(crate) async fn click(client: &Client, label: &str) {
     // Mark the page: the form's answer is a new document without the mark. Its URL may be
     // the same (a job's actions come back to the job's page), so the URL cannot tell.
     client

@@ -12,8 +12,8 @@ use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
 
 use crate::admin::{
-    Admin, Browser, TOKEN, axe_source, csrf_of, http, screenshot, seed, serious_violations,
-    sign_in, temp_dir,
+    Admin, Browser, TOKEN, add, axe_source, click, csrf_of, http, screenshot, seed,
+    serious_violations, sign_in, temp_dir,
 };
 use crate::helpers::jobserver::{Behavior, JobServer};
 use crate::helpers::moto;
@@ -197,6 +197,19 @@ async fn every_page_fits_a_phones_width_and_a_desktops_with_no_serious_axe_viola
     let axe = axe_source();
     let dir = temp_dir("widths");
     let seeded = seed(&dir).await;
+    // A failing job too, so that the attention list has a line with its streak and error.
+    let store = shared::store::sqlite::SqliteStore::open(&seeded.db)
+        .await
+        .expect("open the store");
+    for minutes in [20, 10] {
+        let slot = chrono::Utc::now() - chrono::Duration::minutes(minutes);
+        let slot = slot - chrono::Duration::seconds(chrono::Timelike::second(&slot).into());
+        add(&store, "billing", "reports", slot, shared::model::Status::Failed, |e| {
+            e.http_status = Some(503);
+            e.error = Some("the job answered 503 Service Unavailable: the report server is down for maintenance until further notice".into());
+        })
+        .await;
+    }
     let admin = Admin::start(&seeded.db, &[]).await;
     let browser = Browser::start().await;
     let client = &browser.client;
@@ -246,6 +259,52 @@ async fn every_page_fits_a_phones_width_and_a_desktops_with_no_serious_axe_viola
                     .map(|v| format!("{path} at {width}: axe-core: {v}")),
             );
         }
+        // The bulk form, in the browser: tick two jobs, pause (then resume) them; the page
+        // of results fits too.
+        client
+            .goto(&format!("{base}/"))
+            .await
+            .expect("the overview");
+        for job in ["dst-sundays", "reports"] {
+            client
+                .find(fantoccini::Locator::Css(&format!(
+                    "input[type=checkbox][value^='billing/{job}/']"
+                )))
+                .await
+                .expect("the job's checkbox")
+                .click()
+                .await
+                .expect("tick it");
+        }
+        let action = if width == 390 { "Resume" } else { "Pause" };
+        click(client, action).await;
+        let (window, viewport, scroll, cut) = measure(client).await;
+        screenshot(client, &format!("w{width}-bulk-results")).await;
+        let main = client
+            .find(fantoccini::Locator::Css("main"))
+            .await
+            .expect("main")
+            .text()
+            .await
+            .expect("its text");
+        if !main.contains("2 done, 0 not done.") {
+            problems.push(format!("bulk {action} at {width}: {main}"));
+        }
+        if window != u64::from(width) || scroll != viewport {
+            problems.push(format!(
+                "bulk results at {width}: {scroll} px in {viewport}"
+            ));
+        }
+        problems.extend(
+            cut.into_iter()
+                .map(|c| format!("bulk results at {width}: {c}")),
+        );
+        problems.extend(
+            serious_violations(client, &axe)
+                .await
+                .into_iter()
+                .map(|v| format!("bulk results at {width}: axe-core: {v}")),
+        );
     }
     let _ = browser.client.close().await;
     drop(browser.driver);
