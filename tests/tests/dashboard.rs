@@ -614,6 +614,18 @@ async fn bulk_pause_resume_and_run_now_act_once_on_each_job_as_shown_and_leave_o
     let (status, _) = bulk(&client, &base, &cookie, None, "pause", &three).await;
     assert_eq!(status, 403);
     assert!(enabled("a").await && enabled("b").await);
+    // Bad input: one line naming the field, nothing paused.
+    let garbage = "ops/a/not-an-id/yesterday".to_owned();
+    for (action, jobs, field) in [
+        ("pause", vec![&garbage], "job:"),
+        ("delete", three.clone(), "action:"),
+        ("pause", Vec::new(), "job:"),
+    ] {
+        let (status, answer) = bulk(&client, &base, &cookie, Some(&csrf), action, &jobs).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer.contains(field), "{field} in {answer}");
+    }
+    assert!(enabled("a").await && enabled("b").await);
 
     let (status, answer) = bulk(&client, &base, &cookie, Some(&csrf), "pause", &three).await;
     assert_eq!(status, 200, "{answer}");
