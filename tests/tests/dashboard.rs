@@ -655,6 +655,11 @@ async fn bulk_pause_resume_and_run_now_act_once_on_each_job_as_shown_and_leave_o
     assert!(answer.contains("2 done, 0 not done."), "{answer}");
     assert!(enabled("a").await && enabled("b").await);
 
+    // By last status: none has run yet, so none failed; the page says how many it hides.
+    let failed = page(&client, &cookie, &format!("{base}/?status=failed")).await;
+    assert!(checkboxes(&failed).is_empty());
+    assert!(failed.contains("4 jobs hidden by the filters."), "{failed}");
+
     // Run now, from a fresh page: each of the three called exactly once.
     let shown = checkboxes(&page(&client, &cookie, &format!("{base}/")).await);
     let three: Vec<&String> = ["ops/a", "ops/b", "ops/c"]
