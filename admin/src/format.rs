@@ -54,6 +54,30 @@ pub(crate) fn utc(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// How long before or after `now` the instant `t` is, in words: `just now`, `2 min ago`,
+/// `in 5 min`, `3 h ago`, `in 2 days` (rounded to the nearest of the unit that fits).
+pub(crate) fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (t - now).num_seconds();
+    let s = seconds.unsigned_abs();
+    if s < 45 {
+        return "just now".to_owned();
+    }
+    // Rounded to the nearest unit: 2 h 59 min reads `3 h`, not `2 h`.
+    let (minutes, hours, days) = ((s + 30) / 60, (s + 1_800) / 3_600, (s + 43_200) / 86_400);
+    let amount = if minutes < 60 {
+        format!("{} min", minutes.max(1))
+    } else if hours < 24 {
+        format!("{hours} h")
+    } else {
+        format!("{days} day{}", if days == 1 { "" } else { "s" })
+    };
+    if seconds < 0 {
+        format!("{amount} ago")
+    } else {
+        format!("in {amount}")
+    }
+}
+
 /// `120 ms`, `1.25 s`, `3 min 4 s`, `2 h 5 min`; negative values get a minus sign.
 pub(crate) fn millis(ms: i64) -> String {
     let sign = if ms < 0 { "−" } else { "" };
@@ -89,6 +113,19 @@ mod tests {
         assert_eq!(millis(1_250), "1.25 s");
         assert_eq!(millis(184_000), "3 min 4 s");
         assert_eq!(millis(-1_500), "−1.50 s");
+    }
+
+    #[test]
+    fn a_relative_time_reads_in_the_unit_that_fits() {
+        let now: DateTime<Utc> = "2026-12-07T12:00:00Z".parse().unwrap_or_default();
+        let at = |s: i64| now + chrono::Duration::seconds(s);
+        assert_eq!(relative(at(-10), now), "just now");
+        assert_eq!(relative(at(-130), now), "2 min ago");
+        assert_eq!(relative(at(300), now), "in 5 min");
+        assert_eq!(relative(at(-3 * 3_600 + 60), now), "3 h ago");
+        assert_eq!(relative(at(3_595), now), "in 1 h");
+        assert_eq!(relative(at(86_400), now), "in 1 day");
+        assert_eq!(relative(at(-3 * 86_400), now), "3 days ago");
     }
 
     #[test]

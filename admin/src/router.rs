@@ -41,6 +41,7 @@ pub(crate) fn routes(shared: Shared) -> Router {
             "/apps/{app}/jobs/{job}/delete",
             get(jobs::delete::get).post(jobs::delete::post),
         )
+        .route("/jobs/bulk", post(jobs::bulk::post))
         .route("/executions/{id}", get(executions::show::get))
         .route("/executions/{id}/status", get(executions::status::get))
         .route("/preview", get(preview::get))

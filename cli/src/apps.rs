@@ -30,6 +30,7 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
             let input = AppInput {
                 base_url: settings.base_url.clone(),
                 budget: settings.budget.clone(),
+                timezone: settings.timezone.clone(),
             };
             let (verb, app) = if matches!(command, AppCommand::Create(_)) {
                 ("created", ops.create_app(name, &input, now).await?)
@@ -39,7 +40,8 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
                     .await
                     .map_err(|e| match e {
                         OpsError::NothingToChange => Failure::Input(
-                            "update: nothing to change; give --base-url or --budget".to_owned(),
+                            "update: nothing to change; give --base-url, --budget or --timezone"
+                                .to_owned(),
                         ),
                         other => other.into(),
                     })?;
@@ -49,11 +51,14 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
                 out.json(&AppView::from(&app));
             } else {
                 out.line(&format!(
-                    "{verb} app {}: base URL {}, budget {} call{} at once",
+                    "{verb} app {}: base URL {}, budget {} call{} at once{}",
                     app.name,
                     app.base_url,
                     app.budget,
-                    if app.budget == 1 { "" } else { "s" }
+                    if app.budget == 1 { "" } else { "s" },
+                    app.timezone
+                        .map(|tz| format!(", new jobs in {}", tz.name()))
+                        .unwrap_or_default()
                 ));
             }
         }
@@ -67,6 +72,11 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
                 out.line(&format!("app {}", view.name));
                 out.line(&format!("  {:<13}{}", "base url", view.base_url));
                 out.line(&format!("  {:<13}{}", "budget", view.budget));
+                out.line(&format!(
+                    "  {:<13}{}",
+                    "zone",
+                    view.timezone.as_deref().unwrap_or("UTC (no default)")
+                ));
                 if view.deleting {
                     out.line(&format!(
                         "  {:<13}being deleted: no job of it may be created; if no `app delete` is running, run it again to finish, or update the app to keep it",

@@ -1,5 +1,6 @@
 //! The command line, as clap reads it. Doc comments are the help text.
 
+use crate::app_args::AppSettings;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Manage scheduled HTTP jobs: create, list, change, run and inspect them.
@@ -190,6 +191,7 @@ pub enum Command {
     ///
     /// Example:
     ///   psu-sched app create --app billing --base-url https://billing.example.edu --budget 4
+    ///   psu-sched app update --app billing --timezone America/Los_Angeles
     ///   psu-sched create --app billing --name invoices --path /scheduled/invoices --at 08:00
     ///   psu-sched app update --app billing --base-url https://billing-new.example.edu
     #[command(verbatim_doc_comment, subcommand)]
@@ -484,7 +486,8 @@ pub struct ServeArgs {
 pub enum AppCommand {
     /// Create an app record.
     Create(AppSettings),
-    /// Change an app's base URL or budget; its jobs by path move with the base URL.
+    /// Change an app's base URL, budget or default zone; its jobs by path move with the base
+    /// URL, its existing jobs keep their zone.
     Update(AppSettings),
     /// Show an app record and its jobs.
     Show(JsonArgs),
@@ -511,22 +514,6 @@ pub struct RotateKeyArgs {
     /// Finish the rotation: stop signing with the previous generation.
     #[arg(long)]
     pub finish: bool,
-
-    /// JSON output (see docs/cli.md).
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// An app's settings.
-#[derive(Debug, Args)]
-pub struct AppSettings {
-    /// Where its jobs by path are called: https://host[:port][/prefix].
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-
-    /// At most this many of its calls in flight at once within a tick (1-64; default 4).
-    #[arg(long, value_name = "N")]
-    pub budget: Option<String>,
 
     /// JSON output (see docs/cli.md).
     #[arg(long)]

@@ -11,6 +11,7 @@
 //! (as `stats`, `table`, `apply`), and one arm in `commands.rs`, the match that calls it. What
 //! several commands read from the environment is in `config.rs`; printing is in `output.rs`.
 
+mod app_args;
 mod apply;
 mod apps;
 mod args;

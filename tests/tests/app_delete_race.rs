@@ -34,6 +34,7 @@ async fn race(ops: Arc<Ops>, store: Arc<dyn Store>) -> (usize, usize) {
         let base = AppInput {
             base_url: Some("https://race.example.edu".into()),
             budget: None,
+            timezone: None,
         };
         ops.create_app(&app, &base, noon()).await.expect("app");
         let key = JobKey::parse(&app, "sync").expect("key");

@@ -40,6 +40,7 @@ async fn edits_write_only_what_differs_over_the_job_as_read(ops: Ops) {
         &AppInput {
             base_url: Some("https://billing.example.edu/app".into()),
             budget: None,
+            timezone: None,
         },
         noon(),
     )
@@ -124,6 +125,7 @@ async fn edits_write_only_what_differs_over_the_job_as_read(ops: Ops) {
     let same = AppInput {
         base_url: Some(app.base_url.to_string()),
         budget: Some(app.budget.to_string()),
+        timezone: None,
     };
     assert!(matches!(
         ops.edit_app("billing", &same, &same, later).await,

@@ -12,11 +12,13 @@ mod selftest;
 
 mod admin;
 mod app_delete_race;
+mod app_zone;
 mod apply;
 mod apps;
 mod bruteforce;
 mod cli;
 mod conformance;
+mod dashboard;
 mod django;
 mod docs_figures;
 mod edit;

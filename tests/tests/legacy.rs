@@ -907,6 +907,7 @@ async fn write_the_legacy_fixture() {
         let input = AppInput {
             base_url: Some(format!("{base}/{app}")),
             budget: None,
+            timezone: None,
         };
         ops.create_app(app, &input, setup)
             .await

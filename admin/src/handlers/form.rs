@@ -53,6 +53,7 @@ pub(crate) fn app_input(form: &Posted, prefix: &str) -> AppInput {
     AppInput {
         base_url: given(form, &format!("{prefix}base_url")),
         budget: given(form, &format!("{prefix}budget")),
+        timezone: given(form, &format!("{prefix}timezone")),
     }
 }
 
@@ -66,6 +67,7 @@ pub(crate) fn app_as_form(app: &App) -> AppInput {
     AppInput {
         base_url: Some(app.base_url.to_string()),
         budget: Some(app.budget.to_string()),
+        timezone: app.timezone.map(|tz| tz.name().to_owned()),
     }
 }
 

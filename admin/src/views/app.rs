@@ -2,12 +2,13 @@
 
 use askama::Template;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::Deserialize;
 use shared::model::{App, Job};
 use shared::ops::JobKey;
 use shared::ops::views::JobStatus;
 
-use super::{Frame, StatusCell, encode, job_href, next_run};
+use super::{Frame, Moment, StatusCell, encode, job_href, next_run};
 use crate::context::Ctx;
 
 /// The app page's query: filters and sort, all optional.
@@ -33,6 +34,8 @@ pub(crate) struct AppPage {
     base_url: Option<String>,
     notice: Option<String>,
     budget: Option<u32>,
+    /// The zone its new jobs take when given none.
+    default_zone: Option<&'static str>,
     total: usize,
     q: String,
     state_options: Vec<Opt>,
@@ -43,18 +46,18 @@ pub(crate) struct AppPage {
     rows: Vec<AppRow>,
 }
 
-struct Opt {
-    value: &'static str,
-    label: &'static str,
-    selected: bool,
+pub(crate) struct Opt {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
 }
 
-fn options(choices: &[(&'static str, &'static str)], chosen: &str) -> Vec<Opt> {
+pub(crate) fn options(choices: &[(&'static str, &'static str)], chosen: &str) -> Vec<Opt> {
     choices
         .iter()
         .map(|&(value, label)| Opt {
-            value,
-            label,
+            value: value.to_owned(),
+            label: label.to_owned(),
             selected: value == chosen,
         })
         .collect()
@@ -72,8 +75,8 @@ struct AppRow {
     schedule: String,
     words: String,
     zone: &'static str,
-    next: String,
-    last: Option<StatusCell>,
+    next: Result<Moment, &'static str>,
+    last: Option<(StatusCell, Moment)>,
     state: &'static str,
 }
 
@@ -85,7 +88,14 @@ const SORTS: [(&str, &str); 5] = [
     ("state", "State"),
 ];
 
-const STATUSES: [(&str, &str); 8] = [
+pub(crate) const STATES: [(&str, &str); 4] = [
+    ("", "any"),
+    ("active", "active"),
+    ("paused", "paused"),
+    ("ended", "ended"),
+];
+
+pub(crate) const STATUSES: [(&str, &str); 8] = [
     ("", "any"),
     ("succeeded", "succeeded"),
     ("failed", "failed"),
@@ -178,8 +188,8 @@ impl AppPage {
             ("name", "Job"),
             ("schedule", "Schedule"),
             ("", "Zone"),
-            ("next", "Next run"),
-            ("last", "Last status"),
+            ("next", "Next run (UTC)"),
+            ("last", "Last run (UTC)"),
             ("state", "State"),
         ]
         .into_iter()
@@ -216,8 +226,12 @@ impl AppPage {
                 schedule: j.schedule.to_string(),
                 words: j.schedule.describe(),
                 zone: j.timezone.name(),
-                next: next_run(j),
-                last: j.state.last.as_ref().map(|l| l.status.into()),
+                next: next_run(j, now, Tz::UTC),
+                last: j
+                    .state
+                    .last
+                    .as_ref()
+                    .map(|l| (l.status.into(), Moment::new(l.at, now, Tz::UTC))),
                 state: JobStatus::of(j).as_str(),
             })
             .collect();
@@ -241,17 +255,10 @@ impl AppPage {
                     _ => None,
                 }),
             budget: record.as_ref().map(|r| r.budget),
+            default_zone: record.as_ref().and_then(|r| r.timezone).map(|tz| tz.name()),
             total,
             q,
-            state_options: options(
-                &[
-                    ("", "any"),
-                    ("active", "active"),
-                    ("paused", "paused"),
-                    ("ended", "ended"),
-                ],
-                want_state,
-            ),
+            state_options: options(&STATES, want_state),
             status_options: options(&STATUSES, want_status),
             sort_options: options(&SORTS, sort),
             dir_options: options(

@@ -54,6 +54,12 @@ fn app_fields(name: &str, input: &AppInput, new: bool) -> Vec<Field> {
             input.budget.clone().unwrap_or_default(),
         )
     });
+    fields.push(Field::text(
+        "timezone",
+        "Default time zone",
+        "The IANA zone its new jobs take when given none (America/Los_Angeles). Empty: UTC. Its existing jobs keep their zone.",
+        input.timezone.clone().unwrap_or_default(),
+    ));
     fields
 }
 

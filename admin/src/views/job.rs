@@ -1,5 +1,5 @@
-//! A job's page (`/apps/APP/jobs/JOB`): its settings, next runs, timeline, punctuality and
-//! last executions.
+//! A job's page (`/apps/APP/jobs/JOB`): what happened first (its timeline, punctuality and
+//! last executions), then its next runs and its settings.
 
 use askama::Template;
 use chrono::{DateTime, Utc};

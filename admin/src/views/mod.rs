@@ -7,6 +7,7 @@
 
 pub(crate) mod app;
 pub(crate) mod app_form;
+pub(crate) mod bulk;
 pub(crate) mod delete;
 pub(crate) mod execution;
 pub(crate) mod form;
@@ -20,6 +21,7 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use shared::model::{Job, Status};
 use shared::ops::views::JobStatus;
 
@@ -106,16 +108,36 @@ pub(crate) fn job_href(app: &str, name: &str) -> String {
     format!("/apps/{}/jobs/{}", app, name)
 }
 
-/// A job's next run in its zone, or why it has none.
-pub(crate) fn next_run(job: &Job) -> String {
+/// An instant as a table cell shows it (templates/time.html): relative to the page's time
+/// (`2 min ago`), the exact instant in the column's zone on hover and for screen readers
+/// (`title`), and machine-readable (`datetime`, RFC 3339 UTC).
+pub(crate) struct Moment {
+    pub datetime: String,
+    pub title: String,
+    pub text: String,
+}
+
+impl Moment {
+    /// `t` seen at `now`, its exact instant written in `tz`.
+    pub(crate) fn new(t: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> Self {
+        Self {
+            datetime: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            title: format::local(t, tz),
+            text: format::relative(t, now),
+        }
+    }
+}
+
+/// A job's next run as a [`Moment`] (exact in `tz`), or why it has none.
+pub(crate) fn next_run(job: &Job, now: DateTime<Utc>, tz: Tz) -> Result<Moment, &'static str> {
     match JobStatus::of(job) {
         JobStatus::Active => job
             .state
             .next_slot
-            .map(|t| format::local(t, job.timezone))
-            .unwrap_or_else(|| "—".to_owned()),
-        JobStatus::Paused => "— (paused)".to_owned(),
-        JobStatus::Ended => "— (ended)".to_owned(),
+            .map(|t| Moment::new(t, now, tz))
+            .ok_or("—"),
+        JobStatus::Paused => Err("— (paused)"),
+        JobStatus::Ended => Err("— (ended)"),
     }
 }
 

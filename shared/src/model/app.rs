@@ -4,6 +4,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::{AppName, JobUrl, ValidationError};
@@ -152,6 +153,10 @@ pub struct App {
     /// Any other write of the record clears it (and so makes that delete start again).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleting: bool,
+    /// The zone a job of the app is created in when none is given (`None`: UTC). Changing it
+    /// never moves an existing job to another zone.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "tz_option")]
+    pub timezone: Option<Tz>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -159,6 +164,25 @@ pub struct App {
     /// Optimistic-lock version: every write increments it.
     #[serde(default)]
     pub version: u64,
+}
+
+/// An optional zone as its IANA name (absent when `None`).
+mod tz_option {
+    use chrono_tz::Tz;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(tz: &Option<Tz>, s: S) -> Result<S::Ok, S::Error> {
+        match tz {
+            Some(tz) => s.serialize_some(tz.name()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Tz>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|name| name.parse::<Tz>().map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 fn first_generation() -> u32 {
@@ -188,6 +212,7 @@ impl App {
             previous_key_generation: None,
             key_salt: Some(new_key_salt()),
             deleting: false,
+            timezone: None,
             created_at: now,
             updated_at: now,
             version: 1,

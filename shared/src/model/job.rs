@@ -169,6 +169,15 @@ pub struct JobState {
     /// The newest finished execution, for listings.
     #[serde(default)]
     pub last: Option<LastRun>,
+    /// The latest outcomes recorded as the last run, oldest first, one letter each (see
+    /// [`Job::record_outcome`]): at most [`RECENT_OUTCOMES`]. Empty (absent) on items
+    /// written before they were kept.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub outcomes: String,
+    /// How many outcomes in a row, up to the last, failed or timed out (0, absent, when the
+    /// last run succeeded).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub streak: u32,
     /// The token of the tick that wrote this version (recognises a retried write).
     #[serde(default)]
     pub writer: Option<String>,
@@ -195,6 +204,10 @@ impl JobState {
     pub fn busy_at(&self, now: DateTime<Utc>) -> bool {
         self.inflight.iter().any(|f| f.until > now)
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The in-flight markers as stored: a list, or (as written before there could be several)

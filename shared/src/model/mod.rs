@@ -7,6 +7,7 @@ mod app;
 mod execution;
 mod job;
 mod names;
+mod outcomes;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -19,6 +20,7 @@ pub use job::{
 };
 pub(crate) use names::random_uuid;
 pub use names::{AppName, JobId, JobName, JobUrl, parse_timezone, tz_serde};
+pub use outcomes::{RECENT_OUTCOMES, outcome_letter, outcome_of_letter};
 pub use text::{MAX_ERROR_TEXT, MAX_OUTPUT_TEXT, cap_text};
 
 /// Invalid input, named by field, with what is accepted. One line, ready to show a user.

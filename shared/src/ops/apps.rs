@@ -2,10 +2,11 @@
 //! path is resolved against.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
-use super::Ops;
 use super::error::{FieldError, Message, OpsError};
 use super::write::{Attempt, retry};
+use super::{Ops, parse_zone};
 use crate::model::{
     App, AppName, BaseUrl, DEFAULT_APP_BUDGET, Job, JobPath, JobUrl, MAX_APP_BUDGET,
     validate_budget,
@@ -20,9 +21,19 @@ pub struct AppInput {
     pub base_url: Option<String>,
     /// A whole number of calls from 1 to 64.
     pub budget: Option<String>,
+    /// The IANA zone its new jobs take when none is given (`America/Los_Angeles`).
+    pub timezone: Option<String>,
 }
 
 impl AppInput {
+    /// The default zone as typed, checked (field `timezone`).
+    pub(super) fn zone(&self) -> Result<Option<Tz>, FieldError> {
+        self.timezone
+            .as_deref()
+            .map(|z| parse_zone(z.trim()))
+            .transpose()
+    }
+
     pub(super) fn parse(&self) -> Result<(Option<BaseUrl>, Option<u32>), FieldError> {
         let base_url = self.base_url.as_deref().map(BaseUrl::parse).transpose()?;
         let budget = match &self.budget {
@@ -74,8 +85,10 @@ impl Ops {
             )
             .into());
         };
-        let app = App::new(name, base_url, budget.unwrap_or(DEFAULT_APP_BUDGET), now)
+        let timezone = input.zone()?;
+        let mut app = App::new(name, base_url, budget.unwrap_or(DEFAULT_APP_BUDGET), now)
             .map_err(FieldError::from)?;
+        app.timezone = timezone;
         self.store()
             .await?
             .create_app(&app)
@@ -94,11 +107,15 @@ impl Ops {
     ) -> Result<App, OpsError> {
         let name = parse_app(name)?;
         let (base_url, budget) = input.parse()?;
-        if base_url.is_none() && budget.is_none() {
+        let timezone = input.zone()?;
+        if base_url.is_none() && budget.is_none() && timezone.is_none() {
             return Err(OpsError::NothingToChange);
         }
         change_app(self.store().await?, &name, now, |app| {
             let mut next = app.clone();
+            if timezone.is_some() {
+                next.timezone = timezone;
+            }
             if let Some(base_url) = &base_url {
                 next.base_url = base_url.clone();
             }

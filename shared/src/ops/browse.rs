@@ -1,6 +1,6 @@
-//! What the web admin reads to show the jobs' health: the overview's bounded history reads,
-//! a job's recent executions, one execution. Every read is bounded; docs/admin.md counts
-//! them per page.
+//! What the web admin reads to show the jobs' health: the overview (the jobs' own records,
+//! and the latest error of a few failing jobs), a job's recent executions, one execution.
+//! Every read is bounded; docs/admin.md counts them per page.
 
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
@@ -10,44 +10,39 @@ use super::{JobKey, Ops, read_job};
 use crate::model::{App, Execution, ExecutionId, Job, Status};
 use crate::store::RECONCILER;
 
-/// The most jobs whose recent history the overview reads (one history Query each).
-pub const OVERVIEW_HISTORY_JOBS: usize = 100;
+/// The most failing jobs whose latest error the overview reads (one GetItem each), the most
+/// recent failures first.
+pub const OVERVIEW_ERRORS: usize = 10;
 
-/// The newest executions the overview reads per job.
-pub const OVERVIEW_HISTORY_PER_JOB: usize = 50;
-
-/// How many history reads the overview makes at once.
-const OVERVIEW_CONCURRENCY: usize = 8;
+/// How many reads of a latest error the overview makes at once.
+const OVERVIEW_CONCURRENCY: usize = 5;
 
 /// How long after its slot an active job's next run counts as late (a tick runs every minute).
 pub const LATE_AFTER: Duration = Duration::minutes(2);
 
-/// Every app and job, with the health of each job over the last 24 hours ([`Ops::overview`]).
+/// Every app and job, with what each job's record says of its health ([`Ops::overview`]).
 #[derive(Debug)]
 pub struct Overview {
     /// The app records, sorted by name.
     pub apps: Vec<App>,
     /// Every job, sorted by app and name.
     pub jobs: Vec<JobHealth>,
-    /// Jobs that ran in the last 24 hours whose history was not read (more than
-    /// [`OVERVIEW_HISTORY_JOBS`] did).
-    pub unread: usize,
+    /// Failing jobs whose latest error was not read (more than [`OVERVIEW_ERRORS`] fail).
+    pub errors_unread: usize,
 }
 
-/// A job and what its recent history says.
+/// A job and what its record says of its health.
 #[derive(Debug)]
 pub struct JobHealth {
     /// The job.
     pub job: Job,
-    /// Failed and timed-out executions in the last 24 hours; `None` when its history was not
-    /// read (see [`Overview::unread`]).
-    pub failures_24h: Option<usize>,
-    /// Whether the count stopped at [`OVERVIEW_HISTORY_PER_JOB`] executions.
-    pub failures_capped: bool,
-    /// Missed, timed-out or reconciled executions of the last 24 hours, newest first.
-    pub problems: Vec<Execution>,
     /// Whether its next slot is more than [`LATE_AFTER`] in the past (no tick took it).
     pub late: bool,
+    /// Whether its latest runs failed or timed out ([`crate::model::JobState::streak`] > 0).
+    pub failing: bool,
+    /// The error of its last run, when it is failing and among the [`OVERVIEW_ERRORS`] most
+    /// recent failures (its HTTP status when the job answered without one).
+    pub latest_error: Option<String>,
 }
 
 /// Whether an execution was ended by reconciliation (no outcome came back before its deadline).
@@ -56,45 +51,57 @@ pub fn reconciled(e: &Execution) -> bool {
 }
 
 impl Ops {
-    /// Every app and job, and for the jobs that finished a run in the last 24 hours (at most
-    /// [`OVERVIEW_HISTORY_JOBS`], the most recent first) their newest
-    /// [`OVERVIEW_HISTORY_PER_JOB`] executions: a job whose last run ended before then has no
-    /// execution that ended since. On DynamoDB: the apps' Query, the jobs' Query, and at most
-    /// [`OVERVIEW_HISTORY_JOBS`] history Queries, eight at a time.
+    /// Every app and job, and each job's health as its record keeps it (its last run, its
+    /// latest outcomes, its failure streak: no execution is read for them), plus the latest
+    /// error of the [`OVERVIEW_ERRORS`] jobs that failed most recently. On DynamoDB: the
+    /// apps' Query, the jobs' Queries (one per app, paginated), and at most
+    /// [`OVERVIEW_ERRORS`] GetItems: the same number however many jobs and runs there are.
     pub async fn overview(&self, now: DateTime<Utc>) -> Result<Overview, OpsError> {
         let apps = self.list_apps().await?;
         let jobs = self.list(None).await?;
-        let since = now - Duration::hours(24);
-        let mut recent: Vec<usize> = (0..jobs.len())
-            .filter(|&i| jobs[i].state.last.as_ref().is_some_and(|l| l.at >= since))
+        let mut failing: Vec<usize> = (0..jobs.len())
+            .filter(|&i| jobs[i].state.streak > 0 && jobs[i].state.last.is_some())
             .collect();
-        recent.sort_by_key(|&i| std::cmp::Reverse(jobs[i].state.last.as_ref().map(|l| l.at)));
-        let unread = recent.len().saturating_sub(OVERVIEW_HISTORY_JOBS);
-        recent.truncate(OVERVIEW_HISTORY_JOBS);
+        failing.sort_by_key(|&i| std::cmp::Reverse(jobs[i].state.last.as_ref().map(|l| l.at)));
+        let errors_unread = failing.len().saturating_sub(OVERVIEW_ERRORS);
+        failing.truncate(OVERVIEW_ERRORS);
         let store = self.store().await?;
-        let reads = stream::iter(recent.into_iter().map(|i| {
-            let job = &jobs[i];
-            async move {
+        let reads = stream::iter(failing.into_iter().filter_map(|i| {
+            let last = jobs[i].state.last.as_ref()?;
+            Some(async move {
                 store
-                    .list_executions(&job.id, OVERVIEW_HISTORY_PER_JOB)
+                    .get_execution(&last.execution)
                     .await
-                    .map(|executions| (i, executions))
-            }
+                    .map(|execution| (i, execution))
+            })
         }))
         .buffer_unordered(OVERVIEW_CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
-        let mut histories: Vec<Option<Vec<Execution>>> = vec![None; jobs.len()];
+        let mut errors: Vec<Option<String>> = vec![None; jobs.len()];
         for read in reads {
-            let (i, executions) = read.map_err(OpsError::store("read the jobs' history"))?;
-            histories[i] = Some(executions);
+            let (i, execution) = read.map_err(OpsError::store("read the latest errors"))?;
+            errors[i] = execution.as_ref().and_then(error_of);
         }
         let jobs = jobs
             .into_iter()
-            .zip(histories)
-            .map(|(job, history)| health(job, history, now))
+            .zip(errors)
+            .map(|(job, latest_error)| JobHealth {
+                late: job.enabled
+                    && job
+                        .state
+                        .next_slot
+                        .is_some_and(|slot| slot + LATE_AFTER < now),
+                failing: job.state.streak > 0,
+                latest_error,
+                job,
+            })
             .collect();
-        Ok(Overview { apps, jobs, unread })
+        Ok(Overview {
+            apps,
+            jobs,
+            errors_unread,
+        })
     }
 
     /// One execution by its id (`<job id>.<slot>.<s|m><attempt>`), or [`OpsError::ExecutionNotFound`].
@@ -122,44 +129,13 @@ impl Ops {
     }
 }
 
-fn health(job: Job, history: Option<Vec<Execution>>, now: DateTime<Utc>) -> JobHealth {
-    let since = now - Duration::hours(24);
-    let late = job.enabled
-        && job
-            .state
-            .next_slot
-            .is_some_and(|slot| slot + LATE_AFTER < now);
-    let Some(history) = history else {
-        return JobHealth {
-            failures_24h: if job.state.last.is_some() {
-                None
-            } else {
-                Some(0)
-            },
-            failures_capped: false,
-            problems: Vec::new(),
-            late,
-            job,
-        };
-    };
-    let capped = history.len() >= OVERVIEW_HISTORY_PER_JOB;
-    let recent: Vec<Execution> = history
-        .into_iter()
-        .filter(|e| e.finished_at.unwrap_or(e.created_at) >= since)
-        .collect();
-    let failures = recent
-        .iter()
-        .filter(|e| matches!(e.status, Status::Failed | Status::TimedOut))
-        .count();
-    let problems = recent
-        .into_iter()
-        .filter(|e| matches!(e.status, Status::Missed | Status::TimedOut) || reconciled(e))
-        .collect();
-    JobHealth {
-        failures_24h: Some(failures),
-        failures_capped: capped,
-        problems,
-        late,
-        job,
+/// What went wrong in `e`, in one line: its error, else its HTTP status.
+fn error_of(e: &Execution) -> Option<String> {
+    if !matches!(e.status, Status::Failed | Status::TimedOut) {
+        return None;
     }
+    e.error
+        .as_deref()
+        .map(|text| text.lines().next().unwrap_or_default().to_owned())
+        .or_else(|| e.http_status.map(|code| format!("HTTP {code}")))
 }

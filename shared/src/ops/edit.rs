@@ -117,21 +117,28 @@ pub fn check_new_job(app: &str, name: &str, input: &JobInput) -> Result<JobKey, 
 }
 
 impl AppInput {
-    /// Every refusal of an app's whole form, each by its field (`base_url`, `budget`); a
+    /// Every refusal of an app's whole form, each by its field (`base_url`, `budget`,
+    /// `timezone`); a
     /// `new` app needs its base URL. Empty when the form is accepted.
     pub fn errors(&self, new: bool) -> Vec<FieldError> {
         let base_url = AppInput {
             base_url: self.base_url.clone(),
             budget: None,
+            timezone: None,
         };
         let budget = AppInput {
             base_url: None,
             budget: self.budget.clone(),
+            timezone: None,
         };
-        let mut errors: Vec<FieldError> = [base_url.parse().err(), budget.parse().err()]
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut errors: Vec<FieldError> = [
+            base_url.parse().err(),
+            budget.parse().err(),
+            self.zone().err(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         if new && self.base_url.is_none() {
             errors.insert(
                 0,
@@ -250,6 +257,7 @@ fn change_of(typed: &JobInput, touched: &[&str]) -> Result<JobInput, FieldError>
 fn app_field(input: &AppInput, field: &str) -> String {
     match field {
         "base_url" => normal(input.base_url.as_deref()),
+        "timezone" => normal(input.timezone.as_deref()),
         _ => normal(input.budget.as_deref()),
     }
 }
@@ -326,7 +334,7 @@ impl Ops {
         now: DateTime<Utc>,
     ) -> Result<App, OpsError> {
         let name = parse_app(name)?;
-        let touched: Vec<&'static str> = ["base_url", "budget"]
+        let touched: Vec<&'static str> = ["base_url", "budget", "timezone"]
             .into_iter()
             .filter(|f| app_field(shown, f) != app_field(typed, f))
             .collect();
@@ -338,16 +346,19 @@ impl Ops {
         }
         let (base_url, budget) = typed.parse()?;
         let budget = budget.unwrap_or(crate::model::DEFAULT_APP_BUDGET);
+        let timezone = typed.zone()?;
         let store = self.store().await?;
         change_app(store, &name, now, |app| {
             let now_form = AppInput {
                 base_url: Some(app.base_url.to_string()),
                 budget: Some(app.budget.to_string()),
+                timezone: app.timezone.map(|tz| tz.name().to_owned()),
             };
             // The typed values as the form would show them (`budget` emptied is the default).
             let typed_form = AppInput {
                 base_url: base_url.as_ref().map(|b| b.to_string()),
                 budget: Some(budget.to_string()),
+                timezone: timezone.map(|tz| tz.name().to_owned()),
             };
             let conflicts: Vec<&'static str> = touched
                 .iter()
@@ -373,7 +384,13 @@ impl Ops {
             if touched.contains(&"budget") {
                 next.budget = budget;
             }
-            if next.base_url == app.base_url && next.budget == app.budget {
+            if touched.contains(&"timezone") {
+                next.timezone = timezone;
+            }
+            if next.base_url == app.base_url
+                && next.budget == app.budget
+                && next.timezone == app.timezone
+            {
                 return Err(OpsError::NothingToChange);
             }
             Ok(next)

@@ -13,10 +13,12 @@ use super::error::OpsError;
 use super::field::{Exported, FIELDS, JobField};
 use super::{Ops, parse_app};
 use crate::model::{App, AppName, DEFAULT_APP_BUDGET, Job};
+use chrono_tz::Tz;
 
 impl Ops {
     /// The apps and jobs (of one app when `app` is given) as a schedules file. Only what the
-    /// file format declares is written: an app's name, base URL and budget, a job's options
+    /// file format declares is written: an app's name, base URL, budget and default zone, a
+    /// job's options
     /// and its paused state; never the tick's bookkeeping nor any secret.
     pub async fn export(&self, app: Option<&str>) -> Result<String, OpsError> {
         let app = app.map(parse_app).transpose()?;
@@ -47,12 +49,14 @@ impl Ops {
         for name in names {
             out.push_str("\n[[apps]]\n");
             name_line(&mut out, name.as_str());
-            if let Some(record) = records.iter().find(|r| r.name == *name) {
+            let record = records.iter().find(|r| r.name == *name);
+            if let Some(record) = record {
                 write_record(&mut out, record);
             }
+            let zone = record.and_then(|r| r.timezone);
             for job in jobs.iter().filter(|j| j.app == *name) {
                 out.push_str("\n[[apps.jobs]]\n");
-                write_job(&mut out, job);
+                write_job(&mut out, job, zone);
             }
         }
         Ok(out)
@@ -76,14 +80,26 @@ fn write_record(out: &mut String, record: &App) {
     if record.budget != DEFAULT_APP_BUDGET {
         let _ = writeln!(out, "budget = {}", record.budget);
     }
+    if let Some(zone) = record.timezone {
+        line(out, "timezone", zone.name());
+    }
 }
 
-fn write_job(out: &mut String, job: &Job) {
+/// A job's table. Its zone is left out when it is the one a job without a zone is read in:
+/// the app's default `zone`, else UTC; written otherwise (`UTC` included, under an app whose
+/// default is another zone).
+fn write_job(out: &mut String, job: &Job, zone: Option<Tz>) {
     let def = Definition::of(job);
     name_line(out, job.name.as_str());
     let mut fields: Vec<&JobField> = FIELDS.iter().collect();
     fields.sort_by_key(|f| f.export_rank);
     for field in fields {
+        if field.name == "timezone" {
+            if job.timezone != zone.unwrap_or(Tz::UTC) {
+                line(out, "timezone", job.timezone.name());
+            }
+            continue;
+        }
         for (key, value) in (field.export)(&def) {
             match value {
                 Exported::Text(text) => line(out, key, &text),

@@ -33,7 +33,8 @@ pub struct History {
 }
 
 impl Ops {
-    /// Creates a job from what was typed; `now` is its creation time.
+    /// Creates a job from what was typed; `now` is its creation time. Without a zone it
+    /// takes its app's default zone (the app record's `timezone`), else UTC.
     pub async fn create(
         &self,
         key: &JobKey,
@@ -44,7 +45,18 @@ impl Ops {
         let Some(schedule) = parsed.schedule else {
             return Err(FieldError::plain("schedule", "missing").into());
         };
-        let tz = parsed.timezone.unwrap_or(Tz::UTC);
+        // Without a zone, the app's default zone (its record's), else UTC.
+        let tz = match parsed.timezone {
+            Some(tz) => tz,
+            None => self
+                .store()
+                .await?
+                .get_app(&key.app)
+                .await
+                .map_err(OpsError::store("read the app"))?
+                .and_then(|app| app.timezone)
+                .unwrap_or(Tz::UTC),
+        };
         let dates = input.dates(tz)?;
         let url = match (parsed.url, &parsed.path) {
             (Some(url), _) => url,

@@ -117,6 +117,7 @@ mod tests {
         let input = AppInput {
             base_url: Some("https://finance.example.edu".into()),
             budget: None,
+            timezone: None,
         };
         ops.create_app("finance", &input, now()).await.expect("app");
         ops

@@ -33,7 +33,7 @@
 //!   need no change.
 //! - **A new operation**: a method of [`Ops`] in the file of what it acts on: `jobs.rs` (a
 //!   job), `apps.rs` (an app record), `keys.rs` (an app's signing keys), `browse.rs` (the
-//!   admin's overview), `stats.rs`; this file keeps only the store, the tick and `next`. A
+//!   admin's overview), `shown.rs` (a job as a page showed it: the bulk actions), `stats.rs`; this file keeps only the store, the tick and `next`. A
 //!   change of a stored record goes through [`write`]'s one read-change-write loop
 //!   (`write::retry`), never a loop of its own.
 //! - **Schedules as code** is `apply/`: `file.rs` and `tables.rs` read a file, `vars.rs` its
@@ -54,6 +54,7 @@ mod field;
 mod input;
 mod jobs;
 mod keys;
+mod shown;
 pub mod stats;
 mod stores;
 mod table;
@@ -70,9 +71,7 @@ pub use apply::{
     parse_var,
 };
 pub use apps::{AppDetails, AppInput, parse_app};
-pub use browse::{
-    JobHealth, LATE_AFTER, OVERVIEW_HISTORY_JOBS, OVERVIEW_HISTORY_PER_JOB, Overview, reconciled,
-};
+pub use browse::{JobHealth, LATE_AFTER, OVERVIEW_ERRORS, Overview, reconciled};
 pub use change::JobChanges;
 pub use edit::{
     Edited, check_new_app, check_new_job, conflicts, job_field, merge_for_review, overlap_name,
@@ -85,6 +84,7 @@ pub use input::{
 };
 pub use jobs::{Deleted, History};
 pub use keys::{AppKeys, Rotation};
+pub use shown::{NotAsShown, ShownJob};
 pub use stats::{JobStatsView, Percentiles, StatsView, parse_since};
 pub use stores::{Init, StoreSpec};
 pub use table::{SWITCH_AFTER, ShardsRaised, TableView, parse_shards};

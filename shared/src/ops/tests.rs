@@ -649,6 +649,7 @@ async fn app_records_refuse_bad_input_by_field_and_write_nothing() {
     let input = |base: Option<&str>, budget: Option<&str>| AppInput {
         base_url: base.map(str::to_owned),
         budget: budget.map(str::to_owned),
+        timezone: None,
     };
     for (name, app, path) in [
         ("bad name", input(Some("https://h.edu"), None), "app"),
@@ -736,6 +737,7 @@ async fn a_job_by_path_resolves_against_its_apps_base_url_and_follows_it() {
     let app = AppInput {
         base_url: Some("https://h.edu/prefix".into()),
         budget: None,
+        timezone: None,
     };
     ops.create_app("billing", &app, now()).await.expect("app");
     let job = ops
@@ -746,6 +748,7 @@ async fn a_job_by_path_resolves_against_its_apps_base_url_and_follows_it() {
     let moved = AppInput {
         base_url: Some("https://new.h.edu".into()),
         budget: None,
+        timezone: None,
     };
     ops.update_app("billing", &moved, now())
         .await

@@ -266,6 +266,9 @@ pub struct AppView {
     pub base_url: String,
     /// At most this many of its calls in flight at once within a tick.
     pub budget: u32,
+    /// The zone its jobs are created in when given none (absent: UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     /// The generation of its signing key (from 1).
     pub key_generation: u32,
     /// While it rotates its key: the previous generation, which calls are still signed with.
@@ -290,6 +293,7 @@ impl From<&crate::model::App> for AppView {
             name: app.name.to_string(),
             base_url: app.base_url.to_string(),
             budget: app.budget,
+            timezone: app.timezone.map(|tz| tz.name().to_owned()),
             key_generation: app.key_generation,
             previous_key_generation: app.previous_key_generation,
             deleting: app.deleting,

@@ -430,6 +430,7 @@ impl Ctx<'_> {
                     at,
                 };
                 if supersedes(next.state.last.as_ref(), &run) {
+                    next.record_outcome(&run);
                     next.state.last = Some(run);
                 }
             }

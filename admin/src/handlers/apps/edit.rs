@@ -71,6 +71,7 @@ pub(crate) async fn post(
             let text = |input: &AppInput, f: &str| {
                 match f {
                     "base_url" => input.base_url.clone(),
+                    "timezone" => input.timezone.clone(),
                     _ => input.budget.clone(),
                 }
                 .unwrap_or_default()
@@ -90,6 +91,11 @@ pub(crate) async fn post(
                     typed.budget.clone()
                 } else {
                     now.budget.clone()
+                },
+                timezone: if typed.timezone != shown.timezone {
+                    typed.timezone.clone()
+                } else {
+                    now.timezone.clone()
                 },
             };
             again(

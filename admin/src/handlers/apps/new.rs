@@ -32,6 +32,7 @@ pub(crate) async fn get(
             input: AppInput {
                 base_url: None,
                 budget: Some(DEFAULT_APP_BUDGET.to_string()),
+                timezone: None,
             },
             shown: None,
             errors: Vec::new(),

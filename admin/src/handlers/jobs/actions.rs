@@ -5,7 +5,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use shared::clock::SystemClock;
 use shared::config::{Config, Runner};
-use shared::ops::OpsError;
+use shared::model::ExecutionId;
+use shared::ops::{JobKey, OpsError};
 
 use crate::context::Ctx;
 use crate::error::Error;
@@ -28,6 +29,13 @@ pub(crate) async fn resume(ctx: Ctx, JobPath(key): JobPath) -> Result<Response, 
 /// execution at once: its page shows it running and updates when the run ends. The call
 /// goes on in the background, so a slow job holds no request open.
 pub(crate) async fn run(ctx: Ctx, JobPath(key): JobPath) -> Result<Response, Error> {
+    let id = start_run(&ctx, key).await?;
+    Ok(Redirect::to(&format!("/executions/{id}")).into_response())
+}
+
+/// Claims a run of the job now and sends its call in the background; the execution's id once
+/// it is claimed (the bulk actions start several this way).
+pub(crate) async fn start_run(ctx: &Ctx, key: JobKey) -> Result<ExecutionId, Error> {
     let config = Config::from_env().map_err(OpsError::from)?;
     let dispatcher = config.dispatcher(Runner::Cli).map_err(|e| {
         tracing::error!(error = %e, "admin: could not build the HTTP client");
@@ -51,18 +59,15 @@ pub(crate) async fn run(ctx: Ctx, JobPath(key): JobPath) -> Result<Response, Err
         }
         result
     });
-    let id = match started.await {
-        Ok(id) => id,
+    match started.await {
+        Ok(id) => Ok(id),
         // Not claimed: the run ended before its call with the reason.
         Err(_) => match run.await {
-            Ok(result) => result?.id,
-            Err(e) => {
-                return Err(Error::NotDone(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("the run could not be started: {e}"),
-                ));
-            }
+            Ok(result) => Ok(result?.id),
+            Err(e) => Err(Error::NotDone(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the run could not be started: {e}"),
+            )),
         },
-    };
-    Ok(Redirect::to(&format!("/executions/{id}")).into_response())
+    }
 }

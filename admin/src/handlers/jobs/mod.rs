@@ -1,7 +1,8 @@
-//! A job: its page, its form (new and edit), its delete, and the page's buttons (pause,
-//! resume, run now).
+//! A job: its page, its form (new and edit), its delete, the page's buttons (pause,
+//! resume, run now), and the overview's bulk actions on several jobs.
 
 pub(crate) mod actions;
+pub(crate) mod bulk;
 pub(crate) mod delete;
 pub(crate) mod edit;
 pub(crate) mod new;

@@ -18,10 +18,16 @@ use crate::views::{job_href, render};
 /// The form for a new job of the app.
 pub(crate) async fn get(ctx: Ctx, AppPath(app): AppPath) -> Result<Response, Error> {
     writable(&ctx, "it changes nothing")?;
-    let base_url = base_url_of(&ctx, app.as_str()).await;
+    // The app's record, when it has one (the form works without it): its base URL for the
+    // path's hint, its default zone for the zone's field.
+    let record = ctx.ops.app(app.as_str()).await.ok();
+    let base_url = record.as_ref().map(|a| a.base_url.to_string());
+    let zone = record
+        .and_then(|a| a.timezone)
+        .map_or("UTC", |tz| tz.name());
     let input = JobInput {
         method: Some("GET".to_owned()),
-        timezone: Some("UTC".to_owned()),
+        timezone: Some(zone.to_owned()),
         timeout: Some("30s".to_owned()),
         retries: Some("0".to_owned()),
         max_lateness: Some("1h".to_owned()),

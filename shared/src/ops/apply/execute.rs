@@ -42,9 +42,10 @@ impl Ops {
     ) -> Result<Applied, OpsError> {
         match &step.write {
             Write::Nothing => Ok(Applied::Nothing),
-            Write::CreateApp(base, budget) => {
-                let app = App::new(step.app.clone(), base.clone(), *budget, now)
+            Write::CreateApp(base, budget, zone) => {
+                let mut app = App::new(step.app.clone(), base.clone(), *budget, now)
                     .map_err(FieldError::from)?;
+                app.timezone = *zone;
                 match store.create_app(&app).await {
                     Ok(()) => Ok(Applied::Done),
                     Err(StoreError::AppExists(_)) => Ok(Applied::Refused(
@@ -53,10 +54,11 @@ impl Ops {
                     Err(e) => Err(OpsError::store("create the app")(e)),
                 }
             }
-            Write::UpdateApp(read, base, budget) => {
+            Write::UpdateApp(read, base, budget, zone) => {
                 let mut next = (**read).clone();
                 next.base_url = base.clone();
                 next.budget = *budget;
+                next.timezone = *zone;
                 next.deleting = false;
                 next.updated_at = now;
                 next.version = read.version + 1;

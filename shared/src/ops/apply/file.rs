@@ -36,8 +36,8 @@ impl DesiredState {
 #[derive(Debug, Clone)]
 pub(super) struct DesiredApp {
     pub(super) name: AppName,
-    /// The app's record (base URL, budget), when the file gives a base URL.
-    pub(super) record: Option<(BaseUrl, u32)>,
+    /// The app's record (base URL, budget, default zone), when the file gives a base URL.
+    pub(super) record: Option<(BaseUrl, u32, Option<Tz>)>,
     pub(super) jobs: Vec<DesiredJob>,
     /// The fields given from a variable, as the file writes them ([`mask`]).
     pub(super) written: Vec<(&'static str, String)>,
@@ -57,6 +57,7 @@ const APP_KEYS: &[(&str, Kind)] = &[
     ("name", Kind::Name),
     ("base_url", Kind::Text),
     ("budget", Kind::Number),
+    ("timezone", Kind::Text),
     ("jobs", Kind::Tables),
 ];
 
@@ -172,6 +173,7 @@ fn read_app(
     let input = AppInput {
         base_url: fields.text("base_url").map(str::to_owned),
         budget: fields.text("budget").map(str::to_owned),
+        timezone: None,
     };
     for (key, single) in [
         (
@@ -179,6 +181,7 @@ fn read_app(
             AppInput {
                 base_url: input.base_url.clone(),
                 budget: None,
+                timezone: None,
             },
         ),
         (
@@ -186,6 +189,7 @@ fn read_app(
             AppInput {
                 base_url: None,
                 budget: input.budget.clone(),
+                timezone: None,
             },
         ),
     ] {
@@ -208,6 +212,15 @@ fn read_app(
             )),
         );
     }
+    // The app's default zone: its jobs without a zone are read in it (and the record keeps it).
+    let zone = match fields.text("timezone").map(crate::ops::parse_zone) {
+        Some(Ok(tz)) => Some(tz),
+        Some(Err(e)) => {
+            errors.add(fields.span("timezone"), loc.error(e));
+            None
+        }
+        None => None,
+    };
     // A base URL given but refused (already reported) is no reason to refuse the jobs by path.
     let has_base = fields.has("base_url") || fields.refused("base_url");
     let mut jobs: Vec<DesiredJob> = Vec::new();
@@ -217,7 +230,7 @@ fn read_app(
             app: Some(i),
             job: Some(j),
         };
-        let Some((name, span, job)) = read_job(loc, item, has_base, env, errors) else {
+        let Some((name, span, job)) = read_job(loc, item, has_base, zone, env, errors) else {
             continue;
         };
         if let Some((_, first)) = names.iter().find(|(n, _)| *n == name) {
@@ -250,7 +263,7 @@ fn read_app(
     };
     let app = DesiredApp {
         name: name.clone(),
-        record: base_url.map(|b| (b, budget)),
+        record: base_url.map(|b| (b, budget, zone)),
         jobs,
         written: fields.written,
     };
@@ -263,6 +276,7 @@ fn read_job(
     loc: Loc,
     item: &Spanned<DeValue<'_>>,
     has_base: bool,
+    app_zone: Option<Tz>,
     env: &dyn Fn(&str) -> Option<String>,
     errors: &mut Errors<'_>,
 ) -> Option<(JobName, Range<usize>, Option<DesiredJob>)> {
@@ -279,6 +293,10 @@ fn read_job(
                 errors.add(fields.span(key.name), loc.error(e));
             }
         }
+    }
+    // Without a zone of its own, the job is read in its app's default zone.
+    if input.timezone.is_none() {
+        input.timezone = app_zone.map(|tz| tz.name().to_owned());
     }
     // Each option on its own first, through the very checks `create` makes, so that every bad
     // value is reported, not only the first.

@@ -3,6 +3,7 @@
 //! `terraform plan` shows them; and what the plan read, which the executor's writes are
 //! conditional on.
 
+use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::file::{DesiredApp, DesiredJob, DesiredState};
@@ -48,8 +49,8 @@ pub struct Step {
 #[derive(Debug, Clone)]
 pub(super) enum Write {
     Nothing,
-    CreateApp(BaseUrl, u32),
-    UpdateApp(Box<App>, BaseUrl, u32),
+    CreateApp(BaseUrl, u32, Option<Tz>),
+    UpdateApp(Box<App>, BaseUrl, u32, Option<Tz>),
     CreateJob(Box<NewJob>),
     UpdateJob(Box<Job>, Box<JobChanges>, bool),
     DeleteJob(Box<Job>),
@@ -186,15 +187,19 @@ impl Ops {
                 }
             };
             match (&app.record, record) {
-                (Some((base, budget)), None) => steps.push(step(
+                (Some((base, budget, zone)), None) => steps.push(step(
                     Action::Create,
-                    vec![
-                        Change::shown("base_url", None, Some(base.to_string())),
-                        Change::shown("budget", None, Some(budget.to_string())),
-                    ],
-                    Write::CreateApp(base.clone(), *budget),
+                    [
+                        Some(Change::shown("base_url", None, Some(base.to_string()))),
+                        Some(Change::shown("budget", None, Some(budget.to_string()))),
+                        zone.map(|z| Change::shown("timezone", None, Some(z.name().to_owned()))),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                    Write::CreateApp(base.clone(), *budget, *zone),
                 )),
-                (Some((base, budget)), Some(read)) => {
+                (Some((base, budget, zone)), Some(read)) => {
                     let mut changes = Vec::new();
                     if read.base_url != *base {
                         changes.push(Change::shown(
@@ -210,6 +215,10 @@ impl Ops {
                             Some(budget.to_string()),
                         ));
                     }
+                    if read.timezone != *zone {
+                        let name = |z: Option<Tz>| z.map(|z| z.name().to_owned());
+                        changes.push(Change::shown("timezone", name(read.timezone), name(*zone)));
+                    }
                     withhold_stored_text(&mut changes);
                     steps.push(if changes.is_empty() {
                         step(Action::Unchanged, changes, Write::Nothing)
@@ -217,13 +226,13 @@ impl Ops {
                         step(
                             Action::Update,
                             changes,
-                            Write::UpdateApp(Box::new(read), base.clone(), *budget),
+                            Write::UpdateApp(Box::new(read), base.clone(), *budget, *zone),
                         )
                     });
                 }
                 (None, _) => {}
             }
-            let base_url = app.record.as_ref().map(|(b, _)| b);
+            let base_url = app.record.as_ref().map(|(b, _, _)| b);
             let mut stored = store
                 .list_jobs(Some(&app.name))
                 .await

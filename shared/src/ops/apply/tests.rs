@@ -67,7 +67,7 @@ fn a_file_reads_into_apps_and_jobs_with_variables_replaced() {
     assert_eq!(desired.job_count(), 2);
     let app = &desired.apps[0];
     assert_eq!(app.name.as_str(), "billing");
-    let (base, budget) = app.record.as_ref().expect("record");
+    let (base, budget, _) = app.record.as_ref().expect("record");
     assert_eq!(
         (base.as_str(), *budget),
         ("https://billing.example.edu", DEFAULT_APP_BUDGET)
@@ -366,7 +366,7 @@ name = "billing"
     assert_eq!(
         errors(text),
         [
-            "jobs.toml:4:8: apps[0].job: unknown key; did you mean `jobs`? the keys of an app are name, base_url, budget, jobs",
+            "jobs.toml:4:8: apps[0].job: unknown key; did you mean `jobs`? the keys of an app are name, base_url, budget, timezone, jobs",
             "jobs.toml:8:8: apps[1].name: the app billing is already declared at line 2; declare each app once, with all its jobs",
         ]
     );

@@ -413,6 +413,7 @@ async fn an_app_edit_writes_the_fields_changed_over_the_record_as_it_is() {
             &AppInput {
                 base_url: Some("https://billing.example.edu".into()),
                 budget: None,
+                timezone: None,
             },
             now(),
         )
@@ -421,6 +422,7 @@ async fn an_app_edit_writes_the_fields_changed_over_the_record_as_it_is() {
     let shown = AppInput {
         base_url: Some(app.base_url.to_string()),
         budget: Some(app.budget.to_string()),
+        timezone: None,
     };
     assert!(matches!(
         ops.edit_app("billing", &shown, &shown, now()).await,
@@ -433,6 +435,7 @@ async fn an_app_edit_writes_the_fields_changed_over_the_record_as_it_is() {
             &AppInput {
                 base_url: Some("https://moved.example.edu".into()),
                 budget: None,
+                timezone: None,
             },
             now(),
         )
@@ -465,6 +468,7 @@ async fn an_app_edit_writes_the_fields_changed_over_the_record_as_it_is() {
     let now_shown = AppInput {
         base_url: Some("https://moved.example.edu".into()),
         budget: Some("9".into()),
+        timezone: None,
     };
     let emptied = AppInput {
         budget: None,
@@ -496,6 +500,7 @@ fn an_app_form_reports_each_bad_field() {
     let bad = AppInput {
         base_url: Some("ftp://x.edu".into()),
         budget: Some("100".into()),
+        timezone: None,
     };
     let errors = check_new_app("Bad App", &bad).expect_err("refused");
     assert_eq!(paths(&errors), ["app", "base_url", "budget"]);
@@ -505,6 +510,7 @@ fn an_app_form_reports_each_bad_field() {
     let good = AppInput {
         base_url: Some("https://billing.example.edu".into()),
         budget: Some("8".into()),
+        timezone: None,
     };
     assert_eq!(
         check_new_app("billing", &good).expect("accepted").as_str(),
