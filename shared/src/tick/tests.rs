@@ -1047,3 +1047,22 @@ async fn the_summary_counts_each_apps_calls_and_outcomes_apart() {
     .expect("dry run");
     assert!(dry.apps.is_empty(), "a dry run calls no app: {dry:?}");
 }
+
+#[test]
+fn a_missed_or_skipped_slot_is_among_the_jobs_latest_outcomes() {
+    let config = TickConfig::default();
+    // Due at 10:00, planned three hours later: later than the default max lateness of 1 h.
+    let j = job("0 10 * * *", at(9, 0));
+    let missed = plan(&j, at(13, 0), &config, true).expect("due");
+    assert_eq!(missed.execution.status, Status::Missed);
+    assert_eq!(
+        (missed.job.state.outcomes.as_str(), missed.job.state.streak),
+        ("m", 0)
+    );
+    // A call of an every-minute job still in flight: the next slot is skipped.
+    let every = job("* * * * *", at(9, 59) + chrono::Duration::seconds(30));
+    let first = plan(&every, at(10, 0), &config, true).expect("due").job;
+    let skipped = plan(&first, at(10, 1), &config, true).expect("due");
+    assert_eq!(skipped.execution.status, Status::Skipped);
+    assert_eq!(skipped.job.state.outcomes, "k");
+}
