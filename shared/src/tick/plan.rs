@@ -114,11 +114,13 @@ pub(super) fn plan(
                 human(now.signed_duration_since(slot)),
                 human(chrono(job.max_lateness())),
             ));
-            next.state.last = Some(LastRun {
+            let run = LastRun {
                 execution: id,
                 status,
                 at: now,
-            });
+            };
+            next.record_outcome(&run);
+            next.state.last = Some(run);
         }
         _ => {
             execution.finished_at = Some(now);
@@ -126,11 +128,13 @@ pub(super) fn plan(
                 "not called: the previous execution was still in flight and the job forbids overlap"
                     .to_owned(),
             );
-            next.state.last = Some(LastRun {
+            let run = LastRun {
                 execution: id,
                 status,
                 at: now,
-            });
+            };
+            next.record_outcome(&run);
+            next.state.last = Some(run);
         }
     }
     Some(Plan {
