@@ -103,6 +103,30 @@ impl Cli {
         self.execute(command, env, Some(input.to_owned())).await
     }
 
+    /// Starts the binary with `args` and the test's AWS settings (a long-running command such
+    /// as `serve`), its stdout piped; killed when dropped.
+    pub(crate) fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
+        let mut command = tokio::process::Command::new(binary());
+        command
+            .args(args)
+            .env_remove("PSU_SCHED_APP")
+            .env_remove("PSU_SCHED_TABLE")
+            .env_remove("RUST_LOG")
+            .env("PSU_SCHED_STORE", format!("dynamodb:{}", self.table))
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_REGION", moto::REGION)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        command.spawn().expect("start psu-sched")
+    }
+
     async fn execute(
         &self,
         mut command: Command,

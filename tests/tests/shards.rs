@@ -12,6 +12,7 @@ use shared::clock::FixedClock;
 use shared::dispatch::HttpDispatcher;
 use shared::model::{App, AppName, BaseUrl, Job, JobName, JobPath, JobUrl, NewJob};
 use shared::protocol::{HEADER_EXECUTION, HEADER_SCHEDULED_FOR, format_slot};
+use shared::store::dynamodb::DynamoStore;
 use shared::store::layout::{Group, shard_of};
 use shared::store::memory::MemoryStore;
 use shared::store::{SHARDED_FORMAT, Store};
@@ -511,4 +512,113 @@ async fn the_table_commands_answer_json_when_asked_and_say_what_is_not_done_yet(
         serve.stderr.contains("group") && serve.stderr.contains("one shard"),
         "a SQLite store's one shard belongs to group 0/1: {serve:?}"
     );
+}
+
+/// Two `serve` processes on one DynamoDB table, one per group of two (`--group 0/2` and
+/// `--group 1/2`; docs/cli.md): each calls the jobs of its group's shard, and every slot is
+/// called once. Real minutes: the first slot comes within a minute of the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_processes_one_per_group_share_one_table_and_call_each_slot_once() {
+    let cli = crate::cli::Cli::new().await;
+    let server = JobServer::start().await;
+    // Two shards, writers switching at once (the CLI would wait two minutes).
+    let store = DynamoStore::new(&moto::sdk_config(&cli.endpoint).await, &cli.table);
+    raise(&store, 2).await;
+    let apps: Vec<String> = (0..2).map(|k| app_in_shard(k, 2)).collect();
+    for app in &apps {
+        cli.run(&["app", "create", "--app", app, "--base-url", &server.url("")])
+            .await
+            .ok();
+        cli.run(&[
+            "create",
+            "--app",
+            app,
+            "--name",
+            "every-minute",
+            "--path",
+            &format!("/{app}"),
+            "--cron",
+            "* * * * *",
+        ])
+        .await
+        .ok();
+    }
+    let secret = [("PSU_SCHED_SIGNING_SECRET", "two-serves-secret")];
+    let serves: Vec<_> = ["0/2", "1/2"]
+        .iter()
+        .map(|group| cli.spawn(&["serve", "--group", group, "--json"], &secret))
+        .collect();
+
+    // Each app's first slot after the start (at most ~60 s away), then one more second for a
+    // second call of it, if any, to arrive.
+    let mut slots = Vec::new();
+    for app in &apps {
+        let calls = server
+            .wait_for(&format!("/{app}"), 1, Duration::from_secs(80))
+            .await;
+        assert_eq!(calls.len(), 1, "{app} was called");
+        slots.push(
+            calls[0]
+                .header(HEADER_SCHEDULED_FOR)
+                .expect("the slot header")
+                .to_owned(),
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut lines = Vec::new();
+    for serve in serves {
+        // SIGTERM: serve finishes its minute and exits 0 (docs/cli.md).
+        let pid = serve.id().expect("pid").to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let out = tokio::time::timeout(Duration::from_secs(40), serve.wait_with_output())
+            .await
+            .expect("serve stops")
+            .expect("serve's output");
+        assert!(out.status.success(), "{out:?}");
+        lines.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    // Each slot once, whatever the two processes did.
+    for (app, slot) in apps.iter().zip(&slots) {
+        let seen: Vec<String> = server
+            .requests()
+            .iter()
+            .filter(|r| r.path == format!("/{app}"))
+            .filter_map(|r| r.header(HEADER_SCHEDULED_FOR).map(str::to_owned))
+            .collect();
+        assert_eq!(
+            seen.iter().filter(|s| *s == slot).count(),
+            1,
+            "{app}: {seen:?}"
+        );
+    }
+    // And each process called only its own group's app.
+    for (k, out) in lines.iter().enumerate() {
+        // `serve --json`: one summary object per line (docs/cli.md).
+        let called: Vec<String> = out
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .unwrap_or_else(|e| panic!("not a JSON object on one line ({e}): {l}"))
+            })
+            .filter_map(|v| v.get("apps").and_then(|a| a.as_object()).cloned())
+            .flat_map(|a| a.keys().cloned().collect::<Vec<_>>())
+            .collect();
+        assert!(
+            !called.is_empty() && called.iter().all(|a| *a == apps[k]),
+            "group {k}/2 called {called:?} (its app: {}): {out}",
+            apps[k]
+        );
+    }
+}
+
+/// An app name whose shard of `of` is `k`.
+fn app_in_shard(k: u32, of: u32) -> String {
+    (0..1000)
+        .map(|i| format!("app-{i}"))
+        .find(|name| shard_of(&AppName::parse(name).expect("app"), of) == k)
+        .expect("an app in every shard")
 }
