@@ -61,6 +61,14 @@ impl Out {
         }
     }
 
+    /// Prints a view as JSON on one line (a stream of them: `serve --json`, JSON Lines).
+    pub fn json_line(&self, value: &impl serde::Serialize) {
+        match serde_json::to_string(value) {
+            Ok(text) => self.line(&text),
+            Err(e) => eprintln!("psu-sched: could not encode the output as JSON: {e}"),
+        }
+    }
+
     fn paint(&self, text: &str, style: Style) -> String {
         if self.colour {
             format!("{style}{text}{style:#}")

@@ -116,7 +116,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, out: &Out) -> Result<ExitCode> {
         crate::stop_then_quit(),
         |summary| {
             if json {
-                out.json(summary);
+                out.json_line(summary);
             } else {
                 out.line(&output::summary_line(summary));
             }
