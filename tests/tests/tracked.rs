@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use chrono::{DateTime, Utc};
 use shared::model::{Execution, Job, Status};
-use shared::ops::{JobKey, Ops};
+use shared::ops::{Applied, JobKey, Ops, parse_file};
 use shared::store::dynamodb::DynamoStore;
 use shared::store::{DueItem, Store};
 use shared::tick::tick;
@@ -209,35 +209,95 @@ async fn a_tick_that_dies_after_the_outcome_leaves_the_retry_and_the_last_run_to
     assert!(stored.state.inflight.is_empty() && stored.state.retry.is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn deleting_a_job_records_its_unsent_claim_as_never_called() {
-    // With the job gone, nothing would ever look at a claim its tick never sent (it has no
-    // index entry of its own): the delete records it.
-    let at = utc(2026, 7, 3, 9, 0);
+/// How a tick dies in [`deleted_with_a_call_in_flight`]: right after its claim (every
+/// "mark sent" fails), or after sending the call (every outcome write fails).
+#[derive(Clone, Copy)]
+enum Died {
+    AfterClaim,
+    AfterSending,
+}
+
+/// A job whose tick died with its call in flight, then deleted (`delete`, or `apply --prune`
+/// of a file without it); later ticks past the call's deadline. Returns the job's executions.
+async fn deleted_with_a_call_in_flight(
+    died: Died,
+    prune: bool,
+    at: DateTime<Utc>,
+) -> Vec<Execution> {
     let world = World::new(at - chrono::Duration::seconds(30)).await;
     let job = world
         .create(world.spec("doomed", "/doomed", "0 9 * * *"))
         .await;
     let (proxy, store) = faulty(&world).await;
-    proxy.set_plan_for("UpdateItem", vec![Some(Fault::ServerError); 50]);
+    let plan = match died {
+        Died::AfterClaim => vec![Some(Fault::ServerError); 50],
+        Died::AfterSending => std::iter::once(None)
+            .chain(std::iter::repeat_n(Some(Fault::ServerError), 50))
+            .collect(),
+    };
+    proxy.set_plan_for("UpdateItem", plan);
     dying_tick(&world, &store, at).await;
     proxy.clear();
     let ops = Ops::with_store("dynamodb", Arc::new(world.other_store().await));
-    let key = JobKey::parse("testapp", "doomed").expect("key");
-    ops.delete(&key, false).await.expect("delete");
-    for m in 1..4 {
+    if prune {
+        let file = "[[apps]]\nname = \"testapp\"\n";
+        let desired = parse_file("schedules.toml", file, &|_| None).expect("the file");
+        let plan = ops.plan(&desired, true).await.expect("a plan");
+        let applied = ops.apply_plan(&plan, at, |_, _| {}).await.expect("apply");
+        assert!(
+            applied.iter().all(|a| matches!(a, Applied::Done)),
+            "{applied:?}"
+        );
+    } else {
+        let key = JobKey::parse("testapp", "doomed").expect("key");
+        ops.delete(&key, false).await.expect("delete");
+    }
+    for m in 1..5 {
         world.set(at + chrono::Duration::minutes(m));
         world.tick().await;
     }
-    assert_eq!(world.server.count("/doomed"), 0);
-    let execs = executions(&world, &job).await;
+    let calls = match died {
+        Died::AfterClaim => 0,
+        Died::AfterSending => 1,
+    };
+    assert_eq!(world.server.count("/doomed"), calls);
+    executions(&world, &job).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_job_records_its_claim_never_sent_as_not_called() {
+    let execs = deleted_with_a_call_in_flight(Died::AfterClaim, false, utc(2026, 7, 3, 9, 0)).await;
     assert_eq!(execs.len(), 1);
     assert_eq!(execs[0].status, Status::TimedOut, "{execs:?}");
     assert!(
         execs[0]
             .error
             .as_deref()
-            .is_some_and(|e| e.contains("deleted before the call was sent")),
+            .is_some_and(|e| e.starts_with("not called")),
         "{execs:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_job_whose_tick_died_during_its_call_records_the_call_timed_out() {
+    let execs =
+        deleted_with_a_call_in_flight(Died::AfterSending, false, utc(2026, 7, 4, 9, 0)).await;
+    assert_eq!(execs.len(), 1);
+    assert_eq!(execs[0].status, Status::TimedOut, "{execs:?}");
+    assert!(
+        execs[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("no outcome was recorded")),
+        "{execs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pruning_a_job_with_calls_in_flight_records_them_as_deleting_it_does() {
+    for (died, day) in [(Died::AfterClaim, 5), (Died::AfterSending, 6)] {
+        let execs = deleted_with_a_call_in_flight(died, true, utc(2026, 7, day, 9, 0)).await;
+        assert_eq!(execs.len(), 1);
+        assert_eq!(execs[0].status, Status::TimedOut, "{execs:?}");
+    }
 }
