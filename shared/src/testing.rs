@@ -300,6 +300,9 @@ impl Store for FailingStore {
     ) -> Result<Recorded, StoreError> {
         self.inner.record_outcome(id, token, outcome).await
     }
+    async fn untrack(&self, seen: &Execution) -> Result<bool, StoreError> {
+        self.inner.untrack(seen).await
+    }
     async fn reconcile(
         &self,
         seen: &Execution,

@@ -2561,3 +2561,31 @@ async fn a_shard_lease_is_held_by_one_tick_per_minute_until_it_lapses_or_is_give
         "a release by a former holder gives back nothing"
     );
 }
+
+contract!(untrack_gives_a_tracked_call_its_own_index_entry_once);
+async fn untrack_gives_a_tracked_call_its_own_index_entry_once(store: &Adapter) {
+    let j = job("tracked");
+    store.create_job(&j).await.expect("create");
+    let mut claim = claim_of(&j, at(9, 0), "t");
+    claim.execution.tracked = true;
+    assert_eq!(store.claim(&claim).await.expect("claim"), ClaimOutcome::Won);
+    let id = claim.execution.id.clone();
+    let exec = format!("exec:{id}");
+    assert!(
+        !due_set(store, at(9, 5)).await.contains(&exec),
+        "a tracked call has no index entry"
+    );
+    let seen = store.get_execution(&id).await.expect("get").expect("exec");
+    assert!(store.untrack(&seen).await.expect("untrack"));
+    assert!(due_set(store, at(9, 5)).await.contains(&exec));
+    assert!(
+        !due_set(store, at(9, 0)).await.contains(&exec),
+        "due at its lease, as a claim of format 1"
+    );
+    let again = store.get_execution(&id).await.expect("get").expect("exec");
+    assert!(!again.tracked);
+    assert!(
+        !store.untrack(&again).await.expect("untrack again"),
+        "nothing left to do"
+    );
+}

@@ -158,7 +158,7 @@ impl Ops {
             .map_err(OpsError::store("delete the job"))?
             .ok_or_else(|| OpsError::NotFound(key.app.clone(), key.name.clone()))?;
         if !purge_history {
-            leave_unsent_claims(store, &job).await?;
+            hand_over_calls(store, &job).await?;
         }
         let purged = if purge_history {
             Some(
@@ -301,27 +301,36 @@ fn resolve_for_display(job: &mut Job, app: Option<&crate::model::App>) {
     }
 }
 
-/// The claims of a deleted job that no tick sent, recorded as never called. A call tracked by
-/// its job's marker has no due-index entry of its own: with the job gone, no tick would ever
-/// look at it again (a claimed call being sent right now is then refused by its mark).
-async fn leave_unsent_claims(store: &dyn Store, job: &Job) -> Result<(), OpsError> {
+/// How many of a deleted job's newest executions [`hand_over_calls`] looks through for calls
+/// still in flight (besides those its markers name).
+const IN_FLIGHT_SEARCH: usize = 50;
+
+/// The calls of a deleted job still in flight and tracked by its markers (table format 3) get
+/// due-index entries of their own ([`Store::untrack`]): with the job gone, nothing else would
+/// lead a tick to them, and a claim never sent or a call that never reported would stay
+/// `pending`. A later tick then records them as at format 1 (a claim never sent: not called;
+/// a call past its deadline: `timed_out`). `markers` is the job as deleted, when known; its
+/// newest executions are searched too (an `apply --prune` deletes the job as its plan read
+/// it, whose markers may be older).
+pub(super) async fn hand_over_calls(store: &dyn Store, job: &Job) -> Result<(), OpsError> {
+    let mut calls: Vec<Execution> = store
+        .list_executions(&job.id, IN_FLIGHT_SEARCH)
+        .await
+        .map_err(OpsError::store("read the deleted job's calls"))?;
     for marker in job.state.inflight.iter().filter(|f| f.tracks()) {
-        let read = store
-            .get_execution(&marker.execution)
-            .await
-            .map_err(OpsError::store("read the deleted job's calls"))?;
-        if let Some(execution) =
-            read.filter(|e| e.status == Status::Pending && e.dispatched_by.is_none())
-        {
-            store
-                .reconcile(
-                    &execution,
-                    "not called: the job was deleted before the call was sent",
-                    Utc::now(),
-                )
+        if !calls.iter().any(|e| e.id == marker.execution)
+            && let Some(e) = store
+                .get_execution(&marker.execution)
                 .await
-                .map_err(OpsError::store("record the deleted job's unsent calls"))?;
+                .map_err(OpsError::store("read the deleted job's calls"))?
+        {
+            calls.push(e);
         }
+    }
+    for call in calls.iter().filter(|e| e.tracked && !e.status.is_final()) {
+        store.untrack(call).await.map_err(OpsError::store(
+            "hand the deleted job's calls in flight to the tick",
+        ))?;
     }
     Ok(())
 }

@@ -380,6 +380,12 @@ impl Store for LaggingIndex {
         result
     }
 
+    async fn untrack(&self, seen: &Execution) -> Result<bool, StoreError> {
+        let result = self.inner.untrack(seen).await;
+        self.touched(ItemRef::Execution(seen.id.clone())).await;
+        result
+    }
+
     async fn reconcile(
         &self,
         seen: &Execution,

@@ -384,6 +384,10 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn untrack(&self, seen: &Execution) -> Result<bool, StoreError> {
+        Ok(self.apply(&seen.id, false, rules::untrack))
+    }
+
     async fn reconcile(
         &self,
         seen: &Execution,

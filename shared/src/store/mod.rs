@@ -485,6 +485,10 @@ pub trait Store: Send + Sync {
         outcome: &Outcome,
     ) -> Result<Recorded, StoreError>;
 
+    /// Gives an unfinished execution its job's marker tracks a due-index entry of its own
+    /// ([`rules::untrack`]), for a job being deleted. False when there was nothing to do.
+    async fn untrack(&self, seen: &Execution) -> Result<bool, StoreError>;
+
     /// Marks an execution whose deadline passed with no outcome as `timed_out`, if it is
     /// still exactly as `seen` (status and due time). False if it moved on meanwhile.
     async fn reconcile(

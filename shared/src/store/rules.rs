@@ -288,6 +288,26 @@ pub fn record_outcome(stored: &Execution, token: &str, outcome: &Outcome) -> Dec
     Decision::answer(Recorded::NotOurs)
 }
 
+/// `untrack`: an unfinished execution its job's marker tracks gets a due-index entry of its
+/// own, at its `due_at`, when its job goes away (deleted): with no job to read, a later tick
+/// finds it through the index and finishes it as at format 1 (sends a claim never sent, if
+/// its lease passed and the job is gone: recorded not called; reconciles a call past its
+/// deadline). An execution not tracked, finished, or without a due time is left as it is:
+/// `false`.
+///
+/// DynamoDB: `tracked = :true AND #st IN (:pending, :running)`; `SET gsi1pk = <the app's
+/// shard>, gsi1sk = if_not_exists(gsi1sk, <due_at as seen>) REMOVE tracked` (a tracked
+/// execution's mark and release keep `gsi1sk` at its `due_at`; a claim never marked has none,
+/// and its `due_at` has not moved since the claim).
+pub fn untrack(stored: &Execution) -> Decision<bool> {
+    if !stored.tracked || stored.status.is_final() || stored.due_at.is_none() {
+        return Decision::answer(false);
+    }
+    let mut next = stored.clone();
+    next.tracked = false;
+    Decision::write(true, next)
+}
+
 /// `reconcile`: an execution seen past its due time with no outcome becomes `timed_out`, by
 /// the reconciler, if it is still exactly as seen (same status, same due time). One seen
 /// without a due time, or seen finished, has no deadline that passed: refused. The same

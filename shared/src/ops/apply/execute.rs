@@ -98,7 +98,11 @@ impl Ops {
                 .await
                 .map_err(OpsError::store("delete the job"))?
             {
-                DeleteIf::Deleted | DeleteIf::Gone => Ok(Applied::Done),
+                DeleteIf::Deleted => {
+                    crate::ops::jobs::hand_over_calls(store, read).await?;
+                    Ok(Applied::Done)
+                }
+                DeleteIf::Gone => Ok(Applied::Done),
                 DeleteIf::Changed => Ok(Applied::Refused(CHANGED.to_owned())),
             },
         }

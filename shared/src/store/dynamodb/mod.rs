@@ -586,6 +586,11 @@ impl Store for DynamoStore {
         self.write_outcome(id, token, outcome).await
     }
 
+    async fn untrack(&self, seen: &Execution) -> Result<bool, StoreError> {
+        self.ensure_format().await?;
+        self.write_untracked(seen).await
+    }
+
     async fn reconcile(
         &self,
         seen: &Execution,

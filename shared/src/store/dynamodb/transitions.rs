@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue as AV, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
 use super::codec::{
@@ -262,6 +262,38 @@ impl DynamoStore {
             }
         }
         Ok(decision.answer)
+    }
+
+    /// The conditional write behind `Store::untrack`; its condition expression translates
+    /// [`rules::untrack`].
+    pub(super) async fn write_untracked(&self, seen: &Execution) -> Result<bool, StoreError> {
+        let Some(due) = seen
+            .due_at
+            .filter(|_| seen.tracked && !seen.status.is_final())
+        else {
+            return Ok(false);
+        };
+        let result = self
+            .update_execution(&seen.id)
+            .update_expression(
+                "SET #gpk = :shard, #gsk = if_not_exists(#gsk, :due_ms) REMOVE tracked",
+            )
+            .condition_expression("tracked = :true AND #st IN (:pending, :running)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#gpk", GSI_PK)
+            .expression_attribute_names("#gsk", GSI_SK)
+            .expression_attribute_values(":shard", s(self.index_key(&seen.app)))
+            .expression_attribute_values(":due_ms", n(due.timestamp_millis()))
+            .expression_attribute_values(":true", AV::Bool(true))
+            .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+            .expression_attribute_values(":running", s(Status::Running.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(self.failed("UpdateItem", e)),
+        }
     }
 
     /// The conditional write behind `Store::reconcile`; its condition expression translates

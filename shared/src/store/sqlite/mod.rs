@@ -518,6 +518,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn untrack(&self, seen: &Execution) -> Result<bool, StoreError> {
+        self.apply(&seen.id, false, rules::untrack).await
+    }
+
     async fn reconcile(
         &self,
         seen: &Execution,
