@@ -70,16 +70,19 @@ async fn every_listing_reads_the_app_directory_in_a_fixed_number_of_queries_and_
         .await
         .expect("tick");
     }
-    // legacy's jobs as a version before the directory wrote them: without its entry.
-    moto::client(&endpoint)
-        .await
-        .delete_item()
-        .table_name(&table)
-        .key("pk", AttributeValue::S("APPS".into()))
-        .key("sk", AttributeValue::S("DIR#legacy".into()))
-        .send()
-        .await
-        .expect("delete legacy's entry");
+    // legacy's jobs as a version before the directory wrote them: without its entry, and the
+    // table without the directory's completion mark (made before `init` wrote it).
+    for sk in ["DIR#legacy", "DIR"] {
+        moto::client(&endpoint)
+            .await
+            .delete_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S("APPS".into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .send()
+            .await
+            .expect("delete an entry");
+    }
     let requests = store.requests().clone();
     let ops = Ops::with_store("dynamodb", Arc::new(store));
     let week = Duration::from_secs(7 * 86_400);
@@ -128,4 +131,28 @@ async fn every_listing_reads_the_app_directory_in_a_fixed_number_of_queries_and_
             "{what}: no Scan, a Query per app"
         );
     }
+}
+
+/// A table made by `init` has an empty, complete app directory: its listings never Scan, with
+/// no `table upgrade`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_table_lists_every_job_from_the_directory_without_an_upgrade() {
+    let endpoint = moto::endpoint().await;
+    let table = moto::unique_table_name();
+    let store = DynamoStore::new(&moto::sdk_config(&endpoint).await, &table);
+    store.create_table().await.expect("create the table");
+    let job = NewJob::new(
+        AppName::parse("billing").expect("app"),
+        JobName::parse("invoices").expect("name"),
+        JobUrl::parse("https://billing.example.edu/invoices").expect("url"),
+        "0 9 * * *".parse().expect("schedule"),
+    )
+    .build(utc(2026, 6, 14, 9, 0))
+    .expect("job");
+    store.create_job(&job).await.expect("create");
+    let requests = store.requests().clone();
+    let ops = Ops::with_store("dynamodb", Arc::new(store));
+    requests.reset();
+    assert_eq!(ops.list(None).await.expect("list").len(), 1);
+    assert_eq!(requests.snapshot(), counts(&[("Query", 2)]));
 }
