@@ -131,6 +131,13 @@ impl DynamoStore {
             .filter_map(|name| AppName::parse(name).ok())
             .collect();
         self.put_directory_entries(apps.iter()).await?;
+        self.put_directory_mark().await?;
+        Ok(apps.len())
+    }
+
+    /// Puts the directory's completion mark: every app with jobs has its entry (true of a new
+    /// table, whose `create_table` puts it, and after [`Self::fill_directory`]).
+    pub(super) async fn put_directory_mark(&self) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -140,7 +147,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| self.failed("PutItem", e))?;
-        Ok(apps.len())
+        Ok(())
     }
 
     /// Puts the directory entries of `apps` (idempotent: an entry is only its key and kind).

@@ -182,6 +182,8 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| self.failed("UpdateTimeToLive", e))?;
-        self.write_table_format().await
+        self.write_table_format().await?;
+        // No jobs yet: the app directory is complete, and listings never Scan.
+        self.put_directory_mark().await
     }
 }
