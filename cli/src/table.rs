@@ -28,7 +28,8 @@ pub enum TableCommand {
     /// listings of every job (list, export, stats, the admin's overview) read the app
     /// directory instead of scanning the table: writes the missing entries once (one Scan)
     /// and raises the table to format 3. Re-runnable. One-way: older functions and CLIs
-    /// refuse a format-3 table. Asks on a terminal; elsewhere needs --yes.
+    /// refuse or mishandle a format-3 table, so first make every one that uses it this
+    /// version. Asks on a terminal; elsewhere needs --yes.
     Upgrade(UpgradeArgs),
     /// Move every due-index entry that is not in its app's shard to it (items written before
     /// a raise, or by an older version): re-runnable, and safe while ticks run.
@@ -136,7 +137,7 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
                 agree(
                     args.yes,
                     out,
-                    "table upgrade: the upgrade cannot be undone: it makes the table format 3, which older functions and CLIs refuse",
+                    "table upgrade: the upgrade cannot be undone: it makes the table format 3, which older functions and CLIs refuse or mishandle: first make every function and CLI that uses it this version",
                     "upgrade it",
                 )?;
             }
