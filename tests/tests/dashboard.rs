@@ -616,10 +616,13 @@ async fn bulk_pause_resume_and_run_now_act_once_on_each_job_as_shown_and_leave_o
     assert!(enabled("a").await && enabled("b").await);
     // Bad input: one line naming the field, nothing paused.
     let garbage = "ops/a/not-an-id/yesterday".to_owned();
+    // A job named twice (a run now would call it twice).
+    let twice = vec![three[0], three[1], three[0]];
     for (action, jobs, field) in [
         ("pause", vec![&garbage], "job:"),
         ("delete", three.clone(), "action:"),
         ("pause", Vec::new(), "job:"),
+        ("run", twice, "job:"),
     ] {
         let (status, answer) = bulk(&client, &base, &cookie, Some(&csrf), action, &jobs).await;
         assert_eq!(status, 400, "{answer}");
