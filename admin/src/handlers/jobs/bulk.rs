@@ -59,6 +59,19 @@ pub(crate) async fn post(
             "job: no job selected; tick the jobs to act on".to_owned(),
         ));
     }
+    let mut named = std::collections::BTreeSet::new();
+    if let Some(again) = shown
+        .iter()
+        .find(|j| !named.insert((j.key.app.as_str(), j.key.name.as_str())))
+    {
+        return Err(Error::NotDone(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "job: {}/{} is named twice; each job is acted on once",
+                again.key.app, again.key.name
+            ),
+        ));
+    }
     if shown.len() > MOST {
         return Err(Error::NotDone(
             StatusCode::BAD_REQUEST,
