@@ -40,7 +40,7 @@ fn job_fields(name: &str, input: &JobInput, new: bool, base_url: Option<&str>) -
     fields.extend(
         FIELDS
             .iter()
-            .map(|f| job_field(f, (f.form_value)(input), base_url)),
+            .map(|f| job_field(f, (f.form_value)(input), base_url, new)),
     );
     if new {
         fields.push(Field {
@@ -58,7 +58,8 @@ fn job_fields(name: &str, input: &JobInput, new: bool, base_url: Option<&str>) -
 
 /// One of [`FIELDS`] as the form shows it, holding `value`: its name and label from the list,
 /// its hint and widget from here (a field not named here is a text box without a hint).
-fn job_field(f: &JobField, value: Option<String>, base_url: Option<&str>) -> Field {
+/// `new`: the form creates the job (an empty zone then takes the app's default).
+fn job_field(f: &JobField, value: Option<String>, base_url: Option<&str>, new: bool) -> Field {
     let text = |hint: &str| Field::text(f.name, f.label, hint, value.clone().unwrap_or_default());
     // A choice shows the first option when the input holds none.
     let select = |hint, options: &[(&'static str, &'static str)]| {
@@ -90,9 +91,11 @@ fn job_field(f: &JobField, value: Option<String>, base_url: Option<&str>) -> Fie
         },
         "timezone" => Field {
             list: Some("zones"),
-            ..text(
-                "An IANA zone (America/Los_Angeles); the schedule, start and end are read in it. Empty: UTC.",
-            )
+            ..text(if new {
+                "An IANA zone (America/Los_Angeles); the schedule, start and end are read in it. Empty: the app's default zone (UTC when it has none)."
+            } else {
+                "An IANA zone (America/Los_Angeles); the schedule, start and end are read in it. Empty: UTC."
+            })
         },
         "start" => text(
             "Optional: no run before it. A date (2026-12-01) or date and time (2026-12-01T08:00) in the job's zone, or RFC 3339.",
