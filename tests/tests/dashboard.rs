@@ -511,6 +511,19 @@ async fn bulk(
     action: &str,
     jobs: &[&String],
 ) -> (u16, String) {
+    let (status, text, _) = bulk_answer(client, base, cookie, csrf, action, jobs).await;
+    (status, text)
+}
+
+/// [`bulk`], with the address the answer came from (after redirects).
+async fn bulk_answer(
+    client: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    csrf: Option<&str>,
+    action: &str,
+    jobs: &[&String],
+) -> (u16, String, String) {
     let mut fields: Vec<(&str, &str)> = Vec::new();
     if let Some(csrf) = csrf {
         fields.push(("csrf", csrf));
@@ -532,9 +545,11 @@ async fn bulk(
         .send()
         .await
         .expect("post the bulk form");
+    let url = answer.url().to_string();
     (
         answer.status().as_u16(),
         answer.text().await.expect("its text"),
+        url,
     )
 }
 
@@ -669,8 +684,18 @@ async fn bulk_pause_resume_and_run_now_act_once_on_each_job_as_shown_and_leave_o
         .iter()
         .map(|j| &shown[*j])
         .collect();
-    let (status, answer) = bulk(&client, &base, &cookie, Some(&csrf), "run", &three).await;
+    let (status, answer, answered_at) =
+        bulk_answer(&client, &base, &cookie, Some(&csrf), "run", &three).await;
     assert_eq!(status, 200, "{answer}");
+    // The answer is a page of its own (POST, then a redirect): reloading it runs nothing.
+    assert!(
+        answered_at.starts_with(&format!("{base}/jobs/bulk/")),
+        "the answer's address: {answered_at}"
+    );
+    let reloaded = page(&client, &cookie, &answered_at).await;
+    for job in ["ops/a", "ops/b", "ops/c"] {
+        assert_eq!(result_of(&reloaded, job), result_of(&answer, job));
+    }
     for job in ["ops/a", "ops/b", "ops/c"] {
         assert!(
             result_of(&answer, job).contains("run started"),
