@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use shared::ops::Ops;
 
 use crate::Token;
+use crate::handlers::jobs::bulk::BulkAnswers;
 
 /// The state the router holds, shared by every request.
 #[derive(Clone)]
@@ -16,6 +17,8 @@ pub(crate) struct Shared {
     pub ops: Arc<Ops>,
     /// `--read-only`: no action is offered, and the forms answer 403.
     pub read_only: bool,
+    /// The answers of bulk actions, each shown at an address of its own.
+    pub bulk: Arc<BulkAnswers>,
 }
 
 /// The CSRF token of the request's session: put in the request's extensions by the security
@@ -29,6 +32,7 @@ pub(crate) struct Ctx {
     pub ops: Arc<Ops>,
     pub read_only: bool,
     pub csrf: Option<Token>,
+    pub bulk: Arc<BulkAnswers>,
 }
 
 impl Ctx {
@@ -38,6 +42,7 @@ impl Ctx {
             ops: shared.ops.clone(),
             read_only: shared.read_only,
             csrf: extensions.get::<SessionCsrf>().map(|csrf| csrf.0.clone()),
+            bulk: shared.bulk.clone(),
         }
     }
 }

@@ -293,6 +293,7 @@ fn router(ops: Arc<Ops>, settings: &Settings, local: SocketAddr) -> Router {
     router::routes(context::Shared {
         ops,
         read_only: settings.read_only,
+        bulk: Arc::default(),
     })
     .layer(axum::middleware::from_fn_with_state(guard, security::check))
 }

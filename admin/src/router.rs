@@ -42,6 +42,7 @@ pub(crate) fn routes(shared: Shared) -> Router {
             get(jobs::delete::get).post(jobs::delete::post),
         )
         .route("/jobs/bulk", post(jobs::bulk::post))
+        .route("/jobs/bulk/{answer}", get(jobs::bulk::get))
         .route("/executions/{id}", get(executions::show::get))
         .route("/executions/{id}/status", get(executions::status::get))
         .route("/preview", get(preview::get))

@@ -545,6 +545,17 @@ async fn bulk_answer(
         .send()
         .await
         .expect("post the bulk form");
+    // Done: a redirect to the answer's own page (the test's client follows none).
+    if answer.status() == reqwest::StatusCode::SEE_OTHER {
+        let location = answer
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .expect("a location")
+            .to_owned();
+        let url = format!("{base}{location}");
+        return (200, page(client, cookie, &url).await, url);
+    }
     let url = answer.url().to_string();
     (
         answer.status().as_u16(),
@@ -696,6 +707,15 @@ async fn bulk_pause_resume_and_run_now_act_once_on_each_job_as_shown_and_leave_o
     for job in ["ops/a", "ops/b", "ops/c"] {
         assert_eq!(result_of(&reloaded, job), result_of(&answer, job));
     }
+    // Another session's answer is no page of this one.
+    let other = sign_in(&client, &base).await;
+    let foreign = client
+        .get(&answered_at)
+        .header("cookie", &other)
+        .send()
+        .await
+        .expect("the answer, from another session");
+    assert_eq!(foreign.status(), 404);
     for job in ["ops/a", "ops/b", "ops/c"] {
         assert!(
             result_of(&answer, job).contains("run started"),

@@ -7,6 +7,7 @@ use super::Frame;
 use crate::context::Ctx;
 
 /// What happened to one job.
+#[derive(Clone)]
 pub(crate) enum Done {
     /// The action was done (`paused`, `resumed`).
     Did(String),
@@ -20,6 +21,7 @@ pub(crate) enum Done {
     Refused(String),
 }
 
+#[derive(Clone)]
 pub(crate) struct BulkRow {
     pub job: String,
     pub href: String,
