@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use shared::ops::Ops;
 
 use crate::Token;
-use crate::handlers::jobs::bulk::BulkAnswers;
+use crate::answers::BulkAnswers;
 
 /// The state the router holds, shared by every request.
 #[derive(Clone)]

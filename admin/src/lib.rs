@@ -46,6 +46,7 @@
 //! # }
 //! ```
 
+mod answers;
 mod context;
 mod error;
 mod format;

@@ -4,29 +4,8 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 
 use super::Frame;
+use crate::answers::{BulkRow, Done};
 use crate::context::Ctx;
-
-/// What happened to one job.
-#[derive(Clone)]
-pub(crate) enum Done {
-    /// The action was done (`paused`, `resumed`).
-    Did(String),
-    /// A run was claimed: its execution's page.
-    Started(String),
-    /// Nothing to do: the job already was so.
-    Already(&'static str),
-    /// Not done: the job changed or went since the page was shown.
-    NotAsShown(String),
-    /// Not done: the operations layer refused, in one line.
-    Refused(String),
-}
-
-#[derive(Clone)]
-pub(crate) struct BulkRow {
-    pub job: String,
-    pub href: String,
-    pub done: Done,
-}
 
 #[derive(Template)]
 #[template(path = "bulk.html")]

@@ -5,9 +5,6 @@
 //! at an address of its own (`GET /jobs/bulk/<answer>`, where the POST redirects): reloading
 //! it shows the results again and acts on nothing.
 
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
-
 use axum::extract::{Form, Path};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -15,66 +12,14 @@ use chrono::Utc;
 use shared::ops::{FieldError, NotAsShown, OpsError, ShownJob};
 
 use super::actions::start_run;
-use crate::Token;
+use crate::answers::{BulkRow, Done};
 use crate::context::Ctx;
 use crate::error::Error;
-use crate::views::bulk::{BulkPage, BulkRow, Done};
+use crate::views::bulk::BulkPage;
 use crate::views::{job_href, render};
 
 /// The most jobs one bulk action takes.
 const MOST: usize = 500;
-/// How many answers are kept, and for how long: enough to reload one, not a history.
-const ANSWERS_KEPT: usize = 64;
-const ANSWERS_KEPT_FOR: Duration = Duration::from_secs(30 * 60);
-
-/// The answers of bulk actions, each for the session that asked (by its CSRF token), under a
-/// random name; the oldest dropped beyond [`ANSWERS_KEPT`] or after [`ANSWERS_KEPT_FOR`]. A
-/// restart forgets them.
-#[derive(Default)]
-pub(crate) struct BulkAnswers {
-    held: Mutex<Vec<Answer>>,
-}
-
-struct Answer {
-    name: Token,
-    session: Token,
-    made: Instant,
-    action: &'static str,
-    rows: Vec<BulkRow>,
-}
-
-impl BulkAnswers {
-    fn keep(&self, session: Token, action: &'static str, rows: Vec<BulkRow>) -> String {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        held.retain(|a| a.made.elapsed() < ANSWERS_KEPT_FOR);
-        if held.len() >= ANSWERS_KEPT {
-            held.remove(0);
-        }
-        let name = Token::generate();
-        let address = format!("/jobs/bulk/{}", name.reveal());
-        held.push(Answer {
-            name,
-            session,
-            made: Instant::now(),
-            action,
-            rows,
-        });
-        address
-    }
-
-    /// The answer named `name`, when it is the session's own.
-    fn find(&self, name: &str, session: &Token) -> Option<(&'static str, Vec<BulkRow>)> {
-        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        held.iter()
-            .find(|a| {
-                a.name.matches(name)
-                    && session.matches(a.session.reveal())
-                    && a.made.elapsed() < ANSWERS_KEPT_FOR
-            })
-            .map(|a| (a.action, a.rows.clone()))
-    }
-}
-
 /// A bulk action's answer, shown again.
 pub(crate) async fn get(ctx: Ctx, Path(answer): Path<String>) -> Result<Response, Error> {
     let found = ctx
