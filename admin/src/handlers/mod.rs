@@ -20,6 +20,35 @@ use axum::http::StatusCode;
 use crate::context::Ctx;
 use crate::error::Error;
 
+/// Refuses (400) a `state` or `status` filter value the job lists do not offer, naming the
+/// parameter and what it takes (the value is not echoed): such a list would hide every job
+/// under a form showing "any".
+pub(crate) fn known_filters(state: Option<&str>, status: Option<&str>) -> Result<(), Error> {
+    use crate::views::app::{STATES, STATUSES};
+    for (name, value, options) in [
+        ("state", state, &STATES[..]),
+        ("status", status, &STATUSES[..]),
+    ] {
+        if let Some(value) = value
+            && !options.iter().any(|(key, _)| *key == value)
+        {
+            let known: Vec<&str> = options
+                .iter()
+                .map(|(k, _)| *k)
+                .filter(|k| !k.is_empty())
+                .collect();
+            return Err(Error::NotDone(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{name}: not a filter the lists know; use one of {} (or none: any)",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses (403) under `--read-only`, saying what the admin then does not do: `"it changes
 /// nothing"`. The security checks refuse every POST under it already; this is for the pages
 /// that lead to one (a form, a delete's question).

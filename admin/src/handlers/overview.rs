@@ -21,6 +21,8 @@ pub(crate) struct OverviewQuery {
 
 /// Every app and its jobs' health (docs/admin.md lists its store requests).
 pub(crate) async fn get(ctx: Ctx, Query(query): Query<OverviewQuery>) -> Result<Response, Error> {
+    let (state, status) = query.filters.given();
+    super::known_filters(state, status)?;
     let now = Utc::now();
     let overview = ctx.ops.overview(now).await?;
     let page = OverviewPage::new(&ctx, &overview, query.deleted_app, &query.filters, now);

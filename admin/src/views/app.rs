@@ -106,6 +106,13 @@ pub(crate) const STATUSES: [(&str, &str); 8] = [
     ("running", "running"),
 ];
 
+impl AppQuery {
+    /// The state and last-status filters, as given.
+    pub(crate) fn filters(&self) -> (Option<&str>, Option<&str>) {
+        (self.state.as_deref(), self.status.as_deref())
+    }
+}
+
 impl AppPage {
     /// The page of the app `name` (its record, when it has one) and its `jobs`, as `query`
     /// filters and sorts them.

@@ -45,6 +45,11 @@ pub(crate) struct Filters {
 }
 
 impl Filters {
+    /// The state and last-status filters, as given.
+    pub(crate) fn given(&self) -> (Option<&str>, Option<&str>) {
+        (self.state.as_deref(), self.status.as_deref())
+    }
+
     fn keeps(&self, job: &Job) -> bool {
         fn want(v: &Option<String>) -> Option<&str> {
             v.as_deref().filter(|v| !v.is_empty())

@@ -18,6 +18,8 @@ pub(crate) async fn get(
     AppPath(app): AppPath,
     Query(query): Query<AppQuery>,
 ) -> Result<Response, Error> {
+    let (state, status) = query.filters();
+    crate::handlers::known_filters(state, status)?;
     let (record, jobs) = match ctx.ops.show_app(app.as_str()).await {
         Ok(details) => (Some(details.app), details.jobs),
         Err(OpsError::AppNotFound(_)) => {
