@@ -469,18 +469,44 @@ async fn the_table_commands_answer_json_when_asked_and_say_what_is_not_done_yet(
     assert_eq!(reshard["complete"], false, "before the switch: {reshard}");
     assert!(reshard["writers_from"].is_string(), "{reshard}");
 
-    let unasked = cli.run(&["table", "upgrade"]).await;
+    // A table made by the template (no `META` item: format 1): the upgrade asks, raises it
+    // once, and then has nothing one-way left to ask about.
+    let old = crate::cli::Cli::new().await;
+    moto::client(&old.endpoint)
+        .await
+        .delete_item()
+        .table_name(&old.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("META".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("FORMAT".into()),
+        )
+        .send()
+        .await
+        .expect("delete the format marker");
+    let unasked = old.run(&["table", "upgrade"]).await;
     assert_eq!(unasked.code, 2, "{unasked:?}");
     assert!(
         unasked.stderr.contains("Pass --yes to upgrade it"),
         "{unasked:?}"
     );
-    let upgraded = cli
+    let upgraded = old
         .run(&["table", "upgrade", "--json", "--yes"])
         .await
         .ok()
         .json();
     assert_eq!(upgraded["upgraded"], true, "{upgraded}");
+    assert_eq!(upgraded["table"]["format"], 3, "{upgraded}");
+    let again = old.run(&["table", "upgrade"]).await.ok();
+    assert!(
+        again.stdout.contains("format 3 already"),
+        "re-run: no question, and it says so: {again:?}"
+    );
+    let again = old.run(&["table", "upgrade", "--json"]).await.ok().json();
+    assert_eq!(again["upgraded"], false, "{again}");
     let negative = cli.run(&["table", "shards", "--set", "-1"]).await;
     assert_eq!(negative.code, 2, "{negative:?}");
     assert_eq!(
