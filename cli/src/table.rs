@@ -133,7 +133,10 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
             }
         }
         TableCommand::Upgrade(args) => {
-            if ops.spec().is_dynamo() {
+            // Only raising the format is one-way: the directory's entries are harmless again.
+            let before = ops.table_layout().await?.format;
+            let raises = before < shared::store::NEW_TABLE_FORMAT;
+            if ops.spec().is_dynamo() && raises {
                 agree(
                     args.yes,
                     out,
@@ -150,16 +153,23 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
                 Some((apps, meta)) => {
                     if args.json {
                         out.json(&serde_json::json!({
-                            "upgraded": true,
+                            "upgraded": meta.format > before,
                             "apps": apps,
                             "table": TableView::at(&meta, Utc::now()),
                         }));
                     } else {
                         out.line(&format!(
-                        "the app directory names {apps} app{} with jobs; listing every job now reads it (no Scan); the table is format {}",
-                        plural_usize(apps),
-                        meta.format
-                    ));
+                            "the app directory names {apps} app{} with jobs; listing every job now reads it (no Scan); {}",
+                            plural_usize(apps),
+                            if meta.format > before {
+                                format!(
+                                    "the table is now format {}: calls in flight are tracked by their job",
+                                    meta.format
+                                )
+                            } else {
+                                format!("the table was format {} already", meta.format)
+                            }
+                        ));
                     }
                 }
             }
