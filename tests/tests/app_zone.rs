@@ -265,3 +265,35 @@ async fn apply_reads_an_apps_zone_for_its_jobs_without_one_and_its_export_applie
         run.stdout
     );
 }
+
+/// `--tz` (the zone dates are read in) given to `app create|update` instead of `--timezone`
+/// is refused in one line naming both, and nothing is written: it would not be the app's
+/// default zone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tz_instead_of_timezone_on_an_app_is_refused_naming_both() {
+    let cli = Cli::new().await;
+    let create = [
+        "--app",
+        "tokyo",
+        "app",
+        "create",
+        "--base-url",
+        "https://tokyo.example.edu",
+        "--tz",
+        "Asia/Tokyo",
+    ];
+    let refused = cli.run(&create).await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert_eq!(refused.stderr.trim().lines().count(), 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("--timezone") && refused.stderr.contains("--tz"),
+        "{refused:?}"
+    );
+    let shown = cli.run(&["--app", "tokyo", "app", "show"]).await;
+    assert_ne!(shown.code, 0, "nothing was created: {shown:?}");
+    // PSU_SCHED_TZ in the environment is the reading zone, not a flag: no refusal.
+    let from_env = cli
+        .run_with(&create[..6], &[("PSU_SCHED_TZ", "Asia/Tokyo")])
+        .await;
+    assert_eq!(from_env.code, 0, "{from_env:?}");
+}
