@@ -27,6 +27,17 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
     let now = Utc::now();
     match command {
         AppCommand::Create(settings) | AppCommand::Update(settings) => {
+            // `--tz` is the zone dates are read in; an app's default zone is `--timezone`.
+            // Given as a flag (not PSU_SCHED_TZ's reading zone) without `--timezone`, it was
+            // surely meant as the default: say so rather than ignore it.
+            if settings.timezone.is_none()
+                && cli.tz.is_some()
+                && std::env::var_os("PSU_SCHED_TZ").is_none()
+            {
+                return Err(Failure::Input(
+                    "timezone: an app's default zone is given as --timezone ZONE; --tz is the zone dates are read in, and sets nothing on the app".to_owned(),
+                ));
+            }
             let input = AppInput {
                 base_url: settings.base_url.clone(),
                 budget: settings.budget.clone(),
