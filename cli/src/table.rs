@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use chrono::Utc;
-use shared::ops::{Ops, SWITCH_AFTER, TableView};
-use shared::store::TABLE_FORMAT;
+use shared::ops::{Ops, SWITCH_AFTER, TableView, Upgraded};
+use shared::store::{DueIndexSwitch, TABLE_FORMAT};
 
 use clap::{Args, Subcommand};
 
@@ -150,12 +150,13 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
                     "{} lists every job without a Scan already: nothing to upgrade",
                     ops.spec()
                 )),
-                Some((apps, meta)) => {
+                Some(Upgraded { apps, meta, index }) => {
                     if args.json {
                         out.json(&serde_json::json!({
                             "upgraded": meta.format > before,
                             "apps": apps,
                             "table": TableView::at(&meta, Utc::now()),
+                            "due_index": index_json(&index),
                         }));
                     } else {
                         out.line(&format!(
@@ -170,6 +171,7 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
                                 format!("the table was format {} already", meta.format)
                             }
                         ));
+                        out.line(&index_line(&index));
                     }
                 }
             }
@@ -250,4 +252,46 @@ fn plural(n: u32) -> &'static str {
 
 fn plural_usize(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// Where the ticks' due index stands after `table upgrade`, as `--json` prints it.
+fn index_json(index: &DueIndexSwitch) -> serde_json::Value {
+    match index {
+        DueIndexSwitch::OneIndex => serde_json::json!({"state": "one-index"}),
+        DueIndexSwitch::AlreadyKeys => serde_json::json!({"state": "keys", "switched": false}),
+        DueIndexSwitch::Switched => serde_json::json!({"state": "keys", "switched": true}),
+        DueIndexSwitch::Missing => serde_json::json!({"state": "missing"}),
+        DueIndexSwitch::NotActive(status) => {
+            serde_json::json!({"state": "building", "status": status})
+        }
+        DueIndexSwitch::Differs {
+            shard,
+            only_old,
+            only_new,
+        } => serde_json::json!({
+            "state": "differs", "shard": shard, "only_due": only_old, "only_due_keys": only_new
+        }),
+    }
+}
+
+/// The same, as a line.
+fn index_line(index: &DueIndexSwitch) -> String {
+    match index {
+        DueIndexSwitch::OneIndex => "the due index is the store's own: nothing to switch".to_owned(),
+        DueIndexSwitch::AlreadyKeys => {
+            "ticks read the due index `due-keys` (keys only) already".to_owned()
+        }
+        DueIndexSwitch::Switched => "ticks now read the due index `due-keys` (keys only); once every tick and CLI is this version, delete `due` (docs/deploy.md, Upgrading the due index)".to_owned(),
+        DueIndexSwitch::Missing => "the table has no `due-keys` index yet: ticks read `due`; update the stack with this version's template, then run `psu-sched table upgrade` again".to_owned(),
+        DueIndexSwitch::NotActive(status) => format!(
+            "the index `due-keys` is being built ({status}): ticks read `due`; run `psu-sched table upgrade` again once it is ACTIVE"
+        ),
+        DueIndexSwitch::Differs {
+            shard,
+            only_old,
+            only_new,
+        } => format!(
+            "the indexes `due` and `due-keys` differ on shard {shard} ({only_old} entries only in `due`, {only_new} only in `due-keys`): ticks still read `due`; run `psu-sched table upgrade` again"
+        ),
+    }
 }

@@ -14,8 +14,8 @@ use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName, St
 use crate::store::layout::TableMeta;
 use crate::store::memory::MemoryStore;
 use crate::store::{
-    Claim, ClaimOutcome, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Resharded,
-    ShardLease, Store, StoreError,
+    Claim, ClaimOutcome, DueIndexSwitch, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded,
+    Resharded, ShardLease, Store, StoreError,
 };
 
 /// One call a [`FakeDispatch`] received.
@@ -252,6 +252,9 @@ impl Store for FailingStore {
         expected_version: u64,
     ) -> Result<bool, StoreError> {
         self.inner.put_table_meta(meta, expected_version).await
+    }
+    async fn switch_due_index(&self) -> Result<DueIndexSwitch, StoreError> {
+        self.inner.switch_due_index().await
     }
     async fn reshard(&self) -> Result<Resharded, StoreError> {
         self.inner.reshard().await

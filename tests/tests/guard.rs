@@ -451,11 +451,12 @@ async fn an_outcome_recorded_after_a_202_is_counted_by_the_next_tick_and_is_the_
         (0, 1, 1, 0),
         "counted, never retried: {next:?}"
     );
-    // The table's format (GetItem); the Query finds it; the job's last run (GetItem +
-    // PutItem); the count (UpdateItem).
+    // The table's format (GetItem); the Query finds its key and the BatchGetItem the
+    // execution; the job's last run (GetItem + PutItem); the count (UpdateItem).
     assert_eq!(
         world.store.requests().snapshot(),
         std::collections::BTreeMap::from([
+            ("BatchGetItem".to_owned(), 1),
             ("GetItem".to_owned(), 2),
             ("PutItem".to_owned(), 1),
             ("Query".to_owned(), 1),

@@ -94,6 +94,11 @@ fn the_tick_role_allows_exactly_the_dynamodb_actions_of_the_tick_path() {
                     "Query gets its own statements, on the index and on the apps' partition"
                 );
                 if resources.contains("/index/due") {
+                    // Both indexes: ticks read `due` until the switch, `due-keys` after.
+                    assert!(
+                        resources.contains("/index/due-keys") && !resources.contains('*'),
+                        "Query on both due indexes, no wildcard: {resources}"
+                    );
                     queried_due = true;
                 } else {
                     // On the table, only the app records' one partition (list_apps).
@@ -160,9 +165,62 @@ fn the_table_has_the_keys_index_and_ttl_the_adapter_uses() {
         p["TimeToLiveSpecification"]["AttributeName"].as_str(),
         Some(shared::store::dynamodb::TTL_ATTRIBUTE)
     );
+    // Both indexes while the legacy one is kept (ticks read `due` until `table upgrade`
+    // switches them), `due-keys` alone after; the same keys, projections ALL and KEYS_ONLY.
+    let choice = p["GlobalSecondaryIndexes"]["Fn::If"]
+        .as_sequence()
+        .expect("the indexes depend on LegacyDueIndex");
+    assert_eq!(choice[0].as_str(), Some("KeepLegacyDueIndex"));
+    let indexes = |v: &Value| -> Vec<(String, String, Vec<String>)> {
+        v.as_sequence()
+            .expect("a list of indexes")
+            .iter()
+            .map(|i| {
+                let keys = i["KeySchema"]
+                    .as_sequence()
+                    .expect("key schema")
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "{} {}",
+                            k["AttributeName"].as_str().unwrap_or(""),
+                            k["KeyType"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect();
+                (
+                    i["IndexName"].as_str().unwrap_or("").to_owned(),
+                    i["Projection"]["ProjectionType"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
+                    keys,
+                )
+            })
+            .collect()
+    };
+    let key = vec!["gsi1pk HASH".to_owned(), "gsi1sk RANGE".to_owned()];
+    let keys_only = (
+        shared::store::dynamodb::DUE_KEYS_INDEX.to_owned(),
+        "KEYS_ONLY".to_owned(),
+        key.clone(),
+    );
+    let all = (
+        shared::store::dynamodb::DUE_INDEX.to_owned(),
+        "ALL".to_owned(),
+        key,
+    );
+    assert_eq!(indexes(&choice[1]), vec![keys_only.clone(), all]);
+    assert_eq!(indexes(&choice[2]), vec![keys_only]);
+    let parameter = &t["Parameters"]["LegacyDueIndex"];
+    assert_eq!(parameter["Default"].as_str(), Some("true"));
     assert_eq!(
-        p["GlobalSecondaryIndexes"][0]["IndexName"].as_str(),
-        Some(shared::store::dynamodb::DUE_INDEX)
+        t["Conditions"]["KeepLegacyDueIndex"]["Fn::Equals"][0]["Ref"].as_str(),
+        Some("LegacyDueIndex")
+    );
+    assert_eq!(
+        t["Conditions"]["KeepLegacyDueIndex"]["Fn::Equals"][1].as_str(),
+        Some("true")
     );
     assert_eq!(
         p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),

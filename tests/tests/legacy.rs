@@ -59,7 +59,7 @@ use shared::protocol::{
 use shared::signing::{DEFAULT_TOLERANCE, app_key, verify_signature};
 use shared::store::dynamodb::DynamoStore;
 use shared::store::layout::{TableMeta, shard_key, shard_of};
-use shared::store::{DueItem, GuardEnd, SHARDED_FORMAT, Store};
+use shared::store::{DueIndexSwitch, DueItem, GuardEnd, SHARDED_FORMAT, Store};
 use shared::tick::{AppFigures, TickConfig, TickError, TickSummary, tick};
 
 use crate::helpers::faultproxy::{Fault, FaultProxy};
@@ -571,6 +571,27 @@ async fn tick_the_fixture(shards: u32, format: u64) {
         let keys = index_keys(&client, &table).await;
         assert!(!keys.is_empty() && keys.values().all(|k| k == "DUE"));
     }
+    let keys_index = format >= shared::store::NEW_TABLE_FORMAT;
+    if keys_index {
+        // `table upgrade`'s last step, as an operator meets it: no `due-keys` yet (the stack
+        // not updated), then the template's update adds it beside `due`, and the switch
+        // compares the two and moves the ticks to it, once.
+        assert_eq!(
+            store.switch_due_index().await.expect("switch"),
+            DueIndexSwitch::Missing
+        );
+        assert!(!store.table_meta().await.expect("layout").keys_index);
+        moto::add_due_index(&client, &table, "due-keys").await;
+        assert_eq!(
+            store.switch_due_index().await.expect("switch"),
+            DueIndexSwitch::Switched
+        );
+        assert_eq!(
+            store.switch_due_index().await.expect("switch again"),
+            DueIndexSwitch::AlreadyKeys
+        );
+        assert!(store.table_meta().await.expect("layout").keys_index);
+    }
 
     let mut summaries = Vec::new();
     for minute in 1..=3 {
@@ -590,6 +611,12 @@ async fn tick_the_fixture(shards: u32, format: u64) {
             assert!(moved.moved > 0, "{moved:?}");
             let again = store.reshard().await.expect("reshard again");
             assert_eq!(again.moved, 0, "re-running moves nothing: {again:?}");
+        }
+        if keys_index && minute == 1 {
+            // The template's second update (LegacyDueIndex=false): `due` is deleted, and the
+            // next ticks read `due-keys` alone.
+            moto::delete_index(&client, &table, "due").await;
+            assert_eq!(moto::index_names(&client, &table).await, vec!["due-keys"]);
         }
     }
     if shards > 1 {

@@ -95,12 +95,16 @@ async fn every_listing_reads_the_app_directory_in_a_fixed_number_of_queries_and_
         "before the upgrade: the directory is not known complete, so a Scan"
     );
 
-    let (apps, meta) = ops
+    let upgraded = ops
         .upgrade_table()
         .await
         .expect("upgrade")
         .expect("a DynamoDB table has a directory");
-    assert_eq!((apps, meta.format), (3, 3), "legacy's entry written again");
+    assert_eq!(
+        (upgraded.apps, upgraded.meta.format),
+        (3, 3),
+        "legacy's entry written again"
+    );
 
     for (what, expected) in [
         ("list", counts(&[("Query", 1 + 3)])),

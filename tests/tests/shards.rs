@@ -469,9 +469,11 @@ async fn the_table_commands_answer_json_when_asked_and_say_what_is_not_done_yet(
     assert_eq!(reshard["complete"], false, "before the switch: {reshard}");
     assert!(reshard["writers_from"].is_string(), "{reshard}");
 
-    // A table made by the template (no `META` item: format 1): the upgrade asks, raises it
-    // once, and then has nothing one-way left to ask about.
+    // A table made by the template (no `META` item: format 1; both due indexes): the upgrade
+    // asks, raises it once, switches the ticks to `due-keys`, and then has nothing one-way
+    // left to ask about.
     let old = crate::cli::Cli::new().await;
+    moto::add_due_index(&moto::client(&old.endpoint).await, &old.table, "due").await;
     moto::client(&old.endpoint)
         .await
         .delete_item()
@@ -500,9 +502,21 @@ async fn the_table_commands_answer_json_when_asked_and_say_what_is_not_done_yet(
         .json();
     assert_eq!(upgraded["upgraded"], true, "{upgraded}");
     assert_eq!(upgraded["table"]["format"], 3, "{upgraded}");
+    assert_eq!(upgraded["table"]["due_index"], "due-keys", "{upgraded}");
+    assert_eq!(
+        (
+            &upgraded["due_index"]["state"],
+            &upgraded["due_index"]["switched"]
+        ),
+        (&serde_json::json!("keys"), &serde_json::json!(true)),
+        "{upgraded}"
+    );
     let again = old.run(&["table", "upgrade"]).await.ok();
     assert!(
-        again.stdout.contains("format 3 already"),
+        again.stdout.contains("format 3 already")
+            && again
+                .stdout
+                .contains("ticks read the due index `due-keys` (keys only) already"),
         "re-run: no question, and it says so: {again:?}"
     );
     let again = old.run(&["table", "upgrade", "--json"]).await.ok().json();

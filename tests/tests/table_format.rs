@@ -65,8 +65,14 @@ async fn a_new_table_is_one_shard_of_format_3_and_a_table_without_meta_of_format
         world.store.table_meta().await.expect("meta"),
         shared::store::layout::TableMeta {
             format: 3,
+            keys_index: true,
             ..legacy
         }
+    );
+    assert_eq!(
+        moto::index_names(&moto::client(&world.endpoint).await, &world.table).await,
+        vec!["due-keys"],
+        "a new table has the keys-only due index alone"
     );
     moto::client(&world.endpoint)
         .await
@@ -132,7 +138,9 @@ async fn a_table_without_a_marker_or_at_this_format_ticks() {
     world
         .create(world.spec("nightly", "/nightly", "* * * * *"))
         .await;
-    // A table created before the marker existed: no marker at all.
+    // A table created before the marker existed: no marker at all, and the index of
+    // projection ALL its ticks read (`due`; the template keeps it beside `due-keys`).
+    moto::add_due_index(&moto::client(&world.endpoint).await, &world.table, "due").await;
     moto::client(&world.endpoint)
         .await
         .delete_item()

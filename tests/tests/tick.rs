@@ -494,12 +494,14 @@ async fn a_tick_over_ten_thousand_jobs_with_ten_due_makes_a_fixed_number_of_requ
     // The same 10 due jobs alone, then among 10,000: the same requests, the minimum.
     let alone = requests_of_one_tick(10, 10).await;
     let among_many = requests_of_one_tick(10_000, 10).await;
-    // docs/data-model.md: 1 GetItem (the table's format), 1 Query (what is due), 1 Query
-    // (the app records: something due may call), then per due job 1 TransactWriteItems
-    // (claim), 1 UpdateItem (sent), 1 UpdateItem (outcome), 1 PutItem (the job's
-    // bookkeeping): 3 + 4 × 10 = 43.
+    // docs/data-model.md: 1 GetItem (the table's format), 1 Query (the keys of what is due,
+    // from the keys-only index), 1 BatchGetItem (those items, read consistently: one per 100
+    // keys), 1 Query (the app records: something due may call), then per due job 1
+    // TransactWriteItems (claim), 1 UpdateItem (sent), 1 UpdateItem (outcome), 1 PutItem (the
+    // job's bookkeeping): 4 + 4 × 10 = 44.
     let expected: BTreeMap<String, u64> = BTreeMap::from([
         ("GetItem".to_owned(), 1),
+        ("BatchGetItem".to_owned(), 1),
         ("Query".to_owned(), 2),
         ("TransactWriteItems".to_owned(), 10),
         ("UpdateItem".to_owned(), 20),
@@ -563,11 +565,13 @@ async fn a_groups_tick_over_ten_thousand_jobs_with_ten_due_makes_a_fixed_number_
         .expect("tick");
         let requests = world.store.requests().snapshot();
         let expected: BTreeMap<String, u64> = if g == shard {
-            // docs/data-model.md: 1 GetItem (META), 1 Query (its one shard), 1 UpdateItem (the
-            // shard's lease), 1 Query (the app records), 4 per due job: 4 + 4 × 10 = 44.
+            // docs/data-model.md: 1 GetItem (META), 1 Query (its one shard's keys), 1
+            // BatchGetItem (their items), 1 UpdateItem (the shard's lease), 1 Query (the app
+            // records), 4 per due job: 5 + 4 × 10 = 45.
             assert_eq!((summary.due, summary.triggered), (10, 10), "{summary:?}");
             BTreeMap::from([
                 ("GetItem".to_owned(), 1),
+                ("BatchGetItem".to_owned(), 1),
                 ("Query".to_owned(), 2),
                 ("TransactWriteItems".to_owned(), 10),
                 ("UpdateItem".to_owned(), 21),

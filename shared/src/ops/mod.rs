@@ -87,7 +87,7 @@ pub use keys::{AppKeys, Rotation};
 pub use shown::{NotAsShown, ShownJob};
 pub use stats::{JobStatsView, Percentiles, StatsView, parse_since};
 pub use stores::{Init, StoreSpec};
-pub use table::{SWITCH_AFTER, ShardsRaised, TableView, parse_shards};
+pub use table::{SWITCH_AFTER, ShardsRaised, TableView, Upgraded, parse_shards};
 
 use crate::clock::{Clock, ShiftedClock};
 use crate::dispatch::Dispatch;

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::Ops;
 use super::error::{FieldError, OpsError};
 use crate::store::layout::{MAX_SHARDS, ShardsError, TableMeta};
-use crate::store::{NEW_TABLE_FORMAT, Resharded, SHARDED_FORMAT, rules};
+use crate::store::{DueIndexSwitch, NEW_TABLE_FORMAT, Resharded, SHARDED_FORMAT, rules};
 
 /// How long after a raise writers start using the new shards: longer than a tick takes from
 /// reading the layout to querying the due index, so that no tick that read the old count
@@ -52,6 +52,19 @@ pub struct TableView {
     pub shards_from: Option<String>,
     /// The layout's version (one more at every raise).
     pub version: u64,
+    /// The due index ticks read: `due` (projection ALL) or `due-keys` (keys only).
+    pub due_index: &'static str,
+}
+
+/// What [`Ops::upgrade_table`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgraded {
+    /// The apps the directory names.
+    pub apps: usize,
+    /// The layout after.
+    pub meta: TableMeta,
+    /// Where the ticks' due index stands.
+    pub index: DueIndexSwitch,
 }
 
 impl TableView {
@@ -65,6 +78,7 @@ impl TableView {
             shards_before: meta.writer_shards(now),
             shards_from: pending.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             version: meta.version,
+            due_index: if meta.keys_index { "due-keys" } else { "due" },
         }
     }
 }
@@ -145,12 +159,14 @@ impl Ops {
     /// Lets listings of every job read the app directory instead of scanning the table: raises
     /// the table to [`NEW_TABLE_FORMAT`] first (so that a version that writes no directory
     /// entries stops creating jobs), then writes an entry for every app with jobs (one Scan,
-    /// once) and the directory's completion mark ([`Store::write_app_directory`]).
+    /// once) and the directory's completion mark ([`Store::write_app_directory`]); last,
+    /// switches ticks to the `KEYS_ONLY` due index if it is built ([`Store::switch_due_index`]).
     /// Re-runnable.
     ///
-    /// [`Store::write_app_directory`]: crate::store::Store::write_app_directory Returns how many apps have entries
-    /// and the layout after; `None` for a store that lists without a Scan anyway (SQLite).
-    pub async fn upgrade_table(&self) -> Result<Option<(usize, TableMeta)>, OpsError> {
+    /// [`Store::write_app_directory`]: crate::store::Store::write_app_directory
+    /// [`Store::switch_due_index`]: crate::store::Store::switch_due_index
+    /// `None` for a store that lists without a Scan anyway (SQLite).
+    pub async fn upgrade_table(&self) -> Result<Option<Upgraded>, OpsError> {
         let store = self.store().await?;
         if !store.has_app_directory() {
             return Ok(None);
@@ -164,11 +180,15 @@ impl Ops {
             .write_app_directory()
             .await
             .map_err(OpsError::store("write the app directory"))?;
+        let index = store
+            .switch_due_index()
+            .await
+            .map_err(OpsError::store("switch the due index"))?;
         let meta = store
             .table_meta()
             .await
             .map_err(OpsError::store("read the table's layout"))?;
-        Ok(Some((apps, meta)))
+        Ok(Some(Upgraded { apps, meta, index }))
     }
 
     /// Writes `change` of the layout, conditional on the version read, reading again after

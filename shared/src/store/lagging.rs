@@ -31,8 +31,8 @@ use rand::{Rng, SeedableRng};
 use super::layout::TableMeta;
 use super::memory::MemoryStore;
 use super::{
-    Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Resharded,
-    ShardLease, Store, StoreError,
+    Claim, ClaimOutcome, DeleteIf, DueIndexSwitch, DueItem, ExecutionPage, GuardEnd, Outcome,
+    Recorded, Resharded, ShardLease, Store, StoreError,
 };
 use crate::clock::Clock;
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
@@ -287,6 +287,9 @@ impl Store for LaggingIndex {
         self.inner.release_shard(lease).await
     }
 
+    async fn switch_due_index(&self) -> Result<DueIndexSwitch, StoreError> {
+        self.inner.switch_due_index().await
+    }
     async fn reshard(&self) -> Result<Resharded, StoreError> {
         let result = self.inner.reshard().await;
         let items: Vec<ItemRef> = self

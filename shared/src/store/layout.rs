@@ -36,6 +36,10 @@ pub struct TableMeta {
     pub shards_from: Option<DateTime<Utc>>,
     /// The item's version, which a raise's conditional write checks.
     pub version: u64,
+    /// True once ticks read the due index through its `KEYS_ONLY` copy (`due-keys` on
+    /// DynamoDB, `META.due_index`) and the items by consistent batch reads; false: through
+    /// the `ALL` index (`due`). Other stores have one index and ignore it.
+    pub keys_index: bool,
 }
 
 /// A shard count that may not be set.
@@ -63,6 +67,7 @@ impl TableMeta {
         shards_before: 1,
         shards_from: None,
         version: 0,
+        keys_index: false,
     };
 
     /// The shard count a write at `at` uses: `shards_before` until `shards_from`, `shards`

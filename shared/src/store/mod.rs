@@ -40,6 +40,30 @@ pub struct ShardLease {
     pub until: DateTime<Utc>,
 }
 
+/// Where [`Store::switch_due_index`] left the ticks' due index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DueIndexSwitch {
+    /// The store has one index (SQLite, memory): nothing to switch.
+    OneIndex,
+    /// Ticks read the `KEYS_ONLY` index already.
+    AlreadyKeys,
+    /// Switched now: ticks read the `KEYS_ONLY` index from their next layout read.
+    Switched,
+    /// The table has no `KEYS_ONLY` index (a stack from before it: update it first).
+    Missing,
+    /// The `KEYS_ONLY` index exists but is still being built (its status, e.g. `CREATING`).
+    NotActive(String),
+    /// The two indexes still differ on a shard after several comparisons: not switched.
+    Differs {
+        /// The shard (index key) whose entries differ.
+        shard: String,
+        /// Entries in the `ALL` index only.
+        only_old: usize,
+        /// Entries in the `KEYS_ONLY` index only.
+        only_new: usize,
+    },
+}
+
 /// What [`Store::reshard`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Resharded {
@@ -332,6 +356,13 @@ pub trait Store: Send + Sync {
     /// have nothing to move.
     async fn reshard(&self) -> Result<Resharded, StoreError> {
         Ok(Resharded::default())
+    }
+
+    /// Switches ticks to the `KEYS_ONLY` due index once it is built and holds what the `ALL`
+    /// index holds, shard by shard (`META.due_index`, conditional on the layout's version);
+    /// says why not otherwise. Stores of one index have nothing to switch.
+    async fn switch_due_index(&self) -> Result<DueIndexSwitch, StoreError> {
+        Ok(DueIndexSwitch::OneIndex)
     }
 
     /// Creates a job. Fails with [`StoreError::AlreadyExists`] if (app, name) is taken by

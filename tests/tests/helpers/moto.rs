@@ -62,6 +62,81 @@ pub fn unique_table_name() -> String {
     format!("psu-test-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Adds a global index on the due index's keys (`gsi1pk`, `gsi1sk`) to `table`, as a stack
+/// update of infra/template.yaml does: `due` with projection ALL, or `due-keys` keys only.
+/// moto builds it `ACTIVE` at once, every item included.
+pub async fn add_due_index(client: &aws_sdk_dynamodb::Client, table: &str, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType,
+        Projection, ProjectionType,
+    };
+    let key = |attribute: &str, key_type: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(attribute)
+            .key_type(key_type)
+            .build()
+            .expect("key schema element")
+    };
+    let projection = if name == "due" {
+        ProjectionType::All
+    } else {
+        ProjectionType::KeysOnly
+    };
+    let create = CreateGlobalSecondaryIndexAction::builder()
+        .index_name(name)
+        .key_schema(key("gsi1pk", KeyType::Hash))
+        .key_schema(key("gsi1sk", KeyType::Range))
+        .projection(Projection::builder().projection_type(projection).build())
+        .build()
+        .expect("the index");
+    client
+        .update_table()
+        .table_name(table)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder().create(create).build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("UpdateTable adding {name}: {e:?}"));
+}
+
+/// Deletes the global index `name` of `table`, as a stack update does.
+pub async fn delete_index(client: &aws_sdk_dynamodb::Client, table: &str, name: &str) {
+    use aws_sdk_dynamodb::types::{DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
+    let delete = DeleteGlobalSecondaryIndexAction::builder()
+        .index_name(name)
+        .build()
+        .expect("the deletion");
+    client
+        .update_table()
+        .table_name(table)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder().delete(delete).build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("UpdateTable deleting {name}: {e:?}"));
+}
+
+/// The names of `table`'s global indexes.
+pub async fn index_names(client: &aws_sdk_dynamodb::Client, table: &str) -> Vec<String> {
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("DescribeTable");
+    let mut names: Vec<String> = described
+        .table()
+        .map(|t| t.global_secondary_indexes())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| i.index_name().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
 fn init() -> String {
     set_env_if_unset("AWS_ACCESS_KEY_ID", "test");
     set_env_if_unset("AWS_SECRET_ACCESS_KEY", "test");

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue as AV;
 use chrono::Utc;
 
 use super::codec::{Item, n, s, ts};
+use super::keys::{DUE_INDEX, DUE_KEYS_INDEX};
 use super::{DynamoStore, is_condition_failure};
 use crate::model::AppName;
 use crate::store::layout::{MAX_SHARDS, TableMeta, shard_key, shard_of};
@@ -50,6 +51,19 @@ impl DynamoStore {
         Ok(meta)
     }
 
+    /// The layout read at most [`FORMAT_RECHECK`] ago (a tick reads it first), or read now:
+    /// which due index to query.
+    pub(super) async fn recent_meta(&self) -> Result<TableMeta, StoreError> {
+        let known = *self
+            .meta_known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match known {
+            Some((at, meta)) if at.elapsed() < FORMAT_RECHECK => Ok(meta),
+            _ => self.read_table_meta().await,
+        }
+    }
+
     /// Before a write: refuses a table of a newer format ([`rules::check_table_format`]), from
     /// the marker read at most [`FORMAT_RECHECK`] ago or read now. An older CLI, admin or
     /// `run` thus writes nothing to a table a later version upgraded, as an older tick does.
@@ -80,7 +94,8 @@ impl DynamoStore {
         shard_key(shard_of(app, meta.writer_shards(Utc::now())))
     }
 
-    /// Writes the marker at [`NEW_TABLE_FORMAT`]: a new table's, written by `create_table`.
+    /// Writes the marker at [`NEW_TABLE_FORMAT`], ticks reading [`DUE_KEYS_INDEX`]: a new
+    /// table's, written by `create_table` (which makes that index alone).
     pub(super) async fn write_table_format(&self) -> Result<(), StoreError> {
         let format = i64::try_from(NEW_TABLE_FORMAT).unwrap_or(i64::MAX);
         self.client
@@ -90,6 +105,7 @@ impl DynamoStore {
             .item("sk", s(FORMAT_SK))
             .item("kind", s("meta"))
             .item("format", n(format))
+            .item("due_index", s(DUE_KEYS_INDEX))
             .send()
             .await
             .map_err(|e| self.failed("PutItem", e))?;
@@ -117,14 +133,16 @@ impl DynamoStore {
             .expression_attribute_names("#before", "shards_before")
             .expression_attribute_names("#from", "shards_from")
             .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#index", "due_index")
             .expression_attribute_values(":kind", s("meta"))
+            .expression_attribute_values(":index", s(index_name(meta)))
             .expression_attribute_values(":format", number(meta.format))
             .expression_attribute_values(":shards", number(u64::from(meta.shards)))
             .expression_attribute_values(":before", number(u64::from(meta.shards_before)))
             .expression_attribute_values(":version", number(meta.version))
             .expression_attribute_values(":read", number(expected_version));
         let mut set = "SET #kind = :kind, #format = :format, #shards = :shards, \
-                       #before = :before, #version = :version"
+                       #before = :before, #version = :version, #index = :index"
             .to_owned();
         match meta.shards_from {
             Some(from) => {
@@ -196,13 +214,33 @@ fn meta_of(item: &Item) -> Result<TableMeta, StoreError> {
         ),
         Some(_) => return Err(malformed("`shards_from` is not a string")),
     };
+    let keys_index = match item.get("due_index") {
+        None => false,
+        Some(AV::S(name)) if name == DUE_INDEX => false,
+        Some(AV::S(name)) if name == DUE_KEYS_INDEX => true,
+        Some(_) => {
+            return Err(malformed(&format!(
+                "`due_index` is not `{DUE_INDEX}` or `{DUE_KEYS_INDEX}`"
+            )));
+        }
+    };
     Ok(TableMeta {
         format: format_of(item)?,
         shards,
         shards_before,
         shards_from,
         version: number("version")?.unwrap_or(0),
+        keys_index,
     })
+}
+
+/// The name of the due index ticks read by `meta`.
+pub(super) fn index_name(meta: &TableMeta) -> &'static str {
+    if meta.keys_index {
+        DUE_KEYS_INDEX
+    } else {
+        DUE_INDEX
+    }
 }
 
 fn format_of(item: &Item) -> Result<u64, StoreError> {
@@ -241,12 +279,16 @@ mod tests {
             meta.shards_from.map(|t| t.to_rfc3339()).as_deref(),
             Some("2027-01-10T09:02:00+00:00")
         );
+        assert!(!meta.keys_index, "no `due_index`: the `ALL` index");
+        item.insert("due_index".into(), AV::S("due-keys".into()));
+        assert!(meta_of(&item).expect("a layout").keys_index);
         for (name, bad) in [
             ("shards", AV::N("0".into())),
             ("shards", AV::N("2000".into())),
             ("shards_before", AV::N("9".into())),
             ("shards_from", AV::S("soon".into())),
             ("version", AV::S("7".into())),
+            ("due_index", AV::S("due-values".into())),
         ] {
             let mut broken = item.clone();
             broken.insert(name.into(), bad);

@@ -21,6 +21,7 @@
 //! [`rules`](super::rules)).
 
 mod apps;
+mod batch;
 mod codec;
 #[cfg(any(test, feature = "test-util"))]
 mod counter;
@@ -29,6 +30,7 @@ mod endpoint;
 mod format;
 mod keys;
 mod shards;
+mod switch;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -50,7 +52,7 @@ use super::{
     Claim, ClaimOutcome, DeleteIf, DueItem, ExecutionPage, GuardEnd, Outcome, Recorded, Store,
     StoreError,
 };
-use super::{Resharded, ShardLease};
+use super::{DueIndexSwitch, Resharded, ShardLease};
 use crate::model::{App, AppName, Execution, ExecutionId, Job, JobId, JobName};
 use codec::{Item, exec_pk, exec_sk, from_item, job_item, job_pk, job_sk, n, s, strip_keys};
 use endpoint::endpoint_of;
@@ -59,7 +61,7 @@ use endpoint::endpoint_of;
 pub use counter::RequestCounter;
 pub use endpoint::is_loopback_endpoint;
 pub use keys::APPS_PK;
-pub use keys::{DUE_INDEX, TTL_ATTRIBUTE};
+pub use keys::{DUE_INDEX, DUE_KEYS_INDEX, TTL_ATTRIBUTE};
 pub use table::{OPERATIONS, Operation};
 
 /// The DynamoDB store.
@@ -530,6 +532,11 @@ impl Store for DynamoStore {
     async fn reshard(&self) -> Result<Resharded, StoreError> {
         self.ensure_format().await?;
         self.move_to_shards().await
+    }
+
+    async fn switch_due_index(&self) -> Result<DueIndexSwitch, StoreError> {
+        self.ensure_format().await?;
+        self.switch_to_keys_index().await
     }
 
     async fn put_app(&self, app: &App, expected_version: u64) -> Result<bool, StoreError> {

@@ -5,7 +5,8 @@ use aws_sdk_dynamodb::types::AttributeValue as AV;
 use chrono::{DateTime, Utc};
 
 use super::codec::{GSI_PK, GSI_SK, Item, from_item, n, s, strip_keys};
-use super::keys::{DUE_INDEX, TTL_ATTRIBUTE};
+use super::format::index_name;
+use super::keys::TTL_ATTRIBUTE;
 use super::{DynamoStore, is_condition_failure};
 use crate::model::AppName;
 use crate::store::layout::{shard_key, shard_of};
@@ -13,13 +14,19 @@ use crate::store::{DueItem, Resharded, ShardLease, StoreError};
 
 impl DynamoStore {
     /// `Store::due_in`: one `Query` of the due index per shard (more when a shard's answer
-    /// passes 1 MB), items due at or before `now`, oldest first across the shards.
+    /// passes 1 MB), items due at or before `now`, oldest first across the shards. Through the
+    /// `KEYS_ONLY` index ([`TableMeta::keys_index`]) the `Query` returns keys, and the items
+    /// come from consistent `BatchGetItem`s (one per 100 keys found): an item whose own index
+    /// key has left the shard or moved past `now` since the index saw it is left out (its
+    /// entry, wherever it is now, is what counts).
     pub(super) async fn query_due(
         &self,
         now: DateTime<Utc>,
         shards: &[u32],
     ) -> Result<Vec<DueItem>, StoreError> {
+        let meta = self.recent_meta().await?;
         let mut found: Vec<(i64, Item)> = Vec::new();
+        let mut keys: Vec<Item> = Vec::new();
         for &shard in shards {
             let key = shard_key(shard);
             let items = self
@@ -29,7 +36,7 @@ impl DynamoStore {
                         self.client
                             .query()
                             .table_name(&self.table)
-                            .index_name(DUE_INDEX)
+                            .index_name(index_name(&meta))
                             .key_condition_expression("#pk = :shard AND #sk <= :now")
                             .expression_attribute_names("#pk", GSI_PK)
                             .expression_attribute_names("#sk", GSI_SK)
@@ -39,7 +46,35 @@ impl DynamoStore {
                     None,
                 )
                 .await?;
-            found.extend(items.into_iter().map(|item| (due_ms(&item), item)));
+            if meta.keys_index {
+                keys.extend(items.into_iter().map(primary_key));
+            } else {
+                found.extend(items.into_iter().map(|item| (due_ms(&item), item)));
+            }
+        }
+        // An entry moving between two shards read here may be in both for a moment: a batch
+        // read refuses a key given twice.
+        let mut seen = std::collections::HashSet::new();
+        keys.retain(|key| {
+            let text = |name: &str| key.get(name).and_then(|v| v.as_s().ok()).cloned();
+            seen.insert((text("pk"), text("sk")))
+        });
+        if meta.keys_index && !keys.is_empty() {
+            let read: std::collections::HashSet<String> =
+                shards.iter().map(|&shard| shard_key(shard)).collect();
+            let items = self.batch_get(keys, &[]).await?;
+            found.extend(
+                items
+                    .into_iter()
+                    .filter(|item| {
+                        item.get(GSI_PK)
+                            .and_then(|v| v.as_s().ok())
+                            .is_some_and(|shard| read.contains(shard))
+                            && item.contains_key(GSI_SK)
+                            && due_ms(item) <= now.timestamp_millis()
+                    })
+                    .map(|item| (due_ms(&item), item)),
+            );
         }
         // Each shard's answer is in order already; a stable sort merges them.
         found.sort_by_key(|(at, _)| *at);
@@ -53,6 +88,7 @@ impl DynamoStore {
     pub(super) async fn move_to_shards(&self) -> Result<Resharded, StoreError> {
         let meta = self.read_table_meta().await?;
         let writers = meta.writer_shards(Utc::now());
+        let index = index_name(&meta);
         // Every shard's entries first, then the moves: an entry moved into a shard not read
         // yet would otherwise be counted a second time.
         let mut found: Vec<(String, Item)> = Vec::new();
@@ -65,18 +101,26 @@ impl DynamoStore {
                         self.client
                             .query()
                             .table_name(&self.table)
-                            .index_name(DUE_INDEX)
+                            .index_name(index)
                             .key_condition_expression("#pk = :shard")
-                            .projection_expression("#p, #s, #app")
-                            .expression_attribute_names("#p", "pk")
-                            .expression_attribute_names("#s", "sk")
-                            .expression_attribute_names("#app", "app")
                             .expression_attribute_names("#pk", GSI_PK)
                             .expression_attribute_values(":shard", s(key.clone()))
                     },
                     None,
                 )
                 .await?;
+            let entries = if meta.keys_index {
+                // Keys only: the app is on the item. An item whose entry has left this shard
+                // since is its writer's: the move's condition leaves it anyway.
+                let keys = entries.into_iter().map(primary_key).collect();
+                self.batch_get(keys, &["pk", "sk", "app", GSI_PK])
+                    .await?
+                    .into_iter()
+                    .filter(|item| item.get(GSI_PK).and_then(|v| v.as_s().ok()) == Some(&key))
+                    .collect()
+            } else {
+                entries
+            };
             found.extend(entries.into_iter().map(|entry| (key.clone(), entry)));
         }
         let mut done = Resharded::default();
@@ -200,6 +244,12 @@ fn due_ms(item: &Item) -> i64 {
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// An item's primary key (`pk`, `sk`), for a batch read.
+fn primary_key(mut item: Item) -> Item {
+    item.retain(|name, _| name == "pk" || name == "sk");
+    item
 }
 
 /// A due-index item as the job or execution it is.

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::DynamoStore;
-use super::keys::{DUE_INDEX, TTL_ATTRIBUTE};
+use super::keys::{DUE_KEYS_INDEX, TTL_ATTRIBUTE};
 use super::keys::{GSI_PK, GSI_SK};
 use crate::store::StoreError;
 
@@ -38,6 +38,13 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         name: "GetItem",
         actions: &["dynamodb:GetItem"],
+        tick: true,
+        read_only: true,
+    },
+    // The due items behind the keys of the `KEYS_ONLY` index, read consistently.
+    Operation {
+        name: "BatchGetItem",
+        actions: &["dynamodb:BatchGetItem"],
         tick: true,
         read_only: true,
     },
@@ -107,8 +114,8 @@ pub const OPERATIONS: &[Operation] = &[
 ];
 
 impl DynamoStore {
-    /// Creates the table (keys, due index, TTL), waits until it is active and writes its
-    /// format marker. For local and development use; production tables come from the
+    /// Creates the table (keys, the `KEYS_ONLY` due index alone, TTL), waits until it is
+    /// active and writes its format marker (format 3, ticks reading that index). For local and development use; production tables come from the
     /// infrastructure template (without a marker: format 1).
     pub async fn create_table(&self) -> Result<(), StoreError> {
         let key = |name: &str, t: KeyType| {
@@ -133,12 +140,12 @@ impl DynamoStore {
                     attr(GSI_SK, ScalarAttributeType::N)?,
                 ],
                 GlobalSecondaryIndex::builder()
-                    .index_name(DUE_INDEX)
+                    .index_name(DUE_KEYS_INDEX)
                     .key_schema(key(GSI_PK, KeyType::Hash)?)
                     .key_schema(key(GSI_SK, KeyType::Range)?)
                     .projection(
                         Projection::builder()
-                            .projection_type(ProjectionType::All)
+                            .projection_type(ProjectionType::KeysOnly)
                             .build(),
                     )
                     .build()?,

@@ -14,7 +14,8 @@
 //!   the item before and after; a failed conditional write still consumes (the existing
 //!   item's size, at least one unit); a transactional write costs twice. A read is one unit
 //!   per started 4 KB (half for an eventually consistent one); a Query adds up the sizes of
-//!   the items it reads and rounds once per request. Global secondary indexes are always
+//!   the items it reads and rounds once per request; a BatchGetItem rounds each item, as
+//!   that many GetItems. Global secondary indexes are always
 //!   read eventually consistently.
 //! - index writes ("Global secondary indexes", `GSI.html#GSI.Writes`): a table write that
 //!   changes an item the index holds also writes the index; an item entering or leaving a
@@ -91,11 +92,14 @@ pub fn read_units(size: usize, consistent: bool) -> f64 {
     if consistent { steps } else { steps / 2.0 }
 }
 
-/// A global secondary index with projection ALL: which attributes make its key.
+/// A global secondary index: which attributes make its key, and whether it projects the keys
+/// only (`KEYS_ONLY`: an entry is the table's and the index's key attributes) or every
+/// attribute (`ALL`: an entry is the whole item).
 #[derive(Debug, Clone, Copy)]
 pub struct Index {
     pub partition_key: &'static str,
     pub sort_key: &'static str,
+    pub keys_only: bool,
 }
 
 /// The index writes one table write causes.
@@ -113,6 +117,19 @@ impl Index {
         Some((item.get(self.partition_key)?, item.get(self.sort_key)?))
     }
 
+    /// The entry `item` has in the index: `None` outside it (sparse), else its projected
+    /// image.
+    fn entry(&self, item: Option<&Item>) -> Option<Item> {
+        let item = item.filter(|i| self.key(i).is_some())?;
+        let mut entry = item.clone();
+        if self.keys_only {
+            entry.retain(|name, _| {
+                name == "pk" || name == "sk" || name == self.partition_key || name == self.sort_key
+            });
+        }
+        Some(entry)
+    }
+
     /// The index partition keys a table write charges, with the units of each: a delete is
     /// charged to the old entry's key, a put to the new one's, a change in place to its key.
     pub fn charges(&self, before: Option<&Item>, after: Option<&Item>) -> Vec<(String, u64)> {
@@ -122,41 +139,40 @@ impl Index {
                 .cloned()
                 .unwrap_or_default()
         };
-        let old = before.filter(|i| self.key(i).is_some());
-        let new = after.filter(|i| self.key(i).is_some());
         let units = |item: &Item| write_units(item_size(item));
-        match (old, new) {
+        match (self.entry(before), self.entry(after)) {
             (None, None) => Vec::new(),
-            (None, Some(new)) => vec![(partition(new), units(new))],
-            (Some(old), None) => vec![(partition(old), units(old))],
-            (Some(old), Some(new)) if self.key(old) != self.key(new) => {
-                vec![(partition(old), units(old)), (partition(new), units(new))]
+            (None, Some(new)) => vec![(partition(&new), units(&new))],
+            (Some(old), None) => vec![(partition(&old), units(&old))],
+            (Some(old), Some(new)) if self.key(&old) != self.key(&new) => {
+                vec![
+                    (partition(&old), units(&old)),
+                    (partition(&new), units(&new)),
+                ]
             }
             (Some(old), Some(new)) if old == new => Vec::new(),
-            (Some(old), Some(new)) => vec![(partition(new), units(old).max(units(new)))],
+            (Some(old), Some(new)) => vec![(partition(&new), units(&old).max(units(&new)))],
         }
     }
 
     /// The index writes of a table write that turns `before` into `after` (`None`: no item).
     pub fn write(&self, before: Option<&Item>, after: Option<&Item>) -> IndexWrite {
-        let old = before.filter(|i| self.key(i).is_some());
-        let new = after.filter(|i| self.key(i).is_some());
         let one = |item: &Item| IndexWrite {
             writes: 1,
             units: write_units(item_size(item)),
         };
-        match (old, new) {
+        match (self.entry(before), self.entry(after)) {
             (None, None) => IndexWrite::default(),
-            (None, Some(new)) => one(new),
-            (Some(old), None) => one(old),
-            (Some(old), Some(new)) if self.key(old) != self.key(new) => IndexWrite {
+            (None, Some(new)) => one(&new),
+            (Some(old), None) => one(&old),
+            (Some(old), Some(new)) if self.key(&old) != self.key(&new) => IndexWrite {
                 writes: 2,
-                units: write_units(item_size(old)) + write_units(item_size(new)),
+                units: write_units(item_size(&old)) + write_units(item_size(&new)),
             },
             (Some(old), Some(new)) if old == new => IndexWrite::default(),
             (Some(old), Some(new)) => IndexWrite {
                 writes: 1,
-                units: write_units(item_size(old)).max(write_units(item_size(new))),
+                units: write_units(item_size(&old)).max(write_units(item_size(&new))),
             },
         }
     }
@@ -466,7 +482,7 @@ impl Ledger {
             Err(e) => return self.problem(&op, format!("request is not JSON: {e}")),
         };
         let result = match op.as_str() {
-            "Query" | "Scan" | "GetItem" => self.read(&op, &request, exchange),
+            "Query" | "Scan" | "GetItem" | "BatchGetItem" => self.read(&op, &request, exchange),
             "PutItem" | "UpdateItem" | "DeleteItem" => self.write(&op, &op, &request, ok, 1),
             "TransactWriteItems" => self.transaction(&op, &request, ok),
             "BatchWriteItem" => self.batch(&op, &request, exchange),
@@ -497,6 +513,16 @@ impl Ledger {
                 .transpose()?
                 .into_iter()
                 .collect(),
+            // One table's items, with the one table's ConsistentRead.
+            "BatchGetItem" => response
+                .get("Responses")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(|tables| tables.values())
+                .filter_map(Value::as_array)
+                .flatten()
+                .map(item_from_json)
+                .collect::<Result<_, _>>()?,
             _ => response
                 .get("Items")
                 .and_then(Value::as_array)
@@ -506,12 +532,25 @@ impl Ledger {
         };
         let bytes: usize = items.iter().map(item_size).sum();
         let on_index = request.get("IndexName").is_some();
+        let batch_consistent = request
+            .get("RequestItems")
+            .and_then(Value::as_object)
+            .and_then(|tables| tables.values().next())
+            .and_then(|t| t.get("ConsistentRead"))
+            .and_then(Value::as_bool);
         let consistent = !on_index
-            && request
-                .get("ConsistentRead")
-                .and_then(Value::as_bool)
+            && batch_consistent
+                .or_else(|| request.get("ConsistentRead").and_then(Value::as_bool))
                 .unwrap_or(false);
-        let units = read_units(bytes, consistent);
+        // A Query rounds its items' total once; a batch read each item, as a GetItem.
+        let units = if op == "BatchGetItem" {
+            items
+                .iter()
+                .map(|item| read_units(item_size(item), consistent))
+                .sum()
+        } else {
+            read_units(bytes, consistent)
+        };
         let cost = self.operations.entry(op.to_owned()).or_default();
         cost.item_bytes += bytes as u64;
         if on_index {
@@ -519,7 +558,11 @@ impl Ledger {
         } else {
             cost.table_read_units += units;
         }
-        // What a read returns is the item as it is now: a before-image for later writes.
+        // What a read returns is the item as it is now: a before-image for later writes (not
+        // a keys-only index's entry, which is not the item).
+        if on_index && self.index.keys_only {
+            return Ok(());
+        }
         for item in items {
             if let Some(key) = key_of(&item) {
                 self.items.entry(key).or_insert(item);
@@ -799,7 +842,52 @@ mod tests {
     const DUE: Index = Index {
         partition_key: "gsi1pk",
         sort_key: "gsi1sk",
+        keys_only: false,
     };
+
+    #[test]
+    fn a_keys_only_entry_is_written_only_when_the_key_changes_and_is_the_keys_size() {
+        let keys = Index {
+            keys_only: true,
+            ..DUE
+        };
+        let small = padded(Some("5"), 10);
+        let big = padded(Some("5"), 3000);
+        // The same key: an ALL entry is rewritten (on the larger image), a keys-only one not.
+        assert_eq!(
+            DUE.write(Some(&small), Some(&big)),
+            IndexWrite {
+                writes: 1,
+                units: 3
+            }
+        );
+        assert_eq!(keys.write(Some(&small), Some(&big)), IndexWrite::default());
+        assert!(keys.charges(Some(&small), Some(&big)).is_empty());
+        // A moved key: a delete and a put of the keys alone, one unit each.
+        let moved = padded(Some("6"), 3000);
+        assert_eq!(
+            keys.write(Some(&big), Some(&moved)),
+            IndexWrite {
+                writes: 2,
+                units: 2
+            }
+        );
+        // Entering and leaving the sparse index.
+        assert_eq!(
+            keys.write(None, Some(&big)),
+            IndexWrite {
+                writes: 1,
+                units: 1
+            }
+        );
+        assert_eq!(
+            keys.write(Some(&big), Some(&padded(None, 3000))),
+            IndexWrite {
+                writes: 1,
+                units: 1
+            }
+        );
+    }
 
     fn padded(gsi: Option<&str>, pad: usize) -> Item {
         let mut i = item(&[("pk", s("p")), ("sk", s("s")), ("pad", s(&"x".repeat(pad)))]);
@@ -878,6 +966,7 @@ mod tests {
         let index = Index {
             partition_key: "gsi1pk",
             sort_key: "gsi1sk",
+            keys_only: false,
         };
         let at = |pk: &str, sk: &str| item(&[("gsi1pk", s(pk)), ("gsi1sk", n(sk))]);
         assert_eq!(

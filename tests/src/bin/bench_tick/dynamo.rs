@@ -34,15 +34,17 @@ use aws_smithy_types::byte_stream::ByteStream;
 use chrono::{DateTime, Utc};
 use shared::model::JobId;
 use shared::store::Store;
-use shared::store::dynamodb::{DUE_INDEX, DynamoStore};
+use shared::store::dynamodb::{DUE_KEYS_INDEX, DynamoStore};
 
 use crate::capacity::{self, Exchange, Index, Item, Ledger};
 use crate::{Args, Server};
 
 /// The due index's key attributes (docs/data-model.md; private in the adapter).
+/// The index ticks read on a table `init` made: `due-keys`, keys only.
 const DUE_KEY: Index = Index {
     partition_key: "gsi1pk",
     sort_key: "gsi1sk",
+    keys_only: true,
 };
 
 /// On-demand prices in us-east-1, USD per million request units, after the November 2024
@@ -261,7 +263,8 @@ fn rss_kb(pid: u32) -> Option<u64> {
         .and_then(|r| r.split_whitespace().next()?.parse().ok())
 }
 
-/// The tick's due Query (the adapter's `due`, same request), every page.
+/// The tick's due Query (the adapter's `due`, same request, on `due-keys`), every page: the
+/// due items' keys.
 async fn due_items(store: &DynamoStore, now: DateTime<Utc>) -> Vec<Item> {
     let mut items = Vec::new();
     let mut start = None;
@@ -270,7 +273,7 @@ async fn due_items(store: &DynamoStore, now: DateTime<Utc>) -> Vec<Item> {
             .client()
             .query()
             .table_name(store.table())
-            .index_name(DUE_INDEX)
+            .index_name(DUE_KEYS_INDEX)
             .key_condition_expression("#pk = :due AND #sk <= :now")
             .expression_attribute_names("#pk", DUE_KEY.partition_key)
             .expression_attribute_names("#sk", DUE_KEY.sort_key)
@@ -422,11 +425,22 @@ pub async fn run(args: &Args, server: &Server) {
     // jobs as they were before the tick.
     recorder.start();
     let alone = Instant::now();
-    let before = due_items(&store, slot).await;
+    let due_keys = due_items(&store, slot).await;
     let alone = alone.elapsed();
     let alone_http: Vec<Timed> = recorder.stop();
     let alone_round_trip: Duration = alone_http.iter().map(|t| t.ended - t.started).sum();
-    let alone_bytes: usize = before.iter().map(capacity::item_size).sum();
+    let alone_bytes: usize = due_keys.iter().map(capacity::item_size).sum();
+    // The items behind those keys, as they are before the tick (outside the window).
+    let key = |i: &Item| {
+        let text = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned();
+        (text("pk"), text("sk"))
+    };
+    let wanted: std::collections::HashSet<_> = due_keys.iter().map(key).collect();
+    let before: Vec<Item> = scan(&store)
+        .await
+        .into_values()
+        .filter(|i| wanted.contains(&key(i)))
+        .collect();
 
     crate::sleep_until(slot).await;
     let moto_ticks0 = moto_pid.and_then(|p| crate::stat_ticks(&p.to_string()));
@@ -463,11 +477,11 @@ pub async fn run(args: &Args, server: &Server) {
         seeded_in.as_secs_f64()
     );
     println!(
-        "due Query alone       {:.1} ms HTTP round trip ({:.1} ms with the SDK), {} page(s), {} items, {} bytes (before the tick; probe on the table without the due jobs: {:.1} ms)",
+        "due Query alone       {:.1} ms HTTP round trip ({:.1} ms with the SDK), {} page(s), {} keys, {} bytes (before the tick; probe on the table without the due jobs: {:.1} ms)",
         ms(alone_round_trip),
         ms(alone),
         alone_http.len(),
-        before.len(),
+        due_keys.len(),
         alone_bytes,
         ms(probe)
     );
@@ -557,10 +571,12 @@ fn report(
     let pages = query.map_or(1, |q| q.count.max(1));
     let query_bytes = query.map_or(0, |q| q.item_bytes);
     let minimum_pages = query_bytes.div_ceil(1024 * 1024).max(1);
-    let minimum = minimum_pages + 4 * summary.triggered + summary.skipped + summary.missed;
+    let batches = summary.due.div_ceil(100);
+    let minimum =
+        minimum_pages + batches + 4 * summary.triggered + summary.skipped + summary.missed;
     let total: u64 = counted.values().sum();
     println!(
-        "requests in the tick  {} ({}) by DynamoStore::requests(); minimum for this tick {} = {} Query page(s) + 4 x {} called{}; {}",
+        "requests in the tick  {} ({}) by DynamoStore::requests(); minimum for this tick {} = {} Query page(s) + {batches} BatchGetItem + 4 x {} called{}; {}",
         total,
         counted
             .iter()
