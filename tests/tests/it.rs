@@ -21,6 +21,7 @@ mod conformance;
 mod dashboard;
 mod django;
 mod docs_figures;
+mod due_index;
 mod edit;
 mod faults;
 mod guard;

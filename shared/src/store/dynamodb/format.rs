@@ -295,6 +295,11 @@ mod tests {
             let err = meta_of(&broken).expect_err(name);
             assert!(err.to_string().contains("META item"), "{name}: {err}");
         }
+        // The value found is named.
+        let mut broken = item.clone();
+        broken.insert("due_index".into(), AV::S("due-values".into()));
+        let err = meta_of(&broken).expect_err("bogus index").to_string();
+        assert!(err.contains("`due-values`"), "{err}");
     }
 
     #[test]
