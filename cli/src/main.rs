@@ -176,7 +176,7 @@ fn init_tracing(verbose: u8) {
 fn explain(err: &anyhow::Error) -> String {
     let store = err.chain().find_map(|e| e.downcast_ref::<StoreError>());
     match store {
-        Some(e @ StoreError::TableMissing(_)) => e.to_string(),
+        Some(e @ (StoreError::TableMissing(_) | StoreError::IndexMissing { .. })) => e.to_string(),
         Some(e @ StoreError::AlreadyExists(..)) => {
             format!("{e}; nothing changed (use `psu-sched update` to change it)")
         }

@@ -27,8 +27,10 @@ pub enum TableCommand {
     /// Track calls in flight by their job (half the due index's writes per call), and let
     /// listings of every job (list, export, stats, the admin's overview) read the app
     /// directory instead of scanning the table: writes the missing entries once (one Scan)
-    /// and raises the table to format 3. Re-runnable. One-way: older functions and CLIs
-    /// refuse or mishandle a format-3 table, so first make every one that uses it this
+    /// and raises the table to format 3. Then switches the ticks to the keys-only due index
+    /// `due-keys` once the stack has it and it is built (exits 1, saying why, when it cannot;
+    /// docs/deploy.md, Upgrading the due index). Re-runnable. One-way: older functions and
+    /// CLIs refuse or mishandle a format-3 table, so first make every one that uses it this
     /// version. Asks on a terminal; elsewhere needs --yes.
     Upgrade(UpgradeArgs),
     /// Move every due-index entry that is not in its app's shard to it (items written before
@@ -77,7 +79,7 @@ pub struct UpgradeArgs {
 pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCode> {
     match command {
         TableCommand::Show(args) => {
-            let view = TableView::at(&ops.table_layout().await?, Utc::now());
+            let view = table_view(ops, &ops.table_layout().await?);
             if args.json {
                 out.json(&view);
             } else {
@@ -107,7 +109,7 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
             let raised = ops
                 .raise_shards(&args.set, Utc::now(), SWITCH_AFTER)
                 .await?;
-            let view = TableView::at(&raised.after, Utc::now());
+            let view = table_view(ops, &raised.after);
             if args.json {
                 out.json(&serde_json::json!({
                     "changed": !raised.unchanged(),
@@ -155,7 +157,7 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
                         out.json(&serde_json::json!({
                             "upgraded": meta.format > before,
                             "apps": apps,
-                            "table": TableView::at(&meta, Utc::now()),
+                            "table": table_view(ops, &meta),
                             "due_index": index_json(&index),
                         }));
                     } else {
@@ -172,6 +174,16 @@ pub async fn run(ops: &Ops, command: &TableCommand, out: &Out) -> Result<ExitCod
                             }
                         ));
                         out.line(&index_line(&index));
+                    }
+                    // Not done while the ticks do not read `due-keys`: a script that deletes
+                    // `due` next must not go on.
+                    if !matches!(
+                        index,
+                        DueIndexSwitch::AlreadyKeys
+                            | DueIndexSwitch::Switched { .. }
+                            | DueIndexSwitch::OneIndex
+                    ) {
+                        return Ok(ExitCode::from(1));
                     }
                 }
             }
@@ -235,9 +247,22 @@ fn agree(yes: bool, out: &Out, what: &str, verb: &str) -> Result<()> {
     }
 }
 
+/// The layout as shown, naming the due index only on a store that has two.
+fn table_view(ops: &Ops, meta: &shared::store::layout::TableMeta) -> TableView {
+    let view = TableView::at(meta, Utc::now());
+    if ops.spec().is_dynamo() {
+        view
+    } else {
+        view.one_index()
+    }
+}
+
 fn layout(view: &TableView, out: &Out) {
     out.line(&format!("  {:<14}{}", "format", view.format));
     out.line(&format!("  {:<14}{}", "shards", view.shards));
+    if let Some(index) = view.due_index {
+        out.line(&format!("  {:<14}{index}", "due index"));
+    }
     if let Some(from) = &view.shards_from {
         out.line(&format!(
             "  {:<14}{} until {from}, then {}",
@@ -259,10 +284,16 @@ fn index_json(index: &DueIndexSwitch) -> serde_json::Value {
     match index {
         DueIndexSwitch::OneIndex => serde_json::json!({"state": "one-index"}),
         DueIndexSwitch::AlreadyKeys => serde_json::json!({"state": "keys", "switched": false}),
-        DueIndexSwitch::Switched => serde_json::json!({"state": "keys", "switched": true}),
+        DueIndexSwitch::Switched { .. } => {
+            serde_json::json!({"state": "keys", "switched": true})
+        }
         DueIndexSwitch::Missing => serde_json::json!({"state": "missing"}),
         DueIndexSwitch::NotActive(status) => {
             serde_json::json!({"state": "building", "status": status})
+        }
+        DueIndexSwitch::Deleting => serde_json::json!({"state": "deleting"}),
+        DueIndexSwitch::Unusable(reason) => {
+            serde_json::json!({"state": "unusable", "reason": reason})
         }
         DueIndexSwitch::Differs {
             shard,
@@ -281,10 +312,17 @@ fn index_line(index: &DueIndexSwitch) -> String {
         DueIndexSwitch::AlreadyKeys => {
             "ticks read the due index `due-keys` (keys only) already".to_owned()
         }
-        DueIndexSwitch::Switched => "ticks now read the due index `due-keys` (keys only); once every tick and CLI is this version, delete `due` (docs/deploy.md, Upgrading the due index)".to_owned(),
-        DueIndexSwitch::Missing => "the table has no `due-keys` index yet: ticks read `due`; update the stack with this version's template, then run `psu-sched table upgrade` again".to_owned(),
+        DueIndexSwitch::Switched { legacy: true } => "ticks now read the due index `due-keys` (keys only); once every function and CLI on the table is this version, delete `due` (LegacyDueIndex=false: docs/deploy.md, Upgrading the due index)".to_owned(),
+        DueIndexSwitch::Switched { legacy: false } => {
+            "ticks now read the due index `due-keys` (keys only), the table's one due index".to_owned()
+        }
+        DueIndexSwitch::Missing => "the table has no `due-keys` index: ticks read `due` (when the table has it); update the stack with this version's template (LegacyDueIndex=true), then run `psu-sched table upgrade` again".to_owned(),
         DueIndexSwitch::NotActive(status) => format!(
             "the index `due-keys` is being built ({status}): ticks read `due`; run `psu-sched table upgrade` again once it is ACTIVE"
+        ),
+        DueIndexSwitch::Deleting => "the index `due-keys` is being deleted: ticks read `due` (when the table has it); waiting will not help: update the stack with this version's template (LegacyDueIndex=true), then run `psu-sched table upgrade` again".to_owned(),
+        DueIndexSwitch::Unusable(reason) => format!(
+            "the index `due-keys` cannot be read by ticks: {reason}; ticks read `due` (when the table has it); delete it and let the stack create it (docs/deploy.md, Upgrading the due index)"
         ),
         DueIndexSwitch::Differs {
             shard,

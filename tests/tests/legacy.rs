@@ -584,7 +584,7 @@ async fn tick_the_fixture(shards: u32, format: u64) {
         moto::add_due_index(&client, &table, "due-keys").await;
         assert_eq!(
             store.switch_due_index().await.expect("switch"),
-            DueIndexSwitch::Switched
+            DueIndexSwitch::Switched { legacy: true }
         );
         assert_eq!(
             store.switch_due_index().await.expect("switch again"),

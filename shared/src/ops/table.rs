@@ -52,8 +52,10 @@ pub struct TableView {
     pub shards_from: Option<String>,
     /// The layout's version (one more at every raise).
     pub version: u64,
-    /// The due index ticks read: `due` (projection ALL) or `due-keys` (keys only).
-    pub due_index: &'static str,
+    /// The due index ticks read on DynamoDB: `due` (projection ALL) or `due-keys` (keys
+    /// only); absent for a store of one index ([`TableView::one_index`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_index: Option<&'static str>,
 }
 
 /// What [`Ops::upgrade_table`] did.
@@ -78,7 +80,15 @@ impl TableView {
             shards_before: meta.writer_shards(now),
             shards_from: pending.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             version: meta.version,
-            due_index: if meta.keys_index { "due-keys" } else { "due" },
+            due_index: Some(if meta.keys_index { "due-keys" } else { "due" }),
+        }
+    }
+
+    /// The same view for a store of one index (SQLite): no due index named.
+    pub fn one_index(self) -> Self {
+        Self {
+            due_index: None,
+            ..self
         }
     }
 }

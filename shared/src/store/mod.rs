@@ -47,12 +47,20 @@ pub enum DueIndexSwitch {
     OneIndex,
     /// Ticks read the `KEYS_ONLY` index already.
     AlreadyKeys,
-    /// Switched now: ticks read the `KEYS_ONLY` index from their next layout read.
-    Switched,
+    /// Switched now: ticks read the `KEYS_ONLY` index from their next layout read. `legacy`:
+    /// the `ALL` index is still there (to delete once no older version uses the table).
+    Switched {
+        /// The `ALL` index is still there.
+        legacy: bool,
+    },
     /// The table has no `KEYS_ONLY` index (a stack from before it: update it first).
     Missing,
     /// The `KEYS_ONLY` index exists but is still being built (its status, e.g. `CREATING`).
     NotActive(String),
+    /// The `KEYS_ONLY` index is being deleted.
+    Deleting,
+    /// The index named `due-keys` has other keys or another projection than the due index's.
+    Unusable(String),
     /// The two indexes still differ on a shard after several comparisons: not switched.
     Differs {
         /// The shard (index key) whose entries differ.
@@ -202,6 +210,16 @@ pub enum StoreError {
         "the table `{0}` does not exist: run `psu-sched init` (local or development use) or deploy the infrastructure"
     )]
     TableMissing(String),
+    /// The table has no index by the name the tick's layout (`META.due_index`) gives.
+    #[error(
+        "the table `{table}` has no index `{index}`, which its layout names for the due items: run `psu-sched table upgrade`, which moves the ticks to a due index the table has (docs/deploy.md, Upgrading the due index)"
+    )]
+    IndexMissing {
+        /// The table.
+        table: String,
+        /// The index asked for (empty until the adapter names it).
+        index: String,
+    },
     /// create_job found the (app, name) taken.
     #[error("a job named {0}/{1} already exists")]
     AlreadyExists(AppName, JobName),
@@ -360,7 +378,9 @@ pub trait Store: Send + Sync {
 
     /// Switches ticks to the `KEYS_ONLY` due index once it is built and holds what the `ALL`
     /// index holds, shard by shard (`META.due_index`, conditional on the layout's version);
-    /// says why not otherwise. Stores of one index have nothing to switch.
+    /// says why not otherwise, and moves ticks that read a `KEYS_ONLY` index the table no
+    /// longer has (or cannot use) back to the `ALL` one. Stores of one index have nothing to
+    /// switch.
     async fn switch_due_index(&self) -> Result<DueIndexSwitch, StoreError> {
         Ok(DueIndexSwitch::OneIndex)
     }

@@ -218,9 +218,13 @@ fn meta_of(item: &Item) -> Result<TableMeta, StoreError> {
         None => false,
         Some(AV::S(name)) if name == DUE_INDEX => false,
         Some(AV::S(name)) if name == DUE_KEYS_INDEX => true,
-        Some(_) => {
+        Some(other) => {
+            let found = match other {
+                AV::S(name) => format!("`{name}`"),
+                _ => "not a string".to_owned(),
+            };
             return Err(malformed(&format!(
-                "`due_index` is not `{DUE_INDEX}` or `{DUE_KEYS_INDEX}`"
+                "`due_index` is {found}, not `{DUE_INDEX}` or `{DUE_KEYS_INDEX}`"
             )));
         }
     };

@@ -187,6 +187,20 @@ impl DynamoStore {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
+        // DynamoDB answers a Query of an index the table lacks with a ValidationException
+        // naming the index (moto: ResourceNotFoundException "Invalid index").
+        if matches!(
+            err.code(),
+            Some("ResourceNotFoundException" | "ValidationException")
+        ) && err.message().is_some_and(|m| {
+            let m = m.to_ascii_lowercase();
+            m.contains("does not have the specified index") || m.contains("invalid index")
+        }) {
+            return StoreError::IndexMissing {
+                table: self.table.clone(),
+                index: String::new(),
+            };
+        }
         if err.code() == Some("ResourceNotFoundException") {
             return StoreError::TableMissing(self.table.clone());
         }

@@ -45,7 +45,8 @@ impl DynamoStore {
                     },
                     None,
                 )
-                .await?;
+                .await
+                .map_err(|e| named_index(e, index_name(&meta)))?;
             if meta.keys_index {
                 keys.extend(items.into_iter().map(primary_key));
             } else {
@@ -108,7 +109,8 @@ impl DynamoStore {
                     },
                     None,
                 )
-                .await?;
+                .await
+                .map_err(|e| named_index(e, index))?;
             let entries = if meta.keys_index {
                 // Keys only: the app is on the item. An item whose entry has left this shard
                 // since is its writer's: the move's condition leaves it anyway.
@@ -244,6 +246,17 @@ fn due_ms(item: &Item) -> i64 {
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// A Query's failure for want of its index, naming it.
+pub(super) fn named_index(error: StoreError, index: &str) -> StoreError {
+    match error {
+        StoreError::IndexMissing { table, .. } => StoreError::IndexMissing {
+            table,
+            index: index.to_owned(),
+        },
+        other => other,
+    }
 }
 
 /// An item's primary key (`pk`, `sk`), for a batch read.

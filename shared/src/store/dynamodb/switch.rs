@@ -6,10 +6,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::IndexStatus;
+use aws_sdk_dynamodb::types::{GlobalSecondaryIndexDescription, IndexStatus, ProjectionType};
 
 use super::DynamoStore;
-use super::codec::{GSI_PK, s};
+use super::codec::{GSI_PK, GSI_SK, s};
 use super::keys::{DUE_INDEX, DUE_KEYS_INDEX};
 use crate::store::layout::{TableMeta, shard_key};
 use crate::store::{DueIndexSwitch, StoreError};
@@ -21,15 +21,15 @@ const COMPARISONS: u32 = 5;
 const COMPARE_AGAIN_AFTER: Duration = Duration::from_secs(2);
 
 impl DynamoStore {
-    /// `Store::switch_due_index`: `due-keys` must be `ACTIVE` (`DescribeTable`) and hold, on
-    /// every shard, the keys `due` holds (compared up to [`COMPARISONS`] times); then
-    /// `META.due_index = due-keys`, conditional on the layout's version. A table without
-    /// `due` (made by `init`) reads `due-keys` from the start.
+    /// `Store::switch_due_index`: `due-keys` must be `ACTIVE` (`DescribeTable`), not
+    /// backfilling, on the due index's keys with projection `KEYS_ONLY`, and hold, on every
+    /// shard, the keys `due` holds (compared up to [`COMPARISONS`] times); then
+    /// `META.due_index = due-keys`, conditional on the layout's version. A table without `due`
+    /// (made by `init`, or a stack without its legacy index) switches without comparing. Ticks
+    /// that read a `due-keys` the table no longer has (or cannot use) are moved back to `due`
+    /// when the table has it, and the problem reported.
     pub(super) async fn switch_to_keys_index(&self) -> Result<DueIndexSwitch, StoreError> {
         let meta = self.read_table_meta().await?;
-        if meta.keys_index {
-            return Ok(DueIndexSwitch::AlreadyKeys);
-        }
         let described = self
             .client
             .describe_table()
@@ -41,48 +41,49 @@ impl DynamoStore {
             .table()
             .map(|t| t.global_secondary_indexes())
             .unwrap_or_default();
-        let Some(keys) = indexes
-            .iter()
-            .find(|i| i.index_name() == Some(DUE_KEYS_INDEX))
-        else {
-            return Ok(DueIndexSwitch::Missing);
-        };
-        let backfilling = keys.backfilling() == Some(true);
-        match keys.index_status() {
-            Some(IndexStatus::Active) if !backfilling => {}
-            status => {
-                let status = match status {
-                    Some(s) if backfilling => format!("{} (backfilling)", s.as_str()),
-                    Some(s) => s.as_str().to_owned(),
-                    None => "unknown".to_owned(),
-                };
-                return Ok(DueIndexSwitch::NotActive(status));
+        let has_legacy = indexes.iter().any(|i| i.index_name() == Some(DUE_INDEX));
+        let problem = keys_index_problem(
+            indexes
+                .iter()
+                .find(|i| i.index_name() == Some(DUE_KEYS_INDEX)),
+        );
+        if let Some(problem) = problem {
+            if meta.keys_index && has_legacy {
+                self.write_keys_index(meta, false).await?;
             }
+            return Ok(problem);
         }
-        if indexes.iter().any(|i| i.index_name() == Some(DUE_INDEX)) {
+        if meta.keys_index {
+            return Ok(DueIndexSwitch::AlreadyKeys);
+        }
+        if has_legacy {
             for shard in 0..meta.shards {
                 if let Some(differs) = self.compare_shard(&shard_key(shard)).await? {
                     return Ok(differs);
                 }
             }
         }
-        // A raise of the shard count meanwhile changes the version, not the indexes' content
-        // (both index every item): write again over the layout read again.
+        self.write_keys_index(meta, true).await?;
+        Ok(DueIndexSwitch::Switched { legacy: has_legacy })
+    }
+
+    /// Writes `META.due_index` (`keys`: `due-keys`), over `meta` or, after losing a race with
+    /// another writer of the layout (a raise of the shards changes only the version and the
+    /// counts), over the layout read again.
+    async fn write_keys_index(&self, meta: TableMeta, keys: bool) -> Result<(), StoreError> {
         let mut meta = meta;
-        loop {
+        while meta.keys_index != keys {
             let switched = TableMeta {
-                keys_index: true,
+                keys_index: keys,
                 version: meta.version + 1,
                 ..meta
             };
             if self.write_table_meta(&switched, meta.version).await? {
-                return Ok(DueIndexSwitch::Switched);
+                return Ok(());
             }
             meta = self.read_table_meta().await?;
-            if meta.keys_index {
-                return Ok(DueIndexSwitch::AlreadyKeys);
-            }
         }
+        Ok(())
     }
 
     /// `None` when both indexes hold the same keys under `shard`, within [`COMPARISONS`].
@@ -129,7 +130,8 @@ impl DynamoStore {
                 },
                 None,
             )
-            .await?;
+            .await
+            .map_err(|e| super::shards::named_index(e, index))?;
         Ok(entries
             .iter()
             .map(|item| {
@@ -142,5 +144,51 @@ impl DynamoStore {
                 (text("pk"), text("sk"))
             })
             .collect())
+    }
+}
+
+/// Why the table's `due-keys` cannot be read by ticks now, if it cannot: missing, being
+/// built or deleted, or on other keys or another projection than the due index's.
+fn keys_index_problem(index: Option<&GlobalSecondaryIndexDescription>) -> Option<DueIndexSwitch> {
+    let Some(index) = index else {
+        return Some(DueIndexSwitch::Missing);
+    };
+    let keys: Vec<String> = index
+        .key_schema()
+        .iter()
+        .map(|k| format!("{} {}", k.attribute_name(), k.key_type().as_str()))
+        .collect();
+    let wanted = [format!("{GSI_PK} HASH"), format!("{GSI_SK} RANGE")];
+    if keys != wanted {
+        return Some(DueIndexSwitch::Unusable(format!(
+            "its keys are {}, not {} (partition) and {} (sort)",
+            if keys.is_empty() {
+                "none".to_owned()
+            } else {
+                keys.join(", ")
+            },
+            GSI_PK,
+            GSI_SK
+        )));
+    }
+    let projection = index
+        .projection()
+        .and_then(|p| p.projection_type())
+        .map_or("none", |p| p.as_str());
+    if projection != ProjectionType::KeysOnly.as_str() {
+        return Some(DueIndexSwitch::Unusable(format!(
+            "its projection is {projection}, not KEYS_ONLY"
+        )));
+    }
+    let backfilling = index.backfilling() == Some(true);
+    match index.index_status() {
+        Some(IndexStatus::Active) if !backfilling => None,
+        Some(IndexStatus::Deleting) => Some(DueIndexSwitch::Deleting),
+        Some(status) if backfilling => Some(DueIndexSwitch::NotActive(format!(
+            "{} (backfilling)",
+            status.as_str()
+        ))),
+        Some(status) => Some(DueIndexSwitch::NotActive(status.as_str().to_owned())),
+        None => Some(DueIndexSwitch::NotActive("unknown".to_owned())),
     }
 }
