@@ -4,8 +4,8 @@
 //! test failed first.
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate,
-    KeySchemaElement, KeyType, Projection, ProjectionType,
+    AttributeValue, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate, KeySchemaElement,
+    KeyType, Projection, ProjectionType,
 };
 
 use crate::cli::Cli;
@@ -57,7 +57,10 @@ async fn a_tick_on_a_table_without_the_index_its_layout_names_says_which_and_wha
         line.contains("no index `due`") && line.contains("psu-sched table upgrade"),
         "names the missing index and the command: {line}"
     );
-    assert!(!line.contains("does not exist: run `psu-sched init`"), "{line}");
+    assert!(
+        !line.contains("does not exist: run `psu-sched init`"),
+        "{line}"
+    );
 
     let upgraded = cli
         .run(&["table", "upgrade", "--yes", "--json"])
@@ -87,14 +90,14 @@ async fn table_upgrade_moves_the_ticks_back_to_due_when_due_keys_is_gone() {
     assert_eq!(upgrade.code, 1, "the switch is not done: {upgrade:?}");
     let answer = upgrade.json();
     assert_eq!(answer["due_index"]["state"], "missing", "{answer}");
-    assert_eq!(answer["table"]["due_index"], "due", "back to `due`: {answer}");
+    assert_eq!(
+        answer["table"]["due_index"], "due",
+        "back to `due`: {answer}"
+    );
     cli.run(&["tick", "--dry-run"]).await.ok();
     let human = cli.run(&["table", "upgrade"]).await;
     assert_eq!(human.code, 1, "{human:?}");
-    assert!(
-        human.stdout.contains("no `due-keys` index"),
-        "{human:?}"
-    );
+    assert!(human.stdout.contains("no `due-keys` index"), "{human:?}");
 }
 
 /// A `due-keys` index on other keys than the due index's (`gsi1pk` alone) is refused by
@@ -127,7 +130,9 @@ async fn table_upgrade_refuses_a_due_keys_index_on_other_keys() {
         .update_table()
         .table_name(&cli.table)
         .global_secondary_index_updates(
-            GlobalSecondaryIndexUpdate::builder().create(hash_only).build(),
+            GlobalSecondaryIndexUpdate::builder()
+                .create(hash_only)
+                .build(),
         )
         .send()
         .await
