@@ -106,6 +106,16 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Run(NameJsonArgs),
 
+    /// Call the slots of a past window that have no successful run (failed, missed, or never
+    /// called, e.g. while the app or the scheduler was down), each once, as the slot's next
+    /// attempt; print each slot and why it is or is not called. Exit 1 unless every call
+    /// succeeded.
+    ///
+    /// Example:
+    ///   psu-sched backfill --app billing --name invoices --from "2026-12-07 02:00" --to "2026-12-07 04:30" --dry-run
+    #[command(verbatim_doc_comment)]
+    Backfill(crate::backfill::BackfillArgs),
+
     /// A job's executions, newest first.
     ///
     /// Example:
@@ -197,8 +207,9 @@ pub enum Command {
     #[command(verbatim_doc_comment, subcommand)]
     App(AppCommand),
 
-    /// The table's layout: its format and the due index's shards (docs/data-model.md,
-    /// "Shards of the due index"). For operators of a DynamoDB table that outgrows one shard.
+    /// The table's layout: its format, its due index and the index's shards
+    /// (docs/data-model.md, "The due index" and "Shards of the due index"). For operators of a
+    /// DynamoDB table.
     ///
     /// Example:
     ///   psu-sched table show

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use crate::args::{Cli, Command};
 use crate::output::Out;
-use crate::{Result, apply, apps, jobs, ops, setup, stats, table, tick, ui};
+use crate::{Result, apply, apps, backfill, jobs, ops, setup, stats, table, tick, ui};
 
 /// Runs the command.
 pub async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
@@ -24,6 +24,21 @@ pub async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
         Command::Delete(args) => jobs::delete(&cli, args, &out).await,
         Command::Stats(args) => stats::run(&ops(&cli)?, &cli, args, &out).await,
         Command::Run(args) => jobs::run_now(&cli, args, &out).await,
+        Command::Backfill(args) => {
+            let config = crate::config::config(&cli).await?;
+            let key = jobs::key(&cli, &args.name)?;
+            let warn = |sent| crate::config::warn_if_unsigned(&config, sent, &out);
+            backfill::backfill(
+                &ops(&cli)?,
+                &config,
+                key,
+                cli.tz.as_deref(),
+                args,
+                &out,
+                warn,
+            )
+            .await
+        }
         Command::Next(args) => jobs::next(&cli, args, &out),
         Command::Tick(args) => tick::tick(&cli, args, &out).await,
         Command::Serve(args) => tick::serve(&cli, args, &out).await,

@@ -22,7 +22,7 @@ use crate::output::{self, Out};
 use crate::{Failure, Result, ops};
 
 /// The job `--app` and `--name` name.
-fn key(cli: &Cli, name: &str) -> Result<JobKey> {
+pub(crate) fn key(cli: &Cli, name: &str) -> Result<JobKey> {
     let Some(app) = &cli.app else {
         return Err(Failure::Input(
             "app: missing; give --app APP or set PSU_SCHED_APP".to_owned(),

@@ -15,6 +15,7 @@ mod app_args;
 mod apply;
 mod apps;
 mod args;
+mod backfill;
 mod commands;
 mod config;
 mod group;

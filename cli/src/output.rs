@@ -315,10 +315,7 @@ fn status_style(status: Status) -> Style {
 }
 
 fn trigger_str(e: &Execution) -> &'static str {
-    match e.trigger {
-        shared::model::Trigger::Schedule => "schedule",
-        shared::model::Trigger::Manual => "manual",
-    }
+    e.shown_trigger()
 }
 
 /// An instant on the wall clock of `tz`: `2026-11-30 08:00 PST`.

@@ -279,6 +279,7 @@ pub(crate) async fn add(
         outcome_by: None,
         counted_by: None,
         due_at: None,
+        backfill: false,
         tracked: false,
         expires_at: Utc::now() + chrono::Duration::days(30),
     };

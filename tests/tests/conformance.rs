@@ -235,6 +235,7 @@ fn claim_attempt(job: &Job, slot: DateTime<Utc>, attempt: u32, token: &str) -> C
         outcome_by: None,
         counted_by: None,
         due_at: Some(slot + secs(60)),
+        backfill: false,
         tracked: false,
         expires_at: slot + chrono::Duration::days(30),
     };

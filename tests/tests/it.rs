@@ -15,6 +15,7 @@ mod app_delete_race;
 mod app_zone;
 mod apply;
 mod apps;
+mod backfill;
 mod bruteforce;
 mod cli;
 mod conformance;

@@ -63,9 +63,10 @@ impl ExecutionPage {
             ),
             (
                 "Trigger",
-                match e.trigger {
-                    Trigger::Schedule => "schedule".to_owned(),
-                    Trigger::Manual => "manual (run now)".to_owned(),
+                match (e.trigger, e.backfill) {
+                    (_, true) => "backfill (a past slot, called again)".to_owned(),
+                    (Trigger::Schedule, false) => "schedule".to_owned(),
+                    (Trigger::Manual, false) => "manual (run now)".to_owned(),
                 },
             ),
             ("Called", format!("{} {}", e.method.as_str(), e.url)),

@@ -4,7 +4,7 @@
 use askama::Template;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use shared::model::{Execution, Job, OverlapPolicy, Status, Trigger};
+use shared::model::{Execution, Job, OverlapPolicy, Status};
 use shared::ops::JobStatsView;
 use shared::ops::stats::STATS_LIMIT;
 use shared::ops::views::{JobStatus, lag_ms, upcoming};
@@ -291,10 +291,7 @@ impl JobPage {
                     .map(format::millis)
                     .unwrap_or_else(|| "—".to_owned()),
                 attempt: e.attempt,
-                trigger: match e.trigger {
-                    Trigger::Schedule => "schedule",
-                    Trigger::Manual => "manual",
-                },
+                trigger: e.shown_trigger(),
             })
             .collect();
         Self {

@@ -305,6 +305,10 @@ pub struct Execution {
     /// When the tick must look at it again (lease or deadline), while not final.
     #[serde(default)]
     pub due_at: Option<DateTime<Utc>>,
+    /// True for a call of a past slot made by `psu-sched backfill` (its id is the slot's next
+    /// scheduled attempt): it never becomes the job's last run, retry or in-flight marker.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backfill: bool,
     /// True when the job's in-flight marker tracks this execution ([`super::InFlight`]):
     /// it then has no due-index entry of its own, whatever its `due_at`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -314,6 +318,16 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// How it came about, as history, `stats` and the admin show it: `schedule`, `manual` or
+    /// `backfill` (a scheduled attempt made by `psu-sched backfill`).
+    pub fn shown_trigger(&self) -> &'static str {
+        match (self.trigger, self.backfill) {
+            (_, true) => "backfill",
+            (Trigger::Schedule, false) => "schedule",
+            (Trigger::Manual, false) => "manual",
+        }
+    }
+
     /// The call timeout.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)

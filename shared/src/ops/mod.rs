@@ -44,6 +44,7 @@
 
 mod apply;
 mod apps;
+mod backfill;
 mod browse;
 mod change;
 mod definition;
@@ -71,6 +72,7 @@ pub use apply::{
     parse_var,
 };
 pub use apps::{AppDetails, AppInput, parse_app};
+pub use backfill::{Backfill, BackfillInput, BackfillSlotView, BackfillView, RETENTION_MARGIN};
 pub use browse::{JobHealth, LATE_AFTER, OVERVIEW_ERRORS, Overview, reconciled};
 pub use change::JobChanges;
 pub use edit::{

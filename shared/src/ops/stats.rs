@@ -70,6 +70,9 @@ pub struct JobStatsView {
     pub runs: u64,
     /// Of them, manual runs.
     pub manual: u64,
+    /// Of them, calls of past slots made by `psu-sched backfill` (also counted in `retries`
+    /// when not the slot's first attempt).
+    pub backfill: u64,
     /// Of them, retries (attempt 2 or more).
     pub retries: u64,
     /// Of them, succeeded.
@@ -157,6 +160,7 @@ impl JobStatsView {
             job: job.to_owned(),
             runs,
             manual: count(&|e: &Execution| e.trigger == Trigger::Manual),
+            backfill: count(&|e: &Execution| e.backfill),
             retries: count(&|e: &Execution| e.attempt > 1),
             succeeded,
             failed: of(Status::Failed),

@@ -60,6 +60,8 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 /// it (docs/cli.md, docs/admin.md).
 pub fn lag_ms(e: &Execution) -> Option<i64> {
     match (e.trigger, e.attempt, e.started_at) {
+        // A backfilled call is hours late by design: not a punctuality sample.
+        _ if e.backfill => None,
         (Trigger::Schedule, 1, Some(started)) => {
             Some((started - e.scheduled_for).num_milliseconds())
         }
@@ -175,8 +177,9 @@ pub struct ExecutionView {
     pub scheduled_for: String,
     /// 1 for the first call, then 2, 3... for retries.
     pub attempt: u32,
-    /// `schedule` or `manual`.
-    pub trigger: Trigger,
+    /// `schedule`, `manual` or `backfill` (a past slot's attempt made by `psu-sched
+    /// backfill`; its id is a scheduled attempt's).
+    pub trigger: &'static str,
     /// Where it stands.
     pub status: Status,
     /// The app's HTTP status.
@@ -203,7 +206,7 @@ impl From<&Execution> for ExecutionView {
             id: e.id.to_string(),
             scheduled_for: rfc3339(e.scheduled_for),
             attempt: e.attempt,
-            trigger: e.trigger,
+            trigger: e.shown_trigger(),
             status: e.status,
             http_status: e.http_status,
             duration_ms: e.duration_ms,

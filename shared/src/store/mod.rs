@@ -5,8 +5,7 @@
 //! carries the writer's token, so a write whose answer was lost and that the client retried
 //! is recognised as the writer's own rather than as a lost race.
 //!
-//! Adapters: [`dynamodb::DynamoStore`] (production) and [`memory::MemoryStore`] (fast unit
-//! tests). `docs/data-model.md` lists each access pattern and the requests it makes.
+//! Adapters: DynamoDB, SQLite and memory. `docs/data-model.md` lists each access pattern.
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
@@ -40,17 +39,16 @@ pub struct ShardLease {
     pub until: DateTime<Utc>,
 }
 
-/// Where [`Store::switch_due_index`] left the ticks' due index.
+/// Where [`Store::switch_due_index`] left the ticks' due index (docs/data-model.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DueIndexSwitch {
     /// The store has one index (SQLite, memory): nothing to switch.
     OneIndex,
-    /// Ticks read the `KEYS_ONLY` index already.
+    /// Ticks read the `KEYS_ONLY` index already (and the table has it).
     AlreadyKeys,
-    /// Switched now: ticks read the `KEYS_ONLY` index from their next layout read. `legacy`:
-    /// the `ALL` index is still there (to delete once no older version uses the table).
+    /// Switched now: ticks read the `KEYS_ONLY` index from their next layout read.
     Switched {
-        /// The `ALL` index is still there.
+        /// The `ALL` index is still there (to delete once no older version uses the table).
         legacy: bool,
     },
     /// The table has no `KEYS_ONLY` index (a stack from before it: update it first).
@@ -210,7 +208,7 @@ pub enum StoreError {
         "the table `{0}` does not exist: run `psu-sched init` (local or development use) or deploy the infrastructure"
     )]
     TableMissing(String),
-    /// The table has no index by the name the tick's layout (`META.due_index`) gives.
+    /// The table lacks the index its layout (`META.due_index`) names.
     #[error(
         "the table `{table}` has no index `{index}`, which its layout names for the due items: run `psu-sched table upgrade`, which moves the ticks to a due index the table has (docs/deploy.md, Upgrading the due index)"
     )]

@@ -36,6 +36,7 @@ use crate::model::{App, AppName, ExecutionId, Job, JobUrl, Status};
 use crate::store::layout::Group;
 use crate::store::{DueItem, Store, StoreError, rules};
 
+pub mod backfill;
 mod group;
 mod manual;
 mod markers;

@@ -236,6 +236,7 @@ pub(super) fn new_execution(
         outcome_by: None,
         counted_by: None,
         due_at: None,
+        backfill: false,
         tracked: false,
         expires_at: now + chrono(config.retention),
     }

@@ -396,6 +396,11 @@ impl Ctx<'_> {
         still_running: bool,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        if execution.backfill {
+            // A backfilled call leaves the live schedule alone: it is never the job's last
+            // run, retry or marker, whichever tick records, reconciles or counts it.
+            return Ok(());
+        }
         let retry_wanted = retry::wanted(execution, status, may_retry);
         let mut job = match job {
             Some(job) => job,

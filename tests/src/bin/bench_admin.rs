@@ -116,6 +116,7 @@ async fn main() {
             outcome_by: None,
             counted_by: None,
             due_at: None,
+            backfill: false,
             tracked: false,
             expires_at: now + chrono::Duration::days(30),
         };

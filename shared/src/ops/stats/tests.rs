@@ -76,6 +76,7 @@ fn run(
         outcome_by: None,
         counted_by: None,
         due_at: None,
+        backfill: false,
         tracked: false,
         expires_at: slot + Span::days(400),
     }

@@ -148,6 +148,7 @@ fn claim(job: &Job, token: &str) -> Claim {
         outcome_by: None,
         counted_by: None,
         due_at: Some(slot + chrono::Duration::seconds(60)),
+        backfill: false,
         tracked: false,
         expires_at: slot + chrono::Duration::days(30),
     };

@@ -132,6 +132,7 @@ fn execution(job: &Job, slot: DateTime<Utc>, expires_at: DateTime<Utc>) -> Execu
         outcome_by: None,
         counted_by: None,
         due_at: Some(slot + chrono::Duration::seconds(60)),
+        backfill: false,
         tracked: false,
         expires_at,
     }

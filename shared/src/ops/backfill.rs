@@ -1,0 +1,277 @@
+//! Backfill (`psu-sched backfill`, the admin's job page): the slots of a past window that have
+//! no successful run, planned and called once each ([`crate::tick::backfill`]).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::error::{FieldError, OpsError};
+use super::input::{JobKey, parse_instant};
+use super::write::read_job;
+use super::{Ops, TickAt};
+use crate::clock::{Clock, ShiftedClock};
+use crate::dispatch::Dispatch;
+use crate::model::Job;
+use crate::ops::views::ExecutionView;
+use crate::tick::backfill::{
+    Called, PlanError, SlotPlan, Verdict, Window, call_slots, plan_window,
+};
+use crate::tick::{NowUse, TickConfig};
+
+/// How far inside the retention a window must start: DynamoDB's TTL deletes expired items
+/// late (within days), and an expired success would look like a slot that never ran.
+pub const RETENTION_MARGIN: Duration = Duration::days(1);
+
+/// The most executions a backfill reads for its window (one Query's page): more is refused.
+const MAX_WINDOW_EXECUTIONS: usize = 5_000;
+
+/// A backfill as typed.
+#[derive(Debug, Clone, Default)]
+pub struct BackfillInput {
+    /// The window's start (RFC 3339, or local to the job's zone).
+    pub from: String,
+    /// The window's end.
+    pub to: String,
+    /// Also call slots whose latest attempt timed out.
+    pub timed_out: bool,
+    /// Also call slots that came due while the job or its app was paused.
+    pub paused: bool,
+}
+
+/// What a backfill planned and did.
+#[derive(Debug, Clone)]
+pub struct Backfill {
+    /// The job.
+    pub job: Job,
+    /// The window.
+    pub window: Window,
+    /// Every slot of the window, oldest first.
+    pub plans: Vec<SlotPlan>,
+    /// What became of each slot called (none for a dry run).
+    pub called: Vec<(DateTime<Utc>, Called)>,
+    /// Planned only.
+    pub dry_run: bool,
+}
+
+/// One slot as `backfill --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackfillSlotView {
+    /// The slot (RFC 3339, UTC).
+    pub slot: String,
+    /// `call`, `succeeded`, `in_flight`, `retry_scheduled`, `not_yet_due`, `timed_out`,
+    /// `paused` or `before_job`.
+    pub verdict: &'static str,
+    /// Why, in words.
+    pub reason: String,
+    /// The attempt it is called as (verdict `call`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// After a run: `ran` (with the execution), `taken` (another run took the attempt first)
+    /// or `left` (with why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<&'static str>,
+    /// Why a slot was left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left: Option<&'static str>,
+    /// The execution, for a slot called.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionView>,
+}
+
+/// `backfill --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackfillView {
+    /// The app.
+    pub app: String,
+    /// The job.
+    pub name: String,
+    /// The window's start (RFC 3339, UTC).
+    pub from: String,
+    /// The window's end.
+    pub to: String,
+    /// Planned only.
+    pub dry_run: bool,
+    /// Slots to call (dry run) or called.
+    pub calls: usize,
+    /// Every slot of the window, oldest first.
+    pub slots: Vec<BackfillSlotView>,
+}
+
+impl From<&Backfill> for BackfillView {
+    fn from(b: &Backfill) -> Self {
+        let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let slots: Vec<BackfillSlotView> = b
+            .plans
+            .iter()
+            .map(|p| {
+                let done = b.called.iter().find(|(slot, _)| *slot == p.slot);
+                BackfillSlotView {
+                    slot: text(p.slot),
+                    verdict: p.verdict.as_str(),
+                    reason: p.reason(),
+                    attempt: match p.verdict {
+                        Verdict::Call { attempt } => Some(attempt),
+                        _ => None,
+                    },
+                    result: done.map(|(_, c)| match c {
+                        Called::Ran(_) => "ran",
+                        Called::Taken => "taken",
+                        Called::Left(_) => "left",
+                    }),
+                    left: done.and_then(|(_, c)| match c {
+                        Called::Left(why) => Some(*why),
+                        _ => None,
+                    }),
+                    execution: done.and_then(|(_, c)| match c {
+                        Called::Ran(e) => Some(ExecutionView::from(&**e)),
+                        _ => None,
+                    }),
+                }
+            })
+            .collect();
+        Self {
+            app: b.job.app.to_string(),
+            name: b.job.name.to_string(),
+            from: text(b.window.from),
+            to: text(b.window.to),
+            dry_run: b.dry_run,
+            calls: if b.dry_run {
+                b.plans
+                    .iter()
+                    .filter(|p| matches!(p.verdict, Verdict::Call { .. }))
+                    .count()
+            } else {
+                b.called
+                    .iter()
+                    .filter(|(_, c)| matches!(c, Called::Ran(_)))
+                    .count()
+            },
+            slots,
+        }
+    }
+}
+
+impl Ops {
+    /// Plans a backfill of the job's window at `at` (a dry run plans only; `--simulate` as a
+    /// tick's) and, unless a dry run, calls each slot planned. Refused, nothing written or
+    /// called, when `to` is before `from`, the window reaches into the future, or it starts
+    /// before the retention (less [`RETENTION_MARGIN`]) would still hold its history.
+    pub async fn backfill(
+        &self,
+        key: &JobKey,
+        input: &BackfillInput,
+        at: TickAt,
+        dispatcher: &dyn Dispatch,
+        clock: &dyn Clock,
+        config: &TickConfig,
+    ) -> Result<Backfill, OpsError> {
+        let store = self.store().await?;
+        if at.mode == NowUse::Simulate && !store.is_local() {
+            return Err(FieldError::plain(
+                "simulate",
+                format!(
+                    "{} is not a test or development store; --simulate writes only to SQLite or to DynamoDB at a loopback endpoint",
+                    self.spec
+                ),
+            )
+            .into());
+        }
+        let job = read_job(store, key).await?;
+        let now = at.now.unwrap_or_else(|| clock.now());
+        let window = window(&job, input, now, config.retention)?;
+        let executions = store
+            .executions_since(&job.id, window.from, MAX_WINDOW_EXECUTIONS)
+            .await
+            .map_err(OpsError::store("read the job's history"))?;
+        if executions.more {
+            return Err(FieldError::plain(
+                "from",
+                format!(
+                    "the window holds more than {MAX_WINDOW_EXECUTIONS} executions of the job; narrow it"
+                ),
+            )
+            .into());
+        }
+        let in_window: Vec<_> = executions
+            .executions
+            .into_iter()
+            .filter(|e| e.scheduled_for <= window.to)
+            .collect();
+        let plans = plan_window(&job, &in_window, &window).map_err(|e| match e {
+            PlanError::TooManySlots => FieldError::plain("from", e.to_string()),
+        })?;
+        let dry_run = at.mode == NowUse::DryRun;
+        let called = if dry_run {
+            Vec::new()
+        } else {
+            let shifted;
+            let clock: &dyn Clock = match at.now {
+                Some(now) => {
+                    shifted = ShiftedClock::starting_at(clock, now);
+                    &shifted
+                }
+                None => clock,
+            };
+            call_slots(store, dispatcher, clock, config, &job, &plans)
+                .await
+                .map_err(OpsError::store("backfill the job"))?
+        };
+        Ok(Backfill {
+            job,
+            window,
+            plans,
+            called,
+            dry_run,
+        })
+    }
+}
+
+/// The window as typed, read in the job's zone, checked against `now` and the retention.
+fn window(
+    job: &Job,
+    input: &BackfillInput,
+    now: DateTime<Utc>,
+    retention: std::time::Duration,
+) -> Result<Window, FieldError> {
+    let from = parse_instant("from", &input.from, job.timezone)?;
+    let to = parse_instant("to", &input.to, job.timezone)?;
+    let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    if to < from {
+        return Err(FieldError::plain(
+            "to",
+            format!(
+                "{} is before --from {}; give a window that ends after it starts",
+                text(to),
+                text(from)
+            ),
+        ));
+    }
+    if to > now {
+        return Err(FieldError::plain(
+            "to",
+            format!(
+                "{} is in the future (now {}); backfill calls past slots only",
+                text(to),
+                text(now)
+            ),
+        ));
+    }
+    let retention = Duration::from_std(retention).unwrap_or(Duration::MAX);
+    let limit = now - retention + RETENTION_MARGIN;
+    if from < limit {
+        return Err(FieldError::plain(
+            "from",
+            format!(
+                "{} reaches past the history kept: executions are kept {} days, so a window must start after {} (the retention less a day's margin: an expired success would look like a slot that never ran)",
+                text(from),
+                retention.num_days(),
+                text(limit)
+            ),
+        ));
+    }
+    Ok(Window {
+        from,
+        to,
+        timed_out: input.timed_out,
+        paused: input.paused,
+    })
+}
