@@ -239,6 +239,63 @@ async fn backfill_calls_each_slot_without_a_success_once_on_dynamodb() {
     backfill_after_an_outage_and_failures(On::moto().await).await;
 }
 
+/// The retention the table's ticks record (the function's `PSU_SCHED_RETENTION_DAYS`) limits
+/// a CLI's backfill, whatever the CLI's own setting: the two agree on what history exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_window_is_limited_by_the_retention_the_tables_ticks_record() {
+    let on = On::moto().await;
+    let server = JobServer::start().await;
+    let url = server.url("/sweep");
+    on.run(&[
+        "--app", "shop", "create", "--name", "sweep", "--url", &url, "--every", "10m",
+    ])
+    .await
+    .ok();
+    let now = (Utc::now() + Duration::days(1))
+        .duration_trunc(Duration::hours(1))
+        .expect("an hour");
+    let shown = on.run(&["table", "show", "--json"]).await.ok().json();
+    assert_eq!(
+        shown["retention_days"], 30,
+        "init records the default: {shown}"
+    );
+    // The function keeps 7 days: its tick records it.
+    let at = text(now);
+    on.cli
+        .run_with(
+            &["tick", "--now", &at, "--simulate"],
+            &[("PSU_SCHED_RETENTION_DAYS", "7")],
+        )
+        .await
+        .ok();
+    let shown = on.run(&["table", "show", "--json"]).await.ok().json();
+    assert_eq!(shown["retention_days"], 7, "{shown}");
+    // This CLI keeps the default 30 days, but the history is only 7 days deep.
+    let refused = on
+        .backfill(
+            now - Duration::days(10),
+            now - minutes(10),
+            now,
+            &["--dry-run"],
+        )
+        .await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("kept 7 days (as the table's ticks record it)"),
+        "{refused:?}"
+    );
+    on.backfill(
+        now - Duration::days(5),
+        now - minutes(10),
+        now,
+        &["--dry-run"],
+    )
+    .await
+    .ok();
+}
+
 /// Bad input is refused naming the field, with nothing called or written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_window_outside_the_history_or_backwards_is_refused_by_field() {

@@ -2353,6 +2353,8 @@ async fn a_new_store_is_of_the_new_format_with_one_shard(store: &Adapter) {
         TableMeta {
             format,
             keys_index,
+            // Recorded for DynamoDB's ticks and CLIs to agree on: the default, 30 days.
+            retention_days: keys_index.then_some(30),
             ..TableMeta::LEGACY
         }
     );

@@ -66,6 +66,7 @@ async fn a_new_table_is_one_shard_of_format_3_and_a_table_without_meta_of_format
         shared::store::layout::TableMeta {
             format: 3,
             keys_index: true,
+            retention_days: Some(30),
             ..legacy
         }
     );

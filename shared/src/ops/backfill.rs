@@ -177,7 +177,18 @@ impl Ops {
         }
         let job = read_job(store, key).await?;
         let now = at.now.unwrap_or_else(|| clock.now());
-        let window = window(&job, input, now, config.retention)?;
+        // The shorter of the retention the table's ticks recorded and this process's own.
+        let recorded = store
+            .table_meta()
+            .await
+            .map_err(OpsError::store("read the table's layout"))?
+            .retention_days
+            .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400));
+        let retention = match recorded {
+            Some(days) if days < config.retention => (days, "as the table's ticks record it"),
+            _ => (config.retention, "PSU_SCHED_RETENTION_DAYS, default 30"),
+        };
+        let window = window(&job, input, now, retention)?;
         let executions = store
             .executions_since(&job.id, window.from, MAX_WINDOW_EXECUTIONS)
             .await
@@ -230,7 +241,7 @@ fn window(
     job: &Job,
     input: &BackfillInput,
     now: DateTime<Utc>,
-    retention: std::time::Duration,
+    (retention, source): (std::time::Duration, &str),
 ) -> Result<Window, FieldError> {
     let from = parse_instant("from", &input.from, job.timezone)?;
     let to = parse_instant("to", &input.to, job.timezone)?;
@@ -261,7 +272,7 @@ fn window(
         return Err(FieldError::plain(
             "from",
             format!(
-                "{} reaches past the history kept: executions are kept {} days, so a window must start after {} (the retention less a day's margin: an expired success would look like a slot that never ran)",
+                "{} reaches past the history kept: executions are kept {} days ({source}), so a window must start after {} (the retention less a day's margin: an expired success would look like a slot that never ran)",
                 text(from),
                 retention.num_days(),
                 text(limit)

@@ -56,6 +56,9 @@ pub struct TableView {
     /// only); absent for a store of one index ([`TableView::one_index`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub due_index: Option<&'static str>,
+    /// The days executions are kept, as the table's ticks record it (DynamoDB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
 }
 
 /// What [`Ops::upgrade_table`] did.
@@ -81,6 +84,7 @@ impl TableView {
             shards_from: pending.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             version: meta.version,
             due_index: Some(if meta.keys_index { "due-keys" } else { "due" }),
+            retention_days: meta.retention_days,
         }
     }
 

@@ -40,6 +40,10 @@ pub struct TableMeta {
     /// DynamoDB, `META.due_index`) and the items by consistent batch reads; false: through
     /// the `ALL` index (`due`). Other stores have one index and ignore it.
     pub keys_index: bool,
+    /// The days executions are kept, as the table's ticks last recorded it (the Lambda's
+    /// `PSU_SCHED_RETENTION_DAYS`), so that the CLI's backfill and the function agree;
+    /// `None` until a tick recorded it (DynamoDB only).
+    pub retention_days: Option<u32>,
 }
 
 /// A shard count that may not be set.
@@ -68,6 +72,7 @@ impl TableMeta {
         shards_from: None,
         version: 0,
         keys_index: false,
+        retention_days: None,
     };
 
     /// The shard count a write at `at` uses: `shards_before` until `shards_from`, `shards`

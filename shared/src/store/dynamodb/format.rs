@@ -106,6 +106,11 @@ impl DynamoStore {
             .item("kind", s("meta"))
             .item("format", n(format))
             .item("due_index", s(DUE_KEYS_INDEX))
+            // The default retention, which a tick configured otherwise records over.
+            .item(
+                "retention_days",
+                n(i64::try_from(crate::tick::DEFAULT_RETENTION.as_secs() / 86_400).unwrap_or(30)),
+            )
             .send()
             .await
             .map_err(|e| self.failed("PutItem", e))?;
@@ -144,6 +149,12 @@ impl DynamoStore {
         let mut set = "SET #kind = :kind, #format = :format, #shards = :shards, \
                        #before = :before, #version = :version, #index = :index"
             .to_owned();
+        if let Some(days) = meta.retention_days {
+            set.push_str(", #retention = :retention");
+            update = update
+                .expression_attribute_names("#retention", "retention_days")
+                .expression_attribute_values(":retention", number(u64::from(days)));
+        }
         match meta.shards_from {
             Some(from) => {
                 set.push_str(", #from = :from");
@@ -228,6 +239,15 @@ fn meta_of(item: &Item) -> Result<TableMeta, StoreError> {
             )));
         }
     };
+    let retention_days = number("retention_days")?
+        .map(|days| {
+            u32::try_from(days).ok().filter(|d| *d >= 1).ok_or_else(|| {
+                malformed(&format!(
+                    "`retention_days` = {days} is not a number of days"
+                ))
+            })
+        })
+        .transpose()?;
     Ok(TableMeta {
         format: format_of(item)?,
         shards,
@@ -235,6 +255,7 @@ fn meta_of(item: &Item) -> Result<TableMeta, StoreError> {
         shards_from,
         version: number("version")?.unwrap_or(0),
         keys_index,
+        retention_days,
     })
 }
 
