@@ -114,6 +114,9 @@ impl TableMeta {
     }
 }
 
+/// The days executions are kept unless configured otherwise (`PSU_SCHED_RETENTION_DAYS`).
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
 /// The index key of shard 0: today's one due key.
 pub const FIRST_SHARD_KEY: &str = "DUE";
 

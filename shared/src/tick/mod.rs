@@ -33,7 +33,7 @@ use tracing::Instrument;
 use crate::clock::Clock;
 use crate::dispatch::Dispatch;
 use crate::model::{App, AppName, ExecutionId, Job, JobUrl, Status};
-use crate::store::layout::{Group, TableMeta};
+use crate::store::layout::Group;
 use crate::store::{DueItem, Store, StoreError, rules};
 
 pub mod backfill;
@@ -42,6 +42,7 @@ mod manual;
 mod markers;
 mod now;
 mod plan;
+mod retention;
 mod retry;
 mod steps;
 #[cfg(test)]
@@ -91,7 +92,8 @@ pub struct TickConfig {
 /// due index and bigger bursts at one app.
 pub const DEFAULT_CONCURRENCY: usize = 64;
 /// The default retention: 30 days, as the old app.
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const DEFAULT_RETENTION: Duration =
+    Duration::from_secs(crate::store::layout::DEFAULT_RETENTION_DAYS as u64 * 24 * 3600);
 
 impl Default for TickConfig {
     fn default() -> Self {
@@ -221,7 +223,7 @@ async fn run_tick(
     let meta = store.table_meta().await?;
     rules::check_table_format(meta.format).map_err(TickError::TableFormat)?;
     if !config.dry_run {
-        record_retention(store, config, &meta).await;
+        retention::record(store, config, &meta).await;
         // Retention is housekeeping: a busy store must not fail the tick over it.
         if let Err(e) = store.expire_history().await {
             tracing::warn!(error = %e, "could not delete expired executions; the next tick tries again");
@@ -244,25 +246,6 @@ async fn run_tick(
         group::release(store, &work.leases).await;
     }
     result
-}
-
-/// Records the tick's retention in the table's layout when it differs from what is recorded
-/// (one conditional write, on a change only), so that a CLI's backfill knows how long the
-/// history is kept. A store without a layout item (SQLite, memory) keeps none. Best effort:
-/// a failure or a lost race is left to the next tick.
-async fn record_retention(store: &dyn Store, config: &TickConfig, meta: &TableMeta) {
-    let days = u32::try_from(config.retention.as_secs() / 86_400).unwrap_or(u32::MAX);
-    if !store.has_app_directory() || days == 0 || meta.retention_days == Some(days) {
-        return;
-    }
-    let recorded = TableMeta {
-        retention_days: Some(days),
-        version: meta.version + 1,
-        ..*meta
-    };
-    if let Err(e) = store.put_table_meta(&recorded, meta.version).await {
-        tracing::warn!(error = %e, "could not record the retention in the table's layout; the next tick tries again");
-    }
 }
 
 /// The tick's work on its due `items`, once found.

@@ -12,7 +12,7 @@ use super::codec::{Item, n, s, ts};
 use super::keys::{DUE_INDEX, DUE_KEYS_INDEX};
 use super::{DynamoStore, is_condition_failure};
 use crate::model::AppName;
-use crate::store::layout::{MAX_SHARDS, TableMeta, shard_key, shard_of};
+use crate::store::layout::{DEFAULT_RETENTION_DAYS, MAX_SHARDS, TableMeta, shard_key, shard_of};
 use crate::store::{NEW_TABLE_FORMAT, StoreError, TABLE_FORMAT, rules};
 
 /// How long a process trusts a format it read before its next write reads the marker again:
@@ -107,10 +107,7 @@ impl DynamoStore {
             .item("format", n(format))
             .item("due_index", s(DUE_KEYS_INDEX))
             // The default retention, which a tick configured otherwise records over.
-            .item(
-                "retention_days",
-                n(i64::try_from(crate::tick::DEFAULT_RETENTION.as_secs() / 86_400).unwrap_or(30)),
-            )
+            .item("retention_days", n(i64::from(DEFAULT_RETENTION_DAYS)))
             .send()
             .await
             .map_err(|e| self.failed("PutItem", e))?;
