@@ -1425,9 +1425,13 @@ async fn serve_with_ui_runs_the_scheduler_and_the_admin_in_one_process_and_stops
             .expect("store spec"),
     );
     for name in ["invoices", "dst-sundays", "reports"] {
-        ops.pause(&JobKey::parse("billing", name).expect("key"), Utc::now())
-            .await
-            .expect("pause");
+        ops.pause(
+            &JobKey::parse("billing", name).expect("key"),
+            None,
+            Utc::now(),
+        )
+        .await
+        .expect("pause");
     }
     let token_file = dir.join("token");
     std::fs::write(&token_file, TOKEN).expect("write the token file");
