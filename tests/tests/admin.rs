@@ -1871,7 +1871,7 @@ pub(crate) async fn post_form<K: AsRef<str>>(
 }
 
 /// Types `text` into the input `css`, replacing what it held.
-async fn fill(client: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(client: &Client, css: &str, text: &str) {
     let input = client
         .find(Locator::Css(css))
         .await

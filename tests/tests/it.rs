@@ -32,6 +32,7 @@ mod legacy;
 mod listing;
 mod lost_answers;
 mod ops;
+mod pause;
 mod private_ca;
 mod protections;
 mod release;
