@@ -266,7 +266,7 @@ pub async fn delete(cli: &Cli, args: &DeleteArgs, out: &Out) -> Result<ExitCode>
         Some(n) => {
             let plural = if n == 1 { "" } else { "s" };
             out.line(&format!(
-                "deleted {app}/{name} (job id {id}) and its history ({n} execution{plural})"
+                "deleted {app}/{name} and its history ({n} execution{plural})"
             ));
         }
         None => out.line(&format!(
