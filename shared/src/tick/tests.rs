@@ -1068,3 +1068,40 @@ fn a_missed_or_skipped_slot_is_among_the_jobs_latest_outcomes() {
     assert_eq!(skipped.execution.status, Status::Skipped);
     assert_eq!(skipped.job.state.outcomes, "k");
 }
+
+#[test]
+fn a_due_slot_and_a_due_retry_of_a_paused_app_are_skipped_with_the_reason_and_never_claimed_to_call()
+ {
+    let config = TickConfig::default();
+    let pause = crate::model::AppPause {
+        reason: crate::model::PauseReason::parse("reason", "migration").expect("reason"),
+        since: at(9, 0),
+    };
+    // Three hours late: paused wins over missed, and the job moves on past the backlog.
+    let j = job("0 * * * *", at(9, 30));
+    let planned = plan(&j, at(13, 0), &config, true, Some(&pause)).expect("due");
+    assert_eq!(planned.execution.status, Status::Skipped);
+    assert_eq!(
+        planned.execution.error.as_deref(),
+        Some("not called: app paused: migration")
+    );
+    assert!(planned.job.state.inflight.is_empty(), "a marker of a call");
+    assert_eq!(planned.job.state.next_slot, Some(at(14, 0)));
+    // A retry due while paused is passed over too (and not kept for later).
+    let mut retrying = planned.job.clone();
+    retrying.state.retry = Some(crate::model::PendingRetry {
+        slot: at(13, 0),
+        attempt: 2,
+        trigger: Trigger::Schedule,
+        at: at(13, 1),
+    });
+    let planned = plan(&retrying, at(13, 2), &config, true, Some(&pause)).expect("due");
+    assert_eq!(
+        (planned.execution.status, planned.execution.attempt),
+        (Status::Skipped, 2)
+    );
+    assert_eq!(planned.job.state.retry, None);
+    // Not paused: the same retry is called.
+    let planned = plan(&retrying, at(13, 2), &config, true, None).expect("due");
+    assert_eq!(planned.execution.status, Status::Pending);
+}
