@@ -437,7 +437,7 @@ impl NewJob {
 }
 
 /// A pause reason goes with a pause: refused (field `pause_reason`) on a job that runs.
-pub(crate) fn check_pause_reason(
+pub fn check_pause_reason(
     enabled: bool,
     reason: Option<&PauseReason>,
 ) -> Result<(), ValidationError> {

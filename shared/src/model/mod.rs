@@ -15,7 +15,7 @@ mod text;
 
 pub use app::{App, BaseUrl, DEFAULT_APP_BUDGET, JobPath, MAX_APP_BUDGET, validate_budget};
 pub use execution::{Execution, ExecutionId, Status, Trigger};
-pub(crate) use job::check_pause_reason;
+pub use job::check_pause_reason;
 pub use job::{
     DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, InFlight, Job, JobState, LastRun, MAX_RETRIES,
     MAX_TIMEOUT, Method, NewJob, OverlapPolicy, PendingRetry, validate_retries, validate_timeout,
