@@ -79,7 +79,8 @@ impl Kind {
             | OpsError::ChangedSince { .. }
             | OpsError::Conflict(..)
             | OpsError::AppConflict(_)
-            | OpsError::RunConflict(..) => Kind::Conflict,
+            | OpsError::RunConflict(..)
+            | OpsError::AppPaused(..) => Kind::Conflict,
             _ => Kind::Failed,
         }
     }

@@ -21,6 +21,8 @@ pub(crate) fn routes(shared: Shared) -> Router {
             "/apps/{app}/edit",
             get(apps::edit::get).post(apps::edit::post),
         )
+        .route("/apps/{app}/pause", post(apps::pause::pause))
+        .route("/apps/{app}/resume", post(apps::pause::resume))
         .route(
             "/apps/{app}/delete",
             get(apps::delete::get).post(apps::delete::post),

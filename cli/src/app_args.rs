@@ -1,7 +1,7 @@
-//! `app create|update`'s settings (apart from `args.rs`, which holds every other command's
-//! arguments, to keep that file short).
+//! The `app` subcommands and their arguments, and `pause`'s (apart from `args.rs`, which
+//! holds every other command's arguments, to keep that file short).
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
 /// An app's settings.
 #[derive(Debug, Args)]
@@ -22,4 +22,95 @@ pub struct AppSettings {
     /// JSON output (see docs/cli.md).
     #[arg(long)]
     pub json: bool,
+}
+
+/// `app ...`: the app is named by --app (or PSU_SCHED_APP).
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Create an app record.
+    Create(AppSettings),
+    /// Change an app's base URL, budget or default zone; its jobs by path move with the base
+    /// URL, its existing jobs keep their zone.
+    Update(AppSettings),
+    /// Show an app record and its jobs.
+    Show(JsonArgs),
+    /// List the app records.
+    List(JsonArgs),
+    /// Delete an app record (refused while the app has jobs).
+    Delete(YesArgs),
+    /// Print the app's signing key for its settings (derived from the secret in
+    /// --signing-secret-arn or PSU_SCHED_SIGNING_SECRET, one of which must be set); while the
+    /// app rotates, its previous key too.
+    Key(JsonArgs),
+    /// Start a new generation of the app's signing key: calls carry signatures for both
+    /// generations until --finish, so the app can deploy its new key first.
+    /// Pause the app: none of its jobs is called until `app resume`; each of their slots
+    /// that comes due meanwhile is recorded `skipped` with the reason. No job is rewritten.
+    #[command(after_help = "Example:
+  psu-sched app pause --app billing --reason \"database migration until 14:00\"")]
+    Pause(AppPauseArgs),
+    /// Resume a paused app: its jobs are called again from their next slot (the slots passed
+    /// over while paused are not made up).
+    #[command(after_help = "Example:
+  psu-sched app resume --app billing")]
+    Resume(JsonArgs),
+    #[command(after_help = "Examples:
+  psu-sched app rotate-key --app billing
+  psu-sched app key --app billing          # deploy the app with the new key, then:
+  psu-sched app rotate-key --app billing --finish")]
+    RotateKey(RotateKeyArgs),
+}
+
+/// `app rotate-key`.
+#[derive(Debug, Args)]
+pub struct RotateKeyArgs {
+    /// Finish the rotation: stop signing with the previous generation.
+    #[arg(long)]
+    pub finish: bool,
+
+    /// JSON output (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `app pause`.
+#[derive(Debug, Args)]
+pub struct AppPauseArgs {
+    /// Why (required): one line of 1 to 200 characters, shown by `app show`, the admin and
+    /// every skipped slot's error.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+
+    /// JSON output (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `pause`: a job, by name, and why.
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// The job's name.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    /// Why: one line of 1 to 200 characters (optional; pausing a paused job with a reason
+    /// changes it).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+/// `--json` alone.
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// JSON output (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--yes` alone.
+#[derive(Debug, Args)]
+pub struct YesArgs {
+    /// Do not ask.
+    #[arg(long, short)]
+    pub yes: bool,
 }

@@ -73,6 +73,38 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
                 ));
             }
         }
+        AppCommand::Pause(args) => {
+            let (app, changed) = ops.pause_app(name, &args.reason, now).await?;
+            if args.json {
+                out.json(&AppView::from(&app));
+            } else if changed {
+                out.line(&format!(
+                    "paused the app {}: none of its jobs is called until `psu-sched app resume --app {}`; each slot due meanwhile is recorded skipped with the reason",
+                    app.name, app.name
+                ));
+            } else {
+                out.line(&format!(
+                    "the app {} is already paused with this reason; nothing written",
+                    app.name
+                ));
+            }
+        }
+        AppCommand::Resume(args) => {
+            let (app, changed) = ops.resume_app(name, now).await?;
+            if args.json {
+                out.json(&AppView::from(&app));
+            } else if changed {
+                out.line(&format!(
+                    "resumed the app {}: its jobs are called from their next slot",
+                    app.name
+                ));
+            } else {
+                out.line(&format!(
+                    "the app {} is not paused; nothing written",
+                    app.name
+                ));
+            }
+        }
         AppCommand::Show(args) => {
             let details = ops.show_app(name).await?;
             let mut view = AppView::from(&details.app);
@@ -88,6 +120,12 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
                     "zone",
                     view.timezone.as_deref().unwrap_or("UTC (no default)")
                 ));
+                if let (Some(reason), Some(since)) = (&view.pause_reason, &view.paused_since) {
+                    out.line(&format!(
+                        "  {:<13}paused since {since}: {reason} (none of its jobs is called; psu-sched app resume --app {})",
+                        "state", view.name
+                    ));
+                }
                 if view.deleting {
                     out.line(&format!(
                         "  {:<13}being deleted: no job of it may be created; if no `app delete` is running, run it again to finish, or update the app to keep it",
@@ -109,7 +147,15 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
                 out.line(&format!("no apps (store: {})", ops.spec()));
             } else {
                 for v in &views {
-                    out.line(&format!("{}  {}  budget {}", v.name, v.base_url, v.budget));
+                    let paused = v
+                        .pause_reason
+                        .as_ref()
+                        .map(|r| format!("  paused: {r}"))
+                        .unwrap_or_default();
+                    out.line(&format!(
+                        "{}  {}  budget {}{paused}",
+                        v.name, v.base_url, v.budget
+                    ));
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! The command line, as clap reads it. Doc comments are the help text.
 
-use crate::app_args::AppSettings;
+pub use crate::app_args::AppCommand;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Manage scheduled HTTP jobs: create, list, change, run and inspect them.
@@ -85,12 +85,13 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Update(UpdateArgs),
 
-    /// Pause a job: it does not run until resumed.
+    /// Pause a job: it does not run until resumed; --reason says why (shown by show, list
+    /// --json and the admin).
     ///
     /// Example:
-    ///   psu-sched pause --app billing --name invoices
+    ///   psu-sched pause --app billing --name invoices --reason "vendor API down until Monday"
     #[command(verbatim_doc_comment)]
-    Pause(NameArgs),
+    Pause(crate::app_args::PauseArgs),
 
     /// Resume a paused job from now (the runs it missed while paused are not made up).
     ///
@@ -116,10 +117,11 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Backfill(crate::backfill::BackfillArgs),
 
-    /// A job's executions, newest first.
+    /// A job's executions, newest first; by --job-id, a deleted job's too (until they expire).
     ///
     /// Example:
     ///   psu-sched history --app billing --name invoices --status failed --limit 5
+    ///   psu-sched history --job-id 3f2a9c0e5b7d4e1f8a6b2c3d4e5f6a7b
     #[command(verbatim_doc_comment)]
     History(HistoryArgs),
 
@@ -388,8 +390,12 @@ pub struct NameJsonArgs {
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// The job's name.
-    #[arg(long, value_name = "NAME")]
-    pub name: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "job_id")]
+    pub name: Option<String>,
+
+    /// Or the job's id (32 hex digits, as `delete` prints it): a deleted job's history.
+    #[arg(long, value_name = "ID", conflicts_with = "name")]
+    pub job_id: Option<String>,
 
     /// At most this many executions.
     #[arg(long, default_value_t = 20, value_name = "N")]
@@ -431,6 +437,10 @@ pub struct DeleteArgs {
     /// Delete its executions now too.
     #[arg(long)]
     pub purge_history: bool,
+
+    /// JSON: the deleted job's app, name and id (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `next`.
@@ -490,61 +500,6 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub admin: crate::ui::UiArgs,
-}
-
-/// `app ...`: the app is named by --app (or PSU_SCHED_APP).
-#[derive(Debug, Subcommand)]
-pub enum AppCommand {
-    /// Create an app record.
-    Create(AppSettings),
-    /// Change an app's base URL, budget or default zone; its jobs by path move with the base
-    /// URL, its existing jobs keep their zone.
-    Update(AppSettings),
-    /// Show an app record and its jobs.
-    Show(JsonArgs),
-    /// List the app records.
-    List(JsonArgs),
-    /// Delete an app record (refused while the app has jobs).
-    Delete(YesArgs),
-    /// Print the app's signing key for its settings (derived from the secret in
-    /// --signing-secret-arn or PSU_SCHED_SIGNING_SECRET, one of which must be set); while the
-    /// app rotates, its previous key too.
-    Key(JsonArgs),
-    /// Start a new generation of the app's signing key: calls carry signatures for both
-    /// generations until --finish, so the app can deploy its new key first.
-    #[command(after_help = "Examples:
-  psu-sched app rotate-key --app billing
-  psu-sched app key --app billing          # deploy the app with the new key, then:
-  psu-sched app rotate-key --app billing --finish")]
-    RotateKey(RotateKeyArgs),
-}
-
-/// `app rotate-key`.
-#[derive(Debug, Args)]
-pub struct RotateKeyArgs {
-    /// Finish the rotation: stop signing with the previous generation.
-    #[arg(long)]
-    pub finish: bool,
-
-    /// JSON output (see docs/cli.md).
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// `--json` alone.
-#[derive(Debug, Args)]
-pub struct JsonArgs {
-    /// JSON output (see docs/cli.md).
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// `--yes` alone.
-#[derive(Debug, Args)]
-pub struct YesArgs {
-    /// Do not ask.
-    #[arg(long, short)]
-    pub yes: bool,
 }
 
 /// `apply`.

@@ -16,8 +16,10 @@ pub async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
     match &cli.command {
         Command::Create(args) => jobs::create(&cli, args, &out).await,
         Command::Update(args) => jobs::update(&cli, args, tz_typed, &out).await,
-        Command::Pause(args) => jobs::pause_or_resume(&cli, args, true, &out).await,
-        Command::Resume(args) => jobs::pause_or_resume(&cli, args, false, &out).await,
+        Command::Pause(args) => {
+            jobs::pause_or_resume(&cli, &args.name, Some(args.reason.as_deref()), &out).await
+        }
+        Command::Resume(args) => jobs::pause_or_resume(&cli, &args.name, None, &out).await,
         Command::List(args) => jobs::list(&cli, args, &out).await,
         Command::Show(args) => jobs::show(&cli, args, &out).await,
         Command::History(args) => jobs::history(&cli, args, &out).await,

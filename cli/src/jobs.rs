@@ -10,12 +10,12 @@ use chrono::Utc;
 use shared::clock::SystemClock;
 use shared::config::{Config, Runner};
 use shared::model::{OverlapPolicy, Status};
-use shared::ops::views::{ExecutionView, JobStatus, JobView, NextView, upcoming};
+use shared::ops::views::{DeletedView, ExecutionView, JobStatus, JobView, NextView, upcoming};
 use shared::ops::{self, JobInput, JobKey, ScheduleForm};
 
 use crate::args::{
-    Cli, CreateArgs, DeleteArgs, HistoryArgs, JobOptions, ListArgs, NameArgs, NameJsonArgs,
-    NextArgs, UpdateArgs,
+    Cli, CreateArgs, DeleteArgs, HistoryArgs, JobOptions, ListArgs, NameJsonArgs, NextArgs,
+    UpdateArgs,
 };
 use crate::config::{config, warn_if_unsigned};
 use crate::output::{self, Out};
@@ -58,6 +58,7 @@ fn input(opts: &JobOptions, timezone: Option<String>, paused: bool) -> JobInput 
             None
         },
         description: opts.description.clone(),
+        pause_reason: None,
         paused,
     }
 }
@@ -106,19 +107,18 @@ pub async fn update(cli: &Cli, args: &UpdateArgs, tz_typed: bool, out: &Out) -> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// `pause NAME` (`pause` true) and `resume NAME`.
+/// `pause NAME [--reason TEXT]` (`pause` is `Some(reason)`) and `resume NAME` (`None`).
 pub async fn pause_or_resume(
     cli: &Cli,
-    args: &NameArgs,
-    pause: bool,
+    name: &str,
+    pause: Option<Option<&str>>,
     out: &Out,
 ) -> Result<ExitCode> {
-    let key = key(cli, &args.name)?;
+    let key = key(cli, name)?;
     let ops = ops(cli)?.with_tick_config(Config::from_env().map_err(ops::OpsError::from)?.tick);
-    let job = if pause {
-        ops.pause(&key, Utc::now()).await?
-    } else {
-        ops.resume(&key, Utc::now()).await?
+    let job = match pause {
+        Some(reason) => ops.pause(&key, reason, Utc::now()).await?,
+        None => ops.resume(&key, Utc::now()).await?,
     };
     let next = job
         .state
@@ -126,8 +126,13 @@ pub async fn pause_or_resume(
         .filter(|_| job.enabled)
         .map(|t| format!("; next run {}", output::local(t, job.timezone)))
         .unwrap_or_default();
-    let verb = if pause { "paused" } else { "resumed" };
-    out.line(&format!("{verb} {}/{}{next}", job.app, job.name));
+    let verb = if pause.is_some() { "paused" } else { "resumed" };
+    let reason = job
+        .pause_reason
+        .as_ref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    out.line(&format!("{verb} {}/{}{reason}{next}", job.app, job.name));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -177,12 +182,34 @@ pub async fn show(cli: &Cli, args: &NameJsonArgs, out: &Out) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// `history NAME`: a job's executions, newest first.
+/// `history NAME` (or `--job-id ID`: a deleted job's too): a job's executions, newest first.
+/// By id, times are shown in `--tz` (the job's zone is not known: it may be gone).
 pub async fn history(cli: &Cli, args: &HistoryArgs, out: &Out) -> Result<ExitCode> {
-    let key = key(cli, &args.name)?;
-    let (job, history) = ops(cli)?
-        .history(&key, args.status.as_deref(), args.limit)
-        .await?;
+    let ops = ops(cli)?;
+    let (tz, history) = match (&args.job_id, &args.name) {
+        (Some(id), _) => {
+            let tz = match cli.tz.as_deref() {
+                Some(zone) => ops::parse_zone(zone)?,
+                None => chrono_tz::Tz::UTC,
+            };
+            let history = ops
+                .history_by_id(id, args.status.as_deref(), args.limit)
+                .await?;
+            (tz, history)
+        }
+        (None, Some(name)) => {
+            let key = key(cli, name)?;
+            let (job, history) = ops
+                .history(&key, args.status.as_deref(), args.limit)
+                .await?;
+            (job.timezone, history)
+        }
+        (None, None) => {
+            return Err(Failure::Input(
+                "name: missing; give --name NAME (with --app), or --job-id ID".to_owned(),
+            ));
+        }
+    };
     if args.json {
         let views: Vec<ExecutionView> =
             history.executions.iter().map(ExecutionView::from).collect();
@@ -200,8 +227,8 @@ pub async fn history(cli: &Cli, args: &HistoryArgs, out: &Out) -> Result<ExitCod
             (None, true) => out.line("no executions"),
             (Some(status), true) => out.line(&format!("no {status} executions ({searched})")),
             (status, false) => {
-                out.execution_table(&history.executions, job.timezone);
-                out.execution_notes(&history.executions, job.timezone);
+                out.execution_table(&history.executions, tz);
+                out.execution_notes(&history.executions, tz);
                 if status.is_some() && !history.complete && history.executions.len() < args.limit {
                     out.line(&format!("({searched})"));
                 }
@@ -230,6 +257,11 @@ pub async fn delete(cli: &Cli, args: &DeleteArgs, out: &Out) -> Result<ExitCode>
         }
     }
     let deleted = ops.delete(&key, args.purge_history).await?;
+    let id = &deleted.job.id;
+    if args.json {
+        out.json(&DeletedView::from(&deleted));
+        return Ok(ExitCode::SUCCESS);
+    }
     match deleted.purged {
         Some(n) => {
             let plural = if n == 1 { "" } else { "s" };
@@ -238,7 +270,7 @@ pub async fn delete(cli: &Cli, args: &DeleteArgs, out: &Out) -> Result<ExitCode>
             ));
         }
         None => out.line(&format!(
-            "deleted {app}/{name}; its history stays until it expires"
+            "deleted {app}/{name} (job id {id}); its history stays until it expires: psu-sched history --job-id {id}"
         )),
     }
     Ok(ExitCode::SUCCESS)

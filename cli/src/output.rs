@@ -122,10 +122,17 @@ impl Out {
                 },
             ),
             ("description", job.description.clone()),
+            (
+                "pause reason",
+                job.pause_reason
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            ),
             ("id", job.id.to_string()),
         ];
         for (k, v) in rows {
-            if matches!(k, "description" | "path") && v.is_empty() {
+            if matches!(k, "description" | "path" | "pause reason") && v.is_empty() {
                 continue;
             }
             self.line(&format!("  {k:<13}{v}"));

@@ -1426,9 +1426,13 @@ async fn serve_with_ui_runs_the_scheduler_and_the_admin_in_one_process_and_stops
             .expect("store spec"),
     );
     for name in ["invoices", "dst-sundays", "reports"] {
-        ops.pause(&JobKey::parse("billing", name).expect("key"), Utc::now())
-            .await
-            .expect("pause");
+        ops.pause(
+            &JobKey::parse("billing", name).expect("key"),
+            None,
+            Utc::now(),
+        )
+        .await
+        .expect("pause");
     }
     let token_file = dir.join("token");
     std::fs::write(&token_file, TOKEN).expect("write the token file");
@@ -1868,7 +1872,7 @@ pub(crate) async fn post_form<K: AsRef<str>>(
 }
 
 /// Types `text` into the input `css`, replacing what it held.
-async fn fill(client: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(client: &Client, css: &str, text: &str) {
     let input = client
         .find(Locator::Css(css))
         .await

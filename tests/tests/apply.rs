@@ -310,7 +310,7 @@ async fn export_then_apply_plans_no_change_on_dynamodb() {
 async fn a_paused_job_stays_paused_unless_the_file_says_paused_false(ops: Ops) {
     apply_at(&ops, FILE, false, noon()).await;
     let key = job_key("billing", "sync");
-    ops.pause(&key, noon()).await.expect("pause");
+    ops.pause(&key, None, noon()).await.expect("pause");
 
     // The file says nothing about `paused`, and changes another field.
     let changed = FILE.replace("timeout = \"2m\"", "timeout = \"3m\"");

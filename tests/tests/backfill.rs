@@ -239,6 +239,48 @@ async fn backfill_calls_each_slot_without_a_success_once_on_dynamodb() {
     backfill_after_an_outage_and_failures(On::moto().await).await;
 }
 
+/// Slots skipped while the app was paused are left by a backfill unless it is asked to
+/// include them (`--include-paused`), and then called once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_skipped_while_the_app_was_paused_are_backfilled_only_with_the_flag() {
+    let on = On::sqlite().await;
+    let server = JobServer::start().await;
+    let base_url = server.url("");
+    on.run(&["--app", "shop", "app", "create", "--base-url", &base_url])
+        .await
+        .ok();
+    let url = server.url("/sweep");
+    on.run(&[
+        "--app", "shop", "create", "--name", "sweep", "--url", &url, "--every", "10m",
+    ])
+    .await
+    .ok();
+    let base = (Utc::now() + Duration::days(1))
+        .duration_trunc(Duration::hours(1))
+        .expect("an hour");
+    on.tick(base).await;
+    on.run(&["--app", "shop", "app", "pause", "--reason", "migration"])
+        .await
+        .ok();
+    on.tick(base + minutes(10)).await;
+    on.tick(base + minutes(20)).await;
+    on.run(&["--app", "shop", "app", "resume"]).await.ok();
+    on.tick(base + minutes(30)).await;
+    assert_eq!(called(&server).len(), 2, "nothing called while paused");
+    let (from, to, now) = (base, base + minutes(30), base + minutes(35));
+    let plan = on.backfill(from, to, now, &["--dry-run"]).await.ok().json();
+    let paused: BTreeSet<String> = [10, 20].iter().map(|m| text(base + minutes(*m))).collect();
+    assert_eq!(slots_where(&plan, "verdict", "paused"), paused, "{plan}");
+    assert_eq!(plan["calls"], 0, "{plan}");
+    let run = on
+        .backfill(from, to, now, &["--simulate", "--include-paused"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(slots_where(&run, "result", "ran"), paused, "{run}");
+    assert_eq!(called(&server).len(), 4, "each paused slot once");
+}
+
 /// The retention the table's ticks record (the function's `PSU_SCHED_RETENTION_DAYS`) limits
 /// a CLI's backfill, whatever the CLI's own setting: the two agree on what history exists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

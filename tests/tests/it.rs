@@ -35,6 +35,7 @@ mod legacy;
 mod listing;
 mod lost_answers;
 mod ops;
+mod pause;
 mod private_ca;
 mod protections;
 mod release;

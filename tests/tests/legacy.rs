@@ -1054,7 +1054,7 @@ async fn write_the_legacy_fixture() {
     );
 
     tick_at(at(9, 27, 0)).await.expect("tick 09:27");
-    ops.pause(&key("billing", "paused"), at(9, 27, 30))
+    ops.pause(&key("billing", "paused"), None, at(9, 27, 30))
         .await
         .expect("pause");
     tick_at(at(9, 28, 0)).await.expect("tick 09:28");

@@ -105,7 +105,7 @@ async fn pausing_records_the_due_slot_missed_and_nothing_is_called(ops: Ops) {
     let server = JobServer::start().await;
     let key = every_5m(&ops, &server).await;
     let due = noon() + chrono::Duration::seconds(330);
-    ops.pause(&key, due).await.expect("pause");
+    ops.pause(&key, None, due).await.expect("pause");
     assert_eq!(tick_at(&ops, due).await.triggered, 0);
     assert_eq!(server.count("/sync"), 0);
     let (job, history) = ops.history(&key, None, 5).await.expect("history");

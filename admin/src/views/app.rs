@@ -33,6 +33,8 @@ pub(crate) struct AppPage {
     href: String,
     base_url: Option<String>,
     notice: Option<String>,
+    /// While the app is paused: its reason, and since when.
+    paused: Option<(String, Moment)>,
     budget: Option<u32>,
     /// The zone its new jobs take when given none.
     default_zone: Option<&'static str>,
@@ -261,6 +263,10 @@ impl AppPage {
                     ),
                     _ => None,
                 }),
+            paused: record
+                .as_ref()
+                .and_then(|r| r.paused.as_ref())
+                .map(|p| (p.reason.to_string(), Moment::new(p.since, now, Tz::UTC))),
             budget: record.as_ref().map(|r| r.budget),
             default_zone: record.as_ref().and_then(|r| r.timezone).map(|tz| tz.name()),
             total,

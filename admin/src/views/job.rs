@@ -36,6 +36,8 @@ pub(crate) struct JobPage {
     pub notice: Option<String>,
     state: &'static str,
     enabled: bool,
+    /// Why the job is paused, when whoever paused it said.
+    pause_reason: Option<String>,
     zone: &'static str,
     settings: Vec<(&'static str, String)>,
     next_runs: Vec<NextRun>,
@@ -188,8 +190,12 @@ impl JobPage {
     ) -> Self {
         let tz = job.timezone;
         let status = JobStatus::of(job);
+        let state = match &job.pause_reason {
+            Some(reason) => format!("{}: {reason}", status.as_str()),
+            None => status.as_str().to_owned(),
+        };
         let mut settings = vec![
-            ("State", status.as_str().to_owned()),
+            ("State", state),
             ("URL", format!("{} {}", job.method.as_str(), job.url)),
             (
                 "Schedule",
@@ -304,6 +310,7 @@ impl JobPage {
             notice: None,
             state: status.as_str(),
             enabled: job.enabled,
+            pause_reason: job.pause_reason.as_ref().map(ToString::to_string),
             zone: tz.name(),
             settings,
             next_runs,

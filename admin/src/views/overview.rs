@@ -65,6 +65,8 @@ struct AppGroup {
     name: String,
     href: String,
     base_url: Option<String>,
+    /// While the app is paused: why.
+    paused: Option<String>,
     jobs: Vec<OverviewRow>,
 }
 
@@ -154,6 +156,7 @@ impl OverviewPage {
                 name: a.name.to_string(),
                 href: format!("/apps/{}", a.name),
                 base_url: Some(a.base_url.to_string()),
+                paused: a.paused.as_ref().map(|p| p.reason.to_string()),
                 jobs: Vec::new(),
             })
             .collect();
@@ -169,6 +172,7 @@ impl OverviewPage {
                         href: format!("/apps/{app}"),
                         name: app.clone(),
                         base_url: None,
+                        paused: None,
                         jobs: Vec::new(),
                     });
                     groups.len() - 1

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::{AppName, JobUrl, ValidationError};
+use super::{AppName, AppPause, JobUrl, ValidationError};
 
 /// The call budget of an app without a setting: the old relay called one app's jobs one
 /// after another; 4 at once keeps a small app server responsive while a tick's calls to it
@@ -157,6 +157,11 @@ pub struct App {
     /// never moves an existing job to another zone.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "tz_option")]
     pub timezone: Option<Tz>,
+    /// Set while the app is paused (`psu-sched app pause`): none of its jobs is called, each
+    /// of their due slots is recorded `skipped` with the reason instead. The jobs themselves
+    /// are not rewritten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<AppPause>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -213,6 +218,7 @@ impl App {
             key_salt: Some(new_key_salt()),
             deleting: false,
             timezone: None,
+            paused: None,
             created_at: now,
             updated_at: now,
             version: 1,

@@ -8,8 +8,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppName, ExecutionId, JobId, JobName, JobPath, JobUrl, Status, Trigger, ValidationError,
-    tz_serde,
+    AppName, ExecutionId, JobId, JobName, JobPath, JobUrl, PauseReason, Status, Trigger,
+    ValidationError, tz_serde,
 };
 use crate::schedule::Schedule;
 
@@ -126,6 +126,9 @@ pub struct Job {
     pub end: Option<DateTime<Utc>>,
     /// A paused job is never due.
     pub enabled: bool,
+    /// Why the job is paused, when whoever paused it said (only while paused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_reason: Option<PauseReason>,
     /// How long a call may take, in milliseconds.
     pub timeout_ms: u64,
     /// Extra attempts after a failed or timed-out one (0-5).
@@ -349,6 +352,8 @@ pub struct NewJob {
     pub end: Option<DateTime<Utc>>,
     /// False to create it paused.
     pub enabled: bool,
+    /// Why it is created paused (only with `enabled` false).
+    pub pause_reason: Option<PauseReason>,
     /// Call timeout (default 30 s, at most 14 min).
     pub timeout: Duration,
     /// Retries (0-5, default 0).
@@ -375,6 +380,7 @@ impl NewJob {
             start: None,
             end: None,
             enabled: true,
+            pause_reason: None,
             timeout: DEFAULT_TIMEOUT,
             retries: 0,
             max_lateness: DEFAULT_MAX_LATENESS,
@@ -395,6 +401,7 @@ impl NewJob {
                 format!("{end} is not after start {start}; the end must come after the start"),
             ));
         }
+        check_pause_reason(self.enabled, self.pause_reason.as_ref())?;
         if self.max_lateness.is_zero() {
             return Err(ValidationError::new(
                 "max_lateness",
@@ -414,6 +421,7 @@ impl NewJob {
             start: self.start,
             end: self.end,
             enabled: self.enabled,
+            pause_reason: self.pause_reason,
             timeout_ms: millis(self.timeout),
             retries: self.retries,
             max_lateness_ms: millis(self.max_lateness),
@@ -426,4 +434,18 @@ impl NewJob {
         job.state.next_slot = job.slot_after(now);
         Ok(job)
     }
+}
+
+/// A pause reason goes with a pause: refused (field `pause_reason`) on a job that runs.
+pub fn check_pause_reason(
+    enabled: bool,
+    reason: Option<&PauseReason>,
+) -> Result<(), ValidationError> {
+    if enabled && reason.is_some() {
+        return Err(ValidationError::new(
+            "pause_reason",
+            "given for a job that is not paused; a reason goes with a pause (psu-sched pause --reason TEXT, or paused = true in a file)",
+        ));
+    }
+    Ok(())
 }

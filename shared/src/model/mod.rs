@@ -8,12 +8,14 @@ mod execution;
 mod job;
 mod names;
 mod outcomes;
+mod pause;
 #[cfg(test)]
 mod tests;
 mod text;
 
 pub use app::{App, BaseUrl, DEFAULT_APP_BUDGET, JobPath, MAX_APP_BUDGET, validate_budget};
 pub use execution::{Execution, ExecutionId, Status, Trigger};
+pub use job::check_pause_reason;
 pub use job::{
     DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, InFlight, Job, JobState, LastRun, MAX_RETRIES,
     MAX_TIMEOUT, Method, NewJob, OverlapPolicy, PendingRetry, validate_retries, validate_timeout,
@@ -21,6 +23,7 @@ pub use job::{
 pub(crate) use names::random_uuid;
 pub use names::{AppName, JobId, JobName, JobUrl, parse_timezone, tz_serde};
 pub use outcomes::{RECENT_OUTCOMES, outcome_letter, outcome_of_letter};
+pub use pause::{AppPause, MAX_PAUSE_REASON, PauseReason};
 pub use text::{MAX_ERROR_TEXT, MAX_OUTPUT_TEXT, cap_text};
 
 /// Invalid input, named by field, with what is accepted. One line, ready to show a user.

@@ -8,8 +8,8 @@ use super::error::{FieldError, Message, OpsError};
 use super::write::{Attempt, retry};
 use super::{Ops, parse_zone};
 use crate::model::{
-    App, AppName, BaseUrl, DEFAULT_APP_BUDGET, Job, JobPath, JobUrl, MAX_APP_BUDGET,
-    validate_budget,
+    App, AppName, AppPause, BaseUrl, DEFAULT_APP_BUDGET, Job, JobPath, JobUrl, MAX_APP_BUDGET,
+    PauseReason, validate_budget,
 };
 use crate::store::{DeleteIf, Store};
 
@@ -125,6 +125,58 @@ impl Ops {
             Ok(next)
         })
         .await
+    }
+
+    /// Pauses an app: from the next tick on, none of its jobs is called; each slot of theirs
+    /// that comes due is recorded `skipped` with `reason` (field `reason`: one line, 1 to 200
+    /// characters). No job is rewritten. Pausing a paused app changes its reason (the pause
+    /// keeps its `since`); the same reason again writes nothing (`false`).
+    pub async fn pause_app(
+        &self,
+        name: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(App, bool), OpsError> {
+        let name = parse_app(name)?;
+        let reason = PauseReason::parse("reason", reason).map_err(FieldError::from)?;
+        let store = self.store().await?;
+        let app = read_app(store, &name).await?;
+        if app.paused.as_ref().is_some_and(|p| p.reason == reason) {
+            return Ok((app, false));
+        }
+        let app = change_app(store, &name, now, |app| {
+            let mut next = app.clone();
+            next.paused = Some(AppPause {
+                reason: reason.clone(),
+                since: app.paused.as_ref().map_or(now, |p| p.since),
+            });
+            Ok(next)
+        })
+        .await?;
+        Ok((app, true))
+    }
+
+    /// Resumes a paused app: its jobs are called again from their next slot (the slots
+    /// passed over while paused stay recorded `skipped`; none is made up). An app that is not
+    /// paused is left as it is (`false`).
+    pub async fn resume_app(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(App, bool), OpsError> {
+        let name = parse_app(name)?;
+        let store = self.store().await?;
+        let app = read_app(store, &name).await?;
+        if app.paused.is_none() {
+            return Ok((app, false));
+        }
+        let app = change_app(store, &name, now, |app| {
+            let mut next = app.clone();
+            next.paused = None;
+            Ok(next)
+        })
+        .await?;
+        Ok((app, true))
     }
 
     /// The app record alone (one read).

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::model::{
-    Job, JobPath, JobUrl, Method, NewJob, OverlapPolicy, ValidationError, validate_retries,
-    validate_timeout,
+    Job, JobPath, JobUrl, Method, NewJob, OverlapPolicy, PauseReason, ValidationError,
+    validate_retries, validate_timeout,
 };
 use crate::schedule::Schedule;
 
@@ -31,8 +31,10 @@ pub struct JobChanges {
     pub start: Option<Option<DateTime<Utc>>>,
     /// New end (`Some(None)` clears it).
     pub end: Option<Option<DateTime<Utc>>>,
-    /// Pause (`false`) or resume (`true`).
+    /// Pause (`false`) or resume (`true`). A resume clears the pause reason.
     pub enabled: Option<bool>,
+    /// New pause reason (`Some(None)` clears it); kept only while the job is paused.
+    pub pause_reason: Option<Option<PauseReason>>,
     /// New call timeout.
     pub timeout: Option<Duration>,
     /// New retry count.
@@ -56,6 +58,7 @@ impl JobChanges {
             && self.start.is_none()
             && self.end.is_none()
             && self.enabled.is_none()
+            && self.pause_reason.is_none()
             && self.timeout.is_none()
             && self.retries.is_none()
             && self.max_lateness.is_none()
@@ -88,6 +91,9 @@ impl JobChanges {
         }
         if let Some(enabled) = self.enabled {
             spec.enabled = enabled;
+        }
+        if let Some(reason) = &self.pause_reason {
+            spec.pause_reason = reason.clone();
         }
         if let Some(timeout) = self.timeout {
             spec.timeout = timeout;
@@ -135,6 +141,13 @@ impl JobChanges {
         if let Some(enabled) = self.enabled {
             next.enabled = enabled;
         }
+        if let Some(reason) = &self.pause_reason {
+            next.pause_reason = reason.clone();
+        } else if next.enabled {
+            // A resume (or a job that runs) keeps no reason.
+            next.pause_reason = None;
+        }
+        crate::model::check_pause_reason(next.enabled, next.pause_reason.as_ref())?;
         if let Some(timeout) = self.timeout {
             next.timeout_ms = millis(validate_timeout(timeout)?);
         }

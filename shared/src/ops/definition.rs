@@ -12,7 +12,7 @@ use super::error::FieldError;
 use super::input::JobInput;
 use crate::model::{
     AppName, BaseUrl, DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, Job, JobName, JobPath, JobUrl, Method,
-    NewJob, OverlapPolicy,
+    NewJob, OverlapPolicy, PauseReason,
 };
 use crate::schedule::Schedule;
 
@@ -33,6 +33,9 @@ pub(super) struct Definition {
     pub max_lateness_ms: u64,
     pub overlap: OverlapPolicy,
     pub description: String,
+    /// Why it is paused: with the paused state, which the definition leaves out, it goes
+    /// only on a paused job (a file gives it with `paused = true`).
+    pub pause_reason: Option<PauseReason>,
 }
 
 impl Definition {
@@ -51,6 +54,7 @@ impl Definition {
             max_lateness_ms: job.max_lateness_ms,
             overlap: job.overlap,
             description: job.description.clone(),
+            pause_reason: job.pause_reason.clone(),
         }
     }
 
@@ -77,6 +81,7 @@ impl Definition {
             max_lateness_ms: millis(rest.max_lateness.unwrap_or(DEFAULT_MAX_LATENESS)),
             overlap: rest.overlap.unwrap_or_default(),
             description: rest.description.unwrap_or_default(),
+            pause_reason: rest.pause_reason.flatten(),
         })
     }
 
@@ -95,6 +100,7 @@ impl Definition {
             max_lateness_ms: millis(DEFAULT_MAX_LATENESS),
             overlap: OverlapPolicy::Forbid,
             description: String::new(),
+            pause_reason: None,
         }
     }
 
@@ -112,6 +118,7 @@ impl Definition {
         spec.max_lateness = Duration::from_millis(self.max_lateness_ms);
         spec.overlap = self.overlap;
         spec.description = self.description.clone();
+        spec.pause_reason = self.pause_reason.clone();
         spec
     }
 }
@@ -170,6 +177,9 @@ pub(super) fn job_changes(
     }
     if old.description != new.description {
         changes.description = Some(new.description.clone());
+    }
+    if old.pause_reason != new.pause_reason {
+        changes.pause_reason = Some(new.pause_reason.clone());
     }
     Ok(changes)
 }

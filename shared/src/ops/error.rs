@@ -255,6 +255,11 @@ pub enum OpsError {
         "the job {0}/{1} changed while starting the run (or was run in the same second); try again"
     )]
     RunConflict(AppName, JobName),
+    /// A manual run of a job whose app is paused: nothing was called.
+    #[error(
+        "the app {0} is paused ({1}): none of its jobs is called; resume it first: psu-sched app resume --app {0}"
+    )]
+    AppPaused(AppName, crate::model::PauseReason),
     /// The job was deleted, but purging its history failed.
     #[error("the job is deleted, but purging its history failed")]
     Purge(#[source] StoreError),

@@ -17,9 +17,9 @@ use chrono_tz::Tz;
 
 impl Ops {
     /// The apps and jobs (of one app when `app` is given) as a schedules file. Only what the
-    /// file format declares is written: an app's name, base URL, budget and default zone, a
-    /// job's options
-    /// and its paused state; never the tick's bookkeeping nor any secret.
+    /// file format declares is written: an app's name, base URL, budget, default zone and
+    /// pause (with its reason), a job's options and its paused state (with its reason); never
+    /// the tick's bookkeeping nor any secret.
     pub async fn export(&self, app: Option<&str>) -> Result<String, OpsError> {
         let app = app.map(parse_app).transpose()?;
         let store = self.store().await?;
@@ -82,6 +82,10 @@ fn write_record(out: &mut String, record: &App) {
     }
     if let Some(zone) = record.timezone {
         line(out, "timezone", zone.name());
+    }
+    if let Some(pause) = &record.paused {
+        out.push_str("paused = true\n");
+        line(out, "pause_reason", pause.reason.as_str());
     }
 }
 

@@ -9,8 +9,8 @@ use chrono_tz::Tz;
 use super::change::JobChanges;
 use super::error::{FieldError, Message};
 use crate::model::{
-    AppName, JobName, JobPath, JobUrl, MAX_RETRIES, Method, OverlapPolicy, validate_retries,
-    validate_timeout,
+    AppName, JobName, JobPath, JobUrl, MAX_RETRIES, Method, OverlapPolicy, PauseReason,
+    validate_retries, validate_timeout,
 };
 use crate::schedule::Schedule;
 
@@ -42,6 +42,8 @@ pub struct JobInput {
     pub overlap: Option<OverlapPolicy>,
     /// Free text.
     pub description: Option<String>,
+    /// Why the job is paused (only with `paused`, or for a job that is); empty clears it.
+    pub pause_reason: Option<String>,
     /// Create the job paused, or pause it.
     pub paused: bool,
 }
@@ -149,6 +151,13 @@ impl JobInput {
             }
             None => None,
         };
+        // Empty clears a reason (a form's emptied field); a pause's own `--reason` is
+        // refused empty by `Ops::pause`.
+        let pause_reason = match self.pause_reason.as_deref().map(str::trim) {
+            None => None,
+            Some("") => Some(None),
+            Some(text) => Some(Some(PauseReason::parse("pause_reason", text)?)),
+        };
         Ok(Parsed {
             url,
             path,
@@ -161,6 +170,7 @@ impl JobInput {
                 max_lateness,
                 overlap: self.overlap,
                 description: self.description.clone(),
+                pause_reason,
                 ..JobChanges::default()
             },
         })

@@ -9,7 +9,7 @@ use super::error::{FieldError, OpsError};
 use super::input::{self, JobInput, JobKey};
 use super::write::{read_job, write_changes};
 use super::{HISTORY_SEARCH, Ops, apps};
-use crate::model::{AppName, Execution, Job, NewJob, Status};
+use crate::model::{AppName, Execution, Job, JobId, NewJob, PauseReason, Status};
 use crate::store::Store;
 
 /// A deleted job, and how many executions were purged with it (when asked).
@@ -108,10 +108,22 @@ impl Ops {
         write_changes(store, key, &changes, Some(job), now, false, &self.tick).await
     }
 
-    /// Pauses a job: it drops out of the due index until resumed.
-    pub async fn pause(&self, key: &JobKey, now: DateTime<Utc>) -> Result<Job, OpsError> {
+    /// Pauses a job: it drops out of the due index until resumed. `reason` (field `reason`:
+    /// one line, 1 to 200 characters) says why, shown with the job; pausing a paused job
+    /// with a reason changes its reason, without one keeps it.
+    pub async fn pause(
+        &self,
+        key: &JobKey,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Job, OpsError> {
+        let reason = reason
+            .map(|r| PauseReason::parse("reason", r))
+            .transpose()
+            .map_err(FieldError::from)?;
         let changes = JobChanges {
             enabled: Some(false),
+            pause_reason: reason.map(Some),
             ..JobChanges::default()
         };
         write_changes(
@@ -226,38 +238,78 @@ impl Ops {
         status: Option<&str>,
         limit: usize,
     ) -> Result<(Job, History), OpsError> {
-        let status = status
-            .map(str::parse::<Status>)
-            .transpose()
-            .map_err(FieldError::from)?;
-        if limit == 0 {
-            return Err(
-                FieldError::plain("limit", "0 is not accepted; use a whole number from 1").into(),
-            );
-        }
         let store = self.store().await?;
+        let (status, limit) = history_filter(status, limit)?;
         let job = read_job(store, key).await?;
-        let fetch = if status.is_some() {
-            limit.max(HISTORY_SEARCH)
-        } else {
-            limit
-        };
-        let mut executions = store
-            .list_executions(&job.id, fetch)
-            .await
-            .map_err(OpsError::store("read the job's history"))?;
-        let searched = executions.len();
-        if let Some(status) = status {
-            executions.retain(|e| e.status == status);
-        }
-        executions.truncate(limit);
-        let history = History {
-            executions,
-            searched,
-            complete: searched < fetch,
-        };
+        let history = search_history(store, &job.id, status, limit).await?;
         Ok((job, history))
     }
+
+    /// The newest `limit` executions of the job whose id is `job_id` (field `job_id`), of one
+    /// status when given: a deleted job's history too, until it expires (a job deleted
+    /// without `--purge-history`; `delete` prints its id). One `Query` of the job's
+    /// executions, as [`Ops::history`]; an id without executions reads as none.
+    pub async fn history_by_id(
+        &self,
+        job_id: &str,
+        status: Option<&str>,
+        limit: usize,
+    ) -> Result<History, OpsError> {
+        let id = JobId::parse(job_id.trim()).map_err(|e| {
+            FieldError::plain(
+                "job_id",
+                format!(
+                    "{}; give the 32 hex digits `psu-sched delete` or `show --json` printed",
+                    e.message
+                ),
+            )
+        })?;
+        let (status, limit) = history_filter(status, limit)?;
+        search_history(self.store().await?, &id, status, limit).await
+    }
+}
+
+/// A history's status filter and limit, checked (fields `status`, `limit`).
+fn history_filter(status: Option<&str>, limit: usize) -> Result<(Option<Status>, usize), OpsError> {
+    let status = status
+        .map(str::parse::<Status>)
+        .transpose()
+        .map_err(FieldError::from)?;
+    if limit == 0 {
+        return Err(
+            FieldError::plain("limit", "0 is not accepted; use a whole number from 1").into(),
+        );
+    }
+    Ok((status, limit))
+}
+
+/// The newest `limit` executions of the job `id`, of `status` when given (searching the
+/// newest [`HISTORY_SEARCH`]).
+async fn search_history(
+    store: &dyn Store,
+    id: &JobId,
+    status: Option<Status>,
+    limit: usize,
+) -> Result<History, OpsError> {
+    let fetch = if status.is_some() {
+        limit.max(HISTORY_SEARCH)
+    } else {
+        limit
+    };
+    let mut executions = store
+        .list_executions(id, fetch)
+        .await
+        .map_err(OpsError::store("read the job's history"))?;
+    let searched = executions.len();
+    if let Some(status) = status {
+        executions.retain(|e| e.status == status);
+    }
+    executions.truncate(limit);
+    Ok(History {
+        executions,
+        searched,
+        complete: searched < fetch,
+    })
 }
 
 /// The changes `input` (parsed as `parsed`) makes to `job`: dates without a zone read in the

@@ -220,6 +220,7 @@ impl Ops {
         .map_err(|e| match e {
             RunNowError::NotFound(app, name) => OpsError::NotFound(app, name),
             RunNowError::Conflict(app, name) => OpsError::RunConflict(app, name),
+            RunNowError::AppPaused(app, reason) => OpsError::AppPaused(app, reason),
             RunNowError::Store(source) => OpsError::Store {
                 doing: "run the job",
                 source,

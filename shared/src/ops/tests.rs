@@ -293,7 +293,10 @@ async fn update_pause_and_resume_write_through_the_version_check() {
     );
     assert_eq!(jobs_in(&store).await, vec![updated]);
 
-    let paused = ops.pause(&key("invoices"), later).await.expect("pause");
+    let paused = ops
+        .pause(&key("invoices"), None, later)
+        .await
+        .expect("pause");
     assert_eq!((paused.enabled, paused.due_at()), (false, None));
     let much_later = later + chrono::Duration::days(3);
     let resumed = ops
@@ -307,7 +310,7 @@ async fn update_pause_and_resume_write_through_the_version_check() {
     );
     assert_eq!(resumed.state.version, job.state.version + 3);
     assert!(matches!(
-        ops.pause(&key("missing"), later).await,
+        ops.pause(&key("missing"), None, later).await,
         Err(OpsError::NotFound(..))
     ));
 }
@@ -501,17 +504,27 @@ async fn every_json_field_is_documented_in_the_cli_guide() {
         serde_json::to_value(views::AppView {
             jobs: Some(vec!["a".into()]),
             previous_key_generation: Some(1),
-            ..views::AppView::from(
-                &crate::model::App::new(
+            ..views::AppView::from(&crate::model::App {
+                paused: Some(crate::model::AppPause {
+                    reason: crate::model::PauseReason::parse("reason", "migration")
+                        .expect("reason"),
+                    since: now(),
+                }),
+                ..crate::model::App::new(
                     crate::model::AppName::parse("a").expect("app"),
                     crate::model::BaseUrl::parse("https://h.edu").expect("base"),
                     4,
                     now(),
                 )
-                .expect("app"),
-            )
+                .expect("app")
+            })
         })
         .expect("app"),
+        serde_json::to_value(views::DeletedView::from(&crate::ops::Deleted {
+            job: job.clone(),
+            purged: None,
+        }))
+        .expect("deleted"),
         serde_json::to_value(views::AppKeyView::from(&crate::ops::AppKeys {
             app: "a".into(),
             keys: vec![(2, "k2".into()), (1, "k1".into())],
@@ -630,7 +643,7 @@ async fn a_change_that_drops_a_due_slot_records_it_missed_with_the_reason() {
 #[tokio::test]
 async fn pausing_a_job_whose_slot_is_due_records_the_slot_missed() {
     let (ops, _, at) = due_and_unclaimed().await;
-    ops.pause(&key("sync"), at).await.expect("pause");
+    ops.pause(&key("sync"), None, at).await.expect("pause");
     let (_, history) = ops.history(&key("sync"), None, 5).await.expect("history");
     assert_eq!(history.executions.len(), 1, "the dropped slot is on record");
     assert_eq!(history.executions[0].status, Status::Missed);

@@ -96,6 +96,8 @@ pub struct JobView {
     pub end: Option<String>,
     /// `active`, `paused` or `ended`.
     pub state: JobStatus,
+    /// Why the job is paused, when whoever paused it said (null otherwise).
+    pub pause_reason: Option<String>,
     /// The next slot, when active.
     pub next_run: Option<String>,
     /// The last finished execution's status.
@@ -152,6 +154,7 @@ impl JobView {
             start: job.start.map(rfc3339),
             end: job.end.map(rfc3339),
             state,
+            pause_reason: job.pause_reason.as_ref().map(ToString::to_string),
             next_run,
             last_status: job.state.last.as_ref().map(|l| l.status),
             last_run_at: job.state.last.as_ref().map(|l| rfc3339(l.at)),
@@ -281,6 +284,14 @@ pub struct AppView {
     /// be created; running `app delete` again finishes, updating the app keeps it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub deleting: bool,
+    /// True while the app is paused (`app pause`): none of its jobs is called.
+    pub paused: bool,
+    /// Why it is paused (while paused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause_reason: Option<String>,
+    /// Since when it is paused (while paused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_since: Option<String>,
     /// When it was created.
     pub created_at: String,
     /// When it last changed.
@@ -300,6 +311,9 @@ impl From<&crate::model::App> for AppView {
             key_generation: app.key_generation,
             previous_key_generation: app.previous_key_generation,
             deleting: app.deleting,
+            paused: app.paused.is_some(),
+            pause_reason: app.paused.as_ref().map(|p| p.reason.to_string()),
+            paused_since: app.paused.as_ref().map(|p| rfc3339(p.since)),
             created_at: rfc3339(app.created_at),
             updated_at: rfc3339(app.updated_at),
             jobs: None,
@@ -343,6 +357,32 @@ impl From<&super::AppKeys> for AppKeyView {
                 generation: *generation,
                 key: key.clone(),
             }),
+        }
+    }
+}
+
+/// A deleted job (`delete --json`): its id reads its history until that expires
+/// (`history --job-id ID`), unless it was purged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeletedView {
+    /// The app.
+    pub app: String,
+    /// The job's name.
+    pub name: String,
+    /// The deleted job's id: `psu-sched history --job-id ID` reads its executions.
+    pub job_id: String,
+    /// How many executions were purged with it (`--purge-history`); null when its history
+    /// was kept, to expire on its own.
+    pub purged: Option<usize>,
+}
+
+impl From<&super::jobs::Deleted> for DeletedView {
+    fn from(d: &super::jobs::Deleted) -> Self {
+        Self {
+            app: d.job.app.to_string(),
+            name: d.job.name.to_string(),
+            job_id: d.job.id.to_string(),
+            purged: d.purged,
         }
     }
 }

@@ -25,7 +25,7 @@ use crate::store::{Claim, ClaimOutcome, Store, StoreError, rules};
 pub const MAX_BACKFILL_SLOTS: usize = 1_440;
 
 /// The error text of an app pause's skipped slots begins with this (`Status::Skipped`).
-pub const APP_PAUSED_PREFIX: &str = "not called: the app was paused";
+pub const APP_PAUSED_PREFIX: &str = "not called: app paused";
 
 /// What a backfill is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

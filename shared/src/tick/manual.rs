@@ -21,6 +21,11 @@ pub enum RunNowError {
         "the job {0}/{1} changed while starting the run (or was run in the same second); try again"
     )]
     Conflict(crate::model::AppName, crate::model::JobName),
+    /// The job's app is paused: none of its jobs is called, a manual run neither.
+    #[error(
+        "the app {0} is paused ({1}): none of its jobs is called; resume it first: psu-sched app resume --app {0}"
+    )]
+    AppPaused(crate::model::AppName, crate::model::PauseReason),
     /// The store failed.
     #[error("the store failed while running the job")]
     Store(#[from] StoreError),
@@ -68,6 +73,9 @@ pub async fn run_now_then(
         // record also gives the generations of the app's signing key.
         let mut apps = HashMap::new();
         if let Some(record) = store.get_app(app).await? {
+            if let Some(pause) = &record.paused {
+                return Err(RunNowError::AppPaused(app.clone(), pause.reason.clone()));
+            }
             apps.insert(record.name.clone(), record);
         }
         let ctx = Ctx {

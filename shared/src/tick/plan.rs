@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{TickConfig, chrono};
 use crate::model::{
-    Execution, ExecutionId, InFlight, Job, LastRun, OverlapPolicy, Status, Trigger,
+    AppPause, Execution, ExecutionId, InFlight, Job, LastRun, OverlapPolicy, Status, Trigger,
 };
 
 /// Slots a backlog is walked through one by one (each counted in `coalesced`); a longer
@@ -60,11 +60,14 @@ pub(super) struct Plan {
 /// Works out the execution a due job gets at `now`, and the job's state after it. With
 /// `tracks` (a table of format 3 or later), a call's marker tracks its execution
 /// ([`InFlight`]): the claim leaves the job's index key where it was ([`in_flight`]).
+/// While its app is `paused`, the slot (or retry) is passed over: recorded `skipped` with the
+/// pause's reason, never called, and the job moves on to its next slot as after a call.
 pub(super) fn plan(
     job: &Job,
     now: DateTime<Utc>,
     config: &TickConfig,
     tracks: bool,
+    paused: Option<&AppPause>,
 ) -> Option<Plan> {
     if !job.enabled {
         return None;
@@ -91,7 +94,9 @@ pub(super) fn plan(
     // Markers whose time is up are dropped (their calls are reconciled by then); a tracking
     // marker only once a tick has resolved its execution (steps::resolve_markers).
     next.state.inflight.retain(|f| f.tracks() || f.until > now);
-    let status = if late && trigger == Trigger::Schedule && attempt == 1 {
+    let status = if paused.is_some() {
+        Status::Skipped
+    } else if late && trigger == Trigger::Schedule && attempt == 1 {
         Status::Missed
     } else if busy {
         Status::Skipped
@@ -124,10 +129,11 @@ pub(super) fn plan(
         }
         _ => {
             execution.finished_at = Some(now);
-            execution.error = Some(
-                "not called: the previous execution was still in flight and the job forbids overlap"
+            execution.error = Some(match paused {
+                Some(pause) => pause.skipped_text(),
+                None => "not called: the previous execution was still in flight and the job forbids overlap"
                     .to_owned(),
-            );
+            });
             let run = LastRun {
                 execution: id,
                 status,

@@ -42,7 +42,8 @@ impl Ctx<'_> {
     /// bookkeeping moved) and sends it.
     async fn claim_and_send(&self, mut job: Job) -> Result<(), StoreError> {
         for _ in 0..4 {
-            let Some(plan) = plan(&job, self.now, self.config, self.tracks) else {
+            let paused = self.apps.get(&job.app).and_then(|a| a.paused.as_ref());
+            let Some(plan) = plan(&job, self.now, self.config, self.tracks, paused) else {
                 return Ok(());
             };
             if self.config.dry_run {
@@ -499,21 +500,29 @@ impl Ctx<'_> {
         if orphan {
             // Claimed by a tick that stopped before sending it: send it now, if the job
             // still exists as it was.
+            let app_paused = self
+                .apps
+                .get(&execution.app)
+                .and_then(|a| a.paused.as_ref());
             match self.store.get_job(&execution.app, &execution.name).await? {
-                Some(job) if &job.id == execution.id.job_id() && job.enabled => {
+                Some(job)
+                    if &job.id == execution.id.job_id() && job.enabled && app_paused.is_none() =>
+                {
                     self.counters.add(&self.counters.due);
                     return self.send(execution, Some(job)).await;
                 }
                 _ => {
-                    if self
-                        .store
-                        .reconcile(
-                            &execution,
-                            "not called: the job was deleted or paused before the call was sent",
-                            self.now,
-                        )
-                        .await?
-                    {
+                    let reason = match app_paused {
+                        Some(pause) => format!(
+                            "not called: the app was paused before the call was sent ({})",
+                            pause.reason
+                        ),
+                        None => {
+                            "not called: the job was deleted or paused before the call was sent"
+                                .to_owned()
+                        }
+                    };
+                    if self.store.reconcile(&execution, &reason, self.now).await? {
                         self.counters.add(&self.counters.reconciled);
                     }
                     return Ok(());

@@ -91,7 +91,7 @@ async fn a_claim_whose_tick_died_before_sending_is_sent_once_by_a_later_tick() {
     store.create_job(&j).await.expect("create");
     let config = TickConfig::default();
     // Claim as a tick would, then "crash" before sending.
-    let plan = plan(&j, at(10, 0), &config, false).expect("due");
+    let plan = plan(&j, at(10, 0), &config, false, None).expect("due");
     let mut claimed_job = plan.job;
     claimed_job.state.version = 1;
     claimed_job.state.writer = Some("dead-tick".into());
@@ -138,7 +138,7 @@ async fn a_call_with_no_recorded_outcome_is_reconciled_and_retried_when_allowed(
     j.retries = 1;
     store.create_job(&j).await.expect("create");
     let config = TickConfig::default();
-    let plan = plan(&j, at(10, 0), &config, false).expect("due");
+    let plan = plan(&j, at(10, 0), &config, false, None).expect("due");
     let mut claimed_job = plan.job;
     claimed_job.state.version = 1;
     claimed_job.state.writer = Some("t".into());
@@ -958,7 +958,7 @@ async fn a_claim_of_a_job_by_path_left_unsent_is_sent_at_its_apps_current_base_u
     store.create_job(&j).await.expect("create");
     let config = TickConfig::default();
     // Claimed by a tick that died before sending (its execution holds the stale URL here).
-    let plan = plan(&j, at(10, 0), &config, false).expect("due");
+    let plan = plan(&j, at(10, 0), &config, false, None).expect("due");
     let mut claimed_job = plan.job;
     claimed_job.state.version = 1;
     claimed_job.state.writer = Some("dead-tick".into());
@@ -1053,7 +1053,7 @@ fn a_missed_or_skipped_slot_is_among_the_jobs_latest_outcomes() {
     let config = TickConfig::default();
     // Due at 10:00, planned three hours later: later than the default max lateness of 1 h.
     let j = job("0 10 * * *", at(9, 0));
-    let missed = plan(&j, at(13, 0), &config, true).expect("due");
+    let missed = plan(&j, at(13, 0), &config, true, None).expect("due");
     assert_eq!(missed.execution.status, Status::Missed);
     assert_eq!(
         (missed.job.state.outcomes.as_str(), missed.job.state.streak),
@@ -1061,8 +1061,47 @@ fn a_missed_or_skipped_slot_is_among_the_jobs_latest_outcomes() {
     );
     // A call of an every-minute job still in flight: the next slot is skipped.
     let every = job("* * * * *", at(9, 59) + chrono::Duration::seconds(30));
-    let first = plan(&every, at(10, 0), &config, true).expect("due").job;
-    let skipped = plan(&first, at(10, 1), &config, true).expect("due");
+    let first = plan(&every, at(10, 0), &config, true, None)
+        .expect("due")
+        .job;
+    let skipped = plan(&first, at(10, 1), &config, true, None).expect("due");
     assert_eq!(skipped.execution.status, Status::Skipped);
     assert_eq!(skipped.job.state.outcomes, "k");
+}
+
+#[test]
+fn a_due_slot_and_a_due_retry_of_a_paused_app_are_skipped_with_the_reason_and_never_claimed_to_call()
+ {
+    let config = TickConfig::default();
+    let pause = crate::model::AppPause {
+        reason: crate::model::PauseReason::parse("reason", "migration").expect("reason"),
+        since: at(9, 0),
+    };
+    // Three hours late: paused wins over missed, and the job moves on past the backlog.
+    let j = job("0 * * * *", at(9, 30));
+    let planned = plan(&j, at(13, 0), &config, true, Some(&pause)).expect("due");
+    assert_eq!(planned.execution.status, Status::Skipped);
+    assert_eq!(
+        planned.execution.error.as_deref(),
+        Some("not called: app paused: migration")
+    );
+    assert!(planned.job.state.inflight.is_empty(), "a marker of a call");
+    assert_eq!(planned.job.state.next_slot, Some(at(14, 0)));
+    // A retry due while paused is passed over too (and not kept for later).
+    let mut retrying = planned.job.clone();
+    retrying.state.retry = Some(crate::model::PendingRetry {
+        slot: at(13, 0),
+        attempt: 2,
+        trigger: Trigger::Schedule,
+        at: at(13, 1),
+    });
+    let planned = plan(&retrying, at(13, 2), &config, true, Some(&pause)).expect("due");
+    assert_eq!(
+        (planned.execution.status, planned.execution.attempt),
+        (Status::Skipped, 2)
+    );
+    assert_eq!(planned.job.state.retry, None);
+    // Not paused: the same retry is called.
+    let planned = plan(&retrying, at(13, 2), &config, true, None).expect("due");
+    assert_eq!(planned.execution.status, Status::Pending);
 }

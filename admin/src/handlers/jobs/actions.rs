@@ -13,9 +13,21 @@ use crate::error::Error;
 use crate::paths::JobPath;
 use crate::views::job_href;
 
-/// Pauses the job and shows its page (its state, and no next run).
-pub(crate) async fn pause(ctx: Ctx, JobPath(key): JobPath) -> Result<Response, Error> {
-    let job = ctx.ops.pause(&key, Utc::now()).await?;
+/// The pause button's form: an optional reason (empty: none).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct PauseForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Pauses the job, with the reason given, and shows its page (its state, and no next run).
+pub(crate) async fn pause(
+    ctx: Ctx,
+    JobPath(key): JobPath,
+    axum::extract::Form(form): axum::extract::Form<PauseForm>,
+) -> Result<Response, Error> {
+    let reason = Some(form.reason.as_str()).filter(|r| !r.trim().is_empty());
+    let job = ctx.ops.pause(&key, reason, Utc::now()).await?;
     Ok(Redirect::to(&job_href(job.app.as_str(), job.name.as_str())).into_response())
 }
 

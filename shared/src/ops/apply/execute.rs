@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::file::DesiredRecord;
 use super::plan::{Applied, Plan, Step, Write};
-use crate::model::App;
+use crate::model::{App, AppPause};
 use crate::ops::Ops;
 use crate::ops::error::{FieldError, OpsError};
 use crate::ops::write::{NotWritten, write_if_unchanged};
@@ -42,10 +43,16 @@ impl Ops {
     ) -> Result<Applied, OpsError> {
         match &step.write {
             Write::Nothing => Ok(Applied::Nothing),
-            Write::CreateApp(base, budget, zone) => {
-                let mut app = App::new(step.app.clone(), base.clone(), *budget, now)
-                    .map_err(FieldError::from)?;
-                app.timezone = *zone;
+            Write::CreateApp(desired) => {
+                let mut app = App::new(
+                    step.app.clone(),
+                    desired.base_url.clone(),
+                    desired.budget,
+                    now,
+                )
+                .map_err(FieldError::from)?;
+                app.timezone = desired.timezone;
+                app.paused = pause_of(None, desired, now);
                 match store.create_app(&app).await {
                     Ok(()) => Ok(Applied::Done),
                     Err(StoreError::AppExists(_)) => Ok(Applied::Refused(
@@ -54,11 +61,12 @@ impl Ops {
                     Err(e) => Err(OpsError::store("create the app")(e)),
                 }
             }
-            Write::UpdateApp(read, base, budget, zone) => {
+            Write::UpdateApp(read, desired) => {
                 let mut next = (**read).clone();
-                next.base_url = base.clone();
-                next.budget = *budget;
-                next.timezone = *zone;
+                next.base_url = desired.base_url.clone();
+                next.budget = desired.budget;
+                next.timezone = desired.timezone;
+                next.paused = pause_of(Some(read), desired, now);
                 next.deleting = false;
                 next.updated_at = now;
                 next.version = read.version + 1;
@@ -106,5 +114,19 @@ impl Ops {
                 DeleteIf::Changed => Ok(Applied::Refused(CHANGED.to_owned())),
             },
         }
+    }
+}
+
+/// The pause an app's record gets from a file: as it was when the file does not say
+/// `paused`; a pause kept keeps its `since`.
+fn pause_of(read: Option<&App>, desired: &DesiredRecord, now: DateTime<Utc>) -> Option<AppPause> {
+    let was = read.and_then(|r| r.paused.clone());
+    match &desired.pause {
+        None => was,
+        Some(None) => None,
+        Some(Some(reason)) => Some(AppPause {
+            reason: reason.clone(),
+            since: was.map_or(now, |p| p.since),
+        }),
     }
 }

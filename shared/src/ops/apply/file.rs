@@ -8,7 +8,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::tables::{Errors, Fields, Loc, finish, read_table, unknown_key};
-use crate::model::{AppName, BaseUrl, DEFAULT_APP_BUDGET, JobName};
+use crate::model::{AppName, BaseUrl, DEFAULT_APP_BUDGET, JobName, PauseReason};
 use crate::ops::AppInput;
 use crate::ops::definition::Definition;
 use crate::ops::error::{FieldError, FieldPath, Message, OpsError};
@@ -36,11 +36,23 @@ impl DesiredState {
 #[derive(Debug, Clone)]
 pub(super) struct DesiredApp {
     pub(super) name: AppName,
-    /// The app's record (base URL, budget, default zone), when the file gives a base URL.
-    pub(super) record: Option<(BaseUrl, u32, Option<Tz>)>,
+    /// The app's record, when the file gives a base URL.
+    pub(super) record: Option<DesiredRecord>,
     pub(super) jobs: Vec<DesiredJob>,
     /// The fields given from a variable, as the file writes them ([`mask`]).
     pub(super) written: Vec<(&'static str, String)>,
+}
+
+/// An app's record as a file declares it.
+#[derive(Debug, Clone)]
+pub(super) struct DesiredRecord {
+    pub(super) base_url: BaseUrl,
+    pub(super) budget: u32,
+    /// The default zone of its jobs.
+    pub(super) timezone: Option<Tz>,
+    /// `None`: the file does not say `paused`, a paused app stays paused; `Some(None)`:
+    /// `paused = false`; `Some(Some(reason))`: `paused = true` with its `pause_reason`.
+    pub(super) pause: Option<Option<PauseReason>>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +70,8 @@ const APP_KEYS: &[(&str, Kind)] = &[
     ("base_url", Kind::Text),
     ("budget", Kind::Number),
     ("timezone", Kind::Text),
+    ("paused", Kind::Flag),
+    ("pause_reason", Kind::Text),
     ("jobs", Kind::Tables),
 ];
 
@@ -221,6 +235,7 @@ fn read_app(
         }
         None => None,
     };
+    let pause = app_pause(&fields, loc, errors);
     // A base URL given but refused (already reported) is no reason to refuse the jobs by path.
     let has_base = fields.has("base_url") || fields.refused("base_url");
     let mut jobs: Vec<DesiredJob> = Vec::new();
@@ -263,11 +278,76 @@ fn read_app(
     };
     let app = DesiredApp {
         name: name.clone(),
-        record: base_url.map(|b| (b, budget, zone)),
+        record: base_url.map(|base_url| DesiredRecord {
+            base_url,
+            budget,
+            timezone: zone,
+            pause,
+        }),
         jobs,
         written: fields.written,
     };
     Some((name, span, Some(app)))
+}
+
+/// An app's `paused` and `pause_reason`, checked: a pause lives on the app's record (it
+/// needs `base_url`) and says why (`pause_reason` with `paused = true`, and only then).
+fn app_pause(
+    fields: &Fields<'_, '_>,
+    loc: Loc,
+    errors: &mut Errors<'_>,
+) -> Option<Option<PauseReason>> {
+    let paused = fields.flag("paused");
+    let reason = fields.text("pause_reason");
+    let refuse = |errors: &mut Errors<'_>, key: &str, e: FieldError| {
+        errors.add_plain(fields.span(key), loc.error(e));
+    };
+    if paused.is_some() && !fields.has("base_url") && !fields.refused("base_url") {
+        refuse(
+            errors,
+            "paused",
+            FieldError::new(
+                "paused",
+                Message::text("an app's pause lives on its record, which needs its ")
+                    .field("base_url")
+                    .and("; give base_url = \"https://host\" with paused"),
+            ),
+        );
+        return None;
+    }
+    match (paused, reason) {
+        (Some(true), Some(text)) => match PauseReason::parse("pause_reason", text) {
+            Ok(reason) => Some(Some(reason)),
+            Err(e) => {
+                errors.add(fields.span("pause_reason"), loc.error(e.into()));
+                None
+            }
+        },
+        (Some(true), None) => {
+            refuse(
+                errors,
+                "paused",
+                FieldError::plain(
+                    "pause_reason",
+                    "missing; a paused app says why: give pause_reason = \"...\" (one line of 1 to 200 characters) with paused = true",
+                ),
+            );
+            None
+        }
+        (_, Some(_)) => {
+            refuse(
+                errors,
+                "pause_reason",
+                FieldError::plain(
+                    "pause_reason",
+                    "given without paused = true; a reason goes with a pause",
+                ),
+            );
+            None
+        }
+        (Some(false), None) => Some(None),
+        (None, None) => None,
+    }
 }
 
 /// Reads one job: its name and the name's place when the name is valid, and the job when
@@ -353,10 +433,21 @@ fn read_job(
             return Some((name, span, None));
         }
     };
+    let paused = fields.flag("paused");
+    if def.pause_reason.is_some() && paused != Some(true) {
+        errors.add_plain(
+            fields.span("pause_reason"),
+            loc.error(FieldError::plain(
+                "pause_reason",
+                "given without paused = true; a reason goes with a pause",
+            )),
+        );
+        return Some((name, span, None));
+    }
     let job = DesiredJob {
         name: name.clone(),
         def,
-        paused: fields.flag("paused"),
+        paused,
         written: written(&fields),
     };
     Some((name, span, Some(job)))

@@ -6,7 +6,7 @@
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::file::{DesiredApp, DesiredJob, DesiredState};
+use super::file::{DesiredApp, DesiredJob, DesiredRecord, DesiredState};
 use crate::model::{App, AppName, BaseUrl, Job, JobName, NewJob};
 use crate::ops::Ops;
 use crate::ops::change::JobChanges;
@@ -49,8 +49,8 @@ pub struct Step {
 #[derive(Debug, Clone)]
 pub(super) enum Write {
     Nothing,
-    CreateApp(BaseUrl, u32, Option<Tz>),
-    UpdateApp(Box<App>, BaseUrl, u32, Option<Tz>),
+    CreateApp(Box<DesiredRecord>),
+    UpdateApp(Box<App>, Box<DesiredRecord>),
     CreateJob(Box<NewJob>),
     UpdateJob(Box<Job>, Box<JobChanges>, bool),
     DeleteJob(Box<Job>),
@@ -187,52 +187,74 @@ impl Ops {
                 }
             };
             match (&app.record, record) {
-                (Some((base, budget, zone)), None) => steps.push(step(
-                    Action::Create,
-                    [
-                        Some(Change::shown("base_url", None, Some(base.to_string()))),
-                        Some(Change::shown("budget", None, Some(budget.to_string()))),
-                        zone.map(|z| Change::shown("timezone", None, Some(z.name().to_owned()))),
+                (Some(desired), None) => {
+                    let mut changes: Vec<Change> = [
+                        Some(Change::shown(
+                            "base_url",
+                            None,
+                            Some(desired.base_url.to_string()),
+                        )),
+                        Some(Change::shown(
+                            "budget",
+                            None,
+                            Some(desired.budget.to_string()),
+                        )),
+                        desired
+                            .timezone
+                            .map(|z| Change::shown("timezone", None, Some(z.name().to_owned()))),
                     ]
                     .into_iter()
                     .flatten()
-                    .collect(),
-                    Write::CreateApp(base.clone(), *budget, *zone),
-                )),
-                (Some((base, budget, zone)), Some(read)) => {
+                    .collect();
+                    changes.extend(pause_changes(None, desired));
+                    steps.push(step(
+                        Action::Create,
+                        changes,
+                        Write::CreateApp(Box::new(desired.clone())),
+                    ));
+                }
+                (Some(desired), Some(read)) => {
                     let mut changes = Vec::new();
-                    if read.base_url != *base {
+                    if read.base_url != desired.base_url {
                         changes.push(Change::shown(
                             "base_url",
                             Some(read.base_url.to_string()),
-                            Some(base.to_string()),
+                            Some(desired.base_url.to_string()),
                         ));
                     }
-                    if read.budget != *budget {
+                    if read.budget != desired.budget {
                         changes.push(Change::shown(
                             "budget",
                             Some(read.budget.to_string()),
-                            Some(budget.to_string()),
+                            Some(desired.budget.to_string()),
                         ));
                     }
-                    if read.timezone != *zone {
+                    if read.timezone != desired.timezone {
                         let name = |z: Option<Tz>| z.map(|z| z.name().to_owned());
-                        changes.push(Change::shown("timezone", name(read.timezone), name(*zone)));
+                        changes.push(Change::shown(
+                            "timezone",
+                            name(read.timezone),
+                            name(desired.timezone),
+                        ));
                     }
+                    changes.extend(pause_changes(Some(&read), desired));
                     withhold_stored_text(&mut changes);
-                    steps.push(if changes.is_empty() {
+                    let stays_paused = read.paused.is_some() && desired.pause.is_none();
+                    let mut step = if changes.is_empty() {
                         step(Action::Unchanged, changes, Write::Nothing)
                     } else {
                         step(
                             Action::Update,
                             changes,
-                            Write::UpdateApp(Box::new(read), base.clone(), *budget, *zone),
+                            Write::UpdateApp(Box::new(read), Box::new(desired.clone())),
                         )
-                    });
+                    };
+                    step.stays_paused = stays_paused;
+                    steps.push(step);
                 }
                 (None, _) => {}
             }
-            let base_url = app.record.as_ref().map(|(b, _, _)| b);
+            let base_url = app.record.as_ref().map(|r| &r.base_url);
             let mut stored = store
                 .list_jobs(Some(&app.name))
                 .await
@@ -267,6 +289,31 @@ impl Ops {
         }
         Ok(Plan { steps })
     }
+}
+
+/// The changes of an app's pause from its record `read` (none: a new record) to the file's:
+/// `paused` and `pause_reason`, as a job's.
+fn pause_changes(read: Option<&App>, desired: &DesiredRecord) -> Vec<Change> {
+    let Some(wanted) = &desired.pause else {
+        return Vec::new();
+    };
+    let now = read.and_then(|r| r.paused.as_ref()).map(|p| &p.reason);
+    let mut changes = Vec::new();
+    if now.is_some() != wanted.is_some() {
+        changes.push(Change::shown(
+            "paused",
+            read.map(|_| now.is_some().to_string()),
+            Some(wanted.is_some().to_string()),
+        ));
+    }
+    if now != wanted.as_ref() {
+        changes.push(Change::shown(
+            "pause_reason",
+            now.map(ToString::to_string),
+            wanted.as_ref().map(ToString::to_string),
+        ));
+    }
+    changes
 }
 
 /// The step for one job of the file, given the stored job of that name.
@@ -306,8 +353,13 @@ fn plan_job(
         return Ok(step);
     };
     let old = Definition::of(read);
-    let mut changes = job_changes(&old, &job.def, base_url)?;
-    step.changes = field::changes(&old, &job.def);
+    // A file that does not say `paused` leaves a paused job paused, with its reason.
+    let mut def = job.def.clone();
+    if job.paused.is_none() {
+        def.pause_reason = old.pause_reason.clone();
+    }
+    let mut changes = job_changes(&old, &def, base_url)?;
+    step.changes = field::changes(&old, &def);
     let paused_now = !read.enabled;
     if let Some(paused) = job.paused
         && paused != paused_now

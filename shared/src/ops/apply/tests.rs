@@ -67,9 +67,9 @@ fn a_file_reads_into_apps_and_jobs_with_variables_replaced() {
     assert_eq!(desired.job_count(), 2);
     let app = &desired.apps[0];
     assert_eq!(app.name.as_str(), "billing");
-    let (base, budget, _) = app.record.as_ref().expect("record");
+    let record = app.record.as_ref().expect("record");
     assert_eq!(
-        (base.as_str(), *budget),
+        (record.base_url.as_str(), record.budget),
         ("https://billing.example.edu", DEFAULT_APP_BUDGET)
     );
     let invoices = &app.jobs[0].def;
@@ -108,7 +108,7 @@ timeout = "90"
         errors(text),
         [
             "jobs.toml:6:8: apps[0].jobs[0].path: a job by path needs its app's base_url; give the app base_url = \"https://host\", or give the job a url",
-            "jobs.toml:12:1: apps[0].jobs[1].shedule: unknown key; the keys of a job are name, url, path, method, cron, at, every, between, days, timezone, start, end, timeout, retries, max_lateness, overlap, description, paused",
+            "jobs.toml:12:1: apps[0].jobs[1].shedule: unknown key; the keys of a job are name, url, path, method, cron, at, every, between, days, timezone, start, end, timeout, retries, max_lateness, overlap, description, pause_reason, paused",
             "jobs.toml:14:11: apps[0].jobs[1].timeout: `90` has no unit; use a number with s, m, h or d (e.g. 30s, 15m, 1h30m)",
         ]
     );
@@ -135,7 +135,7 @@ at = "09:00"
         errors(text),
         [
             "jobs.toml:3:12: apps[0].base_url: ${BILLING_HOST} is not given to the file; set PSU_SCHED_VAR_BILLING_HOST in the environment, or pass --var BILLING_HOST=VALUE",
-            "jobs.toml:9:1: apps[0].jobs[0].timeot: unknown key; did you mean `timeout`? the keys of a job are name, url, path, method, cron, at, every, between, days, timezone, start, end, timeout, retries, max_lateness, overlap, description, paused",
+            "jobs.toml:9:1: apps[0].jobs[0].timeot: unknown key; did you mean `timeout`? the keys of a job are name, url, path, method, cron, at, every, between, days, timezone, start, end, timeout, retries, max_lateness, overlap, description, pause_reason, paused",
             "jobs.toml:12:8: apps[0].jobs[1].name: duplicate: a job named a is already declared in this app at line 6",
         ]
     );
@@ -366,7 +366,7 @@ name = "billing"
     assert_eq!(
         errors(text),
         [
-            "jobs.toml:4:8: apps[0].job: unknown key; did you mean `jobs`? the keys of an app are name, base_url, budget, timezone, jobs",
+            "jobs.toml:4:8: apps[0].job: unknown key; did you mean `jobs`? the keys of an app are name, base_url, budget, timezone, paused, pause_reason, jobs",
             "jobs.toml:8:8: apps[1].name: the app billing is already declared at line 2; declare each app once, with all its jobs",
         ]
     );

@@ -499,6 +499,42 @@ pub const FIELDS: &[JobField] = &[
             })
         },
     },
+    JobField {
+        name: "pause_reason",
+        label: "Pause reason",
+        form: "pause_reason",
+        read_in_zone: false,
+        stored_text: true,
+        alone: true,
+        keys: &[key(
+            "pause_reason",
+            Kind::Text,
+            "one line of 1 to 200 characters, with paused = true",
+        )],
+        export_rank: 11,
+        set: |i, _, v| {
+            i.pause_reason = Some(v);
+            Ok(())
+        },
+        copy: |to, from| to.pause_reason = from.pause_reason.clone(),
+        show: |job, i| i.pause_reason = job.pause_reason.as_ref().map(|r| r.to_string()),
+        form_value: |i| i.pause_reason.clone(),
+        from_form: |i, v| i.pause_reason = v,
+        typed: |i| text_of(&i.pause_reason),
+        canonical: |_, _| None,
+        take: |typed, change| {
+            // Emptied: no reason.
+            change.pause_reason = Some(typed.pause_reason.clone().unwrap_or_default());
+            Ok(())
+        },
+        text: |d| d.pause_reason.as_ref().map(|r| r.to_string()),
+        export: |d| {
+            d.pause_reason
+                .iter()
+                .map(|r| ("pause_reason", Exported::Text(r.to_string())))
+                .collect()
+        },
+    },
 ];
 
 /// A typed start or end as a form shows it in `tz` (emptied: cleared).
