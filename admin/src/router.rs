@@ -40,6 +40,10 @@ pub(crate) fn routes(shared: Shared) -> Router {
         .route("/apps/{app}/jobs/{job}/resume", post(jobs::actions::resume))
         .route("/apps/{app}/jobs/{job}/run", post(jobs::actions::run))
         .route(
+            "/apps/{app}/jobs/{job}/backfill",
+            get(jobs::backfill::get).post(jobs::backfill::post),
+        )
+        .route(
             "/apps/{app}/jobs/{job}/delete",
             get(jobs::delete::get).post(jobs::delete::post),
         )

@@ -16,6 +16,7 @@ mod app_zone;
 mod apply;
 mod apps;
 mod backfill;
+mod backfill_admin;
 mod backfill_race;
 mod bruteforce;
 mod cli;

@@ -86,6 +86,7 @@ struct ExecRow {
 pub(crate) struct JobQuery {
     created: Option<String>,
     changed: Option<String>,
+    backfill: Option<String>,
 }
 
 impl JobQuery {
@@ -93,6 +94,12 @@ impl JobQuery {
     pub(crate) fn notice(&self) -> Option<String> {
         if self.created.is_some() {
             return Some("Created. Its next runs are below.".to_owned());
+        }
+        if self.backfill.is_some() {
+            return Some(
+                "Backfill started: its calls appear below as they are made (trigger backfill)."
+                    .to_owned(),
+            );
         }
         let changed = self.changed.as_deref()?;
         let fields: Vec<&str> = changed

@@ -7,6 +7,7 @@
 
 pub(crate) mod app;
 pub(crate) mod app_form;
+pub(crate) mod backfill;
 pub(crate) mod bulk;
 pub(crate) mod delete;
 pub(crate) mod execution;

@@ -1,0 +1,159 @@
+//! The admin's backfill page (issue 32): the plan it shows is the one `psu-sched backfill
+//! --dry-run` prints, slot for slot, and its button calls those slots once each.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DurationRound, Utc};
+use shared::model::{AppName, JobName, JobUrl, NewJob, Status};
+use shared::schedule::Schedule;
+use shared::store::Store;
+use shared::store::sqlite::SqliteStore;
+
+use crate::admin::{Admin, add, csrf_of, http, post_form, sign_in, temp_dir};
+use crate::cli::Cli;
+use crate::helpers::jobserver::JobServer;
+
+fn text(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The slots a backfill page marks as called.
+fn called_on_page(page: &str) -> BTreeSet<String> {
+    page.split("<tr data-slot=\"")
+        .skip(1)
+        .filter(|row| row.contains("data-called=\"true\""))
+        .map(|row| row[..row.find('"').expect("the slot's end")].to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admins_backfill_plan_is_the_clis_and_its_button_calls_each_slot_once() {
+    let dir = temp_dir("backfill");
+    let db = dir.join("jobs.db");
+    let server = JobServer::start().await;
+    let store = SqliteStore::open(&db).await.expect("open");
+    // An hourly job created 4 hours ago; its live schedule is at the next hour.
+    let hour = Utc::now()
+        .duration_trunc(chrono::Duration::hours(1))
+        .expect("an hour");
+    let mut job = NewJob::new(
+        AppName::parse("shop").expect("app"),
+        JobName::parse("sweep").expect("name"),
+        JobUrl::parse(&server.url("/sweep")).expect("url"),
+        "0 * * * *".parse::<Schedule>().expect("schedule"),
+    )
+    .build(hour - chrono::Duration::hours(4) + chrono::Duration::minutes(1))
+    .expect("job");
+    job.state.next_slot = Some(hour + chrono::Duration::hours(1));
+    store.create_job(&job).await.expect("create");
+    let h = |n: i64| hour - chrono::Duration::hours(n);
+    add(&store, "shop", "sweep", h(3), Status::Failed, |_| {}).await;
+    add(&store, "shop", "sweep", h(2), Status::Succeeded, |_| {}).await;
+    add(&store, "shop", "sweep", h(1), Status::Missed, |e| {
+        e.started_at = None;
+    })
+    .await;
+    drop(store);
+    let (from, to) = (text(h(4)), text(hour));
+    let expected: BTreeSet<String> = [h(3), h(1), hour].into_iter().map(text).collect();
+
+    let cli = Cli {
+        endpoint: String::new(),
+        table: String::new(),
+    };
+    let store_env = format!("sqlite:{}", db.display());
+    let plan = cli
+        .run_with(
+            &[
+                "--app",
+                "shop",
+                "backfill",
+                "--name",
+                "sweep",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--dry-run",
+                "--json",
+            ],
+            &[("PSU_SCHED_STORE", store_env.as_str())],
+        )
+        .await
+        .ok()
+        .json();
+    let from_cli: BTreeSet<String> = plan["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .filter(|s| s["verdict"] == "call")
+        .map(|s| s["slot"].as_str().expect("slot").to_owned())
+        .collect();
+    assert_eq!(from_cli, expected, "{plan}");
+
+    let admin = Admin::start(&db, &[]).await;
+    let http = http();
+    let cookie = sign_in(&http, &admin.base).await;
+    let url = format!(
+        "{}/apps/shop/jobs/sweep/backfill?from={}&to={}",
+        admin.base,
+        urlencoding(&from),
+        urlencoding(&to)
+    );
+    let page = http
+        .get(&url)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("page");
+    assert_eq!(
+        called_on_page(&page),
+        expected,
+        "the admin's plan is the CLI's"
+    );
+    assert!(page.contains("Call 3 slots"), "{page}");
+
+    let answer = post_form(
+        &http,
+        &admin.base,
+        &cookie,
+        "/apps/shop/jobs/sweep/backfill",
+        &[
+            ("csrf", csrf_of(&page)),
+            ("from", from.clone()),
+            ("to", to.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status(), 303);
+    server.wait_for("/sweep", 3, Duration::from_secs(20)).await;
+    // Once the outcomes are recorded, the plan has nothing left to call.
+    let mut left = expected.clone();
+    for _ in 0..50 {
+        let page = http
+            .get(&url)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("page");
+        left = called_on_page(&page);
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(left.is_empty(), "still to call: {left:?}");
+    assert_eq!(server.count("/sweep"), 3, "each slot once");
+    admin.stop().await;
+}
+
+fn urlencoding(text: &str) -> String {
+    text.replace(':', "%3A").replace('+', "%2B")
+}
