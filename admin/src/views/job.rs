@@ -203,6 +203,17 @@ impl JobPage {
             ("Retries", job.retries.to_string()),
             ("Max lateness", format::millis(job.max_lateness_ms as i64)),
             (
+                "Jitter",
+                if job.jitter_ms == 0 {
+                    "none".to_owned()
+                } else {
+                    format!(
+                        "{}: each call is due at its slot plus a fixed offset under it",
+                        format::millis(job.jitter_ms as i64)
+                    )
+                },
+            ),
+            (
                 "Overlap",
                 if job.overlap == OverlapPolicy::Allow {
                     "allowed".to_owned()

@@ -5,6 +5,7 @@
 
 mod app;
 mod execution;
+mod jitter;
 mod job;
 mod names;
 mod outcomes;
@@ -14,6 +15,7 @@ mod text;
 
 pub use app::{App, BaseUrl, DEFAULT_APP_BUDGET, JobPath, MAX_APP_BUDGET, validate_budget};
 pub use execution::{Execution, ExecutionId, Status, Trigger};
+pub use jitter::{MAX_JITTER, jitter_offset, validate_jitter};
 pub use job::{
     DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, InFlight, Job, JobState, LastRun, MAX_RETRIES,
     MAX_TIMEOUT, Method, NewJob, OverlapPolicy, PendingRetry, validate_retries, validate_timeout,

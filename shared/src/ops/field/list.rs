@@ -8,7 +8,8 @@ use crate::model::{DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, JobPath, JobUrl, Metho
 use crate::ops::change::millis;
 use crate::ops::error::FieldError;
 use crate::ops::input::{
-    ScheduleForm, missing_target, parse_duration, parse_instant, parse_schedule, parse_zone,
+    ScheduleForm, missing_target, parse_duration, parse_instant, parse_jitter, parse_schedule,
+    parse_zone,
 };
 
 const fn key(name: &'static str, kind: Kind, accepts: &'static str) -> FileKey {
@@ -419,6 +420,45 @@ pub const FIELDS: &[JobField] = &[
                 "max_lateness",
                 |ms| Exported::Text(duration_text(ms)),
             )
+        },
+    },
+    JobField {
+        name: "jitter",
+        label: "Jitter",
+        form: "jitter",
+        read_in_zone: false,
+        stored_text: false,
+        alone: true,
+        keys: &[key(
+            "jitter",
+            Kind::Text,
+            "a duration less than the schedule's smallest gap between two runs (0s: none)",
+        )],
+        export_rank: 8,
+        set: |i, _, v| {
+            i.jitter = Some(v);
+            Ok(())
+        },
+        copy: |to, from| to.jitter = from.jitter.clone(),
+        show: |job, i| i.jitter = (job.jitter_ms > 0).then(|| duration_text(job.jitter_ms)),
+        form_value: |i| i.jitter.clone(),
+        from_form: |i, v| i.jitter = v,
+        typed: |i| text_of(&i.jitter),
+        canonical: |i, _| match text_of(&i.jitter).as_str() {
+            "" => Some(String::new()),
+            text => parse_jitter(text)
+                .ok()
+                .map(|d| (!d.is_zero()).then(|| duration_text(millis(d))).unwrap_or_default()),
+        },
+        take: |typed, change| {
+            change.jitter = Some(typed.jitter.clone().unwrap_or_else(|| "0s".to_owned()));
+            Ok(())
+        },
+        text: |d| (d.jitter_ms > 0).then(|| duration_text(d.jitter_ms)),
+        export: |d| {
+            unless(d.jitter_ms, 0, "jitter", |ms| {
+                Exported::Text(duration_text(ms))
+            })
         },
     },
     JobField {

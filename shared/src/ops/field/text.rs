@@ -22,15 +22,7 @@ pub(in crate::ops) fn duration_text(ms: u64) -> String {
     if !ms.is_multiple_of(1000) || ms == 0 {
         return format!("{ms}ms");
     }
-    let mut secs = ms / 1000;
-    let mut text = String::new();
-    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
-        if secs >= size {
-            text.push_str(&format!("{}{unit}", secs / size));
-            secs %= size;
-        }
-    }
-    text
+    crate::duration::format(std::time::Duration::from_millis(ms))
 }
 
 /// The overlap policy as a form's choice and a file name it (`forbid`, `allow`).
