@@ -325,7 +325,8 @@ fn is_zero_ms(n: &u64) -> bool {
 impl Execution {
     /// When the call was due: the slot plus its jitter offset (`offset_ms`).
     pub fn call_due(&self) -> DateTime<Utc> {
-        self.scheduled_for + chrono::Duration::milliseconds(i64::try_from(self.offset_ms).unwrap_or(0))
+        self.scheduled_for
+            + chrono::Duration::milliseconds(i64::try_from(self.offset_ms).unwrap_or(0))
     }
 
     /// The call timeout.

@@ -50,7 +50,9 @@ pub fn validate_jitter(
     if jitter > MAX_JITTER {
         return Err(ValidationError::new(
             "jitter",
-            format!("{shown} is not accepted; use at most 1d, and less than the schedule's smallest gap between two runs"),
+            format!(
+                "{shown} is not accepted; use at most 1d, and less than the schedule's smallest gap between two runs"
+            ),
         ));
     }
     // Slots fall on whole minutes: a jitter under a minute is below every gap.

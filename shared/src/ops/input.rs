@@ -354,9 +354,7 @@ pub fn parse_jitter(text: &str) -> Result<Duration, FieldError> {
     let jitter = crate::duration::parse(text).map_err(|e| {
         FieldError::plain(
             "jitter",
-            format!(
-                "{e}, less than the schedule's smallest gap between two runs (0s: none)"
-            ),
+            format!("{e}, less than the schedule's smallest gap between two runs (0s: none)"),
         )
     })?;
     if jitter > MAX_JITTER {

@@ -61,9 +61,7 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 /// it (docs/cli.md, docs/admin.md).
 pub fn lag_ms(e: &Execution) -> Option<i64> {
     match (e.trigger, e.attempt, e.started_at) {
-        (Trigger::Schedule, 1, Some(started)) => {
-            Some((started - e.call_due()).num_milliseconds())
-        }
+        (Trigger::Schedule, 1, Some(started)) => Some((started - e.call_due()).num_milliseconds()),
         _ => None,
     }
 }

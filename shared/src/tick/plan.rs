@@ -126,7 +126,10 @@ pub(super) fn plan(
                 if offset.is_zero() {
                     String::new()
                 } else {
-                    format!(" (from the slot plus its jitter offset of {})", human(offset))
+                    format!(
+                        " (from the slot plus its jitter offset of {})",
+                        human(offset)
+                    )
                 },
                 human(chrono(job.max_lateness())),
             ));

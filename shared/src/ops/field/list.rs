@@ -446,9 +446,11 @@ pub const FIELDS: &[JobField] = &[
         typed: |i| text_of(&i.jitter),
         canonical: |i, _| match text_of(&i.jitter).as_str() {
             "" => Some(String::new()),
-            text => parse_jitter(text)
-                .ok()
-                .map(|d| (!d.is_zero()).then(|| duration_text(millis(d))).unwrap_or_default()),
+            text => parse_jitter(text).ok().map(|d| {
+                (!d.is_zero())
+                    .then(|| duration_text(millis(d)))
+                    .unwrap_or_default()
+            }),
         },
         take: |typed, change| {
             change.jitter = Some(typed.jitter.clone().unwrap_or_else(|| "0s".to_owned()));
