@@ -470,3 +470,90 @@ async fn max_lateness_counts_from_the_slot_plus_its_offset() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admins_job_forms_refuse_a_jitter_not_under_the_gap_by_its_field_and_write_nothing() {
+    use crate::admin::{Admin, csrf_of, http, post_form, seed, sign_in, temp_dir};
+    let dir = temp_dir("jitter-form");
+    let seeded = seed(&dir).await;
+    let ops = Ops::new(
+        shared::ops::StoreSpec::from_setting(Some(&format!("sqlite:{}", seeded.db.display())))
+            .expect("store spec"),
+    );
+    let admin = Admin::start(&seeded.db, &[]).await;
+    let base = admin.base.clone();
+    let http = http();
+    let cookie = sign_in(&http, &base).await;
+    let get = async |path: &str| {
+        http.get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("body")
+    };
+    let page = get("/apps/billing/new-job").await;
+    assert!(page.contains("name=\"jitter\""), "the form has the field");
+    let csrf = csrf_of(&page);
+    let form = |jitter: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "often".to_owned()),
+            ("url", "https://billing.example.edu/often".to_owned()),
+            ("schedule", "*/5 * * * *".to_owned()),
+            ("timezone", "Europe/Paris".to_owned()),
+            ("jitter", jitter.to_owned()),
+            ("action", "save".to_owned()),
+        ]
+    };
+    let refused = post_form(&http, &base, &cookie, "/apps/billing/new-job", &form("10m")).await;
+    assert_eq!(refused.status(), 422);
+    let body = refused.text().await.expect("body");
+    assert!(
+        body.contains("id=\"f-jitter-error\"")
+            && body.contains("10m is not less than the schedule&#39;s smallest gap between two runs, 5m (over the next year, in Europe/Paris)"),
+        "{body}"
+    );
+    let key = shared::ops::JobKey::parse("billing", "often").expect("key");
+    assert!(ops.job(&key).await.is_err(), "nothing written");
+
+    // Accepted under the gap; its page shows the jitter; then an edit to 10m is refused.
+    let saved = post_form(&http, &base, &cookie, "/apps/billing/new-job", &form("4m")).await;
+    assert_eq!(saved.status(), 303);
+    let job = ops.job(&key).await.expect("created");
+    assert_eq!(job.jitter_ms, 240_000);
+    let page = get("/apps/billing/jobs/often").await;
+    assert!(page.contains("Jitter"), "{page}");
+    let edit = get("/apps/billing/jobs/often/edit").await;
+    let mut pairs = vec![("csrf".to_owned(), csrf_of(&edit))];
+    let shown = shared::ops::JobInput::of(&job);
+    for f in shared::ops::FIELDS {
+        let value = (f.form_value)(&shown).unwrap_or_default();
+        pairs.push((format!("shown-{}", f.name), value.clone()));
+        let typed = if f.name == "jitter" {
+            "10m".to_owned()
+        } else {
+            value
+        };
+        pairs.push((f.name.to_owned(), typed));
+    }
+    let refused = post_form(
+        &http,
+        &base,
+        &cookie,
+        "/apps/billing/jobs/often/edit",
+        &pairs,
+    )
+    .await;
+    assert_eq!(refused.status(), 422);
+    let body = refused.text().await.expect("body");
+    assert!(body.contains("smallest gap between two runs, 5m"), "{body}");
+    assert_eq!(
+        ops.job(&key).await.expect("job").jitter_ms,
+        240_000,
+        "unchanged"
+    );
+    admin.stop().await;
+}
