@@ -446,10 +446,13 @@ pub const FIELDS: &[JobField] = &[
         typed: |i| text_of(&i.jitter),
         canonical: |i, _| match text_of(&i.jitter).as_str() {
             "" => Some(String::new()),
+            // None and 0s read the same: no jitter, an empty field.
             text => parse_jitter(text).ok().map(|d| {
-                (!d.is_zero())
-                    .then(|| duration_text(millis(d)))
-                    .unwrap_or_default()
+                if d.is_zero() {
+                    String::new()
+                } else {
+                    duration_text(millis(d))
+                }
             }),
         },
         take: |typed, change| {
