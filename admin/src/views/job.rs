@@ -155,7 +155,11 @@ pub(crate) fn punctuality(stats: &JobStatsView) -> Punctuality {
                 ),
             ),
             (
-                "Lag (call started minus slot)",
+                if stats.jitter_ms == 0 {
+                    "Lag (call started minus slot)"
+                } else {
+                    "Lag (call started minus slot plus its jitter offset)"
+                },
                 format!(
                     "p50 {}, p95 {}, p99 {} ({} calls)",
                     ms(stats.lag_ms.p50),
