@@ -125,8 +125,9 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     History(HistoryArgs),
 
-    /// Punctuality per job: runs, success rate, lag (call started minus slot) p50/p95/p99
-    /// and duration p50/p95, over the slots of the last --since.
+    /// Punctuality per job: runs, success rate, lag (call started minus slot, plus the slot's
+    /// jitter offset for a job with jitter) p50/p95/p99 and duration p50/p95, over the slots
+    /// of the last --since.
     ///
     /// Reads the jobs, then at most 1,000 executions per job (one request each); a job with
     /// more in the window is marked `*` (truncated). Percentiles are nearest-rank.
@@ -306,6 +307,12 @@ pub struct JobOptions {
     /// (default 1h).
     #[arg(long, value_name = "DURATION")]
     pub max_lateness: Option<String>,
+
+    /// Spread the calls: each slot's call is due at the slot plus a fixed offset in [0, this)
+    /// from the job's id and the slot (default none; 0s removes it; less than the schedule's
+    /// smallest gap between two runs).
+    #[arg(long, value_name = "DURATION")]
+    pub jitter: Option<String>,
 
     /// Let a run start while the previous one is still going (default: skip it).
     #[arg(long, conflicts_with = "forbid_overlap")]

@@ -50,6 +50,7 @@ fn input(opts: &JobOptions, timezone: Option<String>, paused: bool) -> JobInput 
         timeout: opts.timeout.clone(),
         retries: opts.retries.clone(),
         max_lateness: opts.max_lateness.clone(),
+        jitter: opts.jitter.clone(),
         overlap: if opts.allow_overlap {
             Some(OverlapPolicy::Allow)
         } else if opts.forbid_overlap {

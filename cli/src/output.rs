@@ -115,6 +115,17 @@ impl Out {
             ("retries", job.retries.to_string()),
             ("max lateness", human_ms(job.max_lateness_ms)),
             (
+                "jitter",
+                if job.jitter_ms == 0 {
+                    "none".to_owned()
+                } else {
+                    format!(
+                        "{} (each call due at its slot plus a fixed offset under it)",
+                        shared::duration::format(job.jitter())
+                    )
+                },
+            ),
+            (
                 "overlap",
                 match job.overlap {
                     shared::model::OverlapPolicy::Allow => "allowed".to_owned(),
@@ -151,7 +162,18 @@ impl Out {
         }
         self.line(&format!("next runs ({}):", job.timezone.name()));
         for t in times {
-            self.line(&format!("  {}  ({})", local(*t, job.timezone), rfc3339(*t)));
+            let call = job.due_of(*t);
+            let offset = if call == *t {
+                String::new()
+            } else {
+                let at = call.with_timezone(&job.timezone);
+                format!(", called from {}", at.format("%H:%M:%S"))
+            };
+            self.line(&format!(
+                "  {}  ({}{offset})",
+                local(*t, job.timezone),
+                rfc3339(*t)
+            ));
         }
     }
 

@@ -27,7 +27,7 @@ pub async fn run(ops: &Ops, cli: &Cli, args: &StatsArgs, out: &Out) -> Result<Ex
 
 fn table(view: &StatsView, since: &str, out: &Out) {
     out.line(&format!(
-        "slots since {} (the last {since}); lag = call started minus slot; percentiles by nearest rank",
+        "slots since {} (the last {since}); lag = call started minus slot (plus its jitter offset, for a job with jitter); percentiles by nearest rank",
         view.since
     ));
     let header = [

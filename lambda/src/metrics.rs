@@ -7,7 +7,9 @@
 //! went away before it was sent), marked `timed_out` by the tick; `Retried` the retries
 //! scheduled; `GuardFinished` the outcomes an app's guard recorded after its call's answer
 //! (a 202), counted by the next tick (and in `Succeeded` or `Failed` too); `Errors` the due items whose work stopped at a store failure (the invocation
-//! then fails too, after printing the line). `infra/template.yaml` alarms on `Failed`, `TimedOut`,
+//! then fails too, after printing the line). For a job with jitter, `Due` and `Missed` count
+//! from the slot plus its jitter offset, when its call is due (docs/data-model.md, "Jitter").
+//! `infra/template.yaml` alarms on `Failed`, `TimedOut`,
 //! `Reconciled`, `Missed` and `Deferred`, and on the heartbeat's absence (below).
 //!
 //! Every metric carries one dimension, [`STACK_DIMENSION`]: the stack that runs the function

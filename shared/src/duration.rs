@@ -59,6 +59,23 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_secs(total))
 }
 
+/// A duration in the grammar [`parse`] reads back, whole seconds, largest units first
+/// (`1h30m`, `5m`, `45s`; `0s` for zero).
+pub fn format(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return "0s".to_owned();
+    }
+    let mut text = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            text.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +92,9 @@ mod tests {
             "as in `every 2H`"
         );
         assert_eq!(parse("1H30M"), Ok(Duration::from_secs(5400)));
+        for text in ["0s", "45s", "5m", "1h30m", "1d2h3m4s"] {
+            assert_eq!(parse(text).map(format).as_deref(), Ok(text), "reads back");
+        }
         assert_eq!(parse("90"), Err(DurationError::NoUnit("90".into())));
         assert_eq!(
             parse("90").expect_err("no unit").to_string(),

@@ -25,6 +25,7 @@ pub mod daemon;
 pub mod dispatch;
 pub mod duration;
 pub mod guard;
+pub mod hash;
 pub mod model;
 #[cfg(all(feature = "dynamodb", feature = "sqlite"))]
 pub mod ops;

@@ -256,6 +256,7 @@ pub(crate) async fn add(
         app: job.app.clone(),
         name: job.name.clone(),
         scheduled_for: slot,
+        offset_ms: 0,
         attempt: 1,
         trigger: Trigger::Schedule,
         id: id.clone(),

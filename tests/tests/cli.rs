@@ -575,7 +575,7 @@ async fn delete_asks_for_yes_and_purges_the_history_when_told() {
 
 /// The job the bad-input cases try to create (web/other, no schedule yet): each case adds
 /// what it gets wrong.
-const NEW_JOB: &[&str] = &[
+pub(crate) const NEW_JOB: &[&str] = &[
     "create",
     "--app",
     "web",
@@ -609,7 +609,7 @@ async fn cli_with_web_sync() -> (Cli, Value) {
 /// Runs each `(args, message)` case against a table holding web/sync: exit 2, nothing on
 /// stdout, `message` on stderr and, when it is not empty, as one line starting `psu-sched: `.
 /// Then the listing is as it was: nothing was written.
-async fn each_is_bad_input_and_writes_nothing(cases: &[(Vec<&str>, &str)]) {
+pub(crate) async fn each_is_bad_input_and_writes_nothing(cases: &[(Vec<&str>, &str)]) {
     let (cli, before) = cli_with_web_sync().await;
     for (args, message) in cases {
         let run = cli.run(args).await;

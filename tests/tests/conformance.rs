@@ -212,6 +212,7 @@ fn claim_attempt(job: &Job, slot: DateTime<Utc>, attempt: u32, token: &str) -> C
         app: job.app.clone(),
         name: job.name.clone(),
         scheduled_for: slot,
+        offset_ms: 0,
         attempt,
         trigger: Trigger::Schedule,
         id,

@@ -29,6 +29,7 @@ mod edit;
 mod faults;
 mod guard;
 mod infra;
+mod jitter;
 mod keys;
 mod lagging;
 mod lambda;

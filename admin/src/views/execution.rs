@@ -54,7 +54,11 @@ impl ExecutionPage {
                     .unwrap_or_else(none),
             ),
             (
-                "Lag (call started minus slot)",
+                if e.offset_ms == 0 {
+                    "Lag (call started minus slot)"
+                } else {
+                    "Lag (call started minus slot plus its jitter offset)"
+                },
                 lag_ms(e).map(format::millis).unwrap_or_else(none),
             ),
             (

@@ -164,7 +164,11 @@ pub(crate) fn punctuality(stats: &JobStatsView) -> Punctuality {
                 ),
             ),
             (
-                "Lag (call started minus slot)",
+                if stats.jitter_ms == 0 {
+                    "Lag (call started minus slot)"
+                } else {
+                    "Lag (call started minus slot plus its jitter offset)"
+                },
                 format!(
                     "p50 {}, p95 {}, p99 {} ({} calls)",
                     ms(stats.lag_ms.p50),
@@ -215,6 +219,17 @@ impl JobPage {
             ("Timeout", format::millis(job.timeout_ms as i64)),
             ("Retries", job.retries.to_string()),
             ("Max lateness", format::millis(job.max_lateness_ms as i64)),
+            (
+                "Jitter",
+                if job.jitter_ms == 0 {
+                    "none".to_owned()
+                } else {
+                    format!(
+                        "{}: each call is due at its slot plus a fixed offset under it",
+                        format::millis(job.jitter_ms as i64)
+                    )
+                },
+            ),
             (
                 "Overlap",
                 if job.overlap == OverlapPolicy::Allow {

@@ -111,6 +111,9 @@ fn job_field(f: &JobField, value: Option<String>, base_url: Option<&str>, new: b
         "max_lateness" => text(
             "How late a slot may still be called (after an outage): 1h, 15m. Empty: 1h.",
         ),
+        "jitter" => text(
+            "Optional: spread the calls over a window after each slot, 5m for instance: each call is due at its slot plus a fixed offset under it, from the job's id and the slot. Less than the schedule's smallest gap between two runs. Empty: none.",
+        ),
         "overlap" => select(
             "Whether a slot may start while the previous call still runs.",
             &OVERLAPS,

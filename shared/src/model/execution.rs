@@ -243,6 +243,11 @@ pub struct Execution {
     pub name: JobName,
     /// The slot this execution runs.
     pub scheduled_for: DateTime<Utc>,
+    /// A scheduled slot of a job with jitter: the slot's offset in milliseconds, its call due
+    /// at `scheduled_for` plus this (`Job::due_of`); its lateness and lag count from there.
+    /// 0, absent from the item, otherwise.
+    #[serde(default, skip_serializing_if = "is_zero_ms")]
+    pub offset_ms: u64,
     /// From 1.
     pub attempt: u32,
     /// Schedule or manual.
@@ -317,6 +322,10 @@ pub struct Execution {
     pub expires_at: DateTime<Utc>,
 }
 
+fn is_zero_ms(n: &u64) -> bool {
+    *n == 0
+}
+
 impl Execution {
     /// How it came about, as history, `stats` and the admin show it: `schedule`, `manual` or
     /// `backfill` (a scheduled attempt made by `psu-sched backfill`).
@@ -326,6 +335,12 @@ impl Execution {
             (Trigger::Schedule, false) => "schedule",
             (Trigger::Manual, false) => "manual",
         }
+    }
+
+    /// When the call was due: the slot plus its jitter offset (`offset_ms`).
+    pub fn call_due(&self) -> DateTime<Utc> {
+        self.scheduled_for
+            + chrono::Duration::milliseconds(i64::try_from(self.offset_ms).unwrap_or(0))
     }
 
     /// The call timeout.

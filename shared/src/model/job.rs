@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AppName, ExecutionId, JobId, JobName, JobPath, JobUrl, PauseReason, Status, Trigger,
-    ValidationError, tz_serde,
+    ValidationError, jitter_offset, tz_serde, validate_jitter,
 };
 use crate::schedule::Schedule;
 
@@ -135,6 +135,10 @@ pub struct Job {
     pub retries: u32,
     /// A slot later than this (milliseconds) is recorded `missed`, not called.
     pub max_lateness_ms: u64,
+    /// Each slot's call is due at the slot plus an offset in `[0, jitter)`
+    /// ([`Job::due_of`]), in milliseconds (whole seconds); 0, absent from the item, for none.
+    #[serde(default, skip_serializing_if = "is_zero_ms")]
+    pub jitter_ms: u64,
     /// Overlap policy.
     #[serde(default)]
     pub overlap: OverlapPolicy,
@@ -210,6 +214,10 @@ impl JobState {
 }
 
 fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_ms(n: &u64) -> bool {
     *n == 0
 }
 
@@ -294,6 +302,22 @@ impl Job {
         Duration::from_millis(self.max_lateness_ms)
     }
 
+    /// The jitter (zero for none).
+    pub fn jitter(&self) -> Duration {
+        Duration::from_millis(self.jitter_ms)
+    }
+
+    /// The jitter offset of `slot`'s call ([`jitter_offset`]): zero without jitter.
+    pub fn offset_of(&self, slot: DateTime<Utc>) -> chrono::Duration {
+        jitter_offset(&self.id, slot, self.jitter_ms)
+    }
+
+    /// When `slot`'s call is due: the slot plus its jitter offset. A tick calls the slot from
+    /// this instant on, and its lateness counts from it.
+    pub fn due_of(&self, slot: DateTime<Utc>) -> DateTime<Utc> {
+        slot + self.offset_of(slot)
+    }
+
     /// The first slot strictly after `after` that lies within start/end, if any.
     pub fn slot_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let from = match self.start {
@@ -307,14 +331,16 @@ impl Job {
         }
     }
 
-    /// When the job next needs the tick's attention: its next slot or its retry, whichever
-    /// is earlier. `None` (out of the due index) when paused or ended.
+    /// When the job next needs the tick's attention: its next slot's call (the slot plus its
+    /// jitter offset, [`Job::due_of`]) or its retry, whichever is earlier. `None` (out of the
+    /// due index) when paused or ended.
     pub fn due_at(&self) -> Option<DateTime<Utc>> {
         if !self.enabled {
             return None;
         }
         let retry = self.state.first_retry().map(|r| r.at);
-        match (self.state.next_slot, retry) {
+        let slot = self.state.next_slot.map(|s| self.due_of(s));
+        match (slot, retry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -362,6 +388,8 @@ pub struct NewJob {
     pub max_lateness: Duration,
     /// Overlap policy (default forbid).
     pub overlap: OverlapPolicy,
+    /// Jitter (default none): less than the schedule's smallest gap ([`validate_jitter`]).
+    pub jitter: Duration,
     /// Free text.
     pub description: String,
 }
@@ -385,6 +413,7 @@ impl NewJob {
             retries: 0,
             max_lateness: DEFAULT_MAX_LATENESS,
             overlap: OverlapPolicy::Forbid,
+            jitter: Duration::ZERO,
             description: String::new(),
         }
     }
@@ -408,6 +437,7 @@ impl NewJob {
                 "must be more than 0 (e.g. 1h)",
             ));
         }
+        validate_jitter(self.jitter, &self.schedule, self.timezone, now)?;
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let mut job = Job {
             id: JobId::new(),
@@ -425,6 +455,7 @@ impl NewJob {
             timeout_ms: millis(self.timeout),
             retries: self.retries,
             max_lateness_ms: millis(self.max_lateness),
+            jitter_ms: millis(self.jitter),
             overlap: self.overlap,
             description: self.description,
             created_at: now,

@@ -5,6 +5,7 @@
 
 mod app;
 mod execution;
+mod jitter;
 mod job;
 mod names;
 mod outcomes;
@@ -15,6 +16,7 @@ mod text;
 
 pub use app::{App, BaseUrl, DEFAULT_APP_BUDGET, JobPath, MAX_APP_BUDGET, validate_budget};
 pub use execution::{Execution, ExecutionId, Status, Trigger};
+pub use jitter::{MAX_JITTER, jitter_offset, validate_jitter};
 pub use job::check_pause_reason;
 pub use job::{
     DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, InFlight, Job, JobState, LastRun, MAX_RETRIES,

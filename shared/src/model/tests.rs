@@ -108,3 +108,102 @@ fn an_unknown_time_zone_suggests_close_names() {
     let err = parse_timezone("Los_Angeles").expect_err("no region");
     assert!(err.to_string().contains("America/Los_Angeles"), "{err}");
 }
+
+fn schedule(text: &str) -> crate::schedule::Schedule {
+    text.parse().expect("schedule")
+}
+
+#[test]
+fn a_jitter_offset_is_fixed_by_the_job_and_the_slot_and_stays_under_the_jitter() {
+    let id = JobId::parse("0123456789abcdef0123456789abcdef").expect("id");
+    let slot = Utc
+        .with_ymd_and_hms(2026, 12, 8, 2, 0, 0)
+        .single()
+        .expect("slot");
+    // Pinned: FNV-1a 64 of "0123456789abcdef0123456789abcdef.20261208T020000Z", times 300,
+    // over 2^64 (docs/data-model.md, "Jitter"). It may never change: racing ticks, stores
+    // and releases must agree on it.
+    let text = format!("{id}.20261208T020000Z");
+    let hash = crate::hash::fnv1a_64(text.as_bytes());
+    let want = i64::try_from((u128::from(hash) * 300) >> 64).expect("small");
+    assert_eq!(jitter_offset(&id, slot, 300_000).num_seconds(), want);
+    assert_eq!(
+        jitter_offset(&id, slot, 300_000),
+        jitter_offset(&id, slot, 300_000)
+    );
+    assert_eq!(jitter_offset(&id, slot, 0), chrono::TimeDelta::zero());
+    let mut seen = std::collections::HashSet::new();
+    for minute in 0..2000 {
+        let slot = slot + chrono::TimeDelta::minutes(minute);
+        let offset = jitter_offset(&id, slot, 300_000);
+        assert!(offset >= chrono::TimeDelta::zero() && offset < chrono::TimeDelta::minutes(5));
+        assert_eq!(offset.subsec_nanos(), 0, "whole seconds");
+        seen.insert(offset.num_seconds());
+    }
+    assert!(
+        seen.len() > 250,
+        "spread over the window: {} values",
+        seen.len()
+    );
+}
+
+#[test]
+fn a_jitter_not_under_the_schedules_smallest_gap_is_refused_naming_the_gap() {
+    let now = Utc
+        .with_ymd_and_hms(2026, 12, 7, 3, 0, 0)
+        .single()
+        .expect("now");
+    let paris: chrono_tz::Tz = "Europe/Paris".parse().expect("zone");
+    let every5 = schedule("*/5 * * * *");
+    let err = validate_jitter(Duration::from_secs(600), &every5, paris, now).expect_err("10m");
+    assert_eq!(
+        err.to_string(),
+        "jitter: 10m is not less than the schedule's smallest gap between two runs, 5m (over the next year, in Europe/Paris); use less than 5m"
+    );
+    assert!(validate_jitter(Duration::from_secs(300), &every5, paris, now).is_err());
+    assert!(validate_jitter(Duration::from_secs(299), &every5, paris, now).is_ok());
+    assert!(validate_jitter(Duration::ZERO, &every5, paris, now).is_ok());
+    assert!(validate_jitter(Duration::from_secs(59), &schedule("* * * * *"), paris, now).is_ok());
+    let daily = schedule("0 2 * * *");
+    assert!(validate_jitter(Duration::from_secs(5 * 3600), &daily, paris, now).is_ok());
+    let err = validate_jitter(Duration::from_secs(86_401), &daily, paris, now).expect_err("1d1s");
+    assert_eq!(err.field, "jitter");
+    assert!(err.message.contains("at most 1d"), "{err}");
+}
+
+#[test]
+fn the_smallest_gap_counts_the_hour_daylight_saving_time_takes_away() {
+    // 01:00 and 03:00 in New York are 2 hours apart, except on the day clocks spring forward
+    // (2027-03-14, 02:00 EST becomes 03:00 EDT): 06:00Z then 07:00Z, one hour.
+    let now = Utc
+        .with_ymd_and_hms(2026, 12, 7, 3, 0, 0)
+        .single()
+        .expect("now");
+    let ny: chrono_tz::Tz = "America/New_York".parse().expect("zone");
+    let twice = schedule("0 1,3 * * *");
+    assert_eq!(
+        twice.smallest_gap(ny, now, chrono::TimeDelta::days(366)),
+        Some(chrono::TimeDelta::hours(1))
+    );
+    assert_eq!(
+        twice.smallest_gap(chrono_tz::Tz::UTC, now, chrono::TimeDelta::days(366)),
+        Some(chrono::TimeDelta::hours(2)),
+        "without daylight saving time"
+    );
+    let err = validate_jitter(Duration::from_secs(90 * 60), &twice, ny, now).expect_err("90m");
+    assert!(
+        err.to_string().contains(
+            "smallest gap between two runs, 1h (over the next year, in America/New_York)"
+        ),
+        "{err}"
+    );
+    assert!(
+        validate_jitter(
+            Duration::from_secs(90 * 60),
+            &twice,
+            chrono_tz::Tz::UTC,
+            now
+        )
+        .is_ok()
+    );
+}

@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 
 use crate::model::{
     Job, JobPath, JobUrl, Method, NewJob, OverlapPolicy, PauseReason, ValidationError,
-    validate_retries, validate_timeout,
+    validate_jitter, validate_retries, validate_timeout,
 };
 use crate::schedule::Schedule;
 
@@ -41,6 +41,8 @@ pub struct JobChanges {
     pub retries: Option<u32>,
     /// New max lateness.
     pub max_lateness: Option<Duration>,
+    /// New jitter (zero: none).
+    pub jitter: Option<Duration>,
     /// New overlap policy.
     pub overlap: Option<OverlapPolicy>,
     /// New description.
@@ -62,6 +64,7 @@ impl JobChanges {
             && self.timeout.is_none()
             && self.retries.is_none()
             && self.max_lateness.is_none()
+            && self.jitter.is_none()
             && self.overlap.is_none()
             && self.description.is_none()
     }
@@ -103,6 +106,9 @@ impl JobChanges {
         }
         if let Some(lateness) = self.max_lateness {
             spec.max_lateness = lateness;
+        }
+        if let Some(jitter) = self.jitter {
+            spec.jitter = jitter;
         }
         if let Some(overlap) = self.overlap {
             spec.overlap = overlap;
@@ -162,6 +168,18 @@ impl JobChanges {
                 ));
             }
             next.max_lateness_ms = millis(lateness);
+        }
+        if let Some(jitter) = self.jitter {
+            next.jitter_ms = millis(jitter);
+        }
+        // A jitter must stay under the schedule's smallest gap: checked again when either the
+        // jitter or the timing it is measured against changes.
+        if next.jitter_ms > 0
+            && (next.jitter_ms != job.jitter_ms
+                || next.schedule != job.schedule
+                || next.timezone != job.timezone)
+        {
+            validate_jitter(next.jitter(), &next.schedule, next.timezone, now)?;
         }
         if let Some(overlap) = self.overlap {
             next.overlap = overlap;

@@ -12,7 +12,7 @@ use super::error::FieldError;
 use super::input::JobInput;
 use crate::model::{
     AppName, BaseUrl, DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, Job, JobName, JobPath, JobUrl, Method,
-    NewJob, OverlapPolicy, PauseReason,
+    NewJob, OverlapPolicy, PauseReason, validate_jitter,
 };
 use crate::schedule::Schedule;
 
@@ -31,6 +31,7 @@ pub(super) struct Definition {
     pub timeout_ms: u64,
     pub retries: u32,
     pub max_lateness_ms: u64,
+    pub jitter_ms: u64,
     pub overlap: OverlapPolicy,
     pub description: String,
     /// Why it is paused: with the paused state, which the definition leaves out, it goes
@@ -52,6 +53,7 @@ impl Definition {
             timeout_ms: job.timeout_ms,
             retries: job.retries,
             max_lateness_ms: job.max_lateness_ms,
+            jitter_ms: job.jitter_ms,
             overlap: job.overlap,
             description: job.description.clone(),
             pause_reason: job.pause_reason.clone(),
@@ -68,6 +70,10 @@ impl Definition {
             return Err(FieldError::plain("schedule", "missing"));
         };
         let rest = parsed.rest;
+        let jitter = rest.jitter.unwrap_or_default();
+        // Against the next year from the clock's instant, as `create` checks it: a file and a
+        // form are written at the clock's instant.
+        validate_jitter(jitter, &schedule, tz, Utc::now())?;
         Ok(Self {
             url: parsed.url,
             path: parsed.path,
@@ -79,6 +85,7 @@ impl Definition {
             timeout_ms: millis(rest.timeout.unwrap_or(DEFAULT_TIMEOUT)),
             retries: rest.retries.unwrap_or(0),
             max_lateness_ms: millis(rest.max_lateness.unwrap_or(DEFAULT_MAX_LATENESS)),
+            jitter_ms: millis(jitter),
             overlap: rest.overlap.unwrap_or_default(),
             description: rest.description.unwrap_or_default(),
             pause_reason: rest.pause_reason.flatten(),
@@ -98,6 +105,7 @@ impl Definition {
             timeout_ms: millis(DEFAULT_TIMEOUT),
             retries: 0,
             max_lateness_ms: millis(DEFAULT_MAX_LATENESS),
+            jitter_ms: 0,
             overlap: OverlapPolicy::Forbid,
             description: String::new(),
             pause_reason: None,
@@ -116,6 +124,7 @@ impl Definition {
         spec.timeout = Duration::from_millis(self.timeout_ms);
         spec.retries = self.retries;
         spec.max_lateness = Duration::from_millis(self.max_lateness_ms);
+        spec.jitter = Duration::from_millis(self.jitter_ms);
         spec.overlap = self.overlap;
         spec.description = self.description.clone();
         spec.pause_reason = self.pause_reason.clone();
@@ -171,6 +180,9 @@ pub(super) fn job_changes(
     }
     if old.max_lateness_ms != new.max_lateness_ms {
         changes.max_lateness = Some(Duration::from_millis(new.max_lateness_ms));
+    }
+    if old.jitter_ms != new.jitter_ms {
+        changes.jitter = Some(Duration::from_millis(new.jitter_ms));
     }
     if old.overlap != new.overlap {
         changes.overlap = Some(new.overlap);

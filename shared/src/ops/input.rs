@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use super::change::JobChanges;
 use super::error::{FieldError, Message};
 use crate::model::{
-    AppName, JobName, JobPath, JobUrl, MAX_RETRIES, Method, OverlapPolicy, PauseReason,
+    AppName, JobName, JobPath, JobUrl, MAX_JITTER, MAX_RETRIES, Method, OverlapPolicy, PauseReason,
     validate_retries, validate_timeout,
 };
 use crate::schedule::Schedule;
@@ -40,6 +40,8 @@ pub struct JobInput {
     pub max_lateness: Option<String>,
     /// Whether a slot may start while the previous call still runs.
     pub overlap: Option<OverlapPolicy>,
+    /// How far after its slot each call may be spread, a duration (`0s`: none).
+    pub jitter: Option<String>,
     /// Free text.
     pub description: Option<String>,
     /// Why the job is paused (only with `paused`, or for a job that is); empty clears it.
@@ -158,6 +160,7 @@ impl JobInput {
             Some("") => Some(None),
             Some(text) => Some(Some(PauseReason::parse("pause_reason", text)?)),
         };
+        let jitter = self.jitter.as_deref().map(parse_jitter).transpose()?;
         Ok(Parsed {
             url,
             path,
@@ -168,6 +171,7 @@ impl JobInput {
                 timeout,
                 retries,
                 max_lateness,
+                jitter,
                 overlap: self.overlap,
                 description: self.description.clone(),
                 pause_reason,
@@ -351,6 +355,28 @@ fn check_chars(
 /// number without its unit is refused). `field` names it in the error.
 pub fn parse_duration(field: &'static str, text: &str) -> Result<Duration, FieldError> {
     crate::duration::parse(text).map_err(|e| FieldError::plain(field, e.to_string()))
+}
+
+/// Parses a jitter as typed (`5m`; `0s` for none) and checks it on its own: at most a day.
+/// Whether it is less than the schedule's smallest gap is checked with the schedule
+/// ([`crate::model::validate_jitter`]).
+pub fn parse_jitter(text: &str) -> Result<Duration, FieldError> {
+    let jitter = crate::duration::parse(text).map_err(|e| {
+        FieldError::plain(
+            "jitter",
+            format!("{e}, less than the schedule's smallest gap between two runs (0s: none)"),
+        )
+    })?;
+    if jitter > MAX_JITTER {
+        return Err(FieldError::plain(
+            "jitter",
+            format!(
+                "`{}` is not accepted; use at most 1d, and less than the schedule's smallest gap between two runs",
+                text.trim()
+            ),
+        ));
+    }
+    Ok(jitter)
 }
 
 /// Parses an instant: RFC 3339 (`2026-12-01T08:00:00Z`), or a local date (`2026-12-01`,

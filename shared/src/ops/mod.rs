@@ -82,7 +82,8 @@ pub use edit::{
 pub use error::{FieldError, FieldPath, FileError, Message, OpsError, Piece, Segment};
 pub use field::{Change, FIELDS, JOB_FORM_FIELDS, JOB_SETTINGS, JobField, TARGET, ZONE};
 pub use input::{
-    JobInput, JobKey, ScheduleForm, parse_duration, parse_instant, parse_schedule, parse_zone,
+    JobInput, JobKey, ScheduleForm, parse_duration, parse_instant, parse_jitter, parse_schedule,
+    parse_zone,
 };
 pub use jobs::{Deleted, History};
 pub use keys::{AppKeys, Rotation};

@@ -8,7 +8,8 @@
 //! - `success_rate`: succeeded over the finished runs (every status but pending and running);
 //!   a missed or skipped run counts as not succeeded;
 //! - lag: `started_at - scheduled_for` of the first attempt of each scheduled slot that was
-//!   called. A run never called (missed, skipped, or claimed and not yet sent) has no start and
+//!   called, minus the slot's jitter offset for a job with jitter (its call was due at the
+//!   slot plus the offset: lag counts from there, as max lateness does). A run never called (missed, skipped, or claimed and not yet sent) has no start and
 //!   is not a lag sample; it is counted in its status. Retries and manual runs are not
 //!   samples either (a retry's lag is its backoff; a manual run's slot is its start). The
 //!   rule is [`lag_ms`]'s, the one the admin's pages and `history --json` show per execution;
@@ -89,8 +90,11 @@ pub struct JobStatsView {
     pub in_flight: u64,
     /// `succeeded` over the finished runs (`runs - in_flight`); null without one.
     pub success_rate: Option<f64>,
-    /// Call started minus slot, first attempts of scheduled slots that were called.
+    /// Call started minus slot (plus the slot's jitter offset, for a job with jitter), first
+    /// attempts of scheduled slots that were called.
     pub lag_ms: Percentiles,
+    /// The job's jitter (0: none): its lag counts from each slot plus its offset.
+    pub jitter_ms: u64,
     /// How long the calls took, every run with a duration.
     pub duration_ms: Percentiles,
     /// The oldest slot read; the figures cover the slots from it on.
@@ -171,6 +175,7 @@ impl JobStatsView {
             success_rate: (finished > 0).then(|| succeeded as f64 / finished as f64),
             lag_ms: Percentiles::of(lags),
             duration_ms: Percentiles::of(durations),
+            jitter_ms: 0,
             oldest_slot: executions
                 .iter()
                 .map(|e| e.scheduled_for)
@@ -221,12 +226,15 @@ async fn page(
 }
 
 fn job_view(job: &Job, page: &ExecutionPage) -> JobStatsView {
-    JobStatsView::compute(
-        job.app.as_str(),
-        job.name.as_str(),
-        &page.executions,
-        page.more,
-    )
+    JobStatsView {
+        jitter_ms: job.jitter_ms,
+        ..JobStatsView::compute(
+            job.app.as_str(),
+            job.name.as_str(),
+            &page.executions,
+            page.more,
+        )
+    }
 }
 
 impl Ops {

@@ -48,8 +48,9 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 /// How late a scheduled slot's call started after the slot, in milliseconds: `started_at -
-/// scheduled_for` of the first attempt of a scheduled slot that was called; None for every
-/// other execution. A manual run has no slot (its `scheduled_for` is the second it was
+/// scheduled_for` of the first attempt of a scheduled slot that was called, minus the slot's
+/// jitter offset (`offset_ms`: a job with jitter is late from the slot plus its offset, when
+/// its call was due); None for every other execution. A manual run has no slot (its `scheduled_for` is the second it was
 /// started, so the figure would only be noise around zero); a retry starts after its backoff
 /// by design (its start minus the slot is that backoff, not lateness: the slot's lag is its
 /// first attempt's); a run never called (missed, skipped, claimed and not yet sent) has no
@@ -62,9 +63,7 @@ pub fn lag_ms(e: &Execution) -> Option<i64> {
     match (e.trigger, e.attempt, e.started_at) {
         // A backfilled call is hours late by design: not a punctuality sample.
         _ if e.backfill => None,
-        (Trigger::Schedule, 1, Some(started)) => {
-            Some((started - e.scheduled_for).num_milliseconds())
-        }
+        (Trigger::Schedule, 1, Some(started)) => Some((started - e.call_due()).num_milliseconds()),
         _ => None,
     }
 }
@@ -112,6 +111,10 @@ pub struct JobView {
     pub max_lateness_ms: u64,
     /// Whether a slot may start while the previous call runs.
     pub allow_overlap: bool,
+    /// Each slot's call is due at the slot plus an offset in [0, jitter): 0 for none.
+    pub jitter_ms: u64,
+    /// When the next slot's call is due, when active: `next_run` plus its jitter offset.
+    pub next_call: Option<String>,
     /// Free text.
     pub description: String,
     /// When it was created.
@@ -162,6 +165,11 @@ impl JobView {
             retries: job.retries,
             max_lateness_ms: job.max_lateness_ms,
             allow_overlap: job.overlap == OverlapPolicy::Allow,
+            jitter_ms: job.jitter_ms,
+            next_call: match state {
+                JobStatus::Active => job.state.next_slot.map(|s| rfc3339(job.due_of(s))),
+                _ => None,
+            },
             description: job.description.clone(),
             created_at: rfc3339(job.created_at),
             updated_at: rfc3339(job.updated_at),
@@ -178,6 +186,9 @@ pub struct ExecutionView {
     pub id: String,
     /// The slot (or, for a manual run, the second it was started).
     pub scheduled_for: String,
+    /// The slot's jitter offset: its call was due `offset_ms` after `scheduled_for` (0 without
+    /// jitter).
+    pub offset_ms: u64,
     /// 1 for the first call, then 2, 3... for retries.
     pub attempt: u32,
     /// `schedule`, `manual` or `backfill` (a past slot's attempt made by `psu-sched
@@ -197,9 +208,9 @@ pub struct ExecutionView {
     pub output: Option<String>,
     /// Why it failed.
     pub error: Option<String>,
-    /// How late the call started after the slot, in milliseconds (`started_at -
-    /// scheduled_for`, to the millisecond) for the first attempt of a scheduled slot that was
-    /// called; null otherwise ([`lag_ms`]).
+    /// How late the call started after the slot plus its jitter offset, in milliseconds
+    /// (`started_at - scheduled_for - offset_ms`, to the millisecond) for the first attempt of
+    /// a scheduled slot that was called; null otherwise ([`lag_ms`]).
     pub lag_ms: Option<i64>,
 }
 
@@ -208,6 +219,7 @@ impl From<&Execution> for ExecutionView {
         Self {
             id: e.id.to_string(),
             scheduled_for: rfc3339(e.scheduled_for),
+            offset_ms: e.offset_ms,
             attempt: e.attempt,
             trigger: e.shown_trigger(),
             status: e.status,

@@ -48,6 +48,7 @@ mod calendar;
 mod cron;
 mod describe;
 mod forms;
+mod gap;
 mod next;
 #[cfg(test)]
 mod tests;

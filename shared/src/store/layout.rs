@@ -16,6 +16,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+use crate::hash::fnv1a_64;
 use crate::model::AppName;
 
 /// The most shards a table's due index may have.
@@ -122,17 +123,6 @@ pub const FIRST_SHARD_KEY: &str = "DUE";
 
 /// The most groups a deployment may split its ticks into.
 pub const MAX_GROUPS: u32 = 64;
-
-/// FNV-1a, 64 bits: a fixed, well-known hash of a name (std's hasher may change between Rust
-/// versions, and the shard of an item must not).
-fn fnv1a_64(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
 
 /// Jump consistent hash: the bucket in `0..buckets` of `key` (`buckets` ≥ 1), as published
 /// (Lamping and Veach, "A Fast, Minimal Memory, Consistent Hash Algorithm", 2014).

@@ -12,8 +12,9 @@ use crate::model::{
 /// backlog is searched instead (see [`latest_due_slot`]).
 const MAX_BACKLOG_WALK: u32 = 1_000;
 
-/// The latest slot of `job` at or before `now`, from `first` (a due slot), and how many due
-/// slots it stands for besides itself. A backlog of more than [`MAX_BACKLOG_WALK`] slots (the
+/// The latest slot of `job` due at or before `now` (its call's due instant, [`Job::due_of`],
+/// at or before `now`), from `first` (a due slot), and how many due slots it stands for
+/// besides itself. A backlog of more than [`MAX_BACKLOG_WALK`] slots (the
 /// scheduler was down for days, or a dry run looks years ahead) is not walked: the latest slot
 /// is found by bisection (about 40 steps whatever the backlog), and the count is a lower bound.
 pub(super) fn latest_due_slot(
@@ -21,7 +22,9 @@ pub(super) fn latest_due_slot(
     first: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> (DateTime<Utc>, u32) {
-    let due_after = |t: DateTime<Utc>| job.slot_after(t).filter(|s| *s <= now);
+    // A jitter is less than any gap between two slots, so due instants keep the slots' order
+    // and the bisection below still holds.
+    let due_after = |t: DateTime<Utc>| job.slot_after(t).filter(|s| job.due_of(*s) <= now);
     let mut latest = first;
     let mut coalesced = 0u32;
     loop {
@@ -73,7 +76,8 @@ pub(super) fn plan(
         return None;
     }
     let mut next = job.clone();
-    let (slot, trigger, attempt, coalesced) = match job.state.next_slot.filter(|s| *s <= now) {
+    let next_due = job.state.next_slot.filter(|s| job.due_of(*s) <= now);
+    let (slot, trigger, attempt, coalesced) = match next_due {
         Some(first) => {
             // Coalesce a backlog: only the latest due slot runs; it stands for the others.
             let (latest, coalesced) = latest_due_slot(job, first, now);
@@ -89,7 +93,13 @@ pub(super) fn plan(
         }
     };
     let id = ExecutionId::new(job.id.clone(), slot, trigger, attempt);
-    let late = now.signed_duration_since(slot) > chrono(job.max_lateness());
+    // Lateness counts from the call's due instant: the slot plus its jitter offset.
+    let offset = match trigger {
+        Trigger::Schedule => job.offset_of(slot),
+        Trigger::Manual => chrono::Duration::zero(),
+    };
+    let due = slot + offset;
+    let late = now.signed_duration_since(due) > chrono(job.max_lateness());
     let busy = job.overlap == OverlapPolicy::Forbid && job.state.busy_at(now);
     // Markers whose time is up are dropped (their calls are reconciled by then); a tracking
     // marker only once a tick has resolved its execution (steps::resolve_markers).
@@ -104,6 +114,7 @@ pub(super) fn plan(
         Status::Pending
     };
     let mut execution = new_execution(job, id.clone(), status, coalesced, now, config);
+    execution.offset_ms = u64::try_from(offset.num_milliseconds()).unwrap_or(0);
     match status {
         Status::Pending => {
             execution.due_at = Some(now + chrono(config.lease));
@@ -115,8 +126,16 @@ pub(super) fn plan(
         Status::Missed => {
             execution.finished_at = Some(now);
             execution.error = Some(format!(
-                "not called: the slot was {} late, more than the job's max lateness of {}",
-                human(now.signed_duration_since(slot)),
+                "not called: the slot was {} late{}, more than the job's max lateness of {}",
+                human(now.signed_duration_since(due)),
+                if offset.is_zero() {
+                    String::new()
+                } else {
+                    format!(
+                        " (from the slot plus its jitter offset of {})",
+                        human(offset)
+                    )
+                },
                 human(chrono(job.max_lateness())),
             ));
             let run = LastRun {
@@ -182,7 +201,7 @@ pub fn slot_left_by_change(
     let first = old
         .state
         .next_slot
-        .filter(|s| old.enabled && *s <= now && changed.state.next_slot != Some(*s))?;
+        .filter(|s| old.enabled && old.due_of(*s) <= now && changed.state.next_slot != Some(*s))?;
     let (slot, coalesced) = latest_due_slot(old, first, now);
     let still_a_slot =
         changed.enabled && changed.slot_after(slot - chrono::Duration::seconds(1)) == Some(slot);
@@ -219,6 +238,7 @@ pub(super) fn new_execution(
         app: job.app.clone(),
         name: job.name.clone(),
         scheduled_for: id.slot(),
+        offset_ms: 0,
         attempt: id.attempt(),
         trigger: id.trigger(),
         id,

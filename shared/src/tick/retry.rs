@@ -42,7 +42,7 @@ pub(super) fn next_attempt(
         && job
             .state
             .next_slot
-            .is_some_and(|s| s <= at && s > execution.scheduled_for);
+            .is_some_and(|s| job.due_of(s) <= at && s > execution.scheduled_for);
     (!superseded).then(|| PendingRetry {
         slot: execution.scheduled_for,
         attempt: execution.attempt + 1,

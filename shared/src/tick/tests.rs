@@ -1105,3 +1105,151 @@ fn a_due_slot_and_a_due_retry_of_a_paused_app_are_skipped_with_the_reason_and_ne
     let planned = plan(&retrying, at(13, 2), &config, true, None).expect("due");
     assert_eq!(planned.execution.status, Status::Pending);
 }
+
+/// A job `schedule` with a jitter of `jitter`, whose offset at `slot` is at least `least`:
+/// ids are tried until one gives it (the offset is fixed by the id and the slot).
+fn jittered(
+    schedule: &str,
+    jitter: std::time::Duration,
+    created: DateTime<Utc>,
+    slot: DateTime<Utc>,
+    least: chrono::Duration,
+) -> Job {
+    let mut spec = NewJob::new(
+        AppName::parse("app").expect("app"),
+        JobName::parse("job").expect("name"),
+        JobUrl::parse("http://127.0.0.1:1/job").expect("url"),
+        schedule.parse().expect("schedule"),
+    );
+    spec.jitter = jitter;
+    loop {
+        let job = spec.clone().build(created).expect("job");
+        if job.offset_of(slot) >= least {
+            return job;
+        }
+    }
+}
+
+#[test]
+fn a_jittered_slot_is_due_at_the_slot_plus_its_offset_and_a_backlog_runs_its_latest_due_slot() {
+    let config = TickConfig::default();
+    let jitter = std::time::Duration::from_secs(300);
+    let slot = at(10, 0);
+    let j = jittered(
+        "*/10 * * * *",
+        jitter,
+        at(9, 55),
+        slot,
+        chrono::Duration::seconds(60),
+    );
+    let due = j.due_of(slot);
+    assert_eq!(
+        j.due_at(),
+        Some(due),
+        "the job's index key is the slot plus its offset"
+    );
+    assert!(plan(&j, due - chrono::Duration::seconds(1), &config, true, None).is_none());
+    let p = plan(&j, due, &config, true, None).expect("due");
+    assert_eq!(p.execution.id.slot(), slot, "the id keeps the slot");
+    assert_eq!(
+        p.execution.offset_ms,
+        (due - slot).num_milliseconds() as u64
+    );
+    assert_eq!(p.job.state.next_slot, Some(at(10, 10)));
+    assert_eq!(p.job.due_at(), Some(j.due_of(at(10, 10))));
+
+    // A backlog: at 10:30, the 10:30 slot's call is not due yet unless its offset is 0, so
+    // the latest due slot is 10:20 (coalescing 10:00 and 10:10), or 10:30 itself.
+    let now = at(10, 30);
+    let p = plan(&j, now, &config, true, None).expect("due");
+    let latest = if j.due_of(at(10, 30)) <= now {
+        at(10, 30)
+    } else {
+        at(10, 20)
+    };
+    assert_eq!(p.execution.id.slot(), latest);
+    assert_eq!(
+        p.execution.status,
+        Status::Pending,
+        "within the max lateness from slot + offset"
+    );
+}
+
+#[test]
+fn a_jittered_slots_lateness_counts_from_the_slot_plus_its_offset_and_a_slot_before_the_end_is_still_called()
+ {
+    let config = TickConfig::default();
+    let slot = at(10, 0);
+    let mut j = jittered(
+        "0 10 * * *",
+        std::time::Duration::from_secs(3 * 3600),
+        at(9, 0),
+        slot,
+        chrono::Duration::minutes(90),
+    );
+    let due = j.due_of(slot);
+    // An hour after the slot plus its offset (the default max lateness): still called; a
+    // second more: missed, though the slot itself is more than two hours old either way.
+    let p = plan(&j, due + chrono::Duration::hours(1), &config, true, None).expect("due");
+    assert_eq!(p.execution.status, Status::Pending);
+    let p = plan(
+        &j,
+        due + chrono::Duration::hours(1) + chrono::Duration::seconds(1),
+        &config,
+        true,
+        None,
+    )
+    .expect("due");
+    assert_eq!(p.execution.status, Status::Missed);
+    assert!(
+        p.execution
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("late (from the slot plus its jitter offset of ")),
+        "{:?}",
+        p.execution.error
+    );
+    // The end falls between the slot and its call: the slot is the job's, its call is made.
+    j.end = Some(slot + chrono::Duration::minutes(1));
+    let p = plan(&j, due, &config, true, None).expect("due");
+    assert_eq!(
+        (p.execution.status, p.job.state.next_slot),
+        (Status::Pending, None)
+    );
+    // Paused: never due.
+    j.enabled = false;
+    assert_eq!(j.due_at(), None);
+    assert!(plan(&j, due, &config, true, None).is_none());
+}
+
+#[test]
+fn a_retry_is_superseded_only_by_a_next_slot_whose_call_is_due_before_it() {
+    let config = TickConfig::default();
+    let jitter = std::time::Duration::from_secs(300);
+    // The 10:10 slot's call comes at least 2 minutes after it.
+    let mut j = jittered(
+        "*/10 * * * *",
+        jitter,
+        at(9, 55),
+        at(10, 10),
+        chrono::Duration::minutes(2),
+    );
+    j.retries = 1;
+    let p = plan(&j, j.due_of(at(10, 0)), &config, true, None).expect("due");
+    let mut failed = p.execution.clone();
+    failed.status = Status::Failed;
+    // The retry at 10:11, after the 10:10 slot but before its call: kept, and made first.
+    let retry = super::retry::next_attempt(
+        &failed,
+        &p.job,
+        at(10, 10) + chrono::Duration::seconds(30),
+        std::time::Duration::from_secs(30),
+    )
+    .expect("a retry");
+    assert_eq!(retry.at, at(10, 11));
+    let mut waiting = p.job.clone();
+    waiting.state.inflight.clear();
+    waiting.state.retry = Some(retry);
+    let p = plan(&waiting, at(10, 11), &config, true, None).expect("the retry");
+    assert_eq!((p.execution.id.slot(), p.execution.attempt), (at(10, 0), 2));
+}

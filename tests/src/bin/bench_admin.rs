@@ -89,6 +89,7 @@ async fn main() {
             app: job.app.clone(),
             name: job.name.clone(),
             scheduled_for: slot,
+            offset_ms: 0,
             attempt: 1,
             trigger: Trigger::Schedule,
             id: id.clone(),

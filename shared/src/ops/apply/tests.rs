@@ -108,7 +108,7 @@ timeout = "90"
         errors(text),
         [
             "jobs.toml:6:8: apps[0].jobs[0].path: a job by path needs its app's base_url; give the app base_url = \"https://host\", or give the job a url",
-            "jobs.toml:12:1: apps[0].jobs[1].shedule: unknown key; the keys of a job are name, url, path, method, cron, at, every, between, days, timezone, start, end, timeout, retries, max_lateness, overlap, description, pause_reason, paused",
+            "jobs.toml:12:1: apps[0].jobs[1].shedule: unknown key; the keys of a job are name, url, path, method, cron, at, every, between, days, timezone, start, end, timeout, retries, max_lateness, jitter, overlap, description, pause_reason, paused",
             "jobs.toml:14:11: apps[0].jobs[1].timeout: `90` has no unit; use a number with s, m, h or d (e.g. 30s, 15m, 1h30m)",
         ]
     );
@@ -135,7 +135,7 @@ at = "09:00"
         errors(text),
         [
             "jobs.toml:3:12: apps[0].base_url: ${BILLING_HOST} is not given to the file; set PSU_SCHED_VAR_BILLING_HOST in the environment, or pass --var BILLING_HOST=VALUE",
-            "jobs.toml:9:1: apps[0].jobs[0].timeot: unknown key; did you mean `timeout`? the keys of a job are name, url, path, method, cron, at, every, between, days, timezone, start, end, timeout, retries, max_lateness, overlap, description, pause_reason, paused",
+            "jobs.toml:9:1: apps[0].jobs[0].timeot: unknown key; did you mean `timeout`? the keys of a job are name, url, path, method, cron, at, every, between, days, timezone, start, end, timeout, retries, max_lateness, jitter, overlap, description, pause_reason, paused",
             "jobs.toml:12:8: apps[0].jobs[1].name: duplicate: a job named a is already declared in this app at line 6",
         ]
     );

@@ -2,14 +2,15 @@
 
 use chrono_tz::Tz;
 
-use super::text::{duration_text, instant_text, local_text, normal, overlap_text, schedule_keys};
+use super::text::{
+    duration_canonical, duration_text, instant_canonical, instant_text, local_text, normal,
+    overlap_text, schedule_keys,
+};
 use super::{ACCEPTS_ANYTHING, Exported, FileKey, JobField, Kind, TARGET};
 use crate::model::{DEFAULT_MAX_LATENESS, DEFAULT_TIMEOUT, JobPath, JobUrl, Method, OverlapPolicy};
 use crate::ops::change::millis;
 use crate::ops::error::FieldError;
-use crate::ops::input::{
-    ScheduleForm, missing_target, parse_duration, parse_instant, parse_schedule, parse_zone,
-};
+use crate::ops::input::{ScheduleForm, missing_target, parse_jitter, parse_schedule, parse_zone};
 
 const fn key(name: &'static str, kind: Kind, accepts: &'static str) -> FileKey {
     FileKey {
@@ -422,6 +423,50 @@ pub const FIELDS: &[JobField] = &[
         },
     },
     JobField {
+        name: "jitter",
+        label: "Jitter",
+        form: "jitter",
+        read_in_zone: false,
+        stored_text: false,
+        alone: true,
+        keys: &[key(
+            "jitter",
+            Kind::Text,
+            "a duration less than the schedule's smallest gap between two runs (0s: none)",
+        )],
+        export_rank: 8,
+        set: |i, _, v| {
+            i.jitter = Some(v);
+            Ok(())
+        },
+        copy: |to, from| to.jitter = from.jitter.clone(),
+        show: |job, i| i.jitter = (job.jitter_ms > 0).then(|| duration_text(job.jitter_ms)),
+        form_value: |i| i.jitter.clone(),
+        from_form: |i, v| i.jitter = v,
+        typed: |i| text_of(&i.jitter),
+        canonical: |i, _| match text_of(&i.jitter).as_str() {
+            "" => Some(String::new()),
+            // None and 0s read the same: no jitter, an empty field.
+            text => parse_jitter(text).ok().map(|d| {
+                if d.is_zero() {
+                    String::new()
+                } else {
+                    duration_text(millis(d))
+                }
+            }),
+        },
+        take: |typed, change| {
+            change.jitter = Some(typed.jitter.clone().unwrap_or_else(|| "0s".to_owned()));
+            Ok(())
+        },
+        text: |d| (d.jitter_ms > 0).then(|| duration_text(d.jitter_ms)),
+        export: |d| {
+            unless(d.jitter_ms, 0, "jitter", |ms| {
+                Exported::Text(duration_text(ms))
+            })
+        },
+    },
+    JobField {
         name: "overlap",
         label: "Overlap",
         form: "overlap",
@@ -536,23 +581,3 @@ pub const FIELDS: &[JobField] = &[
         },
     },
 ];
-
-/// A typed start or end as a form shows it in `tz` (emptied: cleared).
-fn instant_canonical(typed: &Option<String>, tz: Tz) -> Option<String> {
-    match text_of(typed).as_str() {
-        "" => Some(String::new()),
-        text => parse_instant("start", text, tz)
-            .ok()
-            .map(|t| local_text(t, tz)),
-    }
-}
-
-/// A typed duration as a form shows it (emptied: `default`).
-fn duration_canonical(typed: &Option<String>, default: std::time::Duration) -> Option<String> {
-    match text_of(typed).as_str() {
-        "" => Some(duration_text(millis(default))),
-        text => parse_duration("timeout", text)
-            .ok()
-            .map(|d| duration_text(millis(d))),
-    }
-}

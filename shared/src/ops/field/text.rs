@@ -4,7 +4,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
 use crate::model::OverlapPolicy;
-use crate::ops::input::parse_instant;
+use crate::ops::change::millis;
+use crate::ops::input::{parse_duration, parse_instant};
 use crate::schedule::Schedule;
 
 /// A form's field as text, normalised as a browser sends it back: trimmed, CRLF as LF.
@@ -22,15 +23,7 @@ pub(in crate::ops) fn duration_text(ms: u64) -> String {
     if !ms.is_multiple_of(1000) || ms == 0 {
         return format!("{ms}ms");
     }
-    let mut secs = ms / 1000;
-    let mut text = String::new();
-    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
-        if secs >= size {
-            text.push_str(&format!("{}{unit}", secs / size));
-            secs %= size;
-        }
-    }
-    text
+    crate::duration::format(std::time::Duration::from_millis(ms))
 }
 
 /// The overlap policy as a form's choice and a file name it (`forbid`, `allow`).
@@ -78,4 +71,27 @@ pub(in crate::ops) fn schedule_keys(schedule: &Schedule) -> Vec<(&'static str, S
     keys.extend(between.map(|b| ("between", b.to_owned())));
     keys.extend(days.map(|d| ("days", d.to_owned())));
     keys
+}
+
+/// A typed start or end as a form shows it in `tz` (emptied: cleared).
+pub(super) fn instant_canonical(typed: &Option<String>, tz: Tz) -> Option<String> {
+    match normal(typed.as_deref()).as_str() {
+        "" => Some(String::new()),
+        text => parse_instant("start", text, tz)
+            .ok()
+            .map(|t| local_text(t, tz)),
+    }
+}
+
+/// A typed duration as a form shows it (emptied: `default`).
+pub(super) fn duration_canonical(
+    typed: &Option<String>,
+    default: std::time::Duration,
+) -> Option<String> {
+    match normal(typed.as_deref()).as_str() {
+        "" => Some(duration_text(millis(default))),
+        text => parse_duration("timeout", text)
+            .ok()
+            .map(|d| duration_text(millis(d))),
+    }
 }

@@ -54,6 +54,7 @@ fn run(
         app: job.app.clone(),
         name: job.name.clone(),
         scheduled_for: slot,
+        offset_ms: 0,
         attempt,
         trigger,
         status,

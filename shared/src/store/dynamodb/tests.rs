@@ -126,6 +126,7 @@ fn claim(job: &Job, token: &str) -> Claim {
         app: job.app.clone(),
         name: job.name.clone(),
         scheduled_for: slot,
+        offset_ms: 0,
         attempt: 1,
         trigger: Trigger::Schedule,
         status: Status::Pending,

@@ -110,6 +110,7 @@ fn execution(job: &Job, slot: DateTime<Utc>, expires_at: DateTime<Utc>) -> Execu
         app: job.app.clone(),
         name: job.name.clone(),
         scheduled_for: slot,
+        offset_ms: 0,
         attempt: 1,
         trigger: crate::model::Trigger::Schedule,
         status: Status::Pending,
