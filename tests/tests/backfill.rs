@@ -281,6 +281,78 @@ async fn slots_skipped_while_the_app_was_paused_are_backfilled_only_with_the_fla
     assert_eq!(called(&server).len(), 4, "each paused slot once");
 }
 
+/// Review of the backfill against the real binary (each failed first): a backfill calls no
+/// job of a paused app (it was calling them), exits 1 when it leaves slots, and lists the
+/// slots of a paused job as paused (it said the next tick would call them); `app pause
+/// --help` describes the pause (it showed `rotate-key`'s text).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_calls_no_job_of_a_paused_app_and_a_paused_jobs_slots_are_paused() {
+    let on = On::sqlite().await;
+    let server = JobServer::start().await;
+    let base_url = server.url("");
+    on.run(&["--app", "shop", "app", "create", "--base-url", &base_url])
+        .await
+        .ok();
+    let url = server.url("/sweep");
+    on.run(&[
+        "--app", "shop", "create", "--name", "sweep", "--url", &url, "--every", "10m",
+    ])
+    .await
+    .ok();
+    let base = (Utc::now() + Duration::days(1))
+        .duration_trunc(Duration::hours(1))
+        .expect("an hour");
+    server.set("/sweep", Behavior::Status(500));
+    on.tick(base).await;
+    on.tick(base + minutes(10)).await;
+    server.set("/sweep", Behavior::Ok("done".into()));
+    on.run(&["--app", "shop", "app", "pause", "--reason", "migration"])
+        .await
+        .ok();
+    let (from, to, now) = (base, base + minutes(10), base + minutes(15));
+    let run = on.backfill(from, to, now, &["--simulate"]).await;
+    assert_eq!(run.code, 1, "slots left: {run:?}");
+    let answer = run.json();
+    assert_eq!(answer["calls"], 0, "{answer}");
+    assert_eq!(server.count("/sweep"), 2, "no call while the app is paused");
+    assert!(
+        answer["slots"]
+            .as_array()
+            .expect("slots")
+            .iter()
+            .all(|s| s["result"] == "left"
+                && s["left"]
+                    .as_str()
+                    .is_some_and(|l| l.contains("app is paused"))),
+        "{answer}"
+    );
+    on.run(&["--app", "shop", "app", "resume"]).await.ok();
+
+    // A paused job: its slots since the pause are paused, not "the next tick calls it".
+    on.run(&["--app", "shop", "pause", "--name", "sweep"])
+        .await
+        .ok();
+    let later = Utc::now() + Duration::days(1) + Duration::hours(2);
+    let plan = on
+        .backfill(later - minutes(30), later, later, &["--dry-run"])
+        .await
+        .ok()
+        .json();
+    let verdicts: BTreeSet<&str> = plan["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .filter_map(|s| s["verdict"].as_str())
+        .collect();
+    assert_eq!(verdicts, BTreeSet::from(["paused"]), "{plan}");
+
+    let help = on.run(&["app", "pause", "--help"]).await.ok();
+    assert!(
+        help.stdout.contains("Pause the app") && !help.stdout.contains("signing key"),
+        "{help:?}"
+    );
+}
+
 /// The retention the table's ticks record (the function's `PSU_SCHED_RETENTION_DAYS`) limits
 /// a CLI's backfill, whatever the CLI's own setting: the two agree on what history exists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
