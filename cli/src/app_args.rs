@@ -42,8 +42,6 @@ pub enum AppCommand {
     /// --signing-secret-arn or PSU_SCHED_SIGNING_SECRET, one of which must be set); while the
     /// app rotates, its previous key too.
     Key(JsonArgs),
-    /// Start a new generation of the app's signing key: calls carry signatures for both
-    /// generations until --finish, so the app can deploy its new key first.
     /// Pause the app: none of its jobs is called until `app resume`; each of their slots
     /// that comes due meanwhile is recorded `skipped` with the reason. No job is rewritten.
     #[command(after_help = "Example:
@@ -54,6 +52,8 @@ pub enum AppCommand {
     #[command(after_help = "Example:
   psu-sched app resume --app billing")]
     Resume(JsonArgs),
+    /// Start a new generation of the app's signing key: calls carry signatures for both
+    /// generations until --finish, so the app can deploy its new key first.
     #[command(after_help = "Examples:
   psu-sched app rotate-key --app billing
   psu-sched app key --app billing          # deploy the app with the new key, then:

@@ -90,10 +90,12 @@ pub async fn backfill(
     let done = ops
         .backfill(&key, &input, at, &dispatcher, &SystemClock, &config.tick)
         .await?;
-    let failed = done
-        .called
-        .iter()
-        .any(|(_, c)| matches!(c, Called::Ran(e) if e.status != Status::Succeeded));
+    // Not done: a call that did not succeed, or a slot left for a later backfill.
+    let failed = done.called.iter().any(|(_, c)| match c {
+        Called::Ran(e) => e.status != Status::Succeeded,
+        Called::Left(_) => true,
+        Called::Taken => false,
+    });
     sent(!done.called.is_empty());
     if args.json {
         out.json(&BackfillView::from(&done));

@@ -107,7 +107,13 @@ impl From<&Backfill> for BackfillView {
                 BackfillSlotView {
                     slot: text(p.slot),
                     verdict: p.verdict.as_str(),
-                    reason: p.reason(),
+                    reason: match done {
+                        Some((_, Called::Taken)) => {
+                            "not called here: another run (a live retry, another backfill) took this attempt first".to_owned()
+                        }
+                        Some((_, Called::Left(why))) => format!("not called: {why}"),
+                        _ => p.reason(),
+                    },
                     attempt: match p.verdict {
                         Verdict::Call { attempt } => Some(attempt),
                         _ => None,

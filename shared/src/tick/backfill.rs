@@ -108,7 +108,7 @@ impl SlotPlan {
                 "not called: the live schedule retries it (a retry is scheduled)".to_owned()
             }
             Verdict::NotYetDue => {
-                "not called: the live schedule has not reached it yet (the next tick calls it)"
+                "not called: the live schedule has not reached it yet (the next tick calls the latest slot due and passes over the earlier ones: backfill them after it)"
                     .to_owned()
             }
             Verdict::TimedOut => format!(
@@ -188,12 +188,15 @@ pub fn plan_window(
             .is_some_and(|r| r.slot == slot && r.trigger == Trigger::Schedule)
         {
             Verdict::RetryScheduled
+        } else if (paused_skip || (latest.is_none() && paused_at(job, slot))) && !window.paused {
+            Verdict::Paused
+        } else if latest.is_none() && paused_at(job, slot) {
+            // A paused job's slot, asked for: nothing else will call it.
+            Verdict::Call { attempt: 1 }
         } else if job.state.next_slot.is_some_and(|next| slot >= next) && latest.is_none() {
             Verdict::NotYetDue
         } else if latest.is_some_and(|e| e.status == Status::TimedOut) && !window.timed_out {
             Verdict::TimedOut
-        } else if (paused_skip || (latest.is_none() && paused_at(job, slot))) && !window.paused {
-            Verdict::Paused
         } else {
             Verdict::Call { attempt: count + 1 }
         };
@@ -265,10 +268,21 @@ pub async fn call_slots(
     let mut results: Vec<(DateTime<Utc>, Called)> = Vec::new();
     let mut sending = FuturesUnordered::new();
     let mut job = job.clone();
+    // A paused app's jobs are not called, by the live schedule, `run` or a backfill.
+    let app_paused = ctx.apps.get(&job.app).is_some_and(|a| a.paused.is_some());
     for plan in plans {
         let Verdict::Call { attempt } = plan.verdict else {
             continue;
         };
+        if app_paused {
+            results.push((
+                plan.slot,
+                Called::Left(
+                    "the app is paused: resume it (psu-sched app resume), then backfill again",
+                ),
+            ));
+            continue;
+        }
         while sending.len() >= budget {
             if let Some(done) = sending.next().await {
                 results.push(done?);
@@ -329,6 +343,8 @@ impl Ctx<'_> {
             let mut execution =
                 new_execution(job, id.clone(), Status::Pending, 0, self.now, self.config);
             execution.backfill = true;
+            execution.offset_ms =
+                u64::try_from(job.offset_of(id.slot()).num_milliseconds()).unwrap_or(0);
             execution.claimed_by = Some(claim_token.clone());
             execution.due_at = Some(self.now + chrono(self.config.lease));
             if let Some(Ok(url)) = self.target(job) {
