@@ -353,6 +353,62 @@ async fn a_backfill_calls_no_job_of_a_paused_app_and_a_paused_jobs_slots_are_pau
     );
 }
 
+/// A job that forbids overlap gets one backfilled call at a time, even from two backfills at
+/// once (review of issue 32: two processes had two calls in flight), and no slot twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_backfills_at_once_of_a_job_that_forbids_overlap_make_one_call_at_a_time() {
+    let on = On::sqlite().await;
+    let server = JobServer::start().await;
+    let url = server.url("/sweep");
+    on.run(&[
+        "--app",
+        "shop",
+        "create",
+        "--name",
+        "sweep",
+        "--url",
+        &url,
+        "--every",
+        "10m",
+        "--retries",
+        "0",
+    ])
+    .await
+    .ok();
+    let base = (Utc::now() + Duration::days(1))
+        .duration_trunc(Duration::hours(1))
+        .expect("an hour");
+    on.tick(base).await;
+    // Slots +10 to +50 never called; then the live schedule at +60.
+    on.tick(base + minutes(60)).await;
+    server.set(
+        "/sweep",
+        Behavior::Sleep(std::time::Duration::from_millis(700)),
+    );
+    let (from, to, now) = (base, base + minutes(60), base + minutes(61));
+    let (a, b) = tokio::join!(
+        on.backfill(from, to, now, &["--simulate"]),
+        on.backfill(from, to, now, &["--simulate"]),
+    );
+    assert!(a.code <= 1 && b.code <= 1, "{a:?} {b:?}");
+    assert_eq!(
+        server.max_in_flight_under("sweep"),
+        1,
+        "one backfilled call at a time"
+    );
+    // Whatever was left is called by a later backfill; no slot twice in all.
+    on.backfill(from, to, now + minutes(2), &["--simulate"])
+        .await;
+    let calls = called(&server);
+    let slots: BTreeSet<&String> = calls.iter().map(|(s, _)| s).collect();
+    assert_eq!(slots.len(), calls.len(), "no slot called twice: {calls:?}");
+    assert_eq!(
+        calls.len(),
+        2 + 5,
+        "the two live calls and the five slots: {calls:?}"
+    );
+}
+
 /// The retention the table's ticks record (the function's `PSU_SCHED_RETENTION_DAYS`) limits
 /// a CLI's backfill, whatever the CLI's own setting: the two agree on what history exists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
