@@ -188,6 +188,11 @@ pub struct JobState {
     /// The token of the tick that wrote this version (recognises a retried write).
     #[serde(default)]
     pub writer: Option<String>,
+    /// Until when a backfilled call of this job may be in flight (set by the backfill's claim
+    /// of a job that forbids overlap, cleared after its call): no other backfilled call and no
+    /// live call starts before, so the job never has two calls at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_until: Option<DateTime<Utc>>,
 }
 
 impl JobState {
@@ -207,9 +212,10 @@ impl JobState {
             .min_by_key(|r| r.at)
     }
 
-    /// True while a call whose marker is still valid at `now` is in flight.
+    /// True while a call whose marker is still valid at `now` is in flight, or a backfilled
+    /// call's lease runs.
     pub fn busy_at(&self, now: DateTime<Utc>) -> bool {
-        self.inflight.iter().any(|f| f.until > now)
+        self.inflight.iter().any(|f| f.until > now) || self.backfill_until.is_some_and(|u| u > now)
     }
 }
 

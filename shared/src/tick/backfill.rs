@@ -296,7 +296,11 @@ pub async fn call_slots(
                 let job = job.clone();
                 sending.push(async move {
                     let id = execution.id.clone();
-                    ctx.send(execution, Some(job)).await?;
+                    let lease = job.state.backfill_until;
+                    ctx.send(execution, Some(job.clone())).await?;
+                    if lease.is_some() {
+                        ctx.end_backfill_lease(&job, lease).await?;
+                    }
                     let recorded = ctx.store.get_execution(&id).await?;
                     let called = match recorded {
                         Some(e) => Called::Ran(Box::new(e)),
@@ -318,6 +322,33 @@ pub async fn call_slots(
 }
 
 impl Ctx<'_> {
+    /// Clears the job's backfill lease `lease` once its call ended (a write conditional on
+    /// the version read, read again after a lost race); a lease taken since is left.
+    async fn end_backfill_lease(
+        &self,
+        job: &Job,
+        lease: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let mut current = job.clone();
+        for _ in 0..5 {
+            if current.state.backfill_until != lease || current.id != job.id {
+                return Ok(());
+            }
+            let mut next = current.clone();
+            next.state.backfill_until = None;
+            next.state.version = current.state.version + 1;
+            next.state.writer = Some(token());
+            if self.store.put_job(&next, current.state.version).await? {
+                return Ok(());
+            }
+            match self.store.get_job(&job.app, &job.name).await? {
+                Some(fresh) => current = fresh,
+                None => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
     /// Claims attempt `id` of a past slot for a backfill: the job written back as read (its
     /// version one more, nothing else), the execution created only if its id is free, in one
     /// conditional write. `job` is the job as last read or written. `Err`: not called here.
@@ -327,16 +358,20 @@ impl Ctx<'_> {
         id: ExecutionId,
         forbid: bool,
     ) -> Result<Result<Execution, Called>, StoreError> {
+        if forbid {
+            // The job as it is now: this backfill's own previous call has ended and cleared its
+            // lease since the copy in hand was written.
+            match self.store.get_job(&job.app, &job.name).await? {
+                Some(fresh) if fresh.id == job.id => *job = fresh,
+                _ => return Ok(Err(Called::Left("the job was deleted meanwhile"))),
+            }
+        }
         for _ in 0..4 {
             if forbid
-                && job
-                    .state
-                    .inflight
-                    .iter()
-                    .any(|f| f.until > self.now || f.tracks())
+                && (job.state.busy_at(self.now) || job.state.inflight.iter().any(|f| f.tracks()))
             {
                 return Ok(Err(Called::Left(
-                    "the job forbids overlap and its live call is in flight: backfill again later",
+                    "the job forbids overlap and a call of it is in flight (live, or another backfill's): backfill again later",
                 )));
             }
             let claim_token = token();
@@ -353,6 +388,11 @@ impl Ctx<'_> {
             let mut next = job.clone();
             next.state.version = job.state.version + 1;
             next.state.writer = Some(claim_token.clone());
+            if forbid {
+                // The lease that keeps every other call of the job out until this one ends.
+                next.state.backfill_until =
+                    Some(self.now + chrono(job.timeout() + self.config.grace));
+            }
             let claim = Claim {
                 job: next,
                 expected_version: job.state.version,
