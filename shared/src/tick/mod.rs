@@ -19,7 +19,7 @@
 //! its items worked on at once within this tick (docs/data-model.md, "Jobs by path and call
 //! budgets in the tick").
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -38,6 +38,7 @@ use crate::store::{DueItem, Store, StoreError, rules};
 
 pub mod backfill;
 mod group;
+mod lanes;
 mod manual;
 mod markers;
 mod now;
@@ -301,7 +302,7 @@ async fn work_on(
         tracks,
         indexed,
     };
-    let mut lanes = Lanes::new(items, &ctx.apps);
+    let mut lanes = lanes::Lanes::new(items, &ctx.apps);
     let mut running = FuturesUnordered::new();
     let mut results: Vec<Result<(), StoreError>> = Vec::new();
     loop {
@@ -514,80 +515,6 @@ fn may_call(item: &DueItem) -> bool {
     match item {
         DueItem::Job(_) => true,
         DueItem::Execution(e) => e.status == Status::Pending && e.dispatched_by.is_none(),
-    }
-}
-
-/// The tick's due items in lanes: one per app with a record (its items that may call, at
-/// most the app's budget of them worked on at once), and one lane without a limit (the items
-/// that never call, and those of apps without a record, as before app records). Items are
-/// taken in turn from the lanes that may start one, in due order within each lane, so an app
-/// at its budget never holds up another app's calls.
-struct Lanes {
-    /// Lane 0 has no budget.
-    lanes: Vec<Lane>,
-    /// The lane the next item is looked for first (round robin).
-    turn: usize,
-}
-
-struct Lane {
-    budget: usize,
-    running: usize,
-    waiting: VecDeque<DueItem>,
-}
-
-impl Lanes {
-    fn new(items: Vec<DueItem>, apps: &HashMap<AppName, App>) -> Self {
-        let mut lanes = vec![Lane {
-            budget: usize::MAX,
-            running: 0,
-            waiting: VecDeque::new(),
-        }];
-        let mut by_app: HashMap<&AppName, usize> = HashMap::new();
-        for item in items {
-            let app = match &item {
-                DueItem::Job(job) => &job.app,
-                DueItem::Execution(e) => &e.app,
-            };
-            let lane = match apps.get(app) {
-                Some(record) if may_call(&item) => {
-                    *by_app.entry(&record.name).or_insert_with(|| {
-                        lanes.push(Lane {
-                            budget: usize::try_from(record.budget).unwrap_or(usize::MAX).max(1),
-                            running: 0,
-                            waiting: VecDeque::new(),
-                        });
-                        lanes.len() - 1
-                    })
-                }
-                _ => 0,
-            };
-            lanes[lane].waiting.push_back(item);
-        }
-        Self { lanes, turn: 0 }
-    }
-
-    /// The next item that may start, and its lane.
-    fn next(&mut self) -> Option<(usize, DueItem)> {
-        let n = self.lanes.len();
-        for k in 0..n {
-            let i = (self.turn + k) % n;
-            let lane = &mut self.lanes[i];
-            if lane.running < lane.budget
-                && let Some(item) = lane.waiting.pop_front()
-            {
-                lane.running += 1;
-                self.turn = (i + 1) % n;
-                return Some((i, item));
-            }
-        }
-        None
-    }
-
-    /// An item of `lane` finished.
-    fn done(&mut self, lane: usize) {
-        if let Some(lane) = self.lanes.get_mut(lane) {
-            lane.running = lane.running.saturating_sub(1);
-        }
     }
 }
 
