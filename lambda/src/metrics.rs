@@ -6,7 +6,9 @@
 //! that died after sending the call, a guard that never recorded the end, a claim whose job
 //! went away before it was sent), marked `timed_out` by the tick; `Retried` the retries
 //! scheduled; `GuardFinished` the outcomes an app's guard recorded after its call's answer
-//! (a 202), counted by the next tick (and in `Succeeded` or `Failed` too); `Errors` the due items whose work stopped at a store failure (the invocation
+//! (a 202), counted by the next tick (and in `Succeeded` or `Failed` too);
+//! `NotificationsSent` and `NotificationsFailed` the failure notifications posted to apps'
+//! webhooks and those that failed every attempt; `Errors` the due items whose work stopped at a store failure (the invocation
 //! then fails too, after printing the line). `infra/template.yaml` alarms on `Failed`, `TimedOut`,
 //! `Reconciled`, `Missed` and `Deferred`, and on the heartbeat's absence (below).
 //!
@@ -64,6 +66,8 @@ pub fn emf(
         ("Reconciled", "Count", summary.reconciled),
         ("GuardFinished", "Count", summary.guard_finished),
         ("Errors", "Count", summary.errors),
+        ("NotificationsSent", "Count", summary.notifications_sent),
+        ("NotificationsFailed", "Count", summary.notifications_failed),
         ("DurationMs", "Milliseconds", summary.duration_ms),
     ];
     if let Some(delay) = delivery_delay_ms {
@@ -269,6 +273,8 @@ mod tests {
                 "Reconciled",
                 "GuardFinished",
                 "Errors",
+                "NotificationsSent",
+                "NotificationsFailed",
                 "DurationMs",
                 "DeliveryDelayMs"
             ]
@@ -294,7 +300,7 @@ mod tests {
             without["_aws"]["CloudWatchMetrics"][0]["Metrics"]
                 .as_array()
                 .map(Vec::len),
-            Some(13)
+            Some(15)
         );
     }
 

@@ -147,7 +147,10 @@ mod tests {
             assert!(!e.message.contains("SECRETTOKEN"), "{bad}: {}", e.message);
         }
         assert!(WebhookUrl::parse("http://127.0.0.1:9/hook").is_ok());
-        assert_eq!(validate_notify_after(0).expect_err("0").field, "notify_after");
+        assert_eq!(
+            validate_notify_after(0).expect_err("0").field,
+            "notify_after"
+        );
         assert!(validate_notify_after(101).is_err());
         assert_eq!(validate_notify_after(100), Ok(100));
     }
