@@ -65,7 +65,7 @@ impl WebhookUrl {
             return Err(ValidationError::new(
                 field,
                 format!(
-                    "{ip} is {}; a webhook may not be posted there (give a public host, or a private address with PSU_SCHED_ALLOW_PRIVATE_TARGETS=true)",
+                    "{ip} is {}, where a webhook is never posted; give the incoming webhook's URL as its service shows it (https://host/path)",
                     range.describe()
                 ),
             ));
