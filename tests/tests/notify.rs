@@ -386,3 +386,102 @@ async fn a_hanging_webhook_does_not_delay_another_jobs_call_and_counts_as_a_fail
     // Three attempts of 1 s and two jittered waits (0.25 s, 0.5 s at most doubled).
     assert!(took < StdDuration::from_secs(6), "the tick took {took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_never_renders_the_webhook_keeps_it_when_its_input_is_left_empty_and_removes_it_when_asked()
+ {
+    use crate::admin::{Admin, csrf_of, http, post_form, sign_in, temp_dir};
+    let dir = temp_dir("notify-admin");
+    let db = dir.join("psu-sched.db");
+    let cli = Cli::new().await;
+    let on = On {
+        cli: &cli,
+        sqlite: Some(format!("sqlite:{}", db.display())),
+    };
+    on.ok(&["init"]).await;
+    let server = JobServer::start().await;
+    let hook = server.url(&hook_path());
+    on.ok(&[
+        "--app",
+        "shop",
+        "app",
+        "create",
+        "--base-url",
+        "https://shop.example.edu",
+        "--webhook",
+        &hook,
+    ])
+    .await;
+    let admin = Admin::start(&db, &[]).await;
+    let http = http();
+    let cookie = sign_in(&http, &admin.base).await;
+    let get = async |path: &str| {
+        http.get(format!("{}{path}", admin.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("body")
+    };
+    let page = get("/apps/shop").await;
+    let masked = format!("http://127.0.0.1:{}/…", server.addr().port());
+    assert!(
+        page.contains(&masked),
+        "the app page shows its host: {page}"
+    );
+    let form = get("/apps/shop/edit").await;
+    assert!(form.contains("name=\"webhook\""), "{form}");
+    for (what, html) in [("app page", &page), ("edit form", &form)] {
+        assert!(!html.contains(SECRET), "the {what} shows the webhook's URL");
+    }
+
+    // Saved with its webhook input empty: the webhook is kept, the threshold changed.
+    let csrf = csrf_of(&form);
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("csrf", csrf.clone()),
+        ("base_url", "https://shop.example.edu".to_owned()),
+        ("budget", "4".to_owned()),
+        ("timezone", String::new()),
+        ("webhook", String::new()),
+        ("notify_after", "3".to_owned()),
+        ("shown-base_url", "https://shop.example.edu".to_owned()),
+        ("shown-budget", "4".to_owned()),
+        ("shown-timezone", String::new()),
+        ("shown-webhook", String::new()),
+        ("shown-notify_after", "1".to_owned()),
+    ];
+    let saved = post_form(&http, &admin.base, &cookie, "/apps/shop/edit", &pairs).await;
+    assert_eq!(saved.status(), 303, "{:?}", saved.text().await);
+    let shown = on
+        .ok(&["--app", "shop", "app", "show", "--json"])
+        .await
+        .json();
+    assert_eq!(
+        (shown["webhook"].as_str(), shown["notify_after"].as_u64()),
+        (Some(masked.as_str()), Some(3)),
+        "{shown}"
+    );
+
+    // A refused form shown again never holds the URL typed either.
+    pairs[4].1 = format!("https://169.254.169.254/{SECRET}");
+    pairs[10].1 = "3".to_owned();
+    let refused = post_form(&http, &admin.base, &cookie, "/apps/shop/edit", &pairs).await;
+    assert_eq!(refused.status(), 422);
+    let body = refused.text().await.expect("body");
+    assert!(body.contains("link-local"), "{body}");
+    assert!(!body.contains(SECRET), "{body}");
+
+    // "Remove the webhook" removes it.
+    pairs[4].1 = String::new();
+    pairs.push(("remove_webhook", "on".to_owned()));
+    let removed = post_form(&http, &admin.base, &cookie, "/apps/shop/edit", &pairs).await;
+    assert_eq!(removed.status(), 303);
+    let shown = on
+        .ok(&["--app", "shop", "app", "show", "--json"])
+        .await
+        .json();
+    assert!(shown.get("webhook").is_none(), "{shown}");
+    admin.stop().await;
+}
