@@ -542,5 +542,6 @@ impl Dispatch for HttpDispatcher {
 }
 
 mod post;
+pub use post::webhook_refusal;
 #[cfg(test)]
 mod tests;

@@ -11,7 +11,6 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::ValidationError;
-use crate::dispatch::{Refused, refused_range};
 
 /// The failed or timed-out runs in a row after which an app's webhook hears of a job, when
 /// the app does not say.
@@ -26,11 +25,9 @@ pub const MAX_NOTIFY_AFTER: u32 = 100;
 pub struct WebhookUrl(String);
 
 impl WebhookUrl {
-    /// Validates a webhook URL (field `webhook`). An address in a range always refused to
-    /// job calls whatever the policy allows (link-local, where the cloud metadata services
-    /// live; a metadata address; unspecified; NAT64 local use) is refused here already; the
-    /// others (loopback, private ranges) are checked when posting, by the same guard as a
-    /// job's call. A refusal never prints the URL's path or query.
+    /// Validates a webhook URL's form (field `webhook`): http(s), a host, no credentials. Its
+    /// address is checked by `dispatch::webhook_refusal` where it is typed, and again when
+    /// posting. A refusal never prints the URL's path or query.
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
         let field = "webhook";
         let value = value.trim();
@@ -49,25 +46,13 @@ impl WebhookUrl {
                 ),
             ));
         }
-        let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+        if url.host_str().is_none_or(str::is_empty) {
             return Err(ValidationError::new(field, "the URL has no host"));
-        };
+        }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(ValidationError::new(
                 field,
                 "a user:password part is not accepted; give the incoming webhook's URL as its service shows it",
-            ));
-        }
-        let literal = host.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = literal.parse::<std::net::IpAddr>()
-            && let Some(range) = refused_range(ip).filter(|r| *r != Refused::Loopback)
-        {
-            return Err(ValidationError::new(
-                field,
-                format!(
-                    "{ip} is {}, where a webhook is never posted; give the incoming webhook's URL as its service shows it (https://host/path)",
-                    range.describe()
-                ),
             ));
         }
         Ok(Self(url.to_string()))
@@ -136,9 +121,6 @@ mod tests {
         assert!(!format!("{url:?}").contains("SECRETTOKEN"));
         for bad in [
             "ftp://hooks.example/SECRETTOKEN",
-            "https://169.254.169.254/SECRETTOKEN",
-            "http://[fe80::1]/SECRETTOKEN",
-            "http://0.0.0.0/SECRETTOKEN",
             "https://u:p@hooks.example/SECRETTOKEN",
             "hooks.example/SECRETTOKEN",
         ] {

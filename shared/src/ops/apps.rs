@@ -51,7 +51,13 @@ impl AppInput {
                     "give a webhook or remove it, not both",
                 ));
             }
-            (Some(url), false) => Some(Some(WebhookUrl::parse(url)?)),
+            (Some(url), false) => {
+                let url = WebhookUrl::parse(url)?;
+                if let Some(refusal) = crate::dispatch::webhook_refusal(&url) {
+                    return Err(FieldError::plain("webhook", refusal));
+                }
+                Some(Some(url))
+            }
             (None, true) => Some(None),
             (None, false) => None,
         };
