@@ -6,11 +6,13 @@
 //! that died after sending the call, a guard that never recorded the end, a claim whose job
 //! went away before it was sent), marked `timed_out` by the tick; `Retried` the retries
 //! scheduled; `GuardFinished` the outcomes an app's guard recorded after its call's answer
-//! (a 202), counted by the next tick (and in `Succeeded` or `Failed` too);
-//! `NotificationsSent` and `NotificationsFailed` the failure notifications posted to apps'
-//! webhooks and those that failed every attempt; `Errors` the due items whose work stopped at a store failure (the invocation
+//! (a 202), counted by the next tick (and in `Succeeded` or `Failed` too); `Errors` the due items whose work stopped at a store failure (the invocation
 //! then fails too, after printing the line). `infra/template.yaml` alarms on `Failed`, `TimedOut`,
 //! `Reconciled`, `Missed` and `Deferred`, and on the heartbeat's absence (below).
+//!
+//! `NotificationsSent` and `NotificationsFailed` count the failure notifications posted to
+//! apps' webhooks, and those that failed every attempt (docs/admin.md, "Failure
+//! notifications").
 //!
 //! Every metric carries one dimension, [`STACK_DIMENSION`]: the stack that runs the function
 //! (`PSU_SCHED_STACK`, set by the template from `AWS::StackName`), so that two stacks in one
