@@ -45,7 +45,8 @@ pub enum AppCommand {
     /// Create an app record.
     #[command(after_help = "Examples:
   psu-sched app create --app shop --base-url https://shop.example.edu
-  psu-sched app update --app shop --webhook https://hooks.slack.com/services/... --notify-after 2")]
+  psu-sched app create --app shop --base-url https://shop.example.edu \\
+      --webhook https://hooks.slack.com/services/... --notify-after 2")]
     Create(AppSettings),
     /// Change an app's base URL, budget or default zone; its jobs by path move with the base
     /// URL, its existing jobs keep their zone.

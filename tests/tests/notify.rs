@@ -290,6 +290,85 @@ async fn bad_notification_settings_are_refused_by_field_and_nothing_is_written()
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_answers_500_is_tried_three_times_counted_failed_and_its_url_stays_out_of_the_log()
+ {
+    on_both_stores(async |on: &On<'_>| {
+        let server = JobServer::start().await;
+        server.set(&hook_path(), Behavior::Status(500));
+        server.set("/jobs/orders", Behavior::Status(503));
+        let base = server.url("");
+        let hook = server.url(&hook_path());
+        on.ok(&[
+            "--app",
+            "shop",
+            "app",
+            "create",
+            "--base-url",
+            base.trim_end_matches('/'),
+            "--webhook",
+            &hook,
+        ])
+        .await;
+        on.ok(&[
+            "--app",
+            "shop",
+            "create",
+            "--name",
+            "orders",
+            "--path",
+            "/jobs/orders",
+            "--cron",
+            "* * * * *",
+        ])
+        .await;
+        let listed = on.ok(&["list", "--app", "shop", "--json"]).await.json();
+        let first = instant(&listed[0]["next_run"]);
+        let run = on
+            .ok(&[
+                "-vv",
+                "tick",
+                "--now",
+                &first.to_rfc3339(),
+                "--simulate",
+                "--json",
+            ])
+            .await;
+        let summary = run.json();
+        assert_eq!(summary["failed"], 1, "{summary}");
+        assert_eq!(
+            (
+                &summary["notifications_sent"],
+                &summary["notifications_failed"]
+            ),
+            (&Value::from(0), &Value::from(1)),
+            "{summary}"
+        );
+        assert_eq!(server.count(&hook_path()), 3, "three attempts");
+        assert!(
+            run.stderr.contains("could not send the notification")
+                && run.stderr.contains("the webhook answered 500"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains(SECRET), "{}", run.stderr);
+        // Not sent again: the job stays marked, the next failure tells nobody.
+        let again = on
+            .ok(&[
+                "tick",
+                "--now",
+                &(first + Duration::minutes(1)).to_rfc3339(),
+                "--simulate",
+                "--json",
+            ])
+            .await
+            .json();
+        assert_eq!(again["notifications_failed"], 0, "{again}");
+        assert_eq!(server.count(&hook_path()), 3);
+    })
+    .await;
+}
+
 /// The app record of the World's jobs (`testapp`), with a webhook on the job server.
 async fn testapp_with_webhook(world: &World, hook: &str, notify_after: u32) {
     let mut app = App::new(
