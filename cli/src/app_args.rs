@@ -19,6 +19,21 @@ pub struct AppSettings {
     #[arg(long, value_name = "ZONE")]
     pub timezone: Option<String>,
 
+    /// Post a JSON message here when a job of the app fails --notify-after times in a row,
+    /// and again when it recovers (a Slack or Teams incoming webhook; docs/admin.md). A
+    /// secret: never shown back.
+    #[arg(long, value_name = "URL", conflicts_with = "no_webhook")]
+    pub webhook: Option<String>,
+
+    /// Remove the app's webhook.
+    #[arg(long)]
+    pub no_webhook: bool,
+
+    /// After how many failed or timed-out runs in a row of a job the webhook is told (1-100;
+    /// default 1).
+    #[arg(long, value_name = "N")]
+    pub notify_after: Option<String>,
+
     /// JSON output (see docs/cli.md).
     #[arg(long)]
     pub json: bool,
@@ -28,6 +43,10 @@ pub struct AppSettings {
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
     /// Create an app record.
+    #[command(after_help = "Examples:
+  psu-sched app create --app shop --base-url https://shop.example.edu
+  psu-sched app create --app shop --base-url https://shop.example.edu \\
+      --webhook https://hooks.slack.com/services/... --notify-after 2")]
     Create(AppSettings),
     /// Change an app's base URL, budget or default zone; its jobs by path move with the base
     /// URL, its existing jobs keep their zone.

@@ -42,6 +42,9 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
                 base_url: settings.base_url.clone(),
                 budget: settings.budget.clone(),
                 timezone: settings.timezone.clone(),
+                webhook: settings.webhook.clone(),
+                notify_after: settings.notify_after.clone(),
+                remove_webhook: settings.no_webhook,
             };
             let (verb, app) = if matches!(command, AppCommand::Create(_)) {
                 ("created", ops.create_app(name, &input, now).await?)
@@ -51,7 +54,7 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
                     .await
                     .map_err(|e| match e {
                         OpsError::NothingToChange => Failure::Input(
-                            "update: nothing to change; give --base-url, --budget or --timezone"
+                            "update: nothing to change; give --base-url, --budget, --timezone, --webhook, --no-webhook or --notify-after"
                                 .to_owned(),
                         ),
                         other => other.into(),
@@ -62,13 +65,21 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
                 out.json(&AppView::from(&app));
             } else {
                 out.line(&format!(
-                    "{verb} app {}: base URL {}, budget {} call{} at once{}",
+                    "{verb} app {}: base URL {}, budget {} call{} at once{}{}",
                     app.name,
                     app.base_url,
                     app.budget,
                     if app.budget == 1 { "" } else { "s" },
                     app.timezone
                         .map(|tz| format!(", new jobs in {}", tz.name()))
+                        .unwrap_or_default(),
+                    app.webhook
+                        .as_ref()
+                        .map(|w| format!(
+                            ", failures posted to {} after {} in a row",
+                            w.masked(),
+                            app.notify_after
+                        ))
                         .unwrap_or_default()
                 ));
             }
@@ -119,6 +130,18 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
                     "  {:<13}{}",
                     "zone",
                     view.timezone.as_deref().unwrap_or("UTC (no default)")
+                ));
+                out.line(&format!(
+                    "  {:<13}{}",
+                    "webhook",
+                    match &view.webhook {
+                        Some(masked) => format!(
+                            "{masked} (after {} failed run{} in a row of a job)",
+                            view.notify_after,
+                            if view.notify_after == 1 { "" } else { "s" }
+                        ),
+                        None => "none".to_owned(),
+                    }
                 ));
                 if let (Some(reason), Some(since)) = (&view.pause_reason, &view.paused_since) {
                     out.line(&format!(

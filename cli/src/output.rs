@@ -405,6 +405,14 @@ fn summary_counts(s: &TickSummary) -> String {
         1 => ", 1 shard left to another tick".to_owned(),
         n => format!(", {n} shards left to another tick"),
     };
+    // Failure notifications, only when there were some.
+    let left = match (s.notifications_sent, s.notifications_failed) {
+        (0, 0) => left,
+        (sent, 0) => format!("{left}, notifications sent {sent}"),
+        (sent, failed) => {
+            format!("{left}, notifications sent {sent}, notifications failed {failed}")
+        }
+    };
     format!(
         "tick at {}: due {}, triggered {}, succeeded {}, failed {}, timed out {}, skipped {}, missed {}, retried {}, reconciled {}, finished by the app {}, errors {}{left} ({} ms)",
         rfc3339(s.now),

@@ -12,6 +12,10 @@
 //! `infra/template.yaml` alarms on `Failed`, `TimedOut`,
 //! `Reconciled`, `Missed` and `Deferred`, and on the heartbeat's absence (below).
 //!
+//! `NotificationsSent` and `NotificationsFailed` count the failure notifications posted to
+//! apps' webhooks, and those that failed every attempt (docs/admin.md, "Failure
+//! notifications").
+//!
 //! Every metric carries one dimension, [`STACK_DIMENSION`]: the stack that runs the function
 //! (`PSU_SCHED_STACK`, set by the template from `AWS::StackName`), so that two stacks in one
 //! account and region (development and test) keep their figures, and their alarms, apart.
@@ -66,6 +70,8 @@ pub fn emf(
         ("Reconciled", "Count", summary.reconciled),
         ("GuardFinished", "Count", summary.guard_finished),
         ("Errors", "Count", summary.errors),
+        ("NotificationsSent", "Count", summary.notifications_sent),
+        ("NotificationsFailed", "Count", summary.notifications_failed),
         ("DurationMs", "Milliseconds", summary.duration_ms),
     ];
     if let Some(delay) = delivery_delay_ms {
@@ -271,6 +277,8 @@ mod tests {
                 "Reconciled",
                 "GuardFinished",
                 "Errors",
+                "NotificationsSent",
+                "NotificationsFailed",
                 "DurationMs",
                 "DeliveryDelayMs"
             ]
@@ -296,7 +304,7 @@ mod tests {
             without["_aws"]["CloudWatchMetrics"][0]["Metrics"]
                 .as_array()
                 .map(Vec::len),
-            Some(13)
+            Some(15)
         );
     }
 

@@ -80,6 +80,15 @@ pub struct CallResult {
 pub trait Dispatch: Send + Sync {
     /// Makes one call. Never fails: every problem is a [`CallResult`].
     async fn call(&self, request: &CallRequest<'_>) -> CallResult;
+
+    /// Posts one notification, `body` (JSON), to an app's webhook `url` within `timeout`: the
+    /// address checked by the same guard as a job's call, no redirect followed. `Err`: why it
+    /// was not delivered (a non-2xx answer, a refused address, a timeout), never with the URL's
+    /// path or query. A dispatcher that does not post says so.
+    async fn notify(&self, url: &str, body: &str, timeout: Duration) -> Result<(), String> {
+        let _ = (url, body, timeout);
+        Err("this dispatcher does not post notifications".to_owned())
+    }
 }
 
 /// Which private addresses a job may call. Private RFC 1918 ranges (10/8, 172.16/12,
@@ -393,6 +402,10 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 #[async_trait]
 impl Dispatch for HttpDispatcher {
+    async fn notify(&self, url: &str, body: &str, timeout: Duration) -> Result<(), String> {
+        self.post_json(url, body, timeout).await
+    }
+
     async fn call(&self, request: &CallRequest<'_>) -> CallResult {
         let started = Instant::now();
         if let Some(refusal) = self.refuse_literal(request.url) {
@@ -528,5 +541,7 @@ impl Dispatch for HttpDispatcher {
     }
 }
 
+mod post;
+pub use post::webhook_refusal;
 #[cfg(test)]
 mod tests;

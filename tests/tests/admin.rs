@@ -78,6 +78,7 @@ pub(crate) async fn seed(dir: &Path) -> Seeded {
             base_url: Some("https://billing.example.edu".into()),
             budget: Some("3".into()),
             timezone: None,
+            ..AppInput::default()
         },
         now,
     )
@@ -2399,6 +2400,7 @@ async fn a_job_is_created_run_edited_paused_and_deleted_through_the_forms_and_ba
             base_url: None,
             budget: Some("11".into()),
             timezone: None,
+            ..AppInput::default()
         },
         Utc::now(),
     )

@@ -35,6 +35,7 @@ async fn race(ops: Arc<Ops>, store: Arc<dyn Store>) -> (usize, usize) {
             base_url: Some("https://race.example.edu".into()),
             budget: None,
             timezone: None,
+            ..AppInput::default()
         };
         ops.create_app(&app, &base, noon()).await.expect("app");
         let key = JobKey::parse(&app, "sync").expect("key");

@@ -41,6 +41,7 @@ async fn edits_write_only_what_differs_over_the_job_as_read(ops: Ops) {
             base_url: Some("https://billing.example.edu/app".into()),
             budget: None,
             timezone: None,
+            ..AppInput::default()
         },
         noon(),
     )
@@ -126,6 +127,7 @@ async fn edits_write_only_what_differs_over_the_job_as_read(ops: Ops) {
         base_url: Some(app.base_url.to_string()),
         budget: Some(app.budget.to_string()),
         timezone: None,
+        ..AppInput::default()
     };
     assert!(matches!(
         ops.edit_app("billing", &same, &same, later).await,

@@ -452,12 +452,15 @@ async fn an_outcome_recorded_after_a_202_is_counted_by_the_next_tick_and_is_the_
         "counted, never retried: {next:?}"
     );
     // The table's format (GetItem); the Query finds its key and the BatchGetItem the
-    // execution; the job's last run (GetItem + PutItem); the count (UpdateItem).
+    // execution; the job's last run (GetItem + PutItem); the count (UpdateItem). The run
+    // failed and this tick read no app records (nothing of it could call): the app's record
+    // is read for its failure notifications (GetItem; docs/data-model.md, "Failure
+    // notifications").
     assert_eq!(
         world.store.requests().snapshot(),
         std::collections::BTreeMap::from([
             ("BatchGetItem".to_owned(), 1),
-            ("GetItem".to_owned(), 2),
+            ("GetItem".to_owned(), 3),
             ("PutItem".to_owned(), 1),
             ("Query".to_owned(), 1),
             ("UpdateItem".to_owned(), 1),

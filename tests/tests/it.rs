@@ -36,6 +36,7 @@ mod lambda;
 mod legacy;
 mod listing;
 mod lost_answers;
+mod notify;
 mod ops;
 mod pause;
 mod private_ca;

@@ -935,6 +935,7 @@ async fn write_the_legacy_fixture() {
             base_url: Some(format!("{base}/{app}")),
             budget: None,
             timezone: None,
+            ..AppInput::default()
         };
         ops.create_app(app, &input, setup)
             .await

@@ -54,6 +54,9 @@ pub(crate) fn app_input(form: &Posted, prefix: &str) -> AppInput {
         base_url: given(form, &format!("{prefix}base_url")),
         budget: given(form, &format!("{prefix}budget")),
         timezone: given(form, &format!("{prefix}timezone")),
+        webhook: given(form, &format!("{prefix}webhook")),
+        notify_after: given(form, &format!("{prefix}notify_after")),
+        remove_webhook: given(form, &format!("{prefix}remove_webhook")).is_some_and(|v| v == "on"),
     }
 }
 
@@ -68,6 +71,9 @@ pub(crate) fn app_as_form(app: &App) -> AppInput {
         base_url: Some(app.base_url.to_string()),
         budget: Some(app.budget.to_string()),
         timezone: app.timezone.map(|tz| tz.name().to_owned()),
+        // The webhook is a secret: never put in a page, not even in its form.
+        notify_after: Some(app.notify_after.to_string()),
+        ..AppInput::default()
     }
 }
 

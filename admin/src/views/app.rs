@@ -38,6 +38,8 @@ pub(crate) struct AppPage {
     budget: Option<u32>,
     /// The zone its new jobs take when given none.
     default_zone: Option<&'static str>,
+    /// Its failure webhook masked to its host (a secret), and after how many failed runs.
+    webhook: Option<(String, u32)>,
     total: usize,
     q: String,
     state_options: Vec<Opt>,
@@ -269,6 +271,9 @@ impl AppPage {
                 .map(|p| (p.reason.to_string(), Moment::new(p.since, now, Tz::UTC))),
             budget: record.as_ref().map(|r| r.budget),
             default_zone: record.as_ref().and_then(|r| r.timezone).map(|tz| tz.name()),
+            webhook: record
+                .as_ref()
+                .and_then(|r| r.webhook.as_ref().map(|w| (w.masked(), r.notify_after))),
             total,
             q,
             state_options: options(&STATES, want_state),

@@ -60,6 +60,33 @@ fn app_fields(name: &str, input: &AppInput, new: bool) -> Vec<Field> {
         "The IANA zone its new jobs take when given none (America/Los_Angeles). Empty: UTC. Its existing jobs keep their zone.",
         input.timezone.clone().unwrap_or_default(),
     ));
+    // The webhook is a secret: its input is always empty (never the value typed or stored).
+    fields.push(Field::text(
+        "webhook",
+        "Failure webhook",
+        "A Slack or Teams incoming webhook (https://...) told when a job fails, and when it recovers. Never shown: leave empty to keep the current one.",
+        String::new(),
+    ));
+    if !new {
+        fields.push(Field {
+            checkbox: true,
+            ..Field::text(
+                "remove_webhook",
+                "Remove the webhook",
+                "Nobody is told of failures any more.",
+                if input.remove_webhook { "on" } else { "" }.to_owned(),
+            )
+        });
+    }
+    fields.push(Field {
+        inputmode: Some("numeric"),
+        ..Field::text(
+            "notify_after",
+            "Notify after",
+            "The webhook is told after this many failed or timed-out runs in a row of a job: 1 to 100. Empty: 1.",
+            input.notify_after.clone().unwrap_or_default(),
+        )
+    });
     fields
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::{AppName, AppPause, JobUrl, ValidationError};
+use super::{AppName, AppPause, DEFAULT_NOTIFY_AFTER, JobUrl, ValidationError, WebhookUrl};
 
 /// The call budget of an app without a setting: the old relay called one app's jobs one
 /// after another; 4 at once keeps a small app server responsive while a tick's calls to it
@@ -162,6 +162,17 @@ pub struct App {
     /// are not rewritten.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<AppPause>,
+    /// Where a job's failures are posted (`None`: nobody is told). A secret: never shown
+    /// ([`WebhookUrl::masked`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookUrl>,
+    /// After how many failed or timed-out runs in a row of one of its jobs the webhook is
+    /// told (1 to 100).
+    #[serde(
+        default = "default_notify_after",
+        skip_serializing_if = "is_default_notify_after"
+    )]
+    pub notify_after: u32,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -188,6 +199,14 @@ mod tz_option {
             .map(|name| name.parse::<Tz>().map_err(serde::de::Error::custom))
             .transpose()
     }
+}
+
+fn default_notify_after() -> u32 {
+    DEFAULT_NOTIFY_AFTER
+}
+
+fn is_default_notify_after(n: &u32) -> bool {
+    *n == DEFAULT_NOTIFY_AFTER
 }
 
 fn first_generation() -> u32 {
@@ -219,6 +238,8 @@ impl App {
             deleting: false,
             timezone: None,
             paused: None,
+            webhook: None,
+            notify_after: DEFAULT_NOTIFY_AFTER,
             created_at: now,
             updated_at: now,
             version: 1,

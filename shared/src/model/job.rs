@@ -185,6 +185,11 @@ pub struct JobState {
     /// last run succeeded).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub streak: u32,
+    /// True once the app's webhook was told the job is failing (the bookkeeping write that
+    /// brought the streak to the app's threshold set it), until the write that records its
+    /// next success clears it and tells the webhook it recovered (`tick::notify`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alerted: bool,
     /// The token of the tick that wrote this version (recognises a retried write).
     #[serde(default)]
     pub writer: Option<String>,

@@ -13,6 +13,7 @@ mod pause;
 #[cfg(test)]
 mod tests;
 mod text;
+mod webhook;
 
 pub use app::{App, BaseUrl, DEFAULT_APP_BUDGET, JobPath, MAX_APP_BUDGET, validate_budget};
 pub use execution::{Execution, ExecutionId, Status, Trigger};
@@ -27,6 +28,7 @@ pub use names::{AppName, JobId, JobName, JobUrl, parse_timezone, tz_serde};
 pub use outcomes::{RECENT_OUTCOMES, outcome_letter, outcome_of_letter};
 pub use pause::{AppPause, MAX_PAUSE_REASON, PauseReason};
 pub use text::{MAX_ERROR_TEXT, MAX_OUTPUT_TEXT, cap_text};
+pub use webhook::{DEFAULT_NOTIFY_AFTER, MAX_NOTIFY_AFTER, WebhookUrl, validate_notify_after};
 
 /// Invalid input, named by field, with what is accepted. One line, ready to show a user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

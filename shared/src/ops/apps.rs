@@ -8,8 +8,9 @@ use super::error::{FieldError, Message, OpsError};
 use super::write::{Attempt, retry};
 use super::{Ops, parse_zone};
 use crate::model::{
-    App, AppName, AppPause, BaseUrl, DEFAULT_APP_BUDGET, Job, JobPath, JobUrl, MAX_APP_BUDGET,
-    PauseReason, validate_budget,
+    App, AppName, AppPause, BaseUrl, DEFAULT_APP_BUDGET, DEFAULT_NOTIFY_AFTER, Job, JobPath,
+    JobUrl, MAX_APP_BUDGET, MAX_NOTIFY_AFTER, PauseReason, WebhookUrl, validate_budget,
+    validate_notify_after,
 };
 use crate::store::{DeleteIf, Store};
 
@@ -23,6 +24,12 @@ pub struct AppInput {
     pub budget: Option<String>,
     /// The IANA zone its new jobs take when none is given (`America/Los_Angeles`).
     pub timezone: Option<String>,
+    /// Where its jobs' failures are posted (a secret: never shown back).
+    pub webhook: Option<String>,
+    /// After how many failed runs in a row the webhook is told (1 to 100).
+    pub notify_after: Option<String>,
+    /// Remove the webhook (`--no-webhook`; refused with `webhook`).
+    pub remove_webhook: bool,
 }
 
 impl AppInput {
@@ -32,6 +39,40 @@ impl AppInput {
             .as_deref()
             .map(|z| parse_zone(z.trim()))
             .transpose()
+    }
+
+    /// The notification settings as typed, checked (fields `webhook`, `notify_after`):
+    /// `Some(None)` removes the webhook.
+    pub(super) fn notify(&self) -> Result<(Option<Option<WebhookUrl>>, Option<u32>), FieldError> {
+        let webhook = match (&self.webhook, self.remove_webhook) {
+            (Some(_), true) => {
+                return Err(FieldError::plain(
+                    "webhook",
+                    "give a webhook or remove it, not both",
+                ));
+            }
+            (Some(url), false) => {
+                let url = WebhookUrl::parse(url)?;
+                if let Some(refusal) = crate::dispatch::webhook_refusal(&url) {
+                    return Err(FieldError::plain("webhook", refusal));
+                }
+                Some(Some(url))
+            }
+            (None, true) => Some(None),
+            (None, false) => None,
+        };
+        let notify_after = match &self.notify_after {
+            Some(text) => Some(validate_notify_after(text.trim().parse().map_err(|_| {
+                FieldError::plain(
+                    "notify_after",
+                    format!(
+                        "`{text}` is not accepted; use a whole number of failed runs in a row from 1 to {MAX_NOTIFY_AFTER}"
+                    ),
+                )
+            })?)?),
+            None => None,
+        };
+        Ok((webhook, notify_after))
     }
 
     pub(super) fn parse(&self) -> Result<(Option<BaseUrl>, Option<u32>), FieldError> {
@@ -86,9 +127,12 @@ impl Ops {
             .into());
         };
         let timezone = input.zone()?;
+        let (webhook, notify_after) = input.notify()?;
         let mut app = App::new(name, base_url, budget.unwrap_or(DEFAULT_APP_BUDGET), now)
             .map_err(FieldError::from)?;
         app.timezone = timezone;
+        app.webhook = webhook.flatten();
+        app.notify_after = notify_after.unwrap_or(DEFAULT_NOTIFY_AFTER);
         self.store()
             .await?
             .create_app(&app)
@@ -108,11 +152,23 @@ impl Ops {
         let name = parse_app(name)?;
         let (base_url, budget) = input.parse()?;
         let timezone = input.zone()?;
-        if base_url.is_none() && budget.is_none() && timezone.is_none() {
+        let (webhook, notify_after) = input.notify()?;
+        if base_url.is_none()
+            && budget.is_none()
+            && timezone.is_none()
+            && webhook.is_none()
+            && notify_after.is_none()
+        {
             return Err(OpsError::NothingToChange);
         }
         change_app(self.store().await?, &name, now, |app| {
             let mut next = app.clone();
+            if let Some(webhook) = &webhook {
+                next.webhook = webhook.clone();
+            }
+            if let Some(n) = notify_after {
+                next.notify_after = n;
+            }
             if timezone.is_some() {
                 next.timezone = timezone;
             }

@@ -123,18 +123,27 @@ impl AppInput {
     pub fn errors(&self, new: bool) -> Vec<FieldError> {
         let base_url = AppInput {
             base_url: self.base_url.clone(),
-            budget: None,
-            timezone: None,
+            ..AppInput::default()
         };
         let budget = AppInput {
-            base_url: None,
             budget: self.budget.clone(),
-            timezone: None,
+            ..AppInput::default()
+        };
+        let webhook = AppInput {
+            webhook: self.webhook.clone(),
+            remove_webhook: self.remove_webhook,
+            ..AppInput::default()
+        };
+        let notify_after = AppInput {
+            notify_after: self.notify_after.clone(),
+            ..AppInput::default()
         };
         let mut errors: Vec<FieldError> = [
             base_url.parse().err(),
             budget.parse().err(),
             self.zone().err(),
+            webhook.notify().err(),
+            notify_after.notify().err(),
         ]
         .into_iter()
         .flatten()
@@ -258,6 +267,8 @@ fn app_field(input: &AppInput, field: &str) -> String {
     match field {
         "base_url" => normal(input.base_url.as_deref()),
         "timezone" => normal(input.timezone.as_deref()),
+        // Shown as its default when emptied, as the budget.
+        "notify_after" => normal(input.notify_after.as_deref().or(Some("1"))),
         _ => normal(input.budget.as_deref()),
     }
 }
@@ -334,11 +345,13 @@ impl Ops {
         now: DateTime<Utc>,
     ) -> Result<App, OpsError> {
         let name = parse_app(name)?;
-        let touched: Vec<&'static str> = ["base_url", "budget", "timezone"]
+        let touched: Vec<&'static str> = ["base_url", "budget", "timezone", "notify_after"]
             .into_iter()
             .filter(|f| app_field(shown, f) != app_field(typed, f))
             .collect();
-        if touched.is_empty() {
+        // The webhook is never shown in the form: a URL typed, or "remove" ticked, changes it.
+        let (webhook, notify_after) = typed.notify()?;
+        if touched.is_empty() && webhook.is_none() {
             return Err(OpsError::NothingToChange);
         }
         if let Some(first) = typed.errors(true).into_iter().next() {
@@ -353,12 +366,16 @@ impl Ops {
                 base_url: Some(app.base_url.to_string()),
                 budget: Some(app.budget.to_string()),
                 timezone: app.timezone.map(|tz| tz.name().to_owned()),
+                notify_after: Some(app.notify_after.to_string()),
+                ..AppInput::default()
             };
             // The typed values as the form would show them (`budget` emptied is the default).
             let typed_form = AppInput {
                 base_url: base_url.as_ref().map(|b| b.to_string()),
                 budget: Some(budget.to_string()),
                 timezone: timezone.map(|tz| tz.name().to_owned()),
+                notify_after: notify_after.map(|n| n.to_string()),
+                ..AppInput::default()
             };
             let conflicts: Vec<&'static str> = touched
                 .iter()
@@ -387,9 +404,17 @@ impl Ops {
             if touched.contains(&"timezone") {
                 next.timezone = timezone;
             }
+            if touched.contains(&"notify_after") {
+                next.notify_after = notify_after.unwrap_or(crate::model::DEFAULT_NOTIFY_AFTER);
+            }
+            if let Some(webhook) = &webhook {
+                next.webhook = webhook.clone();
+            }
             if next.base_url == app.base_url
                 && next.budget == app.budget
                 && next.timezone == app.timezone
+                && next.notify_after == app.notify_after
+                && next.webhook == app.webhook
             {
                 return Err(OpsError::NothingToChange);
             }

@@ -12,13 +12,14 @@ use super::definition::Definition;
 use super::error::OpsError;
 use super::field::{Exported, FIELDS, JobField};
 use super::{Ops, parse_app};
-use crate::model::{App, AppName, DEFAULT_APP_BUDGET, Job};
+use crate::model::{App, AppName, DEFAULT_APP_BUDGET, DEFAULT_NOTIFY_AFTER, Job};
 use chrono_tz::Tz;
 
 impl Ops {
     /// The apps and jobs (of one app when `app` is given) as a schedules file. Only what the
     /// file format declares is written: an app's name, base URL, budget, default zone and
-    /// pause (with its reason), a job's options and its paused state (with its reason); never
+    /// pause (with its reason), its notifications (the webhook as a variable: a secret), a
+    /// job's options and its paused state (with its reason); never
     /// the tick's bookkeeping nor any secret.
     pub async fn export(&self, app: Option<&str>) -> Result<String, OpsError> {
         let app = app.map(parse_app).transpose()?;
@@ -86,6 +87,38 @@ fn write_record(out: &mut String, record: &App) {
     if let Some(pause) = &record.paused {
         out.push_str("paused = true\n");
         line(out, "pause_reason", pause.reason.as_str());
+    }
+    if record.webhook.is_some() {
+        // A secret: written as a variable, so applying the export needs its value.
+        let var = webhook_var(record.name.as_str());
+        let _ = writeln!(
+            out,
+            "# The webhook is a secret, not exported: set PSU_SCHED_VAR_{var} (or --var {var}=URL)."
+        );
+        let _ = writeln!(out, "webhook = \"${{{var}}}\"");
+    }
+    if record.notify_after != DEFAULT_NOTIFY_AFTER {
+        let _ = writeln!(out, "notify_after = {}", record.notify_after);
+    }
+}
+
+/// The variable an export gives an app's webhook from: `SHOP_WEBHOOK` for `shop` (letters,
+/// digits and `_`, never starting with a digit).
+pub fn webhook_var(app: &str) -> String {
+    let name: String = app
+        .chars()
+        .map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect();
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("APP_{name}_WEBHOOK")
+    } else {
+        format!("{name}_WEBHOOK")
     }
 }
 

@@ -118,6 +118,7 @@ mod tests {
             base_url: Some("https://finance.example.edu".into()),
             budget: None,
             timezone: None,
+            ..AppInput::default()
         };
         ops.create_app("finance", &input, now()).await.expect("app");
         ops

@@ -663,6 +663,7 @@ async fn app_records_refuse_bad_input_by_field_and_write_nothing() {
         base_url: base.map(str::to_owned),
         budget: budget.map(str::to_owned),
         timezone: None,
+        ..AppInput::default()
     };
     for (name, app, path) in [
         ("bad name", input(Some("https://h.edu"), None), "app"),
@@ -751,6 +752,7 @@ async fn a_job_by_path_resolves_against_its_apps_base_url_and_follows_it() {
         base_url: Some("https://h.edu/prefix".into()),
         budget: None,
         timezone: None,
+        ..AppInput::default()
     };
     ops.create_app("billing", &app, now()).await.expect("app");
     let job = ops
@@ -762,6 +764,7 @@ async fn a_job_by_path_resolves_against_its_apps_base_url_and_follows_it() {
         base_url: Some("https://new.h.edu".into()),
         budget: None,
         timezone: None,
+        ..AppInput::default()
     };
     ops.update_app("billing", &moved, now())
         .await

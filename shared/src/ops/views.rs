@@ -304,6 +304,12 @@ pub struct AppView {
     /// Since when it is paused (while paused).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_since: Option<String>,
+    /// Its webhook, masked to its scheme and host (`https://hooks.slack.com/…`): the URL is a
+    /// secret and never shown. Absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+    /// After how many failed runs in a row of a job the webhook is told.
+    pub notify_after: u32,
     /// When it was created.
     pub created_at: String,
     /// When it last changed.
@@ -326,6 +332,8 @@ impl From<&crate::model::App> for AppView {
             paused: app.paused.is_some(),
             pause_reason: app.paused.as_ref().map(|p| p.reason.to_string()),
             paused_since: app.paused.as_ref().map(|p| rfc3339(p.since)),
+            webhook: app.webhook.as_ref().map(crate::model::WebhookUrl::masked),
+            notify_after: app.notify_after,
             created_at: rfc3339(app.created_at),
             updated_at: rfc3339(app.updated_at),
             jobs: None,

@@ -261,6 +261,8 @@ pub async fn call_slots(
         config,
         now: clock.now(),
         apps,
+        apps_read: true,
+        notices: Default::default(),
         counters: Counters::default(),
         tracks: tracks_calls(meta.format),
         indexed: HashSet::new(),

@@ -85,6 +85,8 @@ pub async fn run_now_then(
             config,
             now,
             apps,
+            apps_read: true,
+            notices: Default::default(),
             counters: Counters::default(),
             tracks,
             indexed: HashSet::new(),
@@ -116,6 +118,8 @@ pub async fn run_now_then(
                 claimed(&id);
             }
             ctx.send(claim.execution, Some(claim.job)).await?;
+            // A failure notification this run's bookkeeping decided is posted before answering.
+            futures::future::join_all(ctx.take_notices().into_iter().map(|n| ctx.post(n))).await;
             return match store.get_execution(&id).await? {
                 Some(execution) => Ok(execution),
                 None => Err(RunNowError::Conflict(app.clone(), name.clone())),

@@ -19,7 +19,7 @@
 //! its items worked on at once within this tick (docs/data-model.md, "Jobs by path and call
 //! budgets in the tick").
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -38,8 +38,10 @@ use crate::store::{DueItem, Store, StoreError, rules};
 
 pub mod backfill;
 mod group;
+mod lanes;
 mod manual;
 mod markers;
+mod notify;
 mod now;
 mod plan;
 mod retention;
@@ -49,6 +51,7 @@ mod steps;
 mod tests;
 
 pub use manual::{RunNowError, run_now, run_now_then};
+pub use notify::DEFAULT_NOTIFY_TIMEOUT;
 pub use now::{MAX_NOW_BEHIND, NowError, NowUse, check_now};
 pub use plan::slot_left_by_change;
 
@@ -84,6 +87,8 @@ pub struct TickConfig {
     /// The minute whose leases the tick takes (the schedule rule's `time`, so that a late
     /// duplicate of the same minute finds them); default: the tick's own instant.
     pub lease_minute: Option<DateTime<Utc>>,
+    /// How long one attempt at posting a failure notification may take (3 attempts at most).
+    pub notify_timeout: Duration,
 }
 
 /// The default number of calls in flight. Chosen from the benchmarks (docs/benchmarks.md,
@@ -109,6 +114,7 @@ impl Default for TickConfig {
             group: Group::ALL,
             lease_shards: false,
             lease_minute: None,
+            notify_timeout: DEFAULT_NOTIFY_TIMEOUT,
         }
     }
 }
@@ -166,6 +172,12 @@ pub struct TickSummary {
     /// invocation): left to it.
     #[serde(default)]
     pub busy_shards: u64,
+    /// Failure notifications (an app's webhook told a job is failing or recovered) delivered.
+    #[serde(default)]
+    pub notifications_sent: u64,
+    /// Failure notifications not delivered after their attempts (not sent again).
+    #[serde(default)]
+    pub notifications_failed: u64,
     /// Wall time of the tick.
     pub duration_ms: u64,
 }
@@ -280,7 +292,8 @@ async fn work_on(
         .collect();
     // The app records (base URLs, call budgets), read once per tick and only when a due
     // item may call: one Query on DynamoDB (docs/data-model.md, "What a tick costs").
-    let apps: HashMap<AppName, App> = if items.iter().any(may_call) {
+    let apps_read = items.iter().any(may_call);
+    let apps: HashMap<AppName, App> = if apps_read {
         store
             .list_apps()
             .await?
@@ -297,12 +310,16 @@ async fn work_on(
         config,
         now,
         apps,
+        apps_read,
+        notices: Mutex::default(),
         counters: Counters::default(),
         tracks,
         indexed,
     };
-    let mut lanes = Lanes::new(items, &ctx.apps);
+    let mut lanes = lanes::Lanes::new(items, &ctx.apps);
     let mut running = FuturesUnordered::new();
+    // Notifications being posted: alongside the items, never holding up their calls.
+    let mut posting = FuturesUnordered::new();
     let mut results: Vec<Result<(), StoreError>> = Vec::new();
     loop {
         while running.len() < config.concurrency.max(1) {
@@ -318,12 +335,17 @@ async fn work_on(
                 (lane, result)
             });
         }
-        match running.next().await {
-            Some((lane, result)) => {
+        if running.is_empty() && posting.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some((lane, result)) = running.next(), if !running.is_empty() => {
                 lanes.done(lane);
                 results.push(result);
+                let ctx = &ctx;
+                posting.extend(ctx.take_notices().into_iter().map(|n| ctx.post(n)));
             }
-            None => break,
+            Some(()) = posting.next(), if !posting.is_empty() => {}
         }
     }
     let mut first_error = None;
@@ -354,6 +376,8 @@ async fn work_on(
         apps: c.apps(),
         dry_run: config.dry_run,
         busy_shards,
+        notifications_sent: get(&c.notifications_sent),
+        notifications_failed: get(&c.notifications_failed),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
     match first_error {
@@ -414,6 +438,8 @@ struct Counters {
     reconciled: AtomicU64,
     guard_finished: AtomicU64,
     deferred: AtomicU64,
+    notifications_sent: AtomicU64,
+    notifications_failed: AtomicU64,
     by_app: Mutex<BTreeMap<String, AppFigures>>,
 }
 
@@ -470,6 +496,10 @@ struct Ctx<'a> {
     now: DateTime<Utc>,
     /// The app records read by this tick (by name).
     apps: HashMap<AppName, App>,
+    /// True when the tick read the app records (`apps` is all of them).
+    apps_read: bool,
+    /// Failure notifications decided by a written bookkeeping, to post ([`notify`]).
+    notices: Mutex<Vec<notify::Notice>>,
     counters: Counters,
     /// Calls claimed here are tracked by their job's marker ([`markers::tracks_calls`]).
     tracks: bool,
@@ -514,80 +544,6 @@ fn may_call(item: &DueItem) -> bool {
     match item {
         DueItem::Job(_) => true,
         DueItem::Execution(e) => e.status == Status::Pending && e.dispatched_by.is_none(),
-    }
-}
-
-/// The tick's due items in lanes: one per app with a record (its items that may call, at
-/// most the app's budget of them worked on at once), and one lane without a limit (the items
-/// that never call, and those of apps without a record, as before app records). Items are
-/// taken in turn from the lanes that may start one, in due order within each lane, so an app
-/// at its budget never holds up another app's calls.
-struct Lanes {
-    /// Lane 0 has no budget.
-    lanes: Vec<Lane>,
-    /// The lane the next item is looked for first (round robin).
-    turn: usize,
-}
-
-struct Lane {
-    budget: usize,
-    running: usize,
-    waiting: VecDeque<DueItem>,
-}
-
-impl Lanes {
-    fn new(items: Vec<DueItem>, apps: &HashMap<AppName, App>) -> Self {
-        let mut lanes = vec![Lane {
-            budget: usize::MAX,
-            running: 0,
-            waiting: VecDeque::new(),
-        }];
-        let mut by_app: HashMap<&AppName, usize> = HashMap::new();
-        for item in items {
-            let app = match &item {
-                DueItem::Job(job) => &job.app,
-                DueItem::Execution(e) => &e.app,
-            };
-            let lane = match apps.get(app) {
-                Some(record) if may_call(&item) => {
-                    *by_app.entry(&record.name).or_insert_with(|| {
-                        lanes.push(Lane {
-                            budget: usize::try_from(record.budget).unwrap_or(usize::MAX).max(1),
-                            running: 0,
-                            waiting: VecDeque::new(),
-                        });
-                        lanes.len() - 1
-                    })
-                }
-                _ => 0,
-            };
-            lanes[lane].waiting.push_back(item);
-        }
-        Self { lanes, turn: 0 }
-    }
-
-    /// The next item that may start, and its lane.
-    fn next(&mut self) -> Option<(usize, DueItem)> {
-        let n = self.lanes.len();
-        for k in 0..n {
-            let i = (self.turn + k) % n;
-            let lane = &mut self.lanes[i];
-            if lane.running < lane.budget
-                && let Some(item) = lane.waiting.pop_front()
-            {
-                lane.running += 1;
-                self.turn = (i + 1) % n;
-                return Some((i, item));
-            }
-        }
-        None
-    }
-
-    /// An item of `lane` finished.
-    fn done(&mut self, lane: usize) {
-        if let Some(lane) = self.lanes.get_mut(lane) {
-            lane.running = lane.running.saturating_sub(1);
-        }
     }
 }
 

@@ -429,6 +429,7 @@ impl Ctx<'_> {
             if !still_running {
                 next.state.inflight.retain(|f| f.execution != execution.id);
             }
+            let mut notice = None;
             if let Some(status) = status {
                 let run = LastRun {
                     execution: execution.id.clone(),
@@ -436,8 +437,13 @@ impl Ctx<'_> {
                     at,
                 };
                 if supersedes(next.state.last.as_ref(), &run) {
+                    let streak = next.state.streak;
                     next.record_outcome(&run);
                     next.state.last = Some(run);
+                    // The failure notification this write decides (tick::notify).
+                    notice = self
+                        .notice_for(execution, &mut next.state, streak, status)
+                        .await?;
                 }
             }
             retried = false;
@@ -458,6 +464,9 @@ impl Ctx<'_> {
             if self.store.put_job(&next, expected).await? {
                 if retried {
                     self.counters.add(&self.counters.retried);
+                }
+                if let Some(notice) = notice {
+                    self.queue(notice);
                 }
                 return Ok(());
             }

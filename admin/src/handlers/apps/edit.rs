@@ -72,6 +72,7 @@ pub(crate) async fn post(
                 match f {
                     "base_url" => input.base_url.clone(),
                     "timezone" => input.timezone.clone(),
+                    "notify_after" => input.notify_after.clone(),
                     _ => input.budget.clone(),
                 }
                 .unwrap_or_default()
@@ -97,6 +98,14 @@ pub(crate) async fn post(
                 } else {
                     now.timezone.clone()
                 },
+                notify_after: if typed.notify_after != shown.notify_after {
+                    typed.notify_after.clone()
+                } else {
+                    now.notify_after.clone()
+                },
+                remove_webhook: typed.remove_webhook,
+                // Never shown again: typed once more if wanted.
+                webhook: None,
             };
             again(
                 review,

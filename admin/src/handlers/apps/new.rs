@@ -32,7 +32,8 @@ pub(crate) async fn get(
             input: AppInput {
                 base_url: None,
                 budget: Some(DEFAULT_APP_BUDGET.to_string()),
-                timezone: None,
+                notify_after: Some(shared::model::DEFAULT_NOTIFY_AFTER.to_string()),
+                ..AppInput::default()
             },
             shown: None,
             errors: Vec::new(),

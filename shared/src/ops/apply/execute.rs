@@ -53,6 +53,8 @@ impl Ops {
                 .map_err(FieldError::from)?;
                 app.timezone = desired.timezone;
                 app.paused = pause_of(None, desired, now);
+                app.webhook = desired.webhook.clone();
+                app.notify_after = desired.notify_after;
                 match store.create_app(&app).await {
                     Ok(()) => Ok(Applied::Done),
                     Err(StoreError::AppExists(_)) => Ok(Applied::Refused(
@@ -67,6 +69,8 @@ impl Ops {
                 next.budget = desired.budget;
                 next.timezone = desired.timezone;
                 next.paused = pause_of(Some(read), desired, now);
+                next.webhook = desired.webhook.clone();
+                next.notify_after = desired.notify_after;
                 next.deleting = false;
                 next.updated_at = now;
                 next.version = read.version + 1;

@@ -8,7 +8,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::tables::{Errors, Fields, Loc, finish, read_table, unknown_key};
-use crate::model::{AppName, BaseUrl, DEFAULT_APP_BUDGET, JobName, PauseReason};
+use crate::model::{
+    AppName, BaseUrl, DEFAULT_APP_BUDGET, DEFAULT_NOTIFY_AFTER, JobName, PauseReason, WebhookUrl,
+};
 use crate::ops::AppInput;
 use crate::ops::definition::Definition;
 use crate::ops::error::{FieldError, FieldPath, Message, OpsError};
@@ -53,6 +55,10 @@ pub(super) struct DesiredRecord {
     /// `None`: the file does not say `paused`, a paused app stays paused; `Some(None)`:
     /// `paused = false`; `Some(Some(reason))`: `paused = true` with its `pause_reason`.
     pub(super) pause: Option<Option<PauseReason>>,
+    /// Where its jobs' failures are posted (absent from the file: none).
+    pub(super) webhook: Option<WebhookUrl>,
+    /// After how many failed runs in a row.
+    pub(super) notify_after: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +78,8 @@ const APP_KEYS: &[(&str, Kind)] = &[
     ("timezone", Kind::Text),
     ("paused", Kind::Flag),
     ("pause_reason", Kind::Text),
+    ("webhook", Kind::Text),
+    ("notify_after", Kind::Number),
     ("jobs", Kind::Tables),
 ];
 
@@ -187,28 +195,55 @@ fn read_app(
     let input = AppInput {
         base_url: fields.text("base_url").map(str::to_owned),
         budget: fields.text("budget").map(str::to_owned),
-        timezone: None,
+        webhook: fields.text("webhook").map(str::to_owned),
+        notify_after: fields.text("notify_after").map(str::to_owned),
+        ..AppInput::default()
     };
     for (key, single) in [
         (
             "base_url",
             AppInput {
                 base_url: input.base_url.clone(),
-                budget: None,
-                timezone: None,
+                ..AppInput::default()
             },
         ),
         (
             "budget",
             AppInput {
-                base_url: None,
                 budget: input.budget.clone(),
-                timezone: None,
+                ..AppInput::default()
             },
         ),
     ] {
         if let Err(e) = single.parse() {
             errors.add(fields.span(key), loc.error(e));
+        }
+    }
+    // The failure notifications' settings, each checked on its own.
+    let mut notify = (None, DEFAULT_NOTIFY_AFTER);
+    for key in ["webhook", "notify_after"] {
+        let single = AppInput {
+            webhook: input.webhook.clone().filter(|_| key == "webhook"),
+            notify_after: input.notify_after.clone().filter(|_| key == "notify_after"),
+            ..AppInput::default()
+        };
+        match single.notify() {
+            Ok((webhook, n)) => {
+                notify.0 = notify.0.or(webhook.flatten());
+                notify.1 = n.unwrap_or(notify.1);
+            }
+            Err(e) => errors.add(fields.span(key), loc.error(e)),
+        }
+        if fields.has(key) && input.base_url.is_none() {
+            errors.add_plain(
+                fields.span(key),
+                loc.error(FieldError::new(
+                    key,
+                    Message::text("an app record needs its ")
+                        .field("base_url")
+                        .and("; give base_url = \"https://host\" with it"),
+                )),
+            );
         }
     }
     let base_url = input
@@ -283,6 +318,8 @@ fn read_app(
             budget,
             timezone: zone,
             pause,
+            webhook: notify.0,
+            notify_after: notify.1,
         }),
         jobs,
         written: fields.written,

@@ -207,6 +207,7 @@ impl Ops {
                     .flatten()
                     .collect();
                     changes.extend(pause_changes(None, desired));
+                    changes.extend(notify_changes(None, desired));
                     steps.push(step(
                         Action::Create,
                         changes,
@@ -238,6 +239,7 @@ impl Ops {
                         ));
                     }
                     changes.extend(pause_changes(Some(&read), desired));
+                    changes.extend(notify_changes(Some(&read), desired));
                     withhold_stored_text(&mut changes);
                     let stays_paused = read.paused.is_some() && desired.pause.is_none();
                     let mut step = if changes.is_empty() {
@@ -289,6 +291,30 @@ impl Ops {
         }
         Ok(Plan { steps })
     }
+}
+
+/// The changes of an app's failure notifications from its record `read` (none: a new
+/// record) to the file's. A webhook is shown masked (its host), never whole.
+fn notify_changes(read: Option<&App>, desired: &DesiredRecord) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let webhook = read.and_then(|r| r.webhook.as_ref());
+    if webhook != desired.webhook.as_ref() {
+        let masked = |w: Option<&crate::model::WebhookUrl>| w.map(|w| w.masked());
+        changes.push(Change::shown(
+            "webhook",
+            masked(webhook),
+            masked(desired.webhook.as_ref()),
+        ));
+    }
+    let notify_after = read.map_or(crate::model::DEFAULT_NOTIFY_AFTER, |r| r.notify_after);
+    if notify_after != desired.notify_after {
+        changes.push(Change::shown(
+            "notify_after",
+            read.map(|_| notify_after.to_string()),
+            Some(desired.notify_after.to_string()),
+        ));
+    }
+    changes
 }
 
 /// The changes of an app's pause from its record `read` (none: a new record) to the file's:

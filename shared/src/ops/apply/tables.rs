@@ -90,6 +90,8 @@ fn accepted(key: &str) -> &'static str {
     match key {
         "base_url" => "https://host[:port][/prefix]",
         "budget" => "a whole number from 1 to 64",
+        "webhook" => "https://host/path (not link-local)",
+        "notify_after" => "a whole number from 1 to 100",
         _ => FIELDS
             .iter()
             .flat_map(|f| f.keys)

@@ -366,7 +366,7 @@ name = "billing"
     assert_eq!(
         errors(text),
         [
-            "jobs.toml:4:8: apps[0].job: unknown key; did you mean `jobs`? the keys of an app are name, base_url, budget, timezone, paused, pause_reason, jobs",
+            "jobs.toml:4:8: apps[0].job: unknown key; did you mean `jobs`? the keys of an app are name, base_url, budget, timezone, paused, pause_reason, webhook, notify_after, jobs",
             "jobs.toml:8:8: apps[1].name: the app billing is already declared at line 2; declare each app once, with all its jobs",
         ]
     );

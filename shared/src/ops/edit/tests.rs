@@ -414,6 +414,7 @@ async fn an_app_edit_writes_the_fields_changed_over_the_record_as_it_is() {
                 base_url: Some("https://billing.example.edu".into()),
                 budget: None,
                 timezone: None,
+                ..AppInput::default()
             },
             now(),
         )
@@ -423,6 +424,7 @@ async fn an_app_edit_writes_the_fields_changed_over_the_record_as_it_is() {
         base_url: Some(app.base_url.to_string()),
         budget: Some(app.budget.to_string()),
         timezone: None,
+        ..AppInput::default()
     };
     assert!(matches!(
         ops.edit_app("billing", &shown, &shown, now()).await,
@@ -436,6 +438,7 @@ async fn an_app_edit_writes_the_fields_changed_over_the_record_as_it_is() {
                 base_url: Some("https://moved.example.edu".into()),
                 budget: None,
                 timezone: None,
+                ..AppInput::default()
             },
             now(),
         )
@@ -469,6 +472,7 @@ async fn an_app_edit_writes_the_fields_changed_over_the_record_as_it_is() {
         base_url: Some("https://moved.example.edu".into()),
         budget: Some("9".into()),
         timezone: None,
+        ..AppInput::default()
     };
     let emptied = AppInput {
         budget: None,
@@ -501,6 +505,7 @@ fn an_app_form_reports_each_bad_field() {
         base_url: Some("ftp://x.edu".into()),
         budget: Some("100".into()),
         timezone: None,
+        ..AppInput::default()
     };
     let errors = check_new_app("Bad App", &bad).expect_err("refused");
     assert_eq!(paths(&errors), ["app", "base_url", "budget"]);
@@ -511,6 +516,7 @@ fn an_app_form_reports_each_bad_field() {
         base_url: Some("https://billing.example.edu".into()),
         budget: Some("8".into()),
         timezone: None,
+        ..AppInput::default()
     };
     assert_eq!(
         check_new_app("billing", &good).expect("accepted").as_str(),

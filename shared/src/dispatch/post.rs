@@ -1,0 +1,95 @@
+//! Posting a notification to an app's webhook ([`Dispatch::notify`](super::Dispatch::notify)):
+//! the same client as the job calls (the address guard, no redirects, no proxy), a JSON body.
+
+use std::time::Duration;
+
+use super::{HttpDispatcher, Refused, error_chain, refused_range};
+use crate::model::WebhookUrl;
+
+/// Why a webhook is refused where it is typed, whatever the private-address policy: its host
+/// is an IP literal in a range no webhook is ever posted to (link-local, where the cloud
+/// metadata services live; a metadata address; unspecified; NAT64 local use). Loopback and
+/// private addresses, and host names, are checked when posting, as a job's call is. Never
+/// prints the URL's path or query.
+pub fn webhook_refusal(url: &WebhookUrl) -> Option<String> {
+    always_refused(url.expose())
+}
+
+fn always_refused(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let host = parsed
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let ip: std::net::IpAddr = host.parse().ok()?;
+    let range = refused_range(ip).filter(|r| *r != Refused::Loopback)?;
+    Some(format!(
+        "{ip} is {}, where a webhook is never posted; give the incoming webhook's URL as its service shows it (https://host/path)",
+        range.describe()
+    ))
+}
+
+impl HttpDispatcher {
+    /// Posts `body` to `url` within `timeout`. The errors never carry the URL (a webhook's
+    /// path holds its token): reqwest's are stripped of it, and a refusal names the host only.
+    pub(super) async fn post_json(
+        &self,
+        url: &str,
+        body: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        // The same guard as a job's call (the policy's refusals of an IP literal here, of a
+        // host name's addresses in the resolver), and the ranges never posted to whatever it
+        // allows.
+        if let Some(refusal) = always_refused(url).or_else(|| self.refuse_literal(url)) {
+            return Err(refusal);
+        }
+        let request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned())
+            .timeout(timeout);
+        let sent = tokio::time::timeout(timeout, async {
+            let response = request.send().await?;
+            let code = response.status();
+            // Read (a little of) the answer so that the connection may be reused.
+            let _ = response.bytes().await;
+            Ok::<_, reqwest::Error>(code)
+        })
+        .await;
+        match sent {
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+            Ok(Err(e)) => Err(error_chain(&e.without_url())),
+            Ok(Ok(code)) if code.is_success() => Ok(()),
+            Ok(Ok(code)) => Err(format!("the webhook answered {code}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhook_on_a_link_local_or_metadata_address_is_refused_without_its_path() {
+        for bad in [
+            "https://169.254.169.254/SECRETTOKEN",
+            "http://169.254.170.2/SECRETTOKEN",
+            "http://[fe80::1]/SECRETTOKEN",
+            "http://0.0.0.0/SECRETTOKEN",
+            "http://100.100.100.200/SECRETTOKEN",
+        ] {
+            let url = WebhookUrl::parse(bad).unwrap_or_else(|e| panic!("{e:?}"));
+            let refusal = webhook_refusal(&url).unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(!refusal.contains("SECRETTOKEN"), "{refusal}");
+        }
+        for good in [
+            "http://127.0.0.1:9/hook",
+            "https://hooks.slack.com/services/x",
+        ] {
+            let url = WebhookUrl::parse(good).unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(webhook_refusal(&url), None, "{good}");
+        }
+    }
+}
