@@ -268,12 +268,26 @@ impl std::fmt::Debug for DispatchOptions {
 #[derive(Clone)]
 pub struct HttpDispatcher {
     client: reqwest::Client,
+    /// The webhooks' client: the same, but its resolver refuses the ranges no webhook is ever
+    /// posted to (link-local, metadata, unspecified) whatever the policy allows job calls
+    /// ([`webhook_targets`]).
+    webhook_client: reqwest::Client,
     options: DispatchOptions,
     /// The secrets each call is signed with (`options.signing_secrets` at first).
     secrets: SigningSecrets,
     /// The clock of the signature's timestamp: always the wall clock in production, whatever
     /// instant the tick runs for (a simulated tick's calls must still verify at the app).
     signing_clock: Arc<dyn Clock>,
+}
+
+/// The policy a webhook's addresses are checked by: the job calls' policy, except that
+/// allowing every address still refuses the link-local, metadata and unspecified ranges (a
+/// host name resolving to the metadata service is never posted to).
+pub fn webhook_targets(policy: PrivateTargets) -> PrivateTargets {
+    match policy {
+        PrivateTargets::AllowAll => PrivateTargets::AllowLoopback,
+        other => other,
+    }
 }
 
 /// Resolves host names and drops refused addresses, so the address connected to is the
@@ -336,14 +350,25 @@ impl HttpDispatcher {
                 .no_proxy()
                 .dns_resolver(Arc::new(GuardedResolver(options.private_targets)));
         }
+        let mut webhooks = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("psu-sched/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver(webhook_targets(
+                options.private_targets,
+            ))));
         if let Some(pem) = &options.ca_certs_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(BuildError)?;
-            builder = builder.tls_certs_merge(certs);
+            builder = builder.tls_certs_merge(certs.clone());
+            webhooks = webhooks.tls_certs_merge(certs);
         }
         let client = builder.build().map_err(BuildError)?;
+        let webhook_client = webhooks.build().map_err(BuildError)?;
         let secrets = SigningSecrets::new(options.signing_secrets.clone());
         Ok(Self {
             client,
+            webhook_client,
             options,
             secrets,
             signing_clock: Arc::new(SystemClock),

@@ -44,8 +44,10 @@ impl HttpDispatcher {
         if let Some(refusal) = always_refused(url).or_else(|| self.refuse_literal(url)) {
             return Err(refusal);
         }
+        // Host names: the webhooks' client, whose resolver refuses the never-posted ranges
+        // whatever the policy (`webhook_targets`).
         let request = self
-            .client
+            .webhook_client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_owned())
@@ -70,6 +72,30 @@ impl HttpDispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatch::{PrivateTargets, webhook_targets};
+
+    /// Review of issue 32: with every address allowed for job calls, a webhook's host name
+    /// that resolved to 0.0.0.0 was posted to (and one resolving to 169.254.169.254 would
+    /// have been); the webhooks' resolver refuses those ranges under every policy.
+    #[tokio::test]
+    async fn a_webhook_host_name_resolving_to_a_never_posted_range_is_refused_under_every_policy()
+    {
+        use reqwest::dns::Resolve;
+        for policy in [
+            PrivateTargets::Refuse,
+            PrivateTargets::AllowLoopback,
+            PrivateTargets::AllowAll,
+        ] {
+            let resolver = super::super::GuardedResolver(webhook_targets(policy));
+            let name: reqwest::dns::Name = "0.0.0.0".parse().expect("a name");
+            let answer = resolver.resolve(name).await;
+            assert!(answer.is_err(), "{policy:?}: 0.0.0.0 resolved for a webhook");
+        }
+        assert_eq!(
+            webhook_targets(PrivateTargets::AllowAll),
+            PrivateTargets::AllowLoopback
+        );
+    }
 
     #[test]
     fn a_webhook_on_a_link_local_or_metadata_address_is_refused_without_its_path() {
