@@ -564,3 +564,38 @@ async fn the_admin_never_renders_the_webhook_keeps_it_when_its_input_is_left_emp
     assert!(shown.get("webhook").is_none(), "{shown}");
     admin.stop().await;
 }
+
+/// Review of issue 32: apps `a-b` and `a_b` were exported with one variable for both webhooks,
+/// so applying the export sent one app's alerts to the other's channel. Each app's webhook has
+/// a variable of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_apps_whose_names_differ_by_a_dash_export_their_webhooks_in_two_variables() {
+    let cli = Cli::new().await;
+    let db = TempDb::new();
+    let on = On {
+        cli: &cli,
+        sqlite: Some(format!("sqlite:{}", db.0.display())),
+    };
+    on.ok(&["init"]).await;
+    for app in ["a-b", "a_b"] {
+        on.ok(&[
+            "--app",
+            app,
+            "app",
+            "create",
+            "--base-url",
+            "https://shop.example.edu",
+            "--webhook",
+            &format!("https://hooks.example.edu/{app}/{SECRET}"),
+        ])
+        .await;
+    }
+    let export = on.ok(&["export"]).await.stdout;
+    let vars: Vec<&str> = export
+        .lines()
+        .filter_map(|l| l.strip_prefix("webhook = \"${"))
+        .filter_map(|l| l.strip_suffix("}\""))
+        .collect();
+    assert_eq!(vars.len(), 2, "{export}");
+    assert_ne!(vars[0], vars[1], "one variable per webhook: {export}");
+}
