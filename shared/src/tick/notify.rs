@@ -249,4 +249,16 @@ mod tests {
         assert_eq!(decide(&mut s, None), None);
         assert!(!s.alerted);
     }
+
+    /// Review of issue 32: a webhook removed while its job was alerted, then added again, never
+    /// heard that the job was failing (the marker stayed). A failure recorded while the app has
+    /// no webhook clears the marker: nobody is told of that failure, so the next webhook is.
+    #[test]
+    fn a_failure_recorded_without_a_webhook_clears_the_marker_so_the_next_webhook_is_told() {
+        let mut s = state(2, true);
+        assert_eq!(decide(&mut s, None), None);
+        assert!(!s.alerted, "nobody was told of this failure");
+        s.streak = 3;
+        assert_eq!(decide(&mut s, Some(1)), Some(Event::Failing));
+    }
 }
