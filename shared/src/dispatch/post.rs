@@ -78,8 +78,7 @@ mod tests {
     /// that resolved to 0.0.0.0 was posted to (and one resolving to 169.254.169.254 would
     /// have been); the webhooks' resolver refuses those ranges under every policy.
     #[tokio::test]
-    async fn a_webhook_host_name_resolving_to_a_never_posted_range_is_refused_under_every_policy()
-    {
+    async fn a_webhook_host_name_resolving_to_a_never_posted_range_is_refused_under_every_policy() {
         use reqwest::dns::Resolve;
         for policy in [
             PrivateTargets::Refuse,
@@ -89,7 +88,10 @@ mod tests {
             let resolver = super::super::GuardedResolver(webhook_targets(policy));
             let name: reqwest::dns::Name = "0.0.0.0".parse().expect("a name");
             let answer = resolver.resolve(name).await;
-            assert!(answer.is_err(), "{policy:?}: 0.0.0.0 resolved for a webhook");
+            assert!(
+                answer.is_err(),
+                "{policy:?}: 0.0.0.0 resolved for a webhook"
+            );
         }
         assert_eq!(
             webhook_targets(PrivateTargets::AllowAll),

@@ -47,12 +47,21 @@ impl Ops {
         let mut out = String::from(
             "# Apps and jobs as `psu-sched apply -f FILE` reads them (docs/schedules-as-code.md).\n",
         );
+        // One variable per webhook: names that read alike (`a-b`, `a_b`) get `_2`, `_3`...
+        let mut taken: BTreeSet<String> = BTreeSet::new();
         for name in names {
             out.push_str("\n[[apps]]\n");
             name_line(&mut out, name.as_str());
             let record = records.iter().find(|r| r.name == *name);
             if let Some(record) = record {
-                write_record(&mut out, record);
+                let base = webhook_var(record.name.as_str());
+                let mut var = base.clone();
+                let mut n = 2;
+                while record.webhook.is_some() && !taken.insert(var.clone()) {
+                    var = format!("{base}_{n}");
+                    n += 1;
+                }
+                write_record(&mut out, record, &var);
             }
             let zone = record.and_then(|r| r.timezone);
             for job in jobs.iter().filter(|j| j.app == *name) {
@@ -76,7 +85,7 @@ fn name_line(out: &mut String, value: &str) {
     let _ = writeln!(out, "name = {}", toml::Value::String(value.to_owned()));
 }
 
-fn write_record(out: &mut String, record: &App) {
+fn write_record(out: &mut String, record: &App, var: &str) {
     line(out, "base_url", record.base_url.as_str());
     if record.budget != DEFAULT_APP_BUDGET {
         let _ = writeln!(out, "budget = {}", record.budget);
@@ -90,7 +99,6 @@ fn write_record(out: &mut String, record: &App) {
     }
     if record.webhook.is_some() {
         // A secret: written as a variable, so applying the export needs its value.
-        let var = webhook_var(record.name.as_str());
         let _ = writeln!(
             out,
             "# The webhook is a secret, not exported: set PSU_SCHED_VAR_{var} (or --var {var}=URL)."

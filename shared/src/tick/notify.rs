@@ -55,6 +55,11 @@ pub(super) fn decide(state: &mut JobState, notify_after: Option<u32>) -> Option<
         state.alerted = false;
         return notify_after.map(|_| Event::Recovered);
     }
+    if state.alerted && notify_after.is_none() {
+        // A failure nobody is told of (the webhook was removed): the next webhook is told.
+        state.alerted = false;
+        return None;
+    }
     match notify_after {
         Some(n) if !state.alerted && state.streak >= n => {
             state.alerted = true;
@@ -131,8 +136,8 @@ impl Ctx<'_> {
         streak: u32,
         status: Status,
     ) -> Result<Option<Notice>, StoreError> {
-        if state.alerted != (state.streak == 0) {
-            return Ok(None); // Not alerted and not failing, or alerted and still failing.
+        if !state.alerted && state.streak == 0 {
+            return Ok(None); // Not alerted and not failing.
         }
         let settings = self.webhook_of(&execution.app).await?;
         let event = decide(state, settings.as_ref().map(|(_, n)| *n));
