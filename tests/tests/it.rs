@@ -18,6 +18,7 @@ mod apps;
 mod backfill;
 mod backfill_admin;
 mod backfill_race;
+mod both;
 mod bruteforce;
 mod cli;
 mod conformance;

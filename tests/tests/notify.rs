@@ -12,55 +12,14 @@ use serde_json::Value;
 use shared::model::{App, AppName, BaseUrl, WebhookUrl};
 use shared::store::Store;
 
-use crate::cli::{Cli, Run, instant};
+use crate::both::{On, on_both_stores};
+use crate::cli::{Cli, instant};
 use crate::helpers::jobserver::{Behavior, JobServer, Recorded};
 use crate::helpers::tempdb::TempDb;
 use crate::world::{World, racing_ticks, utc};
 
 /// A recognisable secret in the webhook's path: it must never be shown.
 const SECRET: &str = "T0KEN-s3cr3t-9f8e7d";
-
-/// The binary over one store: the moto table of `cli`, or a SQLite file.
-struct On<'a> {
-    cli: &'a Cli,
-    sqlite: Option<String>,
-}
-
-impl On<'_> {
-    async fn run(&self, args: &[&str]) -> Run {
-        match &self.sqlite {
-            Some(store) => self.cli.run_with(args, &[("PSU_SCHED_STORE", store)]).await,
-            None => self.cli.run(args).await,
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> Run {
-        let run = self.run(args).await;
-        assert_eq!(run.code, 0, "{args:?} on {}: {run:?}", self.name());
-        run
-    }
-
-    fn name(&self) -> &str {
-        self.sqlite.as_deref().unwrap_or("moto")
-    }
-}
-
-/// Runs `check` on a fresh moto table and on a fresh SQLite file.
-async fn on_both_stores(check: impl AsyncFn(&On<'_>)) {
-    let cli = Cli::new().await;
-    check(&On {
-        cli: &cli,
-        sqlite: None,
-    })
-    .await;
-    let db = TempDb::new();
-    let on = On {
-        cli: &cli,
-        sqlite: Some(format!("sqlite:{}", db.0.display())),
-    };
-    on.ok(&["init"]).await;
-    check(&on).await;
-}
 
 /// The webhook's path on `server`, with the secret in it.
 fn hook_path() -> String {

@@ -6,61 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use crate::admin::{Admin, Browser, TOKEN, axe_source, click, fill, temp_dir, text_of, visit};
-use crate::cli::{Cli, Run, instant};
+use crate::both::{On, on_both_stores};
+use crate::cli::{Cli, instant};
 use crate::helpers::jobserver::JobServer;
-use crate::helpers::tempdb::TempDb;
-
-/// The binary over one store: the moto table of `cli`, or a SQLite file.
-struct On<'a> {
-    cli: &'a Cli,
-    sqlite: Option<String>,
-}
-
-impl On<'_> {
-    async fn run(&self, args: &[&str]) -> Run {
-        match &self.sqlite {
-            Some(store) => self.cli.run_with(args, &[("PSU_SCHED_STORE", store)]).await,
-            None => self.cli.run(args).await,
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> Run {
-        let run = self.run(args).await;
-        assert_eq!(run.code, 0, "{args:?} on {}: {run:?}", self.name());
-        run
-    }
-
-    fn name(&self) -> &str {
-        self.sqlite.as_deref().unwrap_or("moto")
-    }
-
-    async fn tick(&self, at: DateTime<Utc>) -> Value {
-        self.ok(&["tick", "--now", &at.to_rfc3339(), "--simulate", "--json"])
-            .await
-            .json()
-    }
-
-    async fn export(&self) -> String {
-        self.ok(&["export"]).await.stdout
-    }
-}
-
-/// Runs `check` on a fresh moto table and on a fresh SQLite file.
-async fn on_both_stores(check: impl AsyncFn(&On<'_>)) {
-    let cli = Cli::new().await;
-    check(&On {
-        cli: &cli,
-        sqlite: None,
-    })
-    .await;
-    let db = TempDb::new();
-    let on = On {
-        cli: &cli,
-        sqlite: Some(format!("sqlite:{}", db.0.display())),
-    };
-    on.ok(&["init"]).await;
-    check(&on).await;
-}
 
 /// The app `shop` calling `server`, with two jobs by path every minute; the first slot.
 async fn shop_with_two_jobs(on: &On<'_>, server: &JobServer) -> DateTime<Utc> {
