@@ -526,3 +526,49 @@ async fn a_backfill_window_outside_the_history_or_backwards_is_refused_by_field(
     );
     assert!(server.requests().is_empty());
 }
+
+/// `--tz` reads `--from` and `--to` as it reads `--now` (review of issue 32: they were read
+/// in the job's zone whatever `--tz` said).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_reads_its_window_in_the_zone_tz_names() {
+    let on = On::sqlite().await;
+    let server = JobServer::start().await;
+    let url = server.url("/sweep");
+    on.run(&[
+        "--app", "shop", "create", "--name", "sweep", "--url", &url, "--every", "10m",
+    ])
+    .await
+    .ok();
+    let now = (Utc::now() + Duration::days(1))
+        .duration_trunc(Duration::hours(1))
+        .expect("an hour");
+    let new_york = |t: DateTime<Utc>| {
+        t.with_timezone(&chrono_tz::America::New_York)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let (from, to, at) = (new_york(now - minutes(60)), new_york(now), text(now));
+    let plan = on
+        .run(&[
+            "--app",
+            "shop",
+            "--tz",
+            "America/New_York",
+            "backfill",
+            "--name",
+            "sweep",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--now",
+            &at,
+            "--dry-run",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(plan["from"], text(now - minutes(60)), "{plan}");
+    assert_eq!(plan["to"], text(now), "{plan}");
+}

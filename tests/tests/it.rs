@@ -17,6 +17,7 @@ mod apply;
 mod apps;
 mod backfill;
 mod backfill_admin;
+mod backfill_history;
 mod backfill_race;
 mod both;
 mod bruteforce;

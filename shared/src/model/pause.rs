@@ -100,4 +100,22 @@ mod tests {
         assert!(err.message.contains("201 characters"), "{}", err.message);
         assert!(PauseReason::parse("reason", &"é".repeat(MAX_PAUSE_REASON)).is_ok());
     }
+
+    /// A reason that reads one way and is another: bidi overrides and invisible characters
+    /// are refused (review of issue 32: "\u{202e}" was accepted and shown reversed).
+    #[test]
+    fn a_reason_hides_no_text_direction_or_invisible_character() {
+        for bad in [
+            "migration \u{202e}lasts 1 day",
+            "\u{2066}db\u{2069}",
+            "zero\u{200b}width",
+            "\u{feff}bom",
+            "mark\u{200f}",
+        ] {
+            let err = PauseReason::parse("reason", bad).expect_err(bad);
+            assert_eq!(err.field, "reason");
+            assert!(err.message.contains("invisible"), "{}", err.message);
+        }
+        assert!(PauseReason::parse("reason", "مهاجرة قاعدة البيانات").is_ok());
+    }
 }
