@@ -24,7 +24,7 @@ pub struct BackfillArgs {
     pub name: String,
 
     /// The window's first instant: RFC 3339 (2026-12-07T10:00:00Z), or a local date and time
-    /// in the job's zone (2026-12-07 02:00).
+    /// (2026-12-07 02:00) in the zone --tz names, else the job's.
     #[arg(long, value_name = "TIME")]
     pub from: String,
 
@@ -60,7 +60,7 @@ pub struct BackfillArgs {
 
 /// Plans the backfill of the job `key` and, unless `--dry-run`, calls each slot planned;
 /// `sent` is told whether a call was sent (the caller warns when it went unsigned). `tz`: the
-/// zone `--now` is read in.
+/// zone `--now`, and a local `--from` and `--to`, are read in (the job's for these when none).
 pub async fn backfill(
     ops: &Ops,
     config: &Config,
@@ -86,6 +86,7 @@ pub async fn backfill(
         to: args.to.clone(),
         timed_out: args.include_timed_out,
         paused: args.include_paused,
+        timezone: tz.map(str::to_owned),
     };
     let done = ops
         .backfill(&key, &input, at, &dispatcher, &SystemClock, &config.tick)
@@ -121,6 +122,9 @@ pub async fn backfill(
                 None => format!("{when}  {}", plan.reason()),
             };
             out.line(&line);
+        }
+        if let Some(note) = done.timing_note() {
+            out.line(&format!("note: {note}"));
         }
         let calls = BackfillView::from(&done).calls;
         out.line(&if done.dry_run {

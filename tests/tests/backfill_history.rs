@@ -93,7 +93,7 @@ async fn backfill(
     let input = BackfillInput {
         from: from.to_owned(),
         to: to.to_owned(),
-        ..Default::default()
+        ..BackfillInput::default()
     };
     let at = TickAt::parse(None, None, mode, now).expect("at");
     ops.backfill(
@@ -220,6 +220,12 @@ async fn a_backfill_follows_the_schedule_each_slot_had(ops: Ops) {
             (60, "call"),
             (75, "succeeded"),
         ]
+    );
+    assert_eq!(plan.timing_changed, Some(at(25)), "the plan says so");
+    assert!(
+        plan.timing_note()
+            .is_some_and(|n| n.contains("2026-11-26T12:25:00Z")),
+        "{plan:?}"
     );
     assert!(
         plan.plans

@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppName, ExecutionId, JobId, JobName, JobPath, JobUrl, PauseReason, Status, Trigger,
+    AppName, ExecutionId, JobId, JobName, JobPast, JobPath, JobUrl, PauseReason, Status, Trigger,
     ValidationError, jitter_offset, tz_serde, validate_jitter,
 };
 use crate::schedule::Schedule;
@@ -149,6 +149,10 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     /// When the job's definition last changed.
     pub updated_at: DateTime<Utc>,
+    /// When its timing last changed and when it was paused, for a backfill
+    /// ([`JobPast`]); absent from the item while empty.
+    #[serde(default, skip_serializing_if = "JobPast::is_empty")]
+    pub past: JobPast,
     /// Scheduling state, written by the tick.
     #[serde(default)]
     pub state: JobState,
@@ -471,8 +475,12 @@ impl NewJob {
             description: self.description,
             created_at: now,
             updated_at: now,
+            past: JobPast::default(),
             state: JobState::default(),
         };
+        if !job.enabled {
+            job.past.pause(now);
+        }
         job.state.next_slot = job.slot_after(now);
         Ok(job)
     }

@@ -33,6 +33,14 @@ impl PauseReason {
                 format!("has a line break or control character; {accepted}"),
             ));
         }
+        if text.chars().any(super::text::is_invisible_control) {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "has an invisible character (a text-direction override or a zero-width character); {accepted}"
+                ),
+            ));
+        }
         let count = text.chars().count();
         if count > MAX_PAUSE_REASON {
             return Err(ValidationError::new(

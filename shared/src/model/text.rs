@@ -9,6 +9,22 @@ pub const MAX_OUTPUT_TEXT: usize = 4096;
 /// DynamoDB's 400 KB item limit whatever the server answers.
 pub const MAX_ERROR_TEXT: usize = 1024;
 
+/// True for a character that changes how the text around it reads without being seen: the
+/// bidirectional overrides, embeddings, isolates and marks (the characters of the "Trojan
+/// Source" attack, as rustc's `text_direction_codepoint` lints list them) and the zero-width
+/// characters. A line an operator reads at a glance must not hide one.
+pub fn is_invisible_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}'
+    )
+}
+
 /// `text` cut to at most `max` bytes on a character boundary, the cut marked with `…`.
 pub fn cap_text(text: String, max: usize) -> String {
     if text.len() <= max {

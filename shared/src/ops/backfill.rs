@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::error::{FieldError, OpsError};
-use super::input::{JobKey, parse_instant};
+use super::input::{JobKey, parse_instant, parse_zone};
 use super::write::read_job;
 use super::{Ops, TickAt};
 use crate::clock::{Clock, ShiftedClock};
@@ -35,6 +35,8 @@ pub struct BackfillInput {
     pub timed_out: bool,
     /// Also call slots that came due while the job or its app was paused.
     pub paused: bool,
+    /// The IANA zone `from` and `to` are read in when local (`--tz`); the job's by default.
+    pub timezone: Option<String>,
 }
 
 /// What a backfill planned and did.
@@ -50,6 +52,21 @@ pub struct Backfill {
     pub called: Vec<(DateTime<Utc>, Called)>,
     /// Planned only.
     pub dry_run: bool,
+    /// When the job's schedule, zone, start or end last changed, if inside the window: the
+    /// slots before it are only those with an execution recorded.
+    pub timing_changed: Option<DateTime<Utc>>,
+}
+
+impl Backfill {
+    /// What the plan says of a timing change inside the window, if any.
+    pub fn timing_note(&self) -> Option<String> {
+        self.timing_changed.map(|at| {
+            format!(
+                "the job's schedule, zone, start or end changed at {}: before it, only the slots of the timing of the time that have an execution recorded are listed (a slot the scheduler never reached then cannot be known)",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
+        })
+    }
 }
 
 /// One slot as `backfill --json` prints it.
@@ -92,6 +109,13 @@ pub struct BackfillView {
     pub dry_run: bool,
     /// Slots to call (dry run) or called.
     pub calls: usize,
+    /// When the job's timing changed inside the window (RFC 3339, UTC), with what that
+    /// means for the slots before it ([`Backfill::timing_note`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing_changed_at: Option<String>,
+    /// The note, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Every slot of the window, oldest first.
     pub slots: Vec<BackfillSlotView>,
 }
@@ -140,6 +164,8 @@ impl From<&Backfill> for BackfillView {
             from: text(b.window.from),
             to: text(b.window.to),
             dry_run: b.dry_run,
+            timing_changed_at: b.timing_changed.map(text),
+            note: b.timing_note(),
             calls: if b.dry_run {
                 b.plans
                     .iter()
@@ -232,25 +258,34 @@ impl Ops {
                 .await
                 .map_err(OpsError::store("backfill the job"))?
         };
+        let timing_changed = job
+            .past
+            .timing_since
+            .filter(|at| window.from < *at && *at <= window.to);
         Ok(Backfill {
             job,
             window,
             plans,
             called,
             dry_run,
+            timing_changed,
         })
     }
 }
 
-/// The window as typed, read in the job's zone, checked against `now` and the retention.
+/// The window as typed, read in the zone given (or the job's), checked against `now` and the retention.
 fn window(
     job: &Job,
     input: &BackfillInput,
     now: DateTime<Utc>,
     (retention, source): (std::time::Duration, &str),
 ) -> Result<Window, FieldError> {
-    let from = parse_instant("from", &input.from, job.timezone)?;
-    let to = parse_instant("to", &input.to, job.timezone)?;
+    let zone = match input.timezone.as_deref() {
+        Some(name) => parse_zone(name)?,
+        None => job.timezone,
+    };
+    let from = parse_instant("from", &input.from, zone)?;
+    let to = parse_instant("to", &input.to, zone)?;
     let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     if to < from {
         return Err(FieldError::plain(

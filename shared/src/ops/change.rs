@@ -203,6 +203,21 @@ impl JobChanges {
         if timing_changed {
             next.state.next_slot = next.slot_after(now);
         }
+        // What a backfill needs of the job's past: when its timing changed, its pauses.
+        if next.schedule != job.schedule
+            || next.timezone != job.timezone
+            || next.start != job.start
+            || next.end != job.end
+        {
+            next.past.timing_since = Some(now);
+        }
+        match (job.enabled, next.enabled) {
+            (true, false) => next.past.pause(now),
+            (false, true) => next.past.resume(now, job.updated_at),
+            // A job paused before its pauses were kept: its pause began at its last change.
+            (false, false) => next.past.pause(job.updated_at),
+            (true, true) => {}
+        }
         next.updated_at = now;
         next.state.version = job.state.version + 1;
         next.state.writer = Some(crate::model::random_uuid().simple().to_string());

@@ -154,15 +154,7 @@ pub fn plan_window(
     let in_flight: HashSet<&ExecutionId> =
         job.state.inflight.iter().map(|f| &f.execution).collect();
     let mut plans = Vec::new();
-    let mut after = window.from - chrono::Duration::seconds(1);
-    while let Some(slot) = job.slot_after(after) {
-        if slot > window.to {
-            break;
-        }
-        if plans.len() == MAX_BACKFILL_SLOTS {
-            return Err(PlanError::TooManySlots);
-        }
-        after = slot;
+    for slot in window_slots(job, &by_slot, window)? {
         let attempts = by_slot.get(&slot).map(Vec::as_slice).unwrap_or_default();
         let latest = attempts.iter().max_by_key(|e| e.attempt);
         let count = latest.map_or(0, |e| e.attempt);
@@ -210,10 +202,51 @@ pub fn plan_window(
     Ok(plans)
 }
 
-/// True when the job was paused at `at`, as far as it knows: it is paused now and its pause
-/// began at or before `at`.
+/// The slots of the window, oldest first: those of the job's current timing after it last
+/// changed ([`crate::model::JobPast::timing_since`]), and before that the slots of the timing
+/// of the time that have an execution recorded (a slot the scheduler never reached then
+/// cannot be known: the job keeps no earlier schedule).
+fn window_slots(
+    job: &Job,
+    recorded: &HashMap<DateTime<Utc>, Vec<&Execution>>,
+    window: &Window,
+) -> Result<Vec<DateTime<Utc>>, PlanError> {
+    let since = job.past.timing_since;
+    let mut slots: Vec<DateTime<Utc>> = recorded
+        .keys()
+        .copied()
+        .filter(|s| since.is_some_and(|since| *s < since))
+        .filter(|s| window.from <= *s && *s <= window.to)
+        .collect();
+    slots.sort_unstable();
+    // A slot at the change itself is the current timing's only if it came after it (a
+    // change computes the next slot after its instant).
+    let mut after =
+        since.map_or(window.from, |since| since.max(window.from)) - chrono::Duration::seconds(1);
+    while let Some(slot) = job.slot_after(after) {
+        if slot > window.to {
+            break;
+        }
+        after = slot;
+        if slot < window.from || since.is_some_and(|since| slot <= since) {
+            continue;
+        }
+        if slots.len() == MAX_BACKFILL_SLOTS {
+            return Err(PlanError::TooManySlots);
+        }
+        slots.push(slot);
+    }
+    if slots.len() > MAX_BACKFILL_SLOTS {
+        return Err(PlanError::TooManySlots);
+    }
+    Ok(slots)
+}
+
+/// True when the job was paused at `at`: in one of its pauses that ended, or in the current
+/// one (for a job paused before its pauses were kept, since its last change).
 fn paused_at(job: &Job, at: DateTime<Utc>) -> bool {
-    !job.enabled && job.updated_at <= at
+    job.past
+        .paused_at(at, (!job.enabled).then_some(job.updated_at))
 }
 
 /// How a called slot ended.

@@ -22,6 +22,8 @@ fn input(query: &BackfillQuery) -> BackfillInput {
         to: query.to.clone().unwrap_or_default(),
         timed_out: query.timed_out(),
         paused: query.paused(),
+        // The form's local times are the job's zone, as its page shows them.
+        timezone: None,
     }
 }
 
