@@ -39,6 +39,7 @@ mod legacy;
 mod listing;
 mod lost_answers;
 mod notify;
+mod notify_settings;
 mod ops;
 mod pause;
 mod private_ca;

@@ -1,0 +1,110 @@
+//! Failure notifications' lesser rules (review of issue 32): an answer that trying again
+//! cannot change (a redirect, a 4xx other than 408 and 429) is not retried; a `notify-after`
+//! given to an app without a webhook says it does nothing yet. Through the `psu-sched` binary
+//! on SQLite, with real job and webhook servers on 127.0.0.1 and a simulated clock.
+
+use serde_json::Value;
+
+use crate::both::On;
+use crate::cli::{Cli, instant};
+use crate::helpers::jobserver::{Behavior, JobServer};
+use crate::helpers::tempdb::TempDb;
+
+/// An app `shop` on `server` whose webhook is `server`'s `/hook`, with a job `orders` every
+/// minute answering 500; the tick at its first slot, its summary.
+async fn a_failing_tick(on: &On<'_>, server: &JobServer) -> Value {
+    server.set("/jobs/orders", Behavior::Status(500));
+    let base = server.url("");
+    let hook = server.url("/hook");
+    on.ok(&[
+        "--app",
+        "shop",
+        "app",
+        "create",
+        "--base-url",
+        base.trim_end_matches('/'),
+        "--webhook",
+        &hook,
+    ])
+    .await;
+    on.ok(&[
+        "--app",
+        "shop",
+        "create",
+        "--name",
+        "orders",
+        "--path",
+        "/jobs/orders",
+        "--cron",
+        "* * * * *",
+    ])
+    .await;
+    let listed = on.ok(&["list", "--app", "shop", "--json"]).await.json();
+    on.tick(instant(&listed[0]["next_run"])).await
+}
+
+/// A webhook answering a redirect, then one answering 404: each posted once (they were
+/// tried three times: following no redirect and refused, trying again changes nothing),
+/// counted failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_answer_that_trying_again_cannot_change_is_not_retried() {
+    let cli = Cli::new().await;
+    for (answer, name) in [
+        (
+            Behavior::Redirect("https://example.invalid/elsewhere".into()),
+            "302",
+        ),
+        (Behavior::Status(404), "404"),
+    ] {
+        let db = TempDb::new();
+        let on = On {
+            cli: &cli,
+            sqlite: Some(format!("sqlite:{}", db.0.display())),
+        };
+        on.ok(&["init"]).await;
+        let server = JobServer::start().await;
+        server.set("/hook", answer);
+        let summary = a_failing_tick(&on, &server).await;
+        assert_eq!(summary["notifications_failed"], 1, "{name}: {summary}");
+        assert_eq!(server.count("/hook"), 1, "{name}: posted once");
+    }
+}
+
+/// `--notify-after` on an app without a webhook is kept, and the command says it does
+/// nothing until a webhook is given (it was accepted without a word).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_after_without_a_webhook_says_it_does_nothing_yet() {
+    let cli = Cli::new().await;
+    let db = TempDb::new();
+    let on = On {
+        cli: &cli,
+        sqlite: Some(format!("sqlite:{}", db.0.display())),
+    };
+    on.ok(&["init"]).await;
+    for args in [
+        &[
+            "--app",
+            "shop",
+            "app",
+            "create",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--notify-after",
+            "3",
+        ][..],
+        &["--app", "shop", "app", "update", "--notify-after", "2"][..],
+    ] {
+        let run = on.ok(args).await;
+        assert!(
+            run.stderr.contains("notify-after")
+                && run.stderr.contains("no webhook")
+                && run.stderr.contains("--webhook"),
+            "{args:?}: {run:?}"
+        );
+    }
+    let shown = on
+        .ok(&["--app", "shop", "app", "show", "--json"])
+        .await
+        .json();
+    assert_eq!(shown["notify_after"], 2, "{shown}");
+}
