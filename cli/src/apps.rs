@@ -61,6 +61,12 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
                     })?;
                 ("updated", app)
             };
+            if settings.notify_after.is_some() && app.webhook.is_none() {
+                out.note(&format!(
+                    "note: --notify-after {} is kept but does nothing yet: the app {} has no webhook (give --webhook URL)",
+                    app.notify_after, app.name
+                ));
+            }
             if settings.json {
                 out.json(&AppView::from(&app));
             } else {

@@ -84,10 +84,12 @@ pub trait Dispatch: Send + Sync {
     /// Posts one notification, `body` (JSON), to an app's webhook `url` within `timeout`: the
     /// address checked by the same guard as a job's call, no redirect followed. `Err`: why it
     /// was not delivered (a non-2xx answer, a refused address, a timeout), never with the URL's
-    /// path or query. A dispatcher that does not post says so.
-    async fn notify(&self, url: &str, body: &str, timeout: Duration) -> Result<(), String> {
+    /// path or query, and whether trying again may help. A dispatcher that does not post says so.
+    async fn notify(&self, url: &str, body: &str, timeout: Duration) -> Result<(), NotifyError> {
         let _ = (url, body, timeout);
-        Err("this dispatcher does not post notifications".to_owned())
+        Err(NotifyError::lasting(
+            "this dispatcher does not post notifications",
+        ))
     }
 }
 
@@ -427,7 +429,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 #[async_trait]
 impl Dispatch for HttpDispatcher {
-    async fn notify(&self, url: &str, body: &str, timeout: Duration) -> Result<(), String> {
+    async fn notify(&self, url: &str, body: &str, timeout: Duration) -> Result<(), NotifyError> {
         self.post_json(url, body, timeout).await
     }
 
@@ -567,6 +569,6 @@ impl Dispatch for HttpDispatcher {
 }
 
 mod post;
-pub use post::webhook_refusal;
+pub use post::{NotifyError, webhook_refusal};
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,51 @@ use std::time::Duration;
 use super::{HttpDispatcher, Refused, error_chain, refused_range};
 use crate::model::WebhookUrl;
 
+/// Why a notification was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text}")]
+pub struct NotifyError {
+    /// Why, never with the URL's path or query.
+    pub text: String,
+    /// Trying again may help: no answer in time, a connection error, a 5xx, 408 or 429. Not
+    /// for an address refused, a redirect (never followed) or another 4xx: the same request
+    /// gets the same answer.
+    pub transient: bool,
+}
+
+impl NotifyError {
+    /// A failure that trying again may mend.
+    pub fn transient(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            transient: true,
+        }
+    }
+
+    /// A failure that the same request meets again.
+    pub fn lasting(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            transient: false,
+        }
+    }
+
+    /// The answer `code` (not a success), as a failure.
+    fn answered(code: reqwest::StatusCode) -> Self {
+        let text = if code.is_redirection() {
+            format!(
+                "the webhook answered {code} (a redirect, never followed: give the URL it points to)"
+            )
+        } else {
+            format!("the webhook answered {code}")
+        };
+        let transient = code.is_server_error()
+            || code == reqwest::StatusCode::REQUEST_TIMEOUT
+            || code == reqwest::StatusCode::TOO_MANY_REQUESTS;
+        Self { text, transient }
+    }
+}
+
 /// Why a webhook is refused where it is typed, whatever the private-address policy: its host
 /// is an IP literal in a range no webhook is ever posted to (link-local, where the cloud
 /// metadata services live; a metadata address; unspecified; NAT64 local use). Loopback and
@@ -37,12 +82,12 @@ impl HttpDispatcher {
         url: &str,
         body: &str,
         timeout: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotifyError> {
         // The same guard as a job's call (the policy's refusals of an IP literal here, of a
         // host name's addresses in the resolver), and the ranges never posted to whatever it
         // allows.
         if let Some(refusal) = always_refused(url).or_else(|| self.refuse_literal(url)) {
-            return Err(refusal);
+            return Err(NotifyError::lasting(refusal));
         }
         // Host names: the webhooks' client, whose resolver refuses the never-posted ranges
         // whatever the policy (`webhook_targets`).
@@ -61,10 +106,14 @@ impl HttpDispatcher {
         })
         .await;
         match sent {
-            Err(_) => Err(format!("no answer within {timeout:?}")),
-            Ok(Err(e)) => Err(error_chain(&e.without_url())),
+            Err(_) => Err(NotifyError::transient(format!(
+                "no answer within {timeout:?}"
+            ))),
+            // A host name refused by the resolver is a connection error too: tried again, it
+            // is refused again within the attempt's instant, at no cost.
+            Ok(Err(e)) => Err(NotifyError::transient(error_chain(&e.without_url()))),
             Ok(Ok(code)) if code.is_success() => Ok(()),
-            Ok(Ok(code)) => Err(format!("the webhook answered {code}")),
+            Ok(Ok(code)) => Err(NotifyError::answered(code)),
         }
     }
 }

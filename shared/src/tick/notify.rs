@@ -177,8 +177,9 @@ impl Ctx<'_> {
     }
 
     /// Posts one notice: up to [`NOTIFY_ATTEMPTS`] attempts of the configured timeout each,
-    /// with jittered doubling waits, while they fit before the tick's deadline. Counted sent
-    /// or failed.
+    /// with jittered doubling waits, while they fit before the tick's deadline and the failure
+    /// may pass ([`NotifyError::transient`](crate::dispatch::NotifyError)). Counted sent or
+    /// failed.
     pub(super) async fn post(&self, notice: Notice) {
         let timeout = self.config.notify_timeout;
         let mut delay = NOTIFY_FIRST_DELAY;
@@ -200,7 +201,14 @@ impl Ctx<'_> {
                 }
                 Err(e) => {
                     tracing::info!(job = %notice.job, event = notice.event.name(), webhook = %notice.webhook.masked(), attempt, error = %e, "posting the notification failed");
-                    last_error = e;
+                    if !e.transient {
+                        last_error = format!(
+                            "{} (not tried again: the same request gets the same answer)",
+                            e.text
+                        );
+                        break;
+                    }
+                    last_error = e.text;
                 }
             }
             if attempt < NOTIFY_ATTEMPTS {
