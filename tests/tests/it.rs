@@ -40,6 +40,7 @@ mod lost_answers;
 mod notify;
 mod ops;
 mod pause;
+mod pause_admin;
 mod private_ca;
 mod protections;
 mod release;
