@@ -94,6 +94,18 @@ async fn a_paused_apps_jobs_read_paused_with_no_next_run_and_their_page_says_why
     assert_eq!(cell(client, "stock", "State").await, "paused");
     assert_eq!(cell(client, "stock", "Next run (UTC)").await, "— (paused)");
     assert!(state_class(client, "stock").await.contains("state-paused"));
+    // The state filter keeps what the rows read: both are paused, none active.
+    for (state, shown) in [("active", "0 of 2"), ("paused", "2 of 2")] {
+        client
+            .goto(&format!("{base}/apps/shop?state={state}"))
+            .await
+            .expect("filter the app's jobs");
+        assert_eq!(
+            text_of(client, "#shown").await,
+            format!("{shown} jobs shown."),
+            "state={state}"
+        );
+    }
 
     // The overview reads them the same way.
     visit(client, &base, "/", "q2-overview-paused-jobs", &axe).await;
