@@ -42,6 +42,7 @@ mod notify;
 mod notify_settings;
 mod ops;
 mod pause;
+mod pause_admin;
 mod private_ca;
 mod protections;
 mod release;

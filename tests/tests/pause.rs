@@ -11,7 +11,7 @@ use crate::cli::{Cli, instant};
 use crate::helpers::jobserver::JobServer;
 
 /// The app `shop` calling `server`, with two jobs by path every minute; the first slot.
-async fn shop_with_two_jobs(on: &On<'_>, server: &JobServer) -> DateTime<Utc> {
+pub(crate) async fn shop_with_two_jobs(on: &On<'_>, server: &JobServer) -> DateTime<Utc> {
     let base = server.url("");
     let base = base.trim_end_matches('/');
     on.ok(&["--app", "shop", "app", "create", "--base-url", base])

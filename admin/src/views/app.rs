@@ -6,9 +6,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use shared::model::{App, Job};
 use shared::ops::JobKey;
-use shared::ops::views::JobStatus;
 
-use super::{Frame, Moment, StatusCell, encode, job_href, next_run};
+use super::{Frame, Moment, ShownState, StatusCell, encode, job_href, next_run};
 use crate::context::Ctx;
 
 /// The app page's query: filters and sort, all optional.
@@ -81,7 +80,7 @@ struct AppRow {
     zone: &'static str,
     next: Result<Moment, &'static str>,
     last: Option<(StatusCell, Moment)>,
-    state: &'static str,
+    state: ShownState,
 }
 
 const SORTS: [(&str, &str); 5] = [
@@ -140,6 +139,9 @@ impl AppPage {
             .unwrap_or("name");
         let descending = query.dir.as_deref() == Some("desc");
         let total = jobs.len();
+        // While the app is paused none of its jobs is called: they read so.
+        let app_paused = record.as_ref().is_some_and(|r| r.paused.is_some());
+        let shown = |j: &Job| ShownState::of(j, app_paused);
         let mut kept: Vec<&Job> = jobs
             .iter()
             .filter(|j| {
@@ -147,7 +149,7 @@ impl AppPage {
                     || j.name.as_str().to_lowercase().contains(&needle)
                     || j.description.to_lowercase().contains(&needle)
             })
-            .filter(|j| want_state.is_empty() || JobStatus::of(j).as_str() == want_state)
+            .filter(|j| want_state.is_empty() || shown(j).filter() == want_state)
             .filter(|j| {
                 want_status.is_empty()
                     || j.state.last.as_ref().map(|l| l.status.as_str()) == Some(want_status)
@@ -157,8 +159,8 @@ impl AppPage {
             let order = match sort {
                 "schedule" => a.schedule.to_string().cmp(&b.schedule.to_string()),
                 "next" => {
-                    let next = |j: &Job| match JobStatus::of(j) {
-                        JobStatus::Active => j.state.next_slot,
+                    let next = |j: &Job| match shown(j) {
+                        ShownState::Active => j.state.next_slot,
                         _ => None,
                     };
                     // Jobs without a next run come last.
@@ -174,7 +176,7 @@ impl AppPage {
                     };
                     last(a).cmp(last(b))
                 }
-                "state" => JobStatus::of(a).as_str().cmp(JobStatus::of(b).as_str()),
+                "state" => shown(a).word().cmp(shown(b).word()),
                 _ => std::cmp::Ordering::Equal,
             };
             let order = order.then_with(|| a.name.cmp(&b.name));
@@ -237,13 +239,13 @@ impl AppPage {
                 schedule: j.schedule.to_string(),
                 words: j.schedule.describe(),
                 zone: j.timezone.name(),
-                next: next_run(j, now, Tz::UTC),
+                next: next_run(j, app_paused, now, Tz::UTC),
                 last: j
                     .state
                     .last
                     .as_ref()
                     .map(|l| (l.status.into(), Moment::new(l.at, now, Tz::UTC))),
-                state: JobStatus::of(j).as_str(),
+                state: shown(j),
             })
             .collect();
         Self {

@@ -3,11 +3,11 @@
 
 use askama::Template;
 use chrono::{DateTime, Utc};
-use shared::model::Job;
+use shared::model::{AppPause, Job};
 use shared::ops::Backfill;
 use shared::tick::backfill::Verdict;
 
-use super::{Frame, job_href};
+use super::{Frame, PausedApp, job_href};
 use crate::context::Ctx;
 use crate::format;
 
@@ -56,6 +56,8 @@ pub(crate) struct BackfillPage {
     to: String,
     timed_out: bool,
     paused: bool,
+    /// While the job's app is paused: a backfill calls nothing, each slot is left.
+    paused_app: Option<PausedApp>,
     /// The plan, once a window was given.
     rows: Option<Vec<SlotRow>>,
     calls: usize,
@@ -65,6 +67,7 @@ impl BackfillPage {
     pub(crate) fn new(
         ctx: &Ctx,
         job: &Job,
+        app_pause: Option<&AppPause>,
         query: &BackfillQuery,
         plan: Option<&Backfill>,
         now: DateTime<Utc>,
@@ -95,6 +98,7 @@ impl BackfillPage {
             to: query.to.clone().unwrap_or_default(),
             timed_out: query.timed_out(),
             paused: query.paused(),
+            paused_app: app_pause.map(|p| PausedApp::new(job.app.as_str(), p, now)),
             rows,
             calls,
         }

@@ -4,13 +4,13 @@
 use askama::Template;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use shared::model::{Execution, Job, OverlapPolicy, Status};
+use shared::model::{AppPause, Execution, Job, OverlapPolicy, Status};
 use shared::ops::JobStatsView;
 use shared::ops::stats::STATS_LIMIT;
-use shared::ops::views::{JobStatus, lag_ms, upcoming};
+use shared::ops::views::{lag_ms, upcoming};
 
 use super::timeline::{self, Timeline};
-use super::{Frame, StatusCell, job_href};
+use super::{Frame, PausedApp, ShownState, StatusCell, job_href};
 use crate::context::Ctx;
 use crate::format;
 
@@ -38,6 +38,8 @@ pub(crate) struct JobPage {
     enabled: bool,
     /// Why the job is paused, when whoever paused it said.
     pause_reason: Option<String>,
+    /// While its app is paused: none of its slots is called, nor a run now or a backfill.
+    paused_app: Option<PausedApp>,
     zone: &'static str,
     settings: Vec<(&'static str, String)>,
     next_runs: Vec<NextRun>,
@@ -191,20 +193,29 @@ pub(crate) fn punctuality(stats: &JobStatsView) -> Punctuality {
 }
 
 impl JobPage {
-    /// The page of `job` with its newest `executions` and its punctuality, at `now`.
+    /// The page of `job` with its newest `executions` and its punctuality, at `now`;
+    /// `app_pause` is its app's pause, while the app is paused.
     pub(crate) fn new(
         ctx: &Ctx,
         job: &Job,
+        app_pause: Option<&AppPause>,
         executions: &[Execution],
         punctuality: Option<Punctuality>,
         now: DateTime<Utc>,
     ) -> Self {
         let tz = job.timezone;
-        let status = JobStatus::of(job);
-        let state = match &job.pause_reason {
-            Some(reason) => format!("{}: {reason}", status.as_str()),
-            None => status.as_str().to_owned(),
+        let status = ShownState::of(job, app_pause.is_some());
+        let mut state = match &job.pause_reason {
+            Some(reason) => format!("{}: {reason}", status.word()),
+            None => status.word().to_owned(),
         };
+        if let Some(pause) = app_pause {
+            if status == ShownState::AppPaused {
+                state = format!("{state}: {}", pause.reason);
+            } else {
+                state = format!("{state}; its app is paused: {}", pause.reason);
+            }
+        }
         let mut settings = vec![
             ("State", state),
             ("URL", format!("{} {}", job.method.as_str(), job.url)),
@@ -250,7 +261,8 @@ impl JobPage {
         }
         settings.push(("Created", format::local(job.created_at, tz)));
         settings.push(("Last changed", format::local(job.updated_at, tz)));
-        let runs = if job.enabled {
+        // A paused app's job has no run to come until the app resumes.
+        let runs = if job.enabled && app_pause.is_none() {
             upcoming(job, now, NEXT_RUNS)
         } else {
             Vec::new()
@@ -330,9 +342,10 @@ impl JobPage {
             href: job_href(job.app.as_str(), job.name.as_str()),
             description: job.description.clone(),
             notice: None,
-            state: status.as_str(),
+            state: status.word(),
             enabled: job.enabled,
             pause_reason: job.pause_reason.as_ref().map(ToString::to_string),
+            paused_app: app_pause.map(|p| PausedApp::new(job.app.as_str(), p, now)),
             zone: tz.name(),
             settings,
             next_runs,

@@ -23,7 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use shared::model::{Job, Status};
+use shared::model::{AppPause, Job, Status};
 use shared::ops::views::JobStatus;
 
 use crate::context::Ctx;
@@ -129,16 +129,94 @@ impl Moment {
     }
 }
 
-/// A job's next run as a [`Moment`] (exact in `tz`), or why it has none.
-pub(crate) fn next_run(job: &Job, now: DateTime<Utc>, tz: Tz) -> Result<Moment, &'static str> {
-    match JobStatus::of(job) {
-        JobStatus::Active => job
+/// A job's state as the lists show it: its own state, except that an active job of a paused
+/// app reads `paused (app)`, since none of its slots is called until the app resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShownState {
+    Active,
+    Paused,
+    AppPaused,
+    Ended,
+}
+
+impl ShownState {
+    /// The state of `job`, whose app is paused when `app_paused`.
+    pub(crate) fn of(job: &Job, app_paused: bool) -> Self {
+        match JobStatus::of(job) {
+            JobStatus::Active if app_paused => ShownState::AppPaused,
+            JobStatus::Active => ShownState::Active,
+            JobStatus::Paused => ShownState::Paused,
+            JobStatus::Ended => ShownState::Ended,
+        }
+    }
+
+    /// The word shown: `active`, `paused`, `paused (app)` or `ended`.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            ShownState::Active => "active",
+            ShownState::Paused => "paused",
+            ShownState::AppPaused => "paused (app)",
+            ShownState::Ended => "ended",
+        }
+    }
+
+    /// The value of the state filter that keeps it (`paused` for both pauses).
+    pub(crate) fn filter(self) -> &'static str {
+        match self {
+            ShownState::Active => "active",
+            ShownState::Paused | ShownState::AppPaused => "paused",
+            ShownState::Ended => "ended",
+        }
+    }
+
+    /// Its style (admin.css): both pauses look alike.
+    pub(crate) fn class(self) -> &'static str {
+        match self {
+            ShownState::Active => "state-active",
+            ShownState::Paused | ShownState::AppPaused => "state-paused",
+            ShownState::Ended => "state-ended",
+        }
+    }
+}
+
+/// A job's next run as a [`Moment`] (exact in `tz`), or why it has none; a job of a paused
+/// app (`app_paused`) has none.
+pub(crate) fn next_run(
+    job: &Job,
+    app_paused: bool,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<Moment, &'static str> {
+    match ShownState::of(job, app_paused) {
+        ShownState::Active => job
             .state
             .next_slot
             .map(|t| Moment::new(t, now, tz))
             .ok_or("—"),
-        JobStatus::Paused => Err("— (paused)"),
-        JobStatus::Ended => Err("— (ended)"),
+        ShownState::Paused => Err("— (paused)"),
+        ShownState::AppPaused => Err("— (app paused)"),
+        ShownState::Ended => Err("— (ended)"),
+    }
+}
+
+/// A paused app's notice on the pages of its jobs (templates/paused_app.html): the app, with
+/// a link to its page, since when and why.
+pub(crate) struct PausedApp {
+    pub app: String,
+    pub href: String,
+    pub reason: String,
+    pub since: Moment,
+}
+
+impl PausedApp {
+    /// The notice of `pause`, the pause of `app`, read at `now`.
+    pub(crate) fn new(app: &str, pause: &AppPause, now: DateTime<Utc>) -> Self {
+        Self {
+            app: app.to_owned(),
+            href: format!("/apps/{app}"),
+            reason: pause.reason.to_string(),
+            since: Moment::new(pause.since, now, Tz::UTC),
+        }
     }
 }
 

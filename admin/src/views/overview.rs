@@ -6,11 +6,10 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use shared::model::{Job, Status, outcome_of_letter};
 use shared::ops::ShownJob;
-use shared::ops::views::JobStatus;
 use shared::ops::{OVERVIEW_ERRORS, Overview};
 
 use super::app::{Opt, STATES, STATUSES, options};
-use super::{Frame, Moment, StatusCell, job_href, next_run};
+use super::{Frame, Moment, ShownState, StatusCell, job_href, next_run};
 use crate::context::Ctx;
 use crate::format;
 
@@ -50,12 +49,13 @@ impl Filters {
         (self.state.as_deref(), self.status.as_deref())
     }
 
-    fn keeps(&self, job: &Job) -> bool {
+    /// Whether `job`, shown as `state`, passes the filters.
+    fn keeps(&self, job: &Job, state: ShownState) -> bool {
         fn want(v: &Option<String>) -> Option<&str> {
             v.as_deref().filter(|v| !v.is_empty())
         }
         want(&self.app).is_none_or(|a| job.app.as_str() == a)
-            && want(&self.state).is_none_or(|s| JobStatus::of(job).as_str() == s)
+            && want(&self.state).is_none_or(|s| state.filter() == s)
             && want(&self.status)
                 .is_none_or(|s| job.state.last.as_ref().map(|l| l.status.as_str()) == Some(s))
     }
@@ -75,7 +75,7 @@ struct OverviewRow {
     shown: String,
     name: String,
     href: String,
-    state: &'static str,
+    state: ShownState,
     late: bool,
     last: Option<(StatusCell, Moment)>,
     strip: Strip,
@@ -217,7 +217,9 @@ impl OverviewPage {
                     attention.push(a);
                 }
             }
-            if !filters.keeps(job) {
+            let app_paused = groups[i].paused.is_some();
+            let state = ShownState::of(job, app_paused);
+            if !filters.keeps(job, state) {
                 hidden += 1;
                 continue;
             }
@@ -225,7 +227,7 @@ impl OverviewPage {
                 shown: ShownJob::encode(job),
                 name: job.name.to_string(),
                 href,
-                state: JobStatus::of(job).as_str(),
+                state,
                 late: health.late,
                 last: job
                     .state
@@ -233,7 +235,7 @@ impl OverviewPage {
                     .as_ref()
                     .map(|l| (l.status.into(), Moment::new(l.at, now, Tz::UTC))),
                 strip: Strip::of(job),
-                next: next_run(job, now, Tz::UTC),
+                next: next_run(job, app_paused, now, Tz::UTC),
             });
         }
         // The most recent problem first.

@@ -65,7 +65,8 @@ pub(crate) async fn get(
         }
         _ => None,
     };
-    let page = BackfillPage::new(&ctx, &job, &query, plan.as_ref(), now);
+    let app_pause = super::app_pause(&ctx, key.app.as_str()).await?;
+    let page = BackfillPage::new(&ctx, &job, app_pause.as_ref(), &query, plan.as_ref(), now);
     Ok(render(StatusCode::OK, &page))
 }
 

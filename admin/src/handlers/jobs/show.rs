@@ -28,9 +28,11 @@ pub(crate) async fn get(
             Duration::from_secs(PUNCTUALITY_DAYS * 86_400),
         )
         .await?;
+    let app_pause = super::app_pause(&ctx, key.app.as_str()).await?;
     let mut page = JobPage::new(
         &ctx,
         &job,
+        app_pause.as_ref(),
         &executions,
         Some(punctuality(&stats)),
         Utc::now(),
