@@ -123,7 +123,7 @@ pub async fn backfill(
             };
             out.line(&line);
         }
-        if let Some(note) = done.timing_note() {
+        for note in done.notes() {
             out.line(&format!("note: {note}"));
         }
         let calls = BackfillView::from(&done).calls;

@@ -314,6 +314,12 @@ async fn a_backfill_calls_no_job_of_a_paused_app_and_a_paused_jobs_slots_are_pau
     assert_eq!(run.code, 1, "slots left: {run:?}");
     let answer = run.json();
     assert_eq!(answer["calls"], 0, "{answer}");
+    assert!(
+        answer["notes"][0]
+            .as_str()
+            .is_some_and(|n| n.contains("is paused (migration)")),
+        "the plan says why: {answer}"
+    );
     assert_eq!(server.count("/sweep"), 2, "no call while the app is paused");
     assert!(
         answer["slots"]

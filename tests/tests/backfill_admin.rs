@@ -157,3 +157,61 @@ async fn the_admins_backfill_plan_is_the_clis_and_its_button_calls_each_slot_onc
 fn urlencoding(text: &str) -> String {
     text.replace(':', "%3A").replace('+', "%2B")
 }
+
+/// A job re-timed inside the window: the admin's plan lists the earlier schedule's slots
+/// that have an execution, the current schedule's after the change, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admins_backfill_plan_says_when_the_jobs_schedule_changed_inside_the_window() {
+    let dir = temp_dir("backfill-retimed");
+    let db = dir.join("jobs.db");
+    let server = JobServer::start().await;
+    let store = SqliteStore::open(&db).await.expect("open");
+    let hour = Utc::now()
+        .duration_trunc(chrono::Duration::hours(1))
+        .expect("an hour");
+    let h = |n: i64| hour - chrono::Duration::hours(n);
+    // Hourly at :00 until h(2) + 10 min, at :30 since.
+    let mut job = NewJob::new(
+        AppName::parse("shop").expect("app"),
+        JobName::parse("sweep").expect("name"),
+        JobUrl::parse(&server.url("/sweep")).expect("url"),
+        "30 * * * *".parse::<Schedule>().expect("schedule"),
+    )
+    .build(h(4) + chrono::Duration::minutes(1))
+    .expect("job");
+    let changed = h(2) + chrono::Duration::minutes(10);
+    job.past.timing_since = Some(changed);
+    job.state.next_slot = Some(hour + chrono::Duration::minutes(30));
+    store.create_job(&job).await.expect("create");
+    add(&store, "shop", "sweep", h(3), Status::Failed, |_| {}).await;
+    drop(store);
+    let admin = Admin::start(&db, &[]).await;
+    let http = http();
+    let cookie = sign_in(&http, &admin.base).await;
+    let url = format!(
+        "{}/apps/shop/jobs/sweep/backfill?from={}&to={}",
+        admin.base,
+        urlencoding(&text(h(4))),
+        urlencoding(&text(hour))
+    );
+    let page = http
+        .get(&url)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("page");
+    let half = chrono::Duration::minutes(30);
+    let expected: BTreeSet<String> = [h(3), h(2) + half, h(1) + half]
+        .into_iter()
+        .map(text)
+        .collect();
+    assert_eq!(called_on_page(&page), expected, "{page}");
+    assert!(
+        page.contains("id=\"backfill-timing\"") && page.contains(&text(changed)),
+        "{page}"
+    );
+    admin.stop().await;
+}

@@ -223,8 +223,9 @@ async fn a_backfill_follows_the_schedule_each_slot_had(ops: Ops) {
     );
     assert_eq!(plan.timing_changed, Some(at(25)), "the plan says so");
     assert!(
-        plan.timing_note()
-            .is_some_and(|n| n.contains("2026-11-26T12:25:00Z")),
+        plan.notes()
+            .iter()
+            .any(|n| n.contains("changed at 2026-11-26T12:25:00Z")),
         "{plan:?}"
     );
     assert!(

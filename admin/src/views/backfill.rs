@@ -61,6 +61,8 @@ pub(crate) struct BackfillPage {
     /// The plan, once a window was given.
     rows: Option<Vec<SlotRow>>,
     calls: usize,
+    /// What the plan says of a change of the job's timing inside the window.
+    timing_note: Option<String>,
 }
 
 impl BackfillPage {
@@ -101,6 +103,7 @@ impl BackfillPage {
             paused_app: app_pause.map(|p| PausedApp::new(job.app.as_str(), p, now)),
             rows,
             calls,
+            timing_note: plan.and_then(Backfill::timing_note),
         }
     }
 }

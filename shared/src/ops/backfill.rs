@@ -10,7 +10,7 @@ use super::write::read_job;
 use super::{Ops, TickAt};
 use crate::clock::{Clock, ShiftedClock};
 use crate::dispatch::Dispatch;
-use crate::model::Job;
+use crate::model::{AppPause, Job};
 use crate::ops::views::ExecutionView;
 use crate::tick::backfill::{
     Called, PlanError, SlotPlan, Verdict, Window, call_slots, plan_window,
@@ -55,9 +55,24 @@ pub struct Backfill {
     /// When the job's schedule, zone, start or end last changed, if inside the window: the
     /// slots before it are only those with an execution recorded.
     pub timing_changed: Option<DateTime<Utc>>,
+    /// The app's pause, when it is paused: a backfill then leaves every slot.
+    pub app_paused: Option<AppPause>,
 }
 
 impl Backfill {
+    /// What the plan says besides its slots: a timing change inside the window, an app
+    /// paused (every slot would be left).
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes: Vec<String> = self.timing_note().into_iter().collect();
+        if let Some(pause) = &self.app_paused {
+            notes.push(format!(
+                "the app {} is paused ({}): a backfill calls nothing until `psu-sched app resume --app {}`, every slot is left",
+                self.job.app, pause.reason, self.job.app
+            ));
+        }
+        notes
+    }
+
     /// What the plan says of a timing change inside the window, if any.
     pub fn timing_note(&self) -> Option<String> {
         self.timing_changed.map(|at| {
@@ -113,9 +128,9 @@ pub struct BackfillView {
     /// means for the slots before it ([`Backfill::timing_note`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timing_changed_at: Option<String>,
-    /// The note, in words.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    /// What the plan says besides its slots, in words ([`Backfill::notes`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Every slot of the window, oldest first.
     pub slots: Vec<BackfillSlotView>,
 }
@@ -165,7 +180,7 @@ impl From<&Backfill> for BackfillView {
             to: text(b.window.to),
             dry_run: b.dry_run,
             timing_changed_at: b.timing_changed.map(text),
-            note: b.timing_note(),
+            notes: b.notes(),
             calls: if b.dry_run {
                 b.plans
                     .iter()
@@ -258,6 +273,11 @@ impl Ops {
                 .await
                 .map_err(OpsError::store("backfill the job"))?
         };
+        let app_paused = store
+            .get_app(&job.app)
+            .await
+            .map_err(OpsError::store("read the job's app"))?
+            .and_then(|app| app.paused);
         let timing_changed = job
             .past
             .timing_since
@@ -269,6 +289,7 @@ impl Ops {
             called,
             dry_run,
             timing_changed,
+            app_paused,
         })
     }
 }
