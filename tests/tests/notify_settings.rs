@@ -108,3 +108,44 @@ async fn notify_after_without_a_webhook_says_it_does_nothing_yet() {
         .json();
     assert_eq!(shown["notify_after"], 2, "{shown}");
 }
+
+/// The event of each notification `server` received at `path`.
+fn events(server: &JobServer, path: &str) -> Vec<String> {
+    server
+        .requests_to(path)
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).expect("a JSON notification");
+            body["psu_sched"]["event"]
+                .as_str()
+                .expect("an event")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// A webhook replaced while a job is failing is told at the job's next failure, then of its
+/// recovery; the replaced one hears nothing more (the new one heard only of the recovery).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_replaced_mid_failure_hears_of_the_failure_then_of_the_recovery() {
+    let cli = Cli::new().await;
+    let db = TempDb::new();
+    let on = On {
+        cli: &cli,
+        sqlite: Some(format!("sqlite:{}", db.0.display())),
+    };
+    on.ok(&["init"]).await;
+    let server = JobServer::start().await;
+    let first = a_failing_tick(&on, &server).await;
+    assert_eq!(first["notifications_sent"], 1, "{first}");
+    let second_hook = server.url("/hook-2");
+    on.ok(&["--app", "shop", "app", "update", "--webhook", &second_hook])
+        .await;
+    let listed = on.ok(&["list", "--app", "shop", "--json"]).await.json();
+    let next = instant(&listed[0]["next_run"]);
+    on.tick(next).await;
+    server.set("/jobs/orders", Behavior::Ok("done".into()));
+    on.tick(next + chrono::Duration::minutes(1)).await;
+    assert_eq!(events(&server, "/hook"), vec!["failing"]);
+    assert_eq!(events(&server, "/hook-2"), vec!["failing", "recovered"]);
+}

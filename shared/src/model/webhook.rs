@@ -63,6 +63,14 @@ impl WebhookUrl {
         &self.0
     }
 
+    /// Which webhook this is, in 32 bits, to tell a replaced webhook from the one a job's
+    /// failure was told to (`JobState::alerted_hook`).
+    pub fn fingerprint(&self) -> u32 {
+        // The low 32 bits of a 64-bit hash of the whole URL: tells two webhooks apart, and
+        // says nothing of a token (it is stored in the same table as the URL itself).
+        (crate::hash::fnv1a_64(self.0.as_bytes()) & 0xffff_ffff) as u32
+    }
+
     /// What may be shown of it: its scheme, host and port, then `/…`
     /// (`https://hooks.slack.com/…`).
     pub fn masked(&self) -> String {

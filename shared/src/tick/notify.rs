@@ -48,25 +48,38 @@ impl Event {
 }
 
 /// Decides, on a job's state after its bookkeeping recorded a run, whether a notification
-/// goes out, and marks the state accordingly. `notify_after`: the app's threshold when it has
-/// a webhook (`None`: nobody to tell; a marker left is cleared at the next success).
-pub(super) fn decide(state: &mut JobState, notify_after: Option<u32>) -> Option<Event> {
+/// goes out, and marks the state accordingly. `hook`: the app's threshold and its webhook's
+/// [fingerprint](WebhookUrl::fingerprint) when it has a webhook (`None`: nobody to tell; a
+/// marker left is cleared at the next run).
+pub(super) fn decide(state: &mut JobState, hook: Option<(u32, u32)>) -> Option<Event> {
+    // The webhook now is the one told (a marker set before the fingerprint was kept is
+    // taken as told to it).
+    let told_this_one =
+        |state: &JobState, print: u32| state.alerted_hook.is_none_or(|h| h == print);
     if state.alerted && state.streak == 0 {
+        let told = hook.is_some_and(|(_, print)| told_this_one(state, print));
         state.alerted = false;
-        return notify_after.map(|_| Event::Recovered);
+        state.alerted_hook = None;
+        // A webhook that never heard of the failure is not told of the recovery.
+        return told.then_some(Event::Recovered);
     }
-    if state.alerted && notify_after.is_none() {
+    let Some((n, print)) = hook else {
         // A failure nobody is told of (the webhook was removed): the next webhook is told.
         state.alerted = false;
+        state.alerted_hook = None;
         return None;
+    };
+    if state.alerted && !told_this_one(state, print) {
+        // Replaced mid-failure: the new webhook has not heard of it.
+        state.alerted = false;
+        state.alerted_hook = None;
     }
-    match notify_after {
-        Some(n) if !state.alerted && state.streak >= n => {
-            state.alerted = true;
-            Some(Event::Failing)
-        }
-        _ => None,
+    if !state.alerted && state.streak >= n {
+        state.alerted = true;
+        state.alerted_hook = Some(print);
+        return Some(Event::Failing);
     }
+    None
 }
 
 /// A notification to post once the bookkeeping that decided it is written.
@@ -140,7 +153,10 @@ impl Ctx<'_> {
             return Ok(None); // Not alerted and not failing.
         }
         let settings = self.webhook_of(&execution.app).await?;
-        let event = decide(state, settings.as_ref().map(|(_, n)| *n));
+        let event = decide(
+            state,
+            settings.as_ref().map(|(hook, n)| (*n, hook.fingerprint())),
+        );
         Ok(event.zip(settings).map(|(event, (webhook, _))| {
             let streak = match event {
                 Event::Failing => state.streak,
@@ -241,19 +257,23 @@ mod tests {
         }
     }
 
+    /// The fingerprints of two webhooks.
+    const A: u32 = 1;
+    const B: u32 = 2;
+
     #[test]
     fn the_threshold_alerts_once_and_the_next_success_recovers_once() {
         let mut s = state(1, false);
-        assert_eq!(decide(&mut s, Some(2)), None);
+        assert_eq!(decide(&mut s, Some((2, A))), None);
         s.streak = 2;
-        assert_eq!(decide(&mut s, Some(2)), Some(Event::Failing));
+        assert_eq!(decide(&mut s, Some((2, A))), Some(Event::Failing));
         assert!(s.alerted);
         s.streak = 3;
-        assert_eq!(decide(&mut s, Some(2)), None, "told once");
+        assert_eq!(decide(&mut s, Some((2, A))), None, "told once");
         s.streak = 0;
-        assert_eq!(decide(&mut s, Some(2)), Some(Event::Recovered));
+        assert_eq!(decide(&mut s, Some((2, A))), Some(Event::Recovered));
         assert!(!s.alerted);
-        assert_eq!(decide(&mut s, Some(2)), None);
+        assert_eq!(decide(&mut s, Some((2, A))), None);
         // Without a webhook nothing is marked; a marker left is cleared at the next success.
         let mut s = state(5, false);
         assert_eq!(decide(&mut s, None), None);
@@ -272,6 +292,40 @@ mod tests {
         assert_eq!(decide(&mut s, None), None);
         assert!(!s.alerted, "nobody was told of this failure");
         s.streak = 3;
-        assert_eq!(decide(&mut s, Some(1)), Some(Event::Failing));
+        assert_eq!(decide(&mut s, Some((1, A))), Some(Event::Failing));
+    }
+
+    /// A webhook replaced while its job was alerted is told at the job's next failure, and
+    /// one that never heard of a failure is not told of its recovery (the new webhook heard
+    /// only of the recovery before).
+    #[test]
+    fn a_webhook_replaced_mid_failure_is_told_at_the_next_failure_and_only_then_of_the_recovery() {
+        let mut s = state(2, false);
+        assert_eq!(decide(&mut s, Some((2, A))), Some(Event::Failing));
+        assert_eq!(s.alerted_hook, Some(A));
+        s.streak = 3;
+        assert_eq!(
+            decide(&mut s, Some((2, B))),
+            Some(Event::Failing),
+            "B is told"
+        );
+        assert_eq!(s.alerted_hook, Some(B));
+        s.streak = 4;
+        assert_eq!(decide(&mut s, Some((2, B))), None, "once");
+        s.streak = 0;
+        assert_eq!(decide(&mut s, Some((2, B))), Some(Event::Recovered));
+        // Replaced, then the job succeeds before failing again: B never heard of it.
+        let mut s = state(2, false);
+        assert_eq!(decide(&mut s, Some((1, A))), Some(Event::Failing));
+        s.streak = 0;
+        assert_eq!(
+            decide(&mut s, Some((1, B))),
+            None,
+            "B was never told it failed"
+        );
+        assert!(!s.alerted && s.alerted_hook.is_none());
+        // A marker from before the fingerprint was kept is the current webhook's.
+        let mut s = state(0, true);
+        assert_eq!(decide(&mut s, Some((1, B))), Some(Event::Recovered));
     }
 }
