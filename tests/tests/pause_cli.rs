@@ -4,12 +4,19 @@
 //! of them may read `active` with a next run.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
+use shared::model::{App, AppName, AppPause, BaseUrl, JobName, JobUrl, NewJob, PauseReason};
+use shared::ops::{JobKey, Ops};
+use shared::store::Store;
+use shared::store::dynamodb::DynamoStore;
 
 use crate::both::{On, on_both_stores};
 use crate::helpers::jobserver::JobServer;
+use crate::helpers::moto;
 use crate::pause::shop_with_two_jobs;
+use crate::world::utc;
 
 const REASON: &str = "database migration until 14:00";
 
@@ -288,4 +295,94 @@ async fn a_paused_apps_jobs_read_paused_app_with_no_next_run_in_list_show_create
         );
     })
     .await;
+}
+
+/// What showing the app's pause costs on DynamoDB: `list` reads every app record (one
+/// `Query`) or, with `--app`, the app's (one `GetItem`); `show` reads the app's record for a
+/// job by URL too (one `GetItem`). Nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_the_app_pause_costs_one_request_more_at_most() {
+    let endpoint = moto::endpoint().await;
+    let store = DynamoStore::new(
+        &moto::sdk_config(&endpoint).await,
+        moto::unique_table_name(),
+    );
+    store.create_table().await.expect("create the table");
+    let now = utc(2026, 12, 7, 9, 0);
+    let mut shop = App::new(
+        AppName::parse("shop").expect("app"),
+        BaseUrl::parse("https://shop.example.edu").expect("base"),
+        4,
+        now,
+    )
+    .expect("app");
+    shop.paused = Some(AppPause {
+        reason: PauseReason::parse("reason", REASON).expect("reason"),
+        since: now,
+    });
+    store.create_app(&shop).await.expect("create the app");
+    // shop's job is by URL; legacy has no record.
+    for app in ["shop", "legacy"] {
+        let job = NewJob::new(
+            AppName::parse(app).expect("app"),
+            JobName::parse("report").expect("name"),
+            JobUrl::parse("https://shop.example.edu/report").expect("url"),
+            "* * * * *".parse().expect("schedule"),
+        )
+        .build(now)
+        .expect("job");
+        store.create_job(&job).await.expect("create the job");
+    }
+    let requests = store.requests().clone();
+    let ops = Ops::with_store("dynamodb", Arc::new(store));
+    let mut costs = Vec::new();
+    for app in [None, Some("shop")] {
+        requests.reset();
+        ops.list(app).await.expect("list");
+        let plain = requests.snapshot();
+        requests.reset();
+        let listing = ops.list_with_app_pauses(app).await.expect("list");
+        let paused: Vec<bool> = listing
+            .jobs
+            .iter()
+            .map(|j| listing.app_pause(j).is_some())
+            .collect();
+        costs.push((app, paused, plain, requests.snapshot()));
+    }
+    let key = JobKey::parse("shop", "report").expect("key");
+    requests.reset();
+    ops.show(&key, 10).await.expect("show");
+    let plain = requests.snapshot();
+    requests.reset();
+    let (_, pause, _) = ops.show_with_app_pause(&key, 10).await.expect("show");
+    assert_eq!(pause.map(|p| p.reason.to_string()).as_deref(), Some(REASON));
+    let count = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    };
+    assert_eq!(
+        (plain, requests.snapshot()),
+        (
+            count(&[("GetItem", 1), ("Query", 1)]),
+            count(&[("GetItem", 2), ("Query", 1)])
+        ),
+        "show of a job by URL: the app's record more"
+    );
+    assert_eq!(
+        costs,
+        vec![
+            (
+                None,
+                vec![false, true],
+                count(&[("Query", 3)]),
+                count(&[("Query", 4)])
+            ),
+            (
+                Some("shop"),
+                vec![true],
+                count(&[("Query", 1)]),
+                count(&[("GetItem", 1), ("Query", 1)])
+            ),
+        ],
+        "list: every record (one Query) or the app's (one GetItem) more"
+    );
 }
