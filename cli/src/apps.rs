@@ -163,7 +163,7 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
                 }
                 out.line(&format!("  {:<13}{}", "jobs", details.jobs.len()));
                 if !details.jobs.is_empty() {
-                    out.job_table(&details.jobs);
+                    out.job_table(&details.jobs, |_| details.app.paused.is_some());
                 }
             }
         }

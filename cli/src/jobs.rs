@@ -9,8 +9,9 @@ use anyhow::Context;
 use chrono::Utc;
 use shared::clock::SystemClock;
 use shared::config::{Config, Runner};
+use shared::model::AppPause;
 use shared::model::{OverlapPolicy, Status};
-use shared::ops::views::{DeletedView, ExecutionView, JobStatus, JobView, NextView, upcoming};
+use shared::ops::views::{DeletedView, ExecutionView, JobView, NextView, upcoming};
 use shared::ops::{self, JobInput, JobKey, ScheduleForm};
 
 use crate::args::{
@@ -64,19 +65,26 @@ fn input(opts: &JobOptions, timezone: Option<String>, paused: bool) -> JobInput 
     }
 }
 
-fn print_job(out: &Out, verb: &str, job: &shared::model::Job, json: bool) {
+/// A job `create` or `update` wrote, with its app's pause while the app is paused.
+fn print_job(
+    out: &Out,
+    verb: &str,
+    job: &shared::model::Job,
+    app_pause: Option<&AppPause>,
+    json: bool,
+) {
     let now = Utc::now();
     if json {
-        out.json(&JobView::new(job, now, 3));
+        out.json(&JobView::new(job, app_pause, now, 3));
     } else {
         out.line(&format!(
             "{verb} {}/{} ({})",
             job.app,
             job.name,
-            out.state(JobStatus::of(job))
+            out.state(job, app_pause)
         ));
         out.job_details(job);
-        out.next_runs(job, &upcoming(job, now, 3));
+        out.next_runs(job, app_pause.is_some(), &upcoming(job, now, 3));
     }
 }
 
@@ -90,8 +98,11 @@ pub async fn create(cli: &Cli, args: &CreateArgs, out: &Out) -> Result<ExitCode>
     }
     let key = key(cli, &args.name)?;
     let input = input(&args.options, cli.tz.clone(), args.paused);
-    let job = ops(cli)?.create(&key, &input, Utc::now()).await?;
-    print_job(out, "created", &job, args.json);
+    let ops = ops(cli)?;
+    // Read before writing: a failed read leaves nothing created.
+    let app_pause = ops.app_pause(&key.app).await?;
+    let job = ops.create(&key, &input, Utc::now()).await?;
+    print_job(out, "created", &job, app_pause.as_ref(), args.json);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -100,11 +111,11 @@ pub async fn update(cli: &Cli, args: &UpdateArgs, tz_typed: bool, out: &Out) -> 
     let key = key(cli, &args.name)?;
     let timezone = cli.tz.clone().filter(|_| tz_typed);
     let input = input(&args.options, timezone, args.paused);
-    let job = ops(cli)?
-        .with_tick_config(Config::from_env().map_err(ops::OpsError::from)?.tick)
-        .update(&key, &input, Utc::now())
-        .await?;
-    print_job(out, "updated", &job, args.json);
+    let ops = ops(cli)?.with_tick_config(Config::from_env().map_err(ops::OpsError::from)?.tick);
+    // Read before writing: a failed read leaves nothing changed.
+    let app_pause = ops.app_pause(&key.app).await?;
+    let job = ops.update(&key, &input, Utc::now()).await?;
+    print_job(out, "updated", &job, app_pause.as_ref(), args.json);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -117,16 +128,22 @@ pub async fn pause_or_resume(
 ) -> Result<ExitCode> {
     let key = key(cli, name)?;
     let ops = ops(cli)?.with_tick_config(Config::from_env().map_err(ops::OpsError::from)?.tick);
-    let job = match pause {
-        Some(reason) => ops.pause(&key, reason, Utc::now()).await?,
-        None => ops.resume(&key, Utc::now()).await?,
+    let (job, app_pause) = match pause {
+        Some(reason) => (ops.pause(&key, reason, Utc::now()).await?, None),
+        None => {
+            // A resumed job of a paused app has no next run: say why (one read more).
+            let app_pause = ops.app_pause(&key.app).await?;
+            (ops.resume(&key, Utc::now()).await?, app_pause)
+        }
     };
-    let next = job
-        .state
-        .next_slot
-        .filter(|_| job.enabled)
-        .map(|t| format!("; next run {}", output::local(t, job.timezone)))
-        .unwrap_or_default();
+    let next = match (&app_pause, job.state.next_slot.filter(|_| job.enabled)) {
+        (Some(p), _) => format!(
+            "; no run while its app is paused: {} (psu-sched app resume --app {})",
+            p.reason, job.app
+        ),
+        (None, Some(t)) => format!("; next run {}", output::local(t, job.timezone)),
+        (None, None) => String::new(),
+    };
     let verb = if pause.is_some() { "paused" } else { "resumed" };
     let reason = job
         .pause_reason
@@ -140,15 +157,19 @@ pub async fn pause_or_resume(
 /// `list`: the jobs of `--app`, or of every app.
 pub async fn list(cli: &Cli, args: &ListArgs, out: &Out) -> Result<ExitCode> {
     let ops = ops(cli)?;
-    let jobs = ops.list(cli.app.as_deref()).await?;
+    let listing = ops.list_with_app_pauses(cli.app.as_deref()).await?;
+    let jobs = &listing.jobs;
     if args.json {
         let now = Utc::now();
-        let views: Vec<JobView> = jobs.iter().map(|j| JobView::new(j, now, 0)).collect();
+        let views: Vec<JobView> = jobs
+            .iter()
+            .map(|j| JobView::new(j, listing.app_pause(j), now, 0))
+            .collect();
         out.json(&views);
     } else if jobs.is_empty() {
         out.line(&format!("no jobs (store: {})", ops.spec()));
     } else {
-        out.job_table(&jobs);
+        out.job_table(jobs, |j| listing.app_pause(j).is_some());
         out.line(&format!("store: {}", ops.spec()));
     }
     Ok(ExitCode::SUCCESS)
@@ -157,10 +178,11 @@ pub async fn list(cli: &Cli, args: &ListArgs, out: &Out) -> Result<ExitCode> {
 /// `show NAME`: a job, its next runs and its last executions.
 pub async fn show(cli: &Cli, args: &NameJsonArgs, out: &Out) -> Result<ExitCode> {
     let key = key(cli, &args.name)?;
-    let (job, history) = ops(cli)?.show(&key, 10).await?;
+    let (job, app_pause, history) = ops(cli)?.show_with_app_pause(&key, 10).await?;
+    let app_pause = app_pause.as_ref();
     let now = Utc::now();
     if args.json {
-        let mut view = JobView::new(&job, now, 5);
+        let mut view = JobView::new(&job, app_pause, now, 5);
         view.executions = Some(history.iter().map(ExecutionView::from).collect());
         out.json(&view);
     } else {
@@ -168,10 +190,10 @@ pub async fn show(cli: &Cli, args: &NameJsonArgs, out: &Out) -> Result<ExitCode>
             "{}/{} ({})",
             job.app,
             job.name,
-            out.state(JobStatus::of(&job))
+            out.state(&job, app_pause)
         ));
         out.job_details(&job);
-        out.next_runs(&job, &upcoming(&job, now, 5));
+        out.next_runs(&job, app_pause.is_some(), &upcoming(&job, now, 5));
         out.line("last executions:");
         if history.is_empty() {
             out.line("  none yet");

@@ -7,8 +7,8 @@ use anstyle::{AnsiColor, Effects, Style};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use shared::model::{Execution, Job, Status};
-use shared::ops::views::{JobStatus, rfc3339};
+use shared::model::{AppPause, Execution, Job, Status};
+use shared::ops::views::{ShownState, rfc3339};
 use shared::tick::TickSummary;
 
 /// Standard output through anstream, which drops the styles when stdout is not a terminal
@@ -77,9 +77,17 @@ impl Out {
         }
     }
 
-    /// A job's state, coloured.
-    pub fn state(&self, state: JobStatus) -> String {
-        self.paint(state.as_str(), state_style(state))
+    /// A job's state, coloured, its app's pause given while the app is paused: `active`,
+    /// `paused (app): REASON`, or its own state then `; its app is paused: REASON`. The
+    /// reason is one line without control characters ([`shared::model::PauseReason`]).
+    pub fn state(&self, job: &Job, app_pause: Option<&AppPause>) -> String {
+        let shown = ShownState::of(job, app_pause.is_some());
+        let word = self.paint(shown.as_str(), state_style(shown));
+        match app_pause {
+            Some(pause) if shown == ShownState::AppPaused => format!("{word}: {}", pause.reason),
+            Some(pause) => format!("{word}; its app is paused: {}", pause.reason),
+            None => word,
+        }
     }
 
     /// An execution's status, coloured.
@@ -150,10 +158,18 @@ impl Out {
         }
     }
 
-    /// The next runs of a job, in its zone.
-    pub fn next_runs(&self, job: &Job, times: &[DateTime<Utc>]) {
+    /// The next runs of a job, in its zone; none while it or its app (`app_paused`) is
+    /// paused.
+    pub fn next_runs(&self, job: &Job, app_paused: bool, times: &[DateTime<Utc>]) {
         if !job.enabled {
             self.line("next runs: none while paused");
+            return;
+        }
+        if app_paused {
+            self.line(&format!(
+                "next runs: none while the app is paused (psu-sched app resume --app {})",
+                job.app
+            ));
             return;
         }
         if times.is_empty() {
@@ -177,17 +193,18 @@ impl Out {
         }
     }
 
-    /// The jobs as a table.
-    pub fn job_table(&self, jobs: &[Job]) {
+    /// The jobs as a table; a job whose app is paused (`app_paused`) reads `paused (app)`,
+    /// with no next run.
+    pub fn job_table(&self, jobs: &[Job], app_paused: impl Fn(&Job) -> bool) {
         let header = [
             "APP", "NAME", "SCHEDULE", "READING", "ZONE", "NEXT RUN", "LAST", "STATE",
         ];
         let rows: Vec<Vec<(String, Option<Style>)>> = jobs
             .iter()
             .map(|job| {
-                let state = JobStatus::of(job);
+                let state = ShownState::of(job, app_paused(job));
                 let next = match (state, job.state.next_slot) {
-                    (JobStatus::Active, Some(t)) => local(t, job.timezone),
+                    (ShownState::Active, Some(t)) => local(t, job.timezone),
                     _ => "-".to_owned(),
                 };
                 let (last, last_code) = match &job.state.last {
@@ -326,11 +343,12 @@ fn printable(text: &str) -> String {
         .collect()
 }
 
-fn state_style(state: JobStatus) -> Style {
+fn state_style(state: ShownState) -> Style {
     match state {
-        JobStatus::Active => AnsiColor::Green.on_default(),
-        JobStatus::Paused => AnsiColor::Yellow.on_default(),
-        JobStatus::Ended => Effects::DIMMED.into(),
+        ShownState::Active => AnsiColor::Green.on_default(),
+        // Both pauses look alike: nothing is called.
+        ShownState::Paused | ShownState::AppPaused => AnsiColor::Yellow.on_default(),
+        ShownState::Ended => Effects::DIMMED.into(),
     }
 }
 

@@ -43,6 +43,7 @@ mod notify_settings;
 mod ops;
 mod pause;
 mod pause_admin;
+mod pause_cli;
 mod private_ca;
 mod protections;
 mod release;

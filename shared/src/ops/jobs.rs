@@ -1,6 +1,8 @@
 //! A job's operations: create, update, pause, resume, delete, and reading it (show, list,
 //! history). A new operation on jobs goes here, as one more method of [`Ops`].
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
@@ -9,7 +11,7 @@ use super::error::{FieldError, OpsError};
 use super::input::{self, JobInput, JobKey};
 use super::write::{read_job, write_changes};
 use super::{HISTORY_SEARCH, Ops, apps};
-use crate::model::{AppName, Execution, Job, JobId, NewJob, PauseReason, Status};
+use crate::model::{AppName, AppPause, Execution, Job, JobId, NewJob, PauseReason, Status};
 use crate::store::Store;
 
 /// A deleted job, and how many executions were purged with it (when asked).
@@ -30,6 +32,23 @@ pub struct History {
     pub searched: usize,
     /// Whether those were all of the job's executions.
     pub complete: bool,
+}
+
+/// The jobs `list` shows, and the pauses of their apps: a job of a paused app is not called,
+/// so it reads `paused (app)` with no next run ([`super::views::ShownState`]).
+#[derive(Debug)]
+pub struct Listing {
+    /// The jobs, sorted by app and name.
+    pub jobs: Vec<Job>,
+    /// The pause of each of their apps that is paused.
+    pub app_pauses: BTreeMap<AppName, AppPause>,
+}
+
+impl Listing {
+    /// The pause of `job`'s app, while the app is paused.
+    pub fn app_pause(&self, job: &Job) -> Option<&AppPause> {
+        self.app_pauses.get(&job.app)
+    }
 }
 
 impl Ops {
@@ -187,17 +206,7 @@ impl Ops {
 
     /// The jobs, of one app when `app` is given, sorted by app and name.
     pub async fn list(&self, app: Option<&str>) -> Result<Vec<Job>, OpsError> {
-        let app = app
-            .map(AppName::parse)
-            .transpose()
-            .map_err(FieldError::from)?;
-        let mut jobs = self
-            .store()
-            .await?
-            .list_jobs(app.as_ref())
-            .await
-            .map_err(OpsError::store("list the jobs"))?;
-        jobs.sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
+        let mut jobs = self.list_sorted(app).await?;
         if jobs.iter().any(|j| j.path.is_some()) {
             let apps = self
                 .store()
@@ -212,22 +221,70 @@ impl Ops {
         Ok(jobs)
     }
 
+    /// The jobs as [`Ops::list`] reads them, with the pauses of their apps (`list`): the
+    /// app records are read whether or not a job is by path, so this reads at most one more
+    /// time than `list`: one app's record (a `GetItem`) when `app` is given, else every
+    /// record (one `Query`, which `list` makes too when a job is by path); nothing more when
+    /// there is no job.
+    pub async fn list_with_app_pauses(&self, app: Option<&str>) -> Result<Listing, OpsError> {
+        let mut jobs = self.list_sorted(app).await?;
+        let Some(first) = jobs.first() else {
+            return Ok(Listing {
+                jobs,
+                app_pauses: BTreeMap::new(),
+            });
+        };
+        let store = self.store().await?;
+        let apps = match app {
+            // The jobs of one app: its record alone.
+            Some(_) => store
+                .get_app(&first.app)
+                .await
+                .map_err(OpsError::store("read the app"))?
+                .into_iter()
+                .collect(),
+            None => store
+                .list_apps()
+                .await
+                .map_err(OpsError::store("list the apps"))?,
+        };
+        for job in &mut jobs {
+            resolve_for_display(job, apps.iter().find(|a| a.name == job.app));
+        }
+        let app_pauses = apps
+            .into_iter()
+            .filter_map(|a| Some((a.name, a.paused?)))
+            .collect();
+        Ok(Listing { jobs, app_pauses })
+    }
+
     /// The job and its newest `n` executions.
     pub async fn show(&self, key: &JobKey, n: usize) -> Result<(Job, Vec<Execution>), OpsError> {
-        let store = self.store().await?;
-        let mut job = read_job(store, key).await?;
-        if job.path.is_some() {
-            let app = store
-                .get_app(&job.app)
-                .await
-                .map_err(OpsError::store("read the app"))?;
-            resolve_for_display(&mut job, app.as_ref());
-        }
-        let executions = store
-            .list_executions(&job.id, n)
-            .await
-            .map_err(OpsError::store("read the job's history"))?;
+        let (job, _, executions) = self.show_reading(key, n, false).await?;
         Ok((job, executions))
+    }
+
+    /// The job, its app's pause while the app is paused, and its newest `n` executions
+    /// (`show`): the app's record is read for a job by URL too (one `GetItem` more than
+    /// [`Ops::show`] for it; none more for a job by path).
+    pub async fn show_with_app_pause(
+        &self,
+        key: &JobKey,
+        n: usize,
+    ) -> Result<(Job, Option<AppPause>, Vec<Execution>), OpsError> {
+        self.show_reading(key, n, true).await
+    }
+
+    /// The pause of the app `app`, while it is paused (one `GetItem`; an app without a record
+    /// is never paused): `create` and `update` show the job they wrote with it.
+    pub async fn app_pause(&self, app: &AppName) -> Result<Option<AppPause>, OpsError> {
+        Ok(self
+            .store()
+            .await?
+            .get_app(app)
+            .await
+            .map_err(OpsError::store("read the app"))?
+            .and_then(|a| a.paused))
     }
 
     /// The job's newest `limit` executions, of one status when given (searching the newest
@@ -266,6 +323,50 @@ impl Ops {
         })?;
         let (status, limit) = history_filter(status, limit)?;
         search_history(self.store().await?, &id, status, limit).await
+    }
+}
+
+impl Ops {
+    /// The jobs, of one app when `app` is given, sorted by app and name, as stored.
+    async fn list_sorted(&self, app: Option<&str>) -> Result<Vec<Job>, OpsError> {
+        let app = app
+            .map(AppName::parse)
+            .transpose()
+            .map_err(FieldError::from)?;
+        let mut jobs = self
+            .store()
+            .await?
+            .list_jobs(app.as_ref())
+            .await
+            .map_err(OpsError::store("list the jobs"))?;
+        jobs.sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
+        Ok(jobs)
+    }
+
+    /// The job, its app's pause and its newest `n` executions; the app's record is read for
+    /// a job by path (its URL for display), and for any job when `app_pause`.
+    async fn show_reading(
+        &self,
+        key: &JobKey,
+        n: usize,
+        app_pause: bool,
+    ) -> Result<(Job, Option<AppPause>, Vec<Execution>), OpsError> {
+        let store = self.store().await?;
+        let mut job = read_job(store, key).await?;
+        let mut pause = None;
+        if job.path.is_some() || app_pause {
+            let app = store
+                .get_app(&job.app)
+                .await
+                .map_err(OpsError::store("read the app"))?;
+            resolve_for_display(&mut job, app.as_ref());
+            pause = app.and_then(|a| a.paused).filter(|_| app_pause);
+        }
+        let executions = store
+            .list_executions(&job.id, n)
+            .await
+            .map_err(OpsError::store("read the job's history"))?;
+        Ok((job, pause, executions))
     }
 }
 

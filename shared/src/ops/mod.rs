@@ -85,7 +85,7 @@ pub use input::{
     JobInput, JobKey, ScheduleForm, parse_duration, parse_instant, parse_jitter, parse_schedule,
     parse_zone,
 };
-pub use jobs::{Deleted, History};
+pub use jobs::{Deleted, History, Listing};
 pub use keys::{AppKeys, Rotation};
 pub use shown::{NotAsShown, ShownJob};
 pub use stats::{JobStatsView, Percentiles, StatsView, parse_since};

@@ -493,7 +493,7 @@ async fn every_json_field_is_documented_in_the_cli_guide() {
         .run_now(&key("a"), &dispatcher, &clock, &TickConfig::default())
         .await
         .expect("run");
-    let mut view = views::JobView::new(&job, now(), 3);
+    let mut view = views::JobView::new(&job, None, now(), 3);
     view.executions = Some(vec![views::ExecutionView::from(&run)]);
     let preview = next("* * * * *", None, 1, now()).expect("next");
     let values = [

@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::model::{Execution, Job, OverlapPolicy, Status, Trigger};
+use crate::model::{AppPause, Execution, Job, OverlapPolicy, Status, Trigger};
 use crate::schedule::Schedule;
 
 /// Whether a job is active, paused or ended (no slot left before its end).
@@ -38,6 +38,43 @@ impl JobStatus {
             JobStatus::Active => "active",
             JobStatus::Paused => "paused",
             JobStatus::Ended => "ended",
+        }
+    }
+}
+
+/// A job's state as a person reads it: its own ([`JobStatus`]), except that an active job of
+/// a paused app reads `paused (app)`, since none of its slots is called until the app
+/// resumes. The JSON keeps the job's own `state` and says `app_paused` beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShownState {
+    /// Active, its app running: its next slot is called.
+    Active,
+    /// Paused on its own.
+    Paused,
+    /// Active, but its app is paused: nothing is called.
+    AppPaused,
+    /// No slot left.
+    Ended,
+}
+
+impl ShownState {
+    /// The state of `job`, whose app is paused when `app_paused`.
+    pub fn of(job: &Job, app_paused: bool) -> Self {
+        match JobStatus::of(job) {
+            JobStatus::Active if app_paused => ShownState::AppPaused,
+            JobStatus::Active => ShownState::Active,
+            JobStatus::Paused => ShownState::Paused,
+            JobStatus::Ended => ShownState::Ended,
+        }
+    }
+
+    /// `active`, `paused`, `paused (app)` or `ended`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShownState::Active => "active",
+            ShownState::Paused => "paused",
+            ShownState::AppPaused => "paused (app)",
+            ShownState::Ended => "ended",
         }
     }
 }
@@ -93,11 +130,15 @@ pub struct JobView {
     pub start: Option<String>,
     /// The instant after which no slot falls.
     pub end: Option<String>,
-    /// `active`, `paused` or `ended`.
+    /// `active`, `paused` or `ended`: the job's own state, whether or not its app is paused.
     pub state: JobStatus,
     /// Why the job is paused, when whoever paused it said (null otherwise).
     pub pause_reason: Option<String>,
-    /// The next slot, when active.
+    /// True while the job's app is paused (`app pause`): none of its slots is called.
+    pub app_paused: bool,
+    /// Why the job's app is paused, while it is (null otherwise).
+    pub app_pause_reason: Option<String>,
+    /// The next slot, when active and its app is not paused.
     pub next_run: Option<String>,
     /// The last finished execution's status.
     pub last_status: Option<Status>,
@@ -113,7 +154,7 @@ pub struct JobView {
     pub allow_overlap: bool,
     /// Each slot's call is due at the slot plus an offset in [0, jitter): 0 for none.
     pub jitter_ms: u64,
-    /// When the next slot's call is due, when active: `next_run` plus its jitter offset.
+    /// When the next slot's call is due, when `next_run` is: `next_run` plus its jitter offset.
     pub next_call: Option<String>,
     /// Free text.
     pub description: String,
@@ -121,7 +162,7 @@ pub struct JobView {
     pub created_at: String,
     /// When it last changed.
     pub updated_at: String,
-    /// The next runs (`show`, `create`, `update`): empty while paused.
+    /// The next runs (`show`, `create`, `update`): empty while the job or its app is paused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_runs: Option<Vec<String>>,
     /// The newest executions (`show`).
@@ -130,15 +171,14 @@ pub struct JobView {
 }
 
 impl JobView {
-    /// The job, with its next `n` runs after `now` when `n > 0`.
-    pub fn new(job: &Job, now: DateTime<Utc>, n: usize) -> Self {
+    /// The job, whose app's pause is `app_pause` while the app is paused, with its next `n`
+    /// runs after `now` when `n > 0` (none while the job or its app is paused).
+    pub fn new(job: &Job, app_pause: Option<&AppPause>, now: DateTime<Utc>, n: usize) -> Self {
         let state = JobStatus::of(job);
-        let next_run = match state {
-            JobStatus::Active => job.state.next_slot.map(rfc3339),
-            _ => None,
-        };
+        let runs = ShownState::of(job, app_pause.is_some()) == ShownState::Active;
+        let next_slot = job.state.next_slot.filter(|_| runs);
         let next_runs = (n > 0).then(|| {
-            if job.enabled {
+            if job.enabled && app_pause.is_none() {
                 upcoming(job, now, n).into_iter().map(rfc3339).collect()
             } else {
                 Vec::new()
@@ -158,7 +198,9 @@ impl JobView {
             end: job.end.map(rfc3339),
             state,
             pause_reason: job.pause_reason.as_ref().map(ToString::to_string),
-            next_run,
+            app_paused: app_pause.is_some(),
+            app_pause_reason: app_pause.map(|p| p.reason.to_string()),
+            next_run: next_slot.map(rfc3339),
             last_status: job.state.last.as_ref().map(|l| l.status),
             last_run_at: job.state.last.as_ref().map(|l| rfc3339(l.at)),
             timeout_ms: job.timeout_ms,
@@ -166,10 +208,7 @@ impl JobView {
             max_lateness_ms: job.max_lateness_ms,
             allow_overlap: job.overlap == OverlapPolicy::Allow,
             jitter_ms: job.jitter_ms,
-            next_call: match state {
-                JobStatus::Active => job.state.next_slot.map(|s| rfc3339(job.due_of(s))),
-                _ => None,
-            },
+            next_call: next_slot.map(|s| rfc3339(job.due_of(s))),
             description: job.description.clone(),
             created_at: rfc3339(job.created_at),
             updated_at: rfc3339(job.updated_at),
