@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DurationRound, Utc};
-use shared::model::{AppName, JobName, JobUrl, NewJob, Status};
+use shared::model::{
+    App, AppName, AppPause, BaseUrl, JobName, JobUrl, NewJob, PauseReason, Status,
+};
 use shared::schedule::Schedule;
 use shared::store::Store;
 use shared::store::sqlite::SqliteStore;
@@ -213,5 +215,74 @@ async fn the_admins_backfill_plan_says_when_the_jobs_schedule_changed_inside_the
         page.contains("id=\"backfill-timing\"") && page.contains(&text(changed)),
         "{page}"
     );
+    admin.stop().await;
+}
+
+/// A backfill POSTed for a job of a paused app is refused, 409, saying why (review of issue
+/// 32: a hand-made POST answered "Backfill started" and called nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_posted_while_the_app_is_paused_is_refused_saying_why() {
+    let dir = temp_dir("backfill-paused");
+    let db = dir.join("jobs.db");
+    let server = JobServer::start().await;
+    let store = SqliteStore::open(&db).await.expect("open");
+    let hour = Utc::now()
+        .duration_trunc(chrono::Duration::hours(1))
+        .expect("an hour");
+    let h = |n: i64| hour - chrono::Duration::hours(n);
+    let mut app = App::new(
+        AppName::parse("shop").expect("app"),
+        BaseUrl::parse(&server.url("")).expect("base"),
+        1,
+        h(5),
+    )
+    .expect("app");
+    app.paused = Some(AppPause {
+        reason: PauseReason::parse("reason", "migration").expect("reason"),
+        since: h(1),
+    });
+    store.create_app(&app).await.expect("app");
+    let mut job = NewJob::new(
+        AppName::parse("shop").expect("app"),
+        JobName::parse("sweep").expect("name"),
+        JobUrl::parse(&server.url("/sweep")).expect("url"),
+        "0 * * * *".parse::<Schedule>().expect("schedule"),
+    )
+    .build(h(4) + chrono::Duration::minutes(1))
+    .expect("job");
+    job.state.next_slot = Some(hour + chrono::Duration::hours(1));
+    store.create_job(&job).await.expect("create");
+    add(&store, "shop", "sweep", h(3), Status::Failed, |_| {}).await;
+    drop(store);
+    let admin = Admin::start(&db, &[]).await;
+    let http = http();
+    let cookie = sign_in(&http, &admin.base).await;
+    let page = http
+        .get(format!("{}/apps/shop/jobs/sweep/backfill", admin.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("page");
+    let answer = post_form(
+        &http,
+        &admin.base,
+        &cookie,
+        "/apps/shop/jobs/sweep/backfill",
+        &[
+            ("csrf", csrf_of(&page)),
+            ("from", text(h(4))),
+            ("to", text(hour)),
+            ("include_paused", "on".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status(), 409);
+    let body = answer.text().await.expect("body");
+    assert!(body.contains("paused"), "{body}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(server.count("/sweep"), 0);
     admin.stop().await;
 }

@@ -149,3 +149,28 @@ async fn a_webhook_replaced_mid_failure_hears_of_the_failure_then_of_the_recover
     assert_eq!(events(&server, "/hook"), vec!["failing"]);
     assert_eq!(events(&server, "/hook-2"), vec!["failing", "recovered"]);
 }
+
+/// A webhook removed and given again (the same URL) while a job is failing, with no run in
+/// between, is told at the job's next failure (review of issue 32: nobody was told, the
+/// marker of the first telling stood for the webhook given again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_removed_and_given_again_with_no_run_between_hears_of_the_failure() {
+    let cli = Cli::new().await;
+    let db = TempDb::new();
+    let on = On {
+        cli: &cli,
+        sqlite: Some(format!("sqlite:{}", db.0.display())),
+    };
+    on.ok(&["init"]).await;
+    let server = JobServer::start().await;
+    a_failing_tick(&on, &server).await;
+    let hook = server.url("/hook");
+    on.ok(&["--app", "shop", "app", "update", "--no-webhook"])
+        .await;
+    on.ok(&["--app", "shop", "app", "update", "--webhook", &hook])
+        .await;
+    let listed = on.ok(&["list", "--app", "shop", "--json"]).await.json();
+    let next = instant(&listed[0]["next_run"]);
+    on.tick(next).await;
+    assert_eq!(events(&server, "/hook"), vec!["failing", "failing"]);
+}

@@ -144,4 +144,24 @@ mod tests {
         assert!(validate_notify_after(101).is_err());
         assert_eq!(validate_notify_after(100), Ok(100));
     }
+
+    /// Review of issue 32: `http:///TOKEN` was accepted, its first path segment taken for the
+    /// host (and shown, lowercased, by `app show`).
+    #[test]
+    fn a_webhook_without_a_host_before_its_path_is_refused_without_its_path() {
+        for bad in [
+            "http:///SECRETTOKEN",
+            "https:////SECRETTOKEN",
+            "https:SECRETTOKEN",
+            "https:/SECRETTOKEN",
+        ] {
+            let e = WebhookUrl::parse(bad).expect_err(bad);
+            assert_eq!(e.field, "webhook", "{bad}");
+            assert!(
+                !e.message.to_lowercase().contains("secrettoken"),
+                "{bad}: {}",
+                e.message
+            );
+        }
+    }
 }
