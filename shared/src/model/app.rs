@@ -166,6 +166,10 @@ pub struct App {
     /// ([`WebhookUrl::masked`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookUrl>,
+    /// When the webhook was given ([`App::set_webhook`]): a webhook removed and given again is
+    /// another webhook to tell ([`App::webhook_print`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_since: Option<DateTime<Utc>>,
     /// After how many failed or timed-out runs in a row of one of its jobs the webhook is
     /// told (1 to 100).
     #[serde(
@@ -221,6 +225,26 @@ fn new_key_salt() -> String {
 }
 
 impl App {
+    /// Sets the webhook at `now`: a change (a webhook given, replaced or removed) restarts
+    /// its [`App::webhook_print`], so that a job failing is told again; the same URL again
+    /// changes nothing.
+    pub fn set_webhook(&mut self, webhook: Option<WebhookUrl>, now: DateTime<Utc>) {
+        if webhook != self.webhook {
+            self.webhook_since = webhook.as_ref().map(|_| now);
+            self.webhook = webhook;
+        }
+    }
+
+    /// Which webhook this is, in 32 bits, for a job's alert marker (`JobState::alerted_hook`):
+    /// its URL and when it was given, so that a webhook replaced, or removed and given again,
+    /// is told of a failure the marker says was told. `None` without a webhook.
+    pub fn webhook_print(&self) -> Option<u32> {
+        self.webhook.as_ref().map(|hook| {
+            let since = self.webhook_since.map(|t| t.timestamp_millis()).unwrap_or(0);
+            hook.fingerprint() ^ (crate::hash::fnv1a_64(&since.to_le_bytes()) as u32)
+        })
+    }
+
     /// A new app record at `now`, its budget validated.
     pub fn new(
         name: AppName,
@@ -239,6 +263,7 @@ impl App {
             timezone: None,
             paused: None,
             webhook: None,
+            webhook_since: None,
             notify_after: DEFAULT_NOTIFY_AFTER,
             created_at: now,
             updated_at: now,

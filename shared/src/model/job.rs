@@ -194,7 +194,7 @@ pub struct JobState {
     /// next success clears it and tells the webhook it recovered (`tick::notify`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub alerted: bool,
-    /// Which webhook was told ([`crate::model::WebhookUrl::fingerprint`]), while `alerted`:
+    /// Which webhook was told ([`crate::model::App::webhook_print`]), while `alerted`:
     /// a webhook that replaced it mid-failure is told at the job's next failure, and is not
     /// told of a recovery from a failure it never heard of. Absent on a marker set before it
     /// was kept (taken as the current webhook's).

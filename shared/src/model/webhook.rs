@@ -31,6 +31,16 @@ impl WebhookUrl {
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
         let field = "webhook";
         let value = value.trim();
+        // `http:///x` and `https:x` parse with `x` as the host: the authority must be typed.
+        let typed_host = value
+            .split_once("://")
+            .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
+        if !typed_host {
+            return Err(ValidationError::new(
+                field,
+                "no host after the scheme's `://`; give the incoming webhook's https://host/path",
+            ));
+        }
         let Ok(url) = reqwest::Url::parse(value) else {
             return Err(ValidationError::new(
                 field,

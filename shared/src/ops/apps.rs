@@ -131,7 +131,7 @@ impl Ops {
         let mut app = App::new(name, base_url, budget.unwrap_or(DEFAULT_APP_BUDGET), now)
             .map_err(FieldError::from)?;
         app.timezone = timezone;
-        app.webhook = webhook.flatten();
+        app.set_webhook(webhook.flatten(), now);
         app.notify_after = notify_after.unwrap_or(DEFAULT_NOTIFY_AFTER);
         self.store()
             .await?
@@ -164,7 +164,7 @@ impl Ops {
         change_app(self.store().await?, &name, now, |app| {
             let mut next = app.clone();
             if let Some(webhook) = &webhook {
-                next.webhook = webhook.clone();
+                next.set_webhook(webhook.clone(), now);
             }
             if let Some(n) = notify_after {
                 next.notify_after = n;

@@ -408,7 +408,7 @@ impl Ops {
                 next.notify_after = notify_after.unwrap_or(crate::model::DEFAULT_NOTIFY_AFTER);
             }
             if let Some(webhook) = &webhook {
-                next.webhook = webhook.clone();
+                next.set_webhook(webhook.clone(), now);
             }
             if next.base_url == app.base_url
                 && next.budget == app.budget

@@ -49,7 +49,7 @@ impl Event {
 
 /// Decides, on a job's state after its bookkeeping recorded a run, whether a notification
 /// goes out, and marks the state accordingly. `hook`: the app's threshold and its webhook's
-/// [fingerprint](WebhookUrl::fingerprint) when it has a webhook (`None`: nobody to tell; a
+/// [print](App::webhook_print) when it has a webhook (`None`: nobody to tell; a
 /// marker left is cleared at the next run).
 pub(super) fn decide(state: &mut JobState, hook: Option<(u32, u32)>) -> Option<Event> {
     // The webhook now is the one told (a marker set before the fingerprint was kept is
@@ -153,11 +153,8 @@ impl Ctx<'_> {
             return Ok(None); // Not alerted and not failing.
         }
         let settings = self.webhook_of(&execution.app).await?;
-        let event = decide(
-            state,
-            settings.as_ref().map(|(hook, n)| (*n, hook.fingerprint())),
-        );
-        Ok(event.zip(settings).map(|(event, (webhook, _))| {
+        let event = decide(state, settings.as_ref().map(|(_, n, print)| (*n, *print)));
+        Ok(event.zip(settings).map(|(event, (webhook, _, _))| {
             let streak = match event {
                 Event::Failing => state.streak,
                 Event::Recovered => streak,
@@ -171,8 +168,13 @@ impl Ctx<'_> {
     pub(super) async fn webhook_of(
         &self,
         app: &AppName,
-    ) -> Result<Option<(WebhookUrl, u32)>, StoreError> {
-        let of = |a: &App| a.webhook.clone().map(|w| (w, a.notify_after));
+    ) -> Result<Option<(WebhookUrl, u32, u32)>, StoreError> {
+        let of = |a: &App| {
+            a.webhook
+                .clone()
+                .zip(a.webhook_print())
+                .map(|(w, print)| (w, a.notify_after, print))
+        };
         if self.apps_read {
             return Ok(self.apps.get(app).and_then(of));
         }

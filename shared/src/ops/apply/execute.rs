@@ -53,7 +53,7 @@ impl Ops {
                 .map_err(FieldError::from)?;
                 app.timezone = desired.timezone;
                 app.paused = pause_of(None, desired, now);
-                app.webhook = desired.webhook.clone();
+                app.set_webhook(desired.webhook.clone(), now);
                 app.notify_after = desired.notify_after;
                 match store.create_app(&app).await {
                     Ok(()) => Ok(Applied::Done),
@@ -69,7 +69,7 @@ impl Ops {
                 next.budget = desired.budget;
                 next.timezone = desired.timezone;
                 next.paused = pause_of(Some(read), desired, now);
-                next.webhook = desired.webhook.clone();
+                next.set_webhook(desired.webhook.clone(), now);
                 next.notify_after = desired.notify_after;
                 next.deleting = false;
                 next.updated_at = now;
