@@ -81,7 +81,8 @@ pub(crate) async fn post(
     let now = Utc::now();
     // The same checks as the run's, before answering: a refusal is this request's 400.
     let at = TickAt::parse(None, None, NowUse::DryRun, now)?;
-    ctx.ops
+    let plan = ctx
+        .ops
         .backfill(
             &key,
             &input(&query),
@@ -91,6 +92,16 @@ pub(crate) async fn post(
             &config.tick,
         )
         .await?;
+    // A paused app's backfill would leave every slot: say so rather than "started".
+    if let Some(pause) = &plan.app_paused {
+        return Err(Error::NotDone(
+            StatusCode::CONFLICT,
+            format!(
+                "the app {} is paused ({}): a backfill calls nothing while it is; resume it first",
+                key.app, pause.reason
+            ),
+        ));
+    }
     let ops = ctx.ops.clone();
     let href = job_href(key.app.as_str(), key.name.as_str());
     let typed = input(&query);
