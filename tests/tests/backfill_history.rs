@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use shared::clock::FixedClock;
 use shared::dispatch::{DispatchOptions, HttpDispatcher, PrivateTargets};
-use shared::ops::{Backfill, BackfillInput, JobInput, JobKey, Ops, ScheduleForm, TickAt};
+use shared::ops::{AppInput, Backfill, BackfillInput, JobInput, JobKey, Ops, ScheduleForm, TickAt};
 use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
 use shared::tick::backfill::{Called, Verdict};
@@ -246,6 +246,10 @@ async fn a_backfill_follows_the_schedule_each_slot_had(ops: Ops) {
         .collect();
     assert_eq!(ran, vec![(10, 2), (20, 2), (60, 1)]);
     assert_eq!(server.count("/sync"), 8);
+    // A window wholly before the change says so too (it said nothing).
+    let before = ("2026-11-26T12:05:00Z", "2026-11-26T12:20:00Z");
+    let plan = backfill(&ops, &key, before, at(80), NowUse::DryRun).await;
+    assert_eq!(plan.timing_changed, Some(at(25)), "{plan:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -256,4 +260,148 @@ async fn a_backfill_follows_the_schedule_each_slot_had_on_sqlite() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backfill_follows_the_schedule_each_slot_had_on_dynamodb() {
     a_backfill_follows_the_schedule_each_slot_had(dynamodb().await).await;
+}
+
+/// The app `web` of `every_10m`'s job, on `server`.
+async fn web_app(ops: &Ops, server: &JobServer) {
+    let input = AppInput {
+        base_url: Some(server.url("").trim_end_matches('/').to_owned()),
+        ..AppInput::default()
+    };
+    ops.create_app("web", &input, noon()).await.expect("app");
+}
+
+/// The app is paused from 12:15 to 12:45 and the one tick meanwhile (12:40) coalesces 12:20
+/// and 12:30 into its skipped 12:40: a backfill lists all three paused (review of issue 32:
+/// the two never recorded were called). Paused again from 13:05, a failed 13:00 is listed
+/// `app_paused` (the plan said `call` while the run left it), and 13:10 and 13:20 paused.
+async fn a_backfill_knows_an_app_pause_by_the_app_not_only_by_skipped_records(ops: Ops) {
+    let server = JobServer::start().await;
+    web_app(&ops, &server).await;
+    let key = every_10m(&ops, &server).await;
+    tick(&ops, at(10)).await;
+    ops.pause_app("web", "migration", at(15))
+        .await
+        .expect("pause");
+    tick(&ops, at(40)).await;
+    ops.resume_app("web", at(45)).await.expect("resume");
+    tick(&ops, at(50)).await;
+    server.set("/sync", Behavior::Status(500));
+    tick(&ops, at(60)).await;
+    assert_eq!(server.count("/sync"), 3, "12:10, 12:50, 13:00");
+    ops.pause_app("web", "again", at(65)).await.expect("pause");
+
+    let window = ("2026-11-26T12:05:00Z", "2026-11-26T13:20:00Z");
+    let plan = backfill(&ops, &key, window, at(85), NowUse::DryRun).await;
+    assert_eq!(
+        verdicts(&plan),
+        vec![
+            (10, "succeeded"),
+            (20, "paused"),
+            (30, "paused"),
+            (40, "paused"),
+            (50, "succeeded"),
+            (60, "app_paused"),
+            (70, "paused"),
+            (80, "paused"),
+        ]
+    );
+    assert!(
+        plan.plans[5].reason().contains("the app is paused"),
+        "{plan:?}"
+    );
+    let run = backfill(&ops, &key, window, at(85), NowUse::Write).await;
+    assert!(
+        run.called.iter().all(|(_, c)| matches!(c, Called::Left(_))),
+        "{run:?}"
+    );
+    assert_eq!(server.count("/sync"), 3, "nothing called");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backfill_knows_an_app_pause_by_the_app_on_sqlite() {
+    a_backfill_knows_an_app_pause_by_the_app_not_only_by_skipped_records(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backfill_knows_an_app_pause_by_the_app_on_dynamodb() {
+    a_backfill_knows_an_app_pause_by_the_app_not_only_by_skipped_records(dynamodb().await).await;
+}
+
+/// A local `--from`/`--to` is read in the job's zone unless `--tz` is typed: `PSU_SCHED_TZ`
+/// (the zone times are shown in) does not move the window (review of issue 32: it did). An
+/// ambiguous local `--to` (clocks falling back) is its later instant, `--from` its earlier
+/// one: the window covers both readings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_window_is_read_in_the_jobs_zone_unless_tz_is_typed_and_covers_both_readings_of_a_repeated_hour()
+ {
+    let cli = crate::cli::Cli::new().await;
+    let db = tempdb::TempDb::new();
+    let store = format!("sqlite:{}", db.0.display());
+    let env = [("PSU_SCHED_STORE", store.as_str())];
+    cli.run_with(&["init"], &env).await.ok();
+    let server = JobServer::start().await;
+    let url = server.url("/sync");
+    cli.run_with(
+        &[
+            "--app",
+            "web",
+            "create",
+            "--name",
+            "sync",
+            "--url",
+            &url,
+            "--every",
+            "10m",
+            "--tz",
+            "America/New_York",
+        ],
+        &env,
+    )
+    .await
+    .ok();
+    let plan = |env: Vec<(&'static str, String)>, extra: &'static [&'static str]| {
+        let cli = &cli;
+        async move {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let mut args = vec!["--app", "web"];
+            args.extend_from_slice(extra);
+            args.extend_from_slice(&[
+                "backfill",
+                "--name",
+                "sync",
+                "--from",
+                "2026-11-01 01:30",
+                "--to",
+                "2026-11-01 01:30",
+                "--now",
+                "2026-11-01T12:00:00Z",
+                "--dry-run",
+                "--json",
+            ]);
+            cli.run_with(&args, &env).await.ok().json()
+        }
+    };
+    let in_job_zone = plan(
+        vec![
+            ("PSU_SCHED_STORE", store.clone()),
+            ("PSU_SCHED_TZ", "Asia/Tokyo".to_owned()),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (&in_job_zone["from"], &in_job_zone["to"]),
+        (
+            &serde_json::Value::from("2026-11-01T05:30:00Z"),
+            &serde_json::Value::from("2026-11-01T06:30:00Z")
+        ),
+        "{in_job_zone}"
+    );
+    let typed = plan(
+        vec![("PSU_SCHED_STORE", store.clone())],
+        &["--tz", "Asia/Tokyo"],
+    )
+    .await;
+    assert_eq!(typed["from"], "2026-10-31T16:30:00Z", "{typed}");
 }

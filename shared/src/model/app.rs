@@ -240,7 +240,10 @@ impl App {
     /// is told of a failure the marker says was told. `None` without a webhook.
     pub fn webhook_print(&self) -> Option<u32> {
         self.webhook.as_ref().map(|hook| {
-            let since = self.webhook_since.map(|t| t.timestamp_millis()).unwrap_or(0);
+            let since = self
+                .webhook_since
+                .map(|t| t.timestamp_millis())
+                .unwrap_or(0);
             hook.fingerprint() ^ (crate::hash::fnv1a_64(&since.to_le_bytes()) as u32)
         })
     }

@@ -119,6 +119,18 @@ mod tests {
             "zero\u{200b}width",
             "\u{feff}bom",
             "mark\u{200f}",
+            // Review of issue 32, second round: these passed.
+            "line\u{2028}separator",
+            "para\u{2029}graph",
+            "soft\u{ad}hyphen",
+            "tag \u{e0041}\u{e0042} smuggled",
+            "mongolian\u{180e}vowel",
+            "old\u{206a}swap",
+            "anchor\u{fff9}",
+            "grapheme\u{34f}joiner",
+            "hangul\u{115f}\u{3164}filler",
+            "braille\u{2800}blank",
+            "music\u{1d173}",
         ] {
             let err = PauseReason::parse("reason", bad).expect_err(bad);
             assert_eq!(err.field, "reason");
