@@ -23,7 +23,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "PSU_SCHED_APP", value_name = "APP")]
     pub app: Option<String>,
 
-    /// The IANA time zone schedules and dates are read in (default PSU_SCHED_TZ, else UTC).
+    /// The IANA time zone schedules and dates are read in (default PSU_SCHED_TZ, else UTC;
+    /// a job's zone in `update` and a backfill's window only when typed here).
     #[arg(long, global = true, env = "PSU_SCHED_TZ", value_name = "ZONE")]
     pub tz: Option<String>,
 

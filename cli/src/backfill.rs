@@ -24,11 +24,13 @@ pub struct BackfillArgs {
     pub name: String,
 
     /// The window's first instant: RFC 3339 (2026-12-07T10:00:00Z), or a local date and time
-    /// (2026-12-07 02:00) in the zone --tz names, else the job's.
+    /// (2026-12-07 02:00) in the zone --tz names on this command line, else the job's (an
+    /// hour clocks falling back repeat: its first reading).
     #[arg(long, value_name = "TIME")]
     pub from: String,
 
-    /// The window's last instant (a slot at it is in), in the past.
+    /// The window's last instant (a slot at it is in), in the past; read as --from is (an
+    /// hour clocks falling back repeat: its second reading).
     #[arg(long, value_name = "TIME")]
     pub to: String,
 
@@ -58,14 +60,22 @@ pub struct BackfillArgs {
     pub json: bool,
 }
 
+/// The zones a backfill reads its times in.
+pub struct Zones<'a> {
+    /// `--now` (`--tz` or `PSU_SCHED_TZ`, else UTC).
+    pub now: Option<&'a str>,
+    /// A local `--from` and `--to`: `--tz` typed on the command line, else the job's zone.
+    pub window: Option<&'a str>,
+}
+
 /// Plans the backfill of the job `key` and, unless `--dry-run`, calls each slot planned;
-/// `sent` is told whether a call was sent (the caller warns when it went unsigned). `tz`: the
-/// zone `--now`, and a local `--from` and `--to`, are read in (the job's for these when none).
+/// `sent` is told whether a call was sent (the caller warns when it went unsigned). `zones`: what
+/// `--now`, and a local `--from` and `--to`, are read in.
 pub async fn backfill(
     ops: &Ops,
     config: &Config,
     key: JobKey,
-    tz: Option<&str>,
+    zones: Zones<'_>,
     args: &BackfillArgs,
     out: &Out,
     sent: impl FnOnce(bool),
@@ -77,7 +87,7 @@ pub async fn backfill(
     } else {
         NowUse::Write
     };
-    let at = TickAt::parse(args.now.as_deref(), tz, mode, Utc::now())?;
+    let at = TickAt::parse(args.now.as_deref(), zones.now, mode, Utc::now())?;
     let dispatcher = config
         .dispatcher(Runner::Cli)
         .context("could not build the HTTP client")?;
@@ -86,7 +96,7 @@ pub async fn backfill(
         to: args.to.clone(),
         timed_out: args.include_timed_out,
         paused: args.include_paused,
-        timezone: tz.map(str::to_owned),
+        timezone: zones.window.map(str::to_owned),
     };
     let done = ops
         .backfill(&key, &input, at, &dispatcher, &SystemClock, &config.tick)

@@ -34,7 +34,12 @@ pub async fn run(cli: Cli, tz_typed: bool) -> Result<ExitCode> {
                 &ops(&cli)?,
                 &config,
                 key,
-                cli.tz.as_deref(),
+                // A local window is the job's unless --tz is typed (PSU_SCHED_TZ is the zone
+                // times are shown in); --now is read in either.
+                backfill::Zones {
+                    now: cli.tz.as_deref(),
+                    window: cli.tz.as_deref().filter(|_| tz_typed),
+                },
                 args,
                 &out,
                 warn,

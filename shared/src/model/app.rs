@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::{AppName, AppPause, DEFAULT_NOTIFY_AFTER, JobUrl, ValidationError, WebhookUrl};
+use super::{
+    AppName, AppPause, DEFAULT_NOTIFY_AFTER, JobUrl, PauseSpan, ValidationError, WebhookUrl,
+    push_pause,
+};
 
 /// The call budget of an app without a setting: the old relay called one app's jobs one
 /// after another; 4 at once keeps a small app server responsive while a tick's calls to it
@@ -162,6 +165,10 @@ pub struct App {
     /// are not rewritten.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<AppPause>,
+    /// Its pauses that ended, oldest first ([`App::set_paused`]), for a backfill to tell the
+    /// slots they passed over (a late tick records only the latest of them `skipped`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pauses: Vec<PauseSpan>,
     /// Where a job's failures are posted (`None`: nobody is told). A secret: never shown
     /// ([`WebhookUrl::masked`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -225,6 +232,28 @@ fn new_key_salt() -> String {
 }
 
 impl App {
+    /// Pauses the app (`Some`, keeping the start of a pause that stands) or resumes it
+    /// (`None`) at `now`: a pause that ends is kept in [`App::pauses`].
+    pub fn set_paused(&mut self, pause: Option<AppPause>, now: DateTime<Utc>) {
+        if let (Some(was), None) = (&self.paused, &pause) {
+            push_pause(
+                &mut self.pauses,
+                PauseSpan {
+                    from: was.since,
+                    to: now,
+                },
+            );
+        }
+        self.paused = pause;
+    }
+
+    /// True when a slot at `at` came while the app was paused (in a pause that ended, from
+    /// its start to its end, or since the current one began).
+    pub fn paused_at(&self, at: DateTime<Utc>) -> bool {
+        self.paused.as_ref().is_some_and(|p| p.since <= at)
+            || self.pauses.iter().any(|p| p.from <= at && at <= p.to)
+    }
+
     /// Sets the webhook at `now`: a change (a webhook given, replaced or removed) restarts
     /// its [`App::webhook_print`], so that a job failing is told again; the same URL again
     /// changes nothing.
@@ -267,6 +296,7 @@ impl App {
             paused: None,
             webhook: None,
             webhook_since: None,
+            pauses: Vec::new(),
             notify_after: DEFAULT_NOTIFY_AFTER,
             created_at: now,
             updated_at: now,

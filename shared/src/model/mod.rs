@@ -27,7 +27,7 @@ pub use job::{
 pub(crate) use names::random_uuid;
 pub use names::{AppName, JobId, JobName, JobUrl, parse_timezone, tz_serde};
 pub use outcomes::{RECENT_OUTCOMES, outcome_letter, outcome_of_letter};
-pub use past::{JobPast, MAX_PAUSES, PauseSpan};
+pub use past::{JobPast, MAX_PAUSES, PauseSpan, push_pause};
 pub use pause::{AppPause, MAX_PAUSE_REASON, PauseReason};
 pub use text::{MAX_ERROR_TEXT, MAX_OUTPUT_TEXT, cap_text};
 pub use webhook::{DEFAULT_NOTIFY_AFTER, MAX_NOTIFY_AFTER, WebhookUrl, validate_notify_after};

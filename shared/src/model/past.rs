@@ -22,6 +22,15 @@ pub struct PauseSpan {
     pub to: DateTime<Utc>,
 }
 
+/// Keeps an ended pause: at most [`MAX_PAUSES`], the two oldest merged beyond that.
+pub fn push_pause(pauses: &mut Vec<PauseSpan>, span: PauseSpan) {
+    pauses.push(span);
+    while pauses.len() > MAX_PAUSES {
+        let first = pauses.remove(0);
+        pauses[0].from = first.from;
+    }
+}
+
 /// A job's past, as far as it matters to a backfill.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct JobPast {
@@ -53,11 +62,7 @@ impl JobPast {
     /// before its pauses were kept (its last change).
     pub fn resume(&mut self, at: DateTime<Utc>, since: DateTime<Utc>) {
         let from = self.paused_since.take().unwrap_or(since);
-        self.pauses.push(PauseSpan { from, to: at });
-        while self.pauses.len() > MAX_PAUSES {
-            let first = self.pauses.remove(0);
-            self.pauses[0].from = first.from;
-        }
+        push_pause(&mut self.pauses, PauseSpan { from, to: at });
     }
 
     /// True when a slot at `at` came while the job was paused: during an ended pause, or in

@@ -137,5 +137,6 @@ mod tests {
             assert!(err.message.contains("invisible"), "{}", err.message);
         }
         assert!(PauseReason::parse("reason", "مهاجرة قاعدة البيانات").is_ok());
+        assert!(PauseReason::parse("reason", "⚠\u{fe0f} migration").is_ok());
     }
 }

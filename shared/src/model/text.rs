@@ -11,17 +11,31 @@ pub const MAX_ERROR_TEXT: usize = 1024;
 
 /// True for a character that changes how the text around it reads without being seen: the
 /// bidirectional overrides, embeddings, isolates and marks (the characters of the "Trojan
-/// Source" attack, as rustc's `text_direction_codepoint` lints list them) and the zero-width
-/// characters. A line an operator reads at a glance must not hide one.
+/// Source" attack, as rustc's `text_direction_codepoint` lints list them), the line and
+/// paragraph separators, the zero-width and other invisible format characters (soft hyphen,
+/// tag characters that smuggle text, deprecated format controls, interlinear annotation),
+/// and the characters that print as nothing (Hangul fillers, the Braille blank, musical
+/// formatting). A line an operator reads at a glance must not hide one. Emoji variation
+/// selectors stay accepted (`⚠️`).
 pub fn is_invisible_control(c: char) -> bool {
     matches!(
         c,
-        '\u{061c}'
+        '\u{00ad}'
+            | '\u{034f}'
+            | '\u{061c}'
+            | '\u{115f}'..='\u{1160}'
+            | '\u{17b4}'..='\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
             | '\u{200b}'..='\u{200f}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{2800}'
+            | '\u{3164}'
             | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fffb}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e007f}'
     )
 }
 

@@ -202,10 +202,13 @@ impl Ops {
         }
         let app = change_app(store, &name, now, |app| {
             let mut next = app.clone();
-            next.paused = Some(AppPause {
-                reason: reason.clone(),
-                since: app.paused.as_ref().map_or(now, |p| p.since),
-            });
+            next.set_paused(
+                Some(AppPause {
+                    reason: reason.clone(),
+                    since: app.paused.as_ref().map_or(now, |p| p.since),
+                }),
+                now,
+            );
             Ok(next)
         })
         .await?;
@@ -228,7 +231,7 @@ impl Ops {
         }
         let app = change_app(store, &name, now, |app| {
             let mut next = app.clone();
-            next.paused = None;
+            next.set_paused(None, now);
             Ok(next)
         })
         .await?;

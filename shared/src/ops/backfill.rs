@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::error::{FieldError, OpsError};
-use super::input::{JobKey, parse_instant, parse_zone};
+use super::input::{JobKey, parse_instant, parse_instant_latest, parse_zone};
 use super::write::read_job;
 use super::{Ops, TickAt};
 use crate::clock::{Clock, ShiftedClock};
@@ -254,7 +254,11 @@ impl Ops {
             .into_iter()
             .filter(|e| e.scheduled_for <= window.to)
             .collect();
-        let plans = plan_window(&job, &in_window, &window).map_err(|e| match e {
+        let app = store
+            .get_app(&job.app)
+            .await
+            .map_err(OpsError::store("read the job's app"))?;
+        let plans = plan_window(&job, app.as_ref(), &in_window, &window).map_err(|e| match e {
             PlanError::TooManySlots => FieldError::plain("from", e.to_string()),
         })?;
         let dry_run = at.mode == NowUse::DryRun;
@@ -273,15 +277,10 @@ impl Ops {
                 .await
                 .map_err(OpsError::store("backfill the job"))?
         };
-        let app_paused = store
-            .get_app(&job.app)
-            .await
-            .map_err(OpsError::store("read the job's app"))?
-            .and_then(|app| app.paused);
-        let timing_changed = job
-            .past
-            .timing_since
-            .filter(|at| window.from < *at && *at <= window.to);
+        let app_paused = app.and_then(|app| app.paused);
+        // A change after the window's start: the window's slots before it (all of them, for
+        // a window wholly before it) are listed from their executions.
+        let timing_changed = job.past.timing_since.filter(|at| window.from < *at);
         Ok(Backfill {
             job,
             window,
@@ -306,7 +305,8 @@ fn window(
         None => job.timezone,
     };
     let from = parse_instant("from", &input.from, zone)?;
-    let to = parse_instant("to", &input.to, zone)?;
+    // An hour that clocks falling back repeat: from its first reading to its second.
+    let to = parse_instant_latest("to", &input.to, zone)?;
     let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     if to < from {
         return Err(FieldError::plain(

@@ -382,6 +382,25 @@ pub fn parse_jitter(text: &str) -> Result<Duration, FieldError> {
 /// Parses an instant: RFC 3339 (`2026-12-01T08:00:00Z`), or a local date (`2026-12-01`,
 /// midnight) or date and time (`2026-12-01T08:00`, `2026-12-01 08:00`) read in `tz`.
 pub fn parse_instant(field: &'static str, text: &str, tz: Tz) -> Result<DateTime<Utc>, FieldError> {
+    parse_instant_in(field, text, tz, false)
+}
+
+/// [`parse_instant`], but a local time that clocks falling back make ambiguous is its later
+/// instant (the end of a window that covers both readings).
+pub fn parse_instant_latest(
+    field: &'static str,
+    text: &str,
+    tz: Tz,
+) -> Result<DateTime<Utc>, FieldError> {
+    parse_instant_in(field, text, tz, true)
+}
+
+fn parse_instant_in(
+    field: &'static str,
+    text: &str,
+    tz: Tz,
+    later: bool,
+) -> Result<DateTime<Utc>, FieldError> {
     let t = text.trim();
     if let Ok(at) = DateTime::parse_from_rfc3339(t) {
         return Ok(at.with_timezone(&Utc));
@@ -408,6 +427,7 @@ pub fn parse_instant(field: &'static str, text: &str, tz: Tz) -> Result<DateTime
     };
     match tz.from_local_datetime(&naive) {
         LocalResult::Single(at) => Ok(at.with_timezone(&Utc)),
+        LocalResult::Ambiguous(a, b) if later => Ok(a.max(b).with_timezone(&Utc)),
         LocalResult::Ambiguous(a, b) => Ok(a.min(b).with_timezone(&Utc)),
         LocalResult::None => Err(FieldError::plain(
             field,

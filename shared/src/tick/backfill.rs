@@ -17,7 +17,7 @@ use super::{Counters, Ctx, TickConfig, chrono, token};
 use crate::clock::Clock;
 use crate::dispatch::Dispatch;
 use crate::model::{
-    DEFAULT_APP_BUDGET, Execution, ExecutionId, Job, OverlapPolicy, Status, Trigger,
+    App, DEFAULT_APP_BUDGET, Execution, ExecutionId, Job, OverlapPolicy, Status, Trigger,
 };
 use crate::store::{Claim, ClaimOutcome, Store, StoreError, rules};
 
@@ -61,6 +61,12 @@ pub enum Verdict {
     TimedOut,
     /// It came due while the job or its app was paused: called only with the flag.
     Paused,
+    /// It would be called as this attempt, but the app is paused now: a backfill leaves
+    /// every slot until the app is resumed.
+    AppPaused {
+        /// The attempt it would be called as.
+        attempt: u32,
+    },
     /// Before the job existed.
     BeforeJob,
 }
@@ -76,6 +82,7 @@ impl Verdict {
             Verdict::NotYetDue => "not_yet_due",
             Verdict::TimedOut => "timed_out",
             Verdict::Paused => "paused",
+            Verdict::AppPaused { .. } => "app_paused",
             Verdict::BeforeJob => "before_job",
         }
     }
@@ -118,6 +125,9 @@ impl SlotPlan {
                 "not called: it came due while the job or its app was paused (--include-paused calls it)"
                     .to_owned()
             }
+            Verdict::AppPaused { attempt } => format!(
+                "not called: the app is paused (resume it: psu-sched app resume, then backfill again to call it as attempt {attempt}): {latest}"
+            ),
             Verdict::BeforeJob => "not called: before the job existed".to_owned(),
         }
     }
@@ -137,13 +147,16 @@ pub enum PlanError {
     TooManySlots,
 }
 
-/// The plan: every slot of the window, oldest first, from the job and its executions of the
-/// window (any order; manual runs are left out).
+/// The plan: every slot of the window, oldest first, from the job, its app's record (its
+/// pauses) and the job's executions of the window (any order; manual runs are left out).
 pub fn plan_window(
     job: &Job,
+    app: Option<&App>,
     executions: &[Execution],
     window: &Window,
 ) -> Result<Vec<SlotPlan>, PlanError> {
+    let paused_at = |slot| paused_at(job, slot) || app.is_some_and(|a| a.paused_at(slot));
+    let app_paused = app.is_some_and(|a| a.paused.is_some());
     let mut by_slot: HashMap<DateTime<Utc>, Vec<&Execution>> = HashMap::new();
     for e in executions
         .iter()
@@ -180,9 +193,9 @@ pub fn plan_window(
             .is_some_and(|r| r.slot == slot && r.trigger == Trigger::Schedule)
         {
             Verdict::RetryScheduled
-        } else if (paused_skip || (latest.is_none() && paused_at(job, slot))) && !window.paused {
+        } else if (paused_skip || (latest.is_none() && paused_at(slot))) && !window.paused {
             Verdict::Paused
-        } else if latest.is_none() && paused_at(job, slot) {
+        } else if latest.is_none() && paused_at(slot) {
             // A paused job's slot, asked for: nothing else will call it.
             Verdict::Call { attempt: 1 }
         } else if job.state.next_slot.is_some_and(|next| slot >= next) && latest.is_none() {
@@ -191,6 +204,10 @@ pub fn plan_window(
             Verdict::TimedOut
         } else {
             Verdict::Call { attempt: count + 1 }
+        };
+        let verdict = match verdict {
+            Verdict::Call { attempt } if app_paused => Verdict::AppPaused { attempt },
+            other => other,
         };
         plans.push(SlotPlan {
             slot,
@@ -306,10 +323,12 @@ pub async fn call_slots(
     // A paused app's jobs are not called, by the live schedule, `run` or a backfill.
     let app_paused = ctx.apps.get(&job.app).is_some_and(|a| a.paused.is_some());
     for plan in plans {
-        let Verdict::Call { attempt } = plan.verdict else {
-            continue;
+        let attempt = match plan.verdict {
+            Verdict::Call { attempt } => attempt,
+            Verdict::AppPaused { .. } => 0,
+            _ => continue,
         };
-        if app_paused {
+        if app_paused || attempt == 0 {
             results.push((
                 plan.slot,
                 Called::Left(

@@ -52,7 +52,7 @@ impl Ops {
                 )
                 .map_err(FieldError::from)?;
                 app.timezone = desired.timezone;
-                app.paused = pause_of(None, desired, now);
+                app.set_paused(pause_of(None, desired, now), now);
                 app.set_webhook(desired.webhook.clone(), now);
                 app.notify_after = desired.notify_after;
                 match store.create_app(&app).await {
@@ -68,7 +68,7 @@ impl Ops {
                 next.base_url = desired.base_url.clone();
                 next.budget = desired.budget;
                 next.timezone = desired.timezone;
-                next.paused = pause_of(Some(read), desired, now);
+                next.set_paused(pause_of(Some(read), desired, now), now);
                 next.set_webhook(desired.webhook.clone(), now);
                 next.notify_after = desired.notify_after;
                 next.deleting = false;
