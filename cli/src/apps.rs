@@ -146,6 +146,10 @@ pub async fn run(cli: &Cli, command: &AppCommand, out: &Out) -> Result<ExitCode>
                             view.notify_after,
                             if view.notify_after == 1 { "" } else { "s" }
                         ),
+                        None if view.notify_after != 1 => format!(
+                            "none (notify-after {} kept for when one is given)",
+                            view.notify_after
+                        ),
                         None => "none".to_owned(),
                     }
                 ));

@@ -66,7 +66,7 @@ pub enum Command {
     ///
     /// Example:
     ///   psu-sched list --app billing
-    ///   psu-sched list --json | jq '.[] | select(.state == "paused") | .name'
+    ///   psu-sched list --json | jq '.[] | select(.state == "paused" or .app_paused) | .name'
     #[command(verbatim_doc_comment)]
     List(ListArgs),
 

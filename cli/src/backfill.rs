@@ -145,11 +145,23 @@ pub async fn backfill(
                 if done.plans.len() == 1 { "" } else { "s" }
             )
         } else {
+            let unsuccessful = done
+                .called
+                .iter()
+                .filter(|(_, c)| matches!(c, Called::Ran(e) if e.status != Status::Succeeded))
+                .count();
             format!(
-                "called {} of {} slot{}",
+                "called {} of {} slot{}{}",
                 calls,
                 done.plans.len(),
-                if done.plans.len() == 1 { "" } else { "s" }
+                if done.plans.len() == 1 { "" } else { "s" },
+                if unsuccessful > 0 {
+                    format!(
+                        ": {unsuccessful} did not succeed (backfill again to call them once more)"
+                    )
+                } else {
+                    String::new()
+                }
             )
         });
     }

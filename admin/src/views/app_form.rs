@@ -64,7 +64,11 @@ fn app_fields(name: &str, input: &AppInput, new: bool) -> Vec<Field> {
     fields.push(Field::text(
         "webhook",
         "Failure webhook",
-        "A Slack or Teams incoming webhook (https://...) told when a job fails, and when it recovers. Never shown: leave empty to keep the current one.",
+        if new {
+            "A Slack or Teams incoming webhook (https://...) told when a job fails, and when it recovers. Never shown once saved. Empty: nobody is told."
+        } else {
+            "A Slack or Teams incoming webhook (https://...) told when a job fails, and when it recovers. Never shown: leave empty to keep the current one."
+        },
         String::new(),
     ));
     if !new {

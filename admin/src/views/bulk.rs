@@ -29,7 +29,15 @@ impl BulkPage {
             .filter(|r| matches!(r.done, Done::NotAsShown(_) | Done::Refused(_)))
             .count();
         Self {
-            frame: Frame::new(ctx, format!("{action}: {} jobs", rows.len()), now),
+            frame: Frame::new(
+                ctx,
+                format!(
+                    "{action}: {} job{}",
+                    rows.len(),
+                    if rows.len() == 1 { "" } else { "s" }
+                ),
+                now,
+            ),
             action,
             done: rows.len() - not_done,
             not_done,

@@ -334,7 +334,7 @@ fn window(
         return Err(FieldError::plain(
             "from",
             format!(
-                "{} reaches past the history kept: executions are kept {} days ({source}), so a window must start after {} (the retention less a day's margin: an expired success would look like a slot that never ran)",
+                "{} reaches past the history kept: executions are kept {} days ({source}), so a window must start at or after {} (the retention less a day's margin: an expired success would look like a slot that never ran)",
                 text(from),
                 retention.num_days(),
                 text(limit)

@@ -105,9 +105,11 @@ impl Notice {
         let slot = execution
             .scheduled_for
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        // `timed out`, as a person writes it (`psu_sched.status` keeps `timed_out`).
+        let said = status.to_string().replace('_', " ");
         let text = match event {
             Event::Failing => format!(
-                "psu-sched: {job} is failing: {streak} failed run{} in a row, the last {status} (execution {}, slot {slot})",
+                "psu-sched: {job} is failing: {streak} failed run{} in a row, the last {said} (execution {}, slot {slot})",
                 if streak == 1 { "" } else { "s" },
                 execution.id
             ),
