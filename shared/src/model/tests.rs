@@ -47,6 +47,9 @@ fn urls_must_be_http_or_https_without_credentials() {
         "https://user:pw@host/x",
         "not a url",
         "http://",
+        // Review of issue 32: parsed with `jobs` (`app.example`) as the host, and accepted.
+        "http:///jobs/x",
+        "https:app.example/x",
     ] {
         let err = JobUrl::parse(bad).expect_err(bad);
         assert_eq!(err.field, "url", "{bad}: {err}");
