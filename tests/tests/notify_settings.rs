@@ -109,7 +109,8 @@ async fn notify_after_without_a_webhook_says_it_does_nothing_yet() {
     assert_eq!(shown["notify_after"], 2, "{shown}");
     let text = on.ok(&["--app", "shop", "app", "show"]).await;
     assert!(
-        text.stdout.contains("none (notify-after 2 kept for when one is given)"),
+        text.stdout
+            .contains("none (notify-after 2 kept for when one is given)"),
         "{text:?}"
     );
 }

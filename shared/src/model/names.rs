@@ -86,9 +86,28 @@ identifier!(
 #[serde(transparent)]
 pub struct JobUrl(String);
 
+/// True when `value` types a host after its scheme's `://`: `http:///x` and `https:x` parse,
+/// with `x` taken for the host, and must be refused rather than call (or show) it.
+pub(crate) fn host_typed(value: &str) -> bool {
+    value
+        .trim()
+        .split_once("://")
+        .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'))
+}
+
 impl JobUrl {
     /// Validates a URL.
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        if reqwest::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            && !host_typed(value)
+        {
+            return Err(ValidationError::new(
+                "url",
+                format!(
+                    "`{value}` has no host after `://`; expected http://host/path or https://host/path"
+                ),
+            ));
+        }
         let url = reqwest::Url::parse(value).map_err(|e| {
             ValidationError::new("url", format!("`{value}` is not a valid URL ({e}); expected http://host/path or https://host/path"))
         })?;

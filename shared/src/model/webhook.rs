@@ -31,11 +31,7 @@ impl WebhookUrl {
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
         let field = "webhook";
         let value = value.trim();
-        // `http:///x` and `https:x` parse with `x` as the host: the authority must be typed.
-        let typed_host = value
-            .split_once("://")
-            .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
-        if !typed_host {
+        if !super::names::host_typed(value) {
             return Err(ValidationError::new(
                 field,
                 "no host after the scheme's `://`; give the incoming webhook's https://host/path",
