@@ -131,6 +131,11 @@ mod tests {
             "hangul\u{115f}\u{3164}filler",
             "braille\u{2800}blank",
             "music\u{1d173}",
+            // Third round: a variation selector with nothing visible before it.
+            "\u{fe0f}",
+            "\u{fe0f} leading",
+            "space \u{fe0f}",
+            "short\u{1bca0}hand",
         ] {
             let err = PauseReason::parse("reason", bad).expect_err(bad);
             assert_eq!(err.field, "reason");
@@ -138,5 +143,8 @@ mod tests {
         }
         assert!(PauseReason::parse("reason", "مهاجرة قاعدة البيانات").is_ok());
         assert!(PauseReason::parse("reason", "⚠\u{fe0f} migration").is_ok());
+        // The refusal names the character, so that a user can find it.
+        let err = PauseReason::parse("reason", "a\u{2028}b").expect_err("separator");
+        assert!(err.message.contains("U+2028"), "{}", err.message);
     }
 }
