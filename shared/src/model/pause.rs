@@ -33,11 +33,12 @@ impl PauseReason {
                 format!("has a line break or control character; {accepted}"),
             ));
         }
-        if text.chars().any(super::text::is_invisible_control) {
+        if let Some(c) = super::text::hidden_character(text) {
             return Err(ValidationError::new(
                 field,
                 format!(
-                    "has an invisible character (a text-direction override or a zero-width character); {accepted}"
+                    "has an invisible or text-direction character (U+{:04X}); {accepted}",
+                    u32::from(c)
                 ),
             ));
         }

@@ -34,9 +34,29 @@ pub fn is_invisible_control(c: char) -> bool {
             | '\u{feff}'
             | '\u{ffa0}'
             | '\u{fff0}'..='\u{fffb}'
+            | '\u{1bca0}'..='\u{1bca3}'
             | '\u{1d173}'..='\u{1d17a}'
             | '\u{e0000}'..='\u{e007f}'
     )
+}
+
+/// True for a variation selector: it changes how the character before it is drawn (`⚠️`),
+/// and draws nothing after a space or at the start.
+pub fn is_variation_selector(c: char) -> bool {
+    matches!(c, '\u{fe00}'..='\u{fe0f}' | '\u{e0100}'..='\u{e01ef}')
+}
+
+/// The first character of `text` that hides in it: an [invisible one](is_invisible_control),
+/// or a variation selector with no visible character before it.
+pub fn hidden_character(text: &str) -> Option<char> {
+    let mut after_visible = false;
+    for c in text.chars() {
+        if is_invisible_control(c) || (is_variation_selector(c) && !after_visible) {
+            return Some(c);
+        }
+        after_visible = !c.is_whitespace() && !is_variation_selector(c);
+    }
+    None
 }
 
 /// `text` cut to at most `max` bytes on a character boundary, the cut marked with `…`.
