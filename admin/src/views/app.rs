@@ -7,7 +7,7 @@ use serde::Deserialize;
 use shared::model::{App, Job};
 use shared::ops::JobKey;
 
-use super::{Frame, Moment, ShownState, StatusCell, encode, job_href, next_run};
+use super::{Frame, Moment, ShownState, ShownStyle, StatusCell, encode, job_href, next_run};
 use crate::context::Ctx;
 
 /// The app page's query: filters and sort, all optional.
@@ -176,7 +176,7 @@ impl AppPage {
                     };
                     last(a).cmp(last(b))
                 }
-                "state" => shown(a).word().cmp(shown(b).word()),
+                "state" => shown(a).as_str().cmp(shown(b).as_str()),
                 _ => std::cmp::Ordering::Equal,
             };
             let order = order.then_with(|| a.name.cmp(&b.name));

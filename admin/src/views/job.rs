@@ -206,8 +206,8 @@ impl JobPage {
         let tz = job.timezone;
         let status = ShownState::of(job, app_pause.is_some());
         let mut state = match &job.pause_reason {
-            Some(reason) => format!("{}: {reason}", status.word()),
-            None => status.word().to_owned(),
+            Some(reason) => format!("{}: {reason}", status.as_str()),
+            None => status.as_str().to_owned(),
         };
         if let Some(pause) = app_pause {
             if status == ShownState::AppPaused {
@@ -342,7 +342,7 @@ impl JobPage {
             href: job_href(job.app.as_str(), job.name.as_str()),
             description: job.description.clone(),
             notice: None,
-            state: status.word(),
+            state: status.as_str(),
             enabled: job.enabled,
             pause_reason: job.pause_reason.as_ref().map(ToString::to_string),
             paused_app: app_pause.map(|p| PausedApp::new(job.app.as_str(), p, now)),

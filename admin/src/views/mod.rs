@@ -24,7 +24,7 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use shared::model::{AppPause, Job, Status};
-use shared::ops::views::JobStatus;
+use shared::ops::views::ShownState;
 
 use crate::context::Ctx;
 use crate::format;
@@ -129,39 +129,17 @@ impl Moment {
     }
 }
 
-/// A job's state as the lists show it: its own state, except that an active job of a paused
-/// app reads `paused (app)`, since none of its slots is called until the app resumes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ShownState {
-    Active,
-    Paused,
-    AppPaused,
-    Ended,
+/// A job's state as the lists show it ([`ShownState`], shared with the CLI): how the admin
+/// filters and styles it.
+pub(crate) trait ShownStyle {
+    /// The value of the state filter that keeps it (`paused` for both pauses).
+    fn filter(self) -> &'static str;
+    /// Its style (admin.css): both pauses look alike.
+    fn class(self) -> &'static str;
 }
 
-impl ShownState {
-    /// The state of `job`, whose app is paused when `app_paused`.
-    pub(crate) fn of(job: &Job, app_paused: bool) -> Self {
-        match JobStatus::of(job) {
-            JobStatus::Active if app_paused => ShownState::AppPaused,
-            JobStatus::Active => ShownState::Active,
-            JobStatus::Paused => ShownState::Paused,
-            JobStatus::Ended => ShownState::Ended,
-        }
-    }
-
-    /// The word shown: `active`, `paused`, `paused (app)` or `ended`.
-    pub(crate) fn word(self) -> &'static str {
-        match self {
-            ShownState::Active => "active",
-            ShownState::Paused => "paused",
-            ShownState::AppPaused => "paused (app)",
-            ShownState::Ended => "ended",
-        }
-    }
-
-    /// The value of the state filter that keeps it (`paused` for both pauses).
-    pub(crate) fn filter(self) -> &'static str {
+impl ShownStyle for ShownState {
+    fn filter(self) -> &'static str {
         match self {
             ShownState::Active => "active",
             ShownState::Paused | ShownState::AppPaused => "paused",
@@ -169,8 +147,7 @@ impl ShownState {
         }
     }
 
-    /// Its style (admin.css): both pauses look alike.
-    pub(crate) fn class(self) -> &'static str {
+    fn class(self) -> &'static str {
         match self {
             ShownState::Active => "state-active",
             ShownState::Paused | ShownState::AppPaused => "state-paused",

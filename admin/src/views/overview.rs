@@ -9,7 +9,7 @@ use shared::ops::ShownJob;
 use shared::ops::{OVERVIEW_ERRORS, Overview};
 
 use super::app::{Opt, STATES, STATUSES, options};
-use super::{Frame, Moment, ShownState, StatusCell, job_href, next_run};
+use super::{Frame, Moment, ShownState, ShownStyle, StatusCell, job_href, next_run};
 use crate::context::Ctx;
 use crate::format;
 
