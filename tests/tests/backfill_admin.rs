@@ -103,15 +103,7 @@ async fn the_admins_backfill_plan_is_the_clis_and_its_button_calls_each_slot_onc
         urlencoding(&from),
         urlencoding(&to)
     );
-    let page = http
-        .get(&url)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("page");
+    let page = get_page(&http, &url, &cookie).await;
     assert_eq!(
         called_on_page(&page),
         expected,
@@ -136,15 +128,7 @@ async fn the_admins_backfill_plan_is_the_clis_and_its_button_calls_each_slot_onc
     // Once the outcomes are recorded, the plan has nothing left to call.
     let mut left = expected.clone();
     for _ in 0..50 {
-        let page = http
-            .get(&url)
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .expect("get")
-            .text()
-            .await
-            .expect("page");
+        let page = get_page(&http, &url, &cookie).await;
         left = called_on_page(&page);
         if left.is_empty() {
             break;
@@ -154,6 +138,18 @@ async fn the_admins_backfill_plan_is_the_clis_and_its_button_calls_each_slot_onc
     assert!(left.is_empty(), "still to call: {left:?}");
     assert_eq!(server.count("/sweep"), 3, "each slot once");
     admin.stop().await;
+}
+
+/// The admin's page at `url`, signed in with `cookie`.
+async fn get_page(http: &reqwest::Client, url: &str, cookie: &str) -> String {
+    http.get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("page")
 }
 
 fn urlencoding(text: &str) -> String {
@@ -196,15 +192,7 @@ async fn the_admins_backfill_plan_says_when_the_jobs_schedule_changed_inside_the
         urlencoding(&text(h(4))),
         urlencoding(&text(hour))
     );
-    let page = http
-        .get(&url)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("page");
+    let page = get_page(&http, &url, &cookie).await;
     let half = chrono::Duration::minutes(30);
     let expected: BTreeSet<String> = [h(3), h(2) + half, h(1) + half]
         .into_iter()
@@ -257,15 +245,12 @@ async fn a_backfill_posted_while_the_app_is_paused_is_refused_saying_why() {
     let admin = Admin::start(&db, &[]).await;
     let http = http();
     let cookie = sign_in(&http, &admin.base).await;
-    let page = http
-        .get(format!("{}/apps/shop/jobs/sweep/backfill", admin.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("page");
+    let page = get_page(
+        &http,
+        &format!("{}/apps/shop/jobs/sweep/backfill", admin.base),
+        &cookie,
+    )
+    .await;
     let answer = post_form(
         &http,
         &admin.base,

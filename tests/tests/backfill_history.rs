@@ -3,53 +3,18 @@
 //! schedule of the time; a window's start is exact to the sub-second. Through the operations
 //! layer on SQLite and on moto, with a real job server and a fixed clock.
 
-use std::sync::Arc;
-
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use shared::clock::FixedClock;
-use shared::dispatch::{DispatchOptions, HttpDispatcher, PrivateTargets};
 use shared::ops::{AppInput, Backfill, BackfillInput, JobInput, JobKey, Ops, ScheduleForm, TickAt};
-use shared::store::Store;
-use shared::store::dynamodb::DynamoStore;
 use shared::tick::backfill::{Called, Verdict};
 use shared::tick::{NowUse, TickConfig};
 
-use crate::conformance::open_sqlite;
 use crate::helpers::jobserver::{Behavior, JobServer};
-use crate::helpers::{moto, tempdb};
-
-fn noon() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0)
-        .single()
-        .expect("valid")
-}
+use crate::helpers::tempdb;
+use crate::ops::{dispatcher, dynamodb, noon, sqlite};
 
 fn at(minutes: i64) -> DateTime<Utc> {
     noon() + Duration::minutes(minutes)
-}
-
-async fn sqlite() -> Ops {
-    let store: Arc<dyn Store> = Arc::new(open_sqlite(&tempdb::temp_db_path()).await);
-    Ops::with_store("sqlite", store)
-}
-
-async fn dynamodb() -> Ops {
-    let endpoint = moto::endpoint().await;
-    let store = DynamoStore::new(
-        &moto::sdk_config(&endpoint).await,
-        moto::unique_table_name(),
-    );
-    store.create_table().await.expect("create the test table");
-    Ops::with_store("dynamodb", Arc::new(store))
-}
-
-fn dispatcher() -> HttpDispatcher {
-    HttpDispatcher::with_options(DispatchOptions {
-        private_targets: PrivateTargets::AllowLoopback,
-        signing_secrets: Vec::new(),
-        ca_certs_pem: None,
-    })
-    .expect("client")
 }
 
 fn every(minutes: &str) -> ScheduleForm {

@@ -43,6 +43,16 @@ impl On<'_> {
     }
 }
 
+/// The binary over the SQLite file `db`, initialised.
+pub(crate) async fn on_sqlite<'a>(cli: &'a Cli, db: &TempDb) -> On<'a> {
+    let on = On {
+        cli,
+        sqlite: Some(format!("sqlite:{}", db.0.display())),
+    };
+    on.ok(&["init"]).await;
+    on
+}
+
 /// Runs `check` on a fresh moto table and on a fresh SQLite file.
 pub(crate) async fn on_both_stores(check: impl AsyncFn(&On<'_>)) {
     let cli = Cli::new().await;
@@ -52,10 +62,5 @@ pub(crate) async fn on_both_stores(check: impl AsyncFn(&On<'_>)) {
     })
     .await;
     let db = TempDb::new();
-    let on = On {
-        cli: &cli,
-        sqlite: Some(format!("sqlite:{}", db.0.display())),
-    };
-    on.ok(&["init"]).await;
-    check(&on).await;
+    check(&on_sqlite(&cli, &db).await).await;
 }

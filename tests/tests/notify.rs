@@ -12,7 +12,7 @@ use serde_json::Value;
 use shared::model::{App, AppName, BaseUrl, WebhookUrl};
 use shared::store::Store;
 
-use crate::both::{On, on_both_stores};
+use crate::both::{On, on_both_stores, on_sqlite};
 use crate::cli::{Cli, instant};
 use crate::helpers::jobserver::{Behavior, JobServer, Recorded};
 use crate::helpers::tempdb::TempDb;
@@ -531,11 +531,7 @@ async fn the_admin_never_renders_the_webhook_keeps_it_when_its_input_is_left_emp
 async fn two_apps_whose_names_differ_by_a_dash_export_their_webhooks_in_two_variables() {
     let cli = Cli::new().await;
     let db = TempDb::new();
-    let on = On {
-        cli: &cli,
-        sqlite: Some(format!("sqlite:{}", db.0.display())),
-    };
-    on.ok(&["init"]).await;
+    let on = on_sqlite(&cli, &db).await;
     for app in ["a-b", "a_b"] {
         on.ok(&[
             "--app",

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::both::On;
+use crate::both::{On, on_sqlite};
 use crate::cli::{Cli, instant};
 use crate::helpers::jobserver::{Behavior, JobServer};
 use crate::helpers::tempdb::TempDb;
@@ -57,11 +57,7 @@ async fn a_webhook_answer_that_trying_again_cannot_change_is_not_retried() {
         (Behavior::Status(404), "404"),
     ] {
         let db = TempDb::new();
-        let on = On {
-            cli: &cli,
-            sqlite: Some(format!("sqlite:{}", db.0.display())),
-        };
-        on.ok(&["init"]).await;
+        let on = on_sqlite(&cli, &db).await;
         let server = JobServer::start().await;
         server.set("/hook", answer);
         let summary = a_failing_tick(&on, &server).await;
@@ -76,11 +72,7 @@ async fn a_webhook_answer_that_trying_again_cannot_change_is_not_retried() {
 async fn notify_after_without_a_webhook_says_it_does_nothing_yet() {
     let cli = Cli::new().await;
     let db = TempDb::new();
-    let on = On {
-        cli: &cli,
-        sqlite: Some(format!("sqlite:{}", db.0.display())),
-    };
-    on.ok(&["init"]).await;
+    let on = on_sqlite(&cli, &db).await;
     for args in [
         &[
             "--app",
@@ -136,11 +128,7 @@ fn events(server: &JobServer, path: &str) -> Vec<String> {
 async fn a_webhook_replaced_mid_failure_hears_of_the_failure_then_of_the_recovery() {
     let cli = Cli::new().await;
     let db = TempDb::new();
-    let on = On {
-        cli: &cli,
-        sqlite: Some(format!("sqlite:{}", db.0.display())),
-    };
-    on.ok(&["init"]).await;
+    let on = on_sqlite(&cli, &db).await;
     let server = JobServer::start().await;
     let first = a_failing_tick(&on, &server).await;
     assert_eq!(first["notifications_sent"], 1, "{first}");
@@ -163,11 +151,7 @@ async fn a_webhook_replaced_mid_failure_hears_of_the_failure_then_of_the_recover
 async fn a_webhook_removed_and_given_again_with_no_run_between_hears_of_the_failure() {
     let cli = Cli::new().await;
     let db = TempDb::new();
-    let on = On {
-        cli: &cli,
-        sqlite: Some(format!("sqlite:{}", db.0.display())),
-    };
-    on.ok(&["init"]).await;
+    let on = on_sqlite(&cli, &db).await;
     let server = JobServer::start().await;
     a_failing_tick(&on, &server).await;
     let hook = server.url("/hook");

@@ -1,6 +1,6 @@
 //! The operations layer on the real stores (SQLite and DynamoDB on moto) with a real job
 //! server: what the unit tests of `shared::ops` show on the memory store holds where users
-//! keep their jobs.
+//! keep their jobs. Its store and dispatcher helpers serve `backfill_history.rs` too.
 
 use std::sync::Arc;
 
@@ -17,18 +17,18 @@ use crate::conformance::open_sqlite;
 use crate::helpers::jobserver::JobServer;
 use crate::helpers::{moto, tempdb};
 
-fn noon() -> DateTime<Utc> {
+pub(crate) fn noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0)
         .single()
         .expect("valid")
 }
 
-async fn sqlite() -> Ops {
+pub(crate) async fn sqlite() -> Ops {
     let store: Arc<dyn Store> = Arc::new(open_sqlite(&tempdb::temp_db_path()).await);
     Ops::with_store("sqlite", store)
 }
 
-async fn dynamodb() -> Ops {
+pub(crate) async fn dynamodb() -> Ops {
     let endpoint = moto::endpoint().await;
     let store = DynamoStore::new(
         &moto::sdk_config(&endpoint).await,
@@ -38,7 +38,7 @@ async fn dynamodb() -> Ops {
     Ops::with_store("dynamodb", Arc::new(store))
 }
 
-fn dispatcher() -> HttpDispatcher {
+pub(crate) fn dispatcher() -> HttpDispatcher {
     HttpDispatcher::with_options(DispatchOptions {
         private_targets: PrivateTargets::AllowLoopback,
         signing_secrets: Vec::new(),
