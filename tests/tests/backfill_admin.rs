@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DurationRound, Utc};
 use shared::model::{
-    App, AppName, AppPause, BaseUrl, JobName, JobUrl, NewJob, PauseReason, Status,
+    App, AppName, AppPause, BaseUrl, Job, JobName, JobUrl, NewJob, PauseReason, Status,
 };
 use shared::schedule::Schedule;
 use shared::store::Store;
@@ -39,14 +39,11 @@ async fn the_admins_backfill_plan_is_the_clis_and_its_button_calls_each_slot_onc
     let hour = Utc::now()
         .duration_trunc(chrono::Duration::hours(1))
         .expect("an hour");
-    let mut job = NewJob::new(
-        AppName::parse("shop").expect("app"),
-        JobName::parse("sweep").expect("name"),
-        JobUrl::parse(&server.url("/sweep")).expect("url"),
-        "0 * * * *".parse::<Schedule>().expect("schedule"),
-    )
-    .build(hour - chrono::Duration::hours(4) + chrono::Duration::minutes(1))
-    .expect("job");
+    let mut job = sweep(
+        &server,
+        "0 * * * *",
+        hour - chrono::Duration::hours(4) + chrono::Duration::minutes(1),
+    );
     job.state.next_slot = Some(hour + chrono::Duration::hours(1));
     store.create_job(&job).await.expect("create");
     let h = |n: i64| hour - chrono::Duration::hours(n);
@@ -140,6 +137,18 @@ async fn the_admins_backfill_plan_is_the_clis_and_its_button_calls_each_slot_onc
     admin.stop().await;
 }
 
+/// The job `shop/sweep` on `server`'s `/sweep`, on `cron`, created at `at`.
+fn sweep(server: &JobServer, cron: &str, at: chrono::DateTime<Utc>) -> Job {
+    NewJob::new(
+        AppName::parse("shop").expect("app"),
+        JobName::parse("sweep").expect("name"),
+        JobUrl::parse(&server.url("/sweep")).expect("url"),
+        cron.parse::<Schedule>().expect("schedule"),
+    )
+    .build(at)
+    .expect("job")
+}
+
 /// The admin's page at `url`, signed in with `cookie`.
 async fn get_page(http: &reqwest::Client, url: &str, cookie: &str) -> String {
     http.get(url)
@@ -169,14 +178,7 @@ async fn the_admins_backfill_plan_says_when_the_jobs_schedule_changed_inside_the
         .expect("an hour");
     let h = |n: i64| hour - chrono::Duration::hours(n);
     // Hourly at :00 until h(2) + 10 min, at :30 since.
-    let mut job = NewJob::new(
-        AppName::parse("shop").expect("app"),
-        JobName::parse("sweep").expect("name"),
-        JobUrl::parse(&server.url("/sweep")).expect("url"),
-        "30 * * * *".parse::<Schedule>().expect("schedule"),
-    )
-    .build(h(4) + chrono::Duration::minutes(1))
-    .expect("job");
+    let mut job = sweep(&server, "30 * * * *", h(4) + chrono::Duration::minutes(1));
     let changed = h(2) + chrono::Duration::minutes(10);
     job.past.timing_since = Some(changed);
     job.state.next_slot = Some(hour + chrono::Duration::minutes(30));
@@ -230,14 +232,7 @@ async fn a_backfill_posted_while_the_app_is_paused_is_refused_saying_why() {
         since: h(1),
     });
     store.create_app(&app).await.expect("app");
-    let mut job = NewJob::new(
-        AppName::parse("shop").expect("app"),
-        JobName::parse("sweep").expect("name"),
-        JobUrl::parse(&server.url("/sweep")).expect("url"),
-        "0 * * * *".parse::<Schedule>().expect("schedule"),
-    )
-    .build(h(4) + chrono::Duration::minutes(1))
-    .expect("job");
+    let mut job = sweep(&server, "0 * * * *", h(4) + chrono::Duration::minutes(1));
     job.state.next_slot = Some(hour + chrono::Duration::hours(1));
     store.create_job(&job).await.expect("create");
     add(&store, "shop", "sweep", h(3), Status::Failed, |_| {}).await;
